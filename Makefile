@@ -1,0 +1,40 @@
+# scorecard: `make` lists the targets. Every target installs what it needs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_DIR := demo
+
+.DEFAULT_GOAL := help
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml scripts/system-deps.sh
+	bash scripts/system-deps.sh
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) ## Create .venv with scorecard and its dev tools
+
+demo: $(STAMP) ## Build the demo database and run the whole job on it (outputs in demo/out)
+	$(BIN)/scorecard demo --dir $(DEMO_DIR)
+
+test: $(STAMP) ## Run every test (PostgreSQL and MariaDB tests need their servers; under CI=true they must run)
+	$(BIN)/pytest
+
+lint: $(STAMP) ## ruff and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+bench: $(STAMP) ## Benchmarks: extract+score and render time and memory (results in bench/RESULTS.md)
+	$(BIN)/python bench/run.py
+
+clean: ## Remove the venv, the demo and caches
+	rm -rf $(VENV) $(DEMO_DIR) out build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+
+.PHONY: help install demo test lint bench clean

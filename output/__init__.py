@@ -1,0 +1,1 @@
+"""Stage 4: write the run folder (files, tables, manifest) and send email."""

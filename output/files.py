@@ -1,0 +1,49 @@
+"""Files written so that a reader never sees half of one."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from scorecard.errors import OutputError
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write to a temporary file beside `path`, flush it to disk, then rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except OSError as exc:
+        Path(temporary).unlink(missing_ok=True)
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def publish_run_folder(staging: Path, final: Path) -> None:
+    """Swap a finished staging folder into place; a previous run for the same day is replaced whole."""
+    previous = final.with_name(f".{final.name}.previous")
+    shutil.rmtree(previous, ignore_errors=True)
+    try:
+        if final.exists():
+            os.replace(final, previous)
+        os.replace(staging, final)
+    except OSError as exc:
+        if previous.exists() and not final.exists():
+            os.replace(previous, final)
+        raise OutputError(f"cannot move the finished run into {final}: {exc.strerror or exc}") from None
+    shutil.rmtree(previous, ignore_errors=True)

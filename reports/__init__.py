@@ -1,0 +1,1 @@
+"""Stage 3: HTML and PDF scorecards from plain view models (jinja2 + WeasyPrint)."""

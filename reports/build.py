@@ -1,0 +1,433 @@
+"""Turn the score table into the portfolio pack and one scorecard per vendor."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from scorecard.config import DIMENSIONS, Config
+from scorecard.extract.validate import ValidatedData
+from scorecard.reports import charts
+from scorecard.reports.render import Renderer
+from scorecard.reports.view import (
+    DASH,
+    DIMENSION_KPI,
+    DIMENSION_TITLE,
+    SOURCING_TITLE,
+    DimensionView,
+    change,
+    context_for,
+    data_quality_rows,
+    hours,
+    money,
+    num,
+    pct,
+    ratio_text,
+    score,
+    signed_money,
+    table_counts,
+    vendor_slugs,
+)
+from scorecard.scoring.periods import Period
+from scorecard.scoring.table import ALL_PROCESSES, IN_HOUSE
+
+
+@dataclass(frozen=True)
+class ReportInputs:
+    table: pl.DataFrame
+    data: ValidatedData
+    periods: list[Period]
+    config: Config
+    as_of: dt.date
+
+
+def _all_rows(table: pl.DataFrame, period: str) -> dict[str, dict[str, Any]]:
+    frame = table.filter((pl.col("process") == ALL_PROCESSES) & (pl.col("period") == period))
+    return {row["vendor_id"]: row for row in frame.to_dicts()}
+
+
+def _composite_change(current: dict[str, Any], previous: dict[str, Any] | None) -> float | None:
+    if previous is None or current["composite_score"] is None or previous["composite_score"] is None:
+        return None
+    return float(current["composite_score"] - previous["composite_score"])
+
+
+def _vendor_info(data: ValidatedData) -> dict[str, dict[str, Any]]:
+    return {row["vendor_id"]: row for row in data.vendors.to_dicts()}
+
+
+def _score_series(table: pl.DataFrame, vendor_id: str, labels: Sequence[str], column: str) -> list[float | None]:
+    rows = {
+        r["period"]: r[column]
+        for r in table.filter((pl.col("vendor_id") == vendor_id) & (pl.col("process") == ALL_PROCESSES)).to_dicts()
+    }
+    return [rows.get(label) for label in labels]
+
+
+def _ranking_row(row: dict[str, Any], previous: dict[str, Any] | None, info: dict[str, Any],
+                 slug: str, currency: str) -> dict[str, Any]:  # fmt: skip
+    return {
+        "rank": "" if row["rank"] is None else str(row["rank"]),
+        "name": row["vendor_name"],
+        "vendor_id": row["vendor_id"],
+        "sourcing": SOURCING_TITLE.get(row["sourcing"], row["sourcing"]),
+        "country": info.get("country") or DASH,
+        "composite": score(row["composite_score"]),
+        "standing": row["standing"],
+        "standing_class": row["standing"].replace(" ", "-"),
+        "scores": {d: score(row[f"{d}_score"]) for d in DIMENSIONS},
+        "score_values": {d: row[f"{d}_score"] for d in DIMENSIONS},
+        "change": change(_composite_change(row, previous)),
+        "spend": money(row["spend"], currency),
+        "savings": signed_money(row["savings_vs_in_house"], currency),
+        "href": f"vendors/{slug}.html",
+    }
+
+
+def _sum(values: Sequence[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return sum(present) if present else None
+
+
+def build_portfolio(inputs: ReportInputs, slugs: dict[str, str]) -> dict[str, Any]:
+    table, config = inputs.table, inputs.config
+    currency = config.currency.base
+    labels = [p.label for p in inputs.periods]
+    current_label = labels[-1]
+    previous_label = labels[-2] if len(labels) > 1 else None
+    current = _all_rows(table, current_label)
+    previous = _all_rows(table, previous_label) if previous_label else {}
+    info = _vendor_info(inputs.data)
+
+    def rank_key(row: dict[str, Any]) -> tuple[int, float, str]:
+        return (row["rank"] or 10**6, -(row["composite_score"] or -1), row["vendor_name"])
+
+    outsourced = sorted((r for r in current.values() if r["sourcing"] != IN_HOUSE), key=rank_key)
+    in_house = sorted((r for r in current.values() if r["sourcing"] == IN_HOUSE), key=rank_key)
+    ranking = [_ranking_row(r, previous.get(r["vendor_id"]), info[r["vendor_id"]], slugs[r["vendor_id"]], currency)
+               for r in outsourced]  # fmt: skip
+    in_house_rows = [
+        _ranking_row(r, previous.get(r["vendor_id"]), info[r["vendor_id"]], slugs[r["vendor_id"]], currency)
+        for r in in_house
+    ]
+    movers = sorted(
+        (
+            (r["vendor_name"], delta, r)
+            for r in outsourced
+            if (delta := _composite_change(r, previous.get(r["vendor_id"]))) is not None
+        ),
+        key=lambda item: -abs(item[1]),
+    )[:3]
+    by_standing: dict[str, list[str]] = {}
+    for r in outsourced:
+        by_standing.setdefault(r["standing"], []).append(r["vendor_name"])
+    total_spend = _sum([r["spend"] for r in outsourced])
+    total_savings = _sum([r["savings_vs_in_house"] for r in outsourced])
+
+    process_rows = table.filter(
+        (pl.col("period") == current_label) & (pl.col("process") != ALL_PROCESSES)
+    ).sort("process", pl.col("sourcing") == IN_HOUSE, pl.col("composite_score").fill_null(-1), descending=[False, False, True])
+    processes = []
+    for (process,), frame in process_rows.group_by("process", maintain_order=True):
+        rows = frame.to_dicts()
+        processes.append(
+            {
+                "process": str(process),
+                "in_house_cost": money(rows[0]["in_house_cost_per_unit"], currency, 2),
+                "rows": [
+                    {
+                        "name": r["vendor_name"],
+                        "is_in_house": r["sourcing"] == IN_HOUSE,
+                        "sourcing": SOURCING_TITLE.get(r["sourcing"], r["sourcing"]),
+                        "units": num(r["units_completed"]),
+                        "accuracy": pct(r["accuracy"]),
+                        "on_time": pct(r["on_time_rate"]),
+                        "response": pct(r["response_within_target_rate"]),
+                        "tco": money(r["tco_per_unit"], currency, 2),
+                        "cost_ratio": ratio_text(r["cost_ratio"]),
+                        "savings": DASH if r["sourcing"] == IN_HOUSE else signed_money(r["savings_vs_in_house"], currency),
+                        "savings_negative": (r["savings_vs_in_house"] or 0) < 0,
+                        "composite": score(r["composite_score"]),
+                        "standing": r["standing"],
+                        "standing_class": r["standing"].replace(" ", "-"),
+                    }
+                    for r in rows
+                ],
+            }
+        )
+
+    trend_ids = [r["vendor_id"] for r in outsourced]
+    series = {info[v]["name"]: _score_series(table, v, labels, "composite_score") for v in trend_ids}
+    cost_points = [
+        (r["vendor_name"], r["cost_ratio"], r["accuracy"], r["spend"])
+        for r in outsourced
+        if r["cost_ratio"] is not None and r["accuracy"] is not None
+    ]
+    return {
+        "summary": {
+            "scored": sum(1 for r in outsourced if r["composite_score"] is not None),
+            "vendors": len(outsourced),
+            "excellent": by_standing.get("excellent", []),
+            "good": by_standing.get("good", []),
+            "watch": by_standing.get("watch", []),
+            "critical": by_standing.get("critical", []),
+            "total_spend": money(total_spend, currency),
+            "total_savings": signed_money(total_savings, currency),
+            "savings_negative": (total_savings or 0) < 0,
+            "movers": [{"name": n, "change": change(d), "standing": r["standing"]} for n, d, r in movers],
+        },
+        "ranking": ranking,
+        "in_house": in_house_rows,
+        "processes": processes,
+        "trend_chart": charts.score_trend(labels, series) if series else None,
+        "trend_table": [
+            {"name": name, "values": [score(v) for v in values]} for name, values in series.items()
+        ],
+        "cost_chart": charts.cost_vs_quality(cost_points) if cost_points else None,
+        "counts": table_counts(inputs.data),
+        "data_quality": data_quality_rows(inputs.data),
+        "methods": methods(config),
+        "dimensions": [{"key": d, "title": DIMENSION_TITLE[d]} for d in DIMENSIONS],
+    }
+
+
+def methods(config: Config) -> dict[str, Any]:
+    """Everything a reader needs to recompute a score by hand."""
+    scoring = config.scoring
+    weights = scoring.weights.model_dump()
+    total = sum(weights.values())
+    return {
+        "dimensions": [
+            {
+                "title": DIMENSION_TITLE[d],
+                "kpi": DIMENSION_KPI[d],
+                "weight": f"{weights[d]:g} ({weights[d] / total:.0%})" if total else "0",
+                "floor": f"{getattr(scoring.bands, d).floor:g}",
+                "target": f"{getattr(scoring.bands, d).target:g}",
+            }
+            for d in DIMENSIONS
+        ],
+        "standings": scoring.standings.model_dump(),
+        "governance_overhead": pct(scoring.governance_overhead, 0),
+        "response_targets": {k: f"{v:g} h" for k, v in config.response_targets_hours.hours().items()},
+        "base_currency": config.currency.base,
+        "rates": [{"currency": c, "rate": f"{r:g}"} for c, r in sorted(config.currency.rates.items())],
+        "in_house": [
+            {
+                "process": process,
+                "salary": num(m.salary),
+                "benefits": pct(m.benefits_pct, 0),
+                "training": num(m.training),
+                "workspace": num(m.workspace),
+                "tools": num(m.tools),
+                "management": pct(m.management_overhead_pct, 0),
+                "hours": num(m.productive_hours),
+                "units_per_hour": f"{m.units_per_hour:g}",
+                "cost_per_unit": money(m.cost_per_unit(), config.currency.base, 2),
+            }
+            for process, m in sorted(config.in_house.items())
+        ],
+    }
+
+
+def _in_house_baseline(table: pl.DataFrame, period: str, processes: Sequence[str]) -> dict[str, float | None]:
+    """In-house teams' KPIs over the same processes, from summed numerators and denominators."""
+    frame = table.filter(
+        (pl.col("period") == period) & (pl.col("sourcing") == IN_HOUSE) & pl.col("process").is_in(list(processes))
+    )
+    if frame.is_empty():
+        return {"accuracy": None, "on_time_rate": None, "response_within_target_rate": None}
+    sums = frame.select(pl.col("defects", "qa_checked_units", "items_on_time", "items_due",
+                               "requests_within_target", "requests_target_due").sum()).row(0, named=True)  # fmt: skip
+
+    def share(numerator: float, denominator: float) -> float | None:
+        return numerator / denominator if denominator else None
+
+    checked = sums["qa_checked_units"]
+    return {
+        "accuracy": None if not checked else 1 - sums["defects"] / checked,
+        "on_time_rate": share(sums["items_on_time"], sums["items_due"]),
+        "response_within_target_rate": share(sums["requests_within_target"], sums["requests_target_due"]),
+    }
+
+
+def _dimension_views(row: dict[str, Any], history: list[dict[str, Any] | None], baseline: dict[str, float | None],
+                     config: Config, previous: dict[str, Any] | None) -> list[DimensionView]:  # fmt: skip
+    bands = config.scoring.bands
+    currency = config.currency.base
+    views = []
+    inputs = {
+        "accuracy": f"1 − {num(row['defects'])} defects / {num(row['qa_checked_units'])} checked units",
+        "speed": f"{num(row['items_on_time'])} on time / {num(row['items_due'])} items due",
+        "cost": (
+            f"TCO {money(row['tco_per_unit'], currency, 2)} / in-house "
+            f"{money(row['in_house_cost_per_unit'], currency, 2)} per unit"
+        ),
+        "responsiveness": (
+            f"{num(row['requests_within_target'])} answered in target / "
+            f"{num(row['requests_target_due'])} requests due"
+        ),
+    }
+    for d in DIMENSIONS:
+        kpi = DIMENSION_KPI[d]
+        fmt = ratio_text if d == "cost" else pct
+        in_house_value = "1.00× (by definition)" if d == "cost" else pct(baseline.get(kpi))
+        score_value = row[f"{d}_score"]
+        previous_score = previous[f"{d}_score"] if previous else None
+        views.append(
+            DimensionView(
+                key=d,
+                title=DIMENSION_TITLE[d],
+                kpi=fmt(row[kpi]),
+                score=score(score_value),
+                score_value=score_value,
+                inputs=inputs[d],
+                target=fmt(getattr(bands, d).target),
+                in_house=in_house_value,
+                trend=[score(h[f"{d}_score"]) if h else DASH for h in history],
+                change=change(None if score_value is None or previous_score is None else score_value - previous_score),
+            )
+        )
+    return views
+
+
+KPI_CHANGES = [
+    ("accuracy", "Accuracy", "rate"),
+    ("on_time_rate", "On-time rate", "rate"),
+    ("response_within_target_rate", "Responses within target", "rate"),
+    ("rework_rate", "Rework rate", "rate"),
+    ("cost_ratio", "Cost ratio", "ratio"),
+    ("mean_turnaround_hours", "Mean turnaround", "hours"),
+]
+
+
+def _what_changed(row: dict[str, Any], previous: dict[str, Any] | None) -> list[str]:
+    if previous is None:
+        return []
+    notes = []
+    for column, title, kind in KPI_CHANGES:
+        now, before = row[column], previous[column]
+        if now is None or before is None or now == before:
+            continue
+        if kind == "rate":
+            delta_text = f"{(now - before) * 100:+.1f} pts"
+            notes.append(f"{title}: {pct(before)} → {pct(now)} ({delta_text})")
+        elif kind == "ratio":
+            notes.append(f"{title}: {ratio_text(before)} → {ratio_text(now)}")
+        else:
+            notes.append(f"{title}: {hours(before)} → {hours(now)}")
+    return notes
+
+
+def build_vendor(inputs: ReportInputs, vendor_id: str, portfolio_ranked: int) -> dict[str, Any]:
+    table, config = inputs.table, inputs.config
+    currency = config.currency.base
+    labels = [p.label for p in inputs.periods]
+    current_period = inputs.periods[-1]
+    vendor_rows = table.filter(pl.col("vendor_id") == vendor_id)
+    all_rows = {r["period"]: r for r in vendor_rows.filter(pl.col("process") == ALL_PROCESSES).to_dicts()}
+    row = all_rows[labels[-1]]
+    previous = all_rows.get(labels[-2]) if len(labels) > 1 else None
+    info = _vendor_info(inputs.data)[vendor_id]
+    process_rows = vendor_rows.filter(
+        (pl.col("period") == labels[-1]) & (pl.col("process") != ALL_PROCESSES)
+    ).sort("process").to_dicts()
+    processes = [r["process"] for r in process_rows]
+    baseline = _in_house_baseline(table, labels[-1], processes)
+    history = [all_rows.get(label) for label in labels]
+    days = (current_period.end - current_period.start).days + 1
+    savings = row["savings_vs_in_house"]
+    series: dict[str, list[float | None]] = {"Composite": [h["composite_score"] if h else None for h in history]}
+    for d in DIMENSIONS:
+        series[DIMENSION_TITLE[d]] = [h[f"{d}_score"] if h else None for h in history]
+    return {
+        "vendor": {
+            "name": info["name"],
+            "vendor_id": vendor_id,
+            "sourcing": SOURCING_TITLE.get(info["sourcing"], info["sourcing"]),
+            "is_in_house": info["sourcing"] == IN_HOUSE,
+            "country": info["country"] or DASH,
+            "currency": info["currency"],
+            "manager": info["manager_email"] or DASH,
+        },
+        "headline": {
+            "composite": score(row["composite_score"]),
+            "standing": row["standing"],
+            "standing_class": row["standing"].replace(" ", "-"),
+            "rank": DASH if row["rank"] is None else f"{row['rank']} of {portfolio_ranked}",
+            "change": change(_composite_change(row, previous)),
+            "previous_standing": previous["standing"] if previous else DASH,
+        },
+        "dimensions": _dimension_views(row, history, baseline, config, previous),
+        "processes": [
+            {
+                "process": r["process"],
+                "items": num(r["work_items_completed"]),
+                "units": num(r["units_completed"]),
+                "accuracy": pct(r["accuracy"]),
+                "rework": pct(r["rework_rate"]),
+                "on_time": pct(r["on_time_rate"]),
+                "turnaround": hours(r["mean_turnaround_hours"]),
+                "requests": num(r["requests_opened"]),
+                "response": pct(r["response_within_target_rate"]),
+                "first_response": hours(r["mean_first_response_hours"]),
+                "spend": money(r["spend"], currency),
+                "cost_per_unit": money(r["cost_per_unit"], currency, 2),
+                "tco": money(r["tco_per_unit"], currency, 2),
+                "in_house": money(r["in_house_cost_per_unit"], currency, 2),
+                "cost_ratio": ratio_text(r["cost_ratio"]),
+                "savings": signed_money(r["savings_vs_in_house"], currency),
+                "composite": score(r["composite_score"]),
+                "standing": r["standing"],
+                "standing_class": r["standing"].replace(" ", "-"),
+            }
+            for r in process_rows
+        ],
+        "cost": {
+            "spend": money(row["spend"], currency),
+            "tco": money(row["tco_per_unit"], currency, 2),
+            "in_house": money(row["in_house_cost_per_unit"], currency, 2),
+            "savings": signed_money(savings, currency),
+            "savings_negative": (savings or 0) < 0,
+            "annualised": signed_money(None if savings is None else savings * 365 / days, currency),
+            "days": days,
+        },
+        "changes": _what_changed(row, previous),
+        "trend_chart": charts.dimension_trend(labels, series),
+        "trend_labels": labels,
+        "trend_composite": [score(h["composite_score"]) if h else DASH for h in history],
+        "trend_standing": [h["standing"] if h else DASH for h in history],
+        "data_quality": data_quality_rows(inputs.data, vendor_id),
+        "dimensions_meta": [{"key": d, "title": DIMENSION_TITLE[d]} for d in DIMENSIONS],
+    }
+
+
+def render_reports(inputs: ReportInputs, formats: Sequence[str], progress: Callable[[str], None]) -> dict[str, bytes]:
+    """Every report file of the run, by its path relative to the run folder."""
+    renderer = Renderer(inputs.config.scoring.standings)
+    vendor_ids = inputs.table.get_column("vendor_id").unique().sort().to_list()
+    info = _vendor_info(inputs.data)
+    slugs = vendor_slugs([(v, info[v]["name"]) for v in vendor_ids])
+    current = inputs.periods[-1].label
+    ranked = inputs.table.filter(
+        (pl.col("period") == current) & pl.col("rank").is_not_null()
+    ).height
+    files: dict[str, bytes] = {}
+    title = f"Vendor performance review {current}"
+    context = context_for(inputs.config, inputs.periods, inputs.as_of, title)
+    portfolio = build_portfolio(inputs, slugs)
+    html = renderer.html("portfolio.html", ctx=context, **portfolio)
+    files.update(renderer.outputs("portfolio", html, formats))
+    progress("rendered the portfolio pack")
+    for vendor_id in vendor_ids:
+        model = build_vendor(inputs, vendor_id, ranked)
+        vendor_title = f"Vendor scorecard {current}: {model['vendor']['name']}"
+        vendor_context = context_for(inputs.config, inputs.periods, inputs.as_of, vendor_title)
+        html = renderer.html("vendor.html", ctx=vendor_context, **model)
+        files.update(renderer.outputs(f"vendors/{slugs[vendor_id]}", html, formats))
+    progress(f"rendered {len(vendor_ids)} vendor scorecards")
+    return files

@@ -1,0 +1,70 @@
+"""One jinja Environment and one WeasyPrint setup for every document of a run."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from importlib import resources
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from scorecard import __version__
+from scorecard.config import Standings
+
+
+def _environment(standings: Standings) -> Environment:
+    environment = Environment(
+        loader=PackageLoader("scorecard.reports", "templates"),
+        autoescape=select_autoescape(["html"], default=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.globals["version"] = __version__
+
+    def score_class(value: float | None) -> str:
+        """A score's colour band, from the same thresholds as the standings."""
+        if value is None:
+            return "s-none"
+        if value >= standings.excellent:
+            return "s-excellent"
+        if value >= standings.good:
+            return "s-good"
+        return "s-watch" if value >= standings.watch else "s-critical"
+
+    environment.globals["score_class"] = score_class
+    return environment
+
+
+def stylesheet() -> str:
+    return resources.files("scorecard.reports").joinpath("static/report.css").read_text("utf-8")
+
+
+class Renderer:
+    """Renders HTML from templates and PDF from that HTML; nothing is fetched but data: URIs."""
+
+    def __init__(self, standings: Standings) -> None:
+        self.environment = _environment(standings)
+        self.css = stylesheet()
+
+    def html(self, template: str, **model: Any) -> str:
+        return self.environment.get_template(template).render(css=self.css, **model)
+
+    def pdf(self, html: str) -> bytes:
+        from weasyprint import HTML
+        from weasyprint.urls import URLFetcher
+
+        # Charts and styles are inline, so no other scheme is ever needed: no file://, no http://.
+        fetcher = URLFetcher(allowed_protocols=["data"], fail_on_errors=True)
+        # The document dates come from <meta name="dcterms.created">, set from the as-of
+        # day, so a rerun on the same data gives the same bytes.
+        pdf: bytes = HTML(string=html, url_fetcher=fetcher).write_pdf()
+        return pdf
+
+    def outputs(self, stem: str, html: str, formats: Sequence[str]) -> dict[str, bytes]:
+        files: dict[str, bytes] = {}
+        if "html" in formats:
+            files[f"{stem}.html"] = html.encode("utf-8")
+        if "pdf" in formats:
+            files[f"{stem}.pdf"] = self.pdf(html)
+        return files

@@ -1,0 +1,198 @@
+"""Plain view models for the templates: dicts and dataclasses of display-ready values.
+
+Templates never see a DataFrame. Every number a template prints is formatted
+here from the score table, so the reports show exactly what scores.csv holds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from scorecard.config import DIMENSIONS, Config
+from scorecard.extract.validate import ValidatedData
+from scorecard.scoring.periods import Period
+from scorecard.scoring.table import ALL_PROCESSES, IN_HOUSE
+
+DASH = "–"
+DIMENSION_KPI = {
+    "accuracy": "accuracy",
+    "speed": "on_time_rate",
+    "cost": "cost_ratio",
+    "responsiveness": "response_within_target_rate",
+}
+DIMENSION_TITLE = {
+    "accuracy": "Accuracy",
+    "speed": "Speed (on time)",
+    "cost": "Cost vs in-house",
+    "responsiveness": "Responsiveness",
+}
+SOURCING_TITLE = {"offshore": "Offshore", "nearshore": "Nearshore", "onshore": "Onshore", "in_house": "In-house"}
+_TRANSLITERATE = str.maketrans({"ł": "l", "Ł": "L", "ø": "o", "Ø": "O", "ß": "ss", "æ": "ae", "đ": "d", "&": "and"})
+
+
+def slugify(text: str) -> str:
+    ascii_text = (
+        unicodedata.normalize("NFKD", text.translate(_TRANSLITERATE)).encode("ascii", "ignore").decode()
+    )
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+
+
+def vendor_slugs(vendors: Sequence[tuple[str, str]]) -> dict[str, str]:
+    """File name per vendor ID, from its name; the ID is added where names would collide."""
+    by_slug: dict[str, list[str]] = {}
+    for vendor_id, name in vendors:
+        by_slug.setdefault(slugify(name) or slugify(vendor_id), []).append(vendor_id)
+    slugs = {}
+    for slug, ids in by_slug.items():
+        for vendor_id in ids:
+            slugs[vendor_id] = slug if len(ids) == 1 else f"{slug}-{slugify(vendor_id)}"
+    return slugs
+
+
+def pct(value: float | None, digits: int = 1) -> str:
+    return DASH if value is None else f"{value * 100:.{digits}f} %"
+
+
+def num(value: float | int | None, digits: int = 0) -> str:
+    return DASH if value is None else f"{value:,.{digits}f}"
+
+
+def money(value: float | None, currency: str, digits: int = 0) -> str:
+    return DASH if value is None else f"{value:,.{digits}f} {currency}"
+
+
+def signed_money(value: float | None, currency: str) -> str:
+    return DASH if value is None else f"{value:+,.0f} {currency}"
+
+
+def score(value: float | None) -> str:
+    return DASH if value is None else f"{value:.0f}"
+
+
+def change(value: float | None) -> str:
+    if value is None:
+        return DASH
+    return "±0" if round(value) == 0 else f"{value:+.0f}"
+
+
+def hours(value: float | None) -> str:
+    return DASH if value is None else f"{value:,.1f} h"
+
+
+def ratio_text(value: float | None) -> str:
+    return DASH if value is None else f"{value:.2f}×"
+
+
+@dataclass(frozen=True)
+class ReportContext:
+    """What every template needs to know about the run."""
+
+    title: str
+    as_of: str
+    period_label: str
+    period_range: str
+    period_kind: str
+    base_currency: str
+    generated: str
+    history_labels: list[str]
+
+
+@dataclass
+class DimensionView:
+    key: str
+    title: str
+    kpi: str
+    score: str
+    score_value: float | None
+    inputs: str
+    target: str
+    in_house: str
+    trend: list[str] = field(default_factory=list)
+    change: str = DASH
+
+
+def rows_by(table: pl.DataFrame, **filters: Any) -> list[dict[str, Any]]:
+    frame = table
+    for column, value in filters.items():
+        frame = frame.filter(pl.col(column) == value)
+    return frame.to_dicts()
+
+
+def context_for(config: Config, periods: Sequence[Period], as_of: dt.date, title: str) -> ReportContext:
+    current = periods[-1]
+    return ReportContext(
+        title=title,
+        as_of=as_of.isoformat(),
+        period_label=current.label,
+        period_range=f"{current.start.isoformat()} to {current.end.isoformat()}",
+        period_kind=config.run.period,
+        base_currency=config.currency.base,
+        generated=f"Data as of the end of {as_of.isoformat()} (UTC)",
+        history_labels=[p.label for p in periods],
+    )
+
+
+def data_quality_rows(data: ValidatedData, vendor_id: str | None = None) -> list[dict[str, Any]]:
+    frame = data.data_quality
+    if vendor_id is not None:
+        frame = frame.filter(pl.col("vendor_id") == vendor_id)
+    return [
+        {**row, "vendor_id": row["vendor_id"] or DASH, "rows_rejected": num(row["rows_rejected"])}
+        for row in frame.to_dicts()
+    ]
+
+
+def table_counts(data: ValidatedData) -> list[dict[str, str]]:
+    return [
+        {
+            "table": name,
+            "read": num(c.read),
+            "accepted": num(c.accepted),
+            "rejected": num(c.rejected),
+            "share": pct(c.rejected / c.read, 2) if c.read else DASH,
+        }
+        for name, c in data.counts.items()
+    ]
+
+
+def is_outsourced(row: dict[str, Any]) -> bool:
+    return row["sourcing"] != IN_HOUSE
+
+
+def all_row(table: pl.DataFrame, vendor_id: str, period: str) -> dict[str, Any] | None:
+    rows = rows_by(table, vendor_id=vendor_id, period=period, process=ALL_PROCESSES)
+    return rows[0] if rows else None
+
+
+__all__ = [
+    "DASH",
+    "DIMENSIONS",
+    "DIMENSION_KPI",
+    "DIMENSION_TITLE",
+    "SOURCING_TITLE",
+    "DimensionView",
+    "ReportContext",
+    "all_row",
+    "change",
+    "context_for",
+    "data_quality_rows",
+    "hours",
+    "is_outsourced",
+    "money",
+    "num",
+    "pct",
+    "ratio_text",
+    "rows_by",
+    "score",
+    "signed_money",
+    "slugify",
+    "table_counts",
+    "vendor_slugs",
+]

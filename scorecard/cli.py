@@ -1,0 +1,239 @@
+"""The `scorecard` command: resolves config once, calls the stages, maps errors to exit codes.
+
+Exit codes (contract section 5): 0 all done; 1 finished but something failed
+or was rejected beyond the limit; 2 usage or config error; 3 the data source
+cannot be read; 4 another run holds the lock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from scorecard import __version__
+from scorecard.config import FORMATS, load_config, resolve_database_url
+from scorecard.errors import ConfigError, ScorecardError
+
+F = TypeVar("F", bound=Callable[..., Any])
+EXIT_MEANING = {
+    0: "all done",
+    1: "finished, but something failed or was rejected beyond the limit",
+    2: "usage or config error",
+    3: "the data source cannot be read",
+    4: "another run holds the lock",
+}
+
+
+def _fails_cleanly(command: F) -> F:
+    """Turn a ScorecardError into one line on stderr and its exit code; anything else keeps its traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except ScorecardError as error:
+            click.echo(f"scorecard: error: {error}", err=True)
+            sys.exit(error.exit_code)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _progress(message: str) -> None:
+    click.echo(f"scorecard: {message}", err=True)
+
+
+def _parse_date(value: str | None, option: str) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(f"{option}: {value!r} is not a date in the form YYYY-MM-DD") from None
+
+
+def _parse_formats(value: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
+    if value is None:
+        return default
+    formats = tuple(f.strip().lower() for f in value.split(",") if f.strip())
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        raise ConfigError(f"--format: {', '.join(unknown) or 'nothing'} is not one of {','.join(FORMATS)}")
+    return tuple(f for f in FORMATS if f in formats)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="scorecard")
+def cli() -> None:
+    """Scorecards for outsourcing vendors: accuracy, speed, cost and responsiveness."""
+
+
+@cli.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="TOML config file.")
+@click.option("--database-url", help="SQLAlchemy URL; else SCORECARD_DATABASE_URL, else the config.")
+@click.option("--as-of", help="Last day included, YYYY-MM-DD (default: yesterday, UTC).")
+@click.option("--period", type=click.Choice(["month", "quarter"]), help="Period length (default: quarter).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Output folder (default: out).")
+@click.option("--format", "formats", help="Comma-separated: pdf,html,csv,json (default: all four).")
+@click.option("--send", is_flag=True, help="Email the reports as configured in [email].")
+@_fails_cleanly
+def run(
+    config_path: str | None,
+    database_url: str | None,
+    as_of: str | None,
+    period: str | None,
+    out_dir: str | None,
+    formats: str | None,
+    send: bool,
+) -> None:
+    """Extract, score, render and write one run folder OUT/<as-of>/."""
+    from scorecard.pipeline import RunRequest
+    from scorecard.pipeline import run as run_pipeline
+    from scorecard.scoring.periods import default_as_of
+
+    config = load_config(config_path)
+    request = RunRequest(
+        config=config,
+        database_url=resolve_database_url(database_url, config),
+        as_of=_parse_date(as_of, "--as-of") or default_as_of(),
+        period=period or config.run.period,  # type: ignore[arg-type]
+        history_periods=config.run.history_periods,
+        out_dir=Path(out_dir or config.run.output_dir),
+        formats=_parse_formats(formats, config.run.formats),
+        send=send,
+    )
+    _run_and_report(request)
+
+
+def _run_and_report(request: Any) -> None:
+    from scorecard.pipeline import run as run_pipeline
+
+    started = time.monotonic()
+    result = run_pipeline(request, _progress)
+    for problem in result.problems:
+        click.echo(f"scorecard: problem: {problem}", err=True)
+    rows = ", ".join(
+        f"{name} {c['rows_accepted']}/{c['rows_read']}" for name, c in result.counts.items()
+    )
+    click.echo(
+        f"{result.run_dir}: {len(result.artifacts)} files in {time.monotonic() - started:.1f} s; "
+        f"rows accepted {rows}; exit {result.exit_code} ({EXIT_MEANING[result.exit_code]})"
+    )
+    sys.exit(result.exit_code)
+
+
+@cli.command("init-db")
+@click.option("--database-url", help="SQLAlchemy URL; else SCORECARD_DATABASE_URL.")
+@_fails_cleanly
+def init_db(database_url: str | None) -> None:
+    """Create the four canonical tables (existing tables are left alone)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from scorecard.config import Config
+    from scorecard.errors import SourceError
+    from scorecard.extract.schema import create_tables
+    from scorecard.extract.source import open_engine, redact_url
+
+    url = resolve_database_url(database_url, Config())
+    engine = open_engine(url)
+    try:
+        create_tables(engine)
+    except SQLAlchemyError as exc:
+        raise SourceError(f"cannot create the tables in {redact_url(url)}: {exc.__class__.__name__}: {str(getattr(exc, 'orig', exc)).strip().splitlines()[0]}") from None
+    finally:
+        engine.dispose()
+    click.echo(f"created the canonical tables in {redact_url(url)}")
+
+
+def _last_quarter_end(today: dt.date) -> dt.date:
+    quarter_start = dt.date(today.year, 3 * ((today.month - 1) // 3) + 1, 1)
+    return quarter_start - dt.timedelta(days=1)
+
+
+@cli.command("demo-data")
+@click.option("--database-url", help="SQLAlchemy URL; else SCORECARD_DATABASE_URL.")
+@click.option("--scale", type=click.FloatRange(min=0.01), default=1.0, show_default=True,
+              help="Multiplies the volume: 1 is about 110,000 work items, 90 about ten million.")  # fmt: skip
+@click.option("--seed", type=int, default=7, show_default=True, help="Same seed and day, same data.")
+@click.option("--through", help="Last day of data, YYYY-MM-DD (default: end of the last full quarter).")
+@click.option("--replace", is_flag=True, help="Drop and recreate canonical tables that already hold rows.")
+@_fails_cleanly
+def demo_data(database_url: str | None, scale: float, seed: int, through: str | None, replace: bool) -> None:
+    """Fill a database with six quarters of a believable BPO world."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from scorecard.config import Config
+    from scorecard.demo_data import generate_demo_data
+    from scorecard.errors import SourceError
+    from scorecard.extract.source import open_engine, redact_url
+
+    url = resolve_database_url(database_url, Config())
+    day = _parse_date(through, "--through") or _last_quarter_end(dt.date.today())
+    engine = open_engine(url)
+    try:
+        counts = generate_demo_data(engine, day, scale=scale, seed=seed, replace=replace)
+    except SQLAlchemyError as exc:
+        raise SourceError(f"cannot write demo data to {redact_url(url)}: {exc.__class__.__name__}") from None
+    finally:
+        engine.dispose()
+    click.echo(
+        f"demo data through {day} in {redact_url(url)}: "
+        + ", ".join(f"{n} {c:,}" for n, c in counts.items())
+    )
+
+
+@cli.command()
+@click.option("--dir", "directory", type=click.Path(file_okay=False), default="demo", show_default=True,
+              help="Where the demo database and outputs go (it is replaced).")  # fmt: skip
+@click.option("--format", "formats", help="Comma-separated: pdf,html,csv,json (default: all four).")
+@_fails_cleanly
+def demo(directory: str, formats: str | None) -> None:
+    """Build the demo database and run the whole job on it, as of the last quarter end."""
+    from importlib import resources
+
+    from scorecard.demo_data import generate_demo_data
+    from scorecard.extract.source import open_engine
+    from scorecard.pipeline import RunRequest
+
+    base = Path(directory)
+    database = base / "scorecard.db"
+    base.mkdir(parents=True, exist_ok=True)
+    database.unlink(missing_ok=True)
+    shutil.rmtree(base / "out", ignore_errors=True)
+    url = f"sqlite:///{database}"
+    as_of = _last_quarter_end(dt.date.today())
+    engine = open_engine(url)
+    try:
+        counts = generate_demo_data(engine, as_of)
+    finally:
+        engine.dispose()
+    _progress("demo data: " + ", ".join(f"{n} {c:,}" for n, c in counts.items()))
+    example = resources.files("scorecard").joinpath("example-config.toml")
+    with resources.as_file(example) as config_file:
+        config = load_config(config_file)
+    request = RunRequest(
+        config=config,
+        database_url=url,
+        as_of=as_of,
+        period=config.run.period,
+        history_periods=config.run.history_periods,
+        out_dir=base / "out",
+        formats=_parse_formats(formats, config.run.formats),
+    )
+    _progress(f"outputs will be in {base / 'out' / as_of.isoformat()}; open portfolio.pdf first")
+    _run_and_report(request)
+
+
+def main() -> None:
+    cli(prog_name="scorecard")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,258 @@
+"""The run's configuration: one TOML file resolved once into a frozen, validated object.
+
+Every default here is the default of the contract (section 4 and 3). Errors name
+the key so a user can fix the file without reading code.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from scorecard.errors import ConfigError
+
+DATABASE_URL_ENV = "SCORECARD_DATABASE_URL"
+PRIORITIES = ("urgent", "high", "normal", "low")
+DIMENSIONS = ("accuracy", "speed", "cost", "responsiveness")
+FORMATS = ("pdf", "html", "csv", "json")
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+Fraction = Annotated[float, Field(ge=0, le=1)]
+Positive = Annotated[float, Field(gt=0)]
+NonNegative = Annotated[float, Field(ge=0)]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class DatabaseConfig(_Frozen):
+    url: str | None = None
+    """A URL without a password (a SQLite file, or a server using trust/peer auth)."""
+    url_env: str | None = None
+    """Name of an environment variable that holds the URL (the way to pass passwords)."""
+
+    @field_validator("url")
+    @classmethod
+    def _no_literal_password(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        try:
+            parsed = make_url(value)
+        except ArgumentError as exc:
+            raise ValueError(f"not a SQLAlchemy URL: {exc}") from None
+        if parsed.password:
+            raise ValueError(
+                "holds a literal password; put the URL in an environment variable "
+                "and name that variable in database.url_env"
+            )
+        return value
+
+
+class RunConfig(_Frozen):
+    period: Literal["month", "quarter"] = "quarter"
+    history_periods: Annotated[int, Field(ge=0, le=40)] = 4
+    output_dir: str = "out"
+    formats: tuple[Literal["pdf", "html", "csv", "json"], ...] = FORMATS
+    max_rejected_fraction: Fraction = 0.05
+    """Above this share of rejected rows in any table the run exits 1 (it still writes everything)."""
+
+
+class CurrencyConfig(_Frozen):
+    base: str = "EUR"
+    rates: dict[str, Positive] = Field(default_factory=dict)
+    """Units of the base currency for one unit of each other currency."""
+
+    @field_validator("base")
+    @classmethod
+    def _iso_base(cls, value: str) -> str:
+        if not _CURRENCY.match(value):
+            raise ValueError(f"{value!r} is not an ISO 4217 code such as EUR")
+        return value
+
+    @field_validator("rates")
+    @classmethod
+    def _iso_rates(cls, value: dict[str, float]) -> dict[str, float]:
+        for code in value:
+            if not _CURRENCY.match(code):
+                raise ValueError(f"{code!r} is not an ISO 4217 code such as USD")
+        return value
+
+    def rate(self, currency: str) -> float | None:
+        if currency == self.base:
+            return 1.0
+        return self.rates.get(currency)
+
+
+class Band(_Frozen):
+    """The KPI value that scores 0 (floor) and the one that scores 100 (target)."""
+
+    floor: float
+    target: float
+
+    @model_validator(mode="after")
+    def _distinct(self) -> Band:
+        if self.floor == self.target:
+            raise ValueError("floor and target must differ")
+        return self
+
+
+class Weights(_Frozen):
+    accuracy: NonNegative = 30
+    speed: NonNegative = 25
+    cost: NonNegative = 25
+    responsiveness: NonNegative = 20
+
+    @model_validator(mode="after")
+    def _some_weight(self) -> Weights:
+        if self.accuracy + self.speed + self.cost + self.responsiveness <= 0:
+            raise ValueError("at least one weight must be above 0")
+        return self
+
+
+class Bands(_Frozen):
+    accuracy: Band = Band(floor=0.95, target=0.995)
+    speed: Band = Band(floor=0.80, target=0.98)
+    cost: Band = Band(floor=1.10, target=0.60)
+    responsiveness: Band = Band(floor=0.70, target=0.95)
+
+
+class Standings(_Frozen):
+    excellent: float = 85
+    good: float = 70
+    watch: float = 50
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Standings:
+        if not self.excellent > self.good > self.watch:
+            raise ValueError("thresholds must satisfy excellent > good > watch")
+        return self
+
+
+class ScoringConfig(_Frozen):
+    weights: Weights = Weights()
+    bands: Bands = Bands()
+    standings: Standings = Standings()
+    governance_overhead: NonNegative = 0.10
+    """Share added to an outsourced cost per unit for managing the vendor (TCO)."""
+
+
+class ResponseTargets(_Frozen):
+    """Hours within which a request of each priority should get its first response."""
+
+    urgent: Positive = 1
+    high: Positive = 4
+    normal: Positive = 24
+    low: Positive = 72
+
+    def hours(self) -> dict[str, float]:
+        return {p: getattr(self, p) for p in PRIORITIES}
+
+
+class InHouseCostModel(_Frozen):
+    """Fully loaded cost of doing one unit in-house, per FTE and year, in the base currency."""
+
+    salary: NonNegative
+    benefits_pct: NonNegative = 0.0
+    training: NonNegative = 0.0
+    workspace: NonNegative = 0.0
+    tools: NonNegative = 0.0
+    management_overhead_pct: NonNegative = 0.0
+    productive_hours: Positive
+    units_per_hour: Positive
+
+    def cost_per_unit(self) -> float:
+        per_fte = self.salary * (1 + self.benefits_pct) + self.training + self.workspace + self.tools
+        loaded = per_fte * (1 + self.management_overhead_pct)
+        return loaded / (self.productive_hours * self.units_per_hour)
+
+
+class EmailConfig(_Frozen):
+    smtp_host: str = "localhost"
+    smtp_port: Annotated[int, Field(ge=1, le=65535)] = 25
+    security: Literal["none", "starttls", "ssl"] = "none"
+    username_env: str | None = None
+    password_env: str | None = None
+    sender: str = "scorecard@localhost"
+    portfolio_recipients: tuple[str, ...] = ()
+    timeout_seconds: Positive = 30
+
+
+class Config(_Frozen):
+    database: DatabaseConfig = DatabaseConfig()
+    run: RunConfig = RunConfig()
+    currency: CurrencyConfig = CurrencyConfig()
+    scoring: ScoringConfig = ScoringConfig()
+    response_targets_hours: ResponseTargets = ResponseTargets()
+    in_house: dict[str, InHouseCostModel] = Field(default_factory=dict)
+    """The in-house cost model per process."""
+    email: EmailConfig = EmailConfig()
+    source_path: str | None = Field(default=None, exclude=True)
+
+    def public_dict(self) -> dict[str, Any]:
+        """The config as recorded in the manifest: no URL (it may carry credentials)."""
+        data = self.model_dump(mode="json")
+        data["database"] = {"url_env": self.database.url_env, "url": "(not recorded)"}
+        return data
+
+
+def _key_path(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+def config_from_mapping(data: dict[str, Any], source: str = "config") -> Config:
+    try:
+        return Config.model_validate({**data, "source_path": source})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = _key_path(first["loc"]) or "(top level)"
+        message = first["msg"].removeprefix("Value error, ")
+        if first["type"] == "extra_forbidden":
+            message = "unknown key (check the spelling against examples/scorecard.toml)"
+        raise ConfigError(f"{source}: {key}: {message}") from None
+
+
+def load_config(path: str | os.PathLike[str] | None) -> Config:
+    """Read and validate the TOML file; no file means every default."""
+    if path is None:
+        return config_from_mapping({}, "defaults")
+    file = Path(path)
+    try:
+        raw = file.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {file}: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+    return config_from_mapping(data, str(file))
+
+
+def resolve_database_url(cli_url: str | None, config: Config) -> str:
+    """--database-url, else SCORECARD_DATABASE_URL, else the config (url_env, then url)."""
+    candidates: list[tuple[str, str | None]] = [
+        ("--database-url", cli_url),
+        (DATABASE_URL_ENV, os.environ.get(DATABASE_URL_ENV)),
+    ]
+    if config.database.url_env:
+        candidates.append((config.database.url_env, os.environ.get(config.database.url_env)))
+    candidates.append(("database.url", config.database.url))
+    for origin, value in candidates:
+        if value:
+            try:
+                make_url(value)
+            except ArgumentError:
+                raise ConfigError(f"{origin}: not a SQLAlchemy database URL") from None
+            return value
+    hint = f" or set {config.database.url_env}" if config.database.url_env else ""
+    raise ConfigError(
+        f"no database URL: pass --database-url, set {DATABASE_URL_ENV}{hint}, "
+        "or give database.url in the config file"
+    )

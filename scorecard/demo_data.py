@@ -1,0 +1,302 @@
+"""A believable BPO world for the demo and the benchmarks, reproducible from its seed.
+
+Six quarters up to the `through` day, with stories in them: Bangalore's IT
+service desk slips, Manila's contact centre improves, Hudson's legal review is
+excellent but dearer than in-house, Pune is cheap but error-prone. In-house
+teams do customer support, payroll and IT service desk work. A sprinkling of
+bad rows exercises every stage of validation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import Engine, func, inspect, insert, select
+
+from scorecard.errors import ConfigError
+from scorecard.extract.schema import TABLES, create_tables, metadata
+
+PRIORITIES = np.array(["urgent", "high", "normal", "low"])
+PRIORITY_WEIGHTS = [0.05, 0.20, 0.60, 0.15]
+TARGET_HOURS = np.array([1.0, 4.0, 24.0, 72.0])
+_BATCH = 20_000
+
+
+@dataclass(frozen=True)
+class Vendor:
+    vendor_id: str
+    name: str
+    sourcing: str
+    country: str
+    currency: str
+    manager_email: str | None
+    contract_start: dt.date | None
+
+
+@dataclass(frozen=True)
+class Line:
+    """One vendor doing one process, with its story as (start, end) trajectories."""
+
+    vendor_id: str
+    process: str
+    items_per_day: float
+    units_mean: float
+    qa_share: float
+    defect_rate: tuple[float, float]
+    on_time: tuple[float, float]
+    sla_hours: float
+    rework: float
+    requests_per_day: float
+    response_ok: tuple[float, float]
+    price_per_unit: float | None
+    """In the vendor's currency; None for an in-house team with no cost allocation."""
+    credit_below_on_time: float | None = None
+    """Service credits (5 % of the fee) in months whose on-time rate falls below this."""
+
+
+VENDORS = [
+    Vendor("V-PH-MNL", "Manila Bay Contact Solutions", "offshore", "PH", "PHP", "cx-vendors@example.com", dt.date(2023, 4, 1)),
+    Vendor("V-PL-WAW", "Wisła Payroll Services sp. z o.o.", "nearshore", "PL", "PLN", "payroll-lead@example.com", dt.date(2022, 1, 1)),
+    Vendor("V-IN-BLR", "Bangalore ServiceDesk Pvt Ltd", "offshore", "IN", "INR", "it-vendors@example.com", dt.date(2023, 7, 1)),
+    Vendor("V-US-NYC", "Hudson Legal Process LLC", "onshore", "US", "USD", "legal-ops@example.com", dt.date(2024, 1, 1)),
+    Vendor("V-RO-CLJ", "Carpathia Data Services SRL", "nearshore", "RO", "RON", "data-ops@example.com", dt.date(2024, 3, 1)),
+    Vendor("V-MX-MTY", "Monterrey Nearshore Support S.A.", "nearshore", "MX", "MXN", "cx-vendors@example.com", dt.date(2024, 6, 1)),
+    Vendor("V-ZA-CPT", "Cape Research Partners", "offshore", "ZA", "ZAR", None, dt.date(2025, 1, 1)),
+    Vendor("V-GB-LON", "Thames Travel Operations Ltd", "onshore", "GB", "GBP", "travel-desk@example.com", dt.date(2023, 1, 1)),
+    Vendor("V-IN-PNQ", "Pune Data Works", "offshore", "IN", "INR", "data-ops@example.com", dt.date(2024, 9, 1)),
+    Vendor("IH-CS-DUB", "Customer Care (in-house, Dublin)", "in_house", "IE", "EUR", "cx-lead@example.com", None),
+    Vendor("IH-PAY", "Payroll Office (in-house)", "in_house", "IE", "EUR", "payroll-lead@example.com", None),
+    Vendor("IH-IT", "IT Service Desk (in-house)", "in_house", "IE", "EUR", "it-lead@example.com", None),
+]
+
+LINES = [
+    Line("V-PH-MNL", "customer_support", 60, 1.0, 0.30, (0.030, 0.004), (0.86, 0.975), 24, 0.03, 3.0, (0.78, 0.96), 340.0, 0.90),
+    Line("V-MX-MTY", "customer_support", 25, 1.0, 0.30, (0.010, 0.011), (0.93, 0.93), 24, 0.03, 1.5, (0.70, 0.66), 150.0),
+    Line("IH-CS-DUB", "customer_support", 18, 1.0, 0.40, (0.006, 0.006), (0.95, 0.95), 24, 0.02, 1.0, (0.92, 0.92), 10.5),
+    Line("V-PL-WAW", "payroll", 6, 180.0, 0.20, (0.002, 0.002), (0.99, 0.99), 72, 0.01, 0.6, (0.95, 0.96), 18.0),
+    Line("IH-PAY", "payroll", 2, 150.0, 0.25, (0.004, 0.004), (0.97, 0.97), 72, 0.02, 0.3, (0.90, 0.90), None),
+    Line("V-IN-BLR", "it_service_desk", 40, 1.0, 0.25, (0.004, 0.030), (0.97, 0.74), 8, 0.03, 2.0, (0.93, 0.72), 1100.0, 0.90),
+    Line("IH-IT", "it_service_desk", 12, 1.0, 0.30, (0.008, 0.008), (0.92, 0.92), 8, 0.03, 0.8, (0.88, 0.88), 26.0),
+    Line("V-US-NYC", "legal_review", 4, 40.0, 0.50, (0.002, 0.002), (0.98, 0.985), 96, 0.01, 0.4, (0.96, 0.97), 4.6),
+    Line("V-RO-CLJ", "data_entry", 30, 25.0, 0.15, (0.006, 0.005), (0.95, 0.96), 48, 0.02, 0.5, (0.86, 0.88), 1.2),
+    Line("V-IN-PNQ", "data_entry", 35, 25.0, 0.15, (0.040, 0.036), (0.90, 0.91), 48, 0.06, 0.5, (0.80, 0.82), 6.0),
+    Line("V-IN-PNQ", "research", 2, 3.0, 0.60, (0.020, 0.018), (0.88, 0.90), 120, 0.05, 0.2, (0.80, 0.80), 1500.0),
+    Line("V-ZA-CPT", "research", 1.2, 3.0, 0.70, (0.010, 0.008), (0.93, 0.95), 120, 0.02, 0.2, (0.85, 0.88), 780.0),
+    Line("V-GB-LON", "travel", 14, 1.0, 0.20, (0.006, 0.006), (0.95, 0.94), 12, 0.02, 0.7, (0.90, 0.91), 11.0),
+]
+
+# One-off charges whose service period crosses a quarter boundary (onboarding, migrations).
+ONE_OFFS = [("V-IN-PNQ", "data_entry", 450_000.0, 75), ("V-MX-MTY", "customer_support", 120_000.0, 60)]
+
+
+def demo_start(through: dt.date) -> dt.date:
+    """First day of the quarter five quarters before the one holding `through`: six quarters."""
+    quarter_start_month = 3 * ((through.month - 1) // 3) + 1
+    month_index = through.year * 12 + quarter_start_month - 1 - 15
+    return dt.date(month_index // 12, month_index % 12 + 1, 1)
+
+
+def _trajectory(span: tuple[float, float], progress: np.ndarray) -> np.ndarray:
+    return span[0] + (span[1] - span[0]) * progress
+
+
+def _ts(base: dt.datetime, hours: np.ndarray) -> list[dt.datetime]:
+    # Whole seconds: every database stores them the same way.
+    return [base + dt.timedelta(seconds=int(s)) for s in np.round(hours * 3600)]
+
+
+def _months(start: dt.date, through: dt.date) -> Iterator[tuple[dt.date, dt.date]]:
+    first = start
+    while first <= through:
+        following = dt.date(first.year + first.month // 12, first.month % 12 + 1, 1)
+        yield first, min(following - dt.timedelta(days=1), through)
+        first = following
+
+
+def _line_rows(
+    line: Line, line_no: int, start: dt.date, through: dt.date, scale: float, rng: np.random.Generator
+) -> tuple[list[dict], list[dict], list[dict]]:
+    days = (through - start).days + 1
+    epoch = dt.datetime.combine(start, dt.time())
+    cutoff = dt.datetime.combine(through + dt.timedelta(days=1), dt.time())
+    day_index = np.arange(days)
+    weekday = np.array([(start + dt.timedelta(days=int(d))).weekday() for d in day_index])
+    weekday_factor = np.where(weekday < 5, 1.0, 0.25)
+    per_day = rng.poisson(line.items_per_day * scale * weekday_factor)
+    item_day = np.repeat(day_index, per_day)
+    n = item_day.size
+    progress = item_day / max(days - 1, 1)
+    received = item_day * 24.0 + rng.uniform(0, 24, n)
+    on_time = rng.random(n) < _trajectory(line.on_time, progress)
+    turnaround = np.where(
+        on_time, line.sla_hours * rng.uniform(0.15, 0.97, n), line.sla_hours * rng.uniform(1.05, 2.6, n)
+    )
+    completed = received + turnaround
+    units = 1 + rng.poisson(max(line.units_mean - 1, 0), n)
+    qa_checked = rng.binomial(units, line.qa_share)
+    defects = rng.binomial(qa_checked, np.clip(_trajectory(line.defect_rate, progress), 0, 1))
+    reworked = rng.random(n) < np.where(defects > 0, 0.45, line.rework)
+    received_ts = _ts(epoch, received)
+    due_ts = _ts(epoch, received + line.sla_hours)
+    completed_ts = _ts(epoch, completed)
+    prefix = f"W{line_no:02d}"
+    items = [
+        {
+            "work_item_id": f"{prefix}-{i:08d}",
+            "vendor_id": line.vendor_id,
+            "process": line.process,
+            "received_at": received_ts[i],
+            "due_at": due_ts[i],
+            "completed_at": completed_ts[i] if completed_ts[i] < cutoff else None,
+            "units": int(units[i]),
+            "qa_checked_units": int(qa_checked[i]),
+            "defects": int(defects[i]),
+            "reworked": bool(reworked[i]),
+        }
+        for i in range(n)
+    ]
+
+    per_day_requests = rng.poisson(line.requests_per_day * scale * weekday_factor)
+    request_day = np.repeat(day_index, per_day_requests)
+    k = request_day.size
+    priority_index = rng.choice(4, size=k, p=PRIORITY_WEIGHTS)
+    target = TARGET_HOURS[priority_index]
+    opened = request_day * 24.0 + rng.uniform(0, 24, k)
+    ok = rng.random(k) < _trajectory(line.response_ok, request_day / max(days - 1, 1))
+    response = np.where(ok, target * rng.uniform(0.05, 0.95, k), target * rng.uniform(1.1, 4.0, k))
+    unanswered = rng.random(k) < 0.02
+    resolved = opened + response + rng.exponential(target * 3)
+    opened_ts = _ts(epoch, opened)
+    response_ts = _ts(epoch, opened + response)
+    resolved_ts = _ts(epoch, resolved)
+    request_rows = [
+        {
+            "request_id": f"R{line_no:02d}-{j:08d}",
+            "vendor_id": line.vendor_id,
+            "process": line.process,
+            "priority": str(PRIORITIES[priority_index[j]]),
+            "opened_at": opened_ts[j],
+            "first_response_at": None if unanswered[j] or response_ts[j] >= cutoff else response_ts[j],
+            "resolved_at": None if unanswered[j] or resolved_ts[j] >= cutoff else resolved_ts[j],
+        }
+        for j in range(k)
+    ]
+
+    charge_rows: list[dict] = []
+    if line.price_per_unit is not None:
+        currency = next(v.currency for v in VENDORS if v.vendor_id == line.vendor_id)
+        completed_day = np.floor(completed / 24).astype(int)
+        for m, (first, last) in enumerate(_months(start, through)):
+            lo, hi = (first - start).days, (last - start).days
+            in_month = (completed_day >= lo) & (completed_day <= hi) & (completed < (cutoff - epoch).total_seconds() / 3600)
+            billed_units = int(units[in_month].sum())
+            if billed_units == 0:
+                continue
+            fee = round(billed_units * line.price_per_unit, 2)
+            charge_rows.append(
+                {"charge_id": f"C{line_no:02d}-{m:03d}-F", "vendor_id": line.vendor_id, "process": line.process,
+                 "service_start": first, "service_end": last, "amount": fee, "currency": currency, "kind": "fee"}
+            )
+            due_in_month = (item_day >= lo) & (item_day <= hi)
+            if line.credit_below_on_time is not None and due_in_month.any():
+                if on_time[due_in_month].mean() < line.credit_below_on_time:
+                    charge_rows.append(
+                        {"charge_id": f"C{line_no:02d}-{m:03d}-SC", "vendor_id": line.vendor_id,
+                         "process": line.process, "service_start": first, "service_end": last,
+                         "amount": round(-0.05 * fee, 2), "currency": currency, "kind": "service_credit"}
+                    )
+    return items, request_rows, charge_rows
+
+
+def _bad_rows(start: dt.date) -> dict[str, list[dict]]:
+    """A few rows that break the contract's rules, as real exports do."""
+    t0 = dt.datetime.combine(start, dt.time(9)) + dt.timedelta(days=200)
+    item = {"vendor_id": "V-IN-PNQ", "process": "data_entry", "received_at": t0,
+            "due_at": t0 + dt.timedelta(hours=48), "completed_at": t0 + dt.timedelta(hours=20),
+            "units": 25, "qa_checked_units": 5, "defects": 0, "reworked": False}
+    bad_items = [
+        {**item, "work_item_id": "BAD-W-001", "defects": 9},  # more defects than checked units
+        {**item, "work_item_id": "BAD-W-002", "due_at": t0 - dt.timedelta(hours=5)},
+        {**item, "work_item_id": "BAD-W-003", "vendor_id": "V-UNKNOWN"},
+        {**item, "work_item_id": "BAD-W-004", "units": 0, "qa_checked_units": 0},
+        {**item, "work_item_id": "BAD-W-005", "vendor_id": "V-PH-MNL", "process": "customer_support",
+         "completed_at": t0 - dt.timedelta(hours=1)},
+        {**item, "work_item_id": "BAD-W-006", "vendor_id": "V-IN-BLR", "process": "it_service_desk",
+         "received_at": None},
+    ]
+    request = {"vendor_id": "V-IN-BLR", "process": "it_service_desk", "priority": "high",
+               "opened_at": t0, "first_response_at": t0 + dt.timedelta(hours=2), "resolved_at": None}
+    bad_requests = [
+        {**request, "request_id": "BAD-R-001", "priority": "P1"},
+        {**request, "request_id": "BAD-R-002", "first_response_at": t0 - dt.timedelta(hours=2)},
+    ]
+    charge = {"vendor_id": "V-GB-LON", "process": "travel", "service_start": start + dt.timedelta(days=31),
+              "service_end": start + dt.timedelta(days=58), "currency": "GBP", "kind": "fee", "amount": 100.0}
+    bad_charges = [
+        {**charge, "charge_id": "BAD-C-001", "currency": "CHF", "amount": 2400.0},
+        {**charge, "charge_id": "BAD-C-002", "amount": -350.0},  # a negative fee
+        {**charge, "charge_id": "BAD-C-003", "service_end": start + dt.timedelta(days=20)},
+    ]
+    return {"work_items": bad_items, "requests": bad_requests, "charges": bad_charges}
+
+
+def _insert(engine: Engine, table_name: str, rows: list[dict]) -> None:
+    table = metadata.tables[table_name]
+    with engine.begin() as connection:
+        for offset in range(0, len(rows), _BATCH):
+            connection.execute(insert(table), rows[offset : offset + _BATCH])
+
+
+def _holds_rows(engine: Engine) -> list[str]:
+    existing = set(inspect(engine).get_table_names())
+    with engine.connect() as connection:
+        return [
+            name
+            for name, table in TABLES.items()
+            if name in existing and connection.execute(select(func.count()).select_from(table)).scalar()
+        ]
+
+
+def generate_demo_data(
+    engine: Engine, through: dt.date, scale: float = 1.0, seed: int = 7, replace: bool = False
+) -> dict[str, int]:
+    """Fill the canonical tables with demo data; returns rows per table.
+
+    Never overwrites data by accident: tables that already hold rows are only
+    dropped and recreated with `replace=True`.
+    """
+    filled = _holds_rows(engine)
+    if filled and not replace:
+        raise ConfigError(
+            f"the database already holds rows in {', '.join(filled)}; demo-data only fills "
+            "empty tables (pass --replace to drop and recreate the canonical tables)"
+        )
+    if replace:
+        metadata.drop_all(engine)
+    create_tables(engine)
+    start = demo_start(through)
+    rng = np.random.default_rng(seed)
+    counts = {"vendors": 0, "work_items": 0, "requests": 0, "charges": 0}
+    _insert(engine, "vendors", [v.__dict__ | {"contract_end": None} for v in VENDORS])
+    counts["vendors"] = len(VENDORS)
+    for line_no, line in enumerate(LINES, start=1):
+        item_rows, request_rows, charge_rows = _line_rows(line, line_no, start, through, scale, rng)
+        for name, rows in (("work_items", item_rows), ("requests", request_rows), ("charges", charge_rows)):
+            _insert(engine, name, rows)
+            counts[name] += len(rows)
+    one_offs = []
+    for n, (vendor_id, process, amount, days) in enumerate(ONE_OFFS, start=1):
+        currency = next(v.currency for v in VENDORS if v.vendor_id == vendor_id)
+        begin = demo_start(through) + dt.timedelta(days=150 + 40 * n)
+        one_offs.append({"charge_id": f"C-ONEOFF-{n}", "vendor_id": vendor_id, "process": process,
+                         "service_start": begin, "service_end": begin + dt.timedelta(days=days - 1),
+                         "amount": amount, "currency": currency, "kind": "one_off"})
+    _insert(engine, "charges", one_offs)
+    counts["charges"] += len(one_offs)
+    for name, rows in _bad_rows(start).items():
+        _insert(engine, name, rows)
+        counts[name] += len(rows)
+    return counts

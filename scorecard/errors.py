@@ -1,0 +1,37 @@
+"""One exception hierarchy. Each error carries the exit code of contract section 5.
+
+Only the CLI turns these into a one-line message and an exit code; anything
+that is not a ScorecardError is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class ScorecardError(Exception):
+    """Base of every error a user can act on."""
+
+    exit_code = 1
+
+
+class ConfigError(ScorecardError):
+    """The config file or a command-line option is wrong (exit 2)."""
+
+    exit_code = 2
+
+
+class SourceError(ScorecardError):
+    """The data source cannot be read: unreachable, missing table or column (exit 3)."""
+
+    exit_code = 3
+
+
+class LockError(ScorecardError):
+    """Another run holds the lock on the output folder (exit 4)."""
+
+    exit_code = 4
+
+
+class OutputError(ScorecardError):
+    """An output could not be written or failed its check after writing (exit 1)."""
+
+    exit_code = 1

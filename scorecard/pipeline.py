@@ -1,0 +1,200 @@
+"""One run of the job: extract -> scoring -> reports -> output, with config resolved once."""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from scorecard import __version__
+from scorecard.config import Config
+from scorecard.errors import LockError, OutputError, ScorecardError
+from scorecard.extract.source import open_engine, read_source, redact_url
+from scorecard.extract.validate import ValidatedData, validate
+from scorecard.output.files import publish_run_folder, sha256_of, write_bytes_atomic
+from scorecard.output.tables import csv_bytes, json_bytes
+from scorecard.reports.build import ReportInputs, render_reports
+from scorecard.scoring.periods import Period, PeriodKind, periods_for
+from scorecard.scoring.table import score_table
+
+LOCK_NAME = ".scorecard.lock"
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    config: Config
+    database_url: str
+    as_of: dt.date
+    period: PeriodKind
+    history_periods: int
+    out_dir: Path
+    formats: tuple[str, ...]
+    send: bool = False
+    email_dry_run: bool = False
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    exit_code: int
+    problems: list[str] = field(default_factory=list)
+    artifacts: list[str] = field(default_factory=list)
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+Progress = Callable[[str], None]
+
+
+@contextmanager
+def run_lock(out_dir: Path) -> Iterator[None]:
+    """One run at a time per output folder; a second run fails at once with exit 4."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lock_path = out_dir / LOCK_NAME
+    with lock_path.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise LockError(f"another scorecard run holds the lock {lock_path}") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def rejection_problems(data: ValidatedData, limit: float) -> list[str]:
+    problems = []
+    for table, counts in data.counts.items():
+        if counts.read and counts.rejected / counts.read > limit:
+            problems.append(
+                f"{counts.rejected} of {counts.read} {table} rows rejected "
+                f"({counts.rejected / counts.read:.1%}, limit {limit:.1%}): see data_quality.csv"
+            )
+    return problems
+
+
+def _manifest(
+    request: RunRequest,
+    started: dt.datetime,
+    data: ValidatedData,
+    periods: list[Period],
+    staging: Path,
+    emails: list[dict[str, Any]],
+    exit_code: int,
+    problems: list[str],
+) -> dict[str, Any]:
+    artifacts = sorted(p for p in staging.rglob("*") if p.is_file())
+    return {
+        "tool": {"name": "scorecard", "version": __version__},
+        "started_at": started.isoformat(timespec="seconds"),
+        "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "as_of": request.as_of.isoformat(),
+        "period": request.period,
+        "periods": [
+            {"label": p.label, "start": p.start.isoformat(), "end": p.end.isoformat(), "is_current": p.is_current}
+            for p in periods
+        ],
+        "database": redact_url(request.database_url),
+        "formats": list(request.formats),
+        "config_file": request.config.source_path,
+        "config": request.config.public_dict(),
+        "tables": {
+            name: {"rows_read": c.read, "rows_accepted": c.accepted, "rows_rejected": c.rejected}
+            for name, c in data.counts.items()
+        },
+        "artifacts": [
+            {"path": p.relative_to(staging).as_posix(), "bytes": p.stat().st_size, "sha256": sha256_of(p)}
+            for p in artifacts
+        ],
+        "emails": emails,
+        "exit_code": exit_code,
+        "problems": problems,
+    }
+
+
+def run(request: RunRequest, progress: Progress = lambda _: None) -> RunResult:
+    started = dt.datetime.now(dt.UTC)
+    config = request.config
+    final_dir = request.out_dir / request.as_of.isoformat()
+    with run_lock(request.out_dir):
+        progress(f"reading {redact_url(request.database_url)}")
+        engine = open_engine(request.database_url)
+        try:
+            source = read_source(engine)
+        finally:
+            engine.dispose()
+        data = validate(source, config.currency)
+        periods = periods_for(request.as_of, request.period, request.history_periods)
+        progress(
+            "validated: "
+            + ", ".join(f"{n} {c.accepted}/{c.read}" for n, c in data.counts.items())
+            + " rows accepted"
+        )
+        table = score_table(data, periods, config, request.as_of)
+        if table.is_empty():
+            raise ScorecardError(
+                f"no vendor activity between {periods[0].start} and {periods[-1].end}: "
+                "nothing to score (check --as-of and the data)"
+            )
+        progress(f"scored {table.height} rows over {len(periods)} periods")
+        problems = rejection_problems(data, config.run.max_rejected_fraction)
+
+        staging = Path(tempfile.mkdtemp(dir=request.out_dir, prefix=f".{final_dir.name}.staging-"))
+        try:
+            _write_tables(staging, table, data.data_quality, request.formats)
+            wanted = [f for f in ("html", "pdf") if f in request.formats]
+            if wanted:
+                inputs = ReportInputs(
+                    table=table, data=data, periods=periods, config=config, as_of=request.as_of
+                )
+                for relative, content in render_reports(inputs, wanted, progress).items():
+                    write_bytes_atomic(staging / relative, content)
+            emails: list[dict[str, Any]] = []
+            exit_code = 1 if problems else 0
+            manifest = _manifest(request, started, data, periods, staging, emails, exit_code, problems)
+            write_bytes_atomic(
+                staging / "manifest.json",
+                (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8"),
+            )
+            _check_outputs(staging, manifest)
+            publish_run_folder(staging, final_dir)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return RunResult(
+        run_dir=final_dir,
+        exit_code=exit_code,
+        problems=problems,
+        artifacts=[a["path"] for a in manifest["artifacts"]] + ["manifest.json"],
+        counts=manifest["tables"],
+    )
+
+
+def _write_tables(staging: Path, table: pl.DataFrame, data_quality: pl.DataFrame, formats: tuple[str, ...]) -> None:
+    if "csv" in formats:
+        write_bytes_atomic(staging / "scores.csv", csv_bytes(table))
+    if "json" in formats:
+        write_bytes_atomic(staging / "scores.json", json_bytes(table))
+    # Always written: a run must say what it rejected, whatever the formats.
+    write_bytes_atomic(staging / "data_quality.csv", csv_bytes(data_quality))
+
+
+def _check_outputs(staging: Path, manifest: dict[str, Any]) -> None:
+    """Never report success over a missing or empty file."""
+    for artifact in manifest["artifacts"]:
+        if artifact["bytes"] == 0:
+            raise OutputError(f"{artifact['path']} came out empty; the run is not published")
+    for pdf in staging.rglob("*.pdf"):
+        with pdf.open("rb") as handle:
+            if handle.read(5) != b"%PDF-":
+                raise OutputError(f"{pdf.relative_to(staging)} is not a PDF; the run is not published")
+    if not os.access(staging, os.W_OK):
+        raise OutputError(f"{staging} is not writable")

@@ -1,0 +1,369 @@
+"""Build the score table: one row per vendor x process x period, plus `ALL` rows per vendor.
+
+The flow is: sum numerators and denominators per group and window, then turn
+those sums into KPIs with the functions of `metrics`. `ALL` rows re-use the
+same functions on sums over processes, which is exactly the contract's
+"ratio of the summed numerators and denominators".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+import polars as pl
+
+from scorecard.config import DIMENSIONS, Config
+from scorecard.extract.validate import ValidatedData
+from scorecard.scoring import metrics as m
+from scorecard.scoring.periods import Period
+
+ALL_PROCESSES = "ALL"
+IN_HOUSE = "in_house"
+
+# Exactly these columns first, in this order (contract section 5).
+CONTRACT_COLUMNS = [
+    "period", "period_start", "period_end", "is_current", "vendor_id", "vendor_name",
+    "sourcing", "process", "work_items_completed", "units_completed", "accuracy",
+    "rework_rate", "on_time_rate", "mean_turnaround_hours", "requests_opened",
+    "response_within_target_rate", "mean_first_response_hours", "spend", "cost_per_unit",
+    "tco_per_unit", "in_house_cost_per_unit", "cost_ratio", "savings_vs_in_house",
+    "accuracy_score", "speed_score", "cost_score", "responsiveness_score",
+    "composite_score", "standing", "rank",
+]  # fmt: skip
+
+# The inputs behind each KPI, after the contract's columns, so any figure can be recomputed.
+INPUT_COLUMNS = [
+    "defects", "qa_checked_units", "reworked_items", "items_due", "items_on_time",
+    "requests_answered", "requests_within_target", "requests_target_due", "billed_units",
+]  # fmt: skip
+
+_SUMS = [
+    "work_items_completed", "units_completed", "defects", "qa_checked_units",
+    "reworked_items", "turnaround_hours_total", "items_due", "items_on_time",
+    "billed_units", "requests_opened", "requests_answered", "response_hours_total",
+    "requests_within_target", "requests_target_due", "spend",
+]  # fmt: skip
+
+_KEYS = ["vendor_id", "process"]
+
+
+def as_known_at(data: ValidatedData, cutoff: dt.datetime) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Work items and requests as they stood at the end of the as-of day.
+
+    A rerun for an old as-of date must give the same numbers, so anything
+    that happened after the cutoff is treated as not having happened yet.
+    """
+    items = data.work_items.filter(pl.col("received_at") < cutoff).with_columns(
+        pl.when(pl.col("completed_at") < cutoff).then(pl.col("completed_at")).alias("completed_at")
+    )
+    requests = data.requests.filter(pl.col("opened_at") < cutoff).with_columns(
+        pl.when(pl.col("first_response_at") < cutoff)
+        .then(pl.col("first_response_at"))
+        .alias("first_response_at")
+    )
+    return items, requests
+
+
+def billed_days(charges: pl.DataFrame) -> pl.DataFrame:
+    """Each (vendor, process, day) that some charge covers."""
+    return (
+        charges.select(
+            *_KEYS, pl.date_ranges("service_start", "service_end").alias("day")
+        )
+        .explode("day")
+        .unique()
+    )
+
+
+def mark_billed(items: pl.DataFrame, charges: pl.DataFrame) -> pl.DataFrame:
+    """Add `billed`: the item was completed on a day a charge of its vendor and process covers."""
+    days = billed_days(charges).with_columns(pl.lit(True).alias("billed"))
+    return (
+        items.with_columns(pl.col("completed_at").dt.date().alias("day"))
+        .join(days, on=[*_KEYS, "day"], how="left")
+        .with_columns(pl.col("billed").fill_null(False))
+        .drop("day")
+    )
+
+
+def _in_window(column: str, period: Period) -> pl.Expr:
+    return pl.col(column).is_between(period.window_start, period.window_end, closed="left")
+
+
+def work_item_sums(items: pl.DataFrame, period: Period) -> pl.DataFrame:
+    completed = _in_window("completed_at", period)
+    due = _in_window("due_at", period)
+    turnaround = m.hours_between(pl.col("received_at"), pl.col("completed_at"))
+    return items.group_by(_KEYS).agg(
+        completed.sum().alias("work_items_completed"),
+        pl.col("units").filter(completed).sum().alias("units_completed"),
+        pl.col("defects").filter(completed).sum().alias("defects"),
+        pl.col("qa_checked_units").filter(completed).sum().alias("qa_checked_units"),
+        (pl.col("reworked") & completed).sum().alias("reworked_items"),
+        turnaround.filter(completed).sum().alias("turnaround_hours_total"),
+        due.sum().alias("items_due"),
+        # An item still open at the cutoff has a null completed_at, so it is late.
+        (due & (pl.col("completed_at") <= pl.col("due_at")).fill_null(False)).sum().alias("items_on_time"),
+        pl.col("units").filter(completed & pl.col("billed")).sum().alias("billed_units"),
+    )
+
+
+def request_sums(
+    requests: pl.DataFrame, period: Period, targets: dict[str, float], cutoff: dt.datetime
+) -> pl.DataFrame:
+    opened = _in_window("opened_at", period)
+    answered = pl.col("first_response_at").is_not_null()
+    response_hours = m.hours_between(pl.col("opened_at"), pl.col("first_response_at"))
+    target_hours = pl.col("priority").replace_strict(targets, return_dtype=pl.Float64)
+    deadline = pl.col("opened_at") + pl.duration(microseconds=(target_hours * 3_600_000_000).cast(pl.Int64))
+    within = answered & (response_hours <= target_hours)
+    # An unanswered request still inside its target is left out of the denominator.
+    target_due = answered | (deadline <= cutoff)
+    return requests.group_by(_KEYS).agg(
+        opened.sum().alias("requests_opened"),
+        (opened & answered).sum().alias("requests_answered"),
+        response_hours.filter(opened & answered).sum().alias("response_hours_total"),
+        (opened & within).sum().alias("requests_within_target"),
+        (opened & target_due).sum().alias("requests_target_due"),
+    )
+
+
+def spend_sums(charges: pl.DataFrame, period: Period, rates: dict[str, float]) -> pl.DataFrame:
+    """Each charge spread evenly over its service days; the days inside the period count."""
+    first = pl.max_horizontal(pl.col("service_start"), pl.lit(period.start))
+    last = pl.min_horizontal(pl.col("service_end"), pl.lit(period.end))
+    days_in = ((last - first).dt.total_days() + 1).clip(lower_bound=0)
+    days_total = (pl.col("service_end") - pl.col("service_start")).dt.total_days() + 1
+    rate = pl.col("currency").replace_strict(rates, return_dtype=pl.Float64)
+    return (
+        charges.with_columns(
+            (pl.col("amount") * rate * days_in / days_total).alias("spend"),
+            (days_in > 0).alias("in_period"),
+        )
+        .filter(pl.col("in_period"))
+        .group_by(_KEYS)
+        .agg(pl.col("spend").sum(), pl.len().alias("charges_in_period"))
+    )
+
+
+def _period_sums(
+    items: pl.DataFrame,
+    requests: pl.DataFrame,
+    charges: pl.DataFrame,
+    period: Period,
+    config: Config,
+    rates: dict[str, float],
+    cutoff: dt.datetime,
+) -> pl.DataFrame:
+    targets = config.response_targets_hours.hours()
+    joined = (
+        work_item_sums(items, period)
+        .join(request_sums(requests, period, targets, cutoff), on=_KEYS, how="full", coalesce=True)
+        .join(spend_sums(charges, period, rates), on=_KEYS, how="full", coalesce=True)
+    )
+    filled = joined.with_columns(
+        [pl.col(c).fill_null(0) for c in _SUMS if c != "spend"]
+        + [pl.col("spend").fill_null(0.0), pl.col("charges_in_period").fill_null(0)]
+    )
+    active = (
+        (pl.col("work_items_completed") > 0)
+        | (pl.col("items_due") > 0)
+        | (pl.col("requests_opened") > 0)
+        | (pl.col("charges_in_period") > 0)
+    )
+    return filled.filter(active).with_columns(
+        pl.lit(period.label).alias("period"),
+        pl.lit(period.start).alias("period_start"),
+        pl.lit(period.end).alias("period_end"),
+        pl.lit(period.is_current).alias("is_current"),
+    )
+
+
+def _kpis_from_sums() -> list[pl.Expr]:
+    c = pl.col
+    return [
+        m.accuracy(c("defects"), c("qa_checked_units")).alias("accuracy"),
+        m.rework_rate(c("reworked_items"), c("work_items_completed")).alias("rework_rate"),
+        m.on_time_rate(c("items_on_time"), c("items_due")).alias("on_time_rate"),
+        m.mean_turnaround_hours(c("turnaround_hours_total"), c("work_items_completed")).alias(
+            "mean_turnaround_hours"
+        ),
+        m.response_within_target_rate(c("requests_within_target"), c("requests_target_due")).alias(
+            "response_within_target_rate"
+        ),
+        m.mean_first_response_hours(c("response_hours_total"), c("requests_answered")).alias(
+            "mean_first_response_hours"
+        ),
+        m.cost_per_unit(c("spend"), c("billed_units")).alias("cost_per_unit"),
+    ]
+
+
+def in_house_costs(process_rows: pl.DataFrame, config: Config) -> pl.DataFrame:
+    """In-house cost per unit per process and period: measured from in-house charges, else the model."""
+    measured = (
+        process_rows.filter((pl.col("sourcing") == IN_HOUSE) & (pl.col("charges_in_period") > 0))
+        .group_by("period", "process")
+        .agg(m.cost_per_unit(pl.col("spend").sum(), pl.col("billed_units").sum()).alias("measured"))
+    )
+    model = pl.DataFrame(
+        {
+            "process": list(config.in_house),
+            "modelled": [cost.cost_per_unit() for cost in config.in_house.values()],
+        },
+        schema={"process": pl.String, "modelled": pl.Float64},
+    )
+    return (
+        process_rows.select("period", "process")
+        .unique()
+        .join(measured, on=["period", "process"], how="left")
+        .join(model, on="process", how="left")
+        .select(
+            "period",
+            "process",
+            # Measured when in-house charges give a cost; the model when they do not.
+            pl.coalesce("measured", "modelled").alias("in_house_cost_per_unit"),
+        )
+    )
+
+
+def _process_costs(rows: pl.DataFrame, config: Config) -> pl.DataFrame:
+    overhead = config.scoring.governance_overhead
+    in_house = pl.col("sourcing") == IN_HOUSE
+    with_costs = rows.join(in_house_costs(rows, config), on=["period", "process"], how="left")
+    return with_costs.with_columns(
+        pl.when(in_house)
+        .then(pl.col("in_house_cost_per_unit"))
+        .otherwise(m.tco_per_unit(pl.col("cost_per_unit"), overhead))
+        .alias("tco_per_unit")
+    ).with_columns(
+        m.cost_ratio(pl.col("tco_per_unit"), pl.col("in_house_cost_per_unit")).alias("cost_ratio"),
+        m.savings_vs_in_house(
+            pl.col("in_house_cost_per_unit"), pl.col("tco_per_unit"), pl.col("units_completed")
+        ).alias("savings_vs_in_house"),
+    )
+
+
+def _vendor_totals(process_rows: pl.DataFrame, vendors: pl.DataFrame, periods: Sequence[Period]) -> pl.DataFrame:
+    """`ALL` rows: sums over processes, then the same KPI functions; cost as the contract weighs it."""
+    has_in_house = pl.col("in_house_cost_per_unit").is_not_null() & pl.col("tco_per_unit").is_not_null()
+    billed = pl.col("billed_units")
+    sums = process_rows.group_by("vendor_id", "period").agg(
+        *[pl.col(c).sum() for c in _SUMS],
+        pl.col("charges_in_period").sum(),
+        pl.col("savings_vs_in_house").sum().alias("savings_vs_in_house"),
+        pl.col("savings_vs_in_house").is_not_null().any().alias("_any_savings"),
+        (pl.col("tco_per_unit") * billed).filter(pl.col("tco_per_unit").is_not_null()).sum().alias("_tco_x"),
+        billed.filter(pl.col("tco_per_unit").is_not_null()).sum().alias("_tco_units"),
+        (pl.col("tco_per_unit") * billed).filter(has_in_house).sum().alias("_cmp_tco_x"),
+        (pl.col("in_house_cost_per_unit") * billed).filter(has_in_house).sum().alias("_cmp_ih_x"),
+        billed.filter(has_in_house).sum().alias("_cmp_units"),
+    )
+    # Every vendor active in any period gets an ALL row in every period, so a
+    # quiet period shows as "not scored" instead of vanishing from the trend.
+    grid = (
+        sums.select("vendor_id")
+        .unique()
+        .join(pl.DataFrame({"period": [p.label for p in periods]}), how="cross")
+    )
+    period_info = pl.DataFrame(
+        {
+            "period": [p.label for p in periods],
+            "period_start": [p.start for p in periods],
+            "period_end": [p.end for p in periods],
+            "is_current": [p.is_current for p in periods],
+        }
+    )
+    totals = (
+        grid.join(sums, on=["vendor_id", "period"], how="left")
+        .join(period_info, on="period")
+        .join(vendors.select("vendor_id", "sourcing"), on="vendor_id")
+        .with_columns(
+            [pl.col(c).fill_null(0) for c in _SUMS if c != "spend"]
+            + [pl.col("spend").fill_null(0.0), pl.lit(ALL_PROCESSES).alias("process")]
+        )
+    )
+    return totals.with_columns(_kpis_from_sums()).with_columns(
+        m.ratio(pl.col("_tco_x"), pl.col("_tco_units")).alias("tco_per_unit"),
+        m.ratio(pl.col("_cmp_ih_x"), pl.col("_cmp_units")).alias("in_house_cost_per_unit"),
+        m.ratio(pl.col("_cmp_tco_x"), pl.col("_cmp_ih_x")).alias("cost_ratio"),
+        pl.when(pl.col("_any_savings")).then(pl.col("savings_vs_in_house")).alias("savings_vs_in_house"),
+    )
+
+
+def _scores(rows: pl.DataFrame, config: Config) -> pl.DataFrame:
+    bands = config.scoring.bands
+    weights = config.scoring.weights.model_dump()
+    kpi_of = {
+        "accuracy": "accuracy",
+        "speed": "on_time_rate",
+        "cost": "cost_ratio",
+        "responsiveness": "response_within_target_rate",
+    }
+    scored = rows.with_columns(
+        [m.dimension_score(pl.col(kpi_of[d]), getattr(bands, d)).alias(f"{d}_score") for d in DIMENSIONS]
+    )
+    composite = m.composite_score({d: pl.col(f"{d}_score") for d in DIMENSIONS}, weights)
+    scored = scored.with_columns(composite.alias("composite_score"))
+    rankable = (
+        (pl.col("process") == ALL_PROCESSES)
+        & (pl.col("sourcing") != IN_HOUSE)
+        & pl.col("composite_score").is_not_null()
+    )
+    return scored.with_columns(
+        m.standing(pl.col("composite_score"), config.scoring.standings).alias("standing"),
+        pl.when(rankable)
+        .then(
+            pl.when(rankable)
+            .then(pl.col("composite_score"))
+            .rank("min", descending=True)
+            .over("period")
+        )
+        .cast(pl.Int64)
+        .alias("rank"),
+    )
+
+
+def score_table(
+    data: ValidatedData, periods: Sequence[Period], config: Config, as_of: dt.date
+) -> pl.DataFrame:
+    """The full score table: contract columns first, then the KPI inputs."""
+    cutoff = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
+    rates = {data_currency: config.currency.rate(data_currency) or 0.0 for data_currency in
+             data.charges.get_column("currency").unique().to_list()}
+    items, requests = as_known_at(data, cutoff)
+    items = mark_billed(items, data.charges)
+    vendors = data.vendors.select("vendor_id", pl.col("name").alias("vendor_name"), "sourcing")
+    process_rows = pl.concat(
+        [_period_sums(items, requests, data.charges, p, config, rates, cutoff) for p in periods],
+        how="vertical_relaxed",
+    ).join(vendors, on="vendor_id")
+    process_rows = _process_costs(process_rows.with_columns(_kpis_from_sums()), config)
+    totals = _vendor_totals(process_rows, data.vendors, periods).join(
+        vendors.drop("sourcing"), on="vendor_id"
+    )
+    columns = [c for c in CONTRACT_COLUMNS if not c.endswith("_score") and c not in ("standing", "rank")]
+    combined = pl.concat(
+        [process_rows.select(*columns, *INPUT_COLUMNS), totals.select(*columns, *INPUT_COLUMNS)],
+        how="vertical_relaxed",
+    )
+    scored = _scores(combined, config)
+    return rounded(
+        scored.sort(
+            "period_start", "vendor_id", pl.col("process") != ALL_PROCESSES, "process"
+        ).select(*CONTRACT_COLUMNS, *INPUT_COLUMNS)
+    )
+
+
+def rounded(table: pl.DataFrame) -> pl.DataFrame:
+    """Fix the precision once, so every output and report shows the same figures."""
+    money = ["spend", "savings_vs_in_house"]
+    per_unit = ["cost_per_unit", "tco_per_unit", "in_house_cost_per_unit"]
+    rates = ["accuracy", "rework_rate", "on_time_rate", "response_within_target_rate", "cost_ratio"]
+    hours = ["mean_turnaround_hours", "mean_first_response_hours"]
+    scores = [f"{d}_score" for d in DIMENSIONS] + ["composite_score"]
+    return table.with_columns(
+        [pl.col(c).round(2) for c in money + scores + hours]
+        + [pl.col(c).round(4) for c in per_unit]
+        + [pl.col(c).round(6) for c in rates]
+    )
