@@ -211,7 +211,7 @@ def methods(config: Config) -> dict[str, Any]:
             }
             for d in DIMENSIONS
         ],
-        "standings": scoring.standings.model_dump(),
+        "standings": {k: f"{v:g}" for k, v in scoring.standings.model_dump().items()},
         "governance_overhead": pct(scoring.governance_overhead, 0),
         "response_targets": {k: f"{v:g} h" for k, v in config.response_targets_hours.hours().items()},
         "base_currency": config.currency.base,
@@ -275,7 +275,7 @@ def _dimension_views(row: dict[str, Any], history: list[dict[str, Any] | None], 
     for d in DIMENSIONS:
         kpi = DIMENSION_KPI[d]
         fmt = ratio_text if d == "cost" else pct
-        in_house_value = "1.00× (by definition)" if d == "cost" else pct(baseline.get(kpi))
+        in_house_value = "1.00×" if d == "cost" else pct(baseline.get(kpi))
         score_value = row[f"{d}_score"]
         previous_score = previous[f"{d}_score"] if previous else None
         views.append(
@@ -366,7 +366,7 @@ def build_vendor(inputs: ReportInputs, vendor_id: str, portfolio_ranked: int) ->
         "processes": [
             {
                 "process": r["process"],
-                "items": num(r["work_items_completed"]),
+                "items_completed": num(r["work_items_completed"]),
                 "units": num(r["units_completed"]),
                 "accuracy": pct(r["accuracy"]),
                 "rework": pct(r["rework_rate"]),

@@ -84,7 +84,7 @@ def cost_vs_quality(points: Sequence[tuple[str, float, float, float]]) -> str:
         )  # fmt: skip
         axes.annotate(name, (cost, quality * 100), textcoords="offset points", xytext=(7, 4), fontsize=7)
     axes.axvline(1.0, color="#555555", linestyle="--", linewidth=0.8)
-    axes.text(1.0, 1.0, " in-house cost", transform=axes.get_xaxis_transform(), fontsize=7, va="top")
+    axes.text(1.0, 0.01, " in-house cost", transform=axes.get_xaxis_transform(), fontsize=7, va="bottom")
     axes.set_xlabel("Cost ratio (total cost of ownership / in-house cost per unit; < 1 is cheaper)")
     axes.set_ylabel("Accuracy (%)")
     axes.invert_xaxis()

@@ -7,6 +7,7 @@ from importlib import resources
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 
 from scorecard import __version__
 from scorecard.config import Standings
@@ -36,8 +37,9 @@ def _environment(standings: Standings) -> Environment:
     return environment
 
 
-def stylesheet() -> str:
-    return resources.files("scorecard.reports").joinpath("static/report.css").read_text("utf-8")
+def stylesheet() -> Markup:
+    """The project's own CSS, trusted: it is inlined raw (escaping would break its quotes)."""
+    return Markup(resources.files("scorecard.reports").joinpath("static/report.css").read_text("utf-8"))
 
 
 class Renderer:
