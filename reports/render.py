@@ -42,6 +42,17 @@ def stylesheet() -> Markup:
     return Markup(resources.files("scorecard.reports").joinpath("static/report.css").read_text("utf-8"))
 
 
+def restricted_fetcher() -> Any:
+    """A WeasyPrint URL fetcher that only resolves data: URIs.
+
+    Charts and styles are inline, so no other scheme is ever needed: a name or
+    note in the data can never make the renderer read a file or call a server.
+    """
+    from weasyprint.urls import URLFetcher
+
+    return URLFetcher(allowed_protocols=["data"], fail_on_errors=True)
+
+
 class Renderer:
     """Renders HTML from templates and PDF from that HTML; nothing is fetched but data: URIs."""
 
@@ -54,13 +65,10 @@ class Renderer:
 
     def pdf(self, html: str) -> bytes:
         from weasyprint import HTML
-        from weasyprint.urls import URLFetcher
 
-        # Charts and styles are inline, so no other scheme is ever needed: no file://, no http://.
-        fetcher = URLFetcher(allowed_protocols=["data"], fail_on_errors=True)
         # The document dates come from <meta name="dcterms.created">, set from the as-of
         # day, so a rerun on the same data gives the same bytes.
-        pdf: bytes = HTML(string=html, url_fetcher=fetcher).write_pdf()
+        pdf: bytes = HTML(string=html, url_fetcher=restricted_fetcher()).write_pdf()
         return pdf
 
     def outputs(self, stem: str, html: str, formats: Sequence[str]) -> dict[str, bytes]:

@@ -329,8 +329,8 @@ def score_table(
 ) -> pl.DataFrame:
     """The full score table: contract columns first, then the KPI inputs."""
     cutoff = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
-    rates = {data_currency: config.currency.rate(data_currency) or 0.0 for data_currency in
-             data.charges.get_column("currency").unique().to_list()}
+    # Validation has rejected every charge in a currency without a rate.
+    rates = {config.currency.base: 1.0, **config.currency.rates}
     items, requests = as_known_at(data, cutoff)
     items = mark_billed(items, data.charges)
     vendors = data.vendors.select("vendor_id", pl.col("name").alias("vendor_name"), "sourcing")

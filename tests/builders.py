@@ -1,0 +1,106 @@
+"""Small, explicit datasets for tests, and loading them into a real database."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import polars as pl
+from sqlalchemy import Column, MetaData, Table, create_engine, insert
+
+from scorecard.config import Config, config_from_mapping
+from scorecard.extract.schema import TABLES
+from scorecard.extract.source import POLARS_SCHEMA, SourceData
+from scorecard.extract.validate import ValidatedData, validate
+
+Rows = Mapping[str, Sequence[Mapping[str, Any]]]
+
+
+def ts(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text)
+
+
+def day(text: str) -> dt.date:
+    return dt.date.fromisoformat(text)
+
+
+def vendor(vendor_id: str, sourcing: str = "offshore", **overrides: Any) -> dict[str, Any]:
+    return {
+        "vendor_id": vendor_id, "name": f"Vendor {vendor_id}", "sourcing": sourcing, "country": "PH",
+        "currency": "EUR", "manager_email": None, "contract_start": None, "contract_end": None,
+    } | overrides  # fmt: skip
+
+
+def item(work_item_id: str, vendor_id: str, received: str, due: str | None, completed: str | None,
+         units: int = 1, qa: int = 0, defects: int = 0, reworked: bool = False,
+         process: str = "support") -> dict[str, Any]:  # fmt: skip
+    return {
+        "work_item_id": work_item_id, "vendor_id": vendor_id, "process": process,
+        "received_at": ts(received), "due_at": ts(due) if due else None,
+        "completed_at": ts(completed) if completed else None, "units": units,
+        "qa_checked_units": qa, "defects": defects, "reworked": reworked,
+    }  # fmt: skip
+
+
+def request(request_id: str, vendor_id: str, priority: str, opened: str, response: str | None,
+            process: str = "support") -> dict[str, Any]:  # fmt: skip
+    return {
+        "request_id": request_id, "vendor_id": vendor_id, "process": process, "priority": priority,
+        "opened_at": ts(opened), "first_response_at": ts(response) if response else None,
+        "resolved_at": None,
+    }  # fmt: skip
+
+
+def charge(charge_id: str, vendor_id: str, start: str, end: str, amount: float,
+           currency: str = "EUR", kind: str = "fee", process: str = "support") -> dict[str, Any]:  # fmt: skip
+    return {
+        "charge_id": charge_id, "vendor_id": vendor_id, "process": process,
+        "service_start": day(start), "service_end": day(end), "amount": amount,
+        "currency": currency, "kind": kind,
+    }  # fmt: skip
+
+
+def frames(rows: Rows) -> SourceData:
+    return SourceData(
+        **{
+            name: pl.DataFrame(list(rows.get(name, [])), schema=schema, orient="row")
+            if rows.get(name)
+            else pl.DataFrame(schema=schema)
+            for name, schema in POLARS_SCHEMA.items()
+        }
+    )
+
+
+def validated(rows: Rows, config: Config | None = None) -> ValidatedData:
+    config = config or make_config()
+    return validate(frames(rows), config.currency)
+
+
+def make_config(**sections: Any) -> Config:
+    base: dict[str, Any] = {"currency": {"base": "EUR", "rates": {"USD": 0.9}}}
+    return config_from_mapping(base | sections, "test")
+
+
+def load(url: str, rows: Rows, primary_keys: bool = True) -> None:
+    """Create the canonical tables in a real database and insert the rows.
+
+    primary_keys=False builds the tables without keys, as a view or export
+    would be, so duplicated IDs can exist.
+    """
+    engine = create_engine(url)
+    metadata = MetaData()
+    tables = {
+        name: Table(
+            name,
+            metadata,
+            *[Column(c.name, c.type, primary_key=primary_keys and c.primary_key) for c in table.columns],
+        )
+        for name, table in TABLES.items()
+    }
+    metadata.create_all(engine)
+    with engine.begin() as connection:
+        for name, table_rows in rows.items():
+            if table_rows:
+                connection.execute(insert(tables[name]), [dict(r) for r in table_rows])
+    engine.dispose()

@@ -1,0 +1,75 @@
+"""Shared fixtures: real databases (SQLite, PostgreSQL, MariaDB), no mocks.
+
+PostgreSQL and MariaDB tests use the servers named by SCORECARD_TEST_POSTGRESQL_URL
+and SCORECARD_TEST_MARIADB_URL (defaults: this machine's local servers). Each test
+gets its own fresh database. Without a server they skip with the reason; under
+CI=true they fail instead, so CI can never pass by skipping them.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+SERVERS = {
+    "postgresql": os.environ.get(
+        "SCORECARD_TEST_POSTGRESQL_URL", "postgresql+psycopg://root@127.0.0.1:5432/test"
+    ),
+    "mariadb": os.environ.get("SCORECARD_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test"),
+}
+
+
+def _unavailable(kind: str, reason: str) -> None:
+    message = f"{kind} server not reachable at {make_url(SERVERS[kind]).render_as_string()}: {reason}"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{message} (CI=true: database tests must run, not skip)")
+    pytest.skip(message)
+
+
+def _fresh_database(kind: str) -> Iterator[str]:
+    admin_url = make_url(SERVERS[kind])
+    name = f"scorecard_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.execute(text(f"CREATE DATABASE {name}"))
+    except Exception as exc:  # any driver or connection failure means: no server here
+        _unavailable(kind, f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
+    try:
+        yield admin_url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            if kind == "postgresql":
+                connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            else:
+                connection.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+        admin.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'source.db'}"
+
+
+@pytest.fixture
+def postgresql_url() -> Iterator[str]:
+    yield from _fresh_database("postgresql")
+
+
+@pytest.fixture
+def mariadb_url() -> Iterator[str]:
+    yield from _fresh_database("mariadb")
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
+def any_database_url(request, tmp_path) -> Iterator[str]:
+    """The same test on each real dialect."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'source.db'}"
+    else:
+        yield from _fresh_database(request.param)

@@ -1,0 +1,259 @@
+"""The command line: exit codes and messages exactly as users and cron jobs see them."""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import create_engine, text
+
+from scorecard.cli import cli
+from scorecard.scoring.table import CONTRACT_COLUMNS
+from tests.builders import charge, item, load, request, vendor
+
+AS_OF = "2026-09-30"
+ROWS = {
+    "vendors": [vendor("A", name="Acme Offshore"), vendor("H", "in_house", name="Support In-house")],
+    "work_items": [
+        item("w1", "A", "2026-07-01 00:00", "2026-07-02 00:00", "2026-07-01 12:00", units=10, qa=10, defects=1),
+        item("w2", "A", "2026-04-01 00:00", "2026-04-02 00:00", "2026-04-01 12:00", units=10, qa=10),
+        item("h1", "H", "2026-07-05 00:00", "2026-07-06 00:00", "2026-07-05 12:00", units=4, qa=4),
+    ],
+    "requests": [request("r1", "A", "urgent", "2026-07-01 00:00", "2026-07-01 00:30")],
+    "charges": [charge("c1", "A", "2026-07-01", "2026-07-31", 50.0), charge("h1", "H", "2026-07-01", "2026-07-31", 80.0)],
+}  # fmt: skip
+
+
+@pytest.fixture
+def database(sqlite_url) -> str:
+    load(sqlite_url, ROWS)
+    return sqlite_url
+
+
+def invoke(*args: str, env: dict[str, str] | None = None):
+    return CliRunner().invoke(cli, list(args), env=env or {"SCORECARD_DATABASE_URL": ""})
+
+
+def error_line(result) -> str:
+    """The final line on stderr: the error, after any progress lines."""
+    return result.stderr.splitlines()[-1] + "\n"
+
+
+def run_args(database: str, out: Path, *extra: str) -> list[str]:
+    return ["run", "--database-url", database, "--as-of", AS_OF, "--out", str(out), *extra]
+
+
+def test_run_writes_the_whole_run_folder_and_exits_0(database, tmp_path):
+    result = invoke(*run_args(database, tmp_path))
+    assert result.exit_code == 0, result.output
+    run_dir = tmp_path / AS_OF
+    files = sorted(p.relative_to(run_dir).as_posix() for p in run_dir.rglob("*") if p.is_file())
+    assert files == [
+        "data_quality.csv", "manifest.json", "portfolio.html", "portfolio.pdf", "scores.csv",
+        "scores.json", "vendors/acme-offshore.html", "vendors/acme-offshore.pdf",
+        "vendors/support-in-house.html", "vendors/support-in-house.pdf",
+    ]  # fmt: skip
+    assert "exit 0 (all done)" in result.stdout
+    assert not list(tmp_path.glob(".*staging*")), "no staging folder may be left behind"
+
+
+def test_scores_csv_has_the_contract_columns_first_and_json_the_same_rows(database, tmp_path):
+    assert invoke(*run_args(database, tmp_path, "--format", "csv,json")).exit_code == 0
+    with (tmp_path / AS_OF / "scores.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    header = list(rows[0])
+    assert header[: len(CONTRACT_COLUMNS)] == CONTRACT_COLUMNS
+    data = json.loads((tmp_path / AS_OF / "scores.json").read_text())
+    assert len(data) == len(rows)
+    assert [r["vendor_id"] for r in data] == [r["vendor_id"] for r in rows]
+    a_all = next(r for r in rows if r["vendor_id"] == "A" and r["process"] == "ALL" and r["period"] == "2026-Q3")
+    assert a_all["accuracy"] == "0.9" and a_all["rank"] == "1" and a_all["is_current"] == "true"
+    # A null is an empty cell in the CSV and null in the JSON.
+    h_all = next(r for r in data if r["vendor_id"] == "H" and r["process"] == "ALL" and r["period"] == "2026-Q3")
+    assert h_all["rank"] is None and h_all["responsiveness_score"] is None
+    h_csv = next(r for r in rows if r["vendor_id"] == "H" and r["process"] == "ALL" and r["period"] == "2026-Q3")
+    assert h_csv["rank"] == ""
+
+
+def test_format_limits_the_outputs_but_data_quality_and_manifest_are_always_written(database, tmp_path):
+    result = invoke(*run_args(database, tmp_path, "--format", "csv"))
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / AS_OF).iterdir()) == [
+        "data_quality.csv", "manifest.json", "scores.csv",
+    ]  # fmt: skip
+
+
+def test_manifest_records_tables_config_and_every_artifact_with_its_sha256(database, tmp_path):
+    assert invoke(*run_args(database, tmp_path, "--format", "csv,html")).exit_code == 0
+    run_dir = tmp_path / AS_OF
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["as_of"] == AS_OF and manifest["period"] == "quarter"
+    assert manifest["tables"]["work_items"] == {"rows_read": 3, "rows_accepted": 3, "rows_rejected": 0}
+    paths = {a["path"] for a in manifest["artifacts"]}
+    assert paths == {p.relative_to(run_dir).as_posix() for p in run_dir.rglob("*") if p.is_file()} - {"manifest.json"}
+    for artifact in manifest["artifacts"]:
+        assert hashlib.sha256((run_dir / artifact["path"]).read_bytes()).hexdigest() == artifact["sha256"]
+    assert manifest["emails"] == [] and manifest["exit_code"] == 0
+    assert [p["label"] for p in manifest["periods"]][-1] == "2026-Q3"
+
+
+def test_a_bad_config_exits_2_naming_the_key(database, tmp_path):
+    config = tmp_path / "bad.toml"
+    config.write_text("[scoring.weights]\naccuracy = -1\n")
+    result = invoke(*run_args(database, tmp_path, "--config", str(config)))
+    assert result.exit_code == 2
+    assert error_line(result) == (
+        f"scorecard: error: {config}: scoring.weights.accuracy: Input should be greater than or equal to 0\n"
+    )
+
+
+def test_an_unknown_config_key_exits_2(database, tmp_path):
+    config = tmp_path / "typo.toml"
+    config.write_text("[run]\nperiods = 'month'\n")
+    result = invoke(*run_args(database, tmp_path, "--config", str(config)))
+    assert result.exit_code == 2
+    assert "run.periods: unknown key" in result.stderr
+
+
+def test_a_password_in_the_config_file_is_refused(tmp_path):
+    config = tmp_path / "secret.toml"
+    config.write_text('[database]\nurl = "postgresql://app:hunter2@db/prod"\n')
+    result = invoke("run", "--config", str(config), "--out", str(tmp_path))
+    assert result.exit_code == 2
+    assert "database.url: holds a literal password" in result.stderr
+    assert "hunter2" not in result.output
+
+
+def test_no_database_url_anywhere_exits_2(tmp_path):
+    result = invoke("run", "--out", str(tmp_path))
+    assert result.exit_code == 2
+    assert error_line(result).startswith("scorecard: error: no database URL: pass --database-url, set SCORECARD_DATABASE_URL")
+
+
+def test_the_environment_variable_gives_the_url(database, tmp_path):
+    result = invoke("run", "--as-of", AS_OF, "--out", str(tmp_path), "--format", "csv",
+                    env={"SCORECARD_DATABASE_URL": database})  # fmt: skip
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--as-of", "30/09/2026"], "scorecard: error: --as-of: '30/09/2026' is not a date in the form YYYY-MM-DD\n"),
+        (["--format", "pdf,docx"], "scorecard: error: --format: docx is not one of pdf,html,csv,json\n"),
+    ],
+)
+def test_bad_options_exit_2_with_a_clear_message(database, tmp_path, args, message):
+    result = invoke("run", "--database-url", database, "--out", str(tmp_path), *args)
+    assert result.exit_code == 2
+    assert error_line(result) == message
+
+
+def test_a_bad_period_choice_is_a_usage_error(database, tmp_path):
+    result = invoke(*run_args(database, tmp_path, "--period", "week"))
+    assert result.exit_code == 2
+    assert "'week' is not one of 'month', 'quarter'" in result.stderr
+
+
+def test_a_missing_table_exits_3(tmp_path):
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    create_engine(url).connect().close()
+    result = invoke(*run_args(url, tmp_path / "out"))
+    assert result.exit_code == 3
+    assert error_line(result) == "scorecard: error: table 'vendors' is missing from the database (run scorecard init-db?)\n"
+    assert not (tmp_path / "out" / AS_OF).exists()
+
+
+def test_a_missing_column_exits_3(tmp_path):
+    url = f"sqlite:///{tmp_path / 'partial.db'}"
+    load(url, {})
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("ALTER TABLE charges DROP COLUMN kind"))
+    engine.dispose()
+    result = invoke(*run_args(url, tmp_path / "out"))
+    assert result.exit_code == 3
+    assert error_line(result) == "scorecard: error: column charges.kind is missing from the database\n"
+
+
+def test_an_unreachable_server_exits_3_without_showing_the_password(tmp_path):
+    url = "postgresql+psycopg://app:s3cret@127.0.0.1:1/nothing"
+    result = invoke(*run_args(url, tmp_path))
+    assert result.exit_code == 3
+    assert error_line(result).startswith("scorecard: error: cannot connect to postgresql+psycopg://app:***@127.0.0.1:1/nothing: ")
+    assert "s3cret" not in result.output
+
+
+def test_a_run_while_another_holds_the_lock_exits_4_and_writes_nothing(database, tmp_path):
+    tmp_path.mkdir(exist_ok=True)
+    with (tmp_path / ".scorecard.lock").open("a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        result = invoke(*run_args(database, tmp_path))
+    assert result.exit_code == 4
+    assert error_line(result) == f"scorecard: error: another scorecard run holds the lock {tmp_path / '.scorecard.lock'}\n"
+    assert not (tmp_path / AS_OF).exists()
+
+
+def test_rejections_beyond_the_limit_exit_1_but_everything_is_written(sqlite_url, tmp_path):
+    rows = dict(ROWS) | {"work_items": [*ROWS["work_items"], item("bad", "NOPE", "2026-07-01 00:00", None, None)]}
+    load(sqlite_url, rows)
+    result = invoke(*run_args(sqlite_url, tmp_path, "--format", "csv"))
+    assert result.exit_code == 1
+    assert "problem: 1 of 4 work_items rows rejected (25.0%, limit 5.0%): see data_quality.csv" in result.stderr
+    quality = (tmp_path / AS_OF / "data_quality.csv").read_text()
+    assert "work_items,unknown_vendor,NOPE,1,bad" in quality
+    assert json.loads((tmp_path / AS_OF / "manifest.json").read_text())["exit_code"] == 1
+
+
+def test_no_activity_in_the_periods_fails_instead_of_writing_empty_reports(database, tmp_path):
+    result = invoke(*run_args(database, tmp_path, "--format", "csv"), "--as-of", "2020-01-31")
+    assert result.exit_code == 1
+    assert "no vendor activity between 2019-01-01 and 2020-01-31: nothing to score" in result.stderr
+    assert not (tmp_path / "2020-01-31").exists()
+
+
+def test_a_rerun_replaces_the_folder_for_that_day(database, tmp_path):
+    assert invoke(*run_args(database, tmp_path)).exit_code == 0
+    (tmp_path / AS_OF / "stale.txt").write_text("from an older run")
+    assert invoke(*run_args(database, tmp_path, "--format", "csv")).exit_code == 0
+    assert not (tmp_path / AS_OF / "stale.txt").exists()
+    assert not (tmp_path / AS_OF / "portfolio.pdf").exists()
+
+
+def test_init_db_creates_the_tables_and_demo_data_will_not_overwrite_rows(tmp_path):
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    result = invoke("init-db", "--database-url", url)
+    assert result.exit_code == 0 and result.stdout == f"created the canonical tables in {url}\n"
+    load(url, {"vendors": [vendor("A")]})
+    result = invoke("demo-data", "--database-url", url, "--scale", "0.02")
+    assert result.exit_code == 2
+    assert error_line(result) == (
+        "scorecard: error: the database already holds rows in vendors; demo-data only fills "
+        "empty tables (pass --replace to drop and recreate the canonical tables)\n"
+    )
+
+
+def test_demo_data_is_reproducible_from_its_seed(tmp_path):
+    dumps = []
+    for name in ("one", "two"):
+        url = f"sqlite:///{tmp_path / name}.db"
+        result = invoke("demo-data", "--database-url", url, "--scale", "0.02", "--seed", "3", "--through", AS_OF)
+        assert result.exit_code == 0, result.output
+        engine = create_engine(url)
+        with engine.connect() as connection:
+            dumps.append(connection.execute(text("SELECT * FROM work_items ORDER BY work_item_id")).fetchall())
+        engine.dispose()
+    assert dumps[0] == dumps[1] and len(dumps[0]) > 500
+
+
+def test_version_and_help():
+    assert invoke("--version").stdout.startswith("scorecard, version ")
+    result = invoke("--help")
+    assert result.exit_code == 0
+    for command in ("run", "init-db", "demo-data", "demo"):
+        assert command in result.stdout

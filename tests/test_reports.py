@@ -1,0 +1,125 @@
+"""Rendered reports: real PDFs, escaped names, a renderer that fetches nothing."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from pypdf import PdfReader
+
+from scorecard.cli import cli
+from scorecard.reports.render import restricted_fetcher
+from scorecard.reports.view import slugify, vendor_slugs
+from tests.builders import charge, item, load, request, vendor
+
+AS_OF = "2026-09-30"
+EVIL = "<script>alert(1)</script> & Co"
+ROWS = {
+    "vendors": [
+        vendor("A", name="Acme Offshore"), vendor("E", "nearshore", name=EVIL),
+        vendor("H", "in_house", name="Support In-house"),
+    ],
+    "work_items": [
+        item("a1", "A", "2026-07-01 00:00", "2026-07-02 00:00", "2026-07-01 12:00", units=10, qa=10, defects=1),
+        item("a0", "A", "2026-04-01 00:00", "2026-04-02 00:00", "2026-04-03 12:00", units=10, qa=10),
+        item("e1", "E", "2026-07-01 00:00", "2026-07-02 00:00", "2026-07-01 12:00", units=10, qa=10),
+        item("h1", "H", "2026-07-05 00:00", "2026-07-06 00:00", "2026-07-05 12:00", units=4, qa=4),
+    ],
+    "requests": [request("r1", "A", "urgent", "2026-07-01 00:00", "2026-07-01 00:30")],
+    "charges": [
+        charge("c1", "A", "2026-07-01", "2026-07-31", 50.0), charge("c2", "E", "2026-07-01", "2026-07-31", 90.0),
+        charge("h1", "H", "2026-07-01", "2026-07-31", 80.0),
+    ],
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    base = tmp_path_factory.mktemp("reports")
+    url = f"sqlite:///{base / 'src.db'}"
+    load(url, ROWS)
+    result = CliRunner().invoke(cli, ["run", "--database-url", url, "--as-of", AS_OF, "--out", str(base / "out")])
+    assert result.exit_code == 0, result.output
+    return base / "out" / AS_OF
+
+
+def pdf_text(path: Path) -> tuple[int, str]:
+    reader = PdfReader(path)
+    return len(reader.pages), "\n".join(page.extract_text() for page in reader.pages)
+
+
+def test_the_portfolio_pdf_is_a_real_pdf_naming_every_vendor(run_dir):
+    data = (run_dir / "portfolio.pdf").read_bytes()
+    assert data.startswith(b"%PDF-") and data.rstrip().endswith(b"%%EOF")
+    pages, text = pdf_text(run_dir / "portfolio.pdf")
+    assert pages >= 5
+    for name in ("Acme Offshore", EVIL, "Support In-house", "Executive summary", "Methods"):
+        assert name in text
+    metadata = PdfReader(run_dir / "portfolio.pdf").metadata
+    assert metadata.title == "Vendor performance review 2026-Q3"
+    assert metadata.creation_date.isoformat().startswith("2026-09-30T23:59:59")
+
+
+def test_each_vendor_pdf_names_its_vendor_and_shows_its_composite_from_scores_csv(run_dir):
+    with (run_dir / "scores.csv").open() as handle:
+        rows = [r for r in csv.DictReader(handle) if r["process"] == "ALL" and r["period"] == "2026-Q3"]
+    for row in rows:
+        slug = slugify(row["vendor_name"])
+        pages, text = pdf_text(run_dir / "vendors" / f"{slug}.pdf")
+        assert pages >= 1
+        assert row["vendor_name"] in text
+        shown = f"{float(row['composite_score']):.0f}"
+        assert re.search(rf"(^|\s){shown}\s*/ 100", text), (shown, text[:400])
+
+
+def test_names_are_escaped_in_html(run_dir):
+    html = (run_dir / "portfolio.html").read_text()
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; Co" in html
+    vendor_html = (run_dir / "vendors" / f"{slugify(EVIL)}.html").read_text()
+    assert "<script>" not in vendor_html and "&lt;script&gt;" in vendor_html
+
+
+def test_html_is_standalone_with_inline_styles_and_charts(run_dir):
+    html = (run_dir / "portfolio.html").read_text()
+    assert '<meta name="viewport"' in html
+    assert "@page" in html and "&#34;" not in html.split("</style>")[0]
+    assert 'src="data:image/svg+xml;base64,' in html
+    assert "http://" not in html and "file://" not in html
+
+
+@pytest.mark.parametrize("url", ["file:///etc/hostname", "http://127.0.0.1:9/style.css", "https://example.com/x.png"])
+def test_the_renderer_fetches_no_file_and_no_network_url(url):
+    with pytest.raises(ValueError, match="disallowed protocol"):
+        restricted_fetcher().fetch(url)
+
+
+def test_the_renderer_still_resolves_data_uris():
+    response = restricted_fetcher().fetch("data:text/plain;base64,aGk=")
+    body = response.read() if hasattr(response, "read") else response["string"]
+    assert body == b"hi"
+
+
+def test_vendor_slugs_are_readable_ascii_and_never_collide():
+    assert slugify("Wisła Payroll Services sp. z o.o.") == "wisla-payroll-services-sp-z-o-o"
+    assert vendor_slugs([("V1", "Acme"), ("V2", "ACME"), ("V3", "Zeta")]) == {
+        "V1": "acme-v1", "V2": "acme-v2", "V3": "zeta",
+    }  # fmt: skip
+    assert vendor_slugs([("X-1", "***")]) == {"X-1": "x-1"}
+
+
+def test_pdf_bytes_are_identical_on_a_rerun(tmp_path):
+    url = f"sqlite:///{tmp_path / 'src.db'}"
+    load(url, ROWS)
+    outputs = []
+    for name in ("one", "two"):
+        result = CliRunner().invoke(cli, ["run", "--database-url", url, "--as-of", AS_OF,
+                                          "--out", str(tmp_path / name), "--format", "pdf"])  # fmt: skip
+        assert result.exit_code == 0, result.output
+        outputs.append((tmp_path / name / AS_OF / "portfolio.pdf").read_bytes())
+    assert outputs[0] == outputs[1]
+    assert io.BytesIO(outputs[0]).read(5) == b"%PDF-"
