@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Column, MetaData, Table, create_engine, insert
+from sqlalchemy import Column, MetaData, String, Table, create_engine, insert
 
 from scorecard.config import Config, config_from_mapping
 from scorecard.extract.schema import TABLES
@@ -85,8 +85,8 @@ def make_config(**sections: Any) -> Config:
 def load(url: str, rows: Rows, primary_keys: bool = True) -> None:
     """Create the canonical tables in a real database and insert the rows.
 
-    primary_keys=False builds the tables without keys, as a view or export
-    would be, so duplicated IDs can exist.
+    primary_keys=False builds the tables as a loose export would be: no keys
+    and wide text columns, so duplicated IDs and malformed codes can exist.
     """
     engine = create_engine(url)
     metadata = MetaData()
@@ -94,7 +94,14 @@ def load(url: str, rows: Rows, primary_keys: bool = True) -> None:
         name: Table(
             name,
             metadata,
-            *[Column(c.name, c.type, primary_key=primary_keys and c.primary_key) for c in table.columns],
+            *[
+                Column(
+                    c.name,
+                    c.type if primary_keys or not isinstance(c.type, String) else String(200),
+                    primary_key=primary_keys and c.primary_key,
+                )
+                for c in table.columns
+            ],
         )
         for name, table in TABLES.items()
     }
