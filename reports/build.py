@@ -406,12 +406,17 @@ def build_vendor(inputs: ReportInputs, vendor_id: str, portfolio_ranked: int) ->
     }
 
 
+def report_slugs(table: pl.DataFrame) -> dict[str, str]:
+    """The file name (without suffix) of each scored vendor's scorecard under vendors/."""
+    pairs = table.select("vendor_id", "vendor_name").unique().sort("vendor_id").rows()
+    return vendor_slugs(pairs)
+
+
 def render_reports(inputs: ReportInputs, formats: Sequence[str], progress: Callable[[str], None]) -> dict[str, bytes]:
     """Every report file of the run, by its path relative to the run folder."""
     renderer = Renderer(inputs.config.scoring.standings)
-    vendor_ids = inputs.table.get_column("vendor_id").unique().sort().to_list()
-    info = _vendor_info(inputs.data)
-    slugs = vendor_slugs([(v, info[v]["name"]) for v in vendor_ids])
+    slugs = report_slugs(inputs.table)
+    vendor_ids = sorted(slugs)
     current = inputs.periods[-1].label
     ranked = inputs.table.filter(
         (pl.col("period") == current) & pl.col("rank").is_not_null()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import fcntl
 import json
-import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -18,12 +17,13 @@ import polars as pl
 
 from scorecard import __version__
 from scorecard.config import Config
-from scorecard.errors import LockError, OutputError, ScorecardError
+from scorecard.errors import ConfigError, LockError, OutputError, ScorecardError
 from scorecard.extract.source import open_engine, read_source, redact_url
 from scorecard.extract.validate import ValidatedData, validate
 from scorecard.output.files import publish_run_folder, sha256_of, write_bytes_atomic
 from scorecard.output.tables import csv_bytes, json_bytes
-from scorecard.reports.build import ReportInputs, render_reports
+from scorecard.output.email import Outgoing, send_all
+from scorecard.reports.build import ReportInputs, render_reports, report_slugs
 from scorecard.scoring.periods import Period, PeriodKind, periods_for
 from scorecard.scoring.table import score_table
 
@@ -40,7 +40,6 @@ class RunRequest:
     out_dir: Path
     formats: tuple[str, ...]
     send: bool = False
-    email_dry_run: bool = False
 
 
 @dataclass
@@ -159,6 +158,16 @@ def run(request: RunRequest, progress: Progress = lambda _: None) -> RunResult:
                 for relative, content in render_reports(inputs, wanted, progress).items():
                     write_bytes_atomic(staging / relative, content)
             emails: list[dict[str, Any]] = []
+            if request.send:
+                mails = outgoing_mail(table, data, request, periods[-1])
+                progress(f"sending {len(mails)} emails")
+                emails = send_all(mails, config.email, staging)
+                failed = [e for e in emails if e["status"] == "failed"]
+                if failed:
+                    problems.append(
+                        f"{len(failed)} of {len(emails)} emails failed, first to "
+                        f"{', '.join(failed[0]['to'])}: {failed[0]['error']}"
+                    )
             exit_code = 1 if problems else 0
             manifest = _manifest(request, started, data, periods, staging, emails, exit_code, problems)
             write_bytes_atomic(
@@ -176,6 +185,45 @@ def run(request: RunRequest, progress: Progress = lambda _: None) -> RunResult:
         artifacts=[a["path"] for a in manifest["artifacts"]] + ["manifest.json"],
         counts=manifest["tables"],
     )
+
+
+def outgoing_mail(
+    table: pl.DataFrame, data: ValidatedData, request: RunRequest, current: Period
+) -> list[Outgoing]:
+    """The portfolio pack to the configured list; each vendor's scorecard to its manager_email."""
+    suffix = ".pdf" if "pdf" in request.formats else ".html" if "html" in request.formats else None
+    if suffix is None:
+        raise ConfigError("--send needs pdf or html among the formats: there is nothing to attach")
+    mails = []
+    recipients = request.config.email.portfolio_recipients
+    if recipients:
+        mails.append(
+            Outgoing(
+                to=tuple(recipients),
+                subject=f"Vendor performance review {current.label} (as of {request.as_of})",
+                body=f"The vendor performance review pack for {current.label}, data as of "
+                f"{request.as_of}, is attached.\n",
+                attachment=Path(f"portfolio{suffix}"),
+            )
+        )
+    slugs = report_slugs(table)
+    managers = dict(data.vendors.select("vendor_id", "manager_email").drop_nulls().rows())
+    totals = table.filter((pl.col("process") == "ALL") & (pl.col("period") == current.label))
+    for row in totals.sort("vendor_id").iter_rows(named=True):
+        manager = managers.get(row["vendor_id"])
+        if not manager:
+            continue
+        score = "not scored" if row["composite_score"] is None else f"{row['composite_score']:.0f} / 100"
+        mails.append(
+            Outgoing(
+                to=(manager,),
+                subject=f"Vendor scorecard {current.label}: {row['vendor_name']}",
+                body=f"{row['vendor_name']}: composite {score}, standing {row['standing']}, "
+                f"{current.label} as of {request.as_of}. The scorecard is attached.\n",
+                attachment=Path("vendors") / f"{slugs[row['vendor_id']]}{suffix}",
+            )
+        )
+    return mails
 
 
 def _write_tables(staging: Path, table: pl.DataFrame, data_quality: pl.DataFrame, formats: tuple[str, ...]) -> None:
@@ -196,5 +244,3 @@ def _check_outputs(staging: Path, manifest: dict[str, Any]) -> None:
         with pdf.open("rb") as handle:
             if handle.read(5) != b"%PDF-":
                 raise OutputError(f"{pdf.relative_to(staging)} is not a PDF; the run is not published")
-    if not os.access(staging, os.W_OK):
-        raise OutputError(f"{staging} is not writable")

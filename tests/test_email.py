@@ -1,0 +1,115 @@
+"""--send against a real SMTP server (aiosmtpd) on the loopback interface."""
+
+from __future__ import annotations
+
+import email
+import json
+import socket
+from email import policy
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+from click.testing import CliRunner
+
+from scorecard.cli import cli
+from scorecard.output.email import parse_address
+from tests.builders import item, load, vendor
+
+AS_OF = "2026-09-30"
+ROWS = {
+    "vendors": [
+        vendor("A", name="Acme Offshore", manager_email="owner-a@example.com"),
+        vendor("B", "nearshore", name="Beta Nearshore"),  # no manager: no scorecard email
+    ],
+    "work_items": [
+        item("a1", "A", "2026-07-01 00:00", "2026-07-02 00:00", "2026-07-01 12:00", qa=1),
+        item("b1", "B", "2026-07-01 00:00", "2026-07-02 00:00", "2026-07-01 12:00", qa=1),
+    ],
+}
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.messages: list[tuple[list[str], email.message.EmailMessage]] = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
+        parsed = email.message_from_bytes(envelope.content, policy=policy.default)
+        self.messages.append((list(envelope.rcpt_tos), parsed))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp_server():
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=_free_port())
+    controller.start()
+    try:
+        yield controller.port, inbox
+    finally:
+        controller.stop()
+
+
+def _config(tmp_path: Path, port: int) -> Path:
+    config = tmp_path / "mail.toml"
+    config.write_text(
+        f'[email]\nsmtp_host = "127.0.0.1"\nsmtp_port = {port}\nsender = "scorecards@example.com"\n'
+        'portfolio_recipients = ["cfo@example.com", "procurement@example.com"]\n'
+    )
+    return config
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_send_mails_the_pack_to_the_list_and_each_scorecard_to_its_owner(smtp_server, sqlite_url, tmp_path):
+    port, inbox = smtp_server
+    load(sqlite_url, ROWS)
+    result = CliRunner().invoke(cli, ["run", "--config", str(_config(tmp_path, port)), "--database-url",
+                                      sqlite_url, "--as-of", AS_OF, "--out", str(tmp_path / "out"), "--send"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert len(inbox.messages) == 2
+    (pack_to, pack), (card_to, card) = inbox.messages
+    assert pack_to == ["cfo@example.com", "procurement@example.com"]
+    assert pack["Subject"] == "Vendor performance review 2026-Q3 (as of 2026-09-30)"
+    attachment = next(pack.iter_attachments())
+    assert attachment.get_filename() == "portfolio.pdf" and attachment.get_content().startswith(b"%PDF-")
+    assert card_to == ["owner-a@example.com"]
+    assert card["Subject"] == "Vendor scorecard 2026-Q3: Acme Offshore"
+    assert next(card.iter_attachments()).get_filename() == "acme-offshore.pdf"
+    manifest = json.loads((tmp_path / "out" / AS_OF / "manifest.json").read_text())
+    assert [(e["to"], e["status"]) for e in manifest["emails"]] == [
+        (["cfo@example.com", "procurement@example.com"], "sent"), (["owner-a@example.com"], "sent"),
+    ]  # fmt: skip
+
+
+def test_a_server_that_is_down_fails_the_emails_not_the_outputs_and_exits_1(sqlite_url, tmp_path):
+    load(sqlite_url, ROWS)
+    result = CliRunner().invoke(cli, ["run", "--config", str(_config(tmp_path, _free_port())), "--database-url",
+                                      sqlite_url, "--as-of", AS_OF, "--out", str(tmp_path / "out"),
+                                      "--send", "--format", "html"])  # fmt: skip
+    assert result.exit_code == 1
+    assert "problem: 2 of 2 emails failed, first to cfo@example.com, procurement@example.com: ConnectionRefusedError" in result.stderr
+    run_dir = tmp_path / "out" / AS_OF
+    assert (run_dir / "portfolio.html").stat().st_size > 0
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert {e["status"] for e in manifest["emails"]} == {"failed"}
+
+
+def test_send_without_a_document_format_is_a_usage_error(sqlite_url, tmp_path):
+    load(sqlite_url, ROWS)
+    result = CliRunner().invoke(cli, ["run", "--database-url", sqlite_url, "--as-of", AS_OF,
+                                      "--out", str(tmp_path), "--send", "--format", "csv"])  # fmt: skip
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == (
+        "scorecard: error: --send needs pdf or html among the formats: there is nothing to attach"
+    )
+
+
+@pytest.mark.parametrize("bad", ["owner@example.com\r\nBcc: all@example.com", "not-an-address"])
+def test_header_injection_and_bad_addresses_are_refused(bad):
+    with pytest.raises(ValueError):
+        parse_address(bad)
