@@ -129,7 +129,9 @@ def check_tables(connection: Connection) -> None:
     inspector = inspect(connection)
     for name, table in TABLES.items():
         if not inspector.has_table(name):
-            raise SourceError(f"table {name!r} is missing from the database (run scorecard init-db?)")
+            raise SourceError(
+                f"table {name!r} is missing from the database (run scorecard init-db?)"
+            )
         present = {column["name"].lower() for column in inspector.get_columns(name)}
         for column in table.columns:
             if column.name not in present:

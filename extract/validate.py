@@ -45,9 +45,14 @@ def _id_rules(table: str) -> list[Rule]:
     ]
 
 
-def _vendor_reference_rules(all_vendor_ids: pl.Series, accepted_vendor_ids: pl.Series) -> list[Rule]:
+def _vendor_reference_rules(
+    all_vendor_ids: pl.Series, accepted_vendor_ids: pl.Series
+) -> list[Rule]:
     return [
-        ("unknown_vendor", _blank("vendor_id") | ~pl.col("vendor_id").is_in(all_vendor_ids.implode())),
+        (
+            "unknown_vendor",
+            _blank("vendor_id") | ~pl.col("vendor_id").is_in(all_vendor_ids.implode()),
+        ),
         # The vendor exists but its own row was rejected, so nothing of it can be scored.
         ("vendor_rejected", ~pl.col("vendor_id").is_in(accepted_vendor_ids.implode())),
         ("missing_process", _blank("process")),
@@ -59,8 +64,14 @@ def vendor_rules() -> list[Rule]:
         *_id_rules("vendors"),
         ("missing_name", _blank("name")),
         ("bad_sourcing", pl.col("sourcing").is_null() | ~pl.col("sourcing").is_in(SOURCINGS)),
-        ("bad_country", pl.col("country").is_not_null() & ~pl.col("country").str.contains(r"^[A-Z]{2}$")),
-        ("bad_currency", pl.col("currency").is_null() | ~pl.col("currency").str.contains(r"^[A-Z]{3}$")),
+        (
+            "bad_country",
+            pl.col("country").is_not_null() & ~pl.col("country").str.contains(r"^[A-Z]{2}$"),
+        ),
+        (
+            "bad_currency",
+            pl.col("currency").is_null() | ~pl.col("currency").str.contains(r"^[A-Z]{3}$"),
+        ),
         ("contract_end_before_start", pl.col("contract_end") < pl.col("contract_start")),
     ]
 
@@ -118,16 +129,20 @@ def charge_rules(
             "negative_amount_not_credit",
             (pl.col("amount") < 0) & (pl.col("kind") != "service_credit"),
         ),
-        ("unknown_currency", pl.col("currency").is_null() | ~pl.col("currency").is_in(known_currencies)),
+        (
+            "unknown_currency",
+            pl.col("currency").is_null() | ~pl.col("currency").is_in(known_currencies),
+        ),
     ]
 
 
 def first_broken_rule(rules: Sequence[Rule]) -> pl.Expr:
     """The name of the first rule a row breaks, or null for a good row."""
-    chain = pl.when(rules[0][1].fill_null(False)).then(pl.lit(rules[0][0]))
-    for name, broken in rules[1:]:
-        chain = chain.when(broken.fill_null(False)).then(pl.lit(name))
-    return chain.otherwise(pl.lit(None, dtype=pl.String)).alias("_rule")
+    # Built from the last rule back, so the first rule broken wins.
+    result = pl.lit(None, dtype=pl.String)
+    for name, broken in reversed(rules):
+        result = pl.when(broken.fill_null(False)).then(pl.lit(name)).otherwise(result)
+    return result.alias("_rule")
 
 
 @dataclass(frozen=True)
@@ -148,7 +163,9 @@ class ValidatedData:
     counts: dict[str, TableCounts]
 
 
-def _split(frame: pl.DataFrame, rules: Sequence[Rule], table: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _split(
+    frame: pl.DataFrame, rules: Sequence[Rule], table: str
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     marked = frame.with_columns(first_broken_rule(rules))
     accepted = marked.filter(pl.col("_rule").is_null()).drop("_rule")
     rejected = marked.filter(pl.col("_rule").is_not_null()).select(
@@ -187,7 +204,12 @@ def validate(source: SourceData, currency: CurrencyConfig) -> ValidatedData:
     charges, rejected_charges = _split(
         source.charges, charge_rules(all_ids, accepted_ids, currency), "charges"
     )
-    accepted = {"vendors": vendors, "work_items": work_items, "requests": requests, "charges": charges}
+    accepted = {
+        "vendors": vendors,
+        "work_items": work_items,
+        "requests": requests,
+        "charges": charges,
+    }
     rejected = pl.concat([rejected_vendors, rejected_items, rejected_requests, rejected_charges])
     counts = {
         name: TableCounts(

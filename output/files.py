@@ -14,7 +14,9 @@ from scorecard.errors import OutputError
 def write_bytes_atomic(path: Path, data: bytes) -> None:
     """Write to a temporary file beside `path`, flush it to disk, then rename it into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    descriptor, temporary = tempfile.mkstemp(
+        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+    )
     try:
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(data)
@@ -45,5 +47,7 @@ def publish_run_folder(staging: Path, final: Path) -> None:
     except OSError as exc:
         if previous.exists() and not final.exists():
             os.replace(previous, final)
-        raise OutputError(f"cannot move the finished run into {final}: {exc.strerror or exc}") from None
+        raise OutputError(
+            f"cannot move the finished run into {final}: {exc.strerror or exc}"
+        ) from None
     shutil.rmtree(previous, ignore_errors=True)

@@ -51,7 +51,11 @@ def _all_rows(table: pl.DataFrame, period: str) -> dict[str, dict[str, Any]]:
 
 
 def _composite_change(current: dict[str, Any], previous: dict[str, Any] | None) -> float | None:
-    if previous is None or current["composite_score"] is None or previous["composite_score"] is None:
+    if (
+        previous is None
+        or current["composite_score"] is None
+        or previous["composite_score"] is None
+    ):
         return None
     return float(current["composite_score"] - previous["composite_score"])
 
@@ -60,10 +64,14 @@ def _vendor_info(data: ValidatedData) -> dict[str, dict[str, Any]]:
     return {row["vendor_id"]: row for row in data.vendors.to_dicts()}
 
 
-def _score_series(table: pl.DataFrame, vendor_id: str, labels: Sequence[str], column: str) -> list[float | None]:
+def _score_series(
+    table: pl.DataFrame, vendor_id: str, labels: Sequence[str], column: str
+) -> list[float | None]:
     rows = {
         r["period"]: r[column]
-        for r in table.filter((pl.col("vendor_id") == vendor_id) & (pl.col("process") == ALL_PROCESSES)).to_dicts()
+        for r in table.filter(
+            (pl.col("vendor_id") == vendor_id) & (pl.col("process") == ALL_PROCESSES)
+        ).to_dicts()
     }
     return [rows.get(label) for label in labels]
 
@@ -111,7 +119,9 @@ def build_portfolio(inputs: ReportInputs, slugs: dict[str, str]) -> dict[str, An
     ranking = [_ranking_row(r, previous.get(r["vendor_id"]), info[r["vendor_id"]], slugs[r["vendor_id"]], currency)
                for r in outsourced]  # fmt: skip
     in_house_rows = [
-        _ranking_row(r, previous.get(r["vendor_id"]), info[r["vendor_id"]], slugs[r["vendor_id"]], currency)
+        _ranking_row(
+            r, previous.get(r["vendor_id"]), info[r["vendor_id"]], slugs[r["vendor_id"]], currency
+        )
         for r in in_house
     ]
     movers = sorted(
@@ -130,7 +140,12 @@ def build_portfolio(inputs: ReportInputs, slugs: dict[str, str]) -> dict[str, An
 
     process_rows = table.filter(
         (pl.col("period") == current_label) & (pl.col("process") != ALL_PROCESSES)
-    ).sort("process", pl.col("sourcing") == IN_HOUSE, pl.col("composite_score").fill_null(-1), descending=[False, False, True])
+    ).sort(
+        "process",
+        pl.col("sourcing") == IN_HOUSE,
+        pl.col("composite_score").fill_null(-1),
+        descending=[False, False, True],
+    )
     processes = []
     for (process,), frame in process_rows.group_by("process", maintain_order=True):
         rows = frame.to_dicts()
@@ -149,7 +164,9 @@ def build_portfolio(inputs: ReportInputs, slugs: dict[str, str]) -> dict[str, An
                         "response": pct(r["response_within_target_rate"]),
                         "tco": money(r["tco_per_unit"], currency, 2),
                         "cost_ratio": ratio_text(r["cost_ratio"]),
-                        "savings": DASH if r["sourcing"] == IN_HOUSE else signed_money(r["savings_vs_in_house"], currency),
+                        "savings": DASH
+                        if r["sourcing"] == IN_HOUSE
+                        else signed_money(r["savings_vs_in_house"], currency),
                         "savings_negative": (r["savings_vs_in_house"] or 0) < 0,
                         "composite": score(r["composite_score"]),
                         "standing": r["standing"],
@@ -161,7 +178,9 @@ def build_portfolio(inputs: ReportInputs, slugs: dict[str, str]) -> dict[str, An
         )
 
     trend_ids = [r["vendor_id"] for r in outsourced]
-    series = {info[v]["name"]: _score_series(table, v, labels, "composite_score") for v in trend_ids}
+    series = {
+        info[v]["name"]: _score_series(table, v, labels, "composite_score") for v in trend_ids
+    }
     cost_points = [
         (r["vendor_name"], r["cost_ratio"], r["accuracy"], r["spend"])
         for r in outsourced
@@ -178,7 +197,9 @@ def build_portfolio(inputs: ReportInputs, slugs: dict[str, str]) -> dict[str, An
             "total_spend": money(total_spend, currency),
             "total_savings": signed_money(total_savings, currency),
             "savings_negative": (total_savings or 0) < 0,
-            "movers": [{"name": n, "change": change(d), "standing": r["standing"]} for n, d, r in movers],
+            "movers": [
+                {"name": n, "change": change(d), "standing": r["standing"]} for n, d, r in movers
+            ],
         },
         "ranking": ranking,
         "in_house": in_house_rows,
@@ -213,9 +234,13 @@ def methods(config: Config) -> dict[str, Any]:
         ],
         "standings": {k: f"{v:g}" for k, v in scoring.standings.model_dump().items()},
         "governance_overhead": pct(scoring.governance_overhead, 0),
-        "response_targets": {k: f"{v:g} h" for k, v in config.response_targets_hours.hours().items()},
+        "response_targets": {
+            k: f"{v:g} h" for k, v in config.response_targets_hours.hours().items()
+        },
         "base_currency": config.currency.base,
-        "rates": [{"currency": c, "rate": f"{r:g}"} for c, r in sorted(config.currency.rates.items())],
+        "rates": [
+            {"currency": c, "rate": f"{r:g}"} for c, r in sorted(config.currency.rates.items())
+        ],
         "in_house": [
             {
                 "process": process,
@@ -234,10 +259,14 @@ def methods(config: Config) -> dict[str, Any]:
     }
 
 
-def _in_house_baseline(table: pl.DataFrame, period: str, processes: Sequence[str]) -> dict[str, float | None]:
+def _in_house_baseline(
+    table: pl.DataFrame, period: str, processes: Sequence[str]
+) -> dict[str, float | None]:
     """In-house teams' KPIs over the same processes, from summed numerators and denominators."""
     frame = table.filter(
-        (pl.col("period") == period) & (pl.col("sourcing") == IN_HOUSE) & pl.col("process").is_in(list(processes))
+        (pl.col("period") == period)
+        & (pl.col("sourcing") == IN_HOUSE)
+        & pl.col("process").is_in(list(processes))
     )
     if frame.is_empty():
         return {"accuracy": None, "on_time_rate": None, "response_within_target_rate": None}
@@ -251,7 +280,9 @@ def _in_house_baseline(table: pl.DataFrame, period: str, processes: Sequence[str
     return {
         "accuracy": None if not checked else 1 - sums["defects"] / checked,
         "on_time_rate": share(sums["items_on_time"], sums["items_due"]),
-        "response_within_target_rate": share(sums["requests_within_target"], sums["requests_target_due"]),
+        "response_within_target_rate": share(
+            sums["requests_within_target"], sums["requests_target_due"]
+        ),
     }
 
 
@@ -289,7 +320,11 @@ def _dimension_views(row: dict[str, Any], history: list[dict[str, Any] | None], 
                 target=fmt(getattr(bands, d).target),
                 in_house=in_house_value,
                 trend=[score(h[f"{d}_score"]) if h else DASH for h in history],
-                change=change(None if score_value is None or previous_score is None else score_value - previous_score),
+                change=change(
+                    None
+                    if score_value is None or previous_score is None
+                    else score_value - previous_score
+                ),
             )
         )
     return views
@@ -329,19 +364,25 @@ def build_vendor(inputs: ReportInputs, vendor_id: str, portfolio_ranked: int) ->
     labels = [p.label for p in inputs.periods]
     current_period = inputs.periods[-1]
     vendor_rows = table.filter(pl.col("vendor_id") == vendor_id)
-    all_rows = {r["period"]: r for r in vendor_rows.filter(pl.col("process") == ALL_PROCESSES).to_dicts()}
+    all_rows = {
+        r["period"]: r for r in vendor_rows.filter(pl.col("process") == ALL_PROCESSES).to_dicts()
+    }
     row = all_rows[labels[-1]]
     previous = all_rows.get(labels[-2]) if len(labels) > 1 else None
     info = _vendor_info(inputs.data)[vendor_id]
-    process_rows = vendor_rows.filter(
-        (pl.col("period") == labels[-1]) & (pl.col("process") != ALL_PROCESSES)
-    ).sort("process").to_dicts()
+    process_rows = (
+        vendor_rows.filter((pl.col("period") == labels[-1]) & (pl.col("process") != ALL_PROCESSES))
+        .sort("process")
+        .to_dicts()
+    )
     processes = [r["process"] for r in process_rows]
     baseline = _in_house_baseline(table, labels[-1], processes)
     history = [all_rows.get(label) for label in labels]
     days = (current_period.end - current_period.start).days + 1
     savings = row["savings_vs_in_house"]
-    series: dict[str, list[float | None]] = {"Composite": [h["composite_score"] if h else None for h in history]}
+    series: dict[str, list[float | None]] = {
+        "Composite": [h["composite_score"] if h else None for h in history]
+    }
     for d in DIMENSIONS:
         series[DIMENSION_TITLE[d]] = [h[f"{d}_score"] if h else None for h in history]
     return {
@@ -412,7 +453,9 @@ def report_slugs(table: pl.DataFrame) -> dict[str, str]:
     return vendor_slugs(pairs)
 
 
-def render_reports(inputs: ReportInputs, formats: Sequence[str], progress: Callable[[str], None]) -> dict[str, bytes]:
+def render_reports(
+    inputs: ReportInputs, formats: Sequence[str], progress: Callable[[str], None]
+) -> dict[str, bytes]:
     """Every report file of the run, by its path relative to the run folder."""
     renderer = Renderer(inputs.config.scoring.standings)
     slugs = report_slugs(inputs.table)

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 
 matplotlib.rcParams.update(
     {
@@ -32,10 +32,26 @@ matplotlib.rcParams.update(
     }
 )
 
-PALETTE = ["#1b4f72", "#c0392b", "#1e8449", "#b9770e", "#6c3483", "#117a65", "#5d6d7e", "#a04000", "#2e86c1", "#7b241c"]
+PALETTE = [
+    "#1b4f72",
+    "#c0392b",
+    "#1e8449",
+    "#b9770e",
+    "#6c3483",
+    "#117a65",
+    "#5d6d7e",
+    "#a04000",
+    "#2e86c1",
+    "#7b241c",
+]
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "<", ">", "*"]
 DASHES = ["-", "--", "-.", ":"]
-STANDING_BANDS = [(85, 100, "#e9f5ec"), (70, 85, "#f4f8ec"), (50, 70, "#fdf5e6"), (0, 50, "#fbeaea")]
+STANDING_BANDS = [
+    (85, 100, "#e9f5ec"),
+    (70, 85, "#f4f8ec"),
+    (50, 70, "#fdf5e6"),
+    (0, 50, "#fbeaea"),
+]
 
 
 def _data_uri(figure: Figure) -> str:
@@ -50,7 +66,9 @@ def _standing_background(axes: plt.Axes) -> None:
         axes.axhspan(low, high, color=colour, zorder=0, linewidth=0)
 
 
-def score_trend(labels: Sequence[str], series: dict[str, list[float | None]], width: float = 7.0) -> str:
+def score_trend(
+    labels: Sequence[str], series: dict[str, list[float | None]], width: float = 7.0
+) -> str:
     """Composite score per period, one line per vendor, over the standing bands."""
     figure, axes = plt.subplots(figsize=(width, 3.1))
     _standing_background(axes)
@@ -82,9 +100,13 @@ def cost_vs_quality(points: Sequence[tuple[str, float, float, float]]) -> str:
             [cost], [quality * 100], s=40 + 560 * abs(spend) / largest, color=PALETTE[i % len(PALETTE)],
             marker=MARKERS[i % len(MARKERS)], alpha=0.75, edgecolors="#222222", linewidths=0.5, zorder=3,
         )  # fmt: skip
-        axes.annotate(name, (cost, quality * 100), textcoords="offset points", xytext=(7, 4), fontsize=7)
+        axes.annotate(
+            name, (cost, quality * 100), textcoords="offset points", xytext=(7, 4), fontsize=7
+        )
     axes.axvline(1.0, color="#555555", linestyle="--", linewidth=0.8)
-    axes.text(1.0, 0.01, " in-house cost", transform=axes.get_xaxis_transform(), fontsize=7, va="bottom")
+    axes.text(
+        1.0, 0.01, " in-house cost", transform=axes.get_xaxis_transform(), fontsize=7, va="bottom"
+    )
     axes.set_xlabel("Cost ratio (total cost of ownership / in-house cost per unit; < 1 is cheaper)")
     axes.set_ylabel("Accuracy (%)")
     axes.invert_xaxis()

@@ -39,7 +39,9 @@ def _environment(standings: Standings) -> Environment:
 
 def stylesheet() -> Markup:
     """The project's own CSS, trusted: it is inlined raw (escaping would break its quotes)."""
-    return Markup(resources.files("scorecard.reports").joinpath("static/report.css").read_text("utf-8"))
+    return Markup(
+        resources.files("scorecard.reports").joinpath("static/report.css").read_text("utf-8")
+    )
 
 
 def restricted_fetcher() -> Any:

@@ -33,13 +33,22 @@ DIMENSION_TITLE = {
     "cost": "Cost vs in-house",
     "responsiveness": "Responsiveness",
 }
-SOURCING_TITLE = {"offshore": "Offshore", "nearshore": "Nearshore", "onshore": "Onshore", "in_house": "In-house"}
-_TRANSLITERATE = str.maketrans({"ł": "l", "Ł": "L", "ø": "o", "Ø": "O", "ß": "ss", "æ": "ae", "đ": "d", "&": "and"})
+SOURCING_TITLE = {
+    "offshore": "Offshore",
+    "nearshore": "Nearshore",
+    "onshore": "Onshore",
+    "in_house": "In-house",
+}
+_TRANSLITERATE = str.maketrans(
+    {"ł": "l", "Ł": "L", "ø": "o", "Ø": "O", "ß": "ss", "æ": "ae", "đ": "d", "&": "and"}
+)
 
 
 def slugify(text: str) -> str:
     ascii_text = (
-        unicodedata.normalize("NFKD", text.translate(_TRANSLITERATE)).encode("ascii", "ignore").decode()
+        unicodedata.normalize("NFKD", text.translate(_TRANSLITERATE))
+        .encode("ascii", "ignore")
+        .decode()
     )
     return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
 
@@ -125,7 +134,9 @@ def rows_by(table: pl.DataFrame, **filters: Any) -> list[dict[str, Any]]:
     return frame.to_dicts()
 
 
-def context_for(config: Config, periods: Sequence[Period], as_of: dt.date, title: str) -> ReportContext:
+def context_for(
+    config: Config, periods: Sequence[Period], as_of: dt.date, title: str
+) -> ReportContext:
     current = periods[-1]
     return ReportContext(
         title=title,

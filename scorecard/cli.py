@@ -65,7 +65,9 @@ def _parse_formats(value: str | None, default: tuple[str, ...]) -> tuple[str, ..
     formats = tuple(f.strip().lower() for f in value.split(",") if f.strip())
     unknown = [f for f in formats if f not in FORMATS]
     if unknown or not formats:
-        raise ConfigError(f"--format: {', '.join(unknown) or 'nothing'} is not one of {','.join(FORMATS)}")
+        raise ConfigError(
+            f"--format: {', '.join(unknown) or 'nothing'} is not one of {','.join(FORMATS)}"
+        )
     return tuple(f for f in FORMATS if f in formats)
 
 
@@ -77,10 +79,16 @@ def cli() -> None:
 
 @cli.command()
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="TOML config file.")
-@click.option("--database-url", help="SQLAlchemy URL; else SCORECARD_DATABASE_URL, else the config.")
+@click.option(
+    "--database-url", help="SQLAlchemy URL; else SCORECARD_DATABASE_URL, else the config."
+)
 @click.option("--as-of", help="Last day included, YYYY-MM-DD (default: yesterday, UTC).")
-@click.option("--period", type=click.Choice(["month", "quarter"]), help="Period length (default: quarter).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Output folder (default: out).")
+@click.option(
+    "--period", type=click.Choice(["month", "quarter"]), help="Period length (default: quarter)."
+)
+@click.option(
+    "--out", "out_dir", type=click.Path(file_okay=False), help="Output folder (default: out)."
+)
 @click.option("--format", "formats", help="Comma-separated: pdf,html,csv,json (default: all four).")
 @click.option("--send", is_flag=True, help="Email the reports as configured in [email].")
 @_fails_cleanly
@@ -95,7 +103,6 @@ def run(
 ) -> None:
     """Extract, score, render and write one run folder OUT/<as-of>/."""
     from scorecard.pipeline import RunRequest
-    from scorecard.pipeline import run as run_pipeline
     from scorecard.scoring.periods import default_as_of
 
     config = load_config(config_path)
@@ -146,7 +153,9 @@ def init_db(database_url: str | None) -> None:
     try:
         create_tables(engine)
     except SQLAlchemyError as exc:
-        raise SourceError(f"cannot create the tables in {redact_url(url)}: {exc.__class__.__name__}: {str(getattr(exc, 'orig', exc)).strip().splitlines()[0]}") from None
+        raise SourceError(
+            f"cannot create the tables in {redact_url(url)}: {exc.__class__.__name__}: {str(getattr(exc, 'orig', exc)).strip().splitlines()[0]}"
+        ) from None
     finally:
         engine.dispose()
     click.echo(f"created the canonical tables in {redact_url(url)}")
@@ -161,11 +170,19 @@ def _last_quarter_end(today: dt.date) -> dt.date:
 @click.option("--database-url", help="SQLAlchemy URL; else SCORECARD_DATABASE_URL.")
 @click.option("--scale", type=click.FloatRange(min=0.01), default=1.0, show_default=True,
               help="Multiplies the volume: 1 is about 110,000 work items, 90 about ten million.")  # fmt: skip
-@click.option("--seed", type=int, default=7, show_default=True, help="Same seed and day, same data.")
-@click.option("--through", help="Last day of data, YYYY-MM-DD (default: end of the last full quarter).")
-@click.option("--replace", is_flag=True, help="Drop and recreate canonical tables that already hold rows.")
+@click.option(
+    "--seed", type=int, default=7, show_default=True, help="Same seed and day, same data."
+)
+@click.option(
+    "--through", help="Last day of data, YYYY-MM-DD (default: end of the last full quarter)."
+)
+@click.option(
+    "--replace", is_flag=True, help="Drop and recreate canonical tables that already hold rows."
+)
 @_fails_cleanly
-def demo_data(database_url: str | None, scale: float, seed: int, through: str | None, replace: bool) -> None:
+def demo_data(
+    database_url: str | None, scale: float, seed: int, through: str | None, replace: bool
+) -> None:
     """Fill a database with six quarters of a believable BPO world."""
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -180,7 +197,9 @@ def demo_data(database_url: str | None, scale: float, seed: int, through: str | 
     try:
         counts = generate_demo_data(engine, day, scale=scale, seed=seed, replace=replace)
     except SQLAlchemyError as exc:
-        raise SourceError(f"cannot write demo data to {redact_url(url)}: {exc.__class__.__name__}") from None
+        raise SourceError(
+            f"cannot write demo data to {redact_url(url)}: {exc.__class__.__name__}"
+        ) from None
     finally:
         engine.dispose()
     click.echo(

@@ -21,7 +21,8 @@ from scorecard.errors import ConfigError
 DATABASE_URL_ENV = "SCORECARD_DATABASE_URL"
 PRIORITIES = ("urgent", "high", "normal", "low")
 DIMENSIONS = ("accuracy", "speed", "cost", "responsiveness")
-FORMATS = ("pdf", "html", "csv", "json")
+Format = Literal["pdf", "html", "csv", "json"]
+FORMATS: tuple[Format, ...] = ("pdf", "html", "csv", "json")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 Fraction = Annotated[float, Field(ge=0, le=1)]
@@ -60,7 +61,7 @@ class RunConfig(_Frozen):
     period: Literal["month", "quarter"] = "quarter"
     history_periods: Annotated[int, Field(ge=0, le=40)] = 4
     output_dir: str = "out"
-    formats: tuple[Literal["pdf", "html", "csv", "json"], ...] = FORMATS
+    formats: tuple[Format, ...] = FORMATS
     max_rejected_fraction: Fraction = 0.05
     """Above this share of rejected rows in any table the run exits 1 (it still writes everything)."""
 
@@ -169,7 +170,9 @@ class InHouseCostModel(_Frozen):
     units_per_hour: Positive
 
     def cost_per_unit(self) -> float:
-        per_fte = self.salary * (1 + self.benefits_pct) + self.training + self.workspace + self.tools
+        per_fte = (
+            self.salary * (1 + self.benefits_pct) + self.training + self.workspace + self.tools
+        )
         loaded = per_fte * (1 + self.management_overhead_pct)
         return loaded / (self.productive_hours * self.units_per_hour)
 

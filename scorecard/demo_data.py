@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import Engine, func, inspect, insert, select
+from sqlalchemy import Engine, func, insert, inspect, select
 
 from scorecard.errors import ConfigError
 from scorecard.extract.schema import TABLES, create_tables, metadata
@@ -57,6 +57,8 @@ class Line:
     """Service credits (5 % of the fee) in months whose on-time rate falls below this."""
 
 
+# One row per vendor and per line: easier to read as a table than formatted.
+# fmt: off
 VENDORS = [
     Vendor("V-PH-MNL", "Manila Bay Contact Solutions", "offshore", "PH", "PHP", "cx-vendors@example.com", dt.date(2023, 4, 1)),
     Vendor("V-PL-WAW", "Wisła Payroll Services sp. z o.o.", "nearshore", "PL", "PLN", "payroll-lead@example.com", dt.date(2022, 1, 1)),
@@ -90,6 +92,7 @@ LINES = [
 
 # One-off charges whose service period crosses a quarter boundary (onboarding, migrations).
 ONE_OFFS = [("V-IN-PNQ", "data_entry", 450_000.0, 75), ("V-MX-MTY", "customer_support", 120_000.0, 60)]
+# fmt: on
 
 
 def demo_start(through: dt.date) -> dt.date:
@@ -117,7 +120,12 @@ def _months(start: dt.date, through: dt.date) -> Iterator[tuple[dt.date, dt.date
 
 
 def _line_rows(
-    line: Line, line_no: int, start: dt.date, through: dt.date, scale: float, rng: np.random.Generator
+    line: Line,
+    line_no: int,
+    start: dt.date,
+    through: dt.date,
+    scale: float,
+    rng: np.random.Generator,
 ) -> tuple[list[dict], list[dict], list[dict]]:
     days = (through - start).days + 1
     epoch = dt.datetime.combine(start, dt.time())
@@ -132,7 +140,9 @@ def _line_rows(
     received = item_day * 24.0 + rng.uniform(0, 24, n)
     on_time = rng.random(n) < _trajectory(line.on_time, progress)
     turnaround = np.where(
-        on_time, line.sla_hours * rng.uniform(0.15, 0.97, n), line.sla_hours * rng.uniform(1.05, 2.6, n)
+        on_time,
+        line.sla_hours * rng.uniform(0.15, 0.97, n),
+        line.sla_hours * rng.uniform(1.05, 2.6, n),
     )
     completed = received + turnaround
     units = 1 + rng.poisson(max(line.units_mean - 1, 0), n)
@@ -179,7 +189,9 @@ def _line_rows(
             "process": line.process,
             "priority": str(PRIORITIES[priority_index[j]]),
             "opened_at": opened_ts[j],
-            "first_response_at": None if unanswered[j] or response_ts[j] >= cutoff else response_ts[j],
+            "first_response_at": None
+            if unanswered[j] or response_ts[j] >= cutoff
+            else response_ts[j],
             "resolved_at": None if unanswered[j] or resolved_ts[j] >= cutoff else resolved_ts[j],
         }
         for j in range(k)
@@ -191,50 +203,104 @@ def _line_rows(
         completed_day = np.floor(completed / 24).astype(int)
         for m, (first, last) in enumerate(_months(start, through)):
             lo, hi = (first - start).days, (last - start).days
-            in_month = (completed_day >= lo) & (completed_day <= hi) & (completed < (cutoff - epoch).total_seconds() / 3600)
+            in_month = (
+                (completed_day >= lo)
+                & (completed_day <= hi)
+                & (completed < (cutoff - epoch).total_seconds() / 3600)
+            )
             billed_units = int(units[in_month].sum())
             if billed_units == 0:
                 continue
             fee = round(billed_units * line.price_per_unit, 2)
             charge_rows.append(
-                {"charge_id": f"C{line_no:02d}-{m:03d}-F", "vendor_id": line.vendor_id, "process": line.process,
-                 "service_start": first, "service_end": last, "amount": fee, "currency": currency, "kind": "fee"}
+                {
+                    "charge_id": f"C{line_no:02d}-{m:03d}-F",
+                    "vendor_id": line.vendor_id,
+                    "process": line.process,
+                    "service_start": first,
+                    "service_end": last,
+                    "amount": fee,
+                    "currency": currency,
+                    "kind": "fee",
+                }
             )
             due_in_month = (item_day >= lo) & (item_day <= hi)
-            if line.credit_below_on_time is not None and due_in_month.any():
-                if on_time[due_in_month].mean() < line.credit_below_on_time:
-                    charge_rows.append(
-                        {"charge_id": f"C{line_no:02d}-{m:03d}-SC", "vendor_id": line.vendor_id,
-                         "process": line.process, "service_start": first, "service_end": last,
-                         "amount": round(-0.05 * fee, 2), "currency": currency, "kind": "service_credit"}
-                    )
+            missed_sla = (
+                line.credit_below_on_time is not None
+                and due_in_month.any()
+                and on_time[due_in_month].mean() < line.credit_below_on_time
+            )
+            if missed_sla:
+                charge_rows.append(
+                    {
+                        "charge_id": f"C{line_no:02d}-{m:03d}-SC",
+                        "vendor_id": line.vendor_id,
+                        "process": line.process,
+                        "service_start": first,
+                        "service_end": last,
+                        "amount": round(-0.05 * fee, 2),
+                        "currency": currency,
+                        "kind": "service_credit",
+                    }
+                )
     return items, request_rows, charge_rows
 
 
 def _bad_rows(start: dt.date) -> dict[str, list[dict]]:
     """A few rows that break the contract's rules, as real exports do."""
     t0 = dt.datetime.combine(start, dt.time(9)) + dt.timedelta(days=200)
-    item = {"vendor_id": "V-IN-PNQ", "process": "data_entry", "received_at": t0,
-            "due_at": t0 + dt.timedelta(hours=48), "completed_at": t0 + dt.timedelta(hours=20),
-            "units": 25, "qa_checked_units": 5, "defects": 0, "reworked": False}
+    item = {
+        "vendor_id": "V-IN-PNQ",
+        "process": "data_entry",
+        "received_at": t0,
+        "due_at": t0 + dt.timedelta(hours=48),
+        "completed_at": t0 + dt.timedelta(hours=20),
+        "units": 25,
+        "qa_checked_units": 5,
+        "defects": 0,
+        "reworked": False,
+    }
     bad_items = [
         {**item, "work_item_id": "BAD-W-001", "defects": 9},  # more defects than checked units
         {**item, "work_item_id": "BAD-W-002", "due_at": t0 - dt.timedelta(hours=5)},
         {**item, "work_item_id": "BAD-W-003", "vendor_id": "V-UNKNOWN"},
         {**item, "work_item_id": "BAD-W-004", "units": 0, "qa_checked_units": 0},
-        {**item, "work_item_id": "BAD-W-005", "vendor_id": "V-PH-MNL", "process": "customer_support",
-         "completed_at": t0 - dt.timedelta(hours=1)},
-        {**item, "work_item_id": "BAD-W-006", "vendor_id": "V-IN-BLR", "process": "it_service_desk",
-         "received_at": None},
+        {
+            **item,
+            "work_item_id": "BAD-W-005",
+            "vendor_id": "V-PH-MNL",
+            "process": "customer_support",
+            "completed_at": t0 - dt.timedelta(hours=1),
+        },
+        {
+            **item,
+            "work_item_id": "BAD-W-006",
+            "vendor_id": "V-IN-BLR",
+            "process": "it_service_desk",
+            "received_at": None,
+        },
     ]
-    request = {"vendor_id": "V-IN-BLR", "process": "it_service_desk", "priority": "high",
-               "opened_at": t0, "first_response_at": t0 + dt.timedelta(hours=2), "resolved_at": None}
+    request = {
+        "vendor_id": "V-IN-BLR",
+        "process": "it_service_desk",
+        "priority": "high",
+        "opened_at": t0,
+        "first_response_at": t0 + dt.timedelta(hours=2),
+        "resolved_at": None,
+    }
     bad_requests = [
         {**request, "request_id": "BAD-R-001", "priority": "P1"},
         {**request, "request_id": "BAD-R-002", "first_response_at": t0 - dt.timedelta(hours=2)},
     ]
-    charge = {"vendor_id": "V-GB-LON", "process": "travel", "service_start": start + dt.timedelta(days=31),
-              "service_end": start + dt.timedelta(days=58), "currency": "GBP", "kind": "fee", "amount": 100.0}
+    charge = {
+        "vendor_id": "V-GB-LON",
+        "process": "travel",
+        "service_start": start + dt.timedelta(days=31),
+        "service_end": start + dt.timedelta(days=58),
+        "currency": "GBP",
+        "kind": "fee",
+        "amount": 100.0,
+    }
     bad_charges = [
         {**charge, "charge_id": "BAD-C-001", "currency": "CHF", "amount": 2400.0},
         {**charge, "charge_id": "BAD-C-002", "amount": -350.0},  # a negative fee
@@ -256,7 +322,8 @@ def _holds_rows(engine: Engine) -> list[str]:
         return [
             name
             for name, table in TABLES.items()
-            if name in existing and connection.execute(select(func.count()).select_from(table)).scalar()
+            if name in existing
+            and connection.execute(select(func.count()).select_from(table)).scalar()
         ]
 
 
@@ -284,16 +351,29 @@ def generate_demo_data(
     counts["vendors"] = len(VENDORS)
     for line_no, line in enumerate(LINES, start=1):
         item_rows, request_rows, charge_rows = _line_rows(line, line_no, start, through, scale, rng)
-        for name, rows in (("work_items", item_rows), ("requests", request_rows), ("charges", charge_rows)):
+        for name, rows in (
+            ("work_items", item_rows),
+            ("requests", request_rows),
+            ("charges", charge_rows),
+        ):
             _insert(engine, name, rows)
             counts[name] += len(rows)
     one_offs = []
     for n, (vendor_id, process, amount, days) in enumerate(ONE_OFFS, start=1):
         currency = next(v.currency for v in VENDORS if v.vendor_id == vendor_id)
         begin = demo_start(through) + dt.timedelta(days=150 + 40 * n)
-        one_offs.append({"charge_id": f"C-ONEOFF-{n}", "vendor_id": vendor_id, "process": process,
-                         "service_start": begin, "service_end": begin + dt.timedelta(days=days - 1),
-                         "amount": amount, "currency": currency, "kind": "one_off"})
+        one_offs.append(
+            {
+                "charge_id": f"C-ONEOFF-{n}",
+                "vendor_id": vendor_id,
+                "process": process,
+                "service_start": begin,
+                "service_end": begin + dt.timedelta(days=days - 1),
+                "amount": amount,
+                "currency": currency,
+                "kind": "one_off",
+            }
+        )
     _insert(engine, "charges", one_offs)
     counts["charges"] += len(one_offs)
     for name, rows in _bad_rows(start).items():

@@ -20,9 +20,9 @@ from scorecard.config import Config
 from scorecard.errors import ConfigError, LockError, OutputError, ScorecardError
 from scorecard.extract.source import open_engine, read_source, redact_url
 from scorecard.extract.validate import ValidatedData, validate
+from scorecard.output.email import Outgoing, send_all
 from scorecard.output.files import publish_run_folder, sha256_of, write_bytes_atomic
 from scorecard.output.tables import csv_bytes, json_bytes
-from scorecard.output.email import Outgoing, send_all
 from scorecard.reports.build import ReportInputs, render_reports, report_slugs
 from scorecard.scoring.periods import Period, PeriodKind, periods_for
 from scorecard.scoring.table import score_table
@@ -99,7 +99,12 @@ def _manifest(
         "as_of": request.as_of.isoformat(),
         "period": request.period,
         "periods": [
-            {"label": p.label, "start": p.start.isoformat(), "end": p.end.isoformat(), "is_current": p.is_current}
+            {
+                "label": p.label,
+                "start": p.start.isoformat(),
+                "end": p.end.isoformat(),
+                "is_current": p.is_current,
+            }
             for p in periods
         ],
         "database": redact_url(request.database_url),
@@ -111,7 +116,11 @@ def _manifest(
             for name, c in data.counts.items()
         },
         "artifacts": [
-            {"path": p.relative_to(staging).as_posix(), "bytes": p.stat().st_size, "sha256": sha256_of(p)}
+            {
+                "path": p.relative_to(staging).as_posix(),
+                "bytes": p.stat().st_size,
+                "sha256": sha256_of(p),
+            }
             for p in artifacts
         ],
         "emails": emails,
@@ -169,7 +178,9 @@ def run(request: RunRequest, progress: Progress = lambda _: None) -> RunResult:
                         f"{', '.join(failed[0]['to'])}: {failed[0]['error']}"
                     )
             exit_code = 1 if problems else 0
-            manifest = _manifest(request, started, data, periods, staging, emails, exit_code, problems)
+            manifest = _manifest(
+                request, started, data, periods, staging, emails, exit_code, problems
+            )
             write_bytes_atomic(
                 staging / "manifest.json",
                 (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8"),
@@ -213,7 +224,11 @@ def outgoing_mail(
         manager = managers.get(row["vendor_id"])
         if not manager:
             continue
-        score = "not scored" if row["composite_score"] is None else f"{row['composite_score']:.0f} / 100"
+        score = (
+            "not scored"
+            if row["composite_score"] is None
+            else f"{row['composite_score']:.0f} / 100"
+        )
         mails.append(
             Outgoing(
                 to=(manager,),
@@ -226,7 +241,9 @@ def outgoing_mail(
     return mails
 
 
-def _write_tables(staging: Path, table: pl.DataFrame, data_quality: pl.DataFrame, formats: tuple[str, ...]) -> None:
+def _write_tables(
+    staging: Path, table: pl.DataFrame, data_quality: pl.DataFrame, formats: tuple[str, ...]
+) -> None:
     if "csv" in formats:
         write_bytes_atomic(staging / "scores.csv", csv_bytes(table))
     if "json" in formats:
@@ -243,4 +260,6 @@ def _check_outputs(staging: Path, manifest: dict[str, Any]) -> None:
     for pdf in staging.rglob("*.pdf"):
         with pdf.open("rb") as handle:
             if handle.read(5) != b"%PDF-":
-                raise OutputError(f"{pdf.relative_to(staging)} is not a PDF; the run is not published")
+                raise OutputError(
+                    f"{pdf.relative_to(staging)} is not a PDF; the run is not published"
+                )

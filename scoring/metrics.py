@@ -75,7 +75,10 @@ def composite_score(scores: Mapping[str, pl.Expr], weights: Mapping[str, float])
     """Weighted mean of the scores that are not null; null when all are null."""
     weighted = pl.sum_horizontal([s * weights[d] for d, s in scores.items()])
     weight_present = pl.sum_horizontal(
-        [pl.when(s.is_not_null()).then(pl.lit(weights[d], pl.Float64)).otherwise(0.0) for d, s in scores.items()]
+        [
+            pl.when(s.is_not_null()).then(pl.lit(weights[d], pl.Float64)).otherwise(0.0)
+            for d, s in scores.items()
+        ]
     )
     return ratio(weighted, weight_present)
 

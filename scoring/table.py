@@ -68,9 +68,7 @@ def as_known_at(data: ValidatedData, cutoff: dt.datetime) -> tuple[pl.DataFrame,
 def billed_days(charges: pl.DataFrame) -> pl.DataFrame:
     """Each (vendor, process, day) that some charge covers."""
     return (
-        charges.select(
-            *_KEYS, pl.date_ranges("service_start", "service_end").alias("day")
-        )
+        charges.select(*_KEYS, pl.date_ranges("service_start", "service_end").alias("day"))
         .explode("day")
         .unique()
     )
@@ -104,7 +102,9 @@ def work_item_sums(items: pl.DataFrame, period: Period) -> pl.DataFrame:
         turnaround.filter(completed).sum().alias("turnaround_hours_total"),
         due.sum().alias("items_due"),
         # An item still open at the cutoff has a null completed_at, so it is late.
-        (due & (pl.col("completed_at") <= pl.col("due_at")).fill_null(False)).sum().alias("items_on_time"),
+        (due & (pl.col("completed_at") <= pl.col("due_at")).fill_null(False))
+        .sum()
+        .alias("items_on_time"),
         pl.col("units").filter(completed & pl.col("billed")).sum().alias("billed_units"),
     )
 
@@ -116,7 +116,9 @@ def request_sums(
     answered = pl.col("first_response_at").is_not_null()
     response_hours = m.hours_between(pl.col("opened_at"), pl.col("first_response_at"))
     target_hours = pl.col("priority").replace_strict(targets, return_dtype=pl.Float64)
-    deadline = pl.col("opened_at") + pl.duration(microseconds=(target_hours * 3_600_000_000).cast(pl.Int64))
+    deadline = pl.col("opened_at") + pl.duration(
+        microseconds=(target_hours * 3_600_000_000).cast(pl.Int64)
+    )
     within = answered & (response_hours <= target_hours)
     # An unanswered request still inside its target is left out of the denominator.
     target_due = answered | (deadline <= cutoff)
@@ -244,16 +246,23 @@ def _process_costs(rows: pl.DataFrame, config: Config) -> pl.DataFrame:
     )
 
 
-def _vendor_totals(process_rows: pl.DataFrame, vendors: pl.DataFrame, periods: Sequence[Period]) -> pl.DataFrame:
+def _vendor_totals(
+    process_rows: pl.DataFrame, vendors: pl.DataFrame, periods: Sequence[Period]
+) -> pl.DataFrame:
     """`ALL` rows: sums over processes, then the same KPI functions; cost as the contract weighs it."""
-    has_in_house = pl.col("in_house_cost_per_unit").is_not_null() & pl.col("tco_per_unit").is_not_null()
+    has_in_house = (
+        pl.col("in_house_cost_per_unit").is_not_null() & pl.col("tco_per_unit").is_not_null()
+    )
     billed = pl.col("billed_units")
     sums = process_rows.group_by("vendor_id", "period").agg(
         *[pl.col(c).sum() for c in _SUMS],
         pl.col("charges_in_period").sum(),
         pl.col("savings_vs_in_house").sum().alias("savings_vs_in_house"),
         pl.col("savings_vs_in_house").is_not_null().any().alias("_any_savings"),
-        (pl.col("tco_per_unit") * billed).filter(pl.col("tco_per_unit").is_not_null()).sum().alias("_tco_x"),
+        (pl.col("tco_per_unit") * billed)
+        .filter(pl.col("tco_per_unit").is_not_null())
+        .sum()
+        .alias("_tco_x"),
         billed.filter(pl.col("tco_per_unit").is_not_null()).sum().alias("_tco_units"),
         (pl.col("tco_per_unit") * billed).filter(has_in_house).sum().alias("_cmp_tco_x"),
         (pl.col("in_house_cost_per_unit") * billed).filter(has_in_house).sum().alias("_cmp_ih_x"),
@@ -287,7 +296,9 @@ def _vendor_totals(process_rows: pl.DataFrame, vendors: pl.DataFrame, periods: S
         m.ratio(pl.col("_tco_x"), pl.col("_tco_units")).alias("tco_per_unit"),
         m.ratio(pl.col("_cmp_ih_x"), pl.col("_cmp_units")).alias("in_house_cost_per_unit"),
         m.ratio(pl.col("_cmp_tco_x"), pl.col("_cmp_ih_x")).alias("cost_ratio"),
-        pl.when(pl.col("_any_savings")).then(pl.col("savings_vs_in_house")).alias("savings_vs_in_house"),
+        pl.when(pl.col("_any_savings"))
+        .then(pl.col("savings_vs_in_house"))
+        .alias("savings_vs_in_house"),
     )
 
 
@@ -301,7 +312,10 @@ def _scores(rows: pl.DataFrame, config: Config) -> pl.DataFrame:
         "responsiveness": "response_within_target_rate",
     }
     scored = rows.with_columns(
-        [m.dimension_score(pl.col(kpi_of[d]), getattr(bands, d)).alias(f"{d}_score") for d in DIMENSIONS]
+        [
+            m.dimension_score(pl.col(kpi_of[d]), getattr(bands, d)).alias(f"{d}_score")
+            for d in DIMENSIONS
+        ]
     )
     composite = m.composite_score({d: pl.col(f"{d}_score") for d in DIMENSIONS}, weights)
     scored = scored.with_columns(composite.alias("composite_score"))
@@ -342,7 +356,9 @@ def score_table(
     totals = _vendor_totals(process_rows, data.vendors, periods).join(
         vendors.drop("sourcing"), on="vendor_id"
     )
-    columns = [c for c in CONTRACT_COLUMNS if not c.endswith("_score") and c not in ("standing", "rank")]
+    columns = [
+        c for c in CONTRACT_COLUMNS if not c.endswith("_score") and c not in ("standing", "rank")
+    ]
     combined = pl.concat(
         [process_rows.select(*columns, *INPUT_COLUMNS), totals.select(*columns, *INPUT_COLUMNS)],
         how="vertical_relaxed",

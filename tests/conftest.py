@@ -20,12 +20,16 @@ SERVERS = {
     "postgresql": os.environ.get(
         "SCORECARD_TEST_POSTGRESQL_URL", "postgresql+psycopg://root@127.0.0.1:5432/test"
     ),
-    "mariadb": os.environ.get("SCORECARD_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test"),
+    "mariadb": os.environ.get(
+        "SCORECARD_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test"
+    ),
 }
 
 
 def _unavailable(kind: str, reason: str) -> None:
-    message = f"{kind} server not reachable at {make_url(SERVERS[kind]).render_as_string()}: {reason}"
+    message = (
+        f"{kind} server not reachable at {make_url(SERVERS[kind]).render_as_string()}: {reason}"
+    )
     if os.environ.get("CI") == "true":
         pytest.fail(f"{message} (CI=true: database tests must run, not skip)")
     pytest.skip(message)

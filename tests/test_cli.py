@@ -71,16 +71,30 @@ def test_scores_csv_has_the_contract_columns_first_and_json_the_same_rows(databa
     data = json.loads((tmp_path / AS_OF / "scores.json").read_text())
     assert len(data) == len(rows)
     assert [r["vendor_id"] for r in data] == [r["vendor_id"] for r in rows]
-    a_all = next(r for r in rows if r["vendor_id"] == "A" and r["process"] == "ALL" and r["period"] == "2026-Q3")
+    a_all = next(
+        r
+        for r in rows
+        if r["vendor_id"] == "A" and r["process"] == "ALL" and r["period"] == "2026-Q3"
+    )
     assert a_all["accuracy"] == "0.9" and a_all["rank"] == "1" and a_all["is_current"] == "true"
     # A null is an empty cell in the CSV and null in the JSON.
-    h_all = next(r for r in data if r["vendor_id"] == "H" and r["process"] == "ALL" and r["period"] == "2026-Q3")
+    h_all = next(
+        r
+        for r in data
+        if r["vendor_id"] == "H" and r["process"] == "ALL" and r["period"] == "2026-Q3"
+    )
     assert h_all["rank"] is None and h_all["responsiveness_score"] is None
-    h_csv = next(r for r in rows if r["vendor_id"] == "H" and r["process"] == "ALL" and r["period"] == "2026-Q3")
+    h_csv = next(
+        r
+        for r in rows
+        if r["vendor_id"] == "H" and r["process"] == "ALL" and r["period"] == "2026-Q3"
+    )
     assert h_csv["rank"] == ""
 
 
-def test_format_limits_the_outputs_but_data_quality_and_manifest_are_always_written(database, tmp_path):
+def test_format_limits_the_outputs_but_data_quality_and_manifest_are_always_written(
+    database, tmp_path
+):
     result = invoke(*run_args(database, tmp_path, "--format", "csv"))
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (tmp_path / AS_OF).iterdir()) == [
@@ -93,11 +107,20 @@ def test_manifest_records_tables_config_and_every_artifact_with_its_sha256(datab
     run_dir = tmp_path / AS_OF
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["as_of"] == AS_OF and manifest["period"] == "quarter"
-    assert manifest["tables"]["work_items"] == {"rows_read": 3, "rows_accepted": 3, "rows_rejected": 0}
+    assert manifest["tables"]["work_items"] == {
+        "rows_read": 3,
+        "rows_accepted": 3,
+        "rows_rejected": 0,
+    }
     paths = {a["path"] for a in manifest["artifacts"]}
-    assert paths == {p.relative_to(run_dir).as_posix() for p in run_dir.rglob("*") if p.is_file()} - {"manifest.json"}
+    assert paths == {
+        p.relative_to(run_dir).as_posix() for p in run_dir.rglob("*") if p.is_file()
+    } - {"manifest.json"}
     for artifact in manifest["artifacts"]:
-        assert hashlib.sha256((run_dir / artifact["path"]).read_bytes()).hexdigest() == artifact["sha256"]
+        assert (
+            hashlib.sha256((run_dir / artifact["path"]).read_bytes()).hexdigest()
+            == artifact["sha256"]
+        )
     assert manifest["emails"] == [] and manifest["exit_code"] == 0
     assert [p["label"] for p in manifest["periods"]][-1] == "2026-Q3"
 
@@ -132,7 +155,9 @@ def test_a_password_in_the_config_file_is_refused(tmp_path):
 def test_no_database_url_anywhere_exits_2(tmp_path):
     result = invoke("run", "--out", str(tmp_path))
     assert result.exit_code == 2
-    assert error_line(result).startswith("scorecard: error: no database URL: pass --database-url, set SCORECARD_DATABASE_URL")
+    assert error_line(result).startswith(
+        "scorecard: error: no database URL: pass --database-url, set SCORECARD_DATABASE_URL"
+    )
 
 
 def test_the_environment_variable_gives_the_url(database, tmp_path):
@@ -144,8 +169,14 @@ def test_the_environment_variable_gives_the_url(database, tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--as-of", "30/09/2026"], "scorecard: error: --as-of: '30/09/2026' is not a date in the form YYYY-MM-DD\n"),
-        (["--format", "pdf,docx"], "scorecard: error: --format: docx is not one of pdf,html,csv,json\n"),
+        (
+            ["--as-of", "30/09/2026"],
+            "scorecard: error: --as-of: '30/09/2026' is not a date in the form YYYY-MM-DD\n",
+        ),
+        (
+            ["--format", "pdf,docx"],
+            "scorecard: error: --format: docx is not one of pdf,html,csv,json\n",
+        ),
     ],
 )
 def test_bad_options_exit_2_with_a_clear_message(database, tmp_path, args, message):
@@ -165,7 +196,10 @@ def test_a_missing_table_exits_3(tmp_path):
     create_engine(url).connect().close()
     result = invoke(*run_args(url, tmp_path / "out"))
     assert result.exit_code == 3
-    assert error_line(result) == "scorecard: error: table 'vendors' is missing from the database (run scorecard init-db?)\n"
+    assert (
+        error_line(result)
+        == "scorecard: error: table 'vendors' is missing from the database (run scorecard init-db?)\n"
+    )
     assert not (tmp_path / "out" / AS_OF).exists()
 
 
@@ -178,14 +212,18 @@ def test_a_missing_column_exits_3(tmp_path):
     engine.dispose()
     result = invoke(*run_args(url, tmp_path / "out"))
     assert result.exit_code == 3
-    assert error_line(result) == "scorecard: error: column charges.kind is missing from the database\n"
+    assert (
+        error_line(result) == "scorecard: error: column charges.kind is missing from the database\n"
+    )
 
 
 def test_an_unreachable_server_exits_3_without_showing_the_password(tmp_path):
     url = "postgresql+psycopg://app:s3cret@127.0.0.1:1/nothing"
     result = invoke(*run_args(url, tmp_path))
     assert result.exit_code == 3
-    assert error_line(result).startswith("scorecard: error: cannot connect to postgresql+psycopg://app:***@127.0.0.1:1/nothing: ")
+    assert error_line(result).startswith(
+        "scorecard: error: cannot connect to postgresql+psycopg://app:***@127.0.0.1:1/nothing: "
+    )
     assert "s3cret" not in result.output
 
 
@@ -195,16 +233,24 @@ def test_a_run_while_another_holds_the_lock_exits_4_and_writes_nothing(database,
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         result = invoke(*run_args(database, tmp_path))
     assert result.exit_code == 4
-    assert error_line(result) == f"scorecard: error: another scorecard run holds the lock {tmp_path / '.scorecard.lock'}\n"
+    assert (
+        error_line(result)
+        == f"scorecard: error: another scorecard run holds the lock {tmp_path / '.scorecard.lock'}\n"
+    )
     assert not (tmp_path / AS_OF).exists()
 
 
 def test_rejections_beyond_the_limit_exit_1_but_everything_is_written(sqlite_url, tmp_path):
-    rows = dict(ROWS) | {"work_items": [*ROWS["work_items"], item("bad", "NOPE", "2026-07-01 00:00", None, None)]}
+    rows = dict(ROWS) | {
+        "work_items": [*ROWS["work_items"], item("bad", "NOPE", "2026-07-01 00:00", None, None)]
+    }
     load(sqlite_url, rows)
     result = invoke(*run_args(sqlite_url, tmp_path, "--format", "csv"))
     assert result.exit_code == 1
-    assert "problem: 1 of 4 work_items rows rejected (25.0%, limit 5.0%): see data_quality.csv" in result.stderr
+    assert (
+        "problem: 1 of 4 work_items rows rejected (25.0%, limit 5.0%): see data_quality.csv"
+        in result.stderr
+    )
     quality = (tmp_path / AS_OF / "data_quality.csv").read_text()
     assert "work_items,unknown_vendor,NOPE,1,bad" in quality
     assert json.loads((tmp_path / AS_OF / "manifest.json").read_text())["exit_code"] == 1
@@ -242,11 +288,17 @@ def test_demo_data_is_reproducible_from_its_seed(tmp_path):
     dumps = []
     for name in ("one", "two"):
         url = f"sqlite:///{tmp_path / name}.db"
-        result = invoke("demo-data", "--database-url", url, "--scale", "0.02", "--seed", "3", "--through", AS_OF)
+        result = invoke(
+            "demo-data", "--database-url", url, "--scale", "0.02", "--seed", "3", "--through", AS_OF
+        )
         assert result.exit_code == 0, result.output
         engine = create_engine(url)
         with engine.connect() as connection:
-            dumps.append(connection.execute(text("SELECT * FROM work_items ORDER BY work_item_id")).fetchall())
+            dumps.append(
+                connection.execute(
+                    text("SELECT * FROM work_items ORDER BY work_item_id")
+                ).fetchall()
+            )
         engine.dispose()
     assert dumps[0] == dumps[1] and len(dumps[0]) > 500
 

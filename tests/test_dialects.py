@@ -21,13 +21,18 @@ AS_OF = "2026-09-30"
 
 def _run_demo(url: str, out: Path) -> dict[str, bytes]:
     runner = CliRunner()
-    made = runner.invoke(cli, ["demo-data", "--database-url", url, "--scale", "0.05", "--through", AS_OF])
+    made = runner.invoke(
+        cli, ["demo-data", "--database-url", url, "--scale", "0.05", "--through", AS_OF]
+    )
     assert made.exit_code == 0, made.output
     config = Path(__file__).resolve().parents[1] / "examples" / "scorecard.toml"
     ran = runner.invoke(cli, ["run", "--config", str(config), "--database-url", url, "--as-of", AS_OF,
                               "--out", str(out), "--format", "csv,json"])  # fmt: skip
     assert ran.exit_code == 0, ran.output
-    return {name: (out / AS_OF / name).read_bytes() for name in ("scores.csv", "scores.json", "data_quality.csv")}
+    return {
+        name: (out / AS_OF / name).read_bytes()
+        for name in ("scores.csv", "scores.json", "data_quality.csv")
+    }
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +76,10 @@ def test_aware_timestamps_are_read_as_utc(postgresql_url):
     metadata.create_all(engine)
     manila = dt.timezone(dt.timedelta(hours=8))
     with engine.begin() as connection:
-        connection.execute(insert(tables["vendors"]), [{"vendor_id": "A", "name": "A", "sourcing": "offshore", "currency": "EUR"}])
+        connection.execute(
+            insert(tables["vendors"]),
+            [{"vendor_id": "A", "name": "A", "sourcing": "offshore", "currency": "EUR"}],
+        )
         connection.execute(insert(tables["work_items"]), [{
             "work_item_id": "w1", "vendor_id": "A", "process": "p", "units": 1, "qa_checked_units": 0,
             "defects": 0, "reworked": False, "received_at": dt.datetime(2026, 7, 1, 8, 0, tzinfo=manila),

@@ -33,7 +33,7 @@ class Inbox:
     def __init__(self) -> None:
         self.messages: list[tuple[list[str], email.message.EmailMessage]] = []
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
+    async def handle_DATA(self, server, session, envelope):
         parsed = email.message_from_bytes(envelope.content, policy=policy.default)
         self.messages.append((list(envelope.rcpt_tos), parsed))
         return "250 OK"
@@ -65,7 +65,9 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def test_send_mails_the_pack_to_the_list_and_each_scorecard_to_its_owner(smtp_server, sqlite_url, tmp_path):
+def test_send_mails_the_pack_to_the_list_and_each_scorecard_to_its_owner(
+    smtp_server, sqlite_url, tmp_path
+):
     port, inbox = smtp_server
     load(sqlite_url, ROWS)
     result = CliRunner().invoke(cli, ["run", "--config", str(_config(tmp_path, port)), "--database-url",
@@ -76,7 +78,9 @@ def test_send_mails_the_pack_to_the_list_and_each_scorecard_to_its_owner(smtp_se
     assert pack_to == ["cfo@example.com", "procurement@example.com"]
     assert pack["Subject"] == "Vendor performance review 2026-Q3 (as of 2026-09-30)"
     attachment = next(pack.iter_attachments())
-    assert attachment.get_filename() == "portfolio.pdf" and attachment.get_content().startswith(b"%PDF-")
+    assert attachment.get_filename() == "portfolio.pdf" and attachment.get_content().startswith(
+        b"%PDF-"
+    )
     assert card_to == ["owner-a@example.com"]
     assert card["Subject"] == "Vendor scorecard 2026-Q3: Acme Offshore"
     assert next(card.iter_attachments()).get_filename() == "acme-offshore.pdf"
@@ -92,7 +96,10 @@ def test_a_server_that_is_down_fails_the_emails_not_the_outputs_and_exits_1(sqli
                                       sqlite_url, "--as-of", AS_OF, "--out", str(tmp_path / "out"),
                                       "--send", "--format", "html"])  # fmt: skip
     assert result.exit_code == 1
-    assert "problem: 2 of 2 emails failed, first to cfo@example.com, procurement@example.com: ConnectionRefusedError" in result.stderr
+    assert (
+        "problem: 2 of 2 emails failed, first to cfo@example.com, procurement@example.com: ConnectionRefusedError"
+        in result.stderr
+    )
     run_dir = tmp_path / "out" / AS_OF
     assert (run_dir / "portfolio.html").stat().st_size > 0
     manifest = json.loads((run_dir / "manifest.json").read_text())

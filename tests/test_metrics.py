@@ -17,7 +17,11 @@ def evaluate(expr: pl.Expr, **columns) -> list:
 
 
 def test_ratio_with_a_zero_or_null_denominator_is_null_never_zero():
-    assert evaluate(m.ratio(pl.col("n"), pl.col("d")), n=[1, 0, 3], d=[0, 0, None]) == [None, None, None]
+    assert evaluate(m.ratio(pl.col("n"), pl.col("d")), n=[1, 0, 3], d=[0, 0, None]) == [
+        None,
+        None,
+        None,
+    ]
     assert evaluate(m.ratio(pl.col("n"), pl.col("d")), n=[1, 3], d=[4, 3]) == [0.25, 1.0]
 
 
@@ -39,7 +43,9 @@ def test_hours_between_counts_fractions_of_hours():
 )
 def test_dimension_score_is_linear_between_floor_and_target_and_clamped(value, expected):
     band = Band(floor=0.95, target=0.995)
-    result = evaluate(m.dimension_score(pl.col("k"), band), k=pl.Series([value], dtype=pl.Float64))[0]
+    result = evaluate(m.dimension_score(pl.col("k"), band), k=pl.Series([value], dtype=pl.Float64))[
+        0
+    ]
     assert result == (None if expected is None else pytest.approx(expected))
 
 
@@ -70,7 +76,10 @@ def test_standings_at_their_thresholds():
 
 
 def test_savings_and_cost_ratio():
-    assert evaluate(m.cost_ratio(pl.col("t"), pl.col("i")), t=[5.0, 5.0], i=[10.0, 0.0]) == [0.5, None]
+    assert evaluate(m.cost_ratio(pl.col("t"), pl.col("i")), t=[5.0, 5.0], i=[10.0, 0.0]) == [
+        0.5,
+        None,
+    ]
     assert evaluate(
         m.savings_vs_in_house(pl.col("i"), pl.col("t"), pl.col("u")), i=[10.0], t=[12.5], u=[100]
     ) == [-250.0]

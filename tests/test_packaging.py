@@ -13,7 +13,17 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_the_wheel_ships_every_stage_and_asset_and_runs_from_outside_the_repo(tmp_path):
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(tmp_path / "dist"), str(ROOT)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "-w",
+            str(tmp_path / "dist"),
+            str(ROOT),
+        ],
         check=True,
     )
     wheel = next((tmp_path / "dist").glob("scorecard-*.whl"))
@@ -27,7 +37,17 @@ def test_the_wheel_ships_every_stage_and_asset_and_runs_from_outside_the_repo(tm
         assert expected in names, expected
     target = tmp_path / "site"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target), str(wheel)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
         check=True,
     )
     # The installed copy comes first on the path, and we run from outside the checkout.

@@ -42,7 +42,9 @@ def run_dir(tmp_path_factory) -> Path:
     base = tmp_path_factory.mktemp("reports")
     url = f"sqlite:///{base / 'src.db'}"
     load(url, ROWS)
-    result = CliRunner().invoke(cli, ["run", "--database-url", url, "--as-of", AS_OF, "--out", str(base / "out")])
+    result = CliRunner().invoke(
+        cli, ["run", "--database-url", url, "--as-of", AS_OF, "--out", str(base / "out")]
+    )
     assert result.exit_code == 0, result.output
     return base / "out" / AS_OF
 
@@ -66,7 +68,9 @@ def test_the_portfolio_pdf_is_a_real_pdf_naming_every_vendor(run_dir):
 
 def test_each_vendor_pdf_names_its_vendor_and_shows_its_composite_from_scores_csv(run_dir):
     with (run_dir / "scores.csv").open() as handle:
-        rows = [r for r in csv.DictReader(handle) if r["process"] == "ALL" and r["period"] == "2026-Q3"]
+        rows = [
+            r for r in csv.DictReader(handle) if r["process"] == "ALL" and r["period"] == "2026-Q3"
+        ]
     for row in rows:
         slug = slugify(row["vendor_name"])
         pages, text = pdf_text(run_dir / "vendors" / f"{slug}.pdf")
@@ -92,7 +96,9 @@ def test_html_is_standalone_with_inline_styles_and_charts(run_dir):
     assert "http://" not in html and "file://" not in html
 
 
-@pytest.mark.parametrize("url", ["file:///etc/hostname", "http://127.0.0.1:9/style.css", "https://example.com/x.png"])
+@pytest.mark.parametrize(
+    "url", ["file:///etc/hostname", "http://127.0.0.1:9/style.css", "https://example.com/x.png"]
+)
 def test_the_renderer_fetches_no_file_and_no_network_url(url):
     with pytest.raises(ValueError, match="disallowed protocol"):
         restricted_fetcher().fetch(url)

@@ -12,15 +12,33 @@ import pytest
 
 from scorecard.scoring.periods import periods_for
 from scorecard.scoring.table import CONTRACT_COLUMNS, score_table
-from tests.builders import charge, item, request, make_config, validated, vendor
+from tests.builders import charge, item, make_config, request, validated, vendor
 
 AS_OF = dt.date(2026, 9, 30)
 
 ROWS = {
     "vendors": [vendor("A"), vendor("B", "onshore"), vendor("H", "in_house")],
     "work_items": [
-        item("w1", "A", "2026-07-01 00:00", "2026-07-02 00:00", "2026-07-01 12:00", units=10, qa=10, defects=1),
-        item("w2", "A", "2026-07-10 00:00", "2026-07-11 00:00", "2026-07-12 00:00", units=5, qa=5, reworked=True),
+        item(
+            "w1",
+            "A",
+            "2026-07-01 00:00",
+            "2026-07-02 00:00",
+            "2026-07-01 12:00",
+            units=10,
+            qa=10,
+            defects=1,
+        ),
+        item(
+            "w2",
+            "A",
+            "2026-07-10 00:00",
+            "2026-07-11 00:00",
+            "2026-07-12 00:00",
+            units=5,
+            qa=5,
+            reworked=True,
+        ),
         # Still open: due in Q3, so it counts as late.
         item("w3", "A", "2026-09-29 00:00", "2026-09-30 00:00", None),
         # Due after the as-of day: not due in any period yet.
@@ -31,7 +49,16 @@ ROWS = {
         item("w6", "A", "2026-08-14 00:00", "2026-08-16 00:00", "2026-08-15 00:00", units=2, qa=2),
         # Completed after the as-of day: still open as far as this run knows.
         item("w8", "A", "2026-09-30 10:00", None, "2026-10-01 09:00"),
-        item("w7", "A", "2026-07-03 00:00", "2026-07-04 00:00", "2026-07-03 06:00", units=10, qa=10, process="billing"),
+        item(
+            "w7",
+            "A",
+            "2026-07-03 00:00",
+            "2026-07-04 00:00",
+            "2026-07-03 06:00",
+            units=10,
+            qa=10,
+            process="billing",
+        ),
         item("b1", "B", "2026-05-01 00:00", "2026-05-02 00:00", "2026-05-01 06:00", units=1, qa=1),
         item("h1", "H", "2026-07-05 00:00", "2026-07-06 00:00", "2026-07-05 12:00", units=4, qa=4),
     ],
@@ -46,7 +73,9 @@ ROWS = {
     "charges": [
         # 61 service days: 30 in Q2 and 31 in Q3.
         charge("c1", "A", "2026-06-01", "2026-07-31", 1220.0),
-        charge("c2", "A", "2026-07-01", "2026-07-10", -100.0, currency="USD", kind="service_credit"),
+        charge(
+            "c2", "A", "2026-07-01", "2026-07-10", -100.0, currency="USD", kind="service_credit"
+        ),
         charge("h-c1", "H", "2026-07-01", "2026-07-31", 160.0),
     ],
 }
@@ -64,7 +93,9 @@ def table() -> pl.DataFrame:
 
 def row(table: pl.DataFrame, vendor_id: str, process: str, period: str) -> dict:
     found = table.filter(
-        (pl.col("vendor_id") == vendor_id) & (pl.col("process") == process) & (pl.col("period") == period)
+        (pl.col("vendor_id") == vendor_id)
+        & (pl.col("process") == process)
+        & (pl.col("period") == period)
     ).to_dicts()
     assert len(found) == 1, (vendor_id, process, period, found)
     return found[0]
@@ -83,7 +114,11 @@ def test_work_item_kpis_for_items_completed_and_due_in_the_period(table):
     assert (r["items_due"], r["items_on_time"]) == (4, 2)  # w1 w2 w3 w6; open w3 is late
     assert r["on_time_rate"] == pytest.approx(0.5)
     assert r["mean_turnaround_hours"] == pytest.approx((12 + 48 + 72 + 24) / 4)
-    assert (r["period_start"], r["period_end"], r["is_current"]) == (dt.date(2026, 7, 1), AS_OF, True)
+    assert (r["period_start"], r["period_end"], r["is_current"]) == (
+        dt.date(2026, 7, 1),
+        AS_OF,
+        True,
+    )
 
 
 def test_request_kpis_leave_out_requests_still_inside_their_target(table):

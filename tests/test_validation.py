@@ -125,7 +125,9 @@ def test_rows_read_equal_accepted_plus_rejected_and_the_report_adds_up(validated
     for name, counts in data.counts.items():
         assert counts.read == expected_read[name]
         assert counts.read == counts.accepted + counts.rejected
-        reported = data.data_quality.filter(pl.col("table") == name).get_column("rows_rejected").sum()
+        reported = (
+            data.data_quality.filter(pl.col("table") == name).get_column("rows_rejected").sum()
+        )
         assert reported == counts.rejected
 
 
@@ -139,7 +141,9 @@ def test_rejected_rows_are_left_out_of_every_kpi(validated_from_sqlite):
     as_of = dt.date(2026, 9, 30)
     config = make_config()
     table = score_table(validated_from_sqlite, periods_for(as_of, "quarter", 0), config, as_of)
-    a = table.filter((pl.col("vendor_id") == "A") & (pl.col("process") == "support")).row(0, named=True)
+    a = table.filter((pl.col("vendor_id") == "A") & (pl.col("process") == "support")).row(
+        0, named=True
+    )
     assert a["work_items_completed"] == 1 and a["units_completed"] == 2  # only OK1
     assert a["requests_opened"] == 1
     assert a["spend"] == pytest.approx(100.0 - 10.0)  # OK1 and the credit OK2, July only
