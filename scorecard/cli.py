@@ -14,13 +14,16 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from scorecard import __version__
 from scorecard.config import FORMATS, load_config, resolve_database_url
 from scorecard.errors import ConfigError, ScorecardError
+
+if TYPE_CHECKING:
+    from scorecard.pipeline import RunRequest
 
 F = TypeVar("F", bound=Callable[..., Any])
 EXIT_MEANING = {
@@ -119,7 +122,7 @@ def run(
     _run_and_report(request)
 
 
-def _run_and_report(request: Any) -> None:
+def _run_and_report(request: RunRequest) -> None:
     from scorecard.pipeline import run as run_pipeline
 
     started = time.monotonic()
