@@ -13,16 +13,15 @@ from scorecard.config import DIMENSIONS, Config
 from scorecard.extract.validate import ValidatedData
 from scorecard.reports import charts
 from scorecard.reports.render import Renderer
+from scorecard.reports.vendor import build_vendor
 from scorecard.reports.view import (
     DASH,
     DIMENSION_KPI,
     DIMENSION_TITLE,
     SOURCING_TITLE,
-    DimensionView,
     change,
     context_for,
     data_quality_rows,
-    hours,
     money,
     num,
     pct,
@@ -259,194 +258,6 @@ def methods(config: Config) -> dict[str, Any]:
     }
 
 
-def _in_house_baseline(
-    table: pl.DataFrame, period: str, processes: Sequence[str]
-) -> dict[str, float | None]:
-    """In-house teams' KPIs over the same processes, from summed numerators and denominators."""
-    frame = table.filter(
-        (pl.col("period") == period)
-        & (pl.col("sourcing") == IN_HOUSE)
-        & pl.col("process").is_in(list(processes))
-    )
-    if frame.is_empty():
-        return {"accuracy": None, "on_time_rate": None, "response_within_target_rate": None}
-    sums = frame.select(pl.col("defects", "qa_checked_units", "items_on_time", "items_due",
-                               "requests_within_target", "requests_target_due").sum()).row(0, named=True)  # fmt: skip
-
-    def share(numerator: float, denominator: float) -> float | None:
-        return numerator / denominator if denominator else None
-
-    checked = sums["qa_checked_units"]
-    return {
-        "accuracy": None if not checked else 1 - sums["defects"] / checked,
-        "on_time_rate": share(sums["items_on_time"], sums["items_due"]),
-        "response_within_target_rate": share(
-            sums["requests_within_target"], sums["requests_target_due"]
-        ),
-    }
-
-
-def _dimension_views(row: dict[str, Any], history: list[dict[str, Any] | None], baseline: dict[str, float | None],
-                     config: Config, previous: dict[str, Any] | None) -> list[DimensionView]:  # fmt: skip
-    bands = config.scoring.bands
-    currency = config.currency.base
-    views = []
-    inputs = {
-        "accuracy": f"1 − {num(row['defects'])} defects / {num(row['qa_checked_units'])} checked units",
-        "speed": f"{num(row['items_on_time'])} on time / {num(row['items_due'])} items due",
-        "cost": (
-            f"TCO {money(row['tco_per_unit'], currency, 2)} / in-house "
-            f"{money(row['in_house_cost_per_unit'], currency, 2)} per unit"
-        ),
-        "responsiveness": (
-            f"{num(row['requests_within_target'])} answered in target / "
-            f"{num(row['requests_target_due'])} requests due"
-        ),
-    }
-    for d in DIMENSIONS:
-        kpi = DIMENSION_KPI[d]
-        fmt = ratio_text if d == "cost" else pct
-        in_house_value = "1.00×" if d == "cost" else pct(baseline.get(kpi))
-        score_value = row[f"{d}_score"]
-        previous_score = previous[f"{d}_score"] if previous else None
-        views.append(
-            DimensionView(
-                key=d,
-                title=DIMENSION_TITLE[d],
-                kpi=fmt(row[kpi]),
-                score=score(score_value),
-                score_value=score_value,
-                inputs=inputs[d],
-                target=fmt(getattr(bands, d).target),
-                in_house=in_house_value,
-                trend=[score(h[f"{d}_score"]) if h else DASH for h in history],
-                change=change(
-                    None
-                    if score_value is None or previous_score is None
-                    else score_value - previous_score
-                ),
-            )
-        )
-    return views
-
-
-KPI_CHANGES = [
-    ("accuracy", "Accuracy", "rate"),
-    ("on_time_rate", "On-time rate", "rate"),
-    ("response_within_target_rate", "Responses within target", "rate"),
-    ("rework_rate", "Rework rate", "rate"),
-    ("cost_ratio", "Cost ratio", "ratio"),
-    ("mean_turnaround_hours", "Mean turnaround", "hours"),
-]
-
-
-def _what_changed(row: dict[str, Any], previous: dict[str, Any] | None) -> list[str]:
-    if previous is None:
-        return []
-    notes = []
-    for column, title, kind in KPI_CHANGES:
-        now, before = row[column], previous[column]
-        if now is None or before is None or now == before:
-            continue
-        if kind == "rate":
-            delta_text = f"{(now - before) * 100:+.1f} pts"
-            notes.append(f"{title}: {pct(before)} → {pct(now)} ({delta_text})")
-        elif kind == "ratio":
-            notes.append(f"{title}: {ratio_text(before)} → {ratio_text(now)}")
-        else:
-            notes.append(f"{title}: {hours(before)} → {hours(now)}")
-    return notes
-
-
-def build_vendor(inputs: ReportInputs, vendor_id: str, portfolio_ranked: int) -> dict[str, Any]:
-    table, config = inputs.table, inputs.config
-    currency = config.currency.base
-    labels = [p.label for p in inputs.periods]
-    current_period = inputs.periods[-1]
-    vendor_rows = table.filter(pl.col("vendor_id") == vendor_id)
-    all_rows = {
-        r["period"]: r for r in vendor_rows.filter(pl.col("process") == ALL_PROCESSES).to_dicts()
-    }
-    row = all_rows[labels[-1]]
-    previous = all_rows.get(labels[-2]) if len(labels) > 1 else None
-    info = _vendor_info(inputs.data)[vendor_id]
-    process_rows = (
-        vendor_rows.filter((pl.col("period") == labels[-1]) & (pl.col("process") != ALL_PROCESSES))
-        .sort("process")
-        .to_dicts()
-    )
-    processes = [r["process"] for r in process_rows]
-    baseline = _in_house_baseline(table, labels[-1], processes)
-    history = [all_rows.get(label) for label in labels]
-    days = (current_period.end - current_period.start).days + 1
-    savings = row["savings_vs_in_house"]
-    series: dict[str, list[float | None]] = {
-        "Composite": [h["composite_score"] if h else None for h in history]
-    }
-    for d in DIMENSIONS:
-        series[DIMENSION_TITLE[d]] = [h[f"{d}_score"] if h else None for h in history]
-    return {
-        "vendor": {
-            "name": info["name"],
-            "vendor_id": vendor_id,
-            "sourcing": SOURCING_TITLE.get(info["sourcing"], info["sourcing"]),
-            "is_in_house": info["sourcing"] == IN_HOUSE,
-            "country": info["country"] or DASH,
-            "currency": info["currency"],
-            "manager": info["manager_email"] or DASH,
-        },
-        "headline": {
-            "composite": score(row["composite_score"]),
-            "standing": row["standing"],
-            "standing_class": row["standing"].replace(" ", "-"),
-            "rank": DASH if row["rank"] is None else f"{row['rank']} of {portfolio_ranked}",
-            "change": change(_composite_change(row, previous)),
-            "previous_standing": previous["standing"] if previous else DASH,
-        },
-        "dimensions": _dimension_views(row, history, baseline, config, previous),
-        "processes": [
-            {
-                "process": r["process"],
-                "items_completed": num(r["work_items_completed"]),
-                "units": num(r["units_completed"]),
-                "accuracy": pct(r["accuracy"]),
-                "rework": pct(r["rework_rate"]),
-                "on_time": pct(r["on_time_rate"]),
-                "turnaround": hours(r["mean_turnaround_hours"]),
-                "requests": num(r["requests_opened"]),
-                "response": pct(r["response_within_target_rate"]),
-                "first_response": hours(r["mean_first_response_hours"]),
-                "spend": money(r["spend"], currency),
-                "cost_per_unit": money(r["cost_per_unit"], currency, 2),
-                "tco": money(r["tco_per_unit"], currency, 2),
-                "in_house": money(r["in_house_cost_per_unit"], currency, 2),
-                "cost_ratio": ratio_text(r["cost_ratio"]),
-                "savings": signed_money(r["savings_vs_in_house"], currency),
-                "composite": score(r["composite_score"]),
-                "standing": r["standing"],
-                "standing_class": r["standing"].replace(" ", "-"),
-            }
-            for r in process_rows
-        ],
-        "cost": {
-            "spend": money(row["spend"], currency),
-            "tco": money(row["tco_per_unit"], currency, 2),
-            "in_house": money(row["in_house_cost_per_unit"], currency, 2),
-            "savings": signed_money(savings, currency),
-            "savings_negative": (savings or 0) < 0,
-            "annualised": signed_money(None if savings is None else savings * 365 / days, currency),
-            "days": days,
-        },
-        "changes": _what_changed(row, previous),
-        "trend_chart": charts.dimension_trend(labels, series),
-        "trend_labels": labels,
-        "trend_composite": [score(h["composite_score"]) if h else DASH for h in history],
-        "trend_standing": [h["standing"] if h else DASH for h in history],
-        "data_quality": data_quality_rows(inputs.data, vendor_id),
-        "dimensions_meta": [{"key": d, "title": DIMENSION_TITLE[d]} for d in DIMENSIONS],
-    }
-
-
 def report_slugs(table: pl.DataFrame) -> dict[str, str]:
     """The file name (without suffix) of each scored vendor's scorecard under vendors/."""
     pairs = table.select("vendor_id", "vendor_name").unique().sort("vendor_id").rows()
@@ -471,11 +282,20 @@ def render_reports(
     html = renderer.html("portfolio.html", ctx=context, **portfolio)
     files.update(renderer.outputs("portfolio", html, formats))
     progress("rendered the portfolio pack")
+    variants = [("vendors", True)] + (
+        [("vendor-facing", False)] if inputs.config.reports.vendor_facing else []
+    )
+    in_house_ids = set(
+        inputs.data.vendors.filter(pl.col("sourcing") == IN_HOUSE).get_column("vendor_id").to_list()
+    )
     for vendor_id in vendor_ids:
-        model = build_vendor(inputs, vendor_id, ranked)
-        vendor_title = f"Vendor scorecard {current}: {model['vendor']['name']}"
-        vendor_context = context_for(inputs.config, inputs.periods, inputs.as_of, vendor_title)
-        html = renderer.html("vendor.html", ctx=vendor_context, **model)
-        files.update(renderer.outputs(f"vendors/{slugs[vendor_id]}", html, formats))
+        for folder, internal in variants:
+            if not internal and vendor_id in in_house_ids:
+                continue  # an internal team has nobody outside to send its scorecard to
+            model = build_vendor(inputs, vendor_id, ranked, internal=internal)
+            vendor_title = f"Vendor scorecard {current}: {model['vendor']['name']}"
+            vendor_context = context_for(inputs.config, inputs.periods, inputs.as_of, vendor_title)
+            html = renderer.html("vendor.html", ctx=vendor_context, **model)
+            files.update(renderer.outputs(f"{folder}/{slugs[vendor_id]}", html, formats))
     progress(f"rendered {len(vendor_ids)} vendor scorecards")
     return files

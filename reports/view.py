@@ -10,7 +10,7 @@ import datetime as dt
 import re
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
@@ -113,20 +113,6 @@ class ReportContext:
     history_labels: list[str]
 
 
-@dataclass
-class DimensionView:
-    key: str
-    title: str
-    kpi: str
-    score: str
-    score_value: float | None
-    inputs: str
-    target: str
-    in_house: str
-    trend: list[str] = field(default_factory=list)
-    change: str = DASH
-
-
 def rows_by(table: pl.DataFrame, **filters: Any) -> list[dict[str, Any]]:
     frame = table
     for column, value in filters.items():
@@ -188,7 +174,6 @@ __all__ = [
     "DIMENSION_KPI",
     "DIMENSION_TITLE",
     "SOURCING_TITLE",
-    "DimensionView",
     "ReportContext",
     "all_row",
     "change",

@@ -177,6 +177,13 @@ class InHouseCostModel(_Frozen):
         return loaded / (self.productive_hours * self.units_per_hour)
 
 
+class ReportsConfig(_Frozen):
+    min_sample_items: Annotated[int, Field(ge=1)] = 30
+    """A score resting on fewer items (or requests, or checked units) is flagged as a small sample."""
+    vendor_facing: bool = True
+    """Also render a variant of each scorecard that is safe to send to the vendor."""
+
+
 class EmailConfig(_Frozen):
     smtp_host: str = "localhost"
     smtp_port: Annotated[int, Field(ge=1, le=65535)] = 25
@@ -196,6 +203,7 @@ class Config(_Frozen):
     response_targets_hours: ResponseTargets = ResponseTargets()
     in_house: dict[str, InHouseCostModel] = Field(default_factory=dict)
     """The in-house cost model per process."""
+    reports: ReportsConfig = ReportsConfig()
     email: EmailConfig = EmailConfig()
     source_path: str | None = Field(default=None, exclude=True)
 

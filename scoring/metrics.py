@@ -95,3 +95,18 @@ def standing(composite: pl.Expr, thresholds: Standings) -> pl.Expr:
         .then(pl.lit("watch"))
         .otherwise(pl.lit("critical"))
     )
+
+
+def wilson_interval(successes: int, trials: int, z: float = 1.959964) -> tuple[float, float] | None:
+    """95 % Wilson score interval for a proportion; None without trials.
+
+    Unlike the normal approximation it stays inside 0..1 and is honest for
+    small samples and rates near 100 %, which is where vendor KPIs live.
+    """
+    if trials <= 0:
+        return None
+    p = successes / trials
+    denominator = 1 + z * z / trials
+    centre = (p + z * z / (2 * trials)) / denominator
+    half = z * ((p * (1 - p) / trials + z * z / (4 * trials * trials)) ** 0.5) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)

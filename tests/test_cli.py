@@ -55,7 +55,8 @@ def test_run_writes_the_whole_run_folder_and_exits_0(database, tmp_path):
     files = sorted(p.relative_to(run_dir).as_posix() for p in run_dir.rglob("*") if p.is_file())
     assert files == [
         "data_quality.csv", "manifest.json", "portfolio.html", "portfolio.pdf", "scores.csv",
-        "scores.json", "vendors/acme-offshore.html", "vendors/acme-offshore.pdf",
+        "scores.json", "vendor-facing/acme-offshore.html", "vendor-facing/acme-offshore.pdf",
+        "vendors/acme-offshore.html", "vendors/acme-offshore.pdf",
         "vendors/support-in-house.html", "vendors/support-in-house.pdf",
     ]  # fmt: skip
     assert "exit 0 (all done)" in result.stdout

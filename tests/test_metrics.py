@@ -100,3 +100,11 @@ def test_month_periods_cross_a_year():
         ("2025-12", dt.date(2025, 12, 1), dt.date(2025, 12, 31)),
         ("2026-01", dt.date(2026, 1, 1), dt.date(2026, 1, 31)),
     ]
+
+
+def test_wilson_interval_matches_the_textbook_values():
+    low, high = m.wilson_interval(8, 10)
+    assert (low, high) == (pytest.approx(0.4902, abs=1e-4), pytest.approx(0.9433, abs=1e-4))
+    low, high = m.wilson_interval(100, 100)
+    assert high == 1.0 and low == pytest.approx(0.9630, abs=1e-4)
+    assert m.wilson_interval(0, 0) is None

@@ -1,0 +1,417 @@
+"""The view model of one vendor's scorecard, internal or vendor-facing.
+
+The vendor-facing model is built from the same rows but never receives what
+must not reach the vendor: other vendors' names or figures (peers appear only
+as an anonymous range) and anything from the in-house cost model.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from scorecard.config import DIMENSIONS, Config
+from scorecard.reports import charts
+from scorecard.reports.view import (
+    DASH,
+    DIMENSION_KPI,
+    DIMENSION_TITLE,
+    SOURCING_TITLE,
+    change,
+    data_quality_rows,
+    hours,
+    money,
+    num,
+    pct,
+    ratio_text,
+    score,
+    signed_money,
+)
+from scorecard.scoring.metrics import wilson_interval
+from scorecard.scoring.table import ALL_PROCESSES, IN_HOUSE, spend_sums
+
+# Dimension: (successes, trials) columns behind its KPI, and what the trials are called.
+SAMPLE = {
+    "accuracy": (None, "qa_checked_units", "checked units"),
+    "speed": ("items_on_time", "items_due", "items due"),
+    "cost": (None, "billed_units", "billed units"),
+    "responsiveness": ("requests_within_target", "requests_target_due", "requests due"),
+}
+
+
+@dataclass
+class DimensionView:
+    key: str
+    title: str
+    kpi: str
+    interval: str
+    """95 % Wilson interval of the KPI, where it is a proportion of a sample."""
+    sample: str
+    small_sample: bool
+    score: str
+    score_value: float | None
+    inputs: str
+    target: str
+    in_house: str
+    trend: list[str]
+    change: str
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    kind: str
+    """action, warning, info or good: the box's colour and icon."""
+    text: str
+
+
+def _interval(row: dict[str, Any], dimension: str) -> tuple[str, int]:
+    successes_column, trials_column, _ = SAMPLE[dimension]
+    trials = int(row[trials_column] or 0)
+    if dimension == "accuracy":
+        successes = trials - int(row["defects"] or 0)
+    elif successes_column is None:
+        return "", trials
+    else:
+        successes = int(row[successes_column] or 0)
+    bounds = wilson_interval(successes, trials)
+    if bounds is None:
+        return "", trials
+    return f"{bounds[0] * 100:.1f}–{bounds[1] * 100:.1f} %", trials
+
+
+def dimension_views(
+    row: dict[str, Any],
+    history: Sequence[dict[str, Any] | None],
+    baseline: dict[str, float | None],
+    config: Config,
+    previous: dict[str, Any] | None,
+) -> list[DimensionView]:
+    bands = config.scoring.bands
+    currency = config.currency.base
+    inputs = {
+        "accuracy": f"1 − {num(row['defects'])} defects / {num(row['qa_checked_units'])} checked units",
+        "speed": f"{num(row['items_on_time'])} on time / {num(row['items_due'])} items due",
+        "cost": (
+            f"TCO {money(row['tco_per_unit'], currency, 2)} / in-house "
+            f"{money(row['in_house_cost_per_unit'], currency, 2)} per unit"
+        ),
+        "responsiveness": (
+            f"{num(row['requests_within_target'])} answered in target / "
+            f"{num(row['requests_target_due'])} requests due"
+        ),
+    }
+    views = []
+    for d in DIMENSIONS:
+        kpi = DIMENSION_KPI[d]
+        fmt = ratio_text if d == "cost" else pct
+        score_value = row[f"{d}_score"]
+        previous_score = previous[f"{d}_score"] if previous else None
+        interval, trials = _interval(row, d)
+        views.append(
+            DimensionView(
+                key=d,
+                title=DIMENSION_TITLE[d],
+                kpi=fmt(row[kpi]),
+                interval=interval,
+                sample=f"n = {num(trials)} {SAMPLE[d][2]}",
+                small_sample=score_value is not None and trials < config.reports.min_sample_items,
+                score=score(score_value),
+                score_value=score_value,
+                inputs=inputs[d],
+                target=fmt(getattr(bands, d).target),
+                in_house="1.00×" if d == "cost" else pct(baseline.get(kpi)),
+                trend=[score(h[f"{d}_score"]) if h else DASH for h in history],
+                change=change(
+                    None
+                    if score_value is None or previous_score is None
+                    else score_value - previous_score
+                ),
+            )
+        )
+    return views
+
+
+def in_house_baseline(
+    table: pl.DataFrame, period: str, processes: Sequence[str]
+) -> dict[str, float | None]:
+    """In-house teams' KPIs over the same processes, from summed numerators and denominators."""
+    frame = table.filter(
+        (pl.col("period") == period)
+        & (pl.col("sourcing") == IN_HOUSE)
+        & pl.col("process").is_in(list(processes))
+    )
+    sums = frame.select(
+        pl.col("defects", "qa_checked_units", "items_on_time", "items_due",
+               "requests_within_target", "requests_target_due").sum()
+    ).row(0, named=True)  # fmt: skip
+
+    def share(numerator: float, denominator: float) -> float | None:
+        return numerator / denominator if denominator else None
+
+    return {
+        "accuracy": None
+        if not sums["qa_checked_units"]
+        else 1 - sums["defects"] / sums["qa_checked_units"],
+        "on_time_rate": share(sums["items_on_time"], sums["items_due"]),
+        "response_within_target_rate": share(
+            sums["requests_within_target"], sums["requests_target_due"]
+        ),
+    }
+
+
+def recommendations(
+    row: dict[str, Any],
+    history: Sequence[dict[str, Any] | None],
+    baseline: dict[str, float | None],
+    service_credits: float,
+    config: Config,
+    days: int,
+) -> list[Recommendation]:
+    """Clear, documented rules; each says what it saw and what to do."""
+    currency = config.currency.base
+    found: list[Recommendation] = []
+    if row["standing"] == "critical":
+        found.append(Recommendation(
+            "action",
+            f"Critical standing (composite {score(row['composite_score'])}): agree a remediation "
+            "plan with the vendor and review it at the next governance meeting.",
+        ))  # fmt: skip
+    ratio, accuracy, in_house_accuracy = (
+        row["cost_ratio"],
+        row["accuracy"],
+        baseline.get("accuracy"),
+    )
+    no_better = accuracy is not None and (
+        (in_house_accuracy is None and (row["accuracy_score"] or 0) < 100)
+        or (in_house_accuracy is not None and accuracy <= in_house_accuracy)
+    )
+    if ratio is not None and ratio > 1 and no_better and row["sourcing"] != IN_HOUSE:
+        yearly = (
+            None if row["savings_vs_in_house"] is None else row["savings_vs_in_house"] * 365 / days
+        )
+        compared = (
+            f"{pct(accuracy)} vs {pct(in_house_accuracy)} in-house"
+            if in_house_accuracy is not None
+            else f"{pct(accuracy)}, below target"
+        )
+        found.append(Recommendation(
+            "action",
+            f"Dearer than in-house ({ratio_text(ratio)} the in-house cost per unit) at no better "
+            f"accuracy ({compared}): renegotiate the rate or weigh bringing the work back in-house "
+            f"({signed_money(yearly, currency)} a year at this period's volume).",
+        ))  # fmt: skip
+    last_four = [
+        h["composite_score"] for h in history[-4:] if h and h["composite_score"] is not None
+    ]
+    if len(last_four) == 4 and all(
+        later < earlier for earlier, later in itertools.pairwise(last_four)
+    ):
+        path = " → ".join(score(c) for c in last_four)
+        found.append(Recommendation(
+            "warning", f"Slipping three periods in a row (composite {path}): ask the vendor for a root-cause analysis."
+        ))  # fmt: skip
+    on_time, target = row["on_time_rate"], config.scoring.bands.speed.target
+    if on_time is not None and on_time < target and row["sourcing"] != IN_HOUSE:
+        if service_credits < 0:
+            found.append(Recommendation(
+                "info",
+                f"On time {pct(on_time)} against a {pct(target)} target; service credits of "
+                f"{money(-service_credits, currency)} were billed this period.",
+            ))  # fmt: skip
+        else:
+            found.append(Recommendation(
+                "action",
+                f"On time {pct(on_time)} against a {pct(target)} target and no service credit billed "
+                "this period: check the contract's SLA credit clause and claim what is due.",
+            ))  # fmt: skip
+    if not found and row["standing"] in ("excellent", "good"):
+        found.append(Recommendation("good", "On track: no rule calls for action this period."))
+    return found
+
+
+def service_credits_in(
+    data_charges: pl.DataFrame, vendor_id: str, period: Any, config: Config
+) -> float:
+    """Service credits (negative) billed by the vendor for days in the period, in the base currency."""
+    credits = data_charges.filter(
+        (pl.col("vendor_id") == vendor_id) & (pl.col("kind") == "service_credit")
+    )
+    if credits.is_empty():
+        return 0.0
+    rates = {config.currency.base: 1.0, **config.currency.rates}
+    return float(spend_sums(credits, period, rates).get_column("spend").sum())
+
+
+def _score_range(scores: pl.Series) -> str:
+    if scores.is_empty():
+        return DASH
+    low, high = score(scores.min()), score(scores.max())  # type: ignore[arg-type]
+    return low if low == high else f"{low}–{high}"
+
+
+def peer_ranges(
+    table: pl.DataFrame, vendor_id: str, period: str, processes: Sequence[str]
+) -> list[dict[str, str]]:
+    """Other outsourced vendors on the same processes, as an anonymous composite range."""
+    peers = table.filter(
+        (pl.col("period") == period)
+        & (pl.col("process").is_in(list(processes)))
+        & (pl.col("vendor_id") != vendor_id)
+        & (pl.col("sourcing") != IN_HOUSE)
+        & pl.col("composite_score").is_not_null()
+    )
+    ranges = []
+    for process in processes:
+        scores = peers.filter(pl.col("process") == process).get_column("composite_score")
+        ranges.append({
+            "process": process,
+            "count": str(scores.len()),
+            "range": _score_range(scores),
+        })  # fmt: skip
+    return ranges
+
+
+def build_vendor(
+    inputs: Any, vendor_id: str, portfolio_ranked: int, internal: bool = True
+) -> dict[str, Any]:
+    """The scorecard model; with internal=False, the variant that is safe to send to the vendor."""
+    table, config = inputs.table, inputs.config
+    currency = config.currency.base
+    labels = [p.label for p in inputs.periods]
+    current_period = inputs.periods[-1]
+    vendor_rows = table.filter(pl.col("vendor_id") == vendor_id)
+    all_rows = {
+        r["period"]: r for r in vendor_rows.filter(pl.col("process") == ALL_PROCESSES).to_dicts()
+    }
+    row = all_rows[labels[-1]]
+    previous = all_rows.get(labels[-2]) if len(labels) > 1 else None
+    info = inputs.data.vendors.filter(pl.col("vendor_id") == vendor_id).row(0, named=True)
+    process_rows = (
+        vendor_rows.filter((pl.col("period") == labels[-1]) & (pl.col("process") != ALL_PROCESSES))
+        .sort("process")
+        .to_dicts()
+    )
+    processes = [r["process"] for r in process_rows]
+    baseline = in_house_baseline(table, labels[-1], processes)
+    history = [all_rows.get(label) for label in labels]
+    days = (current_period.end - current_period.start).days + 1
+    dimensions = dimension_views(row, history, baseline, config, previous)
+    shown = [d for d in DIMENSIONS if internal or d != "cost"]
+    series: dict[str, list[float | None]] = {
+        "Composite": [h["composite_score"] if h else None for h in history]
+    }
+    for d in shown:
+        series[DIMENSION_TITLE[d]] = [h[f"{d}_score"] if h else None for h in history]
+    model: dict[str, Any] = {
+        "internal": internal,
+        "vendor": {
+            "name": info["name"],
+            "vendor_id": vendor_id,
+            "sourcing": SOURCING_TITLE.get(info["sourcing"], info["sourcing"]),
+            "is_in_house": info["sourcing"] == IN_HOUSE,
+            "country": info["country"] or DASH,
+            "currency": info["currency"],
+            "manager": info["manager_email"] or DASH,
+        },
+        "headline": {
+            "composite": score(row["composite_score"]),
+            "standing": row["standing"],
+            "standing_class": row["standing"].replace(" ", "-"),
+            "rank": DASH if row["rank"] is None else f"{row['rank']} of {portfolio_ranked}",
+            "change": change(
+                None
+                if previous is None
+                or row["composite_score"] is None
+                or previous["composite_score"] is None
+                else row["composite_score"] - previous["composite_score"]
+            ),
+            "previous_standing": previous["standing"] if previous else DASH,
+        },
+        "dimensions": [v for v in dimensions if v.key in shown],
+        "min_sample": config.reports.min_sample_items,
+        "processes": [
+            {
+                "process": r["process"],
+                "items_completed": num(r["work_items_completed"]),
+                "units": num(r["units_completed"]),
+                "accuracy": pct(r["accuracy"]),
+                "rework": pct(r["rework_rate"]),
+                "on_time": pct(r["on_time_rate"]),
+                "turnaround": hours(r["mean_turnaround_hours"]),
+                "requests": num(r["requests_opened"]),
+                "response": pct(r["response_within_target_rate"]),
+                "first_response": hours(r["mean_first_response_hours"]),
+                "spend": money(r["spend"], currency),
+                "composite": score(r["composite_score"]),
+            }
+            for r in process_rows
+        ],
+        "changes": [
+            c for c in _what_changed(row, previous) if internal or not c.startswith("Cost")
+        ],
+        "trend_chart": charts.dimension_trend(labels, series),
+        "trend_labels": labels,
+        "trend_composite": [score(h["composite_score"]) if h else DASH for h in history],
+        "trend_standing": [h["standing"] if h else DASH for h in history],
+        "data_quality": data_quality_rows(inputs.data, vendor_id),
+    }
+    if internal:
+        savings = row["savings_vs_in_house"]
+        credits = service_credits_in(inputs.data.charges, vendor_id, current_period, config)
+        model["recommendations"] = recommendations(row, history, baseline, credits, config, days)
+        model["process_costs"] = [
+            {
+                "process": r["process"],
+                "spend": money(r["spend"], currency),
+                "cost_per_unit": money(r["cost_per_unit"], currency, 2),
+                "tco": money(r["tco_per_unit"], currency, 2),
+                "in_house": money(r["in_house_cost_per_unit"], currency, 2),
+                "cost_ratio": ratio_text(r["cost_ratio"]),
+                "savings": signed_money(r["savings_vs_in_house"], currency),
+            }
+            for r in process_rows
+        ]
+        model["cost"] = {
+            "spend": money(row["spend"], currency),
+            "tco": money(row["tco_per_unit"], currency, 2),
+            "in_house": money(row["in_house_cost_per_unit"], currency, 2),
+            "savings": signed_money(savings, currency),
+            "savings_negative": (savings or 0) < 0,
+            "annualised": signed_money(None if savings is None else savings * 365 / days, currency),
+            "days": days,
+        }
+    else:
+        model["peers"] = peer_ranges(table, vendor_id, labels[-1], processes)
+    return model
+
+
+KPI_CHANGES = [
+    ("accuracy", "Accuracy", "rate"),
+    ("on_time_rate", "On-time rate", "rate"),
+    ("response_within_target_rate", "Responses within target", "rate"),
+    ("rework_rate", "Rework rate", "rate"),
+    ("cost_ratio", "Cost ratio", "ratio"),
+    ("mean_turnaround_hours", "Mean turnaround", "hours"),
+]
+
+
+def _what_changed(row: dict[str, Any], previous: dict[str, Any] | None) -> list[str]:
+    if previous is None:
+        return []
+    notes = []
+    for column, title, kind in KPI_CHANGES:
+        now, before = row[column], previous[column]
+        if now is None or before is None:
+            continue
+        # Only what moved at the precision shown: "-0.0 pts" is noise.
+        if kind == "rate" and pct(before) != pct(now):
+            notes.append(f"{title}: {pct(before)} → {pct(now)} ({(now - before) * 100:+.1f} pts)")
+        elif kind == "ratio" and ratio_text(before) != ratio_text(now):
+            notes.append(f"{title}: {ratio_text(before)} → {ratio_text(now)}")
+        elif kind == "hours" and hours(before) != hours(now):
+            notes.append(f"{title}: {hours(before)} → {hours(now)}")
+    return notes

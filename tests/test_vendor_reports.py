@@ -1,0 +1,153 @@
+"""Vendor scorecards on the demo world: numbers match scores.csv, the vendor-facing variant leaks nothing."""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from pypdf import PdfReader
+
+from scorecard.cli import cli
+from scorecard.config import config_from_mapping
+from scorecard.reports.vendor import Recommendation, recommendations
+from scorecard.reports.view import pct, slugify
+
+AS_OF = "2026-09-30"
+CONFIG = Path(__file__).resolve().parents[1] / "examples" / "scorecard.toml"
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> tuple[Path, list[dict[str, str]]]:
+    base = tmp_path_factory.mktemp("vendor-reports")
+    url = f"sqlite:///{base / 'demo.db'}"
+    runner = CliRunner()
+    assert (
+        runner.invoke(
+            cli, ["demo-data", "--database-url", url, "--scale", "0.1", "--through", AS_OF]
+        ).exit_code
+        == 0
+    )
+    result = runner.invoke(cli, ["run", "--config", str(CONFIG), "--database-url", url, "--as-of", AS_OF,
+                                 "--out", str(base / "out")])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    run_dir = base / "out" / AS_OF
+    with (run_dir / "scores.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    return run_dir, rows
+
+
+def _text(path: Path) -> str:
+    return " ".join(" ".join(page.extract_text().split()) for page in PdfReader(path).pages)
+
+
+def _current_all(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+    return [r for r in rows if r["process"] == "ALL" and r["period"] == "2026-Q3"]
+
+
+def test_every_vendor_has_a_scorecard_and_outsourced_ones_a_vendor_facing_one(run):
+    run_dir, rows = run
+    for row in _current_all(rows):
+        slug = slugify(row["vendor_name"])
+        assert (run_dir / "vendors" / f"{slug}.pdf").stat().st_size > 0
+        assert (run_dir / "vendors" / f"{slug}.html").stat().st_size > 0
+        facing = run_dir / "vendor-facing" / f"{slug}.pdf"
+        assert facing.exists() == (row["sourcing"] != "in_house"), row["vendor_name"]
+
+
+def test_the_kpis_shown_in_each_pdf_are_those_in_scores_csv(run):
+    run_dir, rows = run
+    for row in _current_all(rows):
+        text = _text(run_dir / "vendors" / f"{slugify(row['vendor_name'])}.pdf")
+        if row["composite_score"]:
+            assert re.search(rf"(^|\s){float(row['composite_score']):.0f}\s*/ 100", text), row[
+                "vendor_name"
+            ]
+        for column in ("accuracy", "on_time_rate", "response_within_target_rate"):
+            if row[column]:
+                assert pct(float(row[column])) in text, (row["vendor_name"], column)
+        for column in ("defects", "qa_checked_units", "items_on_time", "items_due"):
+            assert f"{int(row[column]):,}" in text, (row["vendor_name"], column)
+
+
+def test_the_vendor_facing_variant_names_no_other_vendor_and_no_in_house_cost(run):
+    run_dir, rows = run
+    current = _current_all(rows)
+    all_names = {r["vendor_name"] for r in current}
+    in_house_costs = {
+        f"{float(r['in_house_cost_per_unit']):,.2f}"
+        for r in rows
+        if r["in_house_cost_per_unit"] and r["period"] == "2026-Q3"
+    }
+    assert in_house_costs, "the demo has in-house costs to hide"
+    for row in (r for r in current if r["sourcing"] != "in_house"):
+        slug = slugify(row["vendor_name"])
+        html_body = (run_dir / "vendor-facing" / f"{slug}.html").read_text().split("</style>", 1)[1]
+        for text in (_text(run_dir / "vendor-facing" / f"{slug}.pdf"), html_body):
+            for other in all_names - {row["vendor_name"]}:
+                assert other not in text and other.replace("&", "&amp;") not in text, (
+                    row["vendor_name"],
+                    other,
+                )
+            for cost in in_house_costs:
+                assert f"{cost} EUR" not in text, (row["vendor_name"], cost)
+            assert "in-house" not in text.lower(), row["vendor_name"]
+            assert "internal use" not in text
+
+
+def test_the_internal_scorecard_does_show_the_in_house_comparison(run):
+    run_dir, rows = run
+    manila = next(r for r in _current_all(rows) if r["vendor_id"] == "V-PH-MNL")
+    text = _text(run_dir / "vendors" / f"{slugify(manila['vendor_name'])}.pdf")
+    assert f"{float(manila['in_house_cost_per_unit']):,.2f} EUR" in text
+    assert "confidential: internal use" in text
+
+
+ROW = {
+    "standing": "watch", "composite_score": 60.0, "cost_ratio": 1.25, "accuracy": 0.990, "accuracy_score": 88.9,
+    "sourcing": "onshore", "savings_vs_in_house": -1000.0, "on_time_rate": 0.99,
+}  # fmt: skip
+
+
+def _recs(row=None, history=(), baseline=None, credits=0.0) -> list[Recommendation]:
+    return recommendations(ROW | (row or {}), list(history), baseline or {"accuracy": 0.995},
+                           credits, config_from_mapping({}), 92)  # fmt: skip
+
+
+def test_dearer_than_in_house_at_no_better_accuracy_is_flagged_with_the_yearly_loss():
+    (rec,) = _recs()
+    assert rec.kind == "action"
+    assert rec.text.startswith(
+        "Dearer than in-house (1.25× the in-house cost per unit) at no better accuracy (99.0 % vs 99.5 % in-house)"
+    )
+    assert "-3,967 EUR a year" in rec.text
+    # Dearer, but more accurate than in-house: a choice, not a finding.
+    assert _recs(baseline={"accuracy": 0.980}) == []
+
+
+def test_slipping_three_periods_in_a_row():
+    history = [{"composite_score": s} for s in (80.0, 75.0, 70.0, 65.0)]
+    texts = [r.text for r in _recs(row={"cost_ratio": 0.8}, history=history)]
+    assert texts == [
+        "Slipping three periods in a row (composite 80 → 75 → 70 → 65): ask the vendor for a root-cause analysis."
+    ]
+    history[2] = {"composite_score": 76.0}
+    assert [r.kind for r in _recs(row={"cost_ratio": 0.8}, history=history)] == []
+
+
+def test_sla_misses_with_and_without_service_credits():
+    missed = {"on_time_rate": 0.90, "cost_ratio": 0.8}
+    (rec,) = _recs(row=missed)
+    assert rec.kind == "action" and "no service credit billed" in rec.text
+    (rec,) = _recs(row=missed, credits=-1770.0)
+    assert rec.kind == "info" and "service credits of 1,770 EUR were billed" in rec.text
+
+
+def test_critical_standing_calls_for_a_remediation_plan_and_on_track_says_so():
+    recs = _recs(row={"standing": "critical", "composite_score": 40.0, "cost_ratio": 0.8})
+    assert recs[0].text.startswith("Critical standing (composite 40)")
+    assert _recs(row={"standing": "excellent", "cost_ratio": 0.8}) == [
+        Recommendation("good", "On track: no rule calls for action this period.")
+    ]
