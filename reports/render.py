@@ -70,7 +70,10 @@ class Renderer:
 
         # The document dates come from <meta name="dcterms.created">, set from the as-of
         # day, so a rerun on the same data gives the same bytes.
-        pdf: bytes = HTML(string=html, url_fetcher=restricted_fetcher()).write_pdf()
+        # PDF/A-3u: archivable, fonts embedded, text extractable as Unicode.
+        pdf: bytes = HTML(string=html, url_fetcher=restricted_fetcher()).write_pdf(
+            pdf_variant="pdf/a-3u"
+        )
         return pdf
 
     def outputs(self, stem: str, html: str, formats: Sequence[str]) -> dict[str, bytes]:
