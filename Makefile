@@ -5,6 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR := demo
+# The Nu HTML checker, for the test that every HTML output is valid (needs Java and npm).
+VNU_VERSION := 26.9.27
+VNU := .tools/node_modules/vnu-jar/build/dist/vnu.jar
 
 .DEFAULT_GOAL := help
 
@@ -20,10 +23,15 @@ $(STAMP): pyproject.toml scripts/system-deps.sh
 
 install: $(STAMP) ## Create .venv with scorecard and its dev tools
 
+$(VNU):
+	@if command -v npm >/dev/null; then \
+	  npm install --prefix .tools --silent --no-audit --no-fund vnu-jar@$(VNU_VERSION); \
+	else echo "npm not found: the HTML validity test will skip (it fails under CI=true)"; fi
+
 demo: $(STAMP) ## Build the demo database and run the whole job on it (outputs in demo/out)
 	$(BIN)/scorecard demo --dir $(DEMO_DIR)
 
-test: $(STAMP) ## Run every test (PostgreSQL and MariaDB tests need their servers; under CI=true they must run)
+test: $(STAMP) $(VNU) ## Run every test (PostgreSQL and MariaDB tests need their servers; under CI=true they must run)
 	$(BIN)/pytest
 
 lint: $(STAMP) ## ruff and mypy
@@ -35,6 +43,6 @@ bench: $(STAMP) ## Benchmarks: extract+score and render time and memory (results
 	$(BIN)/python bench/run.py
 
 clean: ## Remove the venv, the demo and caches
-	rm -rf $(VENV) $(DEMO_DIR) out build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .tools $(DEMO_DIR) out build *.egg-info .pytest_cache .mypy_cache .ruff_cache
 
 .PHONY: help install demo test lint bench clean

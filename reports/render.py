@@ -37,11 +37,13 @@ def _environment(standings: Standings) -> Environment:
     return environment
 
 
+def _static(name: str) -> str:
+    return resources.files("scorecard.reports").joinpath(f"static/{name}").read_text("utf-8")
+
+
 def stylesheet() -> Markup:
     """The project's own CSS, trusted: it is inlined raw (escaping would break its quotes)."""
-    return Markup(
-        resources.files("scorecard.reports").joinpath("static/report.css").read_text("utf-8")
-    )
+    return Markup(_static("report.css"))
 
 
 def restricted_fetcher() -> Any:
@@ -59,8 +61,12 @@ class Renderer:
     """Renders HTML from templates and PDF from that HTML; nothing is fetched but data: URIs."""
 
     def __init__(self, standings: Standings) -> None:
+        from weasyprint import CSS
+
         self.environment = _environment(standings)
         self.css = stylesheet()
+        # Parsed once and reused for every document of the run.
+        self.print_css = CSS(string=_static("print.css"), url_fetcher=restricted_fetcher())
 
     def html(self, template: str, **model: Any) -> str:
         return self.environment.get_template(template).render(css=self.css, **model)
@@ -72,7 +78,7 @@ class Renderer:
         # day, so a rerun on the same data gives the same bytes.
         # PDF/A-3u: archivable, fonts embedded, text extractable as Unicode.
         pdf: bytes = HTML(string=html, url_fetcher=restricted_fetcher()).write_pdf(
-            pdf_variant="pdf/a-3u"
+            stylesheets=[self.print_css], pdf_variant="pdf/a-3u"
         )
         return pdf
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -91,7 +94,8 @@ def test_names_are_escaped_in_html(run_dir):
 def test_html_is_standalone_with_inline_styles_and_charts(run_dir):
     html = (run_dir / "portfolio.html").read_text()
     assert '<meta name="viewport"' in html
-    assert "@page" in html and "&#34;" not in html.split("</style>")[0]
+    style = html.split("</style>")[0]
+    assert ".badge" in style and "&#34;" not in style and "@page" not in style
     assert 'src="data:image/svg+xml;base64,' in html
     assert "http://" not in html and "file://" not in html
 
@@ -129,3 +133,31 @@ def test_pdf_bytes_are_identical_on_a_rerun(tmp_path):
         outputs.append((tmp_path / name / AS_OF / "portfolio.pdf").read_bytes())
     assert outputs[0] == outputs[1]
     assert io.BytesIO(outputs[0]).read(5) == b"%PDF-"
+
+
+VNU_JAR = Path(
+    os.environ.get(
+        "SCORECARD_VNU_JAR",
+        Path(__file__).resolve().parents[1] / ".tools/node_modules/vnu-jar/build/dist/vnu.jar",
+    )
+)
+
+
+def test_every_html_output_passes_the_nu_html_checker(run_dir):
+    missing = [
+        what
+        for what, ok in (("java", shutil.which("java")), (str(VNU_JAR), VNU_JAR.exists()))
+        if not ok
+    ]
+    if missing:
+        message = f"the Nu HTML checker needs {' and '.join(missing)} (make test installs vnu-jar with npm)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    pages = sorted(str(p) for p in run_dir.rglob("*.html"))
+    assert len(pages) >= 4
+    result = subprocess.run(
+        ["java", "-jar", str(VNU_JAR), "--errors-only", "--format", "text", *pages],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
