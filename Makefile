@@ -34,6 +34,10 @@ demo: $(STAMP) ## Build the demo database and run the whole job on it (outputs i
 test: $(STAMP) $(VNU) ## Run every test (PostgreSQL and MariaDB tests need their servers; under CI=true they must run)
 	$(BIN)/pytest
 
+gold: $(STAMP) ## Rewrite the HTML gold files from the current templates (review the diff!)
+	SCORECARD_UPDATE_GOLD=1 $(BIN)/pytest -q tests/test_reports.py -k gold
+	git diff --stat tests/gold
+
 lint: $(STAMP) ## ruff and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -45,4 +49,4 @@ bench: $(STAMP) ## Benchmarks: extract+score and render time and memory (results
 clean: ## Remove the venv, the demo and caches
 	rm -rf $(VENV) .tools $(DEMO_DIR) out build *.egg-info .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help install demo test lint bench clean
+.PHONY: help install demo test gold lint bench clean

@@ -161,3 +161,32 @@ def test_every_html_output_passes_the_nu_html_checker(run_dir):
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+GOLD = Path(__file__).resolve().parent / "gold"
+GOLD_FILES = ["portfolio.html", "vendors/acme-offshore.html", "vendor-facing/acme-offshore.html"]
+
+
+def scrub(html: str) -> str:
+    """Remove what changes without the report changing: version, stylesheet, chart bytes."""
+    html = re.sub(r"scorecard \d+\.\d+\.\d+", "scorecard VERSION", html)
+    html = re.sub(
+        r"<style>.*?</style>", "<style>(reports/static/report.css)</style>", html, flags=re.S
+    )
+    return re.sub(
+        r"data:image/svg\+xml;base64,[A-Za-z0-9+/=]+", "data:image/svg+xml;base64,(chart)", html
+    )
+
+
+@pytest.mark.parametrize("name", GOLD_FILES)
+def test_html_matches_its_gold_file(run_dir, name):
+    """Update after a deliberate change with `make gold`, then review the diff in git."""
+    actual = scrub((run_dir / name).read_text())
+    gold = GOLD / name
+    if os.environ.get("SCORECARD_UPDATE_GOLD") == "1":
+        gold.parent.mkdir(parents=True, exist_ok=True)
+        gold.write_text(actual)
+    assert gold.exists(), f"no gold file {gold}: run `make gold`"
+    assert actual == gold.read_text(), (
+        f"{name} differs from {gold}: if the change is meant, run `make gold`"
+    )
