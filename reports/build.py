@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import multiprocessing
+import os
+import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
 
 from scorecard.config import DIMENSIONS, Config
+from scorecard.errors import OutputError
 from scorecard.extract.validate import ValidatedData
 from scorecard.reports import charts
 from scorecard.reports.render import Renderer
@@ -264,38 +270,132 @@ def report_slugs(table: pl.DataFrame) -> dict[str, str]:
     return vendor_slugs(pairs)
 
 
+@dataclass(frozen=True)
+class VendorJob:
+    vendor_id: str
+    folder: str
+    internal: bool
+
+
+@dataclass
+class RenderStats:
+    documents: int = 0
+    pdf_pages: int = 0
+    weasyprint_seconds: float = 0.0
+    wall_seconds: float = 0.0
+    workers: int = 1
+
+
+# Per worker process: the inputs and one Renderer, whose fonts and CSS serve every document.
+_WORKER: dict[str, Any] = {}
+
+
+def _start_worker(
+    inputs: ReportInputs, formats: Sequence[str], slugs: dict[str, str], ranked: int
+) -> None:
+    _WORKER.update(
+        inputs=inputs,
+        formats=tuple(formats),
+        slugs=slugs,
+        ranked=ranked,
+        renderer=Renderer(inputs.config.scoring.standings),
+    )
+
+
+def _render_vendor(job: VendorJob) -> tuple[dict[str, bytes], float, int]:
+    inputs: ReportInputs = _WORKER["inputs"]
+    renderer: Renderer = _WORKER["renderer"]
+    before = renderer.pdf_seconds, renderer.pdf_pages
+    model = build_vendor(inputs, job.vendor_id, _WORKER["ranked"], internal=job.internal)
+    current = inputs.periods[-1].label
+    title = f"Vendor scorecard {current}: {model['vendor']['name']}"
+    context = context_for(inputs.config, inputs.periods, inputs.as_of, title)
+    html = renderer.html("vendor.html", ctx=context, **model)
+    stem = f"{job.folder}/{_WORKER['slugs'][job.vendor_id]}"
+    files = renderer.outputs(stem, html, _WORKER["formats"])
+    return files, renderer.pdf_seconds - before[0], renderer.pdf_pages - before[1]
+
+
+def _for_workers(inputs: ReportInputs) -> ReportInputs:
+    """What the vendor scorecards need, without the raw activity rows (cheaper to send)."""
+    data = inputs.data
+    slim = ValidatedData(
+        vendors=data.vendors, work_items=data.work_items.clear(), requests=data.requests.clear(),
+        charges=data.charges, data_quality=data.data_quality, counts=data.counts,
+    )  # fmt: skip
+    return ReportInputs(inputs.table, slim, inputs.periods, inputs.config, inputs.as_of)
+
+
+def vendor_jobs(inputs: ReportInputs, vendor_ids: Sequence[str]) -> list[VendorJob]:
+    in_house = set(
+        inputs.data.vendors.filter(pl.col("sourcing") == IN_HOUSE).get_column("vendor_id").to_list()
+    )
+    jobs = []
+    for vendor_id in vendor_ids:
+        jobs.append(VendorJob(vendor_id, "vendors", True))
+        # An internal team has nobody outside to send its scorecard to.
+        if inputs.config.reports.vendor_facing and vendor_id not in in_house:
+            jobs.append(VendorJob(vendor_id, "vendor-facing", False))
+    return jobs
+
+
 def render_reports(
-    inputs: ReportInputs, formats: Sequence[str], progress: Callable[[str], None]
+    inputs: ReportInputs,
+    formats: Sequence[str],
+    progress: Callable[[str], None],
+    stats: RenderStats | None = None,
 ) -> dict[str, bytes]:
-    """Every report file of the run, by its path relative to the run folder."""
-    renderer = Renderer(inputs.config.scoring.standings)
+    """Every report file of the run, by its path relative to the run folder.
+
+    Vendor scorecards render in parallel processes (reports.workers, 0 = every
+    core); the portfolio pack renders here meanwhile.
+    """
+    started = time.perf_counter()
+    stats = stats if stats is not None else RenderStats()
     slugs = report_slugs(inputs.table)
-    vendor_ids = sorted(slugs)
     current = inputs.periods[-1].label
     ranked = inputs.table.filter(
         (pl.col("period") == current) & pl.col("rank").is_not_null()
     ).height
+    jobs = vendor_jobs(inputs, sorted(slugs))
+    workers = min(inputs.config.reports.workers or os.cpu_count() or 1, len(jobs))
     files: dict[str, bytes] = {}
+
+    def collect(results: Any) -> None:
+        for job_files, seconds, pages in results:
+            files.update(job_files)
+            stats.weasyprint_seconds += seconds
+            stats.pdf_pages += pages
+            stats.documents += 1
+
+    pool = None
+    if workers > 1:
+        pool = ProcessPoolExecutor(
+            max_workers=workers,
+            # Spawned, not forked: polars' thread pool does not survive a fork.
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_worker,
+            initargs=(_for_workers(inputs), formats, slugs, ranked),
+        )
+        pending = pool.map(_render_vendor, jobs)
+    _start_worker(inputs, formats, slugs, ranked)
+    renderer: Renderer = _WORKER["renderer"]
     title = f"Vendor performance review {current}"
     context = context_for(inputs.config, inputs.periods, inputs.as_of, title)
-    portfolio = build_portfolio(inputs, slugs)
-    html = renderer.html("portfolio.html", ctx=context, **portfolio)
-    files.update(renderer.outputs("portfolio", html, formats))
+    html = renderer.html("portfolio.html", ctx=context, **build_portfolio(inputs, slugs))
+    collect(
+        [(renderer.outputs("portfolio", html, formats), renderer.pdf_seconds, renderer.pdf_pages)]
+    )
     progress("rendered the portfolio pack")
-    variants = [("vendors", True)] + (
-        [("vendor-facing", False)] if inputs.config.reports.vendor_facing else []
-    )
-    in_house_ids = set(
-        inputs.data.vendors.filter(pl.col("sourcing") == IN_HOUSE).get_column("vendor_id").to_list()
-    )
-    for vendor_id in vendor_ids:
-        for folder, internal in variants:
-            if not internal and vendor_id in in_house_ids:
-                continue  # an internal team has nobody outside to send its scorecard to
-            model = build_vendor(inputs, vendor_id, ranked, internal=internal)
-            vendor_title = f"Vendor scorecard {current}: {model['vendor']['name']}"
-            vendor_context = context_for(inputs.config, inputs.periods, inputs.as_of, vendor_title)
-            html = renderer.html("vendor.html", ctx=vendor_context, **model)
-            files.update(renderer.outputs(f"{folder}/{slugs[vendor_id]}", html, formats))
-    progress(f"rendered {len(vendor_ids)} vendor scorecards")
+    try:
+        collect(pending if pool else map(_render_vendor, jobs))
+    except BrokenProcessPool:
+        raise OutputError("rendering failed: a worker process died (out of memory?)") from None
+    finally:
+        if pool:
+            pool.shutdown()
+    stats.workers = max(workers, 1)
+    stats.wall_seconds = time.perf_counter() - started
+    noun = "process" if stats.workers == 1 else "processes"
+    progress(f"rendered {len(jobs)} vendor scorecards with {stats.workers} {noun}")
     return files

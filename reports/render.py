@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from importlib import resources
 from typing import Any
@@ -66,6 +67,8 @@ class Renderer:
         self.environment = _environment(standings)
         self.css = stylesheet()
         # Parsed once and reused for every document of the run.
+        self.pdf_seconds = 0.0
+        self.pdf_pages = 0
         self.print_css = CSS(string=_static("print.css"), url_fetcher=restricted_fetcher())
 
     def html(self, template: str, **model: Any) -> str:
@@ -77,9 +80,13 @@ class Renderer:
         # The document dates come from <meta name="dcterms.created">, set from the as-of
         # day, so a rerun on the same data gives the same bytes.
         # PDF/A-3u: archivable, fonts embedded, text extractable as Unicode.
-        pdf: bytes = HTML(string=html, url_fetcher=restricted_fetcher()).write_pdf(
+        started = time.perf_counter()
+        document = HTML(string=html, url_fetcher=restricted_fetcher()).render(
             stylesheets=[self.print_css], pdf_variant="pdf/a-3u"
         )
+        pdf: bytes = document.write_pdf(pdf_variant="pdf/a-3u")
+        self.pdf_seconds += time.perf_counter() - started
+        self.pdf_pages += len(document.pages)
         return pdf
 
     def outputs(self, stem: str, html: str, formats: Sequence[str]) -> dict[str, bytes]:

@@ -182,6 +182,8 @@ class ReportsConfig(_Frozen):
     """A score resting on fewer items (or requests, or checked units) is flagged as a small sample."""
     vendor_facing: bool = True
     """Also render a variant of each scorecard that is safe to send to the vendor."""
+    workers: Annotated[int, Field(ge=0, le=256)] = 0
+    """Processes rendering the vendor scorecards; 0 means one per core."""
 
 
 class EmailConfig(_Frozen):

@@ -190,3 +190,45 @@ def test_html_matches_its_gold_file(run_dir, name):
     assert actual == gold.read_text(), (
         f"{name} differs from {gold}: if the change is meant, run `make gold`"
     )
+
+
+def test_pdfs_are_pdf_a_3u_with_bookmarks_and_embedded_fonts(run_dir):
+    reader = PdfReader(run_dir / "portfolio.pdf")
+    root = reader.trailer["/Root"]
+    xmp = root["/Metadata"].get_object().get_data().decode()
+    assert 'pdfaid:part="3"' in xmp and 'pdfaid:conformance="U"' in xmp
+    assert "/OutputIntents" in root
+
+    def flatten(items):
+        for entry in items:
+            yield from flatten(entry) if isinstance(entry, list) else [entry.title]
+
+    titles = list(flatten(reader.outline))
+    assert {"Ranking", "Trends", "Data quality", "Methods"} <= set(titles)
+    fonts = {
+        font.get_object()["/BaseFont"]: font.get_object()
+        for page in reader.pages
+        for font in page["/Resources"]["/Font"].values()
+    }
+    assert fonts and all("/DescendantFonts" in f or "/FontDescriptor" in f for f in fonts.values())
+
+
+def test_one_process_and_several_render_identical_files(tmp_path):
+    url = f"sqlite:///{tmp_path / 'src.db'}"
+    load(url, ROWS)
+    outputs = {}
+    for workers in (1, 2):
+        config = tmp_path / f"w{workers}.toml"
+        config.write_text(f"[reports]\nworkers = {workers}\n")
+        result = CliRunner().invoke(cli, ["run", "--config", str(config), "--database-url", url, "--as-of", AS_OF,
+                                          "--out", str(tmp_path / f"out{workers}"), "--format", "pdf,html"])  # fmt: skip
+        assert result.exit_code == 0, result.output
+        assert f"with {workers} {'process' if workers == 1 else 'processes'}" in result.stderr
+        run = tmp_path / f"out{workers}" / AS_OF
+        outputs[workers] = {
+            p.relative_to(run).as_posix(): p.read_bytes()
+            for p in run.rglob("*.*")
+            if p.name != "manifest.json"
+        }
+    # data_quality.csv, the pack, and 5 scorecards (3 internal, 2 vendor-facing), each as PDF and HTML
+    assert outputs[1] == outputs[2] and len(outputs[1]) == 13
