@@ -42,6 +42,7 @@ lint: $(STAMP) ## ruff and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/mypy bench/run.py
 
 bench: $(STAMP) ## Benchmarks: extract+score and render time and memory (results in bench/RESULTS.md)
 	$(BIN)/python bench/run.py

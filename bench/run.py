@@ -24,6 +24,8 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from scorecard.reports.build import ReportInputs
+
 ROOT = Path(__file__).resolve().parents[1]
 SCORECARD = [sys.executable, "-m", "scorecard.cli"]
 AS_OF = "2026-09-30"
@@ -106,6 +108,88 @@ def bench_database(
     return results
 
 
+def hundred_vendor_inputs(work: Path) -> ReportInputs:
+    """The demo world's score table with each vendor cloned until there are 100 of them."""
+    import polars as pl
+
+    from scorecard.config import load_config
+    from scorecard.extract.source import open_engine, read_source
+    from scorecard.extract.validate import ValidatedData, validate
+    from scorecard.scoring.periods import periods_for
+    from scorecard.scoring.table import score_table
+
+    url = f"sqlite:///{work / 'render.db'}"
+    subprocess.run([*SCORECARD, "demo-data", "--database-url", url, "--scale", "0.2", "--through", AS_OF],
+                   check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+    config = load_config(CONFIG)
+    engine = open_engine(url)
+    data = validate(read_source(engine), config.currency)
+    engine.dispose()
+    as_of = dt.date.fromisoformat(AS_OF)
+    periods = periods_for(as_of, "quarter", config.run.history_periods)
+    table = score_table(data, periods, config, as_of)
+
+    def clone(frame: pl.DataFrame, copies: int, names: bool) -> pl.DataFrame:
+        parts = []
+        for k in range(copies):
+            part = frame.with_columns(pl.col("vendor_id") + f"-{k:02d}")
+            if names:
+                name = "vendor_name" if "vendor_name" in frame.columns else "name"
+                part = part.with_columns(pl.col(name) + f" {k:02d}")
+            parts.append(part)
+        return pl.concat(parts)
+
+    copies = -(-100 // data.vendors.height)
+    vendors = clone(data.vendors, copies, True).sort("vendor_id").head(100)
+    keep = vendors.get_column("vendor_id")
+    big_table = clone(table, copies, True).filter(pl.col("vendor_id").is_in(keep.implode()))
+    big_data = ValidatedData(
+        vendors=vendors, work_items=data.work_items.clear(), requests=data.requests.clear(),
+        charges=clone(data.charges, copies, False).filter(pl.col("vendor_id").is_in(keep.implode())),
+        data_quality=data.data_quality.clear(), counts=data.counts,
+    )  # fmt: skip
+    return ReportInputs(big_table, big_data, periods, config, as_of)
+
+
+def render_benchmark(work: Path) -> list[str]:
+    """100 vendors: time per page, speed-up over one process, time outside WeasyPrint."""
+    from scorecard.reports.build import RenderStats, render_reports
+
+    inputs = hundred_vendor_inputs(work)
+    results = {}
+    for workers in (1, os.cpu_count() or 1):
+        reports = inputs.config.reports.model_copy(update={"workers": workers})
+        config = inputs.config.model_copy(update={"reports": reports})
+        run_inputs = ReportInputs(inputs.table, inputs.data, inputs.periods, config, inputs.as_of)
+        stats = RenderStats()
+        render_reports(run_inputs, ("pdf", "html"), lambda _: None, stats)
+        results[workers] = stats
+        print(f"render: {workers} process(es): {stats.documents} documents, {stats.pdf_pages} pages, "
+              f"{stats.wall_seconds:.1f} s, WeasyPrint {stats.weasyprint_seconds:.1f} s")  # fmt: skip
+    one, many = results[1], results[max(results)]
+    outside = (one.wall_seconds - one.weasyprint_seconds) / one.wall_seconds
+    return [
+        "## Rendering: 100 vendors",
+        "",
+        "The demo world's scorecards cloned to 100 vendors: the portfolio pack, 100 internal and "
+        "the vendor-facing scorecards, as PDF and HTML.",
+        "",
+        "| processes | documents | PDF pages | wall time | per page | speed-up | time in WeasyPrint |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+        *[
+            f"| {w} | {s.documents} | {s.pdf_pages} | {s.wall_seconds:.1f} s | "
+            f"{s.wall_seconds / s.pdf_pages * 1000:.0f} ms | {one.wall_seconds / s.wall_seconds:.2f}× | "
+            f"{s.weasyprint_seconds:.1f} s |"
+            for w, s in sorted(results.items())
+        ],
+        "",
+        f"With one process, {outside:.0%} of the wall time is spent outside WeasyPrint (view models, "
+        f"charts, templates). Speed-up with {many.workers} processes: "
+        f"{one.wall_seconds / many.wall_seconds:.2f}×.",
+        "",
+    ]
+
+
 def main() -> None:
     scales = [float(s) for s in os.environ.get("BENCH_SCALES", "1,4").split(",")]
     postgresql = os.environ.get(
@@ -131,6 +215,11 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
         if bench_postgresql:
             drop_database(postgresql)
+    work = Path(tempfile.mkdtemp(prefix="scorecard-bench-render-"))
+    try:
+        render_lines = render_benchmark(work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     lines = [
         "# Benchmark results",
         "",
@@ -146,6 +235,7 @@ def main() -> None:
             for kind, rows, m in results
         ],
         "",
+        *render_lines,
     ]
     (ROOT / "bench" / "RESULTS.md").write_text("\n".join(lines))
     print("\n".join(lines))

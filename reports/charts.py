@@ -16,11 +16,14 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 matplotlib.rcParams.update(
     {
         "svg.hashsalt": "scorecard",
-        "svg.fonttype": "path",
+        # Text stays text (DejaVu Sans, embedded in the PDF): faster to render than glyph paths,
+        # and searchable.
+        "svg.fonttype": "none",
         "font.family": "DejaVu Sans",
         "font.size": 8,
         "axes.spines.top": False,
@@ -92,16 +95,31 @@ def dimension_trend(labels: Sequence[str], series: dict[str, list[float | None]]
 
 
 def cost_vs_quality(points: Sequence[tuple[str, float, float, float]]) -> str:
-    """Cost ratio against accuracy per vendor; bubble area is spend. Lower-right is best."""
+    """Cost ratio against accuracy per vendor; bubble area is spend. Upper right is best.
+
+    A legend names the vendors (shape and colour), since labels on the plot collide.
+    """
     figure, axes = plt.subplots(figsize=(7.0, 3.4))
     largest = max((abs(p[3]) for p in points), default=1.0) or 1.0
+    handles = []
     for i, (name, cost, quality, spend) in enumerate(points):
+        colour, marker = PALETTE[i % len(PALETTE)], MARKERS[i % len(MARKERS)]
         axes.scatter(
-            [cost], [quality * 100], s=40 + 560 * abs(spend) / largest, color=PALETTE[i % len(PALETTE)],
-            marker=MARKERS[i % len(MARKERS)], alpha=0.75, edgecolors="#222222", linewidths=0.5, zorder=3,
+            [cost], [quality * 100], s=40 + 560 * abs(spend) / largest, color=colour, marker=marker,
+            alpha=0.75, edgecolors="#222222", linewidths=0.5, zorder=3,
         )  # fmt: skip
-        axes.annotate(
-            name, (cost, quality * 100), textcoords="offset points", xytext=(7, 4), fontsize=7
+        handles.append(
+            Line2D(
+                [],
+                [],
+                color=colour,
+                marker=marker,
+                linestyle="",
+                markersize=7,
+                markeredgecolor="#222222",
+                markeredgewidth=0.5,
+                label=name,
+            )
         )
     axes.axvline(1.0, color="#555555", linestyle="--", linewidth=0.8)
     axes.text(
@@ -110,4 +128,7 @@ def cost_vs_quality(points: Sequence[tuple[str, float, float, float]]) -> str:
     axes.set_xlabel("Cost ratio (total cost of ownership / in-house cost per unit; < 1 is cheaper)")
     axes.set_ylabel("Accuracy (%)")
     axes.invert_xaxis()
+    axes.legend(
+        handles=handles, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, fontsize=7
+    )
     return _data_uri(figure)

@@ -63,13 +63,18 @@ class Renderer:
 
     def __init__(self, standings: Standings) -> None:
         from weasyprint import CSS
+        from weasyprint.text.fonts import FontConfiguration
 
         self.environment = _environment(standings)
+        # One font configuration per process: fonts are found and loaded once, not per document.
+        self.fonts = FontConfiguration()
         self.css = stylesheet()
         # Parsed once and reused for every document of the run.
         self.pdf_seconds = 0.0
         self.pdf_pages = 0
-        self.print_css = CSS(string=_static("print.css"), url_fetcher=restricted_fetcher())
+        self.print_css = CSS(
+            string=_static("print.css"), url_fetcher=restricted_fetcher(), font_config=self.fonts
+        )
 
     def html(self, template: str, **model: Any) -> str:
         return self.environment.get_template(template).render(css=self.css, **model)
@@ -82,7 +87,7 @@ class Renderer:
         # PDF/A-3u: archivable, fonts embedded, text extractable as Unicode.
         started = time.perf_counter()
         document = HTML(string=html, url_fetcher=restricted_fetcher()).render(
-            stylesheets=[self.print_css], pdf_variant="pdf/a-3u"
+            stylesheets=[self.print_css], font_config=self.fonts, pdf_variant="pdf/a-3u"
         )
         pdf: bytes = document.write_pdf(pdf_variant="pdf/a-3u")
         self.pdf_seconds += time.perf_counter() - started
