@@ -151,3 +151,34 @@ def test_critical_standing_calls_for_a_remediation_plan_and_on_track_says_so():
     assert _recs(row={"standing": "excellent", "cost_ratio": 0.8}) == [
         Recommendation("good", "On track: no rule calls for action this period.")
     ]
+
+
+def test_the_portfolio_ranking_shows_each_vendors_scores_and_money_from_scores_csv(run):
+    run_dir, rows = run
+    reader = PdfReader(run_dir / "portfolio.pdf")
+    ranking = next(
+        " ".join(p.extract_text().split())
+        for p in reader.pages
+        if "Ranking" in p.extract_text()[:200]
+    )
+    outsourced = [
+        r for r in _current_all(rows) if r["sourcing"] != "in_house" and r["composite_score"]
+    ]
+    starts = {r["vendor_name"]: ranking.index(r["vendor_name"].split()[0]) for r in outsourced}
+    for row in outsourced:
+        start = starts[row["vendor_name"]]
+        # This vendor's row ends where the next vendor's row begins.
+        end = min([s for s in starts.values() if s > start] + [ranking.index("In-house teams")])
+        line = ranking[start:end]
+        shown = [f"{float(row['composite_score']):.0f}", f"{float(row['spend']):,.0f} EUR"]
+        shown += [
+            f"{float(row[c]):.0f}"
+            for c in ("accuracy_score", "speed_score", "cost_score", "responsiveness_score")
+            if row[c]
+        ]
+        for figure in shown:
+            assert re.search(rf"(^|\s|\+|-){re.escape(figure)}(\s|$)", line), (
+                row["vendor_name"],
+                figure,
+                line,
+            )
