@@ -94,6 +94,9 @@ def cli() -> None:
 )
 @click.option("--format", "formats", help="Comma-separated: pdf,html,csv,json (default: all four).")
 @click.option("--send", is_flag=True, help="Email the reports as configured in [email].")
+@click.option(
+    "--email-dry-run", is_flag=True, help="With --send: write .eml files under emails/ instead."
+)
 @_fails_cleanly
 def run(
     config_path: str | None,
@@ -103,6 +106,7 @@ def run(
     out_dir: str | None,
     formats: str | None,
     send: bool,
+    email_dry_run: bool,
 ) -> None:
     """Extract, score, render and write one run folder OUT/<as-of>/."""
     from scorecard.pipeline import RunRequest
@@ -117,7 +121,8 @@ def run(
         history_periods=config.run.history_periods,
         out_dir=Path(out_dir or config.run.output_dir),
         formats=_parse_formats(formats, config.run.formats),
-        send=send,
+        send=send or email_dry_run,
+        email_dry_run=email_dry_run,
     )
     _run_and_report(request)
 
@@ -248,6 +253,9 @@ def demo(directory: str, formats: str | None) -> None:
         history_periods=config.run.history_periods,
         out_dir=base / "out",
         formats=_parse_formats(formats, config.run.formats),
+        # The demo shows the emails it would send, as .eml files, and sends nothing.
+        send=True,
+        email_dry_run=True,
     )
     _progress(f"outputs will be in {base / 'out' / as_of.isoformat()}; open portfolio.pdf first")
     _run_and_report(request)

@@ -195,6 +195,10 @@ class EmailConfig(_Frozen):
     sender: str = "scorecard@localhost"
     portfolio_recipients: tuple[str, ...] = ()
     timeout_seconds: Positive = 30
+    attempts: Annotated[int, Field(ge=1, le=10)] = 4
+    """Tries per message for transient failures (refused connection, 4xx); 5xx is never retried."""
+    retry_delay_seconds: NonNegative = 2.0
+    """Wait before the second try; doubled before each further one."""
 
 
 class Config(_Frozen):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import fcntl
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -40,6 +41,8 @@ class RunRequest:
     out_dir: Path
     formats: tuple[str, ...]
     send: bool = False
+    email_dry_run: bool = False
+    """With send: write each message as an .eml file under emails/ instead of sending it."""
 
 
 @dataclass
@@ -65,9 +68,31 @@ def run_lock(out_dir: Path) -> Iterator[None]:
         except BlockingIOError:
             raise LockError(f"another scorecard run holds the lock {lock_path}") from None
         try:
+            _remove_leftovers(out_dir)
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _remove_leftovers(out_dir: Path) -> None:
+    """Staging folders of runs that were killed: never published, safe to delete under the lock."""
+    for leftover in [*out_dir.glob(".*.staging-*"), *out_dir.glob(".*.previous")]:
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _point_latest(out_dir: Path, run_name: str) -> None:
+    """out/latest -> the run just published, swapped atomically."""
+    temporary = out_dir / f".latest-{os.getpid()}"
+    try:
+        temporary.unlink(missing_ok=True)
+        os.symlink(run_name, temporary)
+        os.replace(temporary, out_dir / "latest")
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise OutputError(
+            f"the run is complete in {out_dir / run_name}, but {out_dir / 'latest'} "
+            f"cannot point at it: {exc.strerror or exc}"
+        ) from None
 
 
 def rejection_problems(data: ValidatedData, limit: float) -> list[str]:
@@ -169,8 +194,14 @@ def run(request: RunRequest, progress: Progress = lambda _: None) -> RunResult:
             emails: list[dict[str, Any]] = []
             if request.send:
                 mails = outgoing_mail(table, data, request, periods[-1])
-                progress(f"sending {len(mails)} emails")
-                emails = send_all(mails, config.email, staging)
+                progress(f"{'writing' if request.email_dry_run else 'sending'} {len(mails)} emails")
+                emails = send_all(
+                    mails,
+                    config.email,
+                    staging,
+                    previous=_previous_emails(final_dir),
+                    dry_run_dir=staging / "emails" if request.email_dry_run else None,
+                )
                 failed = [e for e in emails if e["status"] == "failed"]
                 if failed:
                     problems.append(
@@ -185,8 +216,9 @@ def run(request: RunRequest, progress: Progress = lambda _: None) -> RunResult:
                 staging / "manifest.json",
                 (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8"),
             )
-            _check_outputs(staging, manifest)
+            _check_outputs(staging, manifest, _expected_titles(table))
             publish_run_folder(staging, final_dir)
+            _point_latest(request.out_dir, final_dir.name)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     return RunResult(
@@ -196,6 +228,15 @@ def run(request: RunRequest, progress: Progress = lambda _: None) -> RunResult:
         artifacts=[a["path"] for a in manifest["artifacts"]] + ["manifest.json"],
         counts=manifest["tables"],
     )
+
+
+def _previous_emails(run_dir: Path) -> list[dict[str, Any]]:
+    """What the last complete run for the same day recorded as emailed, so nothing goes twice."""
+    try:
+        emails = json.loads((run_dir / "manifest.json").read_text("utf-8")).get("emails", [])
+    except (OSError, ValueError):
+        return []
+    return emails if isinstance(emails, list) else []
 
 
 def outgoing_mail(
@@ -252,14 +293,36 @@ def _write_tables(
     write_bytes_atomic(staging / "data_quality.csv", csv_bytes(data_quality))
 
 
-def _check_outputs(staging: Path, manifest: dict[str, Any]) -> None:
-    """Never report success over a missing or empty file."""
+def _expected_titles(table: pl.DataFrame) -> dict[str, str]:
+    """The name each PDF must show on its first page."""
+    names = dict(table.select("vendor_id", "vendor_name").unique().rows())
+    expected = {"portfolio.pdf": "Vendor performance review"}
+    for vendor_id, slug in report_slugs(table).items():
+        for folder in ("vendors", "vendor-facing"):
+            expected[f"{folder}/{slug}.pdf"] = names[vendor_id]
+    return expected
+
+
+def _check_outputs(staging: Path, manifest: dict[str, Any], titles: dict[str, str]) -> None:
+    """Never report success over a missing, empty or broken file."""
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
     for artifact in manifest["artifacts"]:
         if artifact["bytes"] == 0:
             raise OutputError(f"{artifact['path']} came out empty; the run is not published")
-    for pdf in staging.rglob("*.pdf"):
-        with pdf.open("rb") as handle:
-            if handle.read(5) != b"%PDF-":
-                raise OutputError(
-                    f"{pdf.relative_to(staging)} is not a PDF; the run is not published"
-                )
+    for pdf in sorted(staging.rglob("*.pdf")):
+        relative = pdf.relative_to(staging).as_posix()
+        try:
+            reader = PdfReader(pdf)
+            first_page = " ".join(reader.pages[0].extract_text().split()) if reader.pages else ""
+        except (PdfReadError, OSError, ValueError) as exc:
+            raise OutputError(
+                f"{relative} does not open as a PDF ({exc}); the run is not published"
+            ) from None
+        if not reader.pages:
+            raise OutputError(f"{relative} has no pages; the run is not published")
+        if titles.get(relative, "") not in first_page:
+            raise OutputError(
+                f"{relative} does not name {titles[relative]!r} on its first page; the run is not published"
+            )

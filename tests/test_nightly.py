@@ -1,0 +1,219 @@
+"""Nightly operation with real faults: flaky and refusing SMTP servers, reruns, a killed run."""
+
+from __future__ import annotations
+
+import email
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from email import policy
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+from click.testing import CliRunner
+
+from scorecard.cli import cli
+from tests.builders import item, load, vendor
+from tests.test_email import _free_port
+
+AS_OF = "2026-09-30"
+ROWS = {
+    "vendors": [vendor("A", name="Acme Offshore", manager_email="owner-a@example.com")],
+    "work_items": [
+        item("a1", "A", "2026-07-01 00:00", "2026-07-02 00:00", "2026-07-01 12:00", qa=1)
+    ],
+}
+
+
+class ScriptedServer:
+    """Answers DATA with the scripted replies in turn, then 250; records what it accepted."""
+
+    def __init__(self, replies: list[str]) -> None:
+        self.replies = list(replies)
+        self.calls = 0
+        self.accepted: list[email.message.EmailMessage] = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.calls += 1
+        if self.replies:
+            return self.replies.pop(0)
+        self.accepted.append(email.message_from_bytes(envelope.content, policy=policy.default))
+        return "250 OK"
+
+
+@pytest.fixture
+def server():
+    started = []
+
+    def start(replies: list[str]) -> tuple[int, ScriptedServer]:
+        handler = ScriptedServer(replies)
+        controller = Controller(handler, hostname="127.0.0.1", port=_free_port())
+        controller.start()
+        started.append(controller)
+        return controller.port, handler
+
+    yield start
+    for controller in started:
+        controller.stop()
+
+
+def _config(tmp_path: Path, port: int) -> Path:
+    config = tmp_path / "nightly.toml"
+    config.write_text(
+        f'[email]\nsmtp_host = "127.0.0.1"\nsmtp_port = {port}\nsender = "scorecards@example.com"\n'
+        "retry_delay_seconds = 0.01\nattempts = 3\n"
+    )
+    return config
+
+
+def _run(config: Path, url: str, out: Path, *extra: str):
+    return CliRunner().invoke(cli, ["run", "--config", str(config), "--database-url", url, "--as-of", AS_OF,
+                                    "--out", str(out), "--format", "html", "--send", *extra])  # fmt: skip
+
+
+def _emails(out: Path) -> list[dict]:
+    return json.loads((out / AS_OF / "manifest.json").read_text())["emails"]
+
+
+def test_a_421_reply_is_retried_and_the_message_arrives_once(server, sqlite_url, tmp_path):
+    port, handler = server(["421 Service not available, try later"])
+    load(sqlite_url, ROWS)
+    result = _run(_config(tmp_path, port), sqlite_url, tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    assert handler.calls == 2 and len(handler.accepted) == 1
+    (record,) = _emails(tmp_path / "out")
+    assert (record["status"], record["attempts"]) == ("sent", 2)
+
+
+def test_a_550_reply_is_not_retried_and_the_run_exits_1(server, sqlite_url, tmp_path):
+    port, handler = server(["550 No such user here"] * 3)
+    load(sqlite_url, ROWS)
+    result = _run(_config(tmp_path, port), sqlite_url, tmp_path / "out")
+    assert result.exit_code == 1
+    assert handler.calls == 1 and handler.accepted == []
+    (record,) = _emails(tmp_path / "out")
+    assert record["status"] == "failed" and record["permanent"] is True
+    assert "550" in record["error"]
+    assert (tmp_path / "out" / AS_OF / "vendors" / "acme-offshore.html").exists()
+
+
+def test_a_rerun_sends_nothing_twice_and_a_corrected_rerun_sends_a_revision(
+    server, sqlite_url, tmp_path
+):
+    port, handler = server([])
+    load(sqlite_url, ROWS)
+    config, out = _config(tmp_path, port), tmp_path / "out"
+    assert _run(config, sqlite_url, out).exit_code == 0
+    assert _run(config, sqlite_url, out).exit_code == 0
+    assert _run(config, sqlite_url, out).exit_code == 0
+    assert len(handler.accepted) == 1
+    assert [e["status"] for e in _emails(out)] == ["already sent"]
+    # Corrected data: the scorecard changes, so it goes again, marked as a revision.
+    load(
+        sqlite_url,
+        {
+            "work_items": [
+                item("a2", "A", "2026-07-02 00:00", "2026-07-03 00:00", "2026-07-02 12:00", qa=1)
+            ]
+        },
+    )
+    assert _run(config, sqlite_url, out).exit_code == 0
+    assert len(handler.accepted) == 2
+    assert handler.accepted[1]["Subject"] == "[Revised] Vendor scorecard 2026-Q3: Acme Offshore"
+    assert [(e["status"], e["revision"]) for e in _emails(out)] == [("sent", 1)]
+
+
+def test_email_dry_run_writes_eml_files_and_sends_nothing(sqlite_url, tmp_path):
+    load(sqlite_url, ROWS)
+    config = _config(tmp_path, _free_port())  # nothing listens there
+    result = _run(config, sqlite_url, tmp_path / "out", "--email-dry-run")
+    assert result.exit_code == 0, result.output
+    run_dir = tmp_path / "out" / AS_OF
+    (eml,) = (run_dir / "emails").glob("*.eml")
+    message = email.message_from_bytes(eml.read_bytes(), policy=policy.default)
+    assert message["To"] == "owner-a@example.com"
+    assert next(message.iter_attachments()).get_filename() == "acme-offshore.html"
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["emails"][0]["status"] == "dry run"
+    assert f"emails/{eml.name}" in {a["path"] for a in manifest["artifacts"]}
+
+
+def test_no_secret_reaches_logs_manifest_or_email(postgresql_url, tmp_path):
+    secret = "s3cret-Pa55word"
+    url = postgresql_url.replace(
+        "root@", f"root:{secret}@"
+    )  # trust auth ignores it; the job must not show it
+    load(url, ROWS)
+    config = _config(tmp_path, _free_port())
+    config.write_text(
+        config.read_text() + 'username_env = "SMTP_USER"\npassword_env = "SMTP_PASSWORD"\n'
+    )
+    result = CliRunner().invoke(
+        cli, ["run", "--config", str(config), "--as-of", AS_OF, "--out", str(tmp_path / "out"), "--send", "--email-dry-run"],
+        env={"SCORECARD_DATABASE_URL": url, "SMTP_USER": "mailer", "SMTP_PASSWORD": secret},
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert secret not in result.output
+    for path in (tmp_path / "out").rglob("*"):
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), path
+
+
+def _tree(path: Path) -> dict[str, str]:
+    return {
+        p.relative_to(path).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in path.rglob("*")
+        if p.is_file()
+    }
+
+
+def test_a_run_killed_mid_render_leaves_the_previous_run_untouched(tmp_path):
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    out = tmp_path / "out"
+    assert (
+        CliRunner()
+        .invoke(cli, ["demo-data", "--database-url", url, "--scale", "0.05", "--through", AS_OF])
+        .exit_code
+        == 0
+    )
+    config = Path(__file__).resolve().parents[1] / "examples" / "scorecard.toml"
+    command = [
+        sys.executable,
+        "-m",
+        "scorecard.cli",
+        "run",
+        "--config",
+        str(config),
+        "--database-url",
+        url,
+        "--as-of",
+        AS_OF,
+        "--out",
+        str(out),
+    ]
+    assert subprocess.run(command, capture_output=True, check=False).returncode == 0
+    before = _tree(out / AS_OF)
+    assert (out / "latest").resolve() == (out / AS_OF).resolve()
+
+    victim = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    assert victim.stderr is not None
+    for line in victim.stderr:
+        if "rendered the portfolio pack" in line:
+            break
+    os.killpg(victim.pid, signal.SIGKILL)  # the run and its render workers
+    victim.wait()
+    time.sleep(0.2)
+    assert _tree(out / AS_OF) == before, "the previous complete run was changed"
+    assert not [p for p in (out / AS_OF).rglob("*") if p.name.endswith(".tmp")]
+    assert list(out.glob(".*.staging-*")), (
+        "the killed run's staging folder stays hidden beside the runs"
+    )
+
+    rerun = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert rerun.returncode == 0, rerun.stderr
+    assert not list(out.glob(".*.staging-*")), "the next run clears what a killed run left"
