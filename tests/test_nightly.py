@@ -217,3 +217,38 @@ def test_a_run_killed_mid_render_leaves_the_previous_run_untouched(tmp_path):
     rerun = subprocess.run(command, capture_output=True, text=True, check=False)
     assert rerun.returncode == 0, rerun.stderr
     assert not list(out.glob(".*.staging-*")), "the next run clears what a killed run left"
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A real 600 KiB filesystem (tmpfs), so writes fail with ENOSPC as on a full disk."""
+    mount_point = tmp_path / "tiny"
+    mount_point.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(mount_point)],
+                             capture_output=True, text=True, check=False)  # fmt: skip
+    if mounted.returncode != 0:
+        message = f"cannot mount a tmpfs here (needs root): {mounted.stderr.strip()}"
+        if os.environ.get("CI") == "true" and os.geteuid() == 0:
+            pytest.fail(message)
+        pytest.skip(message)
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def test_a_full_disk_fails_the_run_clearly_and_keeps_the_previous_run(tiny_disk, sqlite_url):
+    load(sqlite_url, ROWS)
+    out = tiny_disk / "out"
+    base = ["run", "--database-url", sqlite_url, "--as-of", AS_OF, "--out", str(out)]
+    assert CliRunner().invoke(cli, [*base, "--format", "csv"]).exit_code == 0
+    before = _tree(out / AS_OF)
+    filler = tiny_disk / "filler"
+    free = os.statvfs(tiny_disk).f_bavail * os.statvfs(tiny_disk).f_frsize
+    filler.write_bytes(b"\0" * max(free - 40_000, 0))  # leave room for little more than the CSVs
+    result = CliRunner().invoke(cli, base)
+    assert result.exit_code == 1
+    assert "No space left on device" in result.stderr.splitlines()[-1]
+    assert result.stderr.splitlines()[-1].startswith("scorecard: error: cannot write ")
+    assert _tree(out / AS_OF) == before
+    assert not list(out.glob(".*.staging-*")) and not list(out.rglob("*.tmp"))
