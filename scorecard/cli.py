@@ -144,6 +144,41 @@ def _run_and_report(request: RunRequest) -> None:
     sys.exit(result.exit_code)
 
 
+@cli.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="TOML config file.")
+@click.option(
+    "--database-url", help="SQLAlchemy URL; else SCORECARD_DATABASE_URL, else the config."
+)
+@click.option(
+    "--out", "out_dir", type=click.Path(file_okay=False), help="Output folder (default: out)."
+)
+@click.option(
+    "--max-age",
+    type=click.FloatRange(min=0),
+    help="Fail when the last successful run is older (hours).",
+)
+@_fails_cleanly
+def check(
+    config_path: str | None, database_url: str | None, out_dir: str | None, max_age: float | None
+) -> None:
+    """Check config, database, schema and data freshness without rendering; exit 1 if a check fails."""
+    from scorecard.check import check_last_run, check_source
+
+    config = load_config(config_path)
+    click.echo(f"ok    config {config.source_path}: valid")
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    findings = check_source(resolve_database_url(database_url, config), now)
+    if max_age is not None:
+        findings.append(check_last_run(Path(out_dir or config.run.output_dir), max_age, now))
+    for finding in findings:
+        status = "FAIL" if not finding.ok else "warn" if finding.warning else "ok  "
+        click.echo(f"{status}  {finding.text}")
+    failed = [f for f in findings if not f.ok]
+    if failed:
+        click.echo(f"scorecard: check failed: {failed[0].text}", err=True)
+        sys.exit(1)
+
+
 @cli.command("init-db")
 @click.option("--database-url", help="SQLAlchemy URL; else SCORECARD_DATABASE_URL.")
 @_fails_cleanly

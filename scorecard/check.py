@@ -1,0 +1,108 @@
+"""`scorecard check`: is tonight's run going to work, and did last night's?
+
+Validates what a run needs without rendering anything: the config, the
+database connection and schema, how fresh the data is, and (for monitoring
+missed nights) how long ago the last successful run finished.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from scorecard.extract.schema import TABLES
+from scorecard.extract.source import check_tables, open_engine, read_only_connection, redact_url
+
+# The column that tells how recent each table's data is.
+FRESHNESS = {
+    "work_items": "received_at",
+    "requests": "opened_at",
+    "charges": "service_end",
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    ok: bool
+    text: str
+    warning: bool = False
+    """Worth a look, but not a failure (for example no requests tracked at all)."""
+
+
+def _as_datetime(value: object) -> dt.datetime | None:
+    if isinstance(value, dt.datetime):
+        return (
+            value.replace(tzinfo=None)
+            if value.tzinfo is None
+            else value.astimezone(dt.UTC).replace(tzinfo=None)
+        )
+    if isinstance(value, dt.date):
+        return dt.datetime.combine(value, dt.time())
+    if isinstance(value, str) and value:
+        return dt.datetime.fromisoformat(value)
+    return None
+
+
+def check_source(url: str, now: dt.datetime) -> list[Finding]:
+    """Connect, check every canonical table and column, report the newest row of each table."""
+    findings = []
+    engine = open_engine(url)
+    try:
+        with read_only_connection(engine) as connection:
+            findings.append(Finding(True, f"database {redact_url(url)}: reachable"))
+            check_tables(connection)
+            findings.append(
+                Finding(True, "schema: all four canonical tables and their columns are present")
+            )
+            for table, column in FRESHNESS.items():
+                count, newest = connection.execute(
+                    select(func.count(), func.max(TABLES[table].c[column]))
+                ).one()
+                latest = _as_datetime(newest)
+                if not count or latest is None:
+                    # Without work items there is nothing to score; the other tables may be untracked.
+                    if table == "work_items":
+                        findings.append(Finding(False, f"{table}: no rows: nothing to score"))
+                    else:
+                        findings.append(Finding(True, f"{table}: no rows", warning=True))
+                    continue
+                age = (now - latest).total_seconds() / 3600
+                findings.append(
+                    Finding(
+                        True,
+                        f"{table}: {count:,} rows, newest {column} {latest:%Y-%m-%d %H:%M} ({age:,.0f} h ago)",
+                    )
+                )
+    finally:
+        engine.dispose()
+    return findings
+
+
+def last_successful_run(out_dir: Path) -> tuple[Path, dt.datetime] | None:
+    """The run folder whose manifest says exit 0 and finished last."""
+    best: tuple[Path, dt.datetime] | None = None
+    for manifest_path in out_dir.glob("*/manifest.json"):
+        if manifest_path.parent.is_symlink():
+            continue
+        try:
+            manifest = json.loads(manifest_path.read_text("utf-8"))
+            finished = dt.datetime.fromisoformat(manifest["finished_at"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if manifest.get("exit_code") == 0 and (best is None or finished > best[1]):
+            best = (manifest_path.parent, finished)
+    return best
+
+
+def check_last_run(out_dir: Path, max_age_hours: float, now: dt.datetime) -> Finding:
+    found = last_successful_run(out_dir)
+    if found is None:
+        return Finding(False, f"last successful run: none in {out_dir}")
+    folder, finished = found
+    age = (now.replace(tzinfo=dt.UTC) - finished).total_seconds() / 3600
+    text = f"last successful run: {folder.name}, finished {finished:%Y-%m-%d %H:%M} UTC ({age:,.1f} h ago, limit {max_age_hours:g} h)"
+    return Finding(age <= max_age_hours, text)
