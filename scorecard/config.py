@@ -194,6 +194,8 @@ class EmailConfig(_Frozen):
     password_env: str | None = None
     sender: str = "scorecard@localhost"
     portfolio_recipients: tuple[str, ...] = ()
+    vendor_contacts: dict[str, str] = Field(default_factory=dict)
+    """vendor_id -> an address at the vendor, who gets the vendor-facing scorecard."""
     timeout_seconds: Positive = 30
     attempts: Annotated[int, Field(ge=1, le=10)] = 4
     """Tries per message for transient failures (refused connection, 4xx); 5xx is never retried."""

@@ -260,25 +260,28 @@ def outgoing_mail(
         )
     slugs = report_slugs(table)
     managers = dict(data.vendors.select("vendor_id", "manager_email").drop_nulls().rows())
+    contacts = request.config.email.vendor_contacts
     totals = table.filter((pl.col("process") == "ALL") & (pl.col("period") == current.label))
     for row in totals.sort("vendor_id").iter_rows(named=True):
-        manager = managers.get(row["vendor_id"])
-        if not manager:
-            continue
-        score = (
-            "not scored"
-            if row["composite_score"] is None
-            else f"{row['composite_score']:.0f} / 100"
+        composite = row["composite_score"]
+        score = "not scored" if composite is None else f"{composite:.0f} / 100"
+        subject = f"Vendor scorecard {current.label}: {row['vendor_name']}"
+        body = (
+            f"{row['vendor_name']}: composite {score}, standing {row['standing']}, "
+            f"{current.label} as of {request.as_of}. The scorecard is attached.\n"
         )
-        mails.append(
-            Outgoing(
-                to=(manager,),
-                subject=f"Vendor scorecard {current.label}: {row['vendor_name']}",
-                body=f"{row['vendor_name']}: composite {score}, standing {row['standing']}, "
-                f"{current.label} as of {request.as_of}. The scorecard is attached.\n",
-                attachment=Path("vendors") / f"{slugs[row['vendor_id']]}{suffix}",
-            )
-        )
+        slug = slugs[row["vendor_id"]]
+        if manager := managers.get(row["vendor_id"]):
+            mails.append(Outgoing((manager,), subject, body, Path("vendors") / f"{slug}{suffix}"))
+        contact = contacts.get(row["vendor_id"])
+        if contact and row["sourcing"] != "in_house":
+            if not request.config.reports.vendor_facing:
+                raise ConfigError(
+                    "email.vendor_contacts needs reports.vendor_facing = true: "
+                    "only the vendor-facing scorecard may go to a vendor"
+                )
+            facing = Path("vendor-facing") / f"{slug}{suffix}"
+            mails.append(Outgoing((contact,), subject, body, facing))
     return mails
 
 

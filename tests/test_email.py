@@ -120,3 +120,21 @@ def test_send_without_a_document_format_is_a_usage_error(sqlite_url, tmp_path):
 def test_header_injection_and_bad_addresses_are_refused(bad):
     with pytest.raises(ValueError):
         parse_address(bad)
+
+
+def test_a_vendor_contact_gets_only_the_vendor_facing_scorecard(smtp_server, sqlite_url, tmp_path):
+    port, inbox = smtp_server
+    load(sqlite_url, ROWS)
+    config = _config(tmp_path, port)
+    config.write_text(
+        config.read_text() + '[email.vendor_contacts]\nA = "account-lead@acme.example"\n'
+    )
+    result = CliRunner().invoke(cli, ["run", "--config", str(config), "--database-url", sqlite_url, "--as-of", AS_OF,
+                                      "--out", str(tmp_path / "out"), "--send", "--format", "pdf"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    to_vendor = [(to, m) for to, m in inbox.messages if to == ["account-lead@acme.example"]]
+    assert len(to_vendor) == 1
+    attachment = next(to_vendor[0][1].iter_attachments())
+    assert attachment.get_filename() == "acme-offshore.pdf"
+    facing = (tmp_path / "out" / AS_OF / "vendor-facing" / "acme-offshore.pdf").read_bytes()
+    assert attachment.get_content() == facing
