@@ -6,13 +6,15 @@ the database cannot be reached or a table or column is missing.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, Engine, create_engine, inspect, select
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 
 from scorecard.errors import ConfigError, SourceError
 from scorecard.extract.schema import TABLES
@@ -89,9 +91,41 @@ def redact_url(url: str) -> str:
         return "(unparseable URL)"
 
 
-def open_engine(url: str) -> Engine:
+def _connect_arguments(url: str, statement_timeout_seconds: float | None) -> dict[str, object]:
+    """PostgreSQL drivers take the timeout and a name (shown to DBAs) at connect time."""
+    backend = make_url(url).get_backend_name()
+    if backend == "postgresql" and make_url(url).get_driver_name() in ("psycopg", "psycopg2"):
+        options = (
+            f"-c statement_timeout={int(statement_timeout_seconds * 1000)}"
+            if statement_timeout_seconds
+            else ""
+        )
+        return {"application_name": "scorecard", **({"options": options} if options else {})}
+    return {}
+
+
+def _limit_statements_on_mysql(engine: Engine, seconds: float) -> None:
+    """MariaDB: max_statement_time (seconds); MySQL: max_execution_time (milliseconds)."""
+
+    @event.listens_for(engine, "connect")
+    def set_timeout(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("SELECT VERSION()")
+            version = str(cursor.fetchone()[0])
+            if "mariadb" in version.lower():
+                cursor.execute(f"SET SESSION max_statement_time = {float(seconds)}")
+            else:
+                cursor.execute(f"SET SESSION max_execution_time = {int(seconds * 1000)}")
+        finally:
+            cursor.close()
+
+
+def open_engine(url: str, statement_timeout_seconds: float | None = None) -> Engine:
+    """An engine whose statements give up after the timeout, so a stuck query cannot hang the night."""
     try:
-        return create_engine(url)
+        arguments = _connect_arguments(url, statement_timeout_seconds)
+        engine = create_engine(url, connect_args=arguments)
     except (ArgumentError, NoSuchModuleError) as exc:
         raise ConfigError(f"database URL {redact_url(url)}: {exc}") from None
     except ModuleNotFoundError as exc:
@@ -99,6 +133,9 @@ def open_engine(url: str) -> Engine:
             f"database URL {redact_url(url)} needs the Python driver {exc.name!r}: "
             "install it (for example pip install 'scorecard[postgresql]')"
         ) from None
+    if statement_timeout_seconds and engine.dialect.name in ("mysql", "mariadb"):
+        _limit_statements_on_mysql(engine, statement_timeout_seconds)
+    return engine
 
 
 @contextmanager
@@ -127,8 +164,10 @@ def _first_line(exc: BaseException) -> str:
 def check_tables(connection: Connection) -> None:
     """Every canonical table and column exists, or SourceError names the first missing one."""
     inspector = inspect(connection)
+    views = set(inspector.get_view_names())
     for name, table in TABLES.items():
-        if not inspector.has_table(name):
+        # The canonical tables may be views (contract section 1).
+        if name not in views and not inspector.has_table(name):
             raise SourceError(
                 f"table {name!r} is missing from the database (run scorecard init-db?)"
             )
@@ -160,6 +199,12 @@ def read_table(connection: Connection, name: str) -> pl.DataFrame:
                 [tuple(row) for row in rows], schema=list(schema), orient="row", strict=False
             )
             parts.append(_normalise_timestamps(part).cast(schema))  # type: ignore[arg-type]
+    except DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise ConnectionLost(
+                f"the connection dropped while reading {name!r}: {_first_line(exc)}"
+            ) from None
+        raise SourceError(f"cannot read table {name!r}: {_first_line(exc)}") from None
     except SQLAlchemyError as exc:
         raise SourceError(f"cannot read table {name!r}: {_first_line(exc)}") from None
     except (ValueError, TypeError) as exc:
@@ -169,8 +214,28 @@ def read_table(connection: Connection, name: str) -> pl.DataFrame:
     return pl.concat(parts, how="vertical")
 
 
-def read_source(engine: Engine) -> SourceData:
-    with read_only_connection(engine) as connection:
-        check_tables(connection)
-        frames = {name: read_table(connection, name) for name in TABLES}
-    return SourceData(**frames)
+class ConnectionLost(SourceError):
+    """The server closed the connection mid-way (restart, failover, a DBA's kill)."""
+
+
+def read_source(engine: Engine, progress: Callable[[str], None] = lambda _: None) -> SourceData:
+    """All four tables in one read-only transaction; retried once if the connection drops."""
+    for attempt in (1, 2):
+        try:
+            with read_only_connection(engine) as connection:
+                try:
+                    check_tables(connection)
+                except DBAPIError as exc:
+                    if exc.connection_invalidated:
+                        raise ConnectionLost(
+                            f"the connection dropped while checking the schema: {_first_line(exc)}"
+                        ) from None
+                    raise SourceError(f"cannot inspect the database: {_first_line(exc)}") from None
+                frames = {name: read_table(connection, name) for name in TABLES}
+            return SourceData(**frames)
+        except ConnectionLost as lost:
+            if attempt == 2:
+                raise SourceError(f"{lost} (after one retry)") from None
+            progress(f"{lost}; retrying the extraction once")
+            engine.dispose()  # drop pooled connections to the old server session
+    raise AssertionError("unreachable")

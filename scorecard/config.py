@@ -39,6 +39,8 @@ class DatabaseConfig(_Frozen):
     """A URL without a password (a SQLite file, or a server using trust/peer auth)."""
     url_env: str | None = None
     """Name of an environment variable that holds the URL (the way to pass passwords)."""
+    statement_timeout_seconds: Annotated[float, Field(gt=0)] = 600
+    """A query running longer is cancelled (PostgreSQL, MariaDB, MySQL) and the run exits 3."""
 
     @field_validator("url")
     @classmethod
@@ -218,7 +220,11 @@ class Config(_Frozen):
     def public_dict(self) -> dict[str, Any]:
         """The config as recorded in the manifest: no URL (it may carry credentials)."""
         data = self.model_dump(mode="json")
-        data["database"] = {"url_env": self.database.url_env, "url": "(not recorded)"}
+        data["database"] = {
+            "url_env": self.database.url_env,
+            "url": "(not recorded)",
+            "statement_timeout_seconds": self.database.statement_timeout_seconds,
+        }
         return data
 
 

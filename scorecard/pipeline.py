@@ -160,9 +160,9 @@ def run(request: RunRequest, progress: Progress = lambda _: None) -> RunResult:
     final_dir = request.out_dir / request.as_of.isoformat()
     with run_lock(request.out_dir):
         progress(f"reading {redact_url(request.database_url)}")
-        engine = open_engine(request.database_url)
+        engine = open_engine(request.database_url, config.database.statement_timeout_seconds)
         try:
-            source = read_source(engine)
+            source = read_source(engine, progress)
         finally:
             engine.dispose()
         data = validate(source, config.currency)

@@ -1,0 +1,104 @@
+"""The database misbehaving: slow statements time out, a dropped connection is retried once."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from click.testing import CliRunner
+from sqlalchemy import create_engine, text
+
+from scorecard.cli import cli
+from tests.builders import item, load, vendor
+
+AS_OF = "2026-09-30"
+ROWS = {
+    "vendors": [vendor("A")],
+    "work_items": [
+        item("a1", "A", "2026-07-01 00:00", "2026-07-02 00:00", "2026-07-01 12:00", qa=1)
+    ],
+}
+
+
+def _slow_work_items(url: str, sleep_sql: str) -> None:
+    """Replace work_items by a view over the same rows that takes a while to answer."""
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("ALTER TABLE work_items RENAME TO work_items_raw"))
+        connection.execute(
+            text(f"CREATE VIEW work_items AS SELECT w.* FROM work_items_raw w WHERE {sleep_sql}")
+        )
+    engine.dispose()
+
+
+def _run(url: str, tmp_path, timeout: float | None = None):
+    args = [
+        "run",
+        "--database-url",
+        url,
+        "--as-of",
+        AS_OF,
+        "--out",
+        str(tmp_path / "out"),
+        "--format",
+        "csv",
+    ]
+    if timeout is not None:
+        config = tmp_path / "timeout.toml"
+        config.write_text(f"[database]\nstatement_timeout_seconds = {timeout}\n")
+        args += ["--config", str(config)]
+    return CliRunner().invoke(cli, args)
+
+
+def test_a_slow_statement_on_postgresql_is_cancelled_and_exits_3(postgresql_url, tmp_path):
+    load(postgresql_url, ROWS)
+    _slow_work_items(postgresql_url, "pg_sleep(3) IS NOT NULL")
+    started = time.monotonic()
+    result = _run(postgresql_url, tmp_path, timeout=0.5)
+    assert result.exit_code == 3
+    assert result.stderr.splitlines()[-1].startswith(
+        "scorecard: error: cannot read table 'work_items': canceling statement due to statement timeout"
+    )
+    assert time.monotonic() - started < 3
+
+
+def test_a_slow_statement_on_mariadb_is_cancelled_and_exits_3(mariadb_url, tmp_path):
+    load(mariadb_url, ROWS)
+    _slow_work_items(mariadb_url, "SLEEP(3) = 0")
+    result = _run(mariadb_url, tmp_path, timeout=0.5)
+    assert result.exit_code == 3
+    last = result.stderr.splitlines()[-1]
+    assert last.startswith("scorecard: error: cannot read table 'work_items': ")
+    assert "max_statement_time" in last or "interrupted" in last.lower()
+
+
+def test_a_connection_killed_mid_read_is_retried_once(postgresql_url, tmp_path):
+    load(postgresql_url, ROWS)
+    _slow_work_items(postgresql_url, "pg_sleep(1.5) IS NOT NULL")
+    admin = create_engine(postgresql_url, isolation_level="AUTOCOMMIT")
+    killed: list[int] = []
+
+    def kill_the_first_read() -> None:
+        deadline = time.monotonic() + 20
+        with admin.connect() as connection:
+            while not killed and time.monotonic() < deadline:
+                pids = connection.execute(text(
+                    "SELECT pid FROM pg_stat_activity WHERE application_name = 'scorecard' "
+                    # Rows come through a server-side cursor: FETCH ... FROM, not the SELECT.
+                    "AND state = 'active' AND (query LIKE '%work_items%' OR query LIKE 'FETCH%')"
+                )).scalars().all()  # fmt: skip
+                for pid in pids:
+                    connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+                    killed.append(pid)
+                time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_the_first_read)
+    killer.start()
+    result = _run(postgresql_url, tmp_path)
+    killer.join()
+    admin.dispose()
+    assert killed, "the test never saw the job's query to kill it"
+    assert result.exit_code == 0, result.output
+    assert "the connection dropped while reading" in result.stderr
+    assert "retrying the extraction once" in result.stderr
+    assert (tmp_path / "out" / AS_OF / "scores.csv").read_text().count("\n") > 1
