@@ -7,8 +7,6 @@ import multiprocessing
 import os
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
@@ -368,16 +366,16 @@ def render_reports(
             stats.pdf_pages += pages
             stats.documents += 1
 
+    timeout = inputs.config.reports.render_timeout_seconds
     pool = None
     if workers > 1:
-        pool = ProcessPoolExecutor(
-            max_workers=workers,
-            # Spawned, not forked: polars' thread pool does not survive a fork.
-            mp_context=multiprocessing.get_context("spawn"),
+        # Spawned, not forked: polars' thread pool does not survive a fork.
+        pool = multiprocessing.get_context("spawn").Pool(
+            workers,
             initializer=_start_worker,
             initargs=(_for_workers(inputs), formats, slugs, ranked),
         )
-        pending = pool.map(_render_vendor, jobs)
+        pending = pool.imap(_render_vendor, jobs)
     _start_worker(inputs, formats, slugs, ranked)
     renderer: Renderer = _WORKER["renderer"]
     title = f"Vendor performance review {current}"
@@ -388,12 +386,20 @@ def render_reports(
     )
     progress("rendered the portfolio pack")
     try:
-        collect(pending if pool else map(_render_vendor, jobs))
-    except BrokenProcessPool:
-        raise OutputError("rendering failed: a worker process died (out of memory?)") from None
+        if pool is None:
+            collect(map(_render_vendor, jobs))
+        else:
+            # Each scorecard must arrive within the timeout, so a stuck render cannot hang the night.
+            collect(pending.next(timeout=timeout) for _ in jobs)
+    except multiprocessing.TimeoutError:
+        raise OutputError(
+            f"a scorecard took longer than reports.render_timeout_seconds = {timeout:g} s to render; "
+            "the run is not published"
+        ) from None
     finally:
-        if pool:
-            pool.shutdown()
+        if pool is not None:
+            pool.terminate()  # stops workers still busy after an error; idle ones just exit
+            pool.join()
     stats.workers = max(workers, 1)
     stats.wall_seconds = time.perf_counter() - started
     noun = "process" if stats.workers == 1 else "processes"

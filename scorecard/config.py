@@ -186,6 +186,8 @@ class ReportsConfig(_Frozen):
     """Also render a variant of each scorecard that is safe to send to the vendor."""
     workers: Annotated[int, Field(ge=0, le=256)] = 0
     """Processes rendering the vendor scorecards; 0 means one per core."""
+    render_timeout_seconds: Annotated[float, Field(gt=0)] = 300
+    """Longest wait for any one scorecard from a render process; beyond it the run fails (exit 1)."""
 
 
 class EmailConfig(_Frozen):

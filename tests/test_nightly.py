@@ -252,3 +252,44 @@ def test_a_full_disk_fails_the_run_clearly_and_keeps_the_previous_run(tiny_disk,
     assert result.stderr.splitlines()[-1].startswith("scorecard: error: cannot write ")
     assert _tree(out / AS_OF) == before
     assert not list(out.glob(".*.staging-*")) and not list(out.rglob("*.tmp"))
+
+
+def test_a_render_that_takes_too_long_fails_the_run_and_publishes_nothing(sqlite_url, tmp_path):
+    load(sqlite_url, ROWS)
+    config = tmp_path / "slow.toml"
+    # Starting a render process alone takes longer than this.
+    config.write_text("[reports]\nworkers = 2\nrender_timeout_seconds = 0.001\n")
+    result = CliRunner().invoke(cli, ["run", "--config", str(config), "--database-url", sqlite_url,
+                                      "--as-of", AS_OF, "--out", str(tmp_path / "out")])  # fmt: skip
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1] == (
+        "scorecard: error: a scorecard took longer than reports.render_timeout_seconds = 0.001 s "
+        "to render; the run is not published"
+    )
+    assert not (tmp_path / "out" / AS_OF).exists()
+
+
+def test_two_runs_at_once_one_exits_4(tmp_path):
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    assert (
+        CliRunner()
+        .invoke(cli, ["demo-data", "--database-url", url, "--scale", "0.05", "--through", AS_OF])
+        .exit_code
+        == 0
+    )
+    config = Path(__file__).resolve().parents[1] / "examples" / "scorecard.toml"
+    command = [sys.executable, "-m", "scorecard.cli", "run", "--config", str(config), "--database-url", url,
+               "--as-of", AS_OF, "--out", str(tmp_path / "out")]  # fmt: skip
+    first = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert first.stderr is not None
+    for line in first.stderr:
+        if line.startswith("scorecard: reading"):
+            break  # it holds the lock now
+    second = subprocess.run(command, capture_output=True, text=True, check=False)
+    first_out, first_err = first.communicate()
+    assert second.returncode == 4
+    assert second.stderr.splitlines()[-1] == (
+        f"scorecard: error: another scorecard run holds the lock {tmp_path / 'out' / '.scorecard.lock'}"
+    )
+    assert first.returncode == 0, first_err
+    assert "exit 0 (all done)" in first_out
