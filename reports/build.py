@@ -342,6 +342,7 @@ def render_reports(
     formats: Sequence[str],
     progress: Callable[[str], None],
     stats: RenderStats | None = None,
+    tick: Callable[[int, int], None] = lambda done, total: None,
 ) -> dict[str, bytes]:
     """Every report file of the run, by its path relative to the run folder.
 
@@ -365,6 +366,7 @@ def render_reports(
             stats.weasyprint_seconds += seconds
             stats.pdf_pages += pages
             stats.documents += 1
+            tick(stats.documents, len(jobs) + 1)
 
     timeout = inputs.config.reports.render_timeout_seconds
     pool = None

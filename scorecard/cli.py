@@ -21,6 +21,7 @@ import click
 from scorecard import __version__
 from scorecard.config import FORMATS, load_config, resolve_database_url
 from scorecard.errors import ConfigError, ScorecardError
+from scorecard.log import FORMAT_CHOICES, RunLog
 
 if TYPE_CHECKING:
     from scorecard.pipeline import RunRequest
@@ -35,6 +36,10 @@ EXIT_MEANING = {
 }
 
 
+# The log of the command being run; --log-format replaces it before any work starts.
+_log = RunLog("text")
+
+
 def _fails_cleanly(command: F) -> F:
     """Turn a ScorecardError into one line on stderr and its exit code; anything else keeps its traceback."""
 
@@ -43,14 +48,29 @@ def _fails_cleanly(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except ScorecardError as error:
-            click.echo(f"scorecard: error: {error}", err=True)
+            _log.error(str(error), error.exit_code)
             sys.exit(error.exit_code)
 
     return wrapper  # type: ignore[return-value]
 
 
+def _use_log(choice: str) -> None:
+    global _log
+    _log = RunLog.choose(choice)
+
+
 def _progress(message: str) -> None:
-    click.echo(f"scorecard: {message}", err=True)
+    _log.info(message)
+
+
+log_format_option = click.option(
+    "--log-format",
+    type=click.Choice(FORMAT_CHOICES),
+    default="auto",
+    envvar="SCORECARD_LOG_FORMAT",
+    show_default=True,
+    help="text lines (with a progress bar), JSON lines, or auto: text on a terminal, else JSON.",
+)
 
 
 def _parse_date(value: str | None, option: str) -> dt.date | None:
@@ -97,6 +117,7 @@ def cli() -> None:
 @click.option(
     "--email-dry-run", is_flag=True, help="With --send: write .eml files under emails/ instead."
 )
+@log_format_option
 @_fails_cleanly
 def run(
     config_path: str | None,
@@ -107,8 +128,10 @@ def run(
     formats: str | None,
     send: bool,
     email_dry_run: bool,
+    log_format: str,
 ) -> None:
     """Extract, score, render and write one run folder OUT/<as-of>/."""
+    _use_log(log_format)
     from scorecard.pipeline import RunRequest
     from scorecard.scoring.periods import default_as_of
 
@@ -131,15 +154,27 @@ def _run_and_report(request: RunRequest) -> None:
     from scorecard.pipeline import run as run_pipeline
 
     started = time.monotonic()
-    result = run_pipeline(request, _progress)
+    result = run_pipeline(request, _progress, _log.tick)
     for problem in result.problems:
-        click.echo(f"scorecard: problem: {problem}", err=True)
+        _log.problem(problem)
     rows = ", ".join(
         f"{name} {c['rows_accepted']}/{c['rows_read']}" for name, c in result.counts.items()
     )
-    click.echo(
-        f"{result.run_dir}: {len(result.artifacts)} files in {time.monotonic() - started:.1f} s; "
+    seconds = time.monotonic() - started
+    text = (
+        f"{result.run_dir}: {len(result.artifacts)} files in {seconds:.1f} s; "
         f"rows accepted {rows}; exit {result.exit_code} ({EXIT_MEANING[result.exit_code]})"
+    )
+    click.echo(
+        _log.summary(
+            text,
+            run_dir=str(result.run_dir),
+            files=len(result.artifacts),
+            seconds=round(seconds, 1),
+            tables=result.counts,
+            exit_code=result.exit_code,
+            meaning=EXIT_MEANING[result.exit_code],
+        )
     )
     sys.exit(result.exit_code)
 
@@ -255,9 +290,11 @@ def demo_data(
 @click.option("--dir", "directory", type=click.Path(file_okay=False), default="demo", show_default=True,
               help="Where the demo database and outputs go (it is replaced).")  # fmt: skip
 @click.option("--format", "formats", help="Comma-separated: pdf,html,csv,json (default: all four).")
+@log_format_option
 @_fails_cleanly
-def demo(directory: str, formats: str | None) -> None:
+def demo(directory: str, formats: str | None, log_format: str) -> None:
     """Build the demo database and run the whole job on it, as of the last quarter end."""
+    _use_log(log_format)
     from importlib import resources
 
     from scorecard.demo_data import generate_demo_data

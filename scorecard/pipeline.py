@@ -154,7 +154,11 @@ def _manifest(
     }
 
 
-def run(request: RunRequest, progress: Progress = lambda _: None) -> RunResult:
+def run(
+    request: RunRequest,
+    progress: Progress = lambda _: None,
+    tick: Callable[[int, int], None] = lambda done, total: None,
+) -> RunResult:
     started = dt.datetime.now(dt.UTC)
     config = request.config
     final_dir = request.out_dir / request.as_of.isoformat()
@@ -189,7 +193,9 @@ def run(request: RunRequest, progress: Progress = lambda _: None) -> RunResult:
                 inputs = ReportInputs(
                     table=table, data=data, periods=periods, config=config, as_of=request.as_of
                 )
-                for relative, content in render_reports(inputs, wanted, progress).items():
+                for relative, content in render_reports(
+                    inputs, wanted, progress, tick=tick
+                ).items():
                     write_bytes_atomic(staging / relative, content)
             emails: list[dict[str, Any]] = []
             if request.send:

@@ -77,3 +77,9 @@ def any_database_url(request, tmp_path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'source.db'}"
     else:
         yield from _fresh_database(request.param)
+
+
+@pytest.fixture(autouse=True)
+def text_logs(monkeypatch):
+    """Tests read the text log format; test_log.py covers JSON and the automatic choice."""
+    monkeypatch.setenv("SCORECARD_LOG_FORMAT", "text")
