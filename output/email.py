@@ -24,7 +24,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import make_msgid
 from pathlib import Path
 from typing import Any
 
@@ -69,13 +68,16 @@ def build_message(mail: Outgoing, sender: str, attachment: bytes) -> EmailMessag
     message["From"] = parse_address(sender)
     message["To"] = [parse_address(a) for a in mail.to]
     message["Subject"] = mail.subject
-    message["Message-ID"] = make_msgid(domain="scorecard.invalid")
+    # Derived from what is sent, so a rerun writes byte-identical .eml files.
+    digest = hashlib.sha256(f"{mail.key}|{mail.subject}".encode() + attachment).hexdigest()[:32]
+    message["Message-ID"] = f"<{digest}@scorecard.invalid>"
     message.set_content(mail.body)
     subtype = "pdf" if mail.attachment.suffix == ".pdf" else "html"
     maintype = "application" if subtype == "pdf" else "text"
     message.add_attachment(
         attachment, maintype=maintype, subtype=subtype, filename=mail.attachment.name
     )
+    message.set_boundary(f"scorecard-{digest}")  # not random: same content, same bytes
     return message
 
 

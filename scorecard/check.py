@@ -90,7 +90,8 @@ def last_successful_run(out_dir: Path) -> tuple[Path, dt.datetime] | None:
             continue
         try:
             manifest = json.loads(manifest_path.read_text("utf-8"))
-            finished = dt.datetime.fromisoformat(manifest["finished_at"])
+            # The manifest is written last and renamed into place: its time is the run's end.
+            finished = dt.datetime.fromtimestamp(manifest_path.stat().st_mtime, dt.UTC)
         except (OSError, ValueError, KeyError, TypeError):
             continue
         if manifest.get("exit_code") == 0 and (best is None or finished > best[1]):

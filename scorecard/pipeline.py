@@ -108,7 +108,6 @@ def rejection_problems(data: ValidatedData, limit: float) -> list[str]:
 
 def _manifest(
     request: RunRequest,
-    started: dt.datetime,
     data: ValidatedData,
     periods: list[Period],
     staging: Path,
@@ -119,8 +118,6 @@ def _manifest(
     artifacts = sorted(p for p in staging.rglob("*") if p.is_file())
     return {
         "tool": {"name": "scorecard", "version": __version__},
-        "started_at": started.isoformat(timespec="seconds"),
-        "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "as_of": request.as_of.isoformat(),
         "period": request.period,
         "periods": [
@@ -159,7 +156,6 @@ def run(
     progress: Progress = lambda _: None,
     tick: Callable[[int, int], None] = lambda done, total: None,
 ) -> RunResult:
-    started = dt.datetime.now(dt.UTC)
     config = request.config
     final_dir = request.out_dir / request.as_of.isoformat()
     with run_lock(request.out_dir):
@@ -215,9 +211,7 @@ def run(
                         f"{', '.join(failed[0]['to'])}: {failed[0]['error']}"
                     )
             exit_code = 1 if problems else 0
-            manifest = _manifest(
-                request, started, data, periods, staging, emails, exit_code, problems
-            )
+            manifest = _manifest(request, data, periods, staging, emails, exit_code, problems)
             write_bytes_atomic(
                 staging / "manifest.json",
                 (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 
 from click.testing import CliRunner
 from sqlalchemy import create_engine
@@ -23,9 +24,9 @@ def check(*args: str):
 
 def _manifest(out, name: str, finished: dt.datetime, exit_code: int) -> None:
     (out / name).mkdir(parents=True)
-    (out / name / "manifest.json").write_text(
-        json.dumps({"finished_at": finished.isoformat(), "exit_code": exit_code})
-    )
+    manifest = out / name / "manifest.json"
+    manifest.write_text(json.dumps({"exit_code": exit_code}))
+    os.utime(manifest, (finished.timestamp(), finished.timestamp()))
 
 
 def test_check_reports_each_table_and_exits_0(sqlite_url, tmp_path):

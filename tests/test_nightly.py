@@ -80,8 +80,11 @@ def _emails(out: Path) -> list[dict]:
     return json.loads((out / AS_OF / "manifest.json").read_text())["emails"]
 
 
-def test_a_421_reply_is_retried_and_the_message_arrives_once(server, sqlite_url, tmp_path):
-    port, handler = server(["421 Service not available, try later"])
+@pytest.mark.parametrize(
+    "reply", ["421 Service not available, try later", "451 Local error in processing"]
+)
+def test_a_4xx_reply_is_retried_and_the_message_arrives_once(server, sqlite_url, tmp_path, reply):
+    port, handler = server([reply])
     load(sqlite_url, ROWS)
     result = _run(_config(tmp_path, port), sqlite_url, tmp_path / "out")
     assert result.exit_code == 0, result.output
@@ -293,3 +296,17 @@ def test_two_runs_at_once_one_exits_4(tmp_path):
     )
     assert first.returncode == 0, first_err
     assert "exit 0 (all done)" in first_out
+
+
+def test_a_rerun_on_the_same_data_writes_identical_files(sqlite_url, tmp_path):
+    load(sqlite_url, ROWS)
+    trees = []
+    for name in ("first", "second"):
+        out = tmp_path / name
+        result = CliRunner().invoke(cli, ["run", "--database-url", sqlite_url, "--as-of", AS_OF, "--out", str(out),
+                                          "--email-dry-run"])  # fmt: skip
+        assert result.exit_code == 0, result.output
+        trees.append(_tree(out / AS_OF))
+    assert trees[0] == trees[1]
+    assert {"manifest.json", "portfolio.pdf", "scores.csv"} <= set(trees[0])
+    assert any(path.startswith("emails/") for path in trees[0])
