@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import email
 import json
+import shutil
 import socket
+import ssl
+import subprocess
 from email import policy
 from pathlib import Path
 
@@ -138,3 +141,70 @@ def test_a_vendor_contact_gets_only_the_vendor_facing_scorecard(smtp_server, sql
     assert attachment.get_filename() == "acme-offshore.pdf"
     facing = (tmp_path / "out" / AS_OF / "vendor-facing" / "acme-offshore.pdf").read_bytes()
     assert attachment.get_content() == facing
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory):
+    """A throwaway self-signed certificate for 127.0.0.1, trusted only by this test's client."""
+    if not shutil.which("openssl"):
+        pytest.skip("the openssl command is needed to make a test certificate")
+    folder = tmp_path_factory.mktemp("tls")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(folder / "key.pem"), "-out", str(folder / "cert.pem")],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return folder / "cert.pem", folder / "key.pem"
+
+
+class Authenticator:
+    def __init__(self) -> None:
+        self.logins: list[tuple[str, str]] = []
+
+    def __call__(self, server, session, envelope, mechanism, auth_data):
+        from aiosmtpd.smtp import AuthResult
+
+        self.logins.append((auth_data.login.decode(), auth_data.password.decode()))
+        return AuthResult(success=auth_data.password == b"app-password-123")
+
+
+# Said by the test server about its own settings, which are over implicit TLS anyway.
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+@pytest.mark.parametrize("security", ["starttls", "ssl"])
+def test_tls_and_login_with_credentials_from_the_environment(
+    certificate, security, sqlite_url, tmp_path, monkeypatch
+):
+    cert, key = certificate
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    inbox, authenticator, port = Inbox(), Authenticator(), _free_port()
+    if security == "starttls":
+        controller = Controller(inbox, hostname="127.0.0.1", port=port, tls_context=context, require_starttls=True,
+                                authenticator=authenticator, auth_required=True)  # fmt: skip
+    else:
+        # aiosmtpd only counts its own STARTTLS as TLS for AUTH; here TLS starts with the first byte.
+        controller = Controller(inbox, hostname="127.0.0.1", port=port, ssl_context=context,
+                                authenticator=authenticator, auth_required=True, auth_require_tls=False)  # fmt: skip
+    controller.start()
+    try:
+        monkeypatch.setenv(
+            "SSL_CERT_FILE", str(cert)
+        )  # the client verifies; it trusts only this CA
+        load(sqlite_url, ROWS)
+        config = _config(tmp_path, port)
+        config.write_text(
+            config.read_text()
+            + f'security = "{security}"\nusername_env = "MAIL_USER"\npassword_env = "MAIL_PASSWORD"\n'
+        )
+        result = CliRunner().invoke(
+            cli, ["run", "--config", str(config), "--database-url", sqlite_url, "--as-of", AS_OF,
+                  "--out", str(tmp_path / "out"), "--send", "--format", "html"],
+            env={"MAIL_USER": "scorecard", "MAIL_PASSWORD": "app-password-123"},
+        )  # fmt: skip
+    finally:
+        controller.stop()
+    assert result.exit_code == 0, result.output
+    assert authenticator.logins and set(authenticator.logins) == {("scorecard", "app-password-123")}
+    assert len(inbox.messages) == 2
+    manifest = (tmp_path / "out" / AS_OF / "manifest.json").read_text()
+    assert "app-password-123" not in manifest and "app-password-123" not in result.output
