@@ -6,16 +6,28 @@ the database cannot be reached or a table or column is missing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, select
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Select,
+    column,
+    create_engine,
+    event,
+    inspect,
+    select,
+    table,
+    text,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 
+from scorecard.config import TableSource
 from scorecard.errors import ConfigError, SourceError
 from scorecard.extract.schema import TABLES
 
@@ -138,9 +150,20 @@ def open_engine(url: str, statement_timeout_seconds: float | None = None) -> Eng
     return engine
 
 
+def _make_read_only(connection: Connection) -> None:
+    """Ask the database itself to refuse writes, where the dialect can."""
+    dialect = connection.dialect.name
+    if dialect == "sqlite":
+        connection.exec_driver_sql("PRAGMA query_only = ON")
+    elif dialect in ("postgresql", "mysql", "mariadb"):
+        # PostgreSQL: for this transaction; MySQL and MariaDB: for the next one, which the
+        # first SELECT starts.
+        connection.exec_driver_sql("SET TRANSACTION READ ONLY")
+
+
 @contextmanager
 def read_only_connection(engine: Engine) -> Iterator[Connection]:
-    """A connection that is rolled back at the end, whatever happened: the job never writes."""
+    """A read-only transaction, rolled back at the end whatever happened: the job never writes."""
     try:
         connection = engine.connect()
     except SQLAlchemyError as exc:
@@ -150,6 +173,7 @@ def read_only_connection(engine: Engine) -> Iterator[Connection]:
         ) from None
     try:
         with connection.begin() as transaction:
+            _make_read_only(connection)
             yield connection
             transaction.rollback()
     finally:
@@ -161,20 +185,68 @@ def _first_line(exc: BaseException) -> str:
     return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
 
 
-def check_tables(connection: Connection) -> None:
-    """Every canonical table and column exists, or SourceError names the first missing one."""
+def _split_name(qualified: str) -> tuple[str | None, str]:
+    schema, _, name = qualified.rpartition(".")
+    return (schema or None), name
+
+
+def source_select(name: str, spec: TableSource | None) -> Select[Any]:
+    """SELECT of the canonical columns, by their canonical names, from wherever the table comes from.
+
+    Every column keeps its canonical SQLAlchemy type, so values are converted
+    the same way whatever the source.
+    """
+    canonical = TABLES[name]
+    if spec is None:
+        return select(*canonical.columns)
+    if spec.query is not None:
+        subquery = (
+            text(spec.query)
+            .columns(*[column(c.name, c.type) for c in canonical.columns])
+            .subquery(f"source_{name}")
+        )
+        return select(*[subquery.c[c.name] for c in canonical.columns])
+    schema, table_name = _split_name(spec.table or "")
+    mapped = {c.name: spec.columns.get(c.name, c.name) for c in canonical.columns}
+    source = table(
+        table_name, *[column(mapped[c.name], c.type) for c in canonical.columns], schema=schema
+    )
+    return select(*[source.c[mapped[c.name]].label(c.name) for c in canonical.columns])
+
+
+def check_sources(connection: Connection, sources: Mapping[str, TableSource]) -> None:
+    """Every table, mapped column and query the run will read exists; else SourceError names it."""
     inspector = inspect(connection)
-    views = set(inspector.get_view_names())
-    for name, table in TABLES.items():
-        # The canonical tables may be views (contract section 1).
-        if name not in views and not inspector.has_table(name):
-            raise SourceError(
-                f"table {name!r} is missing from the database (run scorecard init-db?)"
-            )
-        present = {column["name"].lower() for column in inspector.get_columns(name)}
-        for column in table.columns:
-            if column.name not in present:
-                raise SourceError(f"column {name}.{column.name} is missing from the database")
+    for name, canonical in TABLES.items():
+        spec = sources.get(name)
+        if spec is not None and spec.query is not None:
+            try:
+                connection.execute(source_select(name, spec).limit(0))
+            except SQLAlchemyError as exc:
+                raise SourceError(f"source.{name}.query does not run: {_first_line(exc)}") from None
+            continue
+        qualified = spec.table if spec is not None and spec.table else name
+        schema, table_name = _split_name(qualified)
+        # Tables may be views (contract section 1).
+        views = set(inspector.get_view_names(schema=schema))
+        label = f"source.{name}.table {qualified!r}" if spec is not None else f"table {name!r}"
+        if table_name not in views and not inspector.has_table(table_name, schema=schema):
+            hint = "" if spec is not None else " (run scorecard init-db?)"
+            raise SourceError(f"{label} is missing from the database{hint}")
+        present = {c["name"].lower() for c in inspector.get_columns(table_name, schema=schema)}
+        for wanted in canonical.columns:
+            source_column = spec.columns.get(wanted.name, wanted.name) if spec else wanted.name
+            if source_column.lower() not in present:
+                if spec is not None:
+                    raise SourceError(
+                        f"{label} has no column {source_column!r} (for {name}.{wanted.name})"
+                    )
+                raise SourceError(f"column {name}.{wanted.name} is missing from the database")
+
+
+def check_tables(connection: Connection) -> None:
+    """The canonical tables themselves (no mapping): used by `scorecard check` and tests."""
+    check_sources(connection, {})
 
 
 def _normalise_timestamps(frame: pl.DataFrame) -> pl.DataFrame:
@@ -187,10 +259,9 @@ def _normalise_timestamps(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(fixes) if fixes else frame
 
 
-def read_table(connection: Connection, name: str) -> pl.DataFrame:
-    table = TABLES[name]
+def read_table(connection: Connection, name: str, spec: TableSource | None = None) -> pl.DataFrame:
     schema = POLARS_SCHEMA[name]
-    statement = select(*table.columns)
+    statement = source_select(name, spec)
     parts: list[pl.DataFrame] = []
     try:
         result = connection.execution_options(yield_per=_FETCH_ROWS).execute(statement)
@@ -218,20 +289,25 @@ class ConnectionLost(SourceError):
     """The server closed the connection mid-way (restart, failover, a DBA's kill)."""
 
 
-def read_source(engine: Engine, progress: Callable[[str], None] = lambda _: None) -> SourceData:
+def read_source(
+    engine: Engine,
+    progress: Callable[[str], None] = lambda _: None,
+    sources: Mapping[str, TableSource] | None = None,
+) -> SourceData:
     """All four tables in one read-only transaction; retried once if the connection drops."""
+    sources = sources or {}
     for attempt in (1, 2):
         try:
             with read_only_connection(engine) as connection:
                 try:
-                    check_tables(connection)
+                    check_sources(connection, sources)
                 except DBAPIError as exc:
                     if exc.connection_invalidated:
                         raise ConnectionLost(
                             f"the connection dropped while checking the schema: {_first_line(exc)}"
                         ) from None
                     raise SourceError(f"cannot inspect the database: {_first_line(exc)}") from None
-                frames = {name: read_table(connection, name) for name in TABLES}
+                frames = {name: read_table(connection, name, sources.get(name)) for name in TABLES}
             return SourceData(**frames)
         except ConnectionLost as lost:
             if attempt == 2:

@@ -59,6 +59,58 @@ class DatabaseConfig(_Frozen):
         return value
 
 
+CANONICAL_TABLES = ("vendors", "work_items", "requests", "charges")
+
+
+_SQL_COMMENTS = re.compile(r"--[^\n]*|/\*.*?\*/", re.S)
+_SQL_STRINGS = re.compile(r"'(?:[^']|'')*'")
+_WRITING = re.compile(
+    r"\b(insert|update|delete|merge|drop|alter|create|truncate|grant|revoke|copy|call|exec|execute"
+    r"|do|set|lock|vacuum|attach|detach|pragma|into)\b",
+    re.I,
+)
+
+
+def ensure_single_select(sql: str) -> str:
+    """The query must be one SELECT (or WITH ... SELECT) that can only read; ValueError says why not."""
+    text = _SQL_STRINGS.sub("''", _SQL_COMMENTS.sub(" ", sql)).strip().rstrip(";").strip()
+    if ";" in text:
+        raise ValueError("must be a single statement (found a ';' inside)")
+    if not re.match(r"(select|with)\b", text, re.I):
+        raise ValueError("must be a SELECT (or WITH ... SELECT) statement")
+    if found := _WRITING.search(text):
+        raise ValueError(f"must only read, but uses {found.group(1).upper()}")
+    return sql
+
+
+class TableSource(_Frozen):
+    """Where a canonical table comes from when it is not a table of that name (contract section 6)."""
+
+    table: str | None = None
+    """The source table (or view), optionally schema-qualified: "crm.tickets"."""
+    columns: dict[str, str] = Field(default_factory=dict)
+    """canonical column -> source column; columns not named here are read by their canonical name."""
+    query: str | None = None
+    """One SELECT that returns the canonical columns by name."""
+
+    @field_validator("query")
+    @classmethod
+    def _select_only(cls, value: str | None) -> str | None:
+        return None if value is None else ensure_single_select(value)
+
+    @model_validator(mode="after")
+    def _one_way(self) -> TableSource:
+        if (self.table is None) == (self.query is None):
+            raise ValueError(
+                "give either table (with optional columns) or query, not both or neither"
+            )
+        if self.query is not None and self.columns:
+            raise ValueError(
+                "columns go with table; a query must name the canonical columns itself"
+            )
+        return self
+
+
 class RunConfig(_Frozen):
     period: Literal["month", "quarter"] = "quarter"
     history_periods: Annotated[int, Field(ge=0, le=40)] = 4
@@ -215,9 +267,25 @@ class Config(_Frozen):
     response_targets_hours: ResponseTargets = ResponseTargets()
     in_house: dict[str, InHouseCostModel] = Field(default_factory=dict)
     """The in-house cost model per process."""
+    source: dict[Literal["vendors", "work_items", "requests", "charges"], TableSource] = Field(
+        default_factory=dict
+    )
+    """Bring your own schema: a mapping or a query per canonical table."""
     reports: ReportsConfig = ReportsConfig()
     email: EmailConfig = EmailConfig()
     source_path: str | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="after")
+    def _mapped_columns_exist(self) -> Config:
+        from scorecard.extract.schema import TABLES
+
+        for name, spec in self.source.items():
+            unknown = sorted(set(spec.columns) - {c.name for c in TABLES[name].columns})
+            if unknown:
+                raise ValueError(
+                    f"source.{name}.columns: {', '.join(unknown)} is not a column of {name}"
+                )
+        return self
 
     def public_dict(self) -> dict[str, Any]:
         """The config as recorded in the manifest: no URL (it may carry credentials)."""

@@ -8,16 +8,16 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
 
 from scorecard import __version__
-from scorecard.config import Config
+from scorecard.config import Config, TableSource
 from scorecard.errors import ConfigError, LockError, OutputError, ScorecardError
 from scorecard.extract.source import open_engine, read_source, redact_url
 from scorecard.extract.validate import ValidatedData, validate
@@ -162,7 +162,9 @@ def run(
         progress(f"reading {redact_url(request.database_url)}")
         engine = open_engine(request.database_url, config.database.statement_timeout_seconds)
         try:
-            source = read_source(engine, progress)
+            # The keys are canonical table names (checked by the config), so str keys are exact.
+            sources = cast(Mapping[str, TableSource], config.source)
+            source = read_source(engine, progress, sources)
         finally:
             engine.dispose()
         data = validate(source, config.currency)
