@@ -103,9 +103,14 @@ def redact_url(url: str) -> str:
         return "(unparseable URL)"
 
 
-def _connect_arguments(url: str, statement_timeout_seconds: float | None) -> dict[str, object]:
-    """PostgreSQL drivers take the timeout and a name (shown to DBAs) at connect time."""
+def _connect_arguments(
+    url: str, statement_timeout_seconds: float | None, read_only: bool
+) -> dict[str, object]:
+    """PostgreSQL drivers take the timeout and a name (shown to DBAs) at connect time;
+    DuckDB has no read-only transaction, only read-only connections."""
     backend = make_url(url).get_backend_name()
+    if backend == "duckdb":
+        return {"read_only": True} if read_only else {}
     if backend == "postgresql" and make_url(url).get_driver_name() in ("psycopg", "psycopg2"):
         options = (
             f"-c statement_timeout={int(statement_timeout_seconds * 1000)}"
@@ -133,10 +138,15 @@ def _limit_statements_on_mysql(engine: Engine, seconds: float) -> None:
             cursor.close()
 
 
-def open_engine(url: str, statement_timeout_seconds: float | None = None) -> Engine:
-    """An engine whose statements give up after the timeout, so a stuck query cannot hang the night."""
+def open_engine(
+    url: str, statement_timeout_seconds: float | None = None, read_only: bool = False
+) -> Engine:
+    """An engine whose statements give up after the timeout, so a stuck query cannot hang the night.
+
+    read_only: for the job's reads (engines that can only be read-only per connection).
+    """
     try:
-        arguments = _connect_arguments(url, statement_timeout_seconds)
+        arguments = _connect_arguments(url, statement_timeout_seconds, read_only)
         engine = create_engine(url, connect_args=arguments)
     except (ArgumentError, NoSuchModuleError) as exc:
         raise ConfigError(f"database URL {redact_url(url)}: {exc}") from None
@@ -214,6 +224,13 @@ def source_select(name: str, spec: TableSource | None) -> Select[Any]:
     return select(*[source.c[mapped[c.name]].label(c.name) for c in canonical.columns])
 
 
+def _column_names(connection: Connection, table_name: str, schema: str | None) -> set[str]:
+    """The columns a SELECT * returns: portable to any SQL engine, unlike dialect catalogs."""
+    probe = select(text("*")).select_from(table(table_name, schema=schema)).limit(0)
+    # A Result, not a dict: iterating it would give rows, keys() gives the column names.
+    return {key.lower() for key in connection.execute(probe).keys()}  # noqa: SIM118
+
+
 def check_sources(connection: Connection, sources: Mapping[str, TableSource]) -> None:
     """Every table, mapped column and query the run will read exists; else SourceError names it."""
     inspector = inspect(connection)
@@ -233,7 +250,7 @@ def check_sources(connection: Connection, sources: Mapping[str, TableSource]) ->
         if table_name not in views and not inspector.has_table(table_name, schema=schema):
             hint = "" if spec is not None else " (run scorecard init-db?)"
             raise SourceError(f"{label} is missing from the database{hint}")
-        present = {c["name"].lower() for c in inspector.get_columns(table_name, schema=schema)}
+        present = _column_names(connection, table_name, schema)
         for wanted in canonical.columns:
             source_column = spec.columns.get(wanted.name, wanted.name) if spec else wanted.name
             if source_column.lower() not in present:

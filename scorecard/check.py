@@ -50,7 +50,7 @@ def _as_datetime(value: object) -> dt.datetime | None:
 def check_source(url: str, now: dt.datetime) -> list[Finding]:
     """Connect, check every canonical table and column, report the newest row of each table."""
     findings = []
-    engine = open_engine(url)
+    engine = open_engine(url, read_only=True)
     try:
         with read_only_connection(engine) as connection:
             findings.append(Finding(True, f"database {redact_url(url)}: reachable"))

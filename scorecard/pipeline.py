@@ -160,7 +160,9 @@ def run(
     final_dir = request.out_dir / request.as_of.isoformat()
     with run_lock(request.out_dir):
         progress(f"reading {redact_url(request.database_url)}")
-        engine = open_engine(request.database_url, config.database.statement_timeout_seconds)
+        engine = open_engine(
+            request.database_url, config.database.statement_timeout_seconds, read_only=True
+        )
         try:
             # The keys are canonical table names (checked by the config), so str keys are exact.
             sources = cast(Mapping[str, TableSource], config.source)

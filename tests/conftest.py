@@ -70,11 +70,18 @@ def mariadb_url() -> Iterator[str]:
     yield from _fresh_database("mariadb")
 
 
-@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
+@pytest.fixture
+def duckdb_url(tmp_path) -> str:
+    return f"duckdb:///{tmp_path / 'source.duckdb'}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb", "duckdb"])
 def any_database_url(request, tmp_path) -> Iterator[str]:
     """The same test on each real dialect."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'source.db'}"
+    elif request.param == "duckdb":
+        yield f"duckdb:///{tmp_path / 'source.duckdb'}"
     else:
         yield from _fresh_database(request.param)
 

@@ -41,7 +41,7 @@ def sqlite_reference(tmp_path_factory) -> dict[str, bytes]:
     return _run_demo(f"sqlite:///{base / 'demo.db'}", base / "out")
 
 
-@pytest.mark.parametrize("server", ["postgresql", "mariadb"])
+@pytest.mark.parametrize("server", ["postgresql", "mariadb", "duckdb"])
 def test_demo_data_scores_identically_to_sqlite(server, sqlite_reference, request, tmp_path):
     url = request.getfixturevalue(f"{server}_url")
     outputs = _run_demo(url, tmp_path / "out")

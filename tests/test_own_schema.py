@@ -9,7 +9,7 @@ from sqlalchemy import create_engine, insert, text
 from scorecard.cli import cli
 from scorecard.config import ensure_single_select
 from scorecard.extract.schema import vendors as vendors_table
-from scorecard.extract.source import read_only_connection
+from scorecard.extract.source import open_engine, read_only_connection
 from tests.builders import charge, item, load, request, vendor
 
 AS_OF = "2026-09-30"
@@ -155,7 +155,7 @@ def test_words_inside_strings_and_comments_do_not_count_as_writing():
 
 def test_the_database_itself_refuses_writes_inside_the_jobs_transaction(any_database_url):
     load(any_database_url, {})
-    engine = create_engine(any_database_url)
+    engine = open_engine(any_database_url, read_only=True)
     with (
         pytest.raises(Exception, match=r"(?i)read.only|readonly|attempt to write"),
         read_only_connection(engine) as connection,
