@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import Column, DateTime, MetaData, Table, create_engine, insert, text
+from sqlalchemy import Column, DateTime, MetaData, Table, create_engine, insert, select, text
 
 from scorecard.cli import cli
 from scorecard.extract.schema import TABLES
@@ -88,3 +88,29 @@ def test_aware_timestamps_are_read_as_utc(postgresql_url):
     source = read_source(engine)
     engine.dispose()
     assert source.work_items.get_column("received_at").to_list() == [dt.datetime(2026, 7, 1, 0, 0)]
+
+
+def test_every_query_the_job_issues_compiles_for_trino():
+    """Warehouses (Trino, and so Starburst and Athena) are where users go past one server."""
+    from sqlalchemy import table as sql_table
+    from trino.sqlalchemy.dialect import TrinoDialect
+
+    from scorecard.config import TableSource
+    from scorecard.extract.source import source_select
+
+    dialect = TrinoDialect()
+    specs = [None, TableSource(table="crm.tickets", columns={"work_item_id": "ticket_no"}),
+             TableSource(query="SELECT * FROM lake.work")]  # fmt: skip
+    for name in ("vendors", "work_items", "requests", "charges"):
+        for spec in specs:
+            sql = str(
+                source_select(name, spec).compile(
+                    dialect=dialect, compile_kwargs={"literal_binds": True}
+                )
+            )
+            assert sql.startswith("SELECT ") and "FROM " in sql
+    probe = select(text("*")).select_from(sql_table("tickets", schema="crm")).limit(0)
+    assert (
+        str(probe.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+        == "SELECT * \nFROM crm.tickets\nLIMIT 0"
+    )
