@@ -276,6 +276,17 @@ def _normalise_timestamps(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(fixes) if fixes else frame
 
 
+class ConnectionLost(SourceError):
+    """The server closed the connection mid-way (restart, failover, a DBA's kill)."""
+
+
+def _source_error(exc: SQLAlchemyError, while_doing: str, failure: str) -> SourceError:
+    """A dropped connection (worth one retry) or any other failure to read (exit 3)."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return ConnectionLost(f"the connection dropped while {while_doing}: {_first_line(exc)}")
+    return SourceError(f"{failure}: {_first_line(exc)}")
+
+
 def read_table(connection: Connection, name: str, spec: TableSource | None = None) -> pl.DataFrame:
     schema = POLARS_SCHEMA[name]
     statement = source_select(name, spec)
@@ -287,23 +298,13 @@ def read_table(connection: Connection, name: str, spec: TableSource | None = Non
                 [tuple(row) for row in rows], schema=list(schema), orient="row", strict=False
             )
             parts.append(_normalise_timestamps(part).cast(schema))  # type: ignore[arg-type]
-    except DBAPIError as exc:
-        if exc.connection_invalidated:
-            raise ConnectionLost(
-                f"the connection dropped while reading {name!r}: {_first_line(exc)}"
-            ) from None
-        raise SourceError(f"cannot read table {name!r}: {_first_line(exc)}") from None
     except SQLAlchemyError as exc:
-        raise SourceError(f"cannot read table {name!r}: {_first_line(exc)}") from None
+        raise _source_error(exc, f"reading {name!r}", f"cannot read table {name!r}") from None
     except (ValueError, TypeError) as exc:
         raise SourceError(f"table {name!r} holds a value of the wrong type: {exc}") from None
     if not parts:
         return pl.DataFrame(schema=schema)
     return pl.concat(parts, how="vertical")
-
-
-class ConnectionLost(SourceError):
-    """The server closed the connection mid-way (restart, failover, a DBA's kill)."""
 
 
 def read_source(
@@ -318,12 +319,10 @@ def read_source(
             with read_only_connection(engine) as connection:
                 try:
                     check_sources(connection, sources)
-                except DBAPIError as exc:
-                    if exc.connection_invalidated:
-                        raise ConnectionLost(
-                            f"the connection dropped while checking the schema: {_first_line(exc)}"
-                        ) from None
-                    raise SourceError(f"cannot inspect the database: {_first_line(exc)}") from None
+                except SQLAlchemyError as exc:
+                    raise _source_error(
+                        exc, "checking the schema", "cannot inspect the database"
+                    ) from None
                 frames = {name: read_table(connection, name, sources.get(name)) for name in TABLES}
             return SourceData(**frames)
         except ConnectionLost as lost:

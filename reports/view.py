@@ -18,15 +18,9 @@ import polars as pl
 from scorecard.config import DIMENSIONS, Config
 from scorecard.extract.validate import ValidatedData
 from scorecard.scoring.periods import Period
-from scorecard.scoring.table import ALL_PROCESSES, IN_HOUSE
+from scorecard.scoring.table import DIMENSION_KPI
 
 DASH = "–"
-DIMENSION_KPI = {
-    "accuracy": "accuracy",
-    "speed": "on_time_rate",
-    "cost": "cost_ratio",
-    "responsiveness": "response_within_target_rate",
-}
 DIMENSION_TITLE = {
     "accuracy": "Accuracy",
     "speed": "Speed (on time)",
@@ -113,13 +107,6 @@ class ReportContext:
     history_labels: list[str]
 
 
-def rows_by(table: pl.DataFrame, **filters: Any) -> list[dict[str, Any]]:
-    frame = table
-    for column, value in filters.items():
-        frame = frame.filter(pl.col(column) == value)
-    return frame.to_dicts()
-
-
 def context_for(
     config: Config, periods: Sequence[Period], as_of: dt.date, title: str
 ) -> ReportContext:
@@ -159,15 +146,6 @@ def table_counts(data: ValidatedData) -> list[dict[str, str]]:
     ]
 
 
-def is_outsourced(row: dict[str, Any]) -> bool:
-    return row["sourcing"] != IN_HOUSE
-
-
-def all_row(table: pl.DataFrame, vendor_id: str, period: str) -> dict[str, Any] | None:
-    rows = rows_by(table, vendor_id=vendor_id, period=period, process=ALL_PROCESSES)
-    return rows[0] if rows else None
-
-
 __all__ = [
     "DASH",
     "DIMENSIONS",
@@ -175,17 +153,14 @@ __all__ = [
     "DIMENSION_TITLE",
     "SOURCING_TITLE",
     "ReportContext",
-    "all_row",
     "change",
     "context_for",
     "data_quality_rows",
     "hours",
-    "is_outsourced",
     "money",
     "num",
     "pct",
     "ratio_text",
-    "rows_by",
     "score",
     "signed_money",
     "slugify",

@@ -47,6 +47,14 @@ _SUMS = [
 
 _KEYS = ["vendor_id", "process"]
 
+# The KPI each dimension scores (contract section 4).
+DIMENSION_KPI = {
+    "accuracy": "accuracy",
+    "speed": "on_time_rate",
+    "cost": "cost_ratio",
+    "responsiveness": "response_within_target_rate",
+}
+
 
 def as_known_at(data: ValidatedData, cutoff: dt.datetime) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Work items and requests as they stood at the end of the as-of day.
@@ -305,15 +313,9 @@ def _vendor_totals(
 def _scores(rows: pl.DataFrame, config: Config) -> pl.DataFrame:
     bands = config.scoring.bands
     weights = config.scoring.weights.model_dump()
-    kpi_of = {
-        "accuracy": "accuracy",
-        "speed": "on_time_rate",
-        "cost": "cost_ratio",
-        "responsiveness": "response_within_target_rate",
-    }
     scored = rows.with_columns(
         [
-            m.dimension_score(pl.col(kpi_of[d]), getattr(bands, d)).alias(f"{d}_score")
+            m.dimension_score(pl.col(DIMENSION_KPI[d]), getattr(bands, d)).alias(f"{d}_score")
             for d in DIMENSIONS
         ]
     )
