@@ -197,6 +197,8 @@ def run(
                     inputs, wanted, progress, tick=tick
                 ).items():
                     write_bytes_atomic(staging / relative, content)
+            # Checked before any email goes out: a broken PDF is never sent.
+            _check_pdfs(staging, _expected_titles(table))
             emails: list[dict[str, Any]] = []
             if request.send:
                 mails = outgoing_mail(table, data, request, periods[-1])
@@ -220,7 +222,7 @@ def run(
                 staging / "manifest.json",
                 (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8"),
             )
-            _check_outputs(staging, manifest, _expected_titles(table))
+            _check_not_empty(manifest)
             publish_run_folder(staging, final_dir)
             _point_latest(request.out_dir, final_dir.name)
         finally:
@@ -310,14 +312,18 @@ def _expected_titles(table: pl.DataFrame) -> dict[str, str]:
     return expected
 
 
-def _check_outputs(staging: Path, manifest: dict[str, Any], titles: dict[str, str]) -> None:
-    """Never report success over a missing, empty or broken file."""
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
-
+def _check_not_empty(manifest: dict[str, Any]) -> None:
+    """Never report success over an empty file."""
     for artifact in manifest["artifacts"]:
         if artifact["bytes"] == 0:
             raise OutputError(f"{artifact['path']} came out empty; the run is not published")
+
+
+def _check_pdfs(staging: Path, titles: dict[str, str]) -> None:
+    """Each PDF opens, has pages and names its vendor (or the pack's title) on page one."""
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
     for pdf in sorted(staging.rglob("*.pdf")):
         relative = pdf.relative_to(staging).as_posix()
         try:

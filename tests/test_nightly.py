@@ -310,3 +310,22 @@ def test_a_rerun_on_the_same_data_writes_identical_files(sqlite_url, tmp_path):
     assert trees[0] == trees[1]
     assert {"manifest.json", "portfolio.pdf", "scores.csv"} <= set(trees[0])
     assert any(path.startswith("emails/") for path in trees[0])
+
+
+def test_a_pdf_that_is_broken_or_names_another_vendor_stops_the_run(tmp_path):
+    from weasyprint import HTML
+
+    from scorecard.errors import OutputError
+    from scorecard.pipeline import _check_pdfs
+
+    staging = tmp_path / "staging"
+    (staging / "vendors").mkdir(parents=True)
+    titles = {"vendors/acme.pdf": "Acme Offshore"}
+    HTML(string="<h1>Acme Offshore</h1>").write_pdf(staging / "vendors" / "acme.pdf")
+    _check_pdfs(staging, titles)  # a good one passes
+    HTML(string="<h1>Beta Nearshore</h1>").write_pdf(staging / "vendors" / "acme.pdf")
+    with pytest.raises(OutputError, match="does not name 'Acme Offshore' on its first page"):
+        _check_pdfs(staging, titles)
+    (staging / "vendors" / "acme.pdf").write_bytes(b"%PDF-1.7\nthis is not a PDF body\n")
+    with pytest.raises(OutputError, match=r"vendors/acme\.pdf (does not open as a PDF|has no pages)"):
+        _check_pdfs(staging, titles)
