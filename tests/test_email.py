@@ -58,6 +58,7 @@ def _config(tmp_path: Path, port: int) -> Path:
     config.write_text(
         f'[email]\nsmtp_host = "127.0.0.1"\nsmtp_port = {port}\nsender = "scorecards@example.com"\n'
         'portfolio_recipients = ["cfo@example.com", "procurement@example.com"]\n'
+        "retry_delay_seconds = 0.01\n"  # retries stay real, just quick
     )
     return config
 
