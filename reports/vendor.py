@@ -189,21 +189,28 @@ def recommendations(
         (in_house_accuracy is None and (row["accuracy_score"] or 0) < 100)
         or (in_house_accuracy is not None and accuracy <= in_house_accuracy)
     )
-    if ratio is not None and ratio > 1 and no_better and row["sourcing"] != IN_HOUSE:
-        yearly = (
-            None if row["savings_vs_in_house"] is None else row["savings_vs_in_house"] * 365 / days
-        )
-        compared = (
-            f"{pct(accuracy)} vs {pct(in_house_accuracy)} in-house"
-            if in_house_accuracy is not None
-            else f"{pct(accuracy)}, below target"
-        )
-        found.append(Recommendation(
-            "action",
-            f"Dearer than in-house ({ratio_text(ratio)} the in-house cost per unit) at no better "
-            f"accuracy ({compared}): renegotiate the rate or weigh bringing the work back in-house "
-            f"({signed_money(yearly, currency)} a year at this period's volume).",
-        ))  # fmt: skip
+    if ratio is not None and ratio > 1 and row["sourcing"] != IN_HOUSE:
+        savings = row["savings_vs_in_house"]
+        yearly = signed_money(None if savings is None else savings * 365 / days, currency)
+        if no_better:
+            compared = (
+                f"{pct(accuracy)} vs {pct(in_house_accuracy)} in-house"
+                if in_house_accuracy is not None
+                else f"{pct(accuracy)}, below target"
+            )
+            found.append(Recommendation(
+                "action",
+                f"Dearer than in-house ({ratio_text(ratio)} the in-house cost per unit) at no better "
+                f"accuracy ({compared}): renegotiate the rate or weigh bringing the work back in-house "
+                f"({yearly} a year at this period's volume).",
+            ))  # fmt: skip
+        else:
+            # Better quality may be worth a premium; finance should still see its price.
+            found.append(Recommendation(
+                "info",
+                f"Dearer than in-house ({ratio_text(ratio)} the in-house cost per unit, {yearly} a year "
+                f"at this period's volume) for accuracy of {pct(accuracy)}: confirm the premium is worth it.",
+            ))  # fmt: skip
     last_four = [
         h["composite_score"] for h in history[-4:] if h and h["composite_score"] is not None
     ]

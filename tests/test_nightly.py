@@ -327,5 +327,7 @@ def test_a_pdf_that_is_broken_or_names_another_vendor_stops_the_run(tmp_path):
     with pytest.raises(OutputError, match="does not name 'Acme Offshore' on its first page"):
         _check_pdfs(staging, titles)
     (staging / "vendors" / "acme.pdf").write_bytes(b"%PDF-1.7\nthis is not a PDF body\n")
-    with pytest.raises(OutputError, match=r"vendors/acme\.pdf (does not open as a PDF|has no pages)"):
+    with pytest.raises(
+        OutputError, match=r"vendors/acme\.pdf (does not open as a PDF|has no pages)"
+    ):
         _check_pdfs(staging, titles)

@@ -123,8 +123,13 @@ def test_dearer_than_in_house_at_no_better_accuracy_is_flagged_with_the_yearly_l
         "Dearer than in-house (1.25× the in-house cost per unit) at no better accuracy (99.0 % vs 99.5 % in-house)"
     )
     assert "-3,967 EUR a year" in rec.text
-    # Dearer, but more accurate than in-house: a choice, not a finding.
-    assert _recs(baseline={"accuracy": 0.980}) == []
+    # Dearer, but more accurate than in-house: a choice, whose price is still stated.
+    (rec,) = _recs(baseline={"accuracy": 0.980})
+    assert rec.kind == "info"
+    assert rec.text == (
+        "Dearer than in-house (1.25× the in-house cost per unit, -3,967 EUR a year at this period's "
+        "volume) for accuracy of 99.0 %: confirm the premium is worth it."
+    )
 
 
 def test_slipping_three_periods_in_a_row():
