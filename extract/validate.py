@@ -114,7 +114,7 @@ def request_rules(all_vendor_ids: pl.Series, accepted_vendor_ids: pl.Series) -> 
 def charge_rules(
     all_vendor_ids: pl.Series, accepted_vendor_ids: pl.Series, currency: CurrencyConfig
 ) -> list[Rule]:
-    known_currencies = [currency.base, *currency.rates]
+    known_currencies = list(currency.to_base())
     return [
         *_id_rules("charges"),
         *_vendor_reference_rules(all_vendor_ids, accepted_vendor_ids),

@@ -249,8 +249,7 @@ def service_credits_in(
     )
     if credits.is_empty():
         return 0.0
-    rates = {config.currency.base: 1.0, **config.currency.rates}
-    return float(spend_sums(credits, period, rates).get_column("spend").sum())
+    return float(spend_sums(credits, period, config.currency.to_base()).get_column("spend").sum())
 
 
 def _score_range(scores: pl.Series) -> str:

@@ -140,10 +140,9 @@ class CurrencyConfig(_Frozen):
                 raise ValueError(f"{code!r} is not an ISO 4217 code such as USD")
         return value
 
-    def rate(self, currency: str) -> float | None:
-        if currency == self.base:
-            return 1.0
-        return self.rates.get(currency)
+    def to_base(self) -> dict[str, float]:
+        """Base-currency units for one unit of every known currency, the base itself included."""
+        return {self.base: 1.0, **self.rates}
 
 
 class Band(_Frozen):

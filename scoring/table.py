@@ -93,6 +93,11 @@ def mark_billed(items: pl.DataFrame, charges: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def _zero_sums() -> list[pl.Expr]:
+    """A group with no rows in a window has summed nothing: 0, not null."""
+    return [pl.col(c).fill_null(0.0 if c == "spend" else 0) for c in _SUMS]
+
+
 def _in_window(column: str, period: Period) -> pl.Expr:
     return pl.col(column).is_between(period.window_start, period.window_end, closed="left")
 
@@ -172,10 +177,7 @@ def _period_sums(
         .join(request_sums(requests, period, targets, cutoff), on=_KEYS, how="full", coalesce=True)
         .join(spend_sums(charges, period, rates), on=_KEYS, how="full", coalesce=True)
     )
-    filled = joined.with_columns(
-        [pl.col(c).fill_null(0) for c in _SUMS if c != "spend"]
-        + [pl.col("spend").fill_null(0.0), pl.col("charges_in_period").fill_null(0)]
-    )
+    filled = joined.with_columns(*_zero_sums(), pl.col("charges_in_period").fill_null(0))
     active = (
         (pl.col("work_items_completed") > 0)
         | (pl.col("items_due") > 0)
@@ -295,10 +297,7 @@ def _vendor_totals(
         grid.join(sums, on=["vendor_id", "period"], how="left")
         .join(period_info, on="period")
         .join(vendors.select("vendor_id", "sourcing"), on="vendor_id")
-        .with_columns(
-            [pl.col(c).fill_null(0) for c in _SUMS if c != "spend"]
-            + [pl.col("spend").fill_null(0.0), pl.lit(ALL_PROCESSES).alias("process")]
-        )
+        .with_columns(*_zero_sums(), pl.lit(ALL_PROCESSES).alias("process"))
     )
     return totals.with_columns(_kpis_from_sums()).with_columns(
         m.ratio(pl.col("_tco_x"), pl.col("_tco_units")).alias("tco_per_unit"),
@@ -346,7 +345,7 @@ def score_table(
     """The full score table: contract columns first, then the KPI inputs."""
     cutoff = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
     # Validation has rejected every charge in a currency without a rate.
-    rates = {config.currency.base: 1.0, **config.currency.rates}
+    rates = config.currency.to_base()
     items, requests = as_known_at(data, cutoff)
     items = mark_billed(items, data.charges)
     vendors = data.vendors.select("vendor_id", pl.col("name").alias("vendor_name"), "sourcing")
