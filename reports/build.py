@@ -24,6 +24,7 @@ from scorecard.reports.view import (
     DIMENSION_TITLE,
     SOURCING_TITLE,
     change,
+    composite_change,
     context_for,
     data_quality_rows,
     money,
@@ -53,16 +54,6 @@ def _all_rows(table: pl.DataFrame, period: str) -> dict[str, dict[str, Any]]:
     return {row["vendor_id"]: row for row in frame.to_dicts()}
 
 
-def _composite_change(current: dict[str, Any], previous: dict[str, Any] | None) -> float | None:
-    if (
-        previous is None
-        or current["composite_score"] is None
-        or previous["composite_score"] is None
-    ):
-        return None
-    return float(current["composite_score"] - previous["composite_score"])
-
-
 def _vendor_info(data: ValidatedData) -> dict[str, dict[str, Any]]:
     return {row["vendor_id"]: row for row in data.vendors.to_dicts()}
 
@@ -89,10 +80,9 @@ def _ranking_row(row: dict[str, Any], previous: dict[str, Any] | None, info: dic
         "country": info.get("country") or DASH,
         "composite": score(row["composite_score"]),
         "standing": row["standing"],
-        "standing_class": row["standing"].replace(" ", "-"),
         "scores": {d: score(row[f"{d}_score"]) for d in DIMENSIONS},
         "score_values": {d: row[f"{d}_score"] for d in DIMENSIONS},
-        "change": change(_composite_change(row, previous)),
+        "change": change(composite_change(row, previous)),
         "spend": money(row["spend"], currency),
         "savings": signed_money(row["savings_vs_in_house"], currency),
         "href": f"vendors/{slug}.html",
@@ -119,19 +109,19 @@ def build_portfolio(inputs: ReportInputs, slugs: dict[str, str]) -> dict[str, An
 
     outsourced = sorted((r for r in current.values() if r["sourcing"] != IN_HOUSE), key=rank_key)
     in_house = sorted((r for r in current.values() if r["sourcing"] == IN_HOUSE), key=rank_key)
-    ranking = [_ranking_row(r, previous.get(r["vendor_id"]), info[r["vendor_id"]], slugs[r["vendor_id"]], currency)
-               for r in outsourced]  # fmt: skip
-    in_house_rows = [
-        _ranking_row(
-            r, previous.get(r["vendor_id"]), info[r["vendor_id"]], slugs[r["vendor_id"]], currency
-        )
-        for r in in_house
-    ]
+
+    def ranking_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [
+            _ranking_row(r, previous.get(r["vendor_id"]), info[r["vendor_id"]], slugs[r["vendor_id"]], currency)
+            for r in rows
+        ]  # fmt: skip
+
+    ranking, in_house_rows = ranking_rows(outsourced), ranking_rows(in_house)
     movers = sorted(
         (
             (r["vendor_name"], delta, r)
             for r in outsourced
-            if (delta := _composite_change(r, previous.get(r["vendor_id"]))) is not None
+            if (delta := composite_change(r, previous.get(r["vendor_id"]))) is not None
         ),
         key=lambda item: -abs(item[1]),
     )[:3]
@@ -173,7 +163,6 @@ def build_portfolio(inputs: ReportInputs, slugs: dict[str, str]) -> dict[str, An
                         "savings_negative": (r["savings_vs_in_house"] or 0) < 0,
                         "composite": score(r["composite_score"]),
                         "standing": r["standing"],
-                        "standing_class": r["standing"].replace(" ", "-"),
                     }
                     for r in rows
                 ],

@@ -22,6 +22,7 @@ from scorecard.reports.view import (
     DIMENSION_TITLE,
     SOURCING_TITLE,
     change,
+    composite_change,
     data_quality_rows,
     hours,
     money,
@@ -326,15 +327,8 @@ def build_vendor(
         "headline": {
             "composite": score(row["composite_score"]),
             "standing": row["standing"],
-            "standing_class": row["standing"].replace(" ", "-"),
             "rank": DASH if row["rank"] is None else f"{row['rank']} of {portfolio_ranked}",
-            "change": change(
-                None
-                if previous is None
-                or row["composite_score"] is None
-                or previous["composite_score"] is None
-                else row["composite_score"] - previous["composite_score"]
-            ),
+            "change": change(composite_change(row, previous)),
             "previous_standing": previous["standing"] if previous else DASH,
         },
         "dimensions": [v for v in dimensions if v.key in shown],

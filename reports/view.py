@@ -85,6 +85,17 @@ def change(value: float | None) -> str:
     return "±0" if round(value) == 0 else f"{value:+.0f}"
 
 
+def composite_change(current: dict[str, Any], previous: dict[str, Any] | None) -> float | None:
+    """Composite points gained (or lost) since the previous period; None if either is unscored."""
+    if (
+        previous is None
+        or current["composite_score"] is None
+        or previous["composite_score"] is None
+    ):
+        return None
+    return float(current["composite_score"] - previous["composite_score"])
+
+
 def hours(value: float | None) -> str:
     return DASH if value is None else f"{value:,.1f} h"
 
@@ -154,6 +165,7 @@ __all__ = [
     "SOURCING_TITLE",
     "ReportContext",
     "change",
+    "composite_change",
     "context_for",
     "data_quality_rows",
     "hours",
