@@ -95,8 +95,6 @@ class SourceData:
 
 def redact_url(url: str) -> str:
     """The URL as it may appear in logs and the manifest: never with its password."""
-    from sqlalchemy.engine import make_url
-
     try:
         return make_url(url).render_as_string(hide_password=True)
     except ArgumentError:
@@ -108,10 +106,11 @@ def _connect_arguments(
 ) -> dict[str, object]:
     """PostgreSQL drivers take the timeout and a name (shown to DBAs) at connect time;
     DuckDB has no read-only transaction, only read-only connections."""
-    backend = make_url(url).get_backend_name()
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
     if backend == "duckdb":
         return {"read_only": True} if read_only else {}
-    if backend == "postgresql" and make_url(url).get_driver_name() in ("psycopg", "psycopg2"):
+    if backend == "postgresql" and parsed.get_driver_name() in ("psycopg", "psycopg2"):
         options = (
             f"-c statement_timeout={int(statement_timeout_seconds * 1000)}"
             if statement_timeout_seconds
@@ -178,8 +177,8 @@ def read_only_connection(engine: Engine) -> Iterator[Connection]:
         connection = engine.connect()
     except SQLAlchemyError as exc:
         raise SourceError(
-            f"cannot connect to {redact_url(str(engine.url.render_as_string()))}: "
-            f"{_first_line(exc)}"
+            f"cannot connect to {engine.url.render_as_string()}: "  # password hidden
+            f"{first_line(exc)}"
         ) from None
     try:
         with connection.begin() as transaction:
@@ -190,7 +189,8 @@ def read_only_connection(engine: Engine) -> Iterator[Connection]:
         connection.close()
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """The driver's own message, first line only: what a user can act on."""
     text = str(getattr(exc, "orig", None) or exc)
     return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
 
@@ -240,7 +240,7 @@ def check_sources(connection: Connection, sources: Mapping[str, TableSource]) ->
             try:
                 connection.execute(source_select(name, spec).limit(0))
             except SQLAlchemyError as exc:
-                raise SourceError(f"source.{name}.query does not run: {_first_line(exc)}") from None
+                raise SourceError(f"source.{name}.query does not run: {first_line(exc)}") from None
             continue
         qualified = spec.table if spec is not None and spec.table else name
         schema, table_name = _split_name(qualified)
@@ -283,8 +283,8 @@ class ConnectionLost(SourceError):
 def _source_error(exc: SQLAlchemyError, while_doing: str, failure: str) -> SourceError:
     """A dropped connection (worth one retry) or any other failure to read (exit 3)."""
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return ConnectionLost(f"the connection dropped while {while_doing}: {_first_line(exc)}")
-    return SourceError(f"{failure}: {_first_line(exc)}")
+        return ConnectionLost(f"the connection dropped while {while_doing}: {first_line(exc)}")
+    return SourceError(f"{failure}: {first_line(exc)}")
 
 
 def read_table(connection: Connection, name: str, spec: TableSource | None = None) -> pl.DataFrame:

@@ -224,7 +224,7 @@ def init_db(database_url: str | None) -> None:
     from scorecard.config import Config
     from scorecard.errors import SourceError
     from scorecard.extract.schema import create_tables
-    from scorecard.extract.source import open_engine, redact_url
+    from scorecard.extract.source import first_line, open_engine, redact_url
 
     url = resolve_database_url(database_url, Config())
     engine = open_engine(url)
@@ -232,7 +232,7 @@ def init_db(database_url: str | None) -> None:
         create_tables(engine)
     except SQLAlchemyError as exc:
         raise SourceError(
-            f"cannot create the tables in {redact_url(url)}: {exc.__class__.__name__}: {str(getattr(exc, 'orig', exc)).strip().splitlines()[0]}"
+            f"cannot create the tables in {redact_url(url)}: {type(exc).__name__}: {first_line(exc)}"
         ) from None
     finally:
         engine.dispose()
