@@ -409,7 +409,10 @@ def _what_changed(row: dict[str, Any], previous: dict[str, Any] | None) -> list[
             continue
         # Only what moved at the precision shown: "-0.0 pts" is noise.
         if kind == "rate" and pct(before) != pct(now):
-            notes.append(f"{title}: {pct(before)} → {pct(now)} ({(now - before) * 100:+.1f} pts)")
+            points = (now - before) * 100
+            # A change that rounds to 0.0 still moved the shown rate: give it one more digit.
+            shown = f"{points:+.1f}" if round(points, 1) != 0 else f"{points:+.2f}"
+            notes.append(f"{title}: {pct(before)} → {pct(now)} ({shown} pts)")
         elif kind == "ratio" and ratio_text(before) != ratio_text(now):
             notes.append(f"{title}: {ratio_text(before)} → {ratio_text(now)}")
         elif kind == "hours" and hours(before) != hours(now):

@@ -187,3 +187,22 @@ def test_the_portfolio_ranking_shows_each_vendors_scores_and_money_from_scores_c
                 figure,
                 line,
             )
+
+
+def test_what_changed_never_shows_a_zero_change_between_different_rates():
+    from scorecard.reports.vendor import _what_changed
+
+    keys = (
+        "on_time_rate",
+        "response_within_target_rate",
+        "rework_rate",
+        "cost_ratio",
+        "mean_turnaround_hours",
+    )
+    none = dict.fromkeys(keys)
+    assert _what_changed({**none, "accuracy": 0.9971}, {**none, "accuracy": 0.9975}) == [
+        "Accuracy: 99.8 % → 99.7 % (-0.04 pts)"
+    ]
+    assert _what_changed({**none, "accuracy": 0.990}, {**none, "accuracy": 0.975}) == [
+        "Accuracy: 97.5 % → 99.0 % (+1.5 pts)"
+    ]
