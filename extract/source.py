@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
@@ -29,7 +28,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlch
 
 from scorecard.config import TableSource
 from scorecard.errors import ConfigError, SourceError
-from scorecard.extract.schema import TABLES
+from scorecard.extract.schema import ID_COLUMN, TABLES
 
 # The polars type of every canonical column; IDs and enums stay text.
 POLARS_SCHEMA: dict[str, dict[str, pl.DataType]] = {
@@ -77,20 +76,6 @@ POLARS_SCHEMA: dict[str, dict[str, pl.DataType]] = {
 }
 
 _FETCH_ROWS = 50_000
-
-
-@dataclass(frozen=True)
-class SourceData:
-    """The four canonical tables as read, before validation."""
-
-    vendors: pl.DataFrame
-    work_items: pl.DataFrame
-    requests: pl.DataFrame
-    charges: pl.DataFrame
-
-    def table(self, name: str) -> pl.DataFrame:
-        frame: pl.DataFrame = getattr(self, name)
-        return frame
 
 
 def redact_url(url: str) -> str:
@@ -159,14 +144,26 @@ def open_engine(
     return engine
 
 
-def _make_read_only(connection: Connection) -> None:
-    """Ask the database itself to refuse writes, where the dialect can."""
+def _prepare_session(connection: Connection) -> None:
+    """Ask the database itself to refuse writes, where the dialect can, and to work in UTC.
+
+    UTC, because days and windows are computed inside the database: a column
+    with a time zone (timestamptz) must be cut into days the same way on
+    every server, whatever its configured zone.
+    """
     dialect = connection.dialect.name
     if dialect == "sqlite":
         connection.exec_driver_sql("PRAGMA query_only = ON")
-    elif dialect in ("postgresql", "mysql", "mariadb"):
-        # PostgreSQL: for this transaction; MySQL and MariaDB: for the next one, which the
-        # first SELECT starts.
+    elif dialect == "postgresql":
+        connection.exec_driver_sql("SET TRANSACTION READ ONLY")
+        connection.exec_driver_sql("SET LOCAL TIME ZONE 'UTC'")
+        # The planner cannot estimate how few groups the summaries make (a day
+        # computed from a timestamp looks as distinct as the timestamp), so it
+        # would sort every row to group them. Hashing is right: the groups are few.
+        connection.exec_driver_sql("SET LOCAL enable_sort = off")
+    elif dialect in ("mysql", "mariadb"):
+        connection.exec_driver_sql("SET SESSION time_zone = '+00:00'")
+        # For the next transaction, which the first SELECT starts.
         connection.exec_driver_sql("SET TRANSACTION READ ONLY")
 
 
@@ -182,7 +179,7 @@ def read_only_connection(engine: Engine) -> Iterator[Connection]:
         ) from None
     try:
         with connection.begin() as transaction:
-            _make_read_only(connection)
+            _prepare_session(connection)
             yield connection
             transaction.rollback()
     finally:
@@ -280,26 +277,37 @@ class ConnectionLost(SourceError):
     """The server closed the connection mid-way (restart, failover, a DBA's kill)."""
 
 
-def _source_error(exc: SQLAlchemyError, while_doing: str, failure: str) -> SourceError:
+def source_error(exc: SQLAlchemyError, while_doing: str, failure: str) -> SourceError:
     """A dropped connection (worth one retry) or any other failure to read (exit 3)."""
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return ConnectionLost(f"the connection dropped while {while_doing}: {first_line(exc)}")
     return SourceError(f"{failure}: {first_line(exc)}")
 
 
-def read_table(connection: Connection, name: str, spec: TableSource | None = None) -> pl.DataFrame:
+def read_table(
+    connection: Connection,
+    name: str,
+    spec: TableSource | None = None,
+    where: Callable[[Any], Any] | None = None,
+) -> pl.DataFrame:
+    """Rows of a small table (vendors, charges), filtered by where(columns) if given."""
     schema = POLARS_SCHEMA[name]
-    statement = source_select(name, spec)
+    statement: Select[Any] = source_select(name, spec)
+    if where is not None:
+        source = statement.subquery("src")
+        statement = select(*source.c).where(where(source.c))
     parts: list[pl.DataFrame] = []
     try:
-        result = connection.execution_options(yield_per=_FETCH_ROWS).execute(statement)
+        # On the statement, not the connection: the summaries after it must not stream
+        # (a PostgreSQL cursor would lose parallel query).
+        result = connection.execute(statement.execution_options(yield_per=_FETCH_ROWS))
         for rows in result.partitions():
             part = pl.DataFrame(
                 [tuple(row) for row in rows], schema=list(schema), orient="row", strict=False
             )
             parts.append(_normalise_timestamps(part).cast(schema))  # type: ignore[arg-type]
     except SQLAlchemyError as exc:
-        raise _source_error(exc, f"reading {name!r}", f"cannot read table {name!r}") from None
+        raise source_error(exc, f"reading {name!r}", f"cannot read table {name!r}") from None
     except (ValueError, TypeError) as exc:
         raise SourceError(f"table {name!r} holds a value of the wrong type: {exc}") from None
     if not parts:
@@ -307,27 +315,33 @@ def read_table(connection: Connection, name: str, spec: TableSource | None = Non
     return pl.concat(parts, how="vertical")
 
 
-def read_source(
-    engine: Engine,
-    progress: Callable[[str], None] = lambda _: None,
-    sources: Mapping[str, TableSource] | None = None,
-) -> SourceData:
-    """All four tables in one read-only transaction; retried once if the connection drops."""
-    sources = sources or {}
-    for attempt in (1, 2):
-        try:
-            with read_only_connection(engine) as connection:
-                try:
-                    check_sources(connection, sources)
-                except SQLAlchemyError as exc:
-                    raise _source_error(
-                        exc, "checking the schema", "cannot inspect the database"
-                    ) from None
-                frames = {name: read_table(connection, name, sources.get(name)) for name in TABLES}
-            return SourceData(**frames)
-        except ConnectionLost as lost:
-            if attempt == 2:
-                raise SourceError(f"{lost} (after one retry)") from None
-            progress(f"{lost}; retrying the extraction once")
-            engine.dispose()  # drop pooled connections to the old server session
-    raise AssertionError("unreachable")
+def ids_enforced_unique(engine: Engine, name: str, spec: TableSource | None) -> bool:
+    """The database itself keeps the table's IDs unique: a one-column primary key or unique key.
+
+    Then no row can be a duplicate and the duplicate check, the one rule that
+    needs a second pass over the rows, is skipped. Views and queries have no
+    keys, so they are always checked, and so is any table of an engine whose
+    catalog cannot be read. Asked on a connection of its own, because a failed
+    catalog query would abort the read transaction on some engines (DuckDB).
+    """
+    if spec is not None and spec.query is not None:
+        return False
+    schema, table_name = _split_name(spec.table if spec is not None and spec.table else name)
+    wanted = (spec.columns if spec is not None else {}).get(ID_COLUMN[name], ID_COLUMN[name])
+    try:
+        with engine.connect() as connection:
+            return _has_key(connection, table_name, schema, wanted)
+    except (NotImplementedError, SQLAlchemyError):
+        return False
+
+
+def _has_key(connection: Connection, table_name: str, schema: str | None, wanted: str) -> bool:
+    inspector = inspect(connection)
+    keys: list[list[str | None]] = [
+        list(inspector.get_pk_constraint(table_name, schema=schema)["constrained_columns"])
+    ]
+    keys += [list(u["column_names"]) for u in inspector.get_unique_constraints(table_name, schema)]
+    keys += [
+        list(i["column_names"]) for i in inspector.get_indexes(table_name, schema) if i["unique"]
+    ]
+    return any([str(column).lower() for column in key] == [wanted.lower()] for key in keys)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import multiprocessing
 import os
@@ -14,8 +15,7 @@ import polars as pl
 
 from scorecard.config import DIMENSIONS, Config
 from scorecard.errors import OutputError
-from scorecard.extract.validate import ValidatedData
-from scorecard.reports import charts
+from scorecard.extract.activity import Activity
 from scorecard.reports.render import Renderer
 from scorecard.reports.vendor import build_vendor
 from scorecard.reports.view import (
@@ -43,7 +43,7 @@ from scorecard.scoring.table import ALL_PROCESSES, IN_HOUSE
 @dataclass(frozen=True)
 class ReportInputs:
     table: pl.DataFrame
-    data: ValidatedData
+    data: Activity
     periods: list[Period]
     config: Config
     as_of: dt.date
@@ -54,7 +54,7 @@ def _all_rows(table: pl.DataFrame, period: str) -> dict[str, dict[str, Any]]:
     return {row["vendor_id"]: row for row in frame.to_dicts()}
 
 
-def _vendor_info(data: ValidatedData) -> dict[str, dict[str, Any]]:
+def _vendor_info(data: Activity) -> dict[str, dict[str, Any]]:
     return {row["vendor_id"]: row for row in data.vendors.to_dicts()}
 
 
@@ -95,6 +95,10 @@ def _sum(values: Sequence[float | None]) -> float | None:
 
 
 def build_portfolio(inputs: ReportInputs, slugs: dict[str, str]) -> dict[str, Any]:
+    # Here, not at the top: matplotlib takes half a second to import, and a
+    # run without HTML or PDF never draws.
+    from scorecard.reports import charts
+
     table, config = inputs.table, inputs.config
     currency = config.currency.base
     labels = [p.label for p in inputs.periods]
@@ -304,12 +308,11 @@ def _render_vendor(job: VendorJob) -> tuple[dict[str, bytes], float, int]:
 
 
 def _for_workers(inputs: ReportInputs) -> ReportInputs:
-    """What the vendor scorecards need, without the raw activity rows (cheaper to send)."""
+    """What the vendor scorecards need, without the per-day sums (cheaper to send)."""
     data = inputs.data
-    slim = ValidatedData(
-        vendors=data.vendors, work_items=data.work_items.clear(), requests=data.requests.clear(),
-        charges=data.charges, data_quality=data.data_quality, counts=data.counts,
-    )  # fmt: skip
+    slim = dataclasses.replace(
+        data, work_item_days=data.work_item_days.clear(), request_days=data.request_days.clear()
+    )
     return ReportInputs(inputs.table, slim, inputs.periods, inputs.config, inputs.as_of)
 
 

@@ -15,7 +15,6 @@ from typing import Any
 import polars as pl
 
 from scorecard.config import DIMENSIONS, Config
-from scorecard.reports import charts
 from scorecard.reports.view import (
     DASH,
     DIMENSION_KPI,
@@ -286,6 +285,10 @@ def build_vendor(
     inputs: Any, vendor_id: str, portfolio_ranked: int, internal: bool = True
 ) -> dict[str, Any]:
     """The scorecard model; with internal=False, the variant that is safe to send to the vendor."""
+    # Here, not at the top: matplotlib takes half a second to import, and a
+    # run without HTML or PDF never draws.
+    from scorecard.reports import charts
+
     table, config = inputs.table, inputs.config
     currency = config.currency.base
     labels = [p.label for p in inputs.periods]

@@ -16,7 +16,7 @@ from typing import Any
 import polars as pl
 
 from scorecard.config import DIMENSIONS, Config
-from scorecard.extract.validate import ValidatedData
+from scorecard.extract.activity import Activity
 from scorecard.scoring.periods import Period
 from scorecard.scoring.table import DIMENSION_KPI
 
@@ -134,7 +134,7 @@ def context_for(
     )
 
 
-def data_quality_rows(data: ValidatedData, vendor_id: str | None = None) -> list[dict[str, Any]]:
+def data_quality_rows(data: Activity, vendor_id: str | None = None) -> list[dict[str, Any]]:
     frame = data.data_quality
     if vendor_id is not None:
         frame = frame.filter(pl.col("vendor_id") == vendor_id)
@@ -144,7 +144,7 @@ def data_quality_rows(data: ValidatedData, vendor_id: str | None = None) -> list
     ]
 
 
-def table_counts(data: ValidatedData) -> list[dict[str, str]]:
+def table_counts(data: Activity) -> list[dict[str, str]]:
     return [
         {
             "table": name,

@@ -8,7 +8,8 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,8 +20,9 @@ import polars as pl
 from scorecard import __version__
 from scorecard.config import Config, TableSource
 from scorecard.errors import ConfigError, LockError, OutputError, ScorecardError
-from scorecard.extract.source import open_engine, read_source, redact_url
-from scorecard.extract.validate import ValidatedData, validate
+from scorecard.extract.activity import Activity, extract_activity
+from scorecard.extract.source import open_engine, redact_url
+from scorecard.extract.summaries import ReportPeriod, Window
 from scorecard.output.email import Outgoing, send_all
 from scorecard.output.files import publish_run_folder, sha256_of, write_bytes_atomic
 from scorecard.output.tables import csv_bytes, json_bytes
@@ -95,7 +97,12 @@ def _point_latest(out_dir: Path, run_name: str) -> None:
         ) from None
 
 
-def rejection_problems(data: ValidatedData, limit: float) -> list[str]:
+def window_of(periods: Sequence[Period]) -> Window:
+    """The extract stage's view of the periods: what to read, and how to cut it."""
+    return Window(tuple(ReportPeriod(p.label, p.start, p.end) for p in periods))
+
+
+def rejection_problems(data: Activity, limit: float) -> list[str]:
     problems = []
     for table, counts in data.counts.items():
         if counts.read and counts.rejected / counts.read > limit:
@@ -108,7 +115,7 @@ def rejection_problems(data: ValidatedData, limit: float) -> list[str]:
 
 def _manifest(
     request: RunRequest,
-    data: ValidatedData,
+    data: Activity,
     periods: list[Period],
     staging: Path,
     emails: list[dict[str, Any]],
@@ -163,26 +170,36 @@ def run(
         engine = open_engine(
             request.database_url, config.database.statement_timeout_seconds, read_only=True
         )
+        periods = periods_for(request.as_of, request.period, request.history_periods)
+        extract_started = time.perf_counter()
         try:
             # The keys are canonical table names (checked by the config), so str keys are exact.
             sources = cast(Mapping[str, TableSource], config.source)
-            source = read_source(engine, progress, sources)
+            data = extract_activity(
+                engine,
+                window_of(periods),
+                config.currency,
+                config.response_targets_hours.hours(),
+                sources,
+                progress,
+            )
         finally:
             engine.dispose()
-        data = validate(source, config.currency)
-        periods = periods_for(request.as_of, request.period, request.history_periods)
         progress(
             "validated: "
             + ", ".join(f"{n} {c.accepted}/{c.read}" for n, c in data.counts.items())
             + " rows accepted"
         )
-        table = score_table(data, periods, config, request.as_of)
+        table = score_table(data, periods, config)
         if table.is_empty():
             raise ScorecardError(
                 f"no vendor activity between {periods[0].start} and {periods[-1].end}: "
                 "nothing to score (check --as-of and the data)"
             )
-        progress(f"scored {table.height} rows over {len(periods)} periods")
+        progress(
+            f"scored {table.height} rows over {len(periods)} periods "
+            f"(extract and score: {time.perf_counter() - extract_started:.2f} s)"
+        )
         problems = rejection_problems(data, config.run.max_rejected_fraction)
 
         staging = Path(tempfile.mkdtemp(dir=request.out_dir, prefix=f".{final_dir.name}.staging-"))
@@ -246,7 +263,7 @@ def _previous_emails(run_dir: Path) -> list[dict[str, Any]]:
 
 
 def outgoing_mail(
-    table: pl.DataFrame, data: ValidatedData, request: RunRequest, current: Period
+    table: pl.DataFrame, data: Activity, request: RunRequest, current: Period
 ) -> list[Outgoing]:
     """The portfolio pack to the configured list; each vendor's scorecard to its manager_email."""
     suffix = ".pdf" if "pdf" in request.formats else ".html" if "html" in request.formats else None

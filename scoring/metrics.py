@@ -61,8 +61,8 @@ def savings_vs_in_house(
     return (in_house_cost_per_unit - tco_per_unit) * units_completed
 
 
-def hours_between(start: pl.Expr, end: pl.Expr) -> pl.Expr:
-    return (end - start).dt.total_microseconds() / 3_600_000_000
+def hours_from_milliseconds(milliseconds: pl.Expr) -> pl.Expr:
+    return milliseconds / 3_600_000
 
 
 def dimension_score(kpi: pl.Expr, band: Band) -> pl.Expr:

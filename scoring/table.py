@@ -8,13 +8,12 @@ same functions on sums over processes, which is exactly the contract's
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 
 import polars as pl
 
 from scorecard.config import DIMENSIONS, Config
-from scorecard.extract.validate import ValidatedData
+from scorecard.extract.activity import Activity
 from scorecard.scoring import metrics as m
 from scorecard.scoring.periods import Period
 
@@ -56,23 +55,6 @@ DIMENSION_KPI = {
 }
 
 
-def as_known_at(data: ValidatedData, cutoff: dt.datetime) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Work items and requests as they stood at the end of the as-of day.
-
-    A rerun for an old as-of date must give the same numbers, so anything
-    that happened after the cutoff is treated as not having happened yet.
-    """
-    items = data.work_items.filter(pl.col("received_at") < cutoff).with_columns(
-        pl.when(pl.col("completed_at") < cutoff).then(pl.col("completed_at")).alias("completed_at")
-    )
-    requests = data.requests.filter(pl.col("opened_at") < cutoff).with_columns(
-        pl.when(pl.col("first_response_at") < cutoff)
-        .then(pl.col("first_response_at"))
-        .alias("first_response_at")
-    )
-    return items, requests
-
-
 def billed_days(charges: pl.DataFrame) -> pl.DataFrame:
     """Each (vendor, process, day) that some charge covers."""
     return (
@@ -82,15 +64,12 @@ def billed_days(charges: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def mark_billed(items: pl.DataFrame, charges: pl.DataFrame) -> pl.DataFrame:
-    """Add `billed`: the item was completed on a day a charge of its vendor and process covers."""
+def mark_billed(item_days: pl.DataFrame, charges: pl.DataFrame) -> pl.DataFrame:
+    """Add `billed`: the items were completed on a day a charge of their vendor and process covers."""
     days = billed_days(charges).with_columns(pl.lit(True).alias("billed"))
-    return (
-        items.with_columns(pl.col("completed_at").dt.date().alias("day"))
-        .join(days, on=[*_KEYS, "day"], how="left")
-        .with_columns(pl.col("billed").fill_null(False))
-        .drop("day")
-    )
+    return item_days.join(
+        days, left_on=[*_KEYS, "completed_day"], right_on=[*_KEYS, "day"], how="left"
+    ).with_columns(pl.col("billed").fill_null(False))
 
 
 def _zero_sums() -> list[pl.Expr]:
@@ -98,49 +77,42 @@ def _zero_sums() -> list[pl.Expr]:
     return [pl.col(c).fill_null(0.0 if c == "spend" else 0) for c in _SUMS]
 
 
-def _in_window(column: str, period: Period) -> pl.Expr:
-    return pl.col(column).is_between(period.window_start, period.window_end, closed="left")
+def work_item_sums(item_days: pl.DataFrame, period: Period) -> pl.DataFrame:
+    """The work-item KPI inputs of one period, from the per-day sums the database made.
 
-
-def work_item_sums(items: pl.DataFrame, period: Period) -> pl.DataFrame:
-    completed = _in_window("completed_at", period)
-    due = _in_window("due_at", period)
-    turnaround = m.hours_between(pl.col("received_at"), pl.col("completed_at"))
-    return items.group_by(_KEYS).agg(
-        completed.sum().alias("work_items_completed"),
+    The database has already cut completion at the as-of day (completed_day is
+    null for an item not completed by then) and marked on-time items.
+    """
+    completed = pl.col("completed_day").is_between(period.start, period.end)
+    due = pl.col("due_period") == period.label
+    return item_days.group_by(_KEYS).agg(
+        pl.col("items").filter(completed).sum().alias("work_items_completed"),
         pl.col("units").filter(completed).sum().alias("units_completed"),
         pl.col("defects").filter(completed).sum().alias("defects"),
         pl.col("qa_checked_units").filter(completed).sum().alias("qa_checked_units"),
-        (pl.col("reworked") & completed).sum().alias("reworked_items"),
-        turnaround.filter(completed).sum().alias("turnaround_hours_total"),
-        due.sum().alias("items_due"),
-        # An item still open at the cutoff has a null completed_at, so it is late.
-        (due & (pl.col("completed_at") <= pl.col("due_at")).fill_null(False))
-        .sum()
-        .alias("items_on_time"),
+        pl.col("reworked_items").filter(completed).sum().alias("reworked_items"),
+        m.hours_from_milliseconds(pl.col("turnaround_ms").filter(completed).sum()).alias(
+            "turnaround_hours_total"
+        ),
+        pl.col("items").filter(due).sum().alias("items_due"),
+        pl.col("items_on_time").filter(due).sum().alias("items_on_time"),
         pl.col("units").filter(completed & pl.col("billed")).sum().alias("billed_units"),
     )
 
 
-def request_sums(
-    requests: pl.DataFrame, period: Period, targets: dict[str, float], cutoff: dt.datetime
-) -> pl.DataFrame:
-    opened = _in_window("opened_at", period)
-    answered = pl.col("first_response_at").is_not_null()
-    response_hours = m.hours_between(pl.col("opened_at"), pl.col("first_response_at"))
-    target_hours = pl.col("priority").replace_strict(targets, return_dtype=pl.Float64)
-    deadline = pl.col("opened_at") + pl.duration(
-        microseconds=(target_hours * 3_600_000_000).cast(pl.Int64)
-    )
-    within = answered & (response_hours <= target_hours)
-    # An unanswered request still inside its target is left out of the denominator.
-    target_due = answered | (deadline <= cutoff)
-    return requests.group_by(_KEYS).agg(
-        opened.sum().alias("requests_opened"),
-        (opened & answered).sum().alias("requests_answered"),
-        response_hours.filter(opened & answered).sum().alias("response_hours_total"),
-        (opened & within).sum().alias("requests_within_target"),
-        (opened & target_due).sum().alias("requests_target_due"),
+def request_sums(request_days: pl.DataFrame, period: Period) -> pl.DataFrame:
+    """The request KPI inputs of one period (targets were applied in the database)."""
+    opened = pl.col("opened_day").is_between(period.start, period.end)
+    return (
+        request_days.filter(opened)
+        .group_by(_KEYS)
+        .agg(
+            pl.col("requests").sum().alias("requests_opened"),
+            pl.col("requests_answered").sum(),
+            m.hours_from_milliseconds(pl.col("response_ms").sum()).alias("response_hours_total"),
+            pl.col("requests_within_target").sum(),
+            pl.col("requests_target_due").sum(),
+        )
     )
 
 
@@ -163,18 +135,15 @@ def spend_sums(charges: pl.DataFrame, period: Period, rates: dict[str, float]) -
 
 
 def _period_sums(
-    items: pl.DataFrame,
-    requests: pl.DataFrame,
+    item_days: pl.DataFrame,
+    request_days: pl.DataFrame,
     charges: pl.DataFrame,
     period: Period,
-    config: Config,
     rates: dict[str, float],
-    cutoff: dt.datetime,
 ) -> pl.DataFrame:
-    targets = config.response_targets_hours.hours()
     joined = (
-        work_item_sums(items, period)
-        .join(request_sums(requests, period, targets, cutoff), on=_KEYS, how="full", coalesce=True)
+        work_item_sums(item_days, period)
+        .join(request_sums(request_days, period), on=_KEYS, how="full", coalesce=True)
         .join(spend_sums(charges, period, rates), on=_KEYS, how="full", coalesce=True)
     )
     filled = joined.with_columns(*_zero_sums(), pl.col("charges_in_period").fill_null(0))
@@ -339,18 +308,17 @@ def _scores(rows: pl.DataFrame, config: Config) -> pl.DataFrame:
     )
 
 
-def score_table(
-    data: ValidatedData, periods: Sequence[Period], config: Config, as_of: dt.date
-) -> pl.DataFrame:
-    """The full score table: contract columns first, then the KPI inputs."""
-    cutoff = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
+def score_table(data: Activity, periods: Sequence[Period], config: Config) -> pl.DataFrame:
+    """The full score table: contract columns first, then the KPI inputs.
+
+    `data` was extracted for exactly these periods (its window ends on the as-of day).
+    """
     # Validation has rejected every charge in a currency without a rate.
     rates = config.currency.to_base()
-    items, requests = as_known_at(data, cutoff)
-    items = mark_billed(items, data.charges)
+    item_days = mark_billed(data.work_item_days, data.charges)
     vendors = data.vendors.select("vendor_id", pl.col("name").alias("vendor_name"), "sourcing")
     process_rows = pl.concat(
-        [_period_sums(items, requests, data.charges, p, config, rates, cutoff) for p in periods],
+        [_period_sums(item_days, data.request_days, data.charges, p, rates) for p in periods],
         how="vertical_relaxed",
     ).join(vendors, on="vendor_id")
     process_rows = _process_costs(process_rows.with_columns(_kpis_from_sums()), config)

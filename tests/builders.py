@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import polars as pl
 from sqlalchemy import Column, MetaData, String, Table, create_engine, insert
 
 from scorecard.config import Config, config_from_mapping
+from scorecard.extract.activity import Activity, extract_activity
 from scorecard.extract.schema import TABLES
-from scorecard.extract.source import POLARS_SCHEMA, SourceData
-from scorecard.extract.validate import ValidatedData, validate
+from scorecard.pipeline import window_of
+from scorecard.scoring.periods import Period
+from scorecard.scoring.table import score_table
 
 Rows = Mapping[str, Sequence[Mapping[str, Any]]]
 
@@ -61,20 +65,32 @@ def charge(charge_id: str, vendor_id: str, start: str, end: str, amount: float,
     }  # fmt: skip
 
 
-def frames(rows: Rows) -> SourceData:
-    return SourceData(
-        **{
-            name: pl.DataFrame(list(rows.get(name, [])), schema=schema, orient="row")
-            if rows.get(name)
-            else pl.DataFrame(schema=schema)
-            for name, schema in POLARS_SCHEMA.items()
-        }
-    )
-
-
-def validated(rows: Rows, config: Config | None = None) -> ValidatedData:
+def extracted_from(url: str, periods: Sequence[Period], config: Config | None = None) -> Activity:
+    """What the extract stage makes of a real database, for these periods."""
     config = config or make_config()
-    return validate(frames(rows), config.currency)
+    engine = create_engine(url)
+    try:
+        return extract_activity(
+            engine, window_of(periods), config.currency, config.response_targets_hours.hours()
+        )
+    finally:
+        engine.dispose()
+
+
+def extracted(
+    rows: Rows, periods: Sequence[Period], config: Config | None = None, primary_keys: bool = True
+) -> Activity:
+    """The rows loaded into a fresh SQLite database, then extracted as a run would."""
+    with tempfile.TemporaryDirectory() as folder:
+        url = f"sqlite:///{Path(folder) / 'activity.db'}"
+        load(url, rows, primary_keys)
+        return extracted_from(url, periods, config)
+
+
+def scored(rows: Rows, periods: Sequence[Period], config: Config | None = None) -> pl.DataFrame:
+    """The score table a run would make from these rows."""
+    config = config or make_config()
+    return score_table(extracted(rows, periods, config), periods, config)
 
 
 def make_config(**sections: Any) -> Config:

@@ -1,4 +1,4 @@
-"""The same data gives the same results on SQLite, PostgreSQL and MariaDB (real servers)."""
+"""The same data gives the same results on SQLite, PostgreSQL, MariaDB (real servers) and DuckDB."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ from sqlalchemy import Column, DateTime, MetaData, Table, create_engine, insert,
 
 from scorecard.cli import cli
 from scorecard.extract.schema import TABLES
-from scorecard.extract.source import read_source
-from scorecard.extract.validate import validate
-from tests.builders import make_config
+from scorecard.extract.summaries import request_days_query, work_item_days_query
+from scorecard.pipeline import window_of
+from scorecard.scoring.periods import periods_for
+from tests.builders import extracted_from, load
 from tests.test_validation import CASES, _dataset
 
 AS_OF = "2026-09-30"
@@ -51,19 +52,15 @@ def test_demo_data_scores_identically_to_sqlite(server, sqlite_reference, reques
 
 
 def test_bad_rows_are_rejected_the_same_way_on_every_dialect(any_database_url):
-    from tests.builders import load
-
     load(any_database_url, _dataset(), primary_keys=False)
-    engine = create_engine(any_database_url)
-    data = validate(read_source(engine), make_config().currency)
-    engine.dispose()
+    data = extracted_from(any_database_url, periods_for(dt.date(2026, 9, 30), "quarter", 0))
     rules = {(t, r) for t, r in data.data_quality.select("table", "rule").iter_rows()}
     assert rules == {(table, rule) for table, rule, _ in CASES}
     for counts in data.counts.values():
         assert counts.read == counts.accepted + counts.rejected
 
 
-def test_aware_timestamps_are_read_as_utc(postgresql_url):
+def test_aware_timestamps_are_cut_into_utc_days(postgresql_url):
     engine = create_engine(postgresql_url, connect_args={"options": "-c timezone=Asia/Manila"})
     metadata = MetaData()
     tables = {
@@ -80,14 +77,24 @@ def test_aware_timestamps_are_read_as_utc(postgresql_url):
             insert(tables["vendors"]),
             [{"vendor_id": "A", "name": "A", "sourcing": "offshore", "currency": "EUR"}],
         )
+        # Completed at 07:00 on 1 July in Manila: 23:00 on 30 June in UTC, so in Q2.
         connection.execute(insert(tables["work_items"]), [{
             "work_item_id": "w1", "vendor_id": "A", "process": "p", "units": 1, "qa_checked_units": 0,
-            "defects": 0, "reworked": False, "received_at": dt.datetime(2026, 7, 1, 8, 0, tzinfo=manila),
+            "defects": 0, "reworked": False,
+            "received_at": dt.datetime(2026, 6, 30, 20, 0, tzinfo=manila),
+            "completed_at": dt.datetime(2026, 7, 1, 7, 0, tzinfo=manila),
         }])  # fmt: skip
         assert connection.execute(text("SHOW timezone")).scalar() == "Asia/Manila"
-    source = read_source(engine)
     engine.dispose()
-    assert source.work_items.get_column("received_at").to_list() == [dt.datetime(2026, 7, 1, 0, 0)]
+    data = extracted_from(postgresql_url, periods_for(dt.date(2026, 9, 30), "quarter", 1))
+    days = data.work_item_days.select("completed_day", "items", "turnaround_ms").rows()
+    assert days == [(dt.date(2026, 6, 30), 1, 11 * 3_600_000)]
+
+
+def _src(name, spec):
+    from scorecard.extract.source import source_select
+
+    return source_select(name, spec).subquery("src")
 
 
 def test_every_query_the_job_issues_compiles_for_trino():
@@ -109,6 +116,14 @@ def test_every_query_the_job_issues_compiles_for_trino():
                 )
             )
             assert sql.startswith("SELECT ") and "FROM " in sql
+    window = window_of(periods_for(dt.date(2026, 9, 30), "quarter", 4))
+    for spec in specs:
+        for query in (
+            work_item_days_query(_src("work_items", spec), window, False),
+            request_days_query(_src("requests", spec), window, False, {"urgent": 1.0, "low": 72.0}),
+        ):
+            sql = str(query.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+            assert "date_diff('millisecond', " in sql and "CAST(" in sql and "GROUP BY" in sql
     probe = select(text("*")).select_from(sql_table("tickets", schema="crm")).limit(0)
     assert (
         str(probe.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))

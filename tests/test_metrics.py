@@ -31,10 +31,9 @@ def test_accuracy_is_one_minus_defects_over_checked_and_null_when_nothing_checke
     ]  # fmt: skip
 
 
-def test_hours_between_counts_fractions_of_hours():
-    start = [dt.datetime(2026, 1, 1, 0, 0)]
-    end = [dt.datetime(2026, 1, 2, 1, 30)]
-    assert evaluate(m.hours_between(pl.col("s"), pl.col("e")), s=start, e=end) == [25.5]
+def test_hours_from_milliseconds_counts_fractions_of_hours():
+    # 25 h 30 min, as the database sums durations: whole milliseconds.
+    assert evaluate(m.hours_from_milliseconds(pl.col("ms")), ms=[91_800_000]) == [25.5]
 
 
 @pytest.mark.parametrize(

@@ -11,8 +11,8 @@ import polars as pl
 import pytest
 
 from scorecard.scoring.periods import periods_for
-from scorecard.scoring.table import CONTRACT_COLUMNS, score_table
-from tests.builders import charge, item, make_config, request, validated, vendor
+from scorecard.scoring.table import CONTRACT_COLUMNS
+from tests.builders import charge, item, make_config, request, scored, vendor
 
 AS_OF = dt.date(2026, 9, 30)
 
@@ -87,8 +87,7 @@ CONFIG = make_config(
 
 @pytest.fixture(scope="module")
 def table() -> pl.DataFrame:
-    data = validated(ROWS, CONFIG)
-    return score_table(data, periods_for(AS_OF, "quarter", 1), CONFIG, AS_OF)
+    return scored(ROWS, periods_for(AS_OF, "quarter", 1), CONFIG)
 
 
 def row(table: pl.DataFrame, vendor_id: str, process: str, period: str) -> dict:
@@ -235,7 +234,7 @@ def test_ties_share_a_rank():
         ],
     }
     config = make_config()
-    table = score_table(validated(rows, config), periods_for(AS_OF, "quarter", 0), config, AS_OF)
+    table = scored(rows, periods_for(AS_OF, "quarter", 0), config)
     ranks = table.filter(pl.col("process") == "ALL").get_column("rank").to_list()
     assert ranks == [1, 1]
 
@@ -246,7 +245,7 @@ def test_weights_and_bands_come_from_the_config():
     ]}  # fmt: skip
     config = make_config(scoring={"weights": {"accuracy": 1, "speed": 0, "cost": 0, "responsiveness": 0},
                                   "bands": {"accuracy": {"floor": 0.9, "target": 1.0}}})  # fmt: skip
-    table = score_table(validated(rows, config), periods_for(AS_OF, "quarter", 0), config, AS_OF)
+    table = scored(rows, periods_for(AS_OF, "quarter", 0), config)
     r = table.filter(pl.col("process") == "ALL").row(0, named=True)
     assert r["accuracy_score"] == pytest.approx(80.0)
     assert r["speed_score"] == 0.0

@@ -6,13 +6,19 @@ import datetime as dt
 
 import polars as pl
 import pytest
-from sqlalchemy import create_engine
 
-from scorecard.extract.source import read_source
-from scorecard.extract.validate import validate
 from scorecard.scoring.periods import periods_for
 from scorecard.scoring.table import score_table
-from tests.builders import charge, item, load, make_config, request, vendor
+from tests.builders import (
+    charge,
+    extracted,
+    extracted_from,
+    item,
+    load,
+    make_config,
+    request,
+    vendor,
+)
 
 GOOD_ITEM = dict(received="2026-07-01 00:00", due="2026-07-02 00:00", completed="2026-07-01 06:00")
 
@@ -90,14 +96,15 @@ def _dataset() -> dict[str, list[dict]]:
     return rows
 
 
+PERIODS = periods_for(dt.date(2026, 9, 30), "quarter", 0)
+
+
 @pytest.fixture(scope="module")
 def validated_from_sqlite(tmp_path_factory):
     url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'bad.db'}"
+    # No keys, as a loose export: duplicated IDs can exist and are checked in the query.
     load(url, _dataset(), primary_keys=False)
-    engine = create_engine(url)
-    source = read_source(engine)
-    engine.dispose()
-    return validate(source, make_config().currency)
+    return extracted_from(url, PERIODS)
 
 
 @pytest.mark.parametrize(("table", "rule", "bad"), CASES, ids=[f"{t}-{r}" for t, r, _ in CASES])
@@ -113,10 +120,12 @@ def test_each_rule_rejects_its_row(validated_from_sqlite, table, rule, bad):
 
 
 def test_good_rows_are_all_accepted(validated_from_sqlite):
-    assert validated_from_sqlite.vendors.get_column("vendor_id").to_list() == ["A"]
-    assert validated_from_sqlite.work_items.get_column("work_item_id").to_list() == ["OK1"]
-    assert validated_from_sqlite.requests.get_column("request_id").to_list() == ["OK1"]
-    assert sorted(validated_from_sqlite.charges.get_column("charge_id").to_list()) == ["OK1", "OK2"]
+    data = validated_from_sqlite
+    assert data.vendors.get_column("vendor_id").to_list() == ["A"]
+    assert data.work_item_days.select("vendor_id", "items", "units").rows() == [("A", 1, 2)]
+    assert data.request_days.select("vendor_id", "requests").rows() == [("A", 1)]
+    assert sorted(data.charges.get_column("charge_id").to_list()) == ["OK1", "OK2"]
+    assert (data.counts["work_items"].accepted, data.counts["requests"].accepted) == (1, 1)
 
 
 def test_rows_read_equal_accepted_plus_rejected_and_the_report_adds_up(validated_from_sqlite):
@@ -140,7 +149,7 @@ def test_data_quality_columns_match_the_contract(validated_from_sqlite):
 def test_rejected_rows_are_left_out_of_every_kpi(validated_from_sqlite):
     as_of = dt.date(2026, 9, 30)
     config = make_config()
-    table = score_table(validated_from_sqlite, periods_for(as_of, "quarter", 0), config, as_of)
+    table = score_table(validated_from_sqlite, periods_for(as_of, "quarter", 0), config)
     a = table.filter((pl.col("vendor_id") == "A") & (pl.col("process") == "support")).row(
         0, named=True
     )
@@ -151,8 +160,6 @@ def test_rejected_rows_are_left_out_of_every_kpi(validated_from_sqlite):
 
 
 def test_a_row_breaking_several_rules_is_counted_once_under_the_first():
-    from tests.builders import validated
-
     rows = {"vendors": [vendor("A")], "work_items": [_item("X", "NOPE", units=0, defects=9)]}
-    data = validated(rows)
+    data = extracted(rows, PERIODS)
     assert data.data_quality.select("rule", "rows_rejected").rows() == [("unknown_vendor", 1)]

@@ -1,0 +1,258 @@
+"""The extract stage: everything the scoring needs, checked, in one read-only transaction.
+
+Vendors and charges are small (one row per vendor, per invoice line) and are
+read as rows. Work items and requests are large and arrive already summed
+per vendor, process, rule and day (`summaries`). If the connection drops
+mid-way, the whole extraction is retried once, so the numbers always come
+from one consistent read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+from sqlalchemy import Connection, Engine, Select, and_, or_
+from sqlalchemy.exc import SQLAlchemyError
+
+from scorecard.config import CurrencyConfig, TableSource
+from scorecard.errors import SourceError
+from scorecard.extract.source import (
+    ConnectionLost,
+    check_sources,
+    ids_enforced_unique,
+    read_only_connection,
+    read_table,
+    source_error,
+    source_select,
+)
+from scorecard.extract.summaries import (
+    REQUEST_DAYS_SCHEMA,
+    WORK_ITEM_DAYS_SCHEMA,
+    Window,
+    group_examples_query,
+    request_days_query,
+    work_item_days_query,
+)
+from scorecard.extract.validate import (
+    REJECTED_GROUP_SCHEMA,
+    Rule,
+    TableCounts,
+    charge_rules,
+    group_rules,
+    split_rows,
+    summarise_rejections,
+    vendor_rules,
+    with_group_rules,
+)
+
+TABLE_ORDER = ("vendors", "work_items", "requests", "charges")
+
+
+@dataclass(frozen=True)
+class Activity:
+    """The accepted activity of one report window, and what was rejected."""
+
+    vendors: pl.DataFrame
+    """Every accepted vendor (vendors are read whole)."""
+    charges: pl.DataFrame
+    """Accepted charges whose service days touch the window."""
+    work_item_days: pl.DataFrame
+    """Accepted work items summed per vendor, process, day completed and period due."""
+    request_days: pl.DataFrame
+    """Accepted requests summed per vendor, process and day opened."""
+    data_quality: pl.DataFrame
+    """One row per table, rule and vendor: rows_rejected and a few example IDs."""
+    counts: dict[str, TableCounts]
+
+
+def _read_summary(
+    connection: Connection, statement: Select[Any], schema: Mapping[str, pl.DataType], name: str
+) -> pl.DataFrame:
+    try:
+        rows = connection.execute(statement).all()
+    except SQLAlchemyError as exc:
+        raise source_error(exc, f"reading {name!r}", f"cannot read table {name!r}") from None
+    try:
+        return pl.DataFrame(
+            [tuple(row) for row in rows], schema=dict(schema), orient="row", strict=False
+        )
+    except (ValueError, TypeError) as exc:
+        raise SourceError(f"table {name!r} holds a value of the wrong type: {exc}") from None
+
+
+def _split_summary(
+    frame: pl.DataFrame, table: str, rules: Sequence[Rule]
+) -> tuple[pl.DataFrame, pl.DataFrame, TableCounts]:
+    """Accepted groups (without the rule and ID columns), rejected groups, and the counts."""
+    count = "items" if table == "work_items" else "requests"
+    frame = with_group_rules(frame, rules)
+    good = pl.col("rule").is_null()
+    accepted = frame.filter(good).drop("rule", "first_id", "last_id")
+    rejected = frame.filter(~good).select(
+        pl.lit(table).alias("table"),
+        "rule",
+        "vendor_id",
+        pl.col(count).alias("rows"),
+        "first_id",
+        "last_id",
+    )
+    read = int(frame.get_column(count).sum())
+    accepted_rows = int(accepted.get_column(count).sum())
+    return accepted, rejected, TableCounts(read, accepted_rows, read - accepted_rows)
+
+
+GROUP_RULE_NAMES = ("unknown_vendor", "vendor_rejected", "missing_process")
+
+
+def _group_rule_examples(
+    connection: Connection,
+    table: str,
+    source: Any,
+    window: Window,
+    ids_unique: bool,
+    rejected: pl.DataFrame,
+    rules: Sequence[Rule],
+) -> pl.DataFrame:
+    """Example IDs for the groups a vendor or process rule rejected (rows: 0, only the IDs)."""
+    by_group = rejected.filter(pl.col("rule").is_in(GROUP_RULE_NAMES))
+    if by_group.is_empty():
+        return pl.DataFrame(schema=REJECTED_GROUP_SCHEMA)
+    vendor_ids = by_group.get_column("vendor_id").drop_nulls().unique().sort().to_list()
+    query = group_examples_query(
+        table,
+        source,
+        window,
+        ids_unique,
+        [v for v in vendor_ids if v.strip()],
+        null_vendor=by_group.get_column("vendor_id").null_count() > 0,
+        blank_process=by_group.filter(pl.col("rule") == "missing_process").height > 0,
+    )
+    schema = {"vendor_id": pl.String(), "process": pl.String(), "first_id": pl.String(),
+              "last_id": pl.String()}  # fmt: skip
+    examples = _read_summary(connection, query, schema, table).with_columns(
+        pl.lit(None, pl.String).alias("rule")
+    )
+    return (
+        with_group_rules(examples, rules)
+        .filter(pl.col("rule").is_in(GROUP_RULE_NAMES))
+        .select(
+            pl.lit(table).alias("table"),
+            "rule",
+            "vendor_id",
+            pl.lit(0, pl.Int64).alias("rows"),
+            "first_id",
+            "last_id",
+        )
+    )
+
+
+def _small_table_counts(read: pl.DataFrame, accepted: pl.DataFrame) -> TableCounts:
+    return TableCounts(read.height, accepted.height, read.height - accepted.height)
+
+
+def _charges_in_window(window: Window) -> Callable[[Any], Any]:
+    """Charges whose service days touch the window; undated and reversed ones too, to be rejected."""
+
+    def where(c: Any) -> Any:
+        start, end = c.service_start, c.service_end
+        return or_(
+            start.is_(None),
+            end.is_(None),
+            and_(start <= window.last_day, end >= window.first_day),
+            and_(start >= window.first_day, start <= window.last_day),
+        )
+
+    return where
+
+
+def _extract_once(
+    connection: Connection,
+    window: Window,
+    sources: Mapping[str, TableSource],
+    currency: CurrencyConfig,
+    target_hours: Mapping[str, float],
+    progress: Callable[[str], None],
+) -> Activity:
+    try:
+        check_sources(connection, sources)
+    except SQLAlchemyError as exc:
+        raise source_error(exc, "checking the schema", "cannot inspect the database") from None
+    vendors_read = read_table(connection, "vendors", sources.get("vendors"))
+    vendors, rejected_vendors = split_rows(vendors_read, vendor_rules(), "vendors")
+    all_ids: Sequence[str] = vendors_read.get_column("vendor_id").drop_nulls().unique().to_list()
+    accepted_ids: Sequence[str] = vendors.get_column("vendor_id").to_list()
+
+    charges_read = read_table(
+        connection, "charges", sources.get("charges"), where=_charges_in_window(window)
+    )
+    charges, rejected_charges = split_rows(
+        charges_read, charge_rules(all_ids, accepted_ids, currency), "charges"
+    )
+
+    checks = group_rules(all_ids, accepted_ids)
+    summed: dict[str, tuple[pl.DataFrame, pl.DataFrame, TableCounts]] = {}
+    for table, schema in (
+        ("work_items", WORK_ITEM_DAYS_SCHEMA),
+        ("requests", REQUEST_DAYS_SCHEMA),
+    ):
+        progress(f"checking and summing {table.replace('_', ' ')} in the database")
+        source = source_select(table, sources.get(table)).subquery("src")
+        ids_unique = ids_enforced_unique(connection.engine, table, sources.get(table))
+        query = (
+            work_item_days_query(source, window, ids_unique)
+            if table == "work_items"
+            else request_days_query(source, window, ids_unique, target_hours)
+        )
+        accepted_days, rejected_days, counts = _split_summary(
+            _read_summary(connection, query, schema, table), table, checks
+        )
+        examples = _group_rule_examples(
+            connection, table, source, window, ids_unique, rejected_days, checks
+        )
+        summed[table] = (accepted_days, pl.concat([rejected_days, examples]), counts)
+    items, rejected_items, item_counts = summed["work_items"]
+    requests, rejected_requests, request_counts = summed["requests"]
+    rejected = pl.concat(
+        [
+            frame.cast(REJECTED_GROUP_SCHEMA)  # type: ignore[arg-type]
+            for frame in (rejected_vendors, rejected_items, rejected_requests, rejected_charges)
+        ]
+    )
+    return Activity(
+        vendors=vendors,
+        charges=charges,
+        work_item_days=items,
+        request_days=requests,
+        data_quality=summarise_rejections(rejected),
+        counts={
+            "vendors": _small_table_counts(vendors_read, vendors),
+            "work_items": item_counts,
+            "requests": request_counts,
+            "charges": _small_table_counts(charges_read, charges),
+        },
+    )
+
+
+def extract_activity(
+    engine: Engine,
+    window: Window,
+    currency: CurrencyConfig,
+    target_hours: Mapping[str, float],
+    sources: Mapping[str, TableSource] | None = None,
+    progress: Callable[[str], None] = lambda _: None,
+) -> Activity:
+    """Read, check and sum everything for the window; retried once if the connection drops."""
+    sources = sources or {}
+    for attempt in (1, 2):
+        try:
+            with read_only_connection(engine) as connection:
+                return _extract_once(connection, window, sources, currency, target_hours, progress)
+        except ConnectionLost as lost:
+            if attempt == 2:
+                raise SourceError(f"{lost} (after one retry)") from None
+            progress(f"{lost}; retrying the extraction once")
+            engine.dispose()  # drop pooled connections to the old server session
+    raise AssertionError("unreachable")

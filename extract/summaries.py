@@ -1,0 +1,350 @@
+"""The queries that check and sum the large tables inside the database.
+
+Work items and requests can run to millions of rows a quarter. Instead of
+reading them, the job asks the database for one row per vendor, process,
+rule and day: counts and sums of every KPI input, for accepted rows and,
+separately, for each rule's rejected rows (with their smallest and largest
+ID as examples). What crosses the wire grows with vendors x processes x days,
+not with the rows.
+
+Every query is SQLAlchemy Core over the source as a subquery, so a mapped
+table or a user's own SELECT is summed the same way. It uses only CASE,
+COUNT, SUM, MIN, MAX, IN and comparisons with bound parameters; the two things
+that differ between databases are constructs in `dialects`.
+
+The window: only rows that can count in the report's periods are read. A row
+whose timestamp the window is decided on is NULL is read too, so that it is
+rejected and counted, never silently dropped by the WHERE clause.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Select,
+    String,
+    Subquery,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
+    true,
+)
+
+from scorecard.extract.dialects import day_of, milliseconds_between
+from scorecard.extract.schema import ID_COLUMN
+from scorecard.extract.validate import (
+    NULL_ID,
+    SqlRule,
+    first_broken_sql_rule,
+    request_sql_rules,
+    sql_blank,
+    sql_id_rules,
+    work_item_sql_rules,
+)
+
+MILLISECONDS_PER_HOUR = 3_600_000
+
+
+@dataclass(frozen=True)
+class ReportPeriod:
+    label: str
+    first_day: dt.date
+    last_day: dt.date
+    """Inclusive."""
+
+    @property
+    def window_start(self) -> dt.datetime:
+        return dt.datetime.combine(self.first_day, dt.time())
+
+    @property
+    def window_end(self) -> dt.datetime:
+        return dt.datetime.combine(self.last_day + dt.timedelta(days=1), dt.time())
+
+
+@dataclass(frozen=True)
+class Window:
+    """What one run reads: its periods, oldest first, the last ending on the as-of day."""
+
+    periods: tuple[ReportPeriod, ...]
+
+    @property
+    def start(self) -> dt.datetime:
+        return self.periods[0].window_start
+
+    @property
+    def cutoff(self) -> dt.datetime:
+        """Midnight after the as-of day: anything at or after it has not happened yet."""
+        return self.periods[-1].window_end
+
+    @property
+    def first_day(self) -> dt.date:
+        return self.periods[0].first_day
+
+    @property
+    def last_day(self) -> dt.date:
+        return self.periods[-1].last_day
+
+
+# The frames the summaries arrive as. Days are calendar days (UTC); `due_period` is a label.
+WORK_ITEM_DAYS_SCHEMA = {
+    "vendor_id": pl.String(),
+    "process": pl.String(),
+    "rule": pl.String(),
+    "completed_day": pl.Date(),
+    "due_period": pl.String(),
+    "items": pl.Int64(),
+    "units": pl.Int64(),
+    "defects": pl.Int64(),
+    "qa_checked_units": pl.Int64(),
+    "reworked_items": pl.Int64(),
+    "turnaround_ms": pl.Int64(),
+    "items_on_time": pl.Int64(),
+    "first_id": pl.String(),
+    "last_id": pl.String(),
+}
+
+REQUEST_DAYS_SCHEMA = {
+    "vendor_id": pl.String(),
+    "process": pl.String(),
+    "rule": pl.String(),
+    "opened_day": pl.Date(),
+    "requests": pl.Int64(),
+    "requests_answered": pl.Int64(),
+    "response_ms": pl.Int64(),
+    "requests_within_target": pl.Int64(),
+    "requests_target_due": pl.Int64(),
+    "first_id": pl.String(),
+    "last_id": pl.String(),
+}
+
+
+def _flag(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    """1 where the condition holds, else 0 (also when it is NULL), ready to SUM."""
+    return case((condition, 1), else_=0)
+
+
+def _total(value: ColumnElement[Any]) -> ColumnElement[int]:
+    # A cast, because PostgreSQL sums BIGINT into NUMERIC and DuckDB into HUGEINT.
+    return cast(func.sum(value), BigInteger)
+
+
+def _duplicated(source: Subquery, id_column: str, window: ColumnElement[bool]) -> Any:
+    """IDs that occur more than once among the rows read."""
+    ids = source.c[id_column]
+    repeated = select(ids).where(window, ids.is_not(None)).group_by(ids).having(func.count() > 1)
+    return ids.in_(repeated.correlate(None))
+
+
+def rows_read(table: str, c: Any, window: Window) -> ColumnElement[bool]:
+    """The rows of a large table that can count in the window, and those with no timestamp.
+
+    A work item counts if it was received before the cutoff and received,
+    completed or due in the window; a request if it was opened in the window.
+    """
+    if table == "work_items":
+        received = c.received_at
+        return or_(
+            received.is_(None),
+            and_(
+                received < window.cutoff,
+                or_(
+                    received >= window.start,
+                    c.completed_at >= window.start,
+                    c.due_at >= window.start,
+                ),
+            ),
+        )
+    opened = c.opened_at
+    return or_(opened.is_(None), and_(opened >= window.start, opened < window.cutoff))
+
+
+def group_examples_query(
+    table: str,
+    source: Subquery,
+    window: Window,
+    ids_unique: bool,
+    vendor_ids: Sequence[str],
+    null_vendor: bool,
+    blank_process: bool,
+) -> Select[Any]:
+    """The smallest and largest ID per vendor and process, for groups a group rule rejected.
+
+    Asked only when such groups exist (an unknown vendor, a missing process),
+    so a clean source never pays for it. Rows an ID rule rejects are left out:
+    they are counted, with their own examples, under that rule.
+    """
+    c = source.c
+    id_column = c[ID_COLUMN[table]]
+    in_window = rows_read(table, c, window)
+    duplicated = None if ids_unique else _duplicated(source, ID_COLUMN[table], in_window)
+    id_broken = [broken for _, broken in sql_id_rules(dict(c.items()), table, duplicated)]
+    wanted: list[ColumnElement[bool]] = []
+    if vendor_ids:
+        wanted.append(c.vendor_id.in_(vendor_ids))
+    if null_vendor:
+        wanted.append(c.vendor_id.is_(None))
+    if blank_process:
+        wanted.append(sql_blank(c.process))
+    return (
+        select(
+            c.vendor_id,
+            c.process,
+            func.min(id_column).label("first_id"),
+            func.max(id_column).label("last_id"),
+        )
+        .where(in_window, or_(*wanted), not_(or_(*id_broken)))
+        .group_by(c.vendor_id, c.process)
+    )
+
+
+def _summary(
+    classified: Subquery,
+    keys: Sequence[str],
+    count_as: str,
+    sums: Mapping[str, ColumnElement[Any]],
+) -> Select[Any]:
+    k = classified.c
+    # Example IDs of rejected rows only: good rows give NULL, which MIN and MAX skip cheaply.
+    rejected_id = case((k["rule"].is_not(None), k["_id"]), else_=None)
+    return select(
+        *[k[name] for name in keys],
+        cast(func.count(), BigInteger).label(count_as),
+        *[_total(value).label(name) for name, value in sums.items()],
+        func.min(rejected_id).label("first_id"),
+        func.max(rejected_id).label("last_id"),
+    ).group_by(*[k[name] for name in keys])
+
+
+def _rule_column(rules: Sequence[SqlRule]) -> ColumnElement[str]:
+    return first_broken_sql_rule(rules).label("rule")
+
+
+def _example_id(value: ColumnElement[Any]) -> ColumnElement[str]:
+    return func.coalesce(value, literal(NULL_ID, String(), literal_execute=True)).label("_id")
+
+
+def work_item_days_query(source: Subquery, window: Window, ids_unique: bool) -> Select[Any]:
+    """One row per vendor, process, rule, day completed and period due.
+
+    The rule is the first row rule broken (vendor and process rules are
+    applied to the groups afterwards); NULL for a good row.
+    ids_unique: the database enforces unique IDs (a primary key), so the
+    duplicate check, the one part that needs a second pass, is left out.
+    """
+    c: dict[str, ColumnElement[Any]] = dict(source.c.items())
+    received, due, completed = c["received_at"], c["due_at"], c["completed_at"]
+    in_window = rows_read("work_items", source.c, window)
+    duplicated = None if ids_unique else _duplicated(source, "work_item_id", in_window)
+    rules = work_item_sql_rules(c, duplicated)
+    # Completed after the cutoff counts as still open; before the window, as out of scope.
+    completed_in_window = and_(completed >= window.start, completed < window.cutoff)
+    due_period = case(
+        *[
+            (
+                and_(due >= p.window_start, due < p.window_end),
+                literal(p.label, String(), literal_execute=True),
+            )
+            for p in window.periods
+        ],
+        else_=None,
+    )
+    classified = (
+        select(
+            c["vendor_id"],
+            c["process"],
+            _rule_column(rules),
+            case((completed_in_window, day_of(completed)), else_=None).label("completed_day"),
+            due_period.label("due_period"),
+            _example_id(c["work_item_id"]),
+            c["units"],
+            c["defects"],
+            c["qa_checked_units"],
+            _flag(c["reworked"] == true()).label("reworked"),
+            # Summed for every row; only the groups with a completed_day are used.
+            milliseconds_between(received, completed).label("turnaround_ms"),
+            # An item still open at the cutoff is late (contract section 3).
+            _flag(and_(completed < window.cutoff, completed <= due)).label("on_time"),
+        )
+        .where(in_window)
+        .subquery("classified")
+    )
+    k = classified.c
+    return _summary(
+        classified,
+        ["vendor_id", "process", "rule", "completed_day", "due_period"],
+        "items",
+        {
+            "units": k.units,
+            "defects": k.defects,
+            "qa_checked_units": k.qa_checked_units,
+            "reworked_items": k.reworked,
+            "turnaround_ms": k.turnaround_ms,
+            "items_on_time": k.on_time,
+        },
+    )
+
+
+def request_days_query(
+    source: Subquery, window: Window, ids_unique: bool, target_hours: Mapping[str, float]
+) -> Select[Any]:
+    """One row per vendor, process, rule and day opened."""
+    c: dict[str, ColumnElement[Any]] = dict(source.c.items())
+    opened, responded, priority = c["opened_at"], c["first_response_at"], c["priority"]
+    in_window = rows_read("requests", source.c, window)
+    duplicated = None if ids_unique else _duplicated(source, "request_id", in_window)
+    rules = request_sql_rules(c, duplicated)
+    # A response after the cutoff has not happened yet.
+    answered = responded < window.cutoff
+    response_ms = milliseconds_between(opened, responded)
+    within_target = or_(
+        *[
+            and_(priority == name, answered, response_ms <= round(hours * MILLISECONDS_PER_HOUR))
+            for name, hours in target_hours.items()
+        ]
+    )
+    # Unanswered and still inside its target at the cutoff: left out of the denominator.
+    target_passed = or_(
+        *[
+            and_(priority == name, opened <= window.cutoff - dt.timedelta(hours=hours))
+            for name, hours in target_hours.items()
+        ]
+    )
+    classified = (
+        select(
+            c["vendor_id"],
+            c["process"],
+            _rule_column(rules),
+            day_of(opened).label("opened_day"),
+            _example_id(c["request_id"]),
+            _flag(answered).label("answered"),
+            case((answered, response_ms), else_=None).label("response_ms"),
+            _flag(within_target).label("within_target"),
+            _flag(or_(answered, target_passed)).label("target_due"),
+        )
+        .where(in_window)
+        .subquery("classified")
+    )
+    k = classified.c
+    return _summary(
+        classified,
+        ["vendor_id", "process", "rule", "opened_day"],
+        "requests",
+        {
+            "requests_answered": k.answered,
+            "response_ms": k.response_ms,
+            "requests_within_target": k.within_target,
+            "requests_target_due": k.target_due,
+        },
+    )

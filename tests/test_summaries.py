@@ -1,0 +1,144 @@
+"""The extract stage sums inside the database: what it reads, what it returns, on every dialect."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+import pytest
+from sqlalchemy import create_engine, text
+
+from scorecard.extract.source import ids_enforced_unique
+from scorecard.scoring.periods import periods_for
+from tests.builders import extracted, extracted_from, item, load, request, vendor
+
+# As of 2026-09-30 with one quarter of history: the window is 2026-04-01 to the end of 30 September.
+PERIODS = periods_for(dt.date(2026, 9, 30), "quarter", 1)
+
+
+def test_many_rows_of_a_day_arrive_as_one_summed_row():
+    items = [
+        item(f"w{n:04d}", "A", "2026-07-01 08:00", "2026-07-02 08:00", "2026-07-01 10:00", units=2)
+        for n in range(500)
+    ]
+    data = extracted({"vendors": [vendor("A")], "work_items": items}, PERIODS)
+    assert data.work_item_days.select("completed_day", "items", "units").rows() == [
+        (dt.date(2026, 7, 1), 500, 1000)
+    ]
+    assert data.counts["work_items"].read == 500
+
+
+def test_only_the_window_is_read_but_a_row_without_its_timestamp_is_rejected_not_dropped():
+    rows = {
+        "vendors": [vendor("A")],
+        "work_items": [
+            item("in", "A", "2026-07-01 08:00", "2026-07-02 08:00", "2026-07-01 10:00"),
+            # Received, due and completed before the window: no KPI can use it.
+            item("old", "A", "2025-01-01 08:00", "2025-01-02 08:00", "2025-01-01 10:00"),
+            # Received after the as-of day: it has not happened yet for this run.
+            item("future", "A", "2026-10-02 08:00", None, None),
+            # Received before the window, completed inside it: counts.
+            item("late", "A", "2026-03-30 08:00", "2026-03-31 08:00", "2026-04-02 10:00"),
+            item("no-time", "A", "2026-07-01 08:00", None, None) | {"received_at": None},
+        ],
+        "requests": [
+            request("r-in", "A", "high", "2026-07-01 00:00", "2026-07-01 01:00"),
+            request("r-old", "A", "high", "2025-07-01 00:00", "2025-07-01 01:00"),
+            request("r-none", "A", "high", "2026-07-01 00:00", None) | {"opened_at": None},
+        ],
+    }
+    data = extracted(rows, PERIODS)
+    assert data.counts["work_items"].read == 3  # in, late, no-time
+    assert data.counts["work_items"].rejected == 1
+    assert data.counts["requests"].read == 2  # r-in, r-none
+    quality = data.data_quality.select("table", "rule", "rows_rejected", "example_ids").rows()
+    assert quality == [
+        ("requests", "missing_opened_at", 1, "r-none"),
+        ("work_items", "missing_received_at", 1, "no-time"),
+    ]
+
+
+def test_example_ids_are_real_offending_ids_and_at_most_five():
+    # Completed on 20 different days: the examples are the smallest and largest ID of each
+    # day's group, the smallest five of those kept.
+    bad = [
+        item(f"bad-{n:02d}", "A", f"2026-07-{n + 1:02d} 08:00", None, f"2026-07-{n + 1:02d} 09:00",
+             units=0)
+        for n in range(20)
+    ]  # fmt: skip
+    strangers = [
+        item(f"str-{n:02d}", "NOPE", f"2026-07-{n + 1:02d} 08:00", None, None) for n in range(8)
+    ]
+    data = extracted({"vendors": [vendor("A")], "work_items": bad + strangers}, PERIODS)
+    quality = {
+        rule: (count, examples.split(" "))
+        for rule, count, examples in data.data_quality.select(
+            "rule", "rows_rejected", "example_ids"
+        ).rows()
+    }
+    assert quality["bad_units"][0] == 20
+    assert quality["bad_units"][1] == ["bad-00", "bad-01", "bad-02", "bad-03", "bad-04"]
+    assert quality["unknown_vendor"][0] == 8
+    assert set(quality["unknown_vendor"][1]) <= {row["work_item_id"] for row in strangers}
+    assert quality["unknown_vendor"][1]  # some, even though the rule is applied to groups
+
+
+def test_durations_and_days_are_computed_alike_on_every_dialect(any_database_url):
+    # 1 h 30 min 15 s, and 26 h crossing midnight; counted on the day each was completed.
+    rows = {
+        "vendors": [vendor("A")],
+        "work_items": [
+            item("w1", "A", "2026-07-01 08:00:00", "2026-07-02 08:00", "2026-07-01 09:30:15"),
+            item("w2", "A", "2026-07-01 23:00:00", "2026-07-02 08:00", "2026-07-03 01:00:00"),
+        ],
+        "requests": [request("r1", "A", "urgent", "2026-07-01 23:59:00", "2026-07-02 00:29:30")],
+    }
+    load(any_database_url, rows)
+    data = extracted_from(any_database_url, PERIODS)
+    days = data.work_item_days.sort("completed_day")
+    assert days.select("completed_day", "turnaround_ms", "items_on_time").rows() == [
+        (dt.date(2026, 7, 1), (3600 + 1800 + 15) * 1000, 1),
+        (dt.date(2026, 7, 3), 26 * 3600 * 1000, 0),
+    ]
+    assert data.request_days.select(
+        "opened_day", "response_ms", "requests_within_target", "requests_target_due"
+    ).rows() == [(dt.date(2026, 7, 1), 30 * 60 * 1000 + 30 * 1000, 1, 1)]
+
+
+def test_a_primary_key_spares_the_duplicate_check_and_a_loose_table_or_view_gets_it(
+    any_database_url,
+):
+    load(any_database_url, {"vendors": [vendor("A")]})
+    engine = create_engine(any_database_url)
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE loose_items (work_item_id VARCHAR(64))"))
+        connection.execute(text("CREATE VIEW item_view AS SELECT * FROM work_items"))
+    from scorecard.config import TableSource
+
+    try:
+        assert ids_enforced_unique(engine, "work_items", None) is (
+            engine.dialect.name != "duckdb"  # its catalog cannot be read through SQLAlchemy
+        )
+        assert not ids_enforced_unique(engine, "work_items", TableSource(table="loose_items"))
+        assert not ids_enforced_unique(engine, "work_items", TableSource(table="item_view"))
+        assert not ids_enforced_unique(
+            engine, "work_items", TableSource(query="SELECT * FROM work_items")
+        )
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("rule", ["unknown_vendor", "missing_process"])
+def test_id_rules_come_before_the_vendor_and_process_rules(rule):
+    broken = {"vendor_id": "NOPE"} if rule == "unknown_vendor" else {"process": " "}
+    rows = {
+        "vendors": [vendor("A")],
+        "work_items": [
+            item("", "A", "2026-07-01 08:00", None, None) | broken,
+            item("x1", "A", "2026-07-01 08:00", None, None) | broken,
+        ],
+    }
+    data = extracted(rows, PERIODS, primary_keys=False)
+    found = dict(data.data_quality.select("rule", "rows_rejected").rows())
+    assert found == {"missing_id": 1, rule: 1}
+    assert data.work_item_days.filter(pl.col("items") > 0).is_empty()
