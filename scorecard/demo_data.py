@@ -14,7 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import Engine, func, insert, inspect, select
+import polars as pl
+from sqlalchemy import Connection, Engine, func, insert, inspect, select
 
 from scorecard.errors import ConfigError
 from scorecard.extract.schema import TABLES, create_tables, metadata
@@ -106,9 +107,10 @@ def _trajectory(span: tuple[float, float], progress: np.ndarray) -> np.ndarray:
     return span[0] + (span[1] - span[0]) * progress
 
 
-def _ts(base: dt.datetime, hours: np.ndarray) -> list[dt.datetime]:
+def _timestamps(epoch: dt.datetime, hours: np.ndarray) -> np.ndarray:
     # Whole seconds: every database stores them the same way.
-    return [base + dt.timedelta(seconds=int(s)) for s in np.round(hours * 3600)]
+    seconds = np.round(hours * 3600).astype("int64")
+    return (np.datetime64(epoch, "s") + seconds.astype("timedelta64[s]")).astype("datetime64[us]")
 
 
 def _months(start: dt.date, through: dt.date) -> Iterator[tuple[dt.date, dt.date]]:
@@ -119,131 +121,158 @@ def _months(start: dt.date, through: dt.date) -> Iterator[tuple[dt.date, dt.date
         first = following
 
 
-def _line_rows(
+def _ids(prefix: str, first: int, count: int) -> pl.Series:
+    numbers = pl.Series(np.arange(first, first + count)).cast(pl.String).str.zfill(8)
+    return pl.select(pl.concat_str(pl.lit(f"{prefix}-"), numbers)).to_series()
+
+
+@dataclass
+class _LineState:
+    """What one line carries from month to month: ID counters and the units billed per month."""
+
+    items: int = 0
+    requests: int = 0
+    billed_units: np.ndarray | None = None
+    on_time_sum: np.ndarray | None = None
+    due_count: np.ndarray | None = None
+
+
+def _line_months(
     line: Line,
     line_no: int,
     start: dt.date,
     through: dt.date,
     scale: float,
     rng: np.random.Generator,
-) -> tuple[list[dict], list[dict], list[dict]]:
+    state: _LineState,
+) -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
+    """One line's work items and requests, a month at a time, so memory stays flat at any scale."""
     days = (through - start).days + 1
     epoch = dt.datetime.combine(start, dt.time())
-    cutoff = dt.datetime.combine(through + dt.timedelta(days=1), dt.time())
-    day_index = np.arange(days)
-    weekday = np.array([(start + dt.timedelta(days=int(d))).weekday() for d in day_index])
-    weekday_factor = np.where(weekday < 5, 1.0, 0.25)
-    per_day = rng.poisson(line.items_per_day * scale * weekday_factor)
-    item_day = np.repeat(day_index, per_day)
-    n = item_day.size
-    progress = item_day / max(days - 1, 1)
-    received = item_day * 24.0 + rng.uniform(0, 24, n)
-    on_time = rng.random(n) < _trajectory(line.on_time, progress)
-    turnaround = np.where(
-        on_time,
-        line.sla_hours * rng.uniform(0.15, 0.97, n),
-        line.sla_hours * rng.uniform(1.05, 2.6, n),
+    cutoff_hours = days * 24.0
+    months = list(_months(start, through))
+    month_of_day = np.concatenate(
+        [np.full((last - first).days + 1, m) for m, (first, last) in enumerate(months)]
     )
-    completed = received + turnaround
-    units = 1 + rng.poisson(max(line.units_mean - 1, 0), n)
-    qa_checked = rng.binomial(units, line.qa_share)
-    defects = rng.binomial(qa_checked, np.clip(_trajectory(line.defect_rate, progress), 0, 1))
-    reworked = rng.random(n) < np.where(defects > 0, 0.45, line.rework)
-    received_ts = _ts(epoch, received)
-    due_ts = _ts(epoch, received + line.sla_hours)
-    completed_ts = _ts(epoch, completed)
-    prefix = f"W{line_no:02d}"
-    items = [
-        {
-            "work_item_id": f"{prefix}-{i:08d}",
+    state.billed_units = np.zeros(len(months), dtype="int64")
+    state.on_time_sum = np.zeros(len(months))
+    state.due_count = np.zeros(len(months))
+    for first, last in months:
+        day_index = np.arange((first - start).days, (last - start).days + 1)
+        weekday = np.array([(start + dt.timedelta(days=int(d))).weekday() for d in day_index])
+        weekday_factor = np.where(weekday < 5, 1.0, 0.25)
+        per_day = rng.poisson(line.items_per_day * scale * weekday_factor)
+        item_day = np.repeat(day_index, per_day)
+        n = item_day.size
+        progress = item_day / max(days - 1, 1)
+        received = item_day * 24.0 + rng.uniform(0, 24, n)
+        on_time = rng.random(n) < _trajectory(line.on_time, progress)
+        turnaround = np.where(
+            on_time,
+            line.sla_hours * rng.uniform(0.15, 0.97, n),
+            line.sla_hours * rng.uniform(1.05, 2.6, n),
+        )
+        completed = received + turnaround
+        units = 1 + rng.poisson(max(line.units_mean - 1, 0), n)
+        qa_checked = rng.binomial(units, line.qa_share)
+        defects = rng.binomial(qa_checked, np.clip(_trajectory(line.defect_rate, progress), 0, 1))
+        reworked = rng.random(n) < np.where(defects > 0, 0.45, line.rework)
+        done = completed < cutoff_hours
+        # Fees bill the units completed in each month (by completion day).
+        completed_month = month_of_day[np.minimum(np.floor(completed / 24).astype(int), days - 1)]
+        np.add.at(state.billed_units, completed_month[done], units[done])
+        received_month = month_of_day[item_day]
+        np.add.at(state.on_time_sum, received_month, on_time)
+        np.add.at(state.due_count, received_month, 1)
+        items = pl.DataFrame(
+            {
+                "work_item_id": _ids(f"W{line_no:02d}", state.items, n),
+                "vendor_id": pl.Series([line.vendor_id] * n, dtype=pl.String),
+                "process": pl.Series([line.process] * n, dtype=pl.String),
+                "received_at": _timestamps(epoch, received),
+                "due_at": _timestamps(epoch, received + line.sla_hours),
+                "completed_at": pl.Series(_timestamps(epoch, completed)).set(
+                    pl.Series(~done), None
+                ),
+                "units": units.astype("int64"),
+                "qa_checked_units": qa_checked.astype("int64"),
+                "defects": defects.astype("int64"),
+                "reworked": reworked,
+            }
+        )
+        state.items += n
+
+        per_day_requests = rng.poisson(line.requests_per_day * scale * weekday_factor)
+        request_day = np.repeat(day_index, per_day_requests)
+        k = request_day.size
+        priority_index = rng.choice(4, size=k, p=PRIORITY_WEIGHTS)
+        target = TARGET_HOURS[priority_index]
+        opened = request_day * 24.0 + rng.uniform(0, 24, k)
+        ok = rng.random(k) < _trajectory(line.response_ok, request_day / max(days - 1, 1))
+        response = np.where(
+            ok, target * rng.uniform(0.05, 0.95, k), target * rng.uniform(1.1, 4.0, k)
+        )
+        unanswered = rng.random(k) < 0.02
+        resolved = opened + response + rng.exponential(target * 3)
+        requests = pl.DataFrame(
+            {
+                "request_id": _ids(f"R{line_no:02d}", state.requests, k),
+                "vendor_id": pl.Series([line.vendor_id] * k, dtype=pl.String),
+                "process": pl.Series([line.process] * k, dtype=pl.String),
+                "priority": PRIORITIES[priority_index],
+                "opened_at": _timestamps(epoch, opened),
+                "first_response_at": pl.Series(_timestamps(epoch, opened + response)).set(
+                    pl.Series(unanswered | (opened + response >= cutoff_hours)), None
+                ),
+                "resolved_at": pl.Series(_timestamps(epoch, resolved)).set(
+                    pl.Series(unanswered | (resolved >= cutoff_hours)), None
+                ),
+            }
+        )
+        state.requests += k
+        yield items, requests
+
+
+def _line_charges(
+    line: Line, line_no: int, start: dt.date, through: dt.date, state: _LineState
+) -> list[dict]:
+    """Monthly fees for the units completed, and a service credit in months below the SLA."""
+    if line.price_per_unit is None:
+        return []
+    assert state.billed_units is not None and state.on_time_sum is not None
+    assert state.due_count is not None
+    currency = next(v.currency for v in VENDORS if v.vendor_id == line.vendor_id)
+    rows: list[dict] = []
+    for m, (first, last) in enumerate(_months(start, through)):
+        billed_units = int(state.billed_units[m])
+        if billed_units == 0:
+            continue
+        fee = round(billed_units * line.price_per_unit, 2)
+        common = {
             "vendor_id": line.vendor_id,
             "process": line.process,
-            "received_at": received_ts[i],
-            "due_at": due_ts[i],
-            "completed_at": completed_ts[i] if completed_ts[i] < cutoff else None,
-            "units": int(units[i]),
-            "qa_checked_units": int(qa_checked[i]),
-            "defects": int(defects[i]),
-            "reworked": bool(reworked[i]),
+            "service_start": first,
+            "service_end": last,
+            "currency": currency,
         }
-        for i in range(n)
-    ]
-
-    per_day_requests = rng.poisson(line.requests_per_day * scale * weekday_factor)
-    request_day = np.repeat(day_index, per_day_requests)
-    k = request_day.size
-    priority_index = rng.choice(4, size=k, p=PRIORITY_WEIGHTS)
-    target = TARGET_HOURS[priority_index]
-    opened = request_day * 24.0 + rng.uniform(0, 24, k)
-    ok = rng.random(k) < _trajectory(line.response_ok, request_day / max(days - 1, 1))
-    response = np.where(ok, target * rng.uniform(0.05, 0.95, k), target * rng.uniform(1.1, 4.0, k))
-    unanswered = rng.random(k) < 0.02
-    resolved = opened + response + rng.exponential(target * 3)
-    opened_ts = _ts(epoch, opened)
-    response_ts = _ts(epoch, opened + response)
-    resolved_ts = _ts(epoch, resolved)
-    request_rows = [
-        {
-            "request_id": f"R{line_no:02d}-{j:08d}",
-            "vendor_id": line.vendor_id,
-            "process": line.process,
-            "priority": str(PRIORITIES[priority_index[j]]),
-            "opened_at": opened_ts[j],
-            "first_response_at": None
-            if unanswered[j] or response_ts[j] >= cutoff
-            else response_ts[j],
-            "resolved_at": None if unanswered[j] or resolved_ts[j] >= cutoff else resolved_ts[j],
-        }
-        for j in range(k)
-    ]
-
-    charge_rows: list[dict] = []
-    if line.price_per_unit is not None:
-        currency = next(v.currency for v in VENDORS if v.vendor_id == line.vendor_id)
-        completed_day = np.floor(completed / 24).astype(int)
-        for m, (first, last) in enumerate(_months(start, through)):
-            lo, hi = (first - start).days, (last - start).days
-            in_month = (
-                (completed_day >= lo)
-                & (completed_day <= hi)
-                & (completed < (cutoff - epoch).total_seconds() / 3600)
-            )
-            billed_units = int(units[in_month].sum())
-            if billed_units == 0:
-                continue
-            fee = round(billed_units * line.price_per_unit, 2)
-            charge_rows.append(
+        rows.append(
+            {**common, "charge_id": f"C{line_no:02d}-{m:03d}-F", "amount": fee, "kind": "fee"}
+        )
+        missed_sla = (
+            line.credit_below_on_time is not None
+            and state.due_count[m] > 0
+            and state.on_time_sum[m] / state.due_count[m] < line.credit_below_on_time
+        )
+        if missed_sla:
+            rows.append(
                 {
-                    "charge_id": f"C{line_no:02d}-{m:03d}-F",
-                    "vendor_id": line.vendor_id,
-                    "process": line.process,
-                    "service_start": first,
-                    "service_end": last,
-                    "amount": fee,
-                    "currency": currency,
-                    "kind": "fee",
+                    **common,
+                    "charge_id": f"C{line_no:02d}-{m:03d}-SC",
+                    "amount": round(-0.05 * fee, 2),
+                    "kind": "service_credit",
                 }
             )
-            due_in_month = (item_day >= lo) & (item_day <= hi)
-            missed_sla = (
-                line.credit_below_on_time is not None
-                and due_in_month.any()
-                and on_time[due_in_month].mean() < line.credit_below_on_time
-            )
-            if missed_sla:
-                charge_rows.append(
-                    {
-                        "charge_id": f"C{line_no:02d}-{m:03d}-SC",
-                        "vendor_id": line.vendor_id,
-                        "process": line.process,
-                        "service_start": first,
-                        "service_end": last,
-                        "amount": round(-0.05 * fee, 2),
-                        "currency": currency,
-                        "kind": "service_credit",
-                    }
-                )
-    return items, request_rows, charge_rows
+    return rows
 
 
 def _bad_rows(start: dt.date) -> dict[str, list[dict]]:
@@ -295,8 +324,8 @@ def _bad_rows(start: dt.date) -> dict[str, list[dict]]:
     charge = {
         "vendor_id": "V-GB-LON",
         "process": "travel",
-        "service_start": start + dt.timedelta(days=31),
-        "service_end": start + dt.timedelta(days=58),
+        "service_start": t0.date(),
+        "service_end": t0.date() + dt.timedelta(days=27),
         "currency": "GBP",
         "kind": "fee",
         "amount": 100.0,
@@ -304,16 +333,33 @@ def _bad_rows(start: dt.date) -> dict[str, list[dict]]:
     bad_charges = [
         {**charge, "charge_id": "BAD-C-001", "currency": "CHF", "amount": 2400.0},
         {**charge, "charge_id": "BAD-C-002", "amount": -350.0},  # a negative fee
-        {**charge, "charge_id": "BAD-C-003", "service_end": start + dt.timedelta(days=20)},
+        {**charge, "charge_id": "BAD-C-003", "service_end": t0.date() - dt.timedelta(days=9)},
     ]
     return {"work_items": bad_items, "requests": bad_requests, "charges": bad_charges}
 
 
-def _insert(engine: Engine, table_name: str, rows: list[dict]) -> None:
+def _insert(connection: Connection, table_name: str, rows: list[dict]) -> None:
     table = metadata.tables[table_name]
-    with engine.begin() as connection:
-        for offset in range(0, len(rows), _BATCH):
-            connection.execute(insert(table), rows[offset : offset + _BATCH])
+    for offset in range(0, len(rows), _BATCH):
+        connection.execute(insert(table), rows[offset : offset + _BATCH])
+
+
+def _bulk_insert(connection: Connection, table_name: str, frame: pl.DataFrame) -> None:
+    """Many rows at once: PostgreSQL's COPY where the driver has it, else batched INSERTs."""
+    if frame.is_empty():
+        return
+    driver_connection = connection.connection.driver_connection
+    if connection.dialect.name == "postgresql" and connection.dialect.driver == "psycopg":
+        columns = ", ".join(frame.columns)
+        statement = f"COPY {table_name} ({columns}) FROM STDIN (FORMAT csv)"
+        with driver_connection.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[union-attr]
+            for offset in range(0, frame.height, _BATCH * 5):
+                chunk = frame.slice(offset, _BATCH * 5)
+                copy.write(
+                    chunk.write_csv(include_header=False, datetime_format="%Y-%m-%d %H:%M:%S")
+                )
+        return
+    _insert(connection, table_name, frame.to_dicts())
 
 
 def _holds_rows(engine: Engine) -> list[str]:
@@ -347,17 +393,22 @@ def generate_demo_data(
     start = demo_start(through)
     rng = np.random.default_rng(seed)
     counts = {"vendors": 0, "work_items": 0, "requests": 0, "charges": 0}
-    _insert(engine, "vendors", [v.__dict__ | {"contract_end": None} for v in VENDORS])
+    with engine.begin() as connection:
+        _insert(connection, "vendors", [v.__dict__ | {"contract_end": None} for v in VENDORS])
     counts["vendors"] = len(VENDORS)
     for line_no, line in enumerate(LINES, start=1):
-        item_rows, request_rows, charge_rows = _line_rows(line, line_no, start, through, scale, rng)
-        for name, rows in (
-            ("work_items", item_rows),
-            ("requests", request_rows),
-            ("charges", charge_rows),
-        ):
-            _insert(engine, name, rows)
-            counts[name] += len(rows)
+        state = _LineState()
+        for items, requests in _line_months(line, line_no, start, through, scale, rng, state):
+            # A transaction per month: a big scale never holds one huge transaction open.
+            with engine.begin() as connection:
+                _bulk_insert(connection, "work_items", items)
+                _bulk_insert(connection, "requests", requests)
+            counts["work_items"] += items.height
+            counts["requests"] += requests.height
+        charges = _line_charges(line, line_no, start, through, state)
+        with engine.begin() as connection:
+            _insert(connection, "charges", charges)
+        counts["charges"] += len(charges)
     one_offs = []
     for n, (vendor_id, process, amount, days) in enumerate(ONE_OFFS, start=1):
         currency = next(v.currency for v in VENDORS if v.vendor_id == vendor_id)
@@ -374,9 +425,15 @@ def generate_demo_data(
                 "kind": "one_off",
             }
         )
-    _insert(engine, "charges", one_offs)
-    counts["charges"] += len(one_offs)
-    for name, rows in _bad_rows(start).items():
-        _insert(engine, name, rows)
-        counts[name] += len(rows)
+    with engine.begin() as connection:
+        _insert(connection, "charges", one_offs)
+        counts["charges"] += len(one_offs)
+        for name, rows in _bad_rows(start).items():
+            _insert(connection, name, rows)
+            counts[name] += len(rows)
+    if engine.dialect.name == "postgresql":
+        # Fresh statistics after a bulk load, as autovacuum would make them a little later:
+        # a database in use has them, and the planner needs them.
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.exec_driver_sql("ANALYZE")
     return counts
