@@ -158,7 +158,10 @@ def floor(url: str) -> None:
     """
     engine = create_engine(url)
     timings = []
-    for settings in ([], ["SET LOCAL enable_sort = off"]):
+    for settings in (
+        [],
+        ["SET LOCAL enable_sort = off", "SET LOCAL enable_incremental_sort = off"],
+    ):
         with engine.begin() as connection:
             for setting in settings:
                 connection.exec_driver_sql(setting)

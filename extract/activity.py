@@ -75,9 +75,13 @@ def _read_summary(
         rows = connection.execute(statement).all()
     except SQLAlchemyError as exc:
         raise source_error(exc, f"reading {name!r}", f"cannot read table {name!r}") from None
+    # Column by column: several times faster for polars than row tuples.
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in schema]
     try:
         return pl.DataFrame(
-            [tuple(row) for row in rows], schema=dict(schema), orient="row", strict=False
+            {name: list(values) for name, values in zip(schema, columns, strict=True)},
+            schema=dict(schema),
+            strict=False,
         )
     except (ValueError, TypeError) as exc:
         raise SourceError(f"table {name!r} holds a value of the wrong type: {exc}") from None

@@ -305,22 +305,23 @@ def request_days_query(
     in_window = rows_read("requests", source.c, window)
     duplicated = None if ids_unique else _duplicated(source, "request_id", in_window)
     rules = request_sql_rules(c, duplicated)
+    targets = list(target_hours.items())
     # A response after the cutoff has not happened yet.
     answered = responded < window.cutoff
     response_ms = milliseconds_between(opened, responded)
-    within_target = or_(
-        *[
-            and_(priority == name, answered, response_ms <= round(hours * MILLISECONDS_PER_HOUR))
-            for name, hours in target_hours.items()
-        ]
+    # The priority's target, as a duration and as the latest opening time whose target
+    # has passed by the cutoff. An unknown priority gets NULL: that row is rejected anyway.
+    target_ms = case(
+        *[(priority == name, round(hours * MILLISECONDS_PER_HOUR)) for name, hours in targets],
+        else_=None,
     )
+    latest_opening = case(
+        *[(priority == name, window.cutoff - dt.timedelta(hours=hours)) for name, hours in targets],
+        else_=None,
+    )
+    within_target = and_(answered, response_ms <= target_ms)
     # Unanswered and still inside its target at the cutoff: left out of the denominator.
-    target_passed = or_(
-        *[
-            and_(priority == name, opened <= window.cutoff - dt.timedelta(hours=hours))
-            for name, hours in target_hours.items()
-        ]
-    )
+    target_passed = opened <= latest_opening
     classified = (
         select(
             c["vendor_id"],

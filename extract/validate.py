@@ -119,7 +119,9 @@ def first_broken_rule(rules: Sequence[Rule]) -> pl.Expr:
 
 
 def sql_blank(value: ColumnElement[object]) -> ColumnElement[bool]:
-    return or_(value.is_(None), func.trim(value) == "")
+    """NULL, empty or only spaces. TRIM is tried only on values that start with a space:
+    on PostgreSQL it costs a copy per row, a sixth of the whole summing query."""
+    return or_(value.is_(None), value == "", and_(value.like(" %"), func.trim(value) == ""))
 
 
 def sql_id_rules(c: Columns, table: str, duplicated: ColumnElement[bool] | None) -> list[SqlRule]:
