@@ -72,7 +72,8 @@ charges = Table(
     Column("process", String(60)),
     Column("service_start", Date),
     Column("service_end", Date),
-    Column("amount", Numeric(18, 4)),
+    # Floats in Python: amounts are converted and spread as floats anyway.
+    Column("amount", Numeric(18, 4, asdecimal=False)),
     Column("currency", String(3)),
     Column("kind", String(20)),
 )

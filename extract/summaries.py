@@ -250,12 +250,11 @@ def work_item_days_query(source: Subquery, window: Window, ids_unique: bool) -> 
     rules = work_item_sql_rules(c, duplicated)
     # Completed after the cutoff counts as still open; before the window, as out of scope.
     completed_in_window = and_(completed >= window.start, completed < window.cutoff)
+    # The periods are contiguous: one comparison per boundary, first match wins.
     due_period = case(
+        (due < window.start, None),
         *[
-            (
-                and_(due >= p.window_start, due < p.window_end),
-                literal(p.label, String(), literal_execute=True),
-            )
+            (due < p.window_end, literal(p.label, String(), literal_execute=True))
             for p in window.periods
         ],
         else_=None,
