@@ -223,12 +223,12 @@ def postgresql_at_scale(server_url: str, sizes: list[int]) -> list[str]:
                 generated = measure("demo-data", [*SCORECARD, "demo-data", "--database-url", url,
                                     "--scale", f"{scale:.4f}", "--through", AS_OF, "--replace"])  # fmt: skip
                 rows = work_items(url)
-                ours = best_of(3, "scorecard", [
+                ours = best_of(5, "scorecard", [
                     *SCORECARD, "run", "--config", str(CONFIG), "--database-url", url,
                     "--as-of", AS_OF, "--out", str(Path(work) / "out"), "--format", "csv",
                     "--log-format", "text",
                 ])  # fmt: skip
-                floor_run = best_of(3, "floor", [sys.executable, __file__, "floor", url])
+                floor_run = best_of(5, "floor", [sys.executable, __file__, "floor", url])
                 pandas_run = measure("pandas", [sys.executable, __file__, "pandas", url])
                 line = (rows, generated, ours, floor_run, pandas_run)
                 rows_out.append(line)
@@ -267,12 +267,12 @@ def postgresql_at_scale(server_url: str, sizes: list[int]) -> list[str]:
         "(`scorecard demo-data --scale`, followed by ANALYZE), as of "
         f"{AS_OF} with four quarters of history.",
         "",
-        "- **scorecard**: `scorecard run --format csv`, best of 3. *Stage* is extract+score as the "
+        "- **scorecard**: `scorecard run --format csv`, best of 5. *Stage* is extract+score as the "
         "run logs it (reading, checking and summing in the database, then scoring); *process* adds "
         "starting Python and importing.",
         "- **floor**: the database's own GROUP BY per vendor, process and day over the same rows "
         "with the same sums (count, units, defects, QA units, rework, turnaround, on time; and for "
-        "requests count, answered, response time), without any checks; best of 3, each the faster "
+        "requests count, answered, response time), without any checks; best of 5, each the faster "
         "of the planner's own plan and a hash aggregate.",
         "- **pandas**: `pandas.read_sql` of the raw rows of the window, then `groupby` with the same "
         "sums (no checks, no scoring); one run, whole process.",

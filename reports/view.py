@@ -112,6 +112,8 @@ class ReportContext:
     as_of: str
     period_label: str
     period_range: str
+    window_range: str
+    """All the periods shown: what the job read."""
     period_kind: str
     base_currency: str
     generated: str
@@ -127,6 +129,7 @@ def context_for(
         as_of=as_of.isoformat(),
         period_label=current.label,
         period_range=f"{current.start.isoformat()} to {current.end.isoformat()}",
+        window_range=f"{periods[0].start.isoformat()} to {current.end.isoformat()}",
         period_kind=config.run.period,
         base_currency=config.currency.base,
         generated=f"Data as of the end of {as_of.isoformat()} (UTC)",
