@@ -279,7 +279,7 @@ def postgresql_at_scale(server_url: str, sizes: list[int]) -> list[str]:
         "",
         *table,
         "",
-        f"Peak RSS of the scorecard process grows by {growth:.0%} from "
+        f"Peak RSS of the scorecard process changes by {growth:+.1%} from "
         f"{rows_out[0][0]:,} to {rows_out[-1][0]:,} work items.",
         "",
     ]
