@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import polars as pl
 from sqlalchemy import (
@@ -57,20 +57,27 @@ from scorecard.extract.validate import (
 MILLISECONDS_PER_HOUR = 3_600_000
 
 
-@dataclass(frozen=True)
-class ReportPeriod:
-    label: str
-    first_day: dt.date
-    last_day: dt.date
-    """Inclusive."""
+class ReportPeriod(Protocol):
+    """A reported period as the extract stage needs it (scoring's Period is one)."""
 
     @property
-    def window_start(self) -> dt.datetime:
-        return dt.datetime.combine(self.first_day, dt.time())
+    def label(self) -> str: ...
+
+    @property
+    def start(self) -> dt.date: ...
+
+    @property
+    def end(self) -> dt.date:
+        """The last day included."""
+        ...
+
+    @property
+    def window_start(self) -> dt.datetime: ...
 
     @property
     def window_end(self) -> dt.datetime:
-        return dt.datetime.combine(self.last_day + dt.timedelta(days=1), dt.time())
+        """Midnight after the last day: the exclusive end."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -90,11 +97,11 @@ class Window:
 
     @property
     def first_day(self) -> dt.date:
-        return self.periods[0].first_day
+        return self.periods[0].start
 
     @property
     def last_day(self) -> dt.date:
-        return self.periods[-1].last_day
+        return self.periods[-1].end
 
 
 # The frames the summaries arrive as. Days are calendar days (UTC); `due_period` is a label.

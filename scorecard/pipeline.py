@@ -22,7 +22,7 @@ from scorecard.config import Config, TableSource
 from scorecard.errors import ConfigError, LockError, OutputError, ScorecardError
 from scorecard.extract.activity import Activity, extract_activity
 from scorecard.extract.source import open_engine, redact_url
-from scorecard.extract.summaries import ReportPeriod, Window
+from scorecard.extract.summaries import Window
 from scorecard.output.email import Outgoing, send_all
 from scorecard.output.files import publish_run_folder, sha256_of, write_bytes_atomic
 from scorecard.output.tables import csv_bytes, json_bytes
@@ -99,7 +99,7 @@ def _point_latest(out_dir: Path, run_name: str) -> None:
 
 def window_of(periods: Sequence[Period]) -> Window:
     """The extract stage's view of the periods: what to read, and how to cut it."""
-    return Window(tuple(ReportPeriod(p.label, p.start, p.end) for p in periods))
+    return Window(tuple(periods))
 
 
 def rejection_problems(data: Activity, limit: float) -> list[str]:
