@@ -145,17 +145,22 @@ def open_engine(
 
 
 def _prepare_session(connection: Connection) -> None:
-    """Ask the database itself to refuse writes, where the dialect can, and to work in UTC.
+    """Ask the database itself to refuse writes, to read one snapshot, and to work in UTC.
 
-    UTC, because days and windows are computed inside the database: a column
-    with a time zone (timestamptz) must be cut into days the same way on
-    every server, whatever its configured zone.
+    One snapshot: the extraction is several statements (vendors, charges, the
+    summing queries), and a load committing between two of them must not
+    make the figures disagree with each other. UTC, because days and windows
+    are computed inside the database: a column with a time zone (timestamptz)
+    must be cut into days the same way on every server, whatever its zone.
     """
     dialect = connection.dialect.name
     if dialect == "sqlite":
         connection.exec_driver_sql("PRAGMA query_only = ON")
+        # Python's sqlite3 starts no transaction for a SELECT: without one, each
+        # statement would see the file as it is at that moment.
+        connection.exec_driver_sql("BEGIN")
     elif dialect == "postgresql":
-        connection.exec_driver_sql("SET TRANSACTION READ ONLY")
+        connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         connection.exec_driver_sql("SET LOCAL TIME ZONE 'UTC'")
         # The planner cannot estimate how few groups the summaries make (a day
         # computed from a timestamp looks as distinct as the timestamp), so it
@@ -165,8 +170,8 @@ def _prepare_session(connection: Connection) -> None:
         connection.exec_driver_sql("SET LOCAL enable_incremental_sort = off")
     elif dialect in ("mysql", "mariadb"):
         connection.exec_driver_sql("SET SESSION time_zone = '+00:00'")
-        # For the next transaction, which the first SELECT starts.
-        connection.exec_driver_sql("SET TRANSACTION READ ONLY")
+        # For the next transaction, which the first SELECT starts (and snapshots).
+        connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
 
 
 @contextmanager

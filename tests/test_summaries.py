@@ -142,3 +142,34 @@ def test_id_rules_come_before_the_vendor_and_process_rules(rule):
     found = dict(data.data_quality.select("rule", "rows_rejected").rows())
     assert found == {"missing_id": 1, rule: 1}
     assert data.work_item_days.filter(pl.col("items") > 0).is_empty()
+
+
+# DuckDB is left out: a file opened read-only cannot be written by anyone meanwhile.
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql", "mariadb"])
+def test_the_whole_extraction_reads_one_snapshot(kind, request):
+    """A load that commits while the job reads must not show up half-way through."""
+    from scorecard.extract.source import open_engine, read_only_connection
+
+    any_database_url = request.getfixturevalue(f"{kind}_url")
+    load(any_database_url, {"vendors": [vendor("A")]})
+    writer = create_engine(any_database_url)
+    if any_database_url.startswith("sqlite"):
+        with writer.connect() as connection:  # readers and a writer at once need WAL
+            connection.exec_driver_sql("PRAGMA journal_mode=WAL")
+    reader = open_engine(any_database_url, read_only=True)
+    count = text("SELECT COUNT(*) FROM vendors")
+    try:
+        with read_only_connection(reader) as connection:
+            before = connection.execute(count).scalar_one()
+            with writer.begin() as writing:
+                writing.execute(
+                    text("INSERT INTO vendors (vendor_id, name, sourcing, currency) "
+                         "VALUES ('B', 'B', 'onshore', 'EUR')")
+                )  # fmt: skip
+            after = connection.execute(count).scalar_one()
+        with writer.connect() as connection:
+            committed = connection.execute(count).scalar_one()
+    finally:
+        reader.dispose()
+        writer.dispose()
+    assert (before, after, committed) == (1, 1, 2)
