@@ -10,6 +10,7 @@ from one consistent read.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,7 @@ from scorecard.errors import SourceError
 from scorecard.extract.source import (
     ConnectionLost,
     check_sources,
+    export_snapshot,
     ids_enforced_unique,
     read_only_connection,
     read_table,
@@ -30,9 +32,11 @@ from scorecard.extract.source import (
 )
 from scorecard.extract.summaries import (
     REQUEST_DAYS_SCHEMA,
+    WORK_ITEM_DAY_KEYS,
     WORK_ITEM_DAYS_SCHEMA,
     Window,
     group_examples_query,
+    received_part,
     request_days_query,
     work_item_days_query,
 )
@@ -85,6 +89,52 @@ def _read_summary(
         )
     except (ValueError, TypeError) as exc:
         raise SourceError(f"table {name!r} holds a value of the wrong type: {exc}") from None
+
+
+def work_item_days(
+    connection: Connection, source: Any, window: Window, ids_unique: bool, parallel_queries: int
+) -> pl.DataFrame:
+    """The work items summed per vendor, process, rule and day, in one or several queries.
+
+    PostgreSQL's planner cannot foresee how few groups this makes, so it
+    never spreads the grouping over its parallel workers. On PostgreSQL the
+    job does that itself: the rows are sliced by time received and each slice
+    is summed by its own connection, all reading the snapshot this
+    transaction exported, so together they see exactly one state of the data.
+    The slices' groups are then added up.
+    """
+    snapshot = export_snapshot(connection) if parallel_queries > 1 else None
+    if snapshot is None:
+        query = work_item_days_query(source, window, ids_unique)
+        return _read_summary(connection, query, WORK_ITEM_DAYS_SCHEMA, "work_items")
+
+    def summed_slice(part: int) -> pl.DataFrame:
+        query = work_item_days_query(
+            source, window, ids_unique, received_part(window, part, parallel_queries)
+        )
+        if part == 0:
+            return _read_summary(connection, query, WORK_ITEM_DAYS_SCHEMA, "work_items")
+        with read_only_connection(connection.engine, snapshot) as sibling:
+            return _read_summary(sibling, query, WORK_ITEM_DAYS_SCHEMA, "work_items")
+
+    with ThreadPoolExecutor(max_workers=parallel_queries - 1) as pool:
+        others = [pool.submit(summed_slice, part) for part in range(1, parallel_queries)]
+        slices = [summed_slice(0), *[future.result() for future in others]]
+    sums = [
+        name
+        for name in WORK_ITEM_DAYS_SCHEMA
+        if name not in WORK_ITEM_DAY_KEYS and name not in ("first_id", "last_id")
+    ]
+    return (
+        pl.concat(slices)
+        .group_by(WORK_ITEM_DAY_KEYS)
+        .agg(
+            *[pl.col(name).sum() for name in sums],
+            pl.col("first_id").min(),
+            pl.col("last_id").max(),
+        )
+        .select(list(WORK_ITEM_DAYS_SCHEMA))
+    )
 
 
 def _split_summary(
@@ -179,6 +229,7 @@ def _extract_once(
     currency: CurrencyConfig,
     target_hours: Mapping[str, float],
     progress: Callable[[str], None],
+    parallel_queries: int,
 ) -> Activity:
     try:
         check_sources(connection, sources)
@@ -205,14 +256,17 @@ def _extract_once(
         progress(f"checking and summing {table.replace('_', ' ')} in the database")
         source = source_select(table, sources.get(table)).subquery("src")
         ids_unique = ids_enforced_unique(connection.engine, table, sources.get(table))
-        query = (
-            work_item_days_query(source, window, ids_unique)
+        days = (
+            work_item_days(connection, source, window, ids_unique, parallel_queries)
             if table == "work_items"
-            else request_days_query(source, window, ids_unique, target_hours)
+            else _read_summary(
+                connection,
+                request_days_query(source, window, ids_unique, target_hours),
+                schema,
+                table,
+            )
         )
-        accepted_days, rejected_days, counts = _split_summary(
-            _read_summary(connection, query, schema, table), table, checks
-        )
+        accepted_days, rejected_days, counts = _split_summary(days, table, checks)
         examples = _group_rule_examples(
             connection, table, source, window, ids_unique, rejected_days, checks
         )
@@ -247,13 +301,19 @@ def extract_activity(
     target_hours: Mapping[str, float],
     sources: Mapping[str, TableSource] | None = None,
     progress: Callable[[str], None] = lambda _: None,
+    parallel_queries: int = 1,
 ) -> Activity:
-    """Read, check and sum everything for the window; retried once if the connection drops."""
+    """Read, check and sum everything for the window; retried once if the connection drops.
+
+    parallel_queries: on PostgreSQL, how many connections sum the work items together.
+    """
     sources = sources or {}
     for attempt in (1, 2):
         try:
             with read_only_connection(engine) as connection:
-                return _extract_once(connection, window, sources, currency, target_hours, progress)
+                return _extract_once(
+                    connection, window, sources, currency, target_hours, progress, parallel_queries
+                )
         except ConnectionLost as lost:
             if attempt == 2:
                 raise SourceError(f"{lost} (after one retry)") from None

@@ -144,7 +144,7 @@ def open_engine(
     return engine
 
 
-def _prepare_session(connection: Connection) -> None:
+def _prepare_session(connection: Connection, snapshot: str | None = None) -> None:
     """Ask the database itself to refuse writes, to read one snapshot, and to work in UTC.
 
     One snapshot: the extraction is several statements (vendors, charges, the
@@ -161,6 +161,9 @@ def _prepare_session(connection: Connection) -> None:
         connection.exec_driver_sql("BEGIN")
     elif dialect == "postgresql":
         connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        if snapshot is not None:
+            # Another transaction's snapshot: this one then sees exactly what that one sees.
+            connection.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
         connection.exec_driver_sql("SET LOCAL TIME ZONE 'UTC'")
         # The planner cannot estimate how few groups the summaries make (a day
         # computed from a timestamp looks as distinct as the timestamp), so it
@@ -174,9 +177,19 @@ def _prepare_session(connection: Connection) -> None:
         connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
 
 
+def export_snapshot(connection: Connection) -> str | None:
+    """PostgreSQL: a name other connections can use to read this transaction's snapshot."""
+    if connection.dialect.name != "postgresql":
+        return None
+    return str(connection.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one())
+
+
 @contextmanager
-def read_only_connection(engine: Engine) -> Iterator[Connection]:
-    """A read-only transaction, rolled back at the end whatever happened: the job never writes."""
+def read_only_connection(engine: Engine, snapshot: str | None = None) -> Iterator[Connection]:
+    """A read-only transaction, rolled back at the end whatever happened: the job never writes.
+
+    snapshot: from `export_snapshot`, to read exactly what another open transaction reads.
+    """
     try:
         connection = engine.connect()
     except SQLAlchemyError as exc:
@@ -186,7 +199,7 @@ def read_only_connection(engine: Engine) -> Iterator[Connection]:
         ) from None
     try:
         with connection.begin() as transaction:
-            _prepare_session(connection)
+            _prepare_session(connection, snapshot)
             yield connection
             transaction.rollback()
     finally:

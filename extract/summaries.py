@@ -20,7 +20,7 @@ rejected and counted, never silently dropped by the WHERE clause.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -103,6 +103,8 @@ class Window:
     def last_day(self) -> dt.date:
         return self.periods[-1].end
 
+
+WORK_ITEM_DAY_KEYS = ["vendor_id", "process", "rule", "completed_day", "due_period"]
 
 # The frames the summaries arrive as. Days are calendar days (UTC); `due_period` is a label.
 WORK_ITEM_DAYS_SCHEMA = {
@@ -242,13 +244,40 @@ def _example_id(value: ColumnElement[Any]) -> ColumnElement[str]:
     return func.coalesce(value, literal(NULL_ID, String(), literal_execute=True)).label("_id")
 
 
-def work_item_days_query(source: Subquery, window: Window, ids_unique: bool) -> Select[Any]:
+def received_part(window: Window, part: int, parts: int) -> Callable[[Any], ColumnElement[bool]]:
+    """Rows of one of `parts` slices of the window by time received; the slices cover every row.
+
+    The first slice also holds what was received before the window (or never: NULL),
+    the last everything from its start on.
+    """
+    span = window.cutoff - window.start
+    bounds = [window.start + span * k / parts for k in range(1, parts)]
+
+    def predicate(c: Any) -> ColumnElement[bool]:
+        received = c.received_at
+        after = None if part == 0 else received >= bounds[part - 1]
+        before = None if part == parts - 1 else received < bounds[part]
+        if after is None:
+            return or_(received.is_(None), before) if before is not None else true()
+        return and_(after, before) if before is not None else after
+
+    return predicate
+
+
+def work_item_days_query(
+    source: Subquery,
+    window: Window,
+    ids_unique: bool,
+    part: Callable[[Any], ColumnElement[bool]] | None = None,
+) -> Select[Any]:
     """One row per vendor, process, rule, day completed and period due.
 
     The rule is the first row rule broken (vendor and process rules are
     applied to the groups afterwards); NULL for a good row.
     ids_unique: the database enforces unique IDs (a primary key), so the
     duplicate check, the one part that needs a second pass, is left out.
+    part: only the rows of one slice (`received_part`); duplicates are still
+    looked for among all the rows read.
     """
     c: dict[str, ColumnElement[Any]] = dict(source.c.items())
     received, due, completed = c["received_at"], c["due_at"], c["completed_at"]
@@ -283,13 +312,13 @@ def work_item_days_query(source: Subquery, window: Window, ids_unique: bool) -> 
             # An item still open at the cutoff is late (contract section 3).
             _flag(and_(completed < window.cutoff, completed <= due)).label("on_time"),
         )
-        .where(in_window)
+        .where(in_window, *([part(source.c)] if part is not None else []))
         .subquery("classified")
     )
     k = classified.c
     return _summary(
         classified,
-        ["vendor_id", "process", "rule", "completed_day", "due_period"],
+        WORK_ITEM_DAY_KEYS,
         "items",
         {
             "units": k.units,

@@ -41,6 +41,8 @@ class DatabaseConfig(_Frozen):
     """Name of an environment variable that holds the URL (the way to pass passwords)."""
     statement_timeout_seconds: Annotated[float, Field(gt=0)] = 600
     """A query running longer is cancelled (PostgreSQL, MariaDB, MySQL) and the run exits 3."""
+    parallel_queries: Annotated[int, Field(ge=1, le=16)] = 2
+    """PostgreSQL: sum the work items in this many concurrent queries on one snapshot."""
 
     @field_validator("url")
     @classmethod

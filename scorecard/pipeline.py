@@ -182,6 +182,7 @@ def run(
                 config.response_targets_hours.hours(),
                 sources,
                 progress,
+                config.database.parallel_queries,
             )
         finally:
             engine.dispose()

@@ -71,7 +71,11 @@ def extracted_from(url: str, periods: Sequence[Period], config: Config | None = 
     engine = create_engine(url)
     try:
         return extract_activity(
-            engine, window_of(periods), config.currency, config.response_targets_hours.hours()
+            engine,
+            window_of(periods),
+            config.currency,
+            config.response_targets_hours.hours(),
+            parallel_queries=config.database.parallel_queries,
         )
     finally:
         engine.dispose()

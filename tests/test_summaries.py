@@ -10,7 +10,7 @@ from sqlalchemy import create_engine, text
 
 from scorecard.extract.source import ids_enforced_unique
 from scorecard.scoring.periods import periods_for
-from tests.builders import extracted, extracted_from, item, load, request, vendor
+from tests.builders import extracted, extracted_from, item, load, make_config, request, vendor
 
 # As of 2026-09-30 with one quarter of history: the window is 2026-04-01 to the end of 30 September.
 PERIODS = periods_for(dt.date(2026, 9, 30), "quarter", 1)
@@ -173,3 +173,87 @@ def test_the_whole_extraction_reads_one_snapshot(kind, request):
         reader.dispose()
         writer.dispose()
     assert (before, after, committed) == (1, 1, 2)
+
+
+def _sorted_days(data):
+    return data.work_item_days.sort(pl.all(), nulls_last=True)
+
+
+def test_slicing_the_work_items_over_several_connections_changes_no_figure(postgresql_url):
+    from tests.test_validation import _dataset
+
+    rows = _dataset()
+    rows["work_items"] += [
+        item(f"w{n}", "A", f"2026-0{4 + n % 6}-{1 + n % 28:02d} 0{n % 10}:00",
+             f"2026-0{4 + n % 6}-{2 + n % 27:02d} 00:00", f"2026-0{4 + n % 6}-{1 + n % 28:02d} 12:00")
+        for n in range(300)
+    ] + [item("early", "A", "2026-03-30 08:00", "2026-04-01 08:00", "2026-04-02 10:00")]  # fmt: skip
+    load(postgresql_url, rows, primary_keys=False)  # no keys: the duplicate check runs too
+    config = make_config(database={"parallel_queries": 1})
+    one = extracted_from(postgresql_url, PERIODS, config)
+    for slices in (2, 3, 5):
+        config = make_config(database={"parallel_queries": slices})
+        many = extracted_from(postgresql_url, PERIODS, config)
+        assert _sorted_days(many).equals(_sorted_days(one)), slices
+        assert many.data_quality.equals(one.data_quality)
+        assert many.counts == one.counts
+    assert one.counts["work_items"].read == len(rows["work_items"])
+    assert one.counts["work_items"].rejected > 10  # the generated rows break rules too
+
+
+def test_the_slices_read_the_snapshot_of_the_jobs_transaction(postgresql_url):
+    from scorecard.extract.activity import work_item_days
+    from scorecard.extract.source import open_engine, read_only_connection, source_select
+    from scorecard.pipeline import window_of
+
+    rows = {"vendors": [vendor("A")], "work_items": [
+        item(f"w{n}", "A", "2026-07-01 08:00", None, "2026-07-01 09:00") for n in range(4)
+    ]}  # fmt: skip
+    load(postgresql_url, rows)
+    reader = open_engine(postgresql_url, read_only=True)
+    writer = create_engine(postgresql_url)
+    try:
+        with read_only_connection(reader) as connection:
+            connection.execute(text("SELECT COUNT(*) FROM vendors")).scalar_one()  # snapshot taken
+            with writer.begin() as writing:  # a late load, in the second half of the window
+                writing.execute(
+                    text("INSERT INTO work_items VALUES ('late', 'A', 'support', "
+                         "'2026-09-01 08:00', NULL, '2026-09-01 09:00', 1, 0, 0, false)")
+                )  # fmt: skip
+            source = source_select("work_items", None).subquery("src")
+            days = work_item_days(connection, source, window_of(PERIODS), True, 2)
+    finally:
+        reader.dispose()
+        writer.dispose()
+    assert int(days.get_column("items").sum()) == 4
+
+
+def test_the_slices_of_the_window_hold_every_row_once(sqlite_url):
+    from sqlalchemy import func, select
+
+    from scorecard.extract.source import source_select
+    from scorecard.extract.summaries import received_part
+    from scorecard.pipeline import window_of
+
+    times = ["2026-04-01 00:00", "2026-05-16 11:59", "2026-05-16 12:00", "2026-09-30 23:59",
+             "2025-01-01 00:00", "2026-08-15 00:00"]  # fmt: skip
+    rows = {"work_items": [item(f"w{n}", "A", t, None, None) for n, t in enumerate(times)]}
+    rows["work_items"].append(
+        item("none", "A", "2026-07-01 00:00", None, None) | {"received_at": None}
+    )
+    load(sqlite_url, rows)
+    window = window_of(PERIODS)
+    engine = create_engine(sqlite_url)
+    source = source_select("work_items", None).subquery("src")
+    with engine.connect() as connection:
+        for parts in (1, 2, 3, 7):
+            counts = [
+                connection.execute(
+                    select(func.count())
+                    .select_from(source)
+                    .where(received_part(window, k, parts)(source.c))
+                ).scalar_one()
+                for k in range(parts)
+            ]
+            assert sum(counts) == len(rows["work_items"]), (parts, counts)
+    engine.dispose()
