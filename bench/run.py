@@ -267,9 +267,10 @@ def postgresql_at_scale(server_url: str, sizes: list[int]) -> list[str]:
         "(`scorecard demo-data --scale`, followed by ANALYZE), as of "
         f"{AS_OF} with four quarters of history.",
         "",
-        "- **scorecard**: `scorecard run --format csv`, best of 5. *Stage* is extract+score as the "
-        "run logs it (reading, checking and summing in the database, then scoring); *process* adds "
-        "starting Python and importing.",
+        "- **scorecard**: `scorecard run --format csv` with the example config (so "
+        "`parallel_queries = 2`: the work items are summed on two connections sharing one "
+        "snapshot), best of 5. *Stage* is extract+score as the run logs it (reading, checking and "
+        "summing in the database, then scoring); *process* adds starting Python and importing.",
         "- **floor**: the database's own GROUP BY per vendor, process and day over the same rows "
         "with the same sums (count, units, defects, QA units, rework, turnaround, on time; and for "
         "requests count, answered, response time), without any checks; best of 5, each the faster "
