@@ -30,7 +30,8 @@ from scorecard.config import TableSource
 from scorecard.errors import ConfigError, SourceError
 from scorecard.extract.schema import ID_COLUMN, TABLES
 
-# The polars type of every canonical column; IDs and enums stay text.
+# The polars types of the small tables, which are read as rows (work items and requests
+# arrive summed, see summaries.py); IDs and enums stay text.
 POLARS_SCHEMA: dict[str, dict[str, pl.DataType]] = {
     "vendors": {
         "vendor_id": pl.String(),
@@ -41,27 +42,6 @@ POLARS_SCHEMA: dict[str, dict[str, pl.DataType]] = {
         "manager_email": pl.String(),
         "contract_start": pl.Date(),
         "contract_end": pl.Date(),
-    },
-    "work_items": {
-        "work_item_id": pl.String(),
-        "vendor_id": pl.String(),
-        "process": pl.String(),
-        "received_at": pl.Datetime("us"),
-        "due_at": pl.Datetime("us"),
-        "completed_at": pl.Datetime("us"),
-        "units": pl.Int64(),
-        "qa_checked_units": pl.Int64(),
-        "defects": pl.Int64(),
-        "reworked": pl.Boolean(),
-    },
-    "requests": {
-        "request_id": pl.String(),
-        "vendor_id": pl.String(),
-        "process": pl.String(),
-        "priority": pl.String(),
-        "opened_at": pl.Datetime("us"),
-        "first_response_at": pl.Datetime("us"),
-        "resolved_at": pl.Datetime("us"),
     },
     "charges": {
         "charge_id": pl.String(),
@@ -283,16 +263,6 @@ def check_tables(connection: Connection) -> None:
     check_sources(connection, {})
 
 
-def _normalise_timestamps(frame: pl.DataFrame) -> pl.DataFrame:
-    """Aware timestamps become naive UTC; naive ones are already read as UTC."""
-    fixes = [
-        pl.col(name).dt.convert_time_zone("UTC").dt.replace_time_zone(None)
-        for name, dtype in frame.schema.items()
-        if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None
-    ]
-    return frame.with_columns(fixes) if fixes else frame
-
-
 class ConnectionLost(SourceError):
     """The server closed the connection mid-way (restart, failover, a DBA's kill)."""
 
@@ -324,7 +294,7 @@ def read_table(
         for rows in result.partitions():
             columns = zip(schema, zip(*rows, strict=True), strict=True)
             part = pl.DataFrame({name: list(values) for name, values in columns}, strict=False)
-            parts.append(_normalise_timestamps(part).cast(schema))  # type: ignore[arg-type]
+            parts.append(part.cast(schema))  # type: ignore[arg-type]
     except SQLAlchemyError as exc:
         raise source_error(exc, f"reading {name!r}", f"cannot read table {name!r}") from None
     except (ValueError, TypeError) as exc:
