@@ -108,26 +108,23 @@ def drop_database(server_url: str, name: str = "scorecard_bench") -> None:
     admin.dispose()
 
 
+def demo_data_command(url: str, scale: float) -> list[str]:
+    return [*SCORECARD, "demo-data", "--database-url", url, "--scale", f"{scale:.4f}",
+            "--through", AS_OF, "--replace"]  # fmt: skip
+
+
+def run_command(url: str, out: Path) -> list[str]:
+    """`scorecard run` on the demo world, with text logs (they carry the stage time)."""
+    return [*SCORECARD, "run", "--config", str(CONFIG), "--database-url", url, "--as-of", AS_OF,
+            "--out", str(out), "--log-format", "text"]  # fmt: skip
+
+
 def bench_database(
     kind: str, url: str, scale: float, out: Path
 ) -> list[tuple[str, int, Measurement]]:
-    subprocess.run(
-        [*SCORECARD, "demo-data", "--database-url", url, "--scale", str(scale), "--through", AS_OF, "--replace"],
-        check=True, stdout=subprocess.DEVNULL,
-    )  # fmt: skip
+    subprocess.run(demo_data_command(url, scale), check=True, stdout=subprocess.DEVNULL)
     rows = work_items(url)
-    run = [
-        *SCORECARD,
-        "run",
-        "--config",
-        str(CONFIG),
-        "--database-url",
-        url,
-        "--as-of",
-        AS_OF,
-        "--out",
-        str(out),
-    ]
+    run = run_command(url, out)
     results = [
         (kind, rows, measure(f"extract+score, csv (scale {scale:g})", [*run, "--format", "csv"]))
     ]
@@ -220,14 +217,11 @@ def postgresql_at_scale(server_url: str, sizes: list[int]) -> list[str]:
         with tempfile.TemporaryDirectory(prefix="scorecard-bench-") as work:
             for size in sizes:
                 scale = size / ITEMS_AT_SCALE_1
-                generated = measure("demo-data", [*SCORECARD, "demo-data", "--database-url", url,
-                                    "--scale", f"{scale:.4f}", "--through", AS_OF, "--replace"])  # fmt: skip
+                generated = measure("demo-data", demo_data_command(url, scale))
                 rows = work_items(url)
-                ours = best_of(5, "scorecard", [
-                    *SCORECARD, "run", "--config", str(CONFIG), "--database-url", url,
-                    "--as-of", AS_OF, "--out", str(Path(work) / "out"), "--format", "csv",
-                    "--log-format", "text",
-                ])  # fmt: skip
+                ours = best_of(
+                    5, "scorecard", [*run_command(url, Path(work) / "out"), "--format", "csv"]
+                )
                 floor_run = best_of(5, "floor", [sys.executable, __file__, "floor", url])
                 pandas_run = measure("pandas", [sys.executable, __file__, "pandas", url])
                 line = (rows, generated, ours, floor_run, pandas_run)

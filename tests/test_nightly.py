@@ -175,9 +175,9 @@ def _tree(path: Path) -> dict[str, str]:
     }
 
 
-def test_a_run_killed_mid_render_leaves_the_previous_run_untouched(tmp_path):
+def _demo_run_command(tmp_path: Path) -> list[str]:
+    """A small demo database, and the `scorecard run` process command that reports on it."""
     url = f"sqlite:///{tmp_path / 'demo.db'}"
-    out = tmp_path / "out"
     assert (
         CliRunner()
         .invoke(cli, ["demo-data", "--database-url", url, "--scale", "0.05", "--through", AS_OF])
@@ -185,20 +185,13 @@ def test_a_run_killed_mid_render_leaves_the_previous_run_untouched(tmp_path):
         == 0
     )
     config = Path(__file__).resolve().parents[1] / "examples" / "scorecard.toml"
-    command = [
-        sys.executable,
-        "-m",
-        "scorecard.cli",
-        "run",
-        "--config",
-        str(config),
-        "--database-url",
-        url,
-        "--as-of",
-        AS_OF,
-        "--out",
-        str(out),
-    ]
+    return [sys.executable, "-m", "scorecard.cli", "run", "--config", str(config),
+            "--database-url", url, "--as-of", AS_OF, "--out", str(tmp_path / "out")]  # fmt: skip
+
+
+def test_a_run_killed_mid_render_leaves_the_previous_run_untouched(tmp_path):
+    out = tmp_path / "out"
+    command = _demo_run_command(tmp_path)
     assert subprocess.run(command, capture_output=True, check=False).returncode == 0
     before = _tree(out / AS_OF)
     assert (out / "latest").resolve() == (out / AS_OF).resolve()
@@ -273,16 +266,7 @@ def test_a_render_that_takes_too_long_fails_the_run_and_publishes_nothing(sqlite
 
 
 def test_two_runs_at_once_one_exits_4(tmp_path):
-    url = f"sqlite:///{tmp_path / 'demo.db'}"
-    assert (
-        CliRunner()
-        .invoke(cli, ["demo-data", "--database-url", url, "--scale", "0.05", "--through", AS_OF])
-        .exit_code
-        == 0
-    )
-    config = Path(__file__).resolve().parents[1] / "examples" / "scorecard.toml"
-    command = [sys.executable, "-m", "scorecard.cli", "run", "--config", str(config), "--database-url", url,
-               "--as-of", AS_OF, "--out", str(tmp_path / "out")]  # fmt: skip
+    command = _demo_run_command(tmp_path)
     first = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert first.stderr is not None
     for line in first.stderr:
