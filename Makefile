@@ -3,7 +3,9 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# Two stamps: the demo needs only the job itself; tests, lint and bench need the dev tools too.
+RUN_STAMP := $(VENV)/.installed-run
+DEV_STAMP := $(VENV)/.installed-dev
 DEMO_DIR := demo
 # The Nu HTML checker, for the test that every HTML output is valid (needs Java and npm).
 VNU_VERSION := 26.9.27
@@ -14,37 +16,41 @@ VNU := .tools/node_modules/vnu-jar/build/dist/vnu.jar
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml scripts/system-deps.sh
+$(RUN_STAMP): pyproject.toml scripts/system-deps.sh
 	bash scripts/system-deps.sh
-	$(PYTHON) -m venv $(VENV)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	$(BIN)/pip install --quiet -e .
+	touch $(RUN_STAMP)
 
-install: $(STAMP) ## Create .venv with scorecard and its dev tools
+$(DEV_STAMP): $(RUN_STAMP)
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(DEV_STAMP)
+
+install: $(DEV_STAMP) ## Create .venv with scorecard and its dev tools
 
 $(VNU):
 	@if command -v npm >/dev/null; then \
 	  npm install --prefix .tools --silent --no-audit --no-fund vnu-jar@$(VNU_VERSION); \
 	else echo "npm not found: the HTML validity test will skip (it fails under CI=true)"; fi
 
-demo: $(STAMP) ## Build the demo database and run the whole job on it (outputs in demo/out)
+demo: $(RUN_STAMP) ## Build the demo database and run the whole job on it (outputs in demo/out)
 	$(BIN)/scorecard demo --dir $(DEMO_DIR)
 
-test: $(STAMP) $(VNU) ## Run every test (PostgreSQL and MariaDB tests need their servers; under CI=true they must run)
+test: $(DEV_STAMP) $(VNU) ## Run every test (PostgreSQL and MariaDB tests need their servers; under CI=true they must run)
 	$(BIN)/pytest
 
-gold: $(STAMP) ## Rewrite the HTML gold files from the current templates (review the diff!)
+gold: $(DEV_STAMP) ## Rewrite the HTML gold files from the current templates (review the diff!)
 	SCORECARD_UPDATE_GOLD=1 $(BIN)/pytest -q tests/test_reports.py -k gold
 	git diff --stat tests/gold
 
-lint: $(STAMP) ## ruff and mypy
+lint: $(DEV_STAMP) ## ruff and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/mypy bench/run.py
 
-bench: $(STAMP) ## Benchmarks: extract+score and render time and memory (results in bench/RESULTS.md)
+bench: $(DEV_STAMP) ## Benchmarks: extract+score and render time and memory (results in bench/RESULTS.md)
 	$(BIN)/python bench/run.py
 
 clean: ## Remove the venv, the demo and caches

@@ -117,7 +117,7 @@ def open_engine(
     except ModuleNotFoundError as exc:
         raise ConfigError(
             f"database URL {redact_url(url)} needs the Python driver {exc.name!r}: "
-            "install it (for example pip install 'scorecard[postgresql]')"
+            "install it (for example pip install 'vendor-scorecard[postgresql]')"
         ) from None
     if statement_timeout_seconds and engine.dialect.name in ("mysql", "mariadb"):
         _limit_statements_on_mysql(engine, statement_timeout_seconds)

@@ -11,14 +11,36 @@ from pathlib import Path
 from scorecard.errors import OutputError
 
 
+def _umask() -> int:
+    # The only way to read the umask is to set it; put it straight back.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def make_staging_folder(parent: Path, prefix: str) -> Path:
+    """A fresh folder for a run in the making, with the modes the umask gives (mkdtemp's are 0700).
+
+    Readers such as a BI tool or a web server often run as another user: the published
+    folder must be as readable as any folder the user makes (0755 under umask 022).
+    """
+    folder = Path(tempfile.mkdtemp(dir=parent, prefix=prefix))
+    folder.chmod(0o777 & ~_umask())
+    return folder
+
+
 def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside `path`, flush it to disk, then rename it into place."""
+    """Write to a temporary file beside `path`, flush it to disk, then rename it into place.
+
+    The file gets the modes the umask gives (0644 under umask 022), not mkstemp's 0600.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(
         dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
     )
     try:
         with os.fdopen(descriptor, "wb") as handle:
+            os.fchmod(handle.fileno(), 0o666 & ~_umask())
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())

@@ -7,7 +7,6 @@ import fcntl
 import json
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -24,7 +23,12 @@ from scorecard.extract.activity import Activity, extract_activity
 from scorecard.extract.source import open_engine, redact_url
 from scorecard.extract.summaries import Window
 from scorecard.output.email import Outgoing, send_all
-from scorecard.output.files import publish_run_folder, sha256_of, write_bytes_atomic
+from scorecard.output.files import (
+    make_staging_folder,
+    publish_run_folder,
+    sha256_of,
+    write_bytes_atomic,
+)
 from scorecard.output.tables import csv_bytes, json_bytes
 from scorecard.reports.build import ReportInputs, render_reports, report_slugs
 from scorecard.scoring.periods import Period, PeriodKind, periods_for
@@ -203,7 +207,7 @@ def run(
         )
         problems = rejection_problems(data, config.run.max_rejected_fraction)
 
-        staging = Path(tempfile.mkdtemp(dir=request.out_dir, prefix=f".{final_dir.name}.staging-"))
+        staging = make_staging_folder(request.out_dir, f".{final_dir.name}.staging-")
         try:
             _write_tables(staging, table, data.data_quality, request.formats)
             wanted = [f for f in ("html", "pdf") if f in request.formats]

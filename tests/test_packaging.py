@@ -1,10 +1,12 @@
-"""`pip install .` (not editable) gives a working scorecard with its templates and CSS."""
+"""`pip install .` (not editable) gives a working scorecard with its templates and CSS;
+the sdist carries its licence and tests, and those tests run from it."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+import tarfile
 import zipfile
 from pathlib import Path
 
@@ -26,7 +28,7 @@ def test_the_wheel_ships_every_stage_and_asset_and_runs_from_outside_the_repo(tm
         ],
         check=True,
     )
-    wheel = next((tmp_path / "dist").glob("scorecard-*.whl"))
+    wheel = next((tmp_path / "dist").glob("vendor_scorecard-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
     for expected in (
         "scorecard/cli.py", "scorecard/example-config.toml", "scorecard/extract/source.py",
@@ -64,3 +66,33 @@ def test_the_wheel_ships_every_stage_and_asset_and_runs_from_outside_the_repo(tm
     ]
     assert len(run_dirs) == 1
     assert (run_dirs[0] / "portfolio.html").read_text().count("<tr") > 20
+
+
+def test_the_sdist_is_named_for_pypi_carries_its_licence_and_its_tests_run(tmp_path):
+    subprocess.run(
+        [sys.executable, "-m", "build", "--sdist", "--outdir", str(tmp_path), str(ROOT)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    sdist = next(tmp_path.glob("vendor_scorecard-*.tar.gz"))
+    with tarfile.open(sdist) as archive:
+        archive.extractall(tmp_path, filter="data")
+    unpacked = next(p for p in tmp_path.iterdir() if p.is_dir())
+    metadata = (unpacked / "PKG-INFO").read_text()
+    assert "Name: vendor-scorecard" in metadata
+    assert "License-Expression: Apache-2.0" in metadata
+    assert "Apache License" in (unpacked / "LICENSE").read_text()
+    # Run some of the sdist's own tests against the sdist's own code (not this checkout's).
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         "tests/test_metrics.py", "tests/test_validation.py"],
+        cwd=unpacked, capture_output=True, text=True, check=False,
+        env={**os.environ, "PYTHONPATH": str(unpacked)},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert " passed" in result.stdout.splitlines()[-1]
+    probe = subprocess.run(
+        [sys.executable, "-c", "import scorecard.scoring.metrics as m; print(m.__file__)"],
+        cwd=unpacked, capture_output=True, text=True, check=True,
+        env={**os.environ, "PYTHONPATH": str(unpacked)},
+    )  # fmt: skip
+    assert probe.stdout.strip().startswith(str(unpacked))
