@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 import shutil
 import sys
 import time
@@ -19,9 +20,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from scorecard import __version__
-from scorecard.config import FORMATS, load_config, resolve_database_url
+from scorecard.config import (
+    CONFIG_ENV,
+    CONFIG_FILE_NAME,
+    FORMATS,
+    discover_config,
+    load_config,
+    resolve_database_url,
+)
 from scorecard.errors import ConfigError, ScorecardError
-from scorecard.log import FORMAT_CHOICES, RunLog
+from scorecard.log import FORMAT_CHOICES, RunLog, route_library_logs
 
 if TYPE_CHECKING:
     from scorecard.pipeline import RunRequest
@@ -57,6 +65,7 @@ def _fails_cleanly(command: F) -> F:
 def _use_log(choice: str) -> None:
     global _log
     _log = RunLog.choose(choice)
+    route_library_logs(_log)
 
 
 def _progress(message: str) -> None:
@@ -70,6 +79,15 @@ log_format_option = click.option(
     envvar="SCORECARD_LOG_FORMAT",
     show_default=True,
     help="text lines (with a progress bar), JSON lines, or auto: text on a terminal, else JSON.",
+)
+
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    help=f"TOML config file. Default: the file ${CONFIG_ENV} names, else ./{CONFIG_FILE_NAME}, "
+    "else built-in defaults.",
 )
 
 
@@ -101,18 +119,27 @@ def cli() -> None:
 
 
 @cli.command()
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="TOML config file.")
+@config_option
 @click.option(
     "--database-url", help="SQLAlchemy URL; else SCORECARD_DATABASE_URL, else the config."
 )
-@click.option("--as-of", help="Last day included, YYYY-MM-DD (default: yesterday, UTC).")
+@click.option("--as-of", help="Last day included, YYYY-MM-DD. Default: yesterday (UTC).")
 @click.option(
-    "--period", type=click.Choice(["month", "quarter"]), help="Period length (default: quarter)."
+    "--period",
+    type=click.Choice(["month", "quarter"]),
+    help="Period length. Default: run.period in the config, else quarter.",
 )
 @click.option(
-    "--out", "out_dir", type=click.Path(file_okay=False), help="Output folder (default: out)."
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    help="Output folder. Default: run.output_dir in the config, else ./out.",
 )
-@click.option("--format", "formats", help="Comma-separated: pdf,html,csv,json (default: all four).")
+@click.option(
+    "--format",
+    "formats",
+    help="Comma-separated: pdf,html,csv,json. Default: run.formats in the config, else all four.",
+)
 @click.option("--send", is_flag=True, help="Email the reports as configured in [email].")
 @click.option(
     "--email-dry-run", is_flag=True, help="With --send: write .eml files under emails/ instead."
@@ -135,7 +162,8 @@ def run(
     from scorecard.pipeline import RunRequest
     from scorecard.scoring.periods import default_as_of
 
-    config = load_config(config_path)
+    config, origin = discover_config(config_path)
+    _progress(origin)
     request = RunRequest(
         config=config,
         database_url=resolve_database_url(database_url, config),
@@ -180,38 +208,87 @@ def _run_and_report(request: RunRequest) -> None:
 
 
 @cli.command()
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="TOML config file.")
+@config_option
 @click.option(
     "--database-url", help="SQLAlchemy URL; else SCORECARD_DATABASE_URL, else the config."
 )
 @click.option(
-    "--out", "out_dir", type=click.Path(file_okay=False), help="Output folder (default: out)."
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    help="Output folder. Default: run.output_dir in the config, else ./out.",
 )
 @click.option(
     "--max-age",
     type=click.FloatRange(min=0),
     help="Fail when the last successful run is older (hours).",
 )
+@log_format_option
 @_fails_cleanly
 def check(
-    config_path: str | None, database_url: str | None, out_dir: str | None, max_age: float | None
+    config_path: str | None,
+    database_url: str | None,
+    out_dir: str | None,
+    max_age: float | None,
+    log_format: str,
 ) -> None:
     """Check config, database, schema and data freshness without rendering; exit 1 if a check fails."""
+    _use_log(log_format)
     from scorecard.check import check_last_run, check_source
 
-    config = load_config(config_path)
-    click.echo(f"ok    config {config.source_path}: valid")
+    config, origin = discover_config(config_path)
+    _echo_finding("ok", f"{origin}: valid")
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     findings = check_source(resolve_database_url(database_url, config), now)
     if max_age is not None:
         findings.append(check_last_run(Path(out_dir or config.run.output_dir), max_age, now))
     for finding in findings:
-        status = "FAIL" if not finding.ok else "warn" if finding.warning else "ok  "
-        click.echo(f"{status}  {finding.text}")
+        _echo_finding(
+            "FAIL" if not finding.ok else "warn" if finding.warning else "ok", finding.text
+        )
     failed = [f for f in findings if not f.ok]
     if failed:
-        click.echo(f"scorecard: check failed: {failed[0].text}", err=True)
+        if _log.format == "json":
+            _log.error(f"check failed: {failed[0].text}", 1)
+        else:
+            click.echo(f"scorecard: check failed: {failed[0].text}", err=True)
         sys.exit(1)
+
+
+def _echo_finding(status: str, text: str) -> None:
+    """One line per check on stdout: `ok    ...` as text, {"status": ..., "check": ...} as JSON."""
+    if _log.format == "json":
+        click.echo(json.dumps({"status": status.lower(), "check": text}, ensure_ascii=False))
+    else:
+        click.echo(f"{status:<4}  {text}")
+
+
+@cli.command()
+@click.option(
+    "--path",
+    type=click.Path(dir_okay=False),
+    default=CONFIG_FILE_NAME,
+    show_default=True,
+    help="Where to write the annotated example config.",
+)
+@click.option("--force", is_flag=True, help="Replace the file if it exists.")
+@_fails_cleanly
+def init(path: str, force: bool) -> None:
+    """Write the annotated example config, to edit for your own data (the run finds ./scorecard.toml)."""
+    from importlib import resources
+
+    target = Path(path)
+    if target.exists() and not force:
+        raise ConfigError(f"{target} exists already; edit it, or pass --force to replace it")
+    example = resources.files("scorecard").joinpath("example-config.toml").read_bytes()
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(example)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {target}: {exc.strerror or exc}") from None
+    click.echo(
+        f"wrote {target}: every key is annotated; `scorecard check` tries it against your database"
+    )
 
 
 @cli.command("init-db")

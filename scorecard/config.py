@@ -12,13 +12,24 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from email_validator import EmailNotValidError, validate_email
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from scorecard.errors import ConfigError
 
 DATABASE_URL_ENV = "SCORECARD_DATABASE_URL"
+CONFIG_ENV = "SCORECARD_CONFIG"
+CONFIG_FILE_NAME = "scorecard.toml"
 PRIORITIES = ("urgent", "high", "normal", "low")
 DIMENSIONS = ("accuracy", "speed", "cost", "responsiveness")
 Format = Literal["pdf", "html", "csv", "json"]
@@ -28,6 +39,21 @@ _CURRENCY = re.compile(r"^[A-Z]{3}$")
 Fraction = Annotated[float, Field(ge=0, le=1)]
 Positive = Annotated[float, Field(gt=0)]
 NonNegative = Annotated[float, Field(ge=0)]
+
+
+def _valid_address(value: str) -> str:
+    """An address a mail server will take, checked when the config is read, not at send time."""
+    if value.rpartition("@")[2] == "localhost" and value.count("@") == 1 and value[0] != "@":
+        return value  # the local mail system: a special-use name email-validator refuses
+    try:
+        # No DNS look-up: the run may have no network, and an intranet domain is fine.
+        validate_email(value, check_deliverability=False, globally_deliverable=False)
+    except EmailNotValidError as exc:
+        raise ValueError(f"{value!r} is not an email address: {exc}") from None
+    return value
+
+
+EmailAddress = Annotated[str, AfterValidator(_valid_address)]
 
 
 class _Frozen(BaseModel):
@@ -249,9 +275,9 @@ class EmailConfig(_Frozen):
     security: Literal["none", "starttls", "ssl"] = "none"
     username_env: str | None = None
     password_env: str | None = None
-    sender: str = "scorecard@localhost"
-    portfolio_recipients: tuple[str, ...] = ()
-    vendor_contacts: dict[str, str] = Field(default_factory=dict)
+    sender: EmailAddress = "scorecard@localhost"
+    portfolio_recipients: tuple[EmailAddress, ...] = ()
+    vendor_contacts: dict[str, EmailAddress] = Field(default_factory=dict)
     """vendor_id -> an address at the vendor, who gets the vendor-facing scorecard."""
     timeout_seconds: Positive = 30
     attempts: Annotated[int, Field(ge=1, le=10)] = 4
@@ -329,6 +355,31 @@ def load_config(path: str | os.PathLike[str] | None) -> Config:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{file}: not valid TOML: {exc}") from None
     return config_from_mapping(data, str(file))
+
+
+def find_config_file(cli_path: str | os.PathLike[str] | None) -> tuple[Path | None, str]:
+    """Where the config comes from, the way other tools find theirs, and why.
+
+    --config, else the file SCORECARD_CONFIG names, else ./scorecard.toml, else the
+    built-in defaults. A file named explicitly must exist; ./scorecard.toml is optional.
+    """
+    if cli_path:
+        return Path(cli_path), "--config"
+    if from_env := os.environ.get(CONFIG_ENV):
+        return Path(from_env), CONFIG_ENV
+    local = Path(CONFIG_FILE_NAME)
+    if local.is_file():
+        return local, f"./{CONFIG_FILE_NAME} in the working folder"
+    return None, f"no --config, no {CONFIG_ENV}, no ./{CONFIG_FILE_NAME}"
+
+
+def discover_config(cli_path: str | os.PathLike[str] | None) -> tuple[Config, str]:
+    """The validated config and one line saying which file it came from (for the run's log)."""
+    path, origin = find_config_file(cli_path)
+    config = load_config(path)
+    if path is None:
+        return config, f"config: built-in defaults ({origin})"
+    return config, f"config: {path} (from {origin})"
 
 
 def resolve_database_url(cli_url: str | None, config: Config) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import sys
 from typing import Any, Literal, TextIO
 
@@ -67,6 +68,14 @@ class RunLog:
             self._close_bar()
             print(f"scorecard: error: {message}", file=self.stream, flush=True)
 
+    def library(self, level: str, name: str, message: str) -> None:
+        """A record a library logged, or a Python warning, tagged with where it came from."""
+        if self.format == "json":
+            self._json("warning" if level == "warning" else "error", message, logger=name)
+        else:
+            self._close_bar()
+            print(f"scorecard: {level} from {name}: {message}", file=self.stream, flush=True)
+
     def tick(self, done: int, total: int) -> None:
         """A progress bar on a terminal; nothing elsewhere (the step's info line says it)."""
         if self.format != "text" or not self.stream.isatty() or total <= 0:
@@ -85,3 +94,35 @@ class RunLog:
         if self.format == "json":
             return json.dumps({"message": text, **fields}, ensure_ascii=False, default=str)
         return text
+
+
+class _LibraryRecords(logging.Handler):
+    """Warnings and errors that libraries log (WeasyPrint, SQLAlchemy, fontTools, ...) and
+    Python warnings, written through the run's log in its format, not bare on stderr."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.target = RunLog("text")
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = record.getMessage()
+            if record.name == "py.warnings":  # "path:line: Category: text\n  source line"
+                message = message.strip().splitlines()[0]
+            self.target.library(record.levelname.lower(), record.name, message)
+        except Exception:  # a log line must never break the run
+            self.handleError(record)
+
+
+_library_records = _LibraryRecords()
+
+
+def route_library_logs(log: RunLog) -> None:
+    """Send library log records (WARNING and above) and Python warnings to `log`, once per process."""
+    _library_records.target = log
+    root = logging.getLogger()
+    if _library_records not in root.handlers:
+        root.addHandler(_library_records)
+        # Without this the root's WARNING default would still apply; be explicit.
+        root.setLevel(min(root.level or logging.WARNING, logging.WARNING))
+    logging.captureWarnings(True)

@@ -34,7 +34,10 @@ def test_check_reports_each_table_and_exits_0(sqlite_url, tmp_path):
     result = check("--database-url", sqlite_url)
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[0] == "ok    config defaults: valid"
+    assert (
+        lines[0]
+        == "ok    config: built-in defaults (no --config, no SCORECARD_CONFIG, no ./scorecard.toml): valid"
+    )
     assert lines[1] == f"ok    database {sqlite_url}: reachable"
     assert lines[3].startswith("ok    work_items: 1 rows, newest received_at 2026-07-01 00:00 (")
     assert lines[4] == "warn  requests: no rows"

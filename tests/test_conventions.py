@@ -52,3 +52,158 @@ def test_output_files_and_folders_follow_the_umask(
     for name, mode in modes.items():
         expected = folder_mode if (run_dir / name).is_dir() else file_mode
         assert mode == expected, f"{name}: {oct(mode)} != {oct(expected)}"
+
+
+def _run(*args: str, env: dict[str, str] | None = None):
+    return CliRunner().invoke(cli, ["run", "--as-of", AS_OF, "--format", "csv", *args], env=env)
+
+
+def test_the_config_is_found_by_flag_then_variable_then_working_folder(
+    sqlite_url, tmp_path, monkeypatch
+):
+    load(sqlite_url, ROWS)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "flag.toml").write_text('[run]\noutput_dir = "from-flag"\n')
+    (tmp_path / "env.toml").write_text('[run]\noutput_dir = "from-env"\n')
+    (tmp_path / "scorecard.toml").write_text('[run]\noutput_dir = "from-cwd"\n')
+    url = ["--database-url", sqlite_url]
+
+    result = _run(*url, "--config", "flag.toml", env={"SCORECARD_CONFIG": "env.toml"})
+    assert result.exit_code == 0, result.output
+    assert "scorecard: config: flag.toml (from --config)" in result.stderr
+    assert (tmp_path / "from-flag" / AS_OF / "scores.csv").is_file()
+
+    result = _run(*url, env={"SCORECARD_CONFIG": "env.toml"})
+    assert "scorecard: config: env.toml (from SCORECARD_CONFIG)" in result.stderr
+    assert (tmp_path / "from-env" / AS_OF / "scores.csv").is_file()
+
+    result = _run(*url, env={"SCORECARD_CONFIG": ""})
+    assert (
+        "scorecard: config: scorecard.toml (from ./scorecard.toml in the working folder)"
+        in result.stderr
+    )
+    assert (tmp_path / "from-cwd" / AS_OF / "scores.csv").is_file()
+
+    (tmp_path / "scorecard.toml").unlink()
+    result = _run(*url, env={"SCORECARD_CONFIG": ""})
+    assert (
+        "scorecard: config: built-in defaults (no --config, no SCORECARD_CONFIG, no ./scorecard.toml)"
+        in result.stderr
+    )
+    assert (tmp_path / "out" / AS_OF / "scores.csv").is_file()
+
+
+def test_a_config_file_named_by_the_variable_must_exist(tmp_path):
+    result = _run(
+        "--database-url", "sqlite://", env={"SCORECARD_CONFIG": str(tmp_path / "nope.toml")}
+    )
+    assert result.exit_code == 2
+    assert (
+        result.stderr
+        == f"scorecard: error: cannot read config file {tmp_path / 'nope.toml'}: No such file or directory\n"
+    )
+
+
+def test_init_writes_the_annotated_example_and_never_overwrites_silently(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    first = CliRunner().invoke(cli, ["init"])
+    assert first.exit_code == 0, first.output
+    written = (tmp_path / "scorecard.toml").read_text()
+    example = Path(__file__).resolve().parents[1] / "scorecard" / "example-config.toml"
+    assert written == example.read_text()
+    assert "# " in written  # annotated
+    (tmp_path / "scorecard.toml").write_text("# mine\n")
+    again = CliRunner().invoke(cli, ["init"])
+    assert again.exit_code == 2
+    assert (
+        again.stderr
+        == "scorecard: error: scorecard.toml exists already; edit it, or pass --force to replace it\n"
+    )
+    assert (tmp_path / "scorecard.toml").read_text() == "# mine\n"
+    assert CliRunner().invoke(cli, ["init", "--force"]).exit_code == 0
+    assert (tmp_path / "scorecard.toml").read_text() == written
+
+
+@pytest.mark.parametrize(
+    ("key", "toml", "value"),
+    [
+        (
+            "email.portfolio_recipients.1",
+            'portfolio_recipients = ["cfo@example.com", "cfo-at-example.com"]',
+            "cfo-at-example.com",
+        ),
+        ("email.sender", 'sender = "x@example.com."', "x@example.com."),
+        ("email.vendor_contacts.V1", 'vendor_contacts = { V1 = "a@@b" }', "a@@b"),
+    ],
+)
+def test_a_malformed_address_in_the_config_fails_check_naming_the_key(tmp_path, key, toml, value):
+    config = tmp_path / "c.toml"
+    config.write_text(f"[email]\n{toml}\n")
+    result = CliRunner().invoke(
+        cli, ["check", "--config", str(config), "--database-url", "sqlite://"]
+    )
+    assert result.exit_code == 2
+    assert result.stderr.startswith(
+        f"scorecard: error: {config}: {key}: {value!r} is not an email address: "
+    )
+
+
+def test_good_addresses_pass_including_the_local_mail_system(tmp_path):
+    from scorecard.config import config_from_mapping
+
+    config = config_from_mapping(
+        {
+            "email": {
+                "sender": "scorecard@localhost",
+                "portfolio_recipients": ["Jürgen@bücher.de", "ops@corp.example"],
+            }
+        }
+    )
+    assert config.email.portfolio_recipients == ("Jürgen@bücher.de", "ops@corp.example")
+
+
+def test_check_speaks_json_lines_when_asked(sqlite_url):
+    load(sqlite_url, ROWS)
+    result = CliRunner().invoke(cli, ["check", "--database-url", sqlite_url, "--log-format", "json"],
+                                env={"SCORECARD_CONFIG": ""})  # fmt: skip
+    assert result.exit_code == 0, result.output
+    import json
+
+    findings = [json.loads(line) for line in result.stdout.splitlines()]
+    assert findings[0] == {
+        "status": "ok",
+        "check": "config: built-in defaults (no --config, no SCORECARD_CONFIG, no ./scorecard.toml): valid",
+    }
+    assert {f["status"] for f in findings} <= {"ok", "warn"}
+
+
+def test_library_log_records_and_warnings_go_through_the_run_log():
+    import io
+    import json
+    import logging
+    import warnings
+
+    from scorecard.log import RunLog, route_library_logs
+
+    stream = io.StringIO()
+    route_library_logs(RunLog("json", stream))
+    logging.getLogger("weasyprint").warning("Ignored `gap: 1em` at 3:5, unknown property.")
+    logging.getLogger("weasyprint").info("not a warning: left out")
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        # Earlier CLI tests captured warnings inside pytest's own capture; start afresh.
+        logging.captureWarnings(False)
+        logging.captureWarnings(True)
+        warnings.warn("a library is unhappy", UserWarning, stacklevel=1)
+    logging.captureWarnings(False)
+    records = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [(r["level"], r["logger"]) for r in records] == [
+        ("warning", "weasyprint"),
+        ("warning", "py.warnings"),
+    ]
+    assert records[0]["message"] == "Ignored `gap: 1em` at 3:5, unknown property."
+    assert "UserWarning: a library is unhappy" in records[1]["message"]
+    text = io.StringIO()
+    route_library_logs(RunLog("text", text))
+    logging.getLogger("sqlalchemy.engine").error("connection lost")
+    assert text.getvalue() == "scorecard: error from sqlalchemy.engine: connection lost\n"
