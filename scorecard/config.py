@@ -145,6 +145,8 @@ class RunConfig(_Frozen):
     output_dir: str = "out"
     formats: tuple[Format, ...] = FORMATS
     max_rejected_fraction: Fraction = 0.05
+    fiscal_year_start_month: Annotated[int, Field(ge=1, le=12)] = 1
+    """First month of the fiscal year: quarters start there and read FY2027-Q1 (1: calendar)."""
     """Above this share of rejected rows in any table the run exits 1 (it still writes everything)."""
 
 

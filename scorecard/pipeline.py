@@ -174,7 +174,12 @@ def run(
         engine = open_engine(
             request.database_url, config.database.statement_timeout_seconds, read_only=True
         )
-        periods = periods_for(request.as_of, request.period, request.history_periods)
+        periods = periods_for(
+            request.as_of,
+            request.period,
+            request.history_periods,
+            config.run.fiscal_year_start_month,
+        )
         extract_started = time.perf_counter()
         try:
             # The keys are canonical table names (checked by the config), so str keys are exact.

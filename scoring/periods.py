@@ -27,31 +27,50 @@ class Period:
         return dt.datetime.combine(self.end + dt.timedelta(days=1), dt.time())
 
 
-def _period_start(day: dt.date, kind: PeriodKind) -> dt.date:
+def _months_into_fiscal_year(day: dt.date, fiscal_start: int) -> int:
+    """0 for the fiscal year's first month, 11 for its last."""
+    return (day.month - fiscal_start) % 12
+
+
+def _period_start(day: dt.date, kind: PeriodKind, fiscal_start: int = 1) -> dt.date:
     if kind == "month":
         return day.replace(day=1)
-    return day.replace(month=3 * ((day.month - 1) // 3) + 1, day=1)
+    back = _months_into_fiscal_year(day, fiscal_start) % 3
+    month_index = day.year * 12 + day.month - 1 - back
+    return dt.date(month_index // 12, month_index % 12 + 1, 1)
 
 
-def _previous_start(start: dt.date, kind: PeriodKind) -> dt.date:
-    return _period_start(start - dt.timedelta(days=1), kind)
+def _previous_start(start: dt.date, kind: PeriodKind, fiscal_start: int = 1) -> dt.date:
+    return _period_start(start - dt.timedelta(days=1), kind, fiscal_start)
 
 
-def _label(start: dt.date, kind: PeriodKind) -> str:
+def _label(start: dt.date, kind: PeriodKind, fiscal_start: int = 1) -> str:
+    """`2026-09`, `2026-Q3`; fiscal quarters are `FY2027-Q1`, named for the year the FY ends in."""
     if kind == "month":
         return f"{start.year}-{start.month:02d}"
-    return f"{start.year}-Q{(start.month - 1) // 3 + 1}"
+    quarter = _months_into_fiscal_year(start, fiscal_start) // 3 + 1
+    if fiscal_start == 1:
+        return f"{start.year}-Q{quarter}"
+    fiscal_year = start.year + (1 if start.month >= fiscal_start else 0)
+    return f"FY{fiscal_year}-Q{quarter}"
 
 
-def periods_for(as_of: dt.date, kind: PeriodKind, history: int) -> list[Period]:
-    """The `history` full periods before the one holding `as_of`, then that one; oldest first."""
-    current_start = _period_start(as_of, kind)
-    periods = [Period(_label(current_start, kind), current_start, as_of, True)]
+def periods_for(
+    as_of: dt.date, kind: PeriodKind, history: int, fiscal_year_start_month: int = 1
+) -> list[Period]:
+    """The `history` full periods before the one holding `as_of`, then that one; oldest first.
+
+    Quarters start in the fiscal year's first month (`fiscal_year_start_month`, 1 = January,
+    calendar quarters); `start` and `end` are always real dates.
+    """
+    fiscal = fiscal_year_start_month
+    current_start = _period_start(as_of, kind, fiscal)
+    periods = [Period(_label(current_start, kind, fiscal), current_start, as_of, True)]
     start = current_start
     for _ in range(history):
         end = start - dt.timedelta(days=1)
-        start = _previous_start(start, kind)
-        periods.append(Period(_label(start, kind), start, end, False))
+        start = _previous_start(start, kind, fiscal)
+        periods.append(Period(_label(start, kind, fiscal), start, end, False))
     return list(reversed(periods))
 
 

@@ -207,3 +207,31 @@ def test_library_log_records_and_warnings_go_through_the_run_log():
     route_library_logs(RunLog("text", text))
     logging.getLogger("sqlalchemy.engine").error("connection lost")
     assert text.getvalue() == "scorecard: error from sqlalchemy.engine: connection lost\n"
+
+
+def test_a_fiscal_year_from_october_labels_quarters_fy_and_keeps_real_dates(sqlite_url, tmp_path):
+    import csv
+
+    load(
+        sqlite_url,
+        {
+            **ROWS,
+            "work_items": [
+                item("a1", "A", "2026-08-05 00:00", "2026-08-09 00:00", "2026-08-06 12:00")
+            ],
+        },
+    )
+    config = tmp_path / "fiscal.toml"
+    config.write_text("[run]\nfiscal_year_start_month = 10\nhistory_periods = 1\n")
+    result = _run(
+        "--config", str(config), "--database-url", sqlite_url, "--out", str(tmp_path / "out")
+    )
+    assert result.exit_code == 0, result.output
+    with (tmp_path / "out" / AS_OF / "scores.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    periods = {(r["period"], r["period_start"], r["period_end"], r["is_current"]) for r in rows}
+    # As of 2026-09-30 the fiscal year from October is FY2026; its Q4 is July to September.
+    assert periods == {
+        ("FY2026-Q3", "2026-04-01", "2026-06-30", "false"),
+        ("FY2026-Q4", "2026-07-01", "2026-09-30", "true"),
+    }

@@ -107,3 +107,70 @@ def test_wilson_interval_matches_the_textbook_values():
     low, high = m.wilson_interval(100, 100)
     assert high == 1.0 and low == pytest.approx(0.9630, abs=1e-4)
     assert m.wilson_interval(0, 0) is None
+
+
+@pytest.mark.parametrize(
+    ("fiscal_start", "as_of", "expected"),
+    [
+        # Fiscal year from October, named for the year it ends in (US federal style).
+        (
+            10,
+            dt.date(2026, 11, 26),
+            [
+                ("FY2026-Q3", "2026-04-01", "2026-06-30"),
+                ("FY2026-Q4", "2026-07-01", "2026-09-30"),
+                ("FY2027-Q1", "2026-10-01", "2026-11-26"),
+            ],
+        ),
+        # From April (UK, India, Japan): 2026-04-01 .. 2027-03-31 is FY2027.
+        (
+            4,
+            dt.date(2027, 2, 10),
+            [
+                ("FY2027-Q2", "2026-07-01", "2026-09-30"),
+                ("FY2027-Q3", "2026-10-01", "2026-12-31"),
+                ("FY2027-Q4", "2027-01-01", "2027-02-10"),
+            ],
+        ),
+        (
+            4,
+            dt.date(2026, 4, 1),
+            [
+                ("FY2026-Q3", "2025-10-01", "2025-12-31"),
+                ("FY2026-Q4", "2026-01-01", "2026-03-31"),
+                ("FY2027-Q1", "2026-04-01", "2026-04-01"),
+            ],
+        ),
+        # From February: quarters Feb-Apr, May-Jul, Aug-Oct, Nov-Jan (crossing the calendar year).
+        (
+            2,
+            dt.date(2027, 1, 15),
+            [
+                ("FY2027-Q2", "2026-05-01", "2026-07-31"),
+                ("FY2027-Q3", "2026-08-01", "2026-10-31"),
+                ("FY2027-Q4", "2026-11-01", "2027-01-15"),
+            ],
+        ),
+        # January is the calendar: the contract's labels.
+        (
+            1,
+            dt.date(2026, 8, 15),
+            [
+                ("2026-Q1", "2026-01-01", "2026-03-31"),
+                ("2026-Q2", "2026-04-01", "2026-06-30"),
+                ("2026-Q3", "2026-07-01", "2026-08-15"),
+            ],
+        ),
+    ],
+)
+def test_fiscal_quarters_start_in_the_fiscal_years_first_month(fiscal_start, as_of, expected):
+    periods = periods_for(as_of, "quarter", 2, fiscal_start)
+    assert [(p.label, p.start.isoformat(), p.end.isoformat()) for p in periods] == expected
+    assert [p.is_current for p in periods] == [False, False, True]
+
+
+def test_months_ignore_the_fiscal_year():
+    assert [p.label for p in periods_for(dt.date(2026, 11, 26), "month", 1, 10)] == [
+        "2026-10",
+        "2026-11",
+    ]
