@@ -26,6 +26,7 @@ from scorecard.reports.view import (
     change,
     composite_change,
     context_for,
+    use_locale,
     data_quality_rows,
     money,
     num,
@@ -289,8 +290,13 @@ def _start_worker(
         formats=tuple(formats),
         slugs=slugs,
         ranked=ranked,
-        renderer=Renderer(inputs.config.scoring.standings),
+        renderer=Renderer(
+            inputs.config.scoring.standings,
+            inputs.config.reports.template_folder(inputs.config.base_dir),
+        ),
     )
+    # Worker processes format numbers too: each sets the locale for itself.
+    use_locale(inputs.config.reports.locale)
 
 
 def _render_vendor(job: VendorJob) -> tuple[dict[str, bytes], float, int]:

@@ -7,16 +7,31 @@ from collections.abc import Sequence
 from importlib import resources
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from pathlib import Path
+
+from jinja2 import (
+    BaseLoader,
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    PackageLoader,
+    StrictUndefined,
+    select_autoescape,
+)
 from markupsafe import Markup
 
 from scorecard import __version__
 from scorecard.config import Standings
 
 
-def _environment(standings: Standings) -> Environment:
+def _environment(standings: Standings, template_folder: Path | None = None) -> Environment:
+    # One loader chain: the company's own templates first (reports.template_dir), then ours,
+    # so a company overrides one template (say base.html) and keeps the rest.
+    loaders: list[BaseLoader] = [PackageLoader("scorecard.reports", "templates")]
+    if template_folder is not None:
+        loaders.insert(0, FileSystemLoader(template_folder))
     environment = Environment(
-        loader=PackageLoader("scorecard.reports", "templates"),
+        loader=ChoiceLoader(loaders),
         autoescape=select_autoescape(["html"], default=True),
         undefined=StrictUndefined,
         trim_blocks=True,
@@ -61,11 +76,11 @@ def restricted_fetcher() -> Any:
 class Renderer:
     """Renders HTML from templates and PDF from that HTML; nothing is fetched but data: URIs."""
 
-    def __init__(self, standings: Standings) -> None:
+    def __init__(self, standings: Standings, template_folder: Path | None = None) -> None:
         from weasyprint import CSS
         from weasyprint.text.fonts import FontConfiguration
 
-        self.environment = _environment(standings)
+        self.environment = _environment(standings, template_folder)
         # One font configuration per process: fonts are found and loaded once, not per document.
         self.fonts = FontConfiguration()
         self.css = stylesheet()

@@ -59,20 +59,50 @@ def vendor_slugs(vendors: Sequence[tuple[str, str]]) -> dict[str, str]:
     return slugs
 
 
+# The locale numbers and dates are written in ([reports] locale), per process: None keeps
+# the locale-free style (1,234.5 and ISO dates) the gold files and tests are written in.
+_locale: str | None = None
+
+
+def use_locale(locale: str | None) -> None:
+    global _locale
+    _locale = locale
+
+
+def _grouped(value: float, digits: int, signed: bool = False) -> str:
+    if _locale is None:
+        return f"{value:{'+' if signed else ''},.{digits}f}"
+    from babel.numbers import format_decimal
+
+    pattern = "#,##0" + ("." + "0" * digits if digits else "")
+    if signed:
+        pattern = f"+{pattern};-{pattern}"
+    return str(format_decimal(value, format=pattern, locale=_locale))
+
+
+def day(value: dt.date) -> str:
+    """A date as readers of the locale write it (30.09.2026), or ISO without a locale."""
+    if _locale is None:
+        return value.isoformat()
+    from babel.dates import format_date
+
+    return str(format_date(value, format="medium", locale=_locale))
+
+
 def pct(value: float | None, digits: int = 1) -> str:
-    return DASH if value is None else f"{value * 100:.{digits}f} %"
+    return DASH if value is None else f"{_grouped(value * 100, digits)} %"
 
 
 def num(value: float | int | None, digits: int = 0) -> str:
-    return DASH if value is None else f"{value:,.{digits}f}"
+    return DASH if value is None else _grouped(value, digits)
 
 
 def money(value: float | None, currency: str, digits: int = 0) -> str:
-    return DASH if value is None else f"{value:,.{digits}f} {currency}"
+    return DASH if value is None else f"{_grouped(value, digits)} {currency}"
 
 
 def signed_money(value: float | None, currency: str) -> str:
-    return DASH if value is None else f"{value:+,.0f} {currency}"
+    return DASH if value is None else f"{_grouped(value, 0, signed=True)} {currency}"
 
 
 def score(value: float | None) -> str:
@@ -97,11 +127,11 @@ def composite_change(current: dict[str, Any], previous: dict[str, Any] | None) -
 
 
 def hours(value: float | None) -> str:
-    return DASH if value is None else f"{value:,.1f} h"
+    return DASH if value is None else f"{_grouped(value, 1)} h"
 
 
 def ratio_text(value: float | None) -> str:
-    return DASH if value is None else f"{value:.2f}×"
+    return DASH if value is None else f"{_grouped(value, 2)}×"
 
 
 @dataclass(frozen=True)
@@ -118,6 +148,11 @@ class ReportContext:
     base_currency: str
     generated: str
     history_labels: list[str]
+    company: str
+    """The company's name ([reports] company_name), or empty."""
+    logo_uri: str
+    """The company's logo as a data: URI, or empty."""
+    accent: str
 
 
 def context_for(
@@ -128,12 +163,15 @@ def context_for(
         title=title,
         as_of=as_of.isoformat(),
         period_label=current.label,
-        period_range=f"{current.start.isoformat()} to {current.end.isoformat()}",
-        window_range=f"{periods[0].start.isoformat()} to {current.end.isoformat()}",
+        period_range=f"{day(current.start)} to {day(current.end)}",
+        window_range=f"{day(periods[0].start)} to {day(current.end)}",
         period_kind=config.run.period,
         base_currency=config.currency.base,
-        generated=f"Data as of the end of {as_of.isoformat()} (UTC)",
+        generated=f"Data as of the end of {day(as_of)} (UTC)",
         history_labels=[p.label for p in periods],
+        company=config.reports.company_name or "",
+        logo_uri=config.reports.logo_data_uri(config.base_dir),
+        accent=config.reports.accent_colour,
     )
 
 
@@ -179,6 +217,7 @@ __all__ = [
     "score",
     "signed_money",
     "slugify",
+    "use_locale",
     "table_counts",
     "vendor_slugs",
 ]

@@ -260,7 +260,36 @@ class InHouseCostModel(_Frozen):
         return loaded / (self.productive_hours * self.units_per_hour)
 
 
+_HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+_LOGO_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".svg": "image/svg+xml",
+}
+_LOGO_MAX_BYTES = 512 * 1024
+
+
+def _relative_luminance(colour: str) -> float:
+    def channel(hex_pair: str) -> float:
+        c = int(hex_pair, 16) / 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (channel(colour[i : i + 2]) for i in (1, 3, 5))
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
 class ReportsConfig(_Frozen):
+    company_name: str | None = None
+    """Shown on every page: the title block, the running footer, the document's author."""
+    logo: str | None = None
+    """A PNG, JPEG or SVG file (relative to the config file), embedded in the documents, never fetched."""
+    accent_colour: str = "#0f2d4a"
+    """Headings and table headers; white text sits on it, so it must be dark enough (4.5:1)."""
+    template_dir: str | None = None
+    """A folder of templates that override the built-in ones of the same name (relative to the config file)."""
+    locale: str | None = None
+    """Numbers, money and dates formatted for this locale (Babel: "de_DE", "fr", "en_GB"); none: 1,234.5 and ISO dates."""
     min_sample_items: Annotated[int, Field(ge=1)] = 30
     """A score resting on fewer items (or requests, or checked units) is flagged as a small sample."""
     vendor_facing: bool = True
@@ -269,6 +298,68 @@ class ReportsConfig(_Frozen):
     """Processes rendering the vendor scorecards; 0 means one per core."""
     render_timeout_seconds: Annotated[float, Field(gt=0)] = 300
     """Longest wait for any one scorecard from a render process; beyond it the run fails (exit 1)."""
+
+    @field_validator("accent_colour")
+    @classmethod
+    def _readable_accent(cls, value: str) -> str:
+        if not _HEX_COLOUR.match(value):
+            raise ValueError(f"{value!r} is not a colour in the form #1f4e79")
+        contrast = 1.05 / (_relative_luminance(value) + 0.05)
+        if contrast < 4.5:
+            raise ValueError(
+                f"{value} is too light for the white text on it (contrast {contrast:.1f}:1, "
+                "at least 4.5:1 is needed): choose a darker shade"
+            )
+        return value.lower()
+
+    @field_validator("locale")
+    @classmethod
+    def _known_locale(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        from babel import Locale, UnknownLocaleError
+
+        try:
+            Locale.parse(value.replace("-", "_"))
+        except (UnknownLocaleError, ValueError):
+            raise ValueError(
+                f"{value!r} is not a locale Babel knows (e.g. de_DE, fr, en_GB)"
+            ) from None
+        return value.replace("-", "_")
+
+    @field_validator("logo")
+    @classmethod
+    def _logo_type(cls, value: str | None) -> str | None:
+        if value is not None and Path(value).suffix.lower() not in _LOGO_TYPES:
+            raise ValueError(f"{value!r} is not a .png, .jpg or .svg file")
+        return value
+
+    def logo_data_uri(self, base: Path) -> str:
+        """The logo as a data: URI (documents embed it; the renderer fetches nothing)."""
+        if self.logo is None:
+            return ""
+        import base64
+
+        path = base / self.logo
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"reports.logo: cannot read {path}: {exc.strerror or exc}") from None
+        if len(data) > _LOGO_MAX_BYTES:
+            raise ConfigError(
+                f"reports.logo: {path} is {len(data) // 1024} KiB; use a logo under "
+                f"{_LOGO_MAX_BYTES // 1024} KiB (it is embedded in every document)"
+            )
+        media_type = _LOGO_TYPES[path.suffix.lower()]
+        return f"data:{media_type};base64,{base64.b64encode(data).decode('ascii')}"
+
+    def template_folder(self, base: Path) -> Path | None:
+        if self.template_dir is None:
+            return None
+        folder = base / self.template_dir
+        if not folder.is_dir():
+            raise ConfigError(f"reports.template_dir: {folder} is not a folder")
+        return folder
 
 
 class EmailConfig(_Frozen):
@@ -316,6 +407,23 @@ class Config(_Frozen):
                 )
         return self
 
+    @model_validator(mode="after")
+    def _report_files_exist(self) -> Config:
+        # Checked when the config is read (and by `check`), not after an hour of extraction.
+        try:
+            self.reports.logo_data_uri(self.base_dir)
+            self.reports.template_folder(self.base_dir)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None  # the message names its key already
+        return self
+
+    @property
+    def base_dir(self) -> Path:
+        """The folder relative paths in the config (logo, templates) are read from."""
+        if self.source_path and self.source_path not in ("defaults", "config"):
+            return Path(self.source_path).resolve().parent
+        return Path.cwd()
+
     def public_dict(self) -> dict[str, Any]:
         """The config as recorded in the manifest: no URL (it may carry credentials)."""
         data = self.model_dump(mode="json")
@@ -336,11 +444,14 @@ def config_from_mapping(data: dict[str, Any], source: str = "config") -> Config:
         return Config.model_validate({**data, "source_path": source})
     except ValidationError as exc:
         first = exc.errors()[0]
-        key = _key_path(first["loc"]) or "(top level)"
+        key = _key_path(first["loc"])
         message = first["msg"].removeprefix("Value error, ")
         if first["type"] == "extra_forbidden":
             message = "unknown key (check the spelling against examples/scorecard.toml)"
-        raise ConfigError(f"{source}: {key}: {message}") from None
+        # A whole-config rule names its own key in its message.
+        raise ConfigError(
+            f"{source}: {key}: {message}" if key else f"{source}: {message}"
+        ) from None
 
 
 def load_config(path: str | os.PathLike[str] | None) -> Config:
