@@ -26,7 +26,6 @@ from scorecard.reports.view import (
     change,
     composite_change,
     context_for,
-    use_locale,
     data_quality_rows,
     money,
     num,
@@ -35,6 +34,7 @@ from scorecard.reports.view import (
     score,
     signed_money,
     table_counts,
+    use_locale,
     vendor_slugs,
 )
 from scorecard.scoring.periods import Period

@@ -5,9 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from importlib import resources
-from typing import Any
-
 from pathlib import Path
+from typing import Any
 
 from jinja2 import (
     BaseLoader,

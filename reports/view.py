@@ -217,7 +217,7 @@ __all__ = [
     "score",
     "signed_money",
     "slugify",
-    "use_locale",
     "table_counts",
+    "use_locale",
     "vendor_slugs",
 ]
