@@ -7,9 +7,13 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
 DEMO_DIR := demo
-# The Nu HTML checker, for the test that every HTML output is valid (needs Java and npm).
+# Test tools from npm, pinned: the Nu HTML checker (valid HTML, runs on Java), and axe-core
+# driven by playwright-core in Debian's Chromium (accessibility). Tests skip without them,
+# and fail under CI=true.
 VNU_VERSION := 26.9.27
-VNU := .tools/node_modules/vnu-jar/build/dist/vnu.jar
+AXE_VERSION := 4.14.1
+PLAYWRIGHT_VERSION := 1.65.1
+TOOLS_STAMP := .tools/.installed-$(VNU_VERSION)-$(AXE_VERSION)-$(PLAYWRIGHT_VERSION)
 
 .DEFAULT_GOAL := help
 
@@ -29,15 +33,18 @@ $(DEV_STAMP): $(RUN_STAMP)
 
 install: $(DEV_STAMP) ## Create .venv with scorecard and its dev tools
 
-$(VNU):
+$(TOOLS_STAMP):
+	bash scripts/test-deps.sh
 	@if command -v npm >/dev/null; then \
-	  npm install --prefix .tools --silent --no-audit --no-fund vnu-jar@$(VNU_VERSION); \
-	else echo "npm not found: the HTML validity test will skip (it fails under CI=true)"; fi
+	  npm install --prefix .tools --silent --no-audit --no-fund \
+	    vnu-jar@$(VNU_VERSION) axe-core@$(AXE_VERSION) playwright-core@$(PLAYWRIGHT_VERSION) \
+	  && touch $(TOOLS_STAMP); \
+	else echo "npm not found: the HTML validity and accessibility tests will skip (they fail under CI=true)"; fi
 
 demo: $(RUN_STAMP) ## Build the demo database and run the whole job on it (outputs in demo/out)
 	$(BIN)/scorecard demo --dir $(DEMO_DIR)
 
-test: $(DEV_STAMP) $(VNU) ## Run every test (PostgreSQL and MariaDB tests need their servers; under CI=true they must run)
+test: $(DEV_STAMP) $(TOOLS_STAMP) ## Run every test (PostgreSQL and MariaDB tests need their servers; under CI=true they must run)
 	$(BIN)/pytest
 
 gold: $(DEV_STAMP) ## Rewrite the HTML gold files from the current templates (review the diff!)

@@ -70,7 +70,10 @@ def _standing_background(axes: plt.Axes) -> None:
 
 
 def score_trend(
-    labels: Sequence[str], series: dict[str, list[float | None]], width: float = 7.0
+    labels: Sequence[str],
+    series: dict[str, list[float | None]],
+    width: float = 7.0,
+    y_label: str = "Composite score",
 ) -> str:
     """Composite score per period, one line per vendor, over the standing bands."""
     figure, axes = plt.subplots(figsize=(width, 3.1))
@@ -84,14 +87,15 @@ def score_trend(
         )  # fmt: skip
     axes.set_xticks(x, labels)
     axes.set_ylim(0, 100)
-    axes.set_ylabel("Composite score")
+    axes.set_ylabel(y_label)
     axes.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, fontsize=7)
     return _data_uri(figure)
 
 
 def dimension_trend(labels: Sequence[str], series: dict[str, list[float | None]]) -> str:
     """Composite and the four dimension scores of one vendor over the periods."""
-    return score_trend(labels, series, width=6.2)
+    # The axis carries the composite and each dimension: it is a score, not "the composite".
+    return score_trend(labels, series, width=6.2, y_label="Score (0–100)")
 
 
 def cost_vs_quality(points: Sequence[tuple[str, float, float, float]]) -> str:
