@@ -131,3 +131,36 @@ def load(url: str, rows: Rows, primary_keys: bool = True) -> None:
             if table_rows:
                 connection.execute(insert(tables[name]), [dict(r) for r in table_rows])
     engine.dispose()
+
+
+def _polars_type(column: Any) -> Any:
+    from sqlalchemy import Boolean, Date, DateTime, Integer, Numeric
+
+    if isinstance(column.type, DateTime):
+        return pl.Datetime("us", "UTC")  # Spark reads it as TIMESTAMP, in its UTC session
+    if isinstance(column.type, Date):
+        return pl.Date
+    if isinstance(column.type, Boolean):
+        return pl.Boolean
+    if isinstance(column.type, Integer):
+        return pl.Int64
+    if isinstance(column.type, Numeric):
+        return pl.Float64
+    return pl.String
+
+
+def load_parquet_tables(url: str, rows: Rows, folder: Path) -> None:
+    """The canonical tables as Parquet files under `folder`, registered as tables of the
+    Spark database in `url` (how data usually reaches Spark: files, not INSERTs)."""
+    engine = create_engine(url)
+    database = engine.url.database
+    with engine.connect() as connection:
+        for name, table in TABLES.items():
+            schema = {c.name: _polars_type(c) for c in table.columns}
+            frame = pl.DataFrame([dict(r) for r in rows.get(name, [])], schema=schema, orient="row")
+            (folder / name).mkdir(parents=True, exist_ok=True)
+            frame.write_parquet(folder / name / "part-0.parquet")
+            connection.exec_driver_sql(
+                f"CREATE TABLE {database}.{name} USING parquet LOCATION '{folder / name}'"
+            )
+    engine.dispose()
