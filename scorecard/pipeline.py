@@ -27,7 +27,7 @@ from scorecard.output.email import Outgoing, send_all
 from scorecard.output.files import publish_run_folder, sha256_of, write_bytes_atomic
 from scorecard.output.tables import csv_bytes, json_bytes
 from scorecard.reports.build import ReportInputs, render_reports, report_slugs
-from scorecard.scoring.periods import Period, PeriodKind, periods_for
+from scorecard.scoring.periods import Period, PeriodKind, months_of, periods_for
 from scorecard.scoring.table import score_table
 
 LOCK_NAME = ".scorecard.lock"
@@ -98,8 +98,12 @@ def _point_latest(out_dir: Path, run_name: str) -> None:
 
 
 def window_of(periods: Sequence[Period]) -> Window:
-    """The extract stage's view of the periods: what to read, and how to cut it."""
-    return Window(tuple(periods))
+    """The extract stage's view of the periods: what to read, and how to cut it.
+
+    Cut by calendar month, whatever the period: service levels are measured
+    per month (contract section 9) and a quarter is the sum of its months.
+    """
+    return Window(tuple(months_of(periods)))
 
 
 def rejection_problems(data: Activity, limit: float) -> list[str]:
