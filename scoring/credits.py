@@ -17,9 +17,10 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from scorecard.config import Contract
-from scorecard.scoring.periods import Period, month_is_over
-from scorecard.scoring.table import spread_amounts
+from scorecard.config import Config, Contract
+from scorecard.extract.activity import Activity
+from scorecard.scoring.periods import Period, month_is_over, months_of
+from scorecard.scoring.table import score_table, spread_amounts
 
 # Exactly these columns, in this order (contract section 9).
 SERVICE_CREDIT_COLUMNS = [
@@ -302,3 +303,72 @@ def vendor_months(levels: pl.DataFrame, credited: pl.DataFrame) -> pl.DataFrame:
         )
         .sort("month_start", "vendor_id")
     )
+
+
+def run_credits(
+    activity: Activity, periods: Sequence[Period], config: Config
+) -> ServiceCredits | None:
+    """The run's service credits over the months of its periods; None without contracts."""
+    if not config.contracts:
+        return None
+    months = months_of(periods)
+    return service_credits(
+        score_table(activity, months, config),
+        activity.charges,
+        activity.vendors,
+        months,
+        config.contracts,
+        config.currency.to_base(),
+    )
+
+
+@dataclass(frozen=True)
+class CreditTotals:
+    """Credits over some months: due, credited and unclaimed count the months that are over."""
+
+    due: float
+    credited: float
+    unclaimed: float
+    pending: float
+    """Missed levels still inside their earn-back window."""
+    earned_back: float
+    provisional: float
+    """Credits of a month not yet over (due or pending): not claimable yet."""
+    levels_due: int
+    """Missed levels (vendor x level x month) whose credit is due."""
+    unclaimed_levels: int
+    """Of those, the ones in a vendor-month with money unclaimed."""
+
+
+def credit_totals(months: pl.DataFrame, labels: Sequence[str]) -> CreditTotals:
+    chosen = months.filter(pl.col("month").is_in(list(labels)))
+    over = chosen.filter(~pl.col("provisional"))
+    provisional = chosen.filter(pl.col("provisional"))
+
+    def total(frame: pl.DataFrame, column: str) -> float:
+        return round(float(frame.get_column(column).sum()), 2)
+
+    return CreditTotals(
+        due=total(over, "due"),
+        credited=total(over, "credited"),
+        unclaimed=total(over, "unclaimed"),
+        pending=total(over, "pending"),
+        earned_back=total(over, "earned_back"),
+        provisional=round(total(provisional, "due") + total(provisional, "pending"), 2),
+        levels_due=int(over.get_column("levels_due").sum()),
+        unclaimed_levels=int(over.filter(pl.col("unclaimed") > 0).get_column("levels_due").sum()),
+    )
+
+
+def period_months(periods: Sequence[Period], as_of_year: int) -> tuple[list[str], list[str]]:
+    """The month labels of the current period, and those of the year to date within the window."""
+    current = [m.label for m in months_of(periods[-1:])]
+    year = [m.label for m in months_of(periods) if m.start.year == as_of_year]
+    return current, year
+
+
+def unclaimed_total(credits: ServiceCredits | None, periods: Sequence[Period]) -> CreditTotals | None:
+    """The year-to-date totals the portfolio email states; None without contracts."""
+    if credits is None:
+        return None
+    return credit_totals(credits.months, period_months(periods, periods[-1].end.year)[1])
