@@ -74,13 +74,17 @@ def portfolio_credits(
     ):
         if sourcing.get(str(vendor_id)) == IN_HOUSE:
             continue
+        year_totals = credit_totals(frame, year)
         vendors.append(
             {
                 "name": name,
                 "period": totals_view(credit_totals(frame, current), currency),
-                "year": totals_view(credit_totals(frame, year), currency),
+                "year": totals_view(year_totals, currency),
+                "_order": (-year_totals.unclaimed, -year_totals.due, str(name)),
             }
         )
+    # Most money unclaimed first: the page is a to-do list for procurement.
+    vendors.sort(key=lambda v: v.pop("_order"))
     missed = (
         credits.levels.filter(
             pl.col("month").is_in(current) & pl.col("status").is_in(["due", "pending"])
