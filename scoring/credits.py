@@ -177,7 +177,7 @@ def capped_credits(frame: pl.DataFrame) -> pl.DataFrame:
         # Ties go to the level listed first in the contract (rows arrive in that order).
         pl.col("_rest").rank("ordinal", descending=True).over(group).alias("_place"),
     )
-    scaled = (pl.col("_floor") + (pl.col("_place") <= pl.col("_left")).cast(pl.Int64)) / 100
+    scaled = ((pl.col("_floor") + (pl.col("_place") <= pl.col("_left")).cast(pl.Int64)) / 100).round(2)
     return ranked.with_columns(
         pl.when(over_cap & (pl.col("_missed_pct") > 0))
         .then(scaled)

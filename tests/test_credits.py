@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -240,3 +241,39 @@ def test_an_open_ended_charge_is_one_range_not_one_row_per_day():
     item_days = pl.DataFrame({"vendor_id": ["V1", "V1", "V1"], "process": ["support"] * 3,
                               "completed_day": [dt.date(2026, 7, 3), dt.date(2019, 1, 1), None]})  # fmt: skip
     assert mark_billed(item_days, open_ended).get_column("billed").to_list() == [True, False, False]
+
+
+def test_the_worked_example_of_the_readme():
+    """The README's numbers, computed by the job (keep the two in step)."""
+    months = months_of(periods_for(dt.date(2026, 6, 30), "month", 3))
+    assert [m.label for m in months] == ["2026-03", "2026-04", "2026-05", "2026-06"]
+    levels = [
+        {"name": "On time", "process": "support", "kpi": "on_time_rate", "minimum": 0.95, "allocation_pct": 60},
+        {"name": "Answered in target", "process": "support", "kpi": "response_within_target_rate", "minimum": 0.90, "allocation_pct": 40},
+        {"name": "Accurate", "process": "support", "kpi": "accuracy", "minimum": 0.98, "allocation_pct": 30},
+    ]  # fmt: skip
+    kpis = [
+        {"period": "2026-03", "on_time_rate": 0.91, "response_within_target_rate": 0.93, "accuracy": 0.97},
+        {"period": "2026-04", "on_time_rate": 0.90, "response_within_target_rate": 0.85, "accuracy": 0.96},
+        {"period": "2026-05", "on_time_rate": 0.96, "response_within_target_rate": 0.92, "accuracy": 0.99},
+        {"period": "2026-06", "on_time_rate": 0.97, "response_within_target_rate": 0.95, "accuracy": 0.99},
+    ]  # fmt: skip
+    fees = charges(*[fee(m.start.isoformat(), m.end.isoformat(), 50_000) for m in months],
+                   fee("2026-03-01", "2026-03-31", -2_000, kind="service_credit"))  # fmt: skip
+    result = run(kpis, contract(levels, at_risk_pct=0.12, earn_back=2), fees, months)
+    by_month: dict[str, list[dict[str, Any]]] = {}
+    for row in rows(result):
+        by_month.setdefault(row["month"], []).append(row)
+    assert {r["at_risk_amount"] for r in rows(result)} == {6_000}
+    assert [(r["credit"], r["status"]) for r in by_month["2026-03"]] == [
+        (3_600, "due"), (0, "met"), (1_800, "due")]  # fmt: skip
+    assert [(r["credit"], r["status"]) for r in by_month["2026-04"]] == [
+        (2_769.23, "earned_back"), (1_846.15, "earned_back"), (1_384.62, "earned_back")]  # fmt: skip
+    assert sum(r["credit"] for r in by_month["2026-04"]) == pytest.approx(6_000, abs=1e-9)
+    march = result.months.row(0, named=True)
+    assert (march["due"], march["credited"], march["unclaimed"]) == (5_400, 2_000, 3_400)
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme[readme.index("**Worked example**") :][:1600]
+    for figure in ("50,000 EUR", "6,000 EUR", "3,600.00", "1,800.00", "5,400.00", "7,800",
+                   "2,769.23", "1,846.15", "1,384.62", "6,000.00", "2,000.00", "3,400.00 EUR"):  # fmt: skip
+        assert figure in section, figure
