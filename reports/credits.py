@@ -8,10 +8,10 @@ from typing import Any
 import polars as pl
 
 from scorecard.config import RATE_KPIS
+from scorecard.reports.view import DASH, hours, money, pct
 from scorecard.scoring.credits import CreditTotals, ServiceCredits, credit_totals, period_months
 from scorecard.scoring.periods import Period, months_of
 from scorecard.scoring.table import IN_HOUSE
-from scorecard.reports.view import DASH, hours, money, pct
 
 STATUS_TITLE = {
     "met": "met",

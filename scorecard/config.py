@@ -287,9 +287,7 @@ class ServiceLevel(_Frozen):
         if (self.minimum is None) == (self.maximum is None):
             raise ValueError("give exactly one of minimum or maximum")
         if self.minimum is not None and self.kpi in LOWER_IS_BETTER:
-            raise ValueError(
-                f"minimum: {self.kpi} is better when lower, so its level is a maximum"
-            )
+            raise ValueError(f"minimum: {self.kpi} is better when lower, so its level is a maximum")
         if self.maximum is not None and self.kpi in HIGHER_IS_BETTER:
             raise ValueError(
                 f"maximum: {self.kpi} is better when higher, so its level is a minimum"

@@ -27,13 +27,13 @@ from scorecard.output.email import Outgoing, send_all, unclaimed_credits_line
 from scorecard.output.files import publish_run_folder, sha256_of, write_bytes_atomic
 from scorecard.output.tables import csv_bytes, json_bytes
 from scorecard.reports.build import ReportInputs, render_reports, report_slugs
-from scorecard.scoring.periods import Period, PeriodKind, months_of, periods_for
 from scorecard.scoring.credits import (
     ServiceCredits,
     run_credits,
     unclaimed_total,
     unknown_contract_vendors,
 )
+from scorecard.scoring.periods import Period, PeriodKind, months_of, periods_for
 from scorecard.scoring.table import score_table
 
 LOCK_NAME = ".scorecard.lock"
@@ -214,7 +214,9 @@ def run(
         problems = rejection_problems(data, config.run.max_rejected_fraction)
         vendor_ids = data.vendors.get_column("vendor_id").to_list()
         for vendor_id in unknown_contract_vendors(config.contracts, vendor_ids):
-            progress(f"warning: contracts.{vendor_id}: no such vendor in the data; its contract is left out")
+            progress(
+                f"warning: contracts.{vendor_id}: no such vendor in the data; its contract is left out"
+            )
         credits = run_credits(data, periods, config)
 
         staging = Path(tempfile.mkdtemp(dir=request.out_dir, prefix=f".{final_dir.name}.staging-"))

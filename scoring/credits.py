@@ -55,7 +55,9 @@ class ServiceCredits:
     """One row per contracted vendor x month: fees, due, credited, unclaimed, provisional."""
 
 
-def unknown_contract_vendors(contracts: Mapping[str, Contract], vendor_ids: Sequence[str]) -> list[str]:
+def unknown_contract_vendors(
+    contracts: Mapping[str, Contract], vendor_ids: Sequence[str]
+) -> list[str]:
     """Contracts naming a vendor the data does not have (a warning, not an error)."""
     return sorted(set(contracts) - set(vendor_ids))
 
@@ -100,9 +102,9 @@ def month_frame(months: Sequence[Period]) -> pl.DataFrame:
 
 def kpis_long(monthly: pl.DataFrame, kpis: Sequence[str]) -> pl.DataFrame:
     """The monthly KPI table as (vendor_id, process, month, kpi, actual) rows."""
-    return monthly.select(
-        "vendor_id", "process", pl.col("period").alias("month"), *kpis
-    ).unpivot(index=["vendor_id", "process", "month"], variable_name="kpi", value_name="actual")
+    return monthly.select("vendor_id", "process", pl.col("period").alias("month"), *kpis).unpivot(
+        index=["vendor_id", "process", "month"], variable_name="kpi", value_name="actual"
+    )
 
 
 def level_met(actual: pl.Expr, threshold: pl.Expr, higher_is_better: pl.Expr) -> pl.Expr:
@@ -131,10 +133,7 @@ def monthly_amounts(
     if not frames:
         return pl.DataFrame(schema=schema)
     return (
-        pl.concat(frames)
-        .group_by("vendor_id", "month")
-        .agg(pl.col("amount").sum())
-        .cast(schema)  # type: ignore[arg-type]
+        pl.concat(frames).group_by("vendor_id", "month").agg(pl.col("amount").sum()).cast(schema)  # type: ignore[arg-type]
     )
 
 
@@ -177,7 +176,9 @@ def capped_credits(frame: pl.DataFrame) -> pl.DataFrame:
         # Ties go to the level listed first in the contract (rows arrive in that order).
         pl.col("_rest").rank("ordinal", descending=True).over(group).alias("_place"),
     )
-    scaled = ((pl.col("_floor") + (pl.col("_place") <= pl.col("_left")).cast(pl.Int64)) / 100).round(2)
+    scaled = (
+        (pl.col("_floor") + (pl.col("_place") <= pl.col("_left")).cast(pl.Int64)) / 100
+    ).round(2)
     return ranked.with_columns(
         pl.when(over_cap & (pl.col("_missed_pct") > 0))
         .then(scaled)
@@ -271,9 +272,7 @@ def service_credits(
             .alias("credit")
         )
     )
-    levels = with_statuses(capped_credits(measured)).sort(
-        "month_start", "vendor_id", "level_order"
-    )
+    levels = with_statuses(capped_credits(measured)).sort("month_start", "vendor_id", "level_order")
     return ServiceCredits(
         levels=levels.select(SERVICE_CREDIT_COLUMNS).cast(LEVEL_SCHEMA),  # type: ignore[arg-type]
         months=vendor_months(levels, monthly_amounts(charges, months, "service_credit", rates)),
@@ -367,7 +366,9 @@ def period_months(periods: Sequence[Period], as_of_year: int) -> tuple[list[str]
     return current, year
 
 
-def unclaimed_total(credits: ServiceCredits | None, periods: Sequence[Period]) -> CreditTotals | None:
+def unclaimed_total(
+    credits: ServiceCredits | None, periods: Sequence[Period]
+) -> CreditTotals | None:
     """The year-to-date totals the portfolio email states; None without contracts."""
     if credits is None:
         return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -61,7 +62,7 @@ def default_as_of(today: dt.date | None = None) -> dt.date:
     return today - dt.timedelta(days=1)
 
 
-def months_of(periods: list[Period] | tuple[Period, ...]) -> list[Period]:
+def months_of(periods: Sequence[Period]) -> list[Period]:
     """The calendar months the periods cover, oldest first; the last ends on the as-of day.
 
     Service levels are measured per month whatever the reported period

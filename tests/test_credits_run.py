@@ -17,8 +17,11 @@ from tests.builders import charge, item, load, vendor
 
 AS_OF = "2026-08-20"  # July is over; August is provisional.
 ROWS = {
-    "vendors": [vendor("A", name="Vendor A"), vendor("E", "nearshore", name="Vendor E"),
-                vendor("H", "in_house", name="Team H")],  # fmt: skip
+    "vendors": [
+        vendor("A", name="Vendor A"),
+        vendor("E", "nearshore", name="Vendor E"),
+        vendor("H", "in_house", name="Team H"),
+    ],
     "work_items": [
         # July: 4 items due, 2 on time: 50 %, below the 90 % level.
         item("a1", "A", "2026-07-01 08:00", "2026-07-02 08:00", "2026-07-01 12:00"),
@@ -93,10 +96,25 @@ def test_service_credits_csv_holds_each_level_and_month(run_dir):
                              "kpi", "threshold", "actual", "met", "provisional", "fees",
                              "at_risk_amount", "allocation_pct", "credit", "status"]  # fmt: skip
     july, august = rows
-    assert (july["month"], july["vendor_id"], july["actual"], july["met"]) == ("2026-07", "A", "0.5", "false")
+    assert (july["month"], july["vendor_id"], july["actual"], july["met"]) == (
+        "2026-07",
+        "A",
+        "0.5",
+        "false",
+    )
     # Fees only (the one-off is left out), 31 of the charge's 62 days.
-    assert (july["fees"], july["at_risk_amount"], july["credit"], july["status"]) == ("3100.0", "310.0", "186.0", "due")
-    assert (august["provisional"], august["met"], august["fees"], august["status"]) == ("true", "true", "2000.0", "met")
+    assert (july["fees"], july["at_risk_amount"], july["credit"], july["status"]) == (
+        "3100.0",
+        "310.0",
+        "186.0",
+        "due",
+    )
+    assert (august["provisional"], august["met"], august["fees"], august["status"]) == (
+        "true",
+        "true",
+        "2000.0",
+        "met",
+    )
     assert json.loads((folder / "service_credits.json").read_text()) == [
         {**r, "threshold": float(r["threshold"]), "actual": float(r["actual"]),
          "met": r["met"] == "true", "provisional": r["provisional"] == "true",
@@ -112,7 +130,9 @@ def test_service_credits_csv_holds_each_level_and_month(run_dir):
 def test_quarter_scores_still_count_every_month_due(run_dir):
     folder, _ = run_dir
     with (folder / "scores.csv").open() as handle:
-        row = next(r for r in csv.DictReader(handle) if r["vendor_id"] == "A" and r["process"] == "ALL")
+        row = next(
+            r for r in csv.DictReader(handle) if r["vendor_id"] == "A" and r["process"] == "ALL"
+        )
     assert (row["items_due"], row["items_on_time"], row["on_time_rate"]) == ("6", "4", "0.666667")
 
 

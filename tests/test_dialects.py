@@ -32,8 +32,13 @@ def _run_demo(url: str, out: Path) -> dict[str, bytes]:
     assert ran.exit_code == 0, ran.output
     return {
         name: (out / AS_OF / name).read_bytes()
-        for name in ("scores.csv", "scores.json", "data_quality.csv", "service_credits.csv",
-                     "service_credits.json")  # fmt: skip
+        for name in (
+            "scores.csv",
+            "scores.json",
+            "data_quality.csv",
+            "service_credits.csv",
+            "service_credits.json",
+        )
     }
 
 
