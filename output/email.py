@@ -25,10 +25,13 @@ from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scorecard.config import EmailConfig
 from scorecard.errors import ConfigError
+
+if TYPE_CHECKING:
+    from scorecard.scoring.credits import CreditTotals
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,17 @@ class Outgoing:
 
 
 SENT = ("sent", "already sent")
+
+
+def unclaimed_credits_line(totals: CreditTotals | None, currency: str) -> str:
+    """The portfolio email's sentence on service credits; empty when no contract is configured."""
+    if totals is None:
+        return ""
+    return (
+        f"Service credits unclaimed this year: {totals.unclaimed:,.2f} {currency} "
+        f"(due {totals.due:,.2f}, credited {totals.credited:,.2f}); "
+        "see the pack's Service credits page.\n"
+    )
 
 
 class PermanentFailure(Exception):

@@ -16,6 +16,7 @@ import polars as pl
 from scorecard.config import DIMENSIONS, Config
 from scorecard.errors import OutputError
 from scorecard.extract.activity import Activity
+from scorecard.reports.credits import portfolio_credits
 from scorecard.reports.render import Renderer
 from scorecard.reports.vendor import build_vendor
 from scorecard.reports.view import (
@@ -37,6 +38,7 @@ from scorecard.reports.view import (
     use_locale,
     vendor_slugs,
 )
+from scorecard.scoring.credits import ServiceCredits
 from scorecard.scoring.periods import Period
 from scorecard.scoring.table import ALL_PROCESSES, IN_HOUSE
 
@@ -48,6 +50,8 @@ class ReportInputs:
     periods: list[Period]
     config: Config
     as_of: dt.date
+    credits: ServiceCredits | None = None
+    """Service levels and credits, when the config holds contracts."""
 
 
 def _all_rows(table: pl.DataFrame, period: str) -> dict[str, dict[str, Any]]:
@@ -206,6 +210,12 @@ def build_portfolio(inputs: ReportInputs, slugs: dict[str, str]) -> dict[str, An
             {"name": name, "values": [score(v) for v in values]} for name, values in series.items()
         ],
         "cost_chart": charts.cost_vs_quality(cost_points) if cost_points else None,
+        "credits": portfolio_credits(
+            inputs.credits,
+            inputs.periods,
+            dict(inputs.data.vendors.select("vendor_id", "sourcing").rows()),
+            currency,
+        ),
         "counts": table_counts(inputs.data),
         "data_quality": data_quality_rows(inputs.data),
         "methods": methods(config),
@@ -319,7 +329,7 @@ def _for_workers(inputs: ReportInputs) -> ReportInputs:
     slim = dataclasses.replace(
         data, work_item_days=data.work_item_days.clear(), request_days=data.request_days.clear()
     )
-    return ReportInputs(inputs.table, slim, inputs.periods, inputs.config, inputs.as_of)
+    return dataclasses.replace(inputs, data=slim)
 
 
 def vendor_jobs(inputs: ReportInputs, vendor_ids: Sequence[str]) -> list[VendorJob]:

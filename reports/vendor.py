@@ -15,6 +15,7 @@ from typing import Any
 import polars as pl
 
 from scorecard.config import DIMENSIONS, Config
+from scorecard.reports.credits import claim_text, vendor_credits
 from scorecard.reports.view import (
     DASH,
     DIMENSION_KPI,
@@ -170,8 +171,14 @@ def recommendations(
     service_credits: float,
     config: Config,
     days: int,
+    contract: dict[str, Any] | None = None,
 ) -> list[Recommendation]:
-    """Clear, documented rules; each says what it saw and what to do."""
+    """Clear, documented rules; each says what it saw and what to do.
+
+    contract: the vendor's service levels and credits (reports.credits), when
+    its contract is configured: the credits it owes replace the generic line
+    about the SLA credit clause.
+    """
     currency = config.currency.base
     found: list[Recommendation] = []
     if row["standing"] == "critical":
@@ -222,7 +229,10 @@ def recommendations(
             "warning", f"Slipping three periods in a row (composite {path}): ask the vendor for a root-cause analysis."
         ))  # fmt: skip
     on_time, target = row["on_time_rate"], config.scoring.bands.speed.target
-    if on_time is not None and on_time < target and row["sourcing"] != IN_HOUSE:
+    if contract is not None:
+        if claim := claim_text(contract):
+            found.append(Recommendation("action", claim))
+    elif on_time is not None and on_time < target and row["sourcing"] != IN_HOUSE:
         if service_credits < 0:
             found.append(Recommendation(
                 "info",
@@ -361,11 +371,17 @@ def build_vendor(
         "trend_composite": [score(h["composite_score"]) if h else DASH for h in history],
         "trend_standing": [h["standing"] if h else DASH for h in history],
         "data_quality": data_quality_rows(inputs.data, vendor_id),
+        # Its own contract's levels and credits: shown on the vendor-facing scorecard too.
+        "contract": vendor_credits(
+            getattr(inputs, "credits", None), vendor_id, inputs.periods, currency
+        ),
     }
     if internal:
         savings = row["savings_vs_in_house"]
         credits = service_credits_in(inputs.data.charges, vendor_id, current_period, config)
-        model["recommendations"] = recommendations(row, history, baseline, credits, config, days)
+        model["recommendations"] = recommendations(
+            row, history, baseline, credits, config, days, model["contract"]
+        )
         model["process_costs"] = [
             {
                 "process": r["process"],

@@ -370,7 +370,7 @@ def demo_data(
 @log_format_option
 @_fails_cleanly
 def demo(directory: str, formats: str | None, log_format: str) -> None:
-    """Build the demo database and run the whole job on it, as of the last quarter end."""
+    """Build the demo database and run the whole job on it, as of ten days before the last quarter end."""
     _use_log(log_format)
     from importlib import resources
 
@@ -384,7 +384,9 @@ def demo(directory: str, formats: str | None, log_format: str) -> None:
     database.unlink(missing_ok=True)
     shutil.rmtree(base / "out", ignore_errors=True)
     url = f"sqlite:///{database}"
-    as_of = _last_quarter_end(dt.date.today())
+    # Ten days before the quarter's end, as a nightly run mid-month sees it: the
+    # quarter is nearly complete and its last month still provisional.
+    as_of = _last_quarter_end(dt.date.today()) - dt.timedelta(days=10)
     engine = open_engine(url)
     try:
         counts = generate_demo_data(engine, as_of)

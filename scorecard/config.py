@@ -379,6 +379,69 @@ class EmailConfig(_Frozen):
     """Wait before the second try; doubled before each further one."""
 
 
+# The KPIs a service level can hold, and which way is better (contract section 9).
+HIGHER_IS_BETTER = ("accuracy", "on_time_rate", "response_within_target_rate")
+LOWER_IS_BETTER = ("rework_rate", "mean_turnaround_hours", "mean_first_response_hours")
+RATE_KPIS = ("accuracy", "on_time_rate", "response_within_target_rate", "rework_rate")
+ServiceLevelKpi = Literal[
+    "accuracy", "on_time_rate", "response_within_target_rate",
+    "rework_rate", "mean_turnaround_hours", "mean_first_response_hours",
+]  # fmt: skip
+
+
+class ServiceLevel(_Frozen):
+    """One level of a contract: a KPI of one process (or ALL) against a minimum or maximum."""
+
+    name: Annotated[str, Field(min_length=1)]
+    process: Annotated[str, Field(min_length=1)]
+    """A process name, or "ALL" for the vendor-level row."""
+    kpi: ServiceLevelKpi
+    minimum: NonNegative | None = None
+    maximum: NonNegative | None = None
+    allocation_pct: Annotated[float, Field(gt=0, le=100)]
+    """Share (in %) of the month's at-risk amount a miss of this level costs."""
+
+    @model_validator(mode="after")
+    def _one_threshold(self) -> ServiceLevel:
+        if (self.minimum is None) == (self.maximum is None):
+            raise ValueError("give exactly one of minimum or maximum")
+        if self.minimum is not None and self.kpi in LOWER_IS_BETTER:
+            raise ValueError(f"minimum: {self.kpi} is better when lower, so its level is a maximum")
+        if self.maximum is not None and self.kpi in HIGHER_IS_BETTER:
+            raise ValueError(
+                f"maximum: {self.kpi} is better when higher, so its level is a minimum"
+            )
+        if self.kpi in RATE_KPIS and self.threshold > 1:
+            key = "minimum" if self.minimum is not None else "maximum"
+            raise ValueError(f"{key}: {self.kpi} is a fraction 0-1 (0.95 means 95 %)")
+        return self
+
+    @property
+    def threshold(self) -> float:
+        return self.minimum if self.minimum is not None else self.maximum  # type: ignore[return-value]
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.minimum is not None
+
+
+class Contract(_Frozen):
+    """A vendor's contract terms: the share of fees at risk and the levels that put it at risk."""
+
+    at_risk_pct: Fraction
+    """Share of the month's fees at risk (0.12 = 12 %)."""
+    earn_back_months: Annotated[int, Field(ge=0, le=24)] = 0
+    """A credit is earned back when the level is met in each of this many measured months after it."""
+    service_levels: Annotated[tuple[ServiceLevel, ...], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Contract:
+        names = [level.name for level in self.service_levels]
+        if duplicated := sorted({n for n in names if names.count(n) > 1}):
+            raise ValueError(f"service_levels: the name {duplicated[0]!r} is used twice")
+        return self
+
+
 class Config(_Frozen):
     database: DatabaseConfig = DatabaseConfig()
     run: RunConfig = RunConfig()
@@ -392,6 +455,8 @@ class Config(_Frozen):
     )
     """Bring your own schema: a mapping or a query per canonical table."""
     reports: ReportsConfig = ReportsConfig()
+    contracts: dict[str, Contract] = Field(default_factory=dict)
+    """vendor_id -> its contract's service levels and credits (contract section 9)."""
     email: EmailConfig = EmailConfig()
     source_path: str | None = Field(default=None, exclude=True)
 

@@ -1,7 +1,9 @@
 """A believable BPO world for the demo and the benchmarks, reproducible from its seed.
 
 Six quarters up to the `through` day, with stories in them: Bangalore's IT
-service desk slips, Manila's contact centre improves, Hudson's legal review is
+service desk slips (and misses its contract's on-time level month after
+month, invoicing only part of the credits it owes), Manila's contact centre
+improves, Wisła's payroll has one late month (and earns its credit back), Hudson's legal review is
 excellent but dearer than in-house, Pune is cheap but error-prone. In-house
 teams do customer support, payroll and IT service desk work. A sprinkling of
 bad rows exercises every stage of validation.
@@ -56,6 +58,8 @@ class Line:
     """In the vendor's currency; None for an in-house team with no cost allocation."""
     credit_below_on_time: float | None = None
     """Service credits (5 % of the fee) in months whose on-time rate falls below this."""
+    bad_month: int | None = None
+    """One month (counted from the first, 0) whose on-time rate drops by 20 points."""
 
 
 # One row per vendor and per line: easier to read as a table than formatted.
@@ -79,7 +83,7 @@ LINES = [
     Line("V-PH-MNL", "customer_support", 60, 1.0, 0.30, (0.030, 0.004), (0.86, 0.975), 24, 0.03, 3.0, (0.78, 0.96), 340.0, 0.90),
     Line("V-MX-MTY", "customer_support", 25, 1.0, 0.30, (0.010, 0.011), (0.93, 0.93), 24, 0.03, 1.5, (0.70, 0.66), 150.0),
     Line("IH-CS-DUB", "customer_support", 18, 1.0, 0.40, (0.006, 0.006), (0.95, 0.95), 24, 0.02, 1.0, (0.92, 0.92), 10.5),
-    Line("V-PL-WAW", "payroll", 6, 180.0, 0.20, (0.002, 0.002), (0.99, 0.99), 72, 0.01, 0.6, (0.95, 0.96), 18.0),
+    Line("V-PL-WAW", "payroll", 6, 180.0, 0.20, (0.002, 0.002), (0.99, 0.99), 72, 0.01, 0.6, (0.95, 0.96), 18.0, None, 12),
     Line("IH-PAY", "payroll", 2, 150.0, 0.25, (0.004, 0.004), (0.97, 0.97), 72, 0.02, 0.3, (0.90, 0.90), None),
     Line("V-IN-BLR", "it_service_desk", 40, 1.0, 0.25, (0.004, 0.030), (0.97, 0.74), 8, 0.03, 2.0, (0.93, 0.72), 1100.0, 0.90),
     Line("IH-IT", "it_service_desk", 12, 1.0, 0.30, (0.008, 0.008), (0.92, 0.92), 8, 0.03, 0.8, (0.88, 0.88), 26.0),
@@ -166,7 +170,8 @@ def _line_months(
         n = item_day.size
         progress = item_day / max(days - 1, 1)
         received = item_day * 24.0 + rng.uniform(0, 24, n)
-        on_time = rng.random(n) < _trajectory(line.on_time, progress)
+        slip = 0.2 if line.bad_month is not None and months[line.bad_month][0] == first else 0.0
+        on_time = rng.random(n) < _trajectory(line.on_time, progress) - slip
         turnaround = np.where(
             on_time,
             line.sla_hours * rng.uniform(0.15, 0.97, n),

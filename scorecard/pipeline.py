@@ -22,7 +22,7 @@ from scorecard.errors import ConfigError, LockError, OutputError, ScorecardError
 from scorecard.extract.activity import Activity, extract_activity
 from scorecard.extract.source import open_engine, redact_url
 from scorecard.extract.summaries import Window
-from scorecard.output.email import Outgoing, send_all
+from scorecard.output.email import Outgoing, send_all, unclaimed_credits_line
 from scorecard.output.files import (
     make_staging_folder,
     publish_run_folder,
@@ -31,7 +31,13 @@ from scorecard.output.files import (
 )
 from scorecard.output.tables import csv_bytes, json_bytes
 from scorecard.reports.build import ReportInputs, render_reports, report_slugs
-from scorecard.scoring.periods import Period, PeriodKind, periods_for
+from scorecard.scoring.credits import (
+    ServiceCredits,
+    run_credits,
+    unclaimed_total,
+    unknown_contract_vendors,
+)
+from scorecard.scoring.periods import Period, PeriodKind, months_of, periods_for
 from scorecard.scoring.table import score_table
 
 LOCK_NAME = ".scorecard.lock"
@@ -102,8 +108,12 @@ def _point_latest(out_dir: Path, run_name: str) -> None:
 
 
 def window_of(periods: Sequence[Period]) -> Window:
-    """The extract stage's view of the periods: what to read, and how to cut it."""
-    return Window(tuple(periods))
+    """The extract stage's view of the periods: what to read, and how to cut it.
+
+    Cut by calendar month, whatever the period: service levels are measured
+    per month (contract section 9) and a quarter is the sum of its months.
+    """
+    return Window(tuple(months_of(periods)))
 
 
 def rejection_problems(data: Activity, limit: float) -> list[str]:
@@ -211,14 +221,25 @@ def run(
             f"(extract and score: {time.perf_counter() - extract_started:.2f} s)"
         )
         problems = rejection_problems(data, config.run.max_rejected_fraction)
+        vendor_ids = data.vendors.get_column("vendor_id").to_list()
+        for vendor_id in unknown_contract_vendors(config.contracts, vendor_ids):
+            progress(
+                f"warning: contracts.{vendor_id}: no such vendor in the data; its contract is left out"
+            )
+        credits = run_credits(data, periods, config)
 
         staging = make_staging_folder(request.out_dir, f".{final_dir.name}.staging-")
         try:
-            _write_tables(staging, table, data.data_quality, request.formats)
+            _write_tables(staging, table, data.data_quality, request.formats, credits)
             wanted = [f for f in ("html", "pdf") if f in request.formats]
             if wanted:
                 inputs = ReportInputs(
-                    table=table, data=data, periods=periods, config=config, as_of=request.as_of
+                    table=table,
+                    data=data,
+                    periods=periods,
+                    config=config,
+                    as_of=request.as_of,
+                    credits=credits,
                 )
                 for relative, content in render_reports(
                     inputs, wanted, progress, tick=tick
@@ -228,7 +249,10 @@ def run(
             _check_pdfs(staging, _expected_titles(table))
             emails: list[dict[str, Any]] = []
             if request.send:
-                mails = outgoing_mail(table, data, request, periods[-1])
+                credits_line = unclaimed_credits_line(
+                    unclaimed_total(credits, periods), config.currency.base
+                )
+                mails = outgoing_mail(table, data, request, periods[-1], credits_line)
                 progress(f"{'writing' if request.email_dry_run else 'sending'} {len(mails)} emails")
                 emails = send_all(
                     mails,
@@ -273,9 +297,16 @@ def _previous_emails(run_dir: Path) -> list[dict[str, Any]]:
 
 
 def outgoing_mail(
-    table: pl.DataFrame, data: Activity, request: RunRequest, current: Period
+    table: pl.DataFrame,
+    data: Activity,
+    request: RunRequest,
+    current: Period,
+    credits_line: str = "",
 ) -> list[Outgoing]:
-    """The portfolio pack to the configured list; each vendor's scorecard to its manager_email."""
+    """The portfolio pack to the configured list; each vendor's scorecard to its manager_email.
+
+    credits_line: what the portfolio email says about unclaimed service credits.
+    """
     suffix = ".pdf" if "pdf" in request.formats else ".html" if "html" in request.formats else None
     if suffix is None:
         raise ConfigError("--send needs pdf or html among the formats: there is nothing to attach")
@@ -287,7 +318,7 @@ def outgoing_mail(
                 to=tuple(recipients),
                 subject=f"Vendor performance review {current.label} (as of {request.as_of})",
                 body=f"The vendor performance review pack for {current.label}, data as of "
-                f"{request.as_of}, is attached.\n",
+                f"{request.as_of}, is attached.\n" + credits_line,
                 attachment=Path(f"portfolio{suffix}"),
             )
         )
@@ -319,12 +350,21 @@ def outgoing_mail(
 
 
 def _write_tables(
-    staging: Path, table: pl.DataFrame, data_quality: pl.DataFrame, formats: tuple[str, ...]
+    staging: Path,
+    table: pl.DataFrame,
+    data_quality: pl.DataFrame,
+    formats: tuple[str, ...],
+    credits: ServiceCredits | None = None,
 ) -> None:
     if "csv" in formats:
         write_bytes_atomic(staging / "scores.csv", csv_bytes(table))
     if "json" in formats:
         write_bytes_atomic(staging / "scores.json", json_bytes(table))
+    if credits is not None:
+        # Written whenever contracts are configured: the money owed is not a format choice.
+        write_bytes_atomic(staging / "service_credits.csv", csv_bytes(credits.levels))
+        if "json" in formats:
+            write_bytes_atomic(staging / "service_credits.json", json_bytes(credits.levels))
     # Always written: a run must say what it rejected, whatever the formats.
     write_bytes_atomic(staging / "data_quality.csv", csv_bytes(data_quality))
 

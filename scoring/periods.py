@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -78,3 +79,26 @@ def default_as_of(today: dt.date | None = None) -> dt.date:
     """Yesterday, UTC."""
     today = today or dt.datetime.now(dt.UTC).date()
     return today - dt.timedelta(days=1)
+
+
+def months_of(periods: Sequence[Period]) -> list[Period]:
+    """The calendar months the periods cover, oldest first; the last ends on the as-of day.
+
+    Service levels are measured per month whatever the reported period
+    (contract section 9), and the extract stage sums due dates per month so
+    that months and quarters both come from one read.
+    """
+    months: list[Period] = []
+    for period in periods:
+        start = period.start
+        while start <= period.end:
+            following = (start.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+            end = min(following - dt.timedelta(days=1), period.end)
+            months.append(Period(_label(start, "month"), start, end, period.is_current))
+            start = following
+    return months
+
+
+def month_is_over(month: Period) -> bool:
+    """A month cut short by the as-of day is not over: its figures are provisional."""
+    return (month.end + dt.timedelta(days=1)).day == 1

@@ -8,6 +8,7 @@ same functions on sums over processes, which is exactly the contract's
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 
 import polars as pl
@@ -15,7 +16,7 @@ import polars as pl
 from scorecard.config import DIMENSIONS, Config
 from scorecard.extract.activity import Activity
 from scorecard.scoring import metrics as m
-from scorecard.scoring.periods import Period
+from scorecard.scoring.periods import Period, months_of
 
 ALL_PROCESSES = "ALL"
 IN_HOUSE = "in_house"
@@ -55,21 +56,41 @@ DIMENSION_KPI = {
 }
 
 
-def billed_days(charges: pl.DataFrame) -> pl.DataFrame:
-    """Each (vendor, process, day) that some charge covers."""
+def billed_days(charges: pl.DataFrame, first_day: dt.date, last_day: dt.date) -> pl.DataFrame:
+    """The days each (vendor, process) has some charge for, as ranges clipped to the window.
+
+    Arithmetic on the ranges, never one row per day: an open-ended charge
+    (service_end 9999-12-31) is one row like any other.
+    """
     return (
-        charges.select(*_KEYS, pl.date_ranges("service_start", "service_end").alias("day"))
-        .explode("day")
+        charges.select(
+            *_KEYS,
+            pl.max_horizontal("service_start", pl.lit(first_day)).alias("first"),
+            pl.min_horizontal("service_end", pl.lit(last_day)).alias("last"),
+        )
+        .filter(pl.col("first") <= pl.col("last"))
         .unique()
     )
 
 
 def mark_billed(item_days: pl.DataFrame, charges: pl.DataFrame) -> pl.DataFrame:
     """Add `billed`: the items were completed on a day a charge of their vendor and process covers."""
-    days = billed_days(charges).with_columns(pl.lit(True).alias("billed"))
-    return item_days.join(
-        days, left_on=[*_KEYS, "completed_day"], right_on=[*_KEYS, "day"], how="left"
-    ).with_columns(pl.col("billed").fill_null(False))
+    completed = item_days.get_column("completed_day").drop_nulls()
+    if completed.is_empty():
+        return item_days.with_columns(pl.lit(False).alias("billed"))
+    ranges = billed_days(charges, completed.min(), completed.max())  # type: ignore[arg-type]
+    days = (
+        item_days.select(*_KEYS, "completed_day")
+        .drop_nulls()
+        .unique()
+        .join(ranges, on=_KEYS)
+        .filter(pl.col("completed_day").is_between("first", "last"))
+        .select(*_KEYS, "completed_day", pl.lit(True).alias("billed"))
+        .unique()
+    )
+    return item_days.join(days, on=[*_KEYS, "completed_day"], how="left").with_columns(
+        pl.col("billed").fill_null(False)
+    )
 
 
 def _zero_sums() -> list[pl.Expr]:
@@ -84,7 +105,8 @@ def work_item_sums(item_days: pl.DataFrame, period: Period) -> pl.DataFrame:
     null for an item not completed by then) and marked on-time items.
     """
     completed = pl.col("completed_day").is_between(period.start, period.end)
-    due = pl.col("due_period") == period.label
+    # The extract sums due dates per calendar month (and per period when asked for periods).
+    due = pl.col("due_period").is_in([period.label, *(m.label for m in months_of([period]))])
     return item_days.group_by(_KEYS).agg(
         pl.col("items").filter(completed).sum().alias("work_items_completed"),
         pl.col("units").filter(completed).sum().alias("units_completed"),
@@ -116,17 +138,27 @@ def request_sums(request_days: pl.DataFrame, period: Period) -> pl.DataFrame:
     )
 
 
-def spend_sums(charges: pl.DataFrame, period: Period, rates: dict[str, float]) -> pl.DataFrame:
-    """Each charge spread evenly over its service days; the days inside the period count."""
-    first = pl.max_horizontal(pl.col("service_start"), pl.lit(period.start))
-    last = pl.min_horizontal(pl.col("service_end"), pl.lit(period.end))
+def spread_amounts(first_day: dt.date, last_day: dt.date, rates: dict[str, float]) -> pl.Expr:
+    """Each charge's amount spread evenly over its service days: the share of first..last, in base currency.
+
+    Pure arithmetic on the date ranges, so an open-ended charge costs nothing extra.
+    """
+    first = pl.max_horizontal(pl.col("service_start"), pl.lit(first_day))
+    last = pl.min_horizontal(pl.col("service_end"), pl.lit(last_day))
     days_in = ((last - first).dt.total_days() + 1).clip(lower_bound=0)
     days_total = (pl.col("service_end") - pl.col("service_start")).dt.total_days() + 1
     rate = pl.col("currency").replace_strict(rates, return_dtype=pl.Float64)
+    return pl.col("amount") * rate * days_in / days_total
+
+
+def spend_sums(charges: pl.DataFrame, period: Period, rates: dict[str, float]) -> pl.DataFrame:
+    """Each charge spread evenly over its service days; the days inside the period count."""
     return (
         charges.with_columns(
-            (pl.col("amount") * rate * days_in / days_total).alias("spend"),
-            (days_in > 0).alias("in_period"),
+            spread_amounts(period.start, period.end, rates).alias("spend"),
+            (
+                (pl.col("service_start") <= period.end) & (pl.col("service_end") >= period.start)
+            ).alias("in_period"),
         )
         .filter(pl.col("in_period"))
         .group_by(_KEYS)

@@ -32,7 +32,13 @@ def _run_demo(url: str, out: Path) -> dict[str, bytes]:
     assert ran.exit_code == 0, ran.output
     return {
         name: (out / AS_OF / name).read_bytes()
-        for name in ("scores.csv", "scores.json", "data_quality.csv")
+        for name in (
+            "scores.csv",
+            "scores.json",
+            "data_quality.csv",
+            "service_credits.csv",
+            "service_credits.json",
+        )
     }
 
 
@@ -47,6 +53,9 @@ def test_demo_data_scores_identically_to_sqlite(server, sqlite_reference, reques
     url = request.getfixturevalue(f"{server}_url")
     outputs = _run_demo(url, tmp_path / "out")
     assert sqlite_reference["scores.csv"].count(b"\n") > 50
+    # The example config's contracts: every level of 7 vendors over 15 months, some credits due.
+    assert sqlite_reference["service_credits.csv"].count(b"\n") > 100
+    assert b",due\n" in sqlite_reference["service_credits.csv"]
     for name, content in outputs.items():
         assert content == sqlite_reference[name], f"{name} differs on {server}"
 

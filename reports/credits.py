@@ -1,0 +1,165 @@
+"""View models of service levels and credits: the portfolio's page and each vendor's section."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import polars as pl
+
+from scorecard.config import RATE_KPIS
+from scorecard.reports.view import DASH, hours, money, pct
+from scorecard.scoring.credits import CreditTotals, ServiceCredits, credit_totals, period_months
+from scorecard.scoring.periods import Period, months_of
+from scorecard.scoring.table import IN_HOUSE
+
+STATUS_TITLE = {
+    "met": "met",
+    "due": "credit due",
+    "pending": "pending earn-back",
+    "earned_back": "earned back",
+    "not_measured": "not measured",
+}
+
+
+def _money2(value: float, currency: str) -> str:
+    return money(value, currency, 2)
+
+
+def kpi_value(kpi: str, value: float | None) -> str:
+    return pct(value) if kpi in RATE_KPIS else hours(value)
+
+
+def totals_view(totals: CreditTotals, currency: str) -> dict[str, Any]:
+    return {
+        "due": _money2(totals.due, currency),
+        "credited": _money2(totals.credited, currency),
+        "unclaimed": _money2(totals.unclaimed, currency),
+        "unclaimed_value": totals.unclaimed,
+        "pending": _money2(totals.pending, currency),
+        "earned_back": _money2(totals.earned_back, currency),
+        "provisional": _money2(totals.provisional, currency),
+        "provisional_value": totals.provisional,
+        "levels_due": totals.levels_due,
+    }
+
+
+def span_labels(periods: Sequence[Period]) -> dict[str, str]:
+    """How the page names its two spans: this period, and the year to date within the window."""
+    current, year = period_months(periods, periods[-1].end.year)
+    first_year_month = year[0] if year else periods[-1].start.strftime("%Y-%m")
+    since = "" if first_year_month.endswith("-01") else f" (since {first_year_month})"
+    return {
+        "period": f"{periods[-1].label} ({current[0]} to {current[-1]})"
+        if len(current) > 1
+        else periods[-1].label,
+        "year": f"{periods[-1].end.year} to date{since}",
+    }
+
+
+def portfolio_credits(
+    credits: ServiceCredits | None,
+    periods: Sequence[Period],
+    sourcing: dict[str, str],
+    currency: str,
+) -> dict[str, Any] | None:
+    """The "Service credits" page: per vendor, due, credited, unclaimed this period and this year."""
+    if credits is None:
+        return None
+    current, year = period_months(periods, periods[-1].end.year)
+    months = credits.months
+    vendors = []
+    for (vendor_id, name), frame in months.sort("vendor_name").group_by(
+        "vendor_id", "vendor_name", maintain_order=True
+    ):
+        if sourcing.get(str(vendor_id)) == IN_HOUSE:
+            continue
+        year_totals = credit_totals(frame, year)
+        vendors.append(
+            {
+                "name": name,
+                "period": totals_view(credit_totals(frame, current), currency),
+                "year": totals_view(year_totals, currency),
+                "_order": (-year_totals.unclaimed, -year_totals.due, str(name)),
+            }
+        )
+    # Most money unclaimed first: the page is a to-do list for procurement.
+    vendors.sort(key=lambda v: v.pop("_order"))
+    missed = (
+        credits.levels.filter(
+            pl.col("month").is_in(current) & pl.col("status").is_in(["due", "pending"])
+        )
+        .sort("vendor_name", "month", "service_level")
+        .to_dicts()
+    )
+    year_totals = credit_totals(months, year)
+    return {
+        "spans": span_labels(periods),
+        "vendors": vendors,
+        "period": totals_view(credit_totals(months, current), currency),
+        "year": totals_view(year_totals, currency),
+        "missed": [level_row(r, currency) for r in missed],
+        "cover_unclaimed": _money2(year_totals.unclaimed, currency)
+        if year_totals.unclaimed
+        else None,
+    }
+
+
+def level_row(row: dict[str, Any], currency: str) -> dict[str, Any]:
+    kpi = row["kpi"]
+    higher = kpi in ("accuracy", "on_time_rate", "response_within_target_rate")
+    return {
+        "month": row["month"] + (" (provisional)" if row["provisional"] else ""),
+        "vendor": row["vendor_name"],
+        "level": row["service_level"],
+        "process": row["process"],
+        "threshold": ("≥ " if higher else "≤ ") + kpi_value(kpi, row["threshold"]),
+        "actual": kpi_value(kpi, row["actual"]),
+        "met": DASH if row["met"] is None else ("yes" if row["met"] else "no"),
+        "missed": row["met"] is False,
+        "fees": _money2(row["fees"], currency),
+        "credit": _money2(row["credit"], currency) if row["credit"] else DASH,
+        "status": row["status"],
+        "status_title": STATUS_TITLE[row["status"]],
+    }
+
+
+def vendor_credits(
+    credits: ServiceCredits | None, vendor_id: str, periods: Sequence[Period], currency: str
+) -> dict[str, Any] | None:
+    """One vendor's levels month by month and its credit totals; None without a contract.
+
+    Only this vendor's rows: safe on the vendor-facing scorecard (it is their contract).
+    """
+    if credits is None:
+        return None
+    levels = credits.levels.filter(pl.col("vendor_id") == vendor_id)
+    if levels.is_empty():
+        return None
+    months = credits.months.filter(pl.col("vendor_id") == vendor_id)
+    current, year = period_months(periods, periods[-1].end.year)
+    # The last twelve months of the window, newest first.
+    shown = [m.label for m in months_of(periods)][-12:]
+    rows = levels.filter(pl.col("month").is_in(shown)).to_dicts()
+    year_totals = credit_totals(months, year)
+    return {
+        "spans": span_labels(periods),
+        "levels": [level_row(r, currency) for r in reversed(rows)],
+        "period": totals_view(credit_totals(months, current), currency),
+        "year": totals_view(year_totals, currency),
+        "year_totals": year_totals,
+    }
+
+
+def claim_text(view: dict[str, Any]) -> str | None:
+    """The recommendation that replaces "check the SLA credit clause" for a vendor with a contract."""
+    totals: CreditTotals = view["year_totals"]
+    if totals.unclaimed <= 0:
+        return None
+    year = view["year"]
+    count = totals.unclaimed_levels
+    noun = "credit" if count == 1 else "credits"
+    return (
+        f"Claim {count} unclaimed service {noun}: {year['unclaimed']} owed under the contract "
+        f"for {view['spans']['year']} (due {year['due']}, credited {year['credited']})."
+    )
