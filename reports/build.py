@@ -105,7 +105,7 @@ def _ranking_row(row: dict[str, Any], previous: dict[str, Any] | None, info: dic
 
 
 # The executive summary names this many vendors per standing, then counts the rest.
-SUMMARY_NAMES = 12
+SUMMARY_NAMES = 8
 
 
 def _named(names: Sequence[str]) -> str:
@@ -117,15 +117,17 @@ def _named(names: Sequence[str]) -> str:
 
 
 def portfolio_signals(
-    charts_by_vendor: Mapping[str, Sequence[ControlChart]], names: Mapping[str, str]
+    charts_by_vendor: Mapping[str, Sequence[ControlChart]], names: Mapping[str, str], since: str
 ) -> list[dict[str, Any]]:
-    """Every special-cause signal across vendors: worse ones first, the most recent first."""
+    """The special-cause signals across vendors that reach into the current period (month
+    `since` on): worse ones first, the most recent first. Older ones are on each scorecard."""
     found = [
         (vendor_id, signal)
         for vendor_id, vendor_charts in charts_by_vendor.items()
         if vendor_id in names
         for chart in vendor_charts
         for signal in chart.signals
+        if signal.last_month >= since
     ]
     found.sort(key=lambda f: f[1].last_month, reverse=True)
     found.sort(key=lambda f: f[1].better)
@@ -270,7 +272,9 @@ def build_portfolio(
         "ranking": ranking,
         "in_house": in_house_rows,
         "processes": processes,
-        "signals": portfolio_signals(charts_by_vendor, names),
+        "signals": portfolio_signals(
+            charts_by_vendor, names, inputs.periods[-1].start.strftime("%Y-%m")
+        ),
         "cost_chart": charts.cost_vs_quality(cost_points) if cost_points else None,
         "cost_named": len(cost_points) <= charts.LEGEND_MAX,
         "counts": table_counts(inputs.data),
