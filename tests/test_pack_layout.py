@@ -115,7 +115,10 @@ def pages(pdf: Path) -> list[tuple[float, float, list[tuple[float, float, float,
 
 
 def headings(document: str) -> set[str]:
+    """Each heading's text, and the note that introduces what follows a heading: neither may
+    be the last thing on a page."""
     texts = re.findall(r"<h[1-3][^>]*>(.*?)</h[1-3]>", document, flags=re.S)
+    texts += re.findall(r"</h[1-3]>\s*<p class=\"note\">(.*?)</p>", document, flags=re.S)
     return {" ".join(html.unescape(re.sub(r"<[^>]+>", " ", t)).split()) for t in texts}
 
 
