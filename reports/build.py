@@ -488,7 +488,10 @@ def render_reports(
     stats.portfolio_seconds = time.perf_counter() - portfolio_started
     stats.portfolio_pages = renderer.pdf_pages
     del html
-    progress("rendered the portfolio pack")
+    progress(
+        f"rendered the portfolio pack: {stats.portfolio_pages} pages "
+        f"in {stats.portfolio_seconds:.1f} s"
+    )
     try:
         if pool is None:
             collect(map(_render_vendor, jobs))
@@ -507,5 +510,8 @@ def render_reports(
     stats.workers = max(workers, 1)
     stats.wall_seconds = time.perf_counter() - started
     noun = "process" if stats.workers == 1 else "processes"
-    progress(f"rendered {len(jobs)} vendor scorecards with {stats.workers} {noun}")
+    progress(
+        f"rendered {len(jobs)} vendor scorecards with {stats.workers} {noun}: "
+        f"{stats.pdf_pages} PDF pages in all, {stats.wall_seconds:.1f} s"
+    )
     return files
