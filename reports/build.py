@@ -104,6 +104,14 @@ def _ranking_row(row: dict[str, Any], previous: dict[str, Any] | None, info: dic
     }
 
 
+# Column heads of the ranking, where 14 columns share a landscape page.
+DIMENSION_SHORT = {
+    "accuracy": "Accuracy",
+    "speed": "On time",
+    "cost": "Cost",
+    "responsiveness": "Response",
+}
+
 # The executive summary names this many vendors per standing, then counts the rest.
 SUMMARY_NAMES = 8
 
@@ -280,7 +288,9 @@ def build_portfolio(
         "counts": table_counts(inputs.data),
         "data_quality": data_quality_rows(inputs.data),
         "methods": methods(config),
-        "dimensions": [{"key": d, "title": DIMENSION_TITLE[d]} for d in DIMENSIONS],
+        "dimensions": [
+            {"key": d, "title": DIMENSION_TITLE[d], "short": DIMENSION_SHORT[d]} for d in DIMENSIONS
+        ],
     }
 
 
