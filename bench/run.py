@@ -11,6 +11,11 @@
    the raw rows, then a groupby.
 2. Extract+score and the whole job on SQLite and PostgreSQL at demo scales.
 3. Rendering 100 vendors' reports.
+4. The whole job (`scorecard run`, all formats) at 10, 100 and 1,000 outsourced
+   vendors (`demo-data --vendors`): time, PDF pages, peak RSS, the portfolio's
+   render time per page and the time per vendor document. Alone:
+   `BENCH_PARTS=vendors make bench` (results in bench/RESULTS-vendors.md);
+   `BENCH_VENDORS=10,100` for other sizes.
 
 Each measurement is one process: the time is wall-clock, and peak RSS is what
 the kernel reports for that process (wait4). The floor and the pandas way run
@@ -366,9 +371,107 @@ def render_benchmark(work: Path) -> list[str]:
     ]
 
 
+# What the job logs of its rendering (reports/build.py), read back by the vendor benchmark.
+PORTFOLIO_LOG = re.compile(r"rendered the portfolio pack: (\d+) pages in ([0-9.]+) s")
+SCORECARDS_LOG = re.compile(r"rendered (\d+) vendor scorecards .*?: (\d+) PDF pages in all, ([0-9.]+) s")
+# Per outsourced vendor at this scale: about 600 work items over the six quarters.
+VENDOR_BENCH_SCALE = 0.05
+
+
+@dataclass
+class VendorRun:
+    vendors: int
+    work_items: int
+    seconds: float
+    peak_rss_mib: float
+    documents: int
+    pages: int
+    render_seconds: float
+    portfolio_pages: int
+    portfolio_seconds: float
+
+
+def vendor_run(work: Path, vendors: int) -> VendorRun:
+    """Generate a world of `vendors` outsourced vendors, then time one whole `scorecard run`."""
+    url = f"sqlite:///{work / f'vendors-{vendors}.db'}"
+    subprocess.run([*SCORECARD, "demo-data", "--database-url", url, "--scale", f"{VENDOR_BENCH_SCALE}",
+                    "--through", AS_OF, "--vendors", str(vendors), "--replace"],
+                   check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+    out = work / f"out-{vendors}"
+    with tempfile.TemporaryFile() as output:
+        started = time.perf_counter()
+        process = subprocess.Popen(run_command(url, out), stdout=output, stderr=subprocess.STDOUT)
+        # Peak RSS: the largest of the run and its render workers (wait4 reports the maximum).
+        _, status, usage = os.wait4(process.pid, 0)
+        elapsed = time.perf_counter() - started
+        output.seek(0)
+        printed = output.read().decode(errors="replace")
+    if os.waitstatus_to_exitcode(status) not in (0, 1):
+        raise SystemExit(f"run at {vendors} vendors failed:\n{printed}")
+    portfolio, scorecards = PORTFOLIO_LOG.search(printed), SCORECARDS_LOG.search(printed)
+    if portfolio is None or scorecards is None:
+        raise SystemExit(f"run at {vendors} vendors logged no render figures:\n{printed}")
+    result = VendorRun(
+        vendors=vendors, work_items=work_items(url), seconds=elapsed,
+        peak_rss_mib=usage.ru_maxrss / 1024, documents=int(scorecards.group(1)) + 1,
+        pages=int(scorecards.group(2)), render_seconds=float(scorecards.group(3)),
+        portfolio_pages=int(portfolio.group(1)), portfolio_seconds=float(portfolio.group(2)),
+    )  # fmt: skip
+    shutil.rmtree(out, ignore_errors=True)
+    return result
+
+
+def vendor_benchmark(sizes: list[int]) -> list[str]:
+    work = Path(tempfile.mkdtemp(prefix="scorecard-bench-vendors-"))
+    runs = []
+    try:
+        for size in sizes:
+            run = vendor_run(work, size)
+            print(f"vendors {size}: {run}", file=sys.stderr)
+            runs.append(run)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return [
+        "## The whole job at 10, 100 and 1,000 vendors",
+        "",
+        f"`scorecard run` (all formats, `reports.workers` = every core) on the demo world cloned to "
+        f"that many outsourced vendors plus three in-house teams (`demo-data --vendors N --scale "
+        f"{VENDOR_BENCH_SCALE}`, SQLite), as of {AS_OF}. Peak RSS is the largest of the run and its "
+        "render workers. Documents: the portfolio pack, each vendor's internal scorecard and the "
+        "vendor-facing one.",
+        "",
+        "| vendors | work items | wall time | peak RSS | documents | PDF pages | per vendor document | "
+        "portfolio pages | portfolio render | per portfolio page |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        *[
+            f"| {r.vendors:,} | {r.work_items:,} | {r.seconds:.1f} s | {r.peak_rss_mib:.0f} MiB | "
+            f"{r.documents:,} | {r.pages:,} | "
+            f"{(r.render_seconds - r.portfolio_seconds / 2) / max(r.documents - 1, 1) * 1000:.0f} ms | "
+            f"{r.portfolio_pages} | {r.portfolio_seconds:.1f} s | "
+            f"{r.portfolio_seconds / max(r.portfolio_pages, 1) * 1000:.0f} ms |"
+            for r in runs
+        ],
+        "",
+        "Per vendor document: the render stage's wall time, less the portfolio's share, over the "
+        "vendor documents (two processes render them while the main one renders the portfolio, so "
+        "this is wall time per document, not CPU time).",
+        "",
+    ]
+
+
 def main() -> None:
     if len(sys.argv) == 3 and sys.argv[1] in ("floor", "pandas"):
         (floor if sys.argv[1] == "floor" else pandas_way)(sys.argv[2])
+        return
+    parts = os.environ.get("BENCH_PARTS", "scale,demo,render,vendors").split(",")
+    vendor_sizes = [int(s) for s in os.environ.get("BENCH_VENDORS", "10,100,1000").split(",")]
+    vendor_lines = vendor_benchmark(vendor_sizes) if "vendors" in parts else []
+    if vendor_lines:
+        header = f"# Benchmark results: vendors\n\nMeasured {dt.date.today()} on {platform.machine()}, "
+        header += f"{os.cpu_count()} cores, Python {platform.python_version()}, by `make bench`.\n\n"
+        (ROOT / "bench" / "RESULTS-vendors.md").write_text(header + "\n".join(vendor_lines))
+    if parts == ["vendors"]:
+        print("\n".join(vendor_lines))
         return
     scales = [float(s) for s in os.environ.get("BENCH_SCALES", "1,4").split(",")]
     sizes = [int(s) for s in os.environ.get("BENCH_SIZES", "1000000,4000000,10000000").split(",")]
@@ -421,6 +524,7 @@ def main() -> None:
         ],
         "",
         *render_lines,
+        *vendor_lines,
     ]
     (ROOT / "bench" / "RESULTS.md").write_text("\n".join(lines))
     print("\n".join(lines))

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
 import multiprocessing
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,19 +26,25 @@ from scorecard.reports.view import (
     DIMENSION_TITLE,
     SOURCING_TITLE,
     change,
+    change_class,
     composite_change,
     context_for,
+    country_name,
     data_quality_rows,
     money,
     num,
     pct,
+    process_title,
     ratio_text,
     score,
     signed_money,
     table_counts,
+    unranked_reason,
     use_locale,
     vendor_slugs,
 )
+from scorecard.scoring.control import MEASURES as CONTROL_MEASURES
+from scorecard.scoring.control import ControlChart, by_vendor, monthly_rates, vendor_charts
 from scorecard.scoring.credits import ServiceCredits
 from scorecard.scoring.periods import Period
 from scorecard.scoring.table import ALL_PROCESSES, IN_HOUSE
@@ -63,35 +70,90 @@ def _vendor_info(data: Activity) -> dict[str, dict[str, Any]]:
     return {row["vendor_id"]: row for row in data.vendors.to_dicts()}
 
 
-def _score_series(
-    table: pl.DataFrame, vendor_id: str, labels: Sequence[str], column: str
-) -> list[float | None]:
-    rows = {
-        r["period"]: r[column]
-        for r in table.filter(
-            (pl.col("vendor_id") == vendor_id) & (pl.col("process") == ALL_PROCESSES)
-        ).to_dicts()
-    }
-    return [rows.get(label) for label in labels]
+def _composite_history(table: pl.DataFrame, labels: Sequence[str]) -> dict[str, list[float | None]]:
+    """Each vendor's composite per period, in one pass over the table (not one filter per vendor)."""
+    by_vendor: dict[str, dict[str, float | None]] = {}
+    for vendor_id, period, composite in (
+        table.filter(pl.col("process") == ALL_PROCESSES)
+        .select("vendor_id", "period", "composite_score")
+        .iter_rows()
+    ):
+        by_vendor.setdefault(vendor_id, {})[period] = composite
+    return {v: [scores.get(label) for label in labels] for v, scores in by_vendor.items()}
 
 
 def _ranking_row(row: dict[str, Any], previous: dict[str, Any] | None, info: dict[str, Any],
-                 slug: str, currency: str) -> dict[str, Any]:  # fmt: skip
+                 slug: str, currency: str, history: Sequence[float | None],
+                 min_items: int) -> dict[str, Any]:  # fmt: skip
+    from scorecard.reports import charts
+
     return {
         "rank": "" if row["rank"] is None else str(row["rank"]),
+        "unranked": unranked_reason(row, min_items),
         "name": row["vendor_name"],
         "vendor_id": row["vendor_id"],
         "sourcing": SOURCING_TITLE.get(row["sourcing"], row["sourcing"]),
-        "country": info.get("country") or DASH,
+        "country": country_name(info.get("country")),
+        "items_completed": num(row["work_items_completed"]),
         "composite": score(row["composite_score"]),
         "standing": row["standing"],
         "scores": {d: score(row[f"{d}_score"]) for d in DIMENSIONS},
         "score_values": {d: row[f"{d}_score"] for d in DIMENSIONS},
         "change": change(composite_change(row, previous)),
+        "change_class": change_class(row["composite_change_significant"]),
+        "sparkline": charts.sparkline(history) if any(v is not None for v in history) else None,
+        "trend_text": " → ".join(score(v) for v in history),
         "spend": money(row["spend"], currency),
         "savings": signed_money(row["savings_vs_in_house"], currency),
         "href": f"vendors/{slug}.html",
     }
+
+
+# Column heads of the ranking, where 14 columns share a landscape page.
+DIMENSION_SHORT = {
+    "accuracy": "Accuracy",
+    "speed": "On time",
+    "cost": "Cost",
+    "responsiveness": "Response",
+}
+
+# The executive summary names this many vendors per standing, then counts the rest.
+SUMMARY_NAMES = 8
+
+
+def _named(names: Sequence[str]) -> str:
+    if not names:
+        return "none"
+    shown = ", ".join(names[:SUMMARY_NAMES])
+    more = len(names) - SUMMARY_NAMES
+    return shown if more <= 0 else f"{shown} and {more} more (see the ranking)"
+
+
+def portfolio_signals(
+    charts_by_vendor: Mapping[str, Sequence[ControlChart]], names: Mapping[str, str], since: str
+) -> list[dict[str, Any]]:
+    """The special-cause signals across vendors that reach into the current period (month
+    `since` on): worse ones first, the most recent first. Older ones are on each scorecard."""
+    found = [
+        (vendor_id, signal)
+        for vendor_id, vendor_charts in charts_by_vendor.items()
+        if vendor_id in names
+        for chart in vendor_charts
+        for signal in chart.signals
+        if signal.last_month >= since
+    ]
+    found.sort(key=lambda f: f[1].last_month, reverse=True)
+    found.sort(key=lambda f: f[1].better)
+    return [
+        {
+            "name": names[vendor_id],
+            "measure": CONTROL_MEASURES[signal.measure],
+            "signal": signal.description,
+            "months": signal.months,
+            "better": signal.better,
+        }
+        for vendor_id, signal in found
+    ]
 
 
 def _sum(values: Sequence[float | None]) -> float | None:
@@ -99,7 +161,11 @@ def _sum(values: Sequence[float | None]) -> float | None:
     return sum(present) if present else None
 
 
-def build_portfolio(inputs: ReportInputs, slugs: dict[str, str]) -> dict[str, Any]:
+def build_portfolio(
+    inputs: ReportInputs,
+    slugs: dict[str, str],
+    charts_by_vendor: Mapping[str, Sequence[ControlChart]] | None = None,
+) -> dict[str, Any]:
     # Here, not at the top: matplotlib takes half a second to import, and a
     # run without HTML or PDF never draws.
     from scorecard.reports import charts
@@ -119,18 +185,26 @@ def build_portfolio(inputs: ReportInputs, slugs: dict[str, str]) -> dict[str, An
     outsourced = sorted((r for r in current.values() if r["sourcing"] != IN_HOUSE), key=rank_key)
     in_house = sorted((r for r in current.values() if r["sourcing"] == IN_HOUSE), key=rank_key)
 
+    history = _composite_history(table, labels)
+    min_items = config.scoring.min_rank_items
+
     def ranking_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [
-            _ranking_row(r, previous.get(r["vendor_id"]), info[r["vendor_id"]], slugs[r["vendor_id"]], currency)
+            _ranking_row(r, previous.get(r["vendor_id"]), info[r["vendor_id"]], slugs[r["vendor_id"]],
+                         currency, history.get(r["vendor_id"], []), min_items)
             for r in rows
         ]  # fmt: skip
 
     ranking, in_house_rows = ranking_rows(outsourced), ranking_rows(in_house)
+    # Movers: ranked vendors only (a handful of items proves nothing), and only real changes.
     movers = sorted(
         (
             (r["vendor_name"], delta, r)
             for r in outsourced
-            if (delta := composite_change(r, previous.get(r["vendor_id"]))) is not None
+            if r["rank"] is not None
+            and r["composite_change_significant"]
+            and (delta := composite_change(r, previous.get(r["vendor_id"]))) is not None
+            and round(delta) != 0
         ),
         key=lambda item: -abs(item[1]),
     )[:3]
@@ -153,7 +227,7 @@ def build_portfolio(inputs: ReportInputs, slugs: dict[str, str]) -> dict[str, An
         rows = frame.to_dicts()
         processes.append(
             {
-                "process": str(process),
+                "process": process_title(str(process)),
                 "in_house_cost": money(rows[0]["in_house_cost_per_unit"], currency, 2),
                 "rows": [
                     {
@@ -178,10 +252,9 @@ def build_portfolio(inputs: ReportInputs, slugs: dict[str, str]) -> dict[str, An
             }
         )
 
-    trend_ids = [r["vendor_id"] for r in outsourced]
-    series = {
-        info[v]["name"]: _score_series(table, v, labels, "composite_score") for v in trend_ids
-    }
+    if charts_by_vendor is None:
+        charts_by_vendor = control_charts_by_vendor(inputs.data)
+    names = {v: row["name"] for v, row in info.items()}
     cost_points = [
         (r["vendor_name"], r["cost_ratio"], r["accuracy"], r["spend"])
         for r in outsourced
@@ -191,24 +264,30 @@ def build_portfolio(inputs: ReportInputs, slugs: dict[str, str]) -> dict[str, An
         "summary": {
             "scored": sum(1 for r in outsourced if r["composite_score"] is not None),
             "vendors": len(outsourced),
-            "excellent": by_standing.get("excellent", []),
-            "good": by_standing.get("good", []),
-            "watch": by_standing.get("watch", []),
-            "critical": by_standing.get("critical", []),
+            "excellent": _named(by_standing.get("excellent", [])),
+            "good": _named(by_standing.get("good", [])),
+            "watch": _named(by_standing.get("watch", [])),
+            "critical": _named(by_standing.get("critical", [])),
+            "unranked": sum(1 for r in outsourced if unranked_reason(r, min_items)),
             "total_spend": money(total_spend, currency),
             "total_savings": signed_money(total_savings, currency),
             "savings_negative": (total_savings or 0) < 0,
             "movers": [
-                {"name": n, "change": change(d), "standing": r["standing"]} for n, d, r in movers
+                {
+                    "name": n,
+                    "change": change(d),
+                    "direction": "improving" if d > 0 else "slipping",
+                    "standing": r["standing"],
+                }
+                for n, d, r in movers
             ],
         },
         "ranking": ranking,
         "in_house": in_house_rows,
         "processes": processes,
-        "trend_chart": charts.score_trend(labels, series) if series else None,
-        "trend_table": [
-            {"name": name, "values": [score(v) for v in values]} for name, values in series.items()
-        ],
+        "signals": portfolio_signals(
+            charts_by_vendor, names, inputs.periods[-1].start.strftime("%Y-%m")
+        ),
         "cost_chart": charts.cost_vs_quality(cost_points) if cost_points else None,
         "credits": portfolio_credits(
             inputs.credits,
@@ -216,10 +295,13 @@ def build_portfolio(inputs: ReportInputs, slugs: dict[str, str]) -> dict[str, An
             dict(inputs.data.vendors.select("vendor_id", "sourcing").rows()),
             currency,
         ),
+        "cost_named": len(cost_points) <= charts.LEGEND_MAX,
         "counts": table_counts(inputs.data),
         "data_quality": data_quality_rows(inputs.data),
         "methods": methods(config),
-        "dimensions": [{"key": d, "title": DIMENSION_TITLE[d]} for d in DIMENSIONS],
+        "dimensions": [
+            {"key": d, "title": DIMENSION_TITLE[d], "short": DIMENSION_SHORT[d]} for d in DIMENSIONS
+        ],
     }
 
 
@@ -240,6 +322,9 @@ def methods(config: Config) -> dict[str, Any]:
             for d in DIMENSIONS
         ],
         "standings": {k: f"{v:g}" for k, v in scoring.standings.model_dump().items()},
+        "min_rank_items": num(scoring.min_rank_items),
+        "significance_z": f"{scoring.significance_z:g}",
+        "significance_level": significance_level(scoring.significance_z),
         "governance_overhead": pct(scoring.governance_overhead, 0),
         "response_targets": {
             k: f"{v:g} h" for k, v in config.response_targets_hours.hours().items()
@@ -250,7 +335,7 @@ def methods(config: Config) -> dict[str, Any]:
         ],
         "in_house": [
             {
-                "process": process,
+                "process": process_title(process),
                 "salary": num(m.salary),
                 "benefits": pct(m.benefits_pct, 0),
                 "training": num(m.training),
@@ -264,6 +349,16 @@ def methods(config: Config) -> dict[str, Any]:
             for process, m in sorted(config.in_house.items())
         ],
     }
+
+
+def significance_level(z: float) -> str:
+    """The two-sided level of a |z| threshold, for the methods page ("1 %")."""
+    level = math.erfc(z / math.sqrt(2)) * 100
+    return f"{level:.2g} %"
+
+
+def control_charts_by_vendor(data: Activity) -> dict[str, list[ControlChart]]:
+    return {v: vendor_charts(frame) for v, frame in by_vendor(monthly_rates(data.work_item_days)).items()}
 
 
 def report_slugs(table: pl.DataFrame) -> dict[str, str]:
@@ -286,6 +381,8 @@ class RenderStats:
     weasyprint_seconds: float = 0.0
     wall_seconds: float = 0.0
     workers: int = 1
+    portfolio_seconds: float = 0.0
+    portfolio_pages: int = 0
 
 
 # Per worker process: the inputs and one Renderer, whose fonts and CSS serve every document.
@@ -293,13 +390,18 @@ _WORKER: dict[str, Any] = {}
 
 
 def _start_worker(
-    inputs: ReportInputs, formats: Sequence[str], slugs: dict[str, str], ranked: int
+    inputs: ReportInputs,
+    formats: Sequence[str],
+    slugs: dict[str, str],
+    ranked: int,
+    monthly: dict[str, pl.DataFrame],
 ) -> None:
     _WORKER.update(
         inputs=inputs,
         formats=tuple(formats),
         slugs=slugs,
         ranked=ranked,
+        monthly=monthly,
         renderer=Renderer(
             inputs.config.scoring.standings,
             inputs.config.reports.template_folder(inputs.config.base_dir),
@@ -313,7 +415,8 @@ def _render_vendor(job: VendorJob) -> tuple[dict[str, bytes], float, int]:
     inputs: ReportInputs = _WORKER["inputs"]
     renderer: Renderer = _WORKER["renderer"]
     before = renderer.pdf_seconds, renderer.pdf_pages
-    model = build_vendor(inputs, job.vendor_id, _WORKER["ranked"], internal=job.internal)
+    charts = vendor_charts(_WORKER["monthly"].get(job.vendor_id))
+    model = build_vendor(inputs, job.vendor_id, _WORKER["ranked"], job.internal, charts)
     current = inputs.periods[-1].label
     title = f"Vendor scorecard {current}: {model['vendor']['name']}"
     context = context_for(inputs.config, inputs.periods, inputs.as_of, title)
@@ -345,17 +448,23 @@ def vendor_jobs(inputs: ReportInputs, vendor_ids: Sequence[str]) -> list[VendorJ
     return jobs
 
 
+Sink = Callable[[str, bytes], None]
+
+
 def render_reports(
     inputs: ReportInputs,
     formats: Sequence[str],
     progress: Callable[[str], None],
     stats: RenderStats | None = None,
     tick: Callable[[int, int], None] = lambda done, total: None,
+    sink: Sink | None = None,
 ) -> dict[str, bytes]:
     """Every report file of the run, by its path relative to the run folder.
 
     Vendor scorecards render in parallel processes (reports.workers, 0 = every
-    core); the portfolio pack renders here meanwhile.
+    core); the portfolio pack renders here meanwhile. With a `sink`, each file
+    is handed to it as soon as it is made and none is kept (memory stays flat
+    however many vendors there are); the dict returned is then empty.
     """
     started = time.perf_counter()
     stats = stats if stats is not None else RenderStats()
@@ -367,10 +476,14 @@ def render_reports(
     jobs = vendor_jobs(inputs, sorted(slugs))
     workers = min(inputs.config.reports.workers or os.cpu_count() or 1, len(jobs))
     files: dict[str, bytes] = {}
+    keep = sink if sink is not None else files.__setitem__
+    # The monthly sums behind the control charts: small, and split per vendor once.
+    monthly = by_vendor(monthly_rates(inputs.data.work_item_days))
 
     def collect(results: Any) -> None:
         for job_files, seconds, pages in results:
-            files.update(job_files)
+            for relative, content in job_files.items():
+                keep(relative, content)
             stats.weasyprint_seconds += seconds
             stats.pdf_pages += pages
             stats.documents += 1
@@ -383,18 +496,28 @@ def render_reports(
         pool = multiprocessing.get_context("spawn").Pool(
             workers,
             initializer=_start_worker,
-            initargs=(_for_workers(inputs), formats, slugs, ranked),
+            initargs=(_for_workers(inputs), formats, slugs, ranked, monthly),
         )
         pending = pool.imap(_render_vendor, jobs)
-    _start_worker(inputs, formats, slugs, ranked)
+    _start_worker(inputs, formats, slugs, ranked, monthly)
     renderer: Renderer = _WORKER["renderer"]
     title = f"Vendor performance review {current}"
     context = context_for(inputs.config, inputs.periods, inputs.as_of, title)
-    html = renderer.html("portfolio.html", ctx=context, **build_portfolio(inputs, slugs))
+    charts_by_vendor = {v: vendor_charts(frame) for v, frame in monthly.items()}
+    portfolio_started = time.perf_counter()
+    html = renderer.html(
+        "portfolio.html", ctx=context, **build_portfolio(inputs, slugs, charts_by_vendor)
+    )
     collect(
         [(renderer.outputs("portfolio", html, formats), renderer.pdf_seconds, renderer.pdf_pages)]
     )
-    progress("rendered the portfolio pack")
+    stats.portfolio_seconds = time.perf_counter() - portfolio_started
+    stats.portfolio_pages = renderer.pdf_pages
+    del html
+    progress(
+        f"rendered the portfolio pack: {stats.portfolio_pages} pages "
+        f"in {stats.portfolio_seconds:.1f} s"
+    )
     try:
         if pool is None:
             collect(map(_render_vendor, jobs))
@@ -413,5 +536,8 @@ def render_reports(
     stats.workers = max(workers, 1)
     stats.wall_seconds = time.perf_counter() - started
     noun = "process" if stats.workers == 1 else "processes"
-    progress(f"rendered {len(jobs)} vendor scorecards with {stats.workers} {noun}")
+    progress(
+        f"rendered {len(jobs)} vendor scorecards with {stats.workers} {noun}: "
+        f"{stats.pdf_pages} PDF pages in all, {stats.wall_seconds:.1f} s"
+    )
     return files

@@ -18,6 +18,9 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from scorecard.scoring.control import MEASURES as MEASURE_TITLES
+from scorecard.scoring.control import ControlChart
+
 matplotlib.rcParams.update(
     {
         "svg.hashsalt": "scorecard",
@@ -98,16 +101,24 @@ def dimension_trend(labels: Sequence[str], series: dict[str, list[float | None]]
     return score_trend(labels, series, width=6.2, y_label="Score (0–100)")
 
 
+# Above this many vendors a legend would outgrow the chart: the bubbles go unnamed.
+LEGEND_MAX = 10
+
+
 def cost_vs_quality(points: Sequence[tuple[str, float, float, float]]) -> str:
     """Cost ratio against accuracy per vendor; bubble area is spend. Upper right is best.
 
-    A legend names the vendors (shape and colour), since labels on the plot collide.
+    Up to LEGEND_MAX vendors, a legend names them (shape and colour), since
+    labels on the plot collide; beyond that the chart shows the spread only.
     """
+    named = len(points) <= LEGEND_MAX
     figure, axes = plt.subplots(figsize=(7.0, 3.4))
     largest = max((abs(p[3]) for p in points), default=1.0) or 1.0
     handles = []
     for i, (name, cost, quality, spend) in enumerate(points):
-        colour, marker = PALETTE[i % len(PALETTE)], MARKERS[i % len(MARKERS)]
+        colour, marker = (
+            (PALETTE[i % len(PALETTE)], MARKERS[i % len(MARKERS)]) if named else (PALETTE[0], "o")
+        )
         axes.scatter(
             [cost], [quality * 100], s=40 + 560 * abs(spend) / largest, color=colour, marker=marker,
             alpha=0.75, edgecolors="#222222", linewidths=0.5, zorder=3,
@@ -132,7 +143,79 @@ def cost_vs_quality(points: Sequence[tuple[str, float, float, float]]) -> str:
     axes.set_xlabel("Cost ratio (total cost of ownership / in-house cost per unit; < 1 is cheaper)")
     axes.set_ylabel("Accuracy (%)")
     axes.invert_xaxis()
-    axes.legend(
-        handles=handles, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, fontsize=7
+    if named:
+        axes.legend(
+            handles=handles, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, fontsize=7
+        )
+    return _data_uri(figure)
+
+
+def sparkline(values: Sequence[float | None], width: int = 64, height: int = 16) -> str:
+    """A composite score's path over the periods, 0-100, as a tiny hand-written SVG.
+
+    Written directly rather than through matplotlib: one per vendor in the
+    ranking, so it must cost microseconds, not a figure each.
+    """
+    pad = 2.0
+    step = (width - 2 * pad) / max(len(values) - 1, 1)
+    points = [
+        (pad + i * step, pad + (height - 2 * pad) * (1 - v / 100))
+        for i, v in enumerate(values)
+        if v is not None
+    ]
+    # Unscored periods break the line: each run of scored periods is its own polyline.
+    runs: list[list[tuple[float, float]]] = []
+    previous = None
+    for i, v in enumerate(values):
+        if v is None:
+            previous = None
+            continue
+        point = (pad + i * step, pad + (height - 2 * pad) * (1 - v / 100))
+        if previous is None:
+            runs.append([])
+        runs[-1].append(point)
+        previous = point
+    lines = "".join(
+        f'<polyline points="{" ".join(f"{x:.1f},{y:.1f}" for x, y in run)}" />' for run in runs
     )
+    last = (
+        f'<circle cx="{points[-1][0]:.1f}" cy="{points[-1][1]:.1f}" r="1.8" fill="#0f2d4a" />'
+        if points
+        else ""
+    )
+    svg = (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}">'
+        f'<line x1="0" y1="{height / 2}" x2="{width}" y2="{height / 2}" stroke="#dddddd" stroke-width="0.6" />'
+        f'<g fill="none" stroke="#0f2d4a" stroke-width="1.2">{lines}</g>{last}</svg>'
+    )
+    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode("ascii")).decode("ascii")
+
+
+def control_charts(charts: Sequence[ControlChart]) -> str:
+    """One panel per measure: the monthly rate, centre line and 3-sigma limits; signals in red."""
+    figure, panels = plt.subplots(1, len(charts), figsize=(3.4 * len(charts), 2.3), squeeze=False)
+    for axes, chart in zip(panels[0], charts, strict=True):
+        x = list(range(len(chart.months)))
+        flagged = {
+            chart.months.index(m)
+            for s in chart.signals
+            for m in chart.months[chart.months.index(s.first_month) : chart.months.index(s.last_month) + 1]
+        }
+        axes.step(x, [v * 100 for v in chart.upper], where="mid", color="#a5281b", linewidth=0.8, linestyle="--")
+        axes.step(x, [v * 100 for v in chart.lower], where="mid", color="#a5281b", linewidth=0.8, linestyle="--")
+        axes.axhline(chart.centre * 100, color="#1e6b3a", linewidth=0.9)
+        axes.plot(x, [v * 100 for v in chart.rates], color="#0f2d4a", marker="o", markersize=3, linewidth=1.1)
+        if flagged:
+            marked = sorted(flagged)
+            axes.plot(
+                marked, [chart.rates[i] * 100 for i in marked], linestyle="", marker="s",
+                markersize=6, markerfacecolor="none", markeredgecolor="#a5281b", markeredgewidth=1.2,
+            )  # fmt: skip
+        ticks = x[:: -(-len(x) // 5)]  # at most five labels: they must not overlap
+        axes.set_xticks(ticks, [chart.months[i] for i in ticks], fontsize=6.5)
+        axes.set_ylabel("%", fontsize=7)
+        title = MEASURE_TITLES.get(chart.measure, chart.measure)
+        axes.set_title(f"{title} · {chart.method} chart", fontsize=7.5)
+    figure.tight_layout()
     return _data_uri(figure)

@@ -22,17 +22,24 @@ from scorecard.reports.view import (
     DIMENSION_TITLE,
     SOURCING_TITLE,
     change,
+    change_class,
     composite_change,
+    country_name,
     data_quality_rows,
     hours,
     money,
     num,
     pct,
+    process_title,
     ratio_text,
     score,
     signed_money,
+    unranked_reason,
 )
+from scorecard.scoring.control import MEASURES as CONTROL_MEASURES
+from scorecard.scoring.control import ControlChart
 from scorecard.scoring.metrics import wilson_interval
+from scorecard.scoring.significance import TESTED_RATES
 from scorecard.scoring.table import ALL_PROCESSES, IN_HOUSE, spend_sums
 
 # Dimension: (successes, trials) columns behind its KPI, and what the trials are called.
@@ -60,6 +67,8 @@ class DimensionView:
     in_house: str
     trend: list[str]
     change: str
+    change_class: str
+    """"real" (a significant change of the KPI), "noise" (greyed) or "" (not tested)."""
 
 
 @dataclass(frozen=True)
@@ -130,6 +139,9 @@ def dimension_views(
                     None
                     if score_value is None or previous_score is None
                     else score_value - previous_score
+                ),
+                change_class=change_class(
+                    row.get(f"{kpi}_change_significant") if kpi in TESTED_RATES else None
                 ),
             )
         )
@@ -218,11 +230,13 @@ def recommendations(
                 f"Dearer than in-house ({ratio_text(ratio)} the in-house cost per unit, {yearly} a year "
                 f"at this period's volume) for accuracy of {pct(accuracy)}: confirm the premium is worth it.",
             ))  # fmt: skip
-    last_four = [
-        h["composite_score"] for h in history[-4:] if h and h["composite_score"] is not None
-    ]
-    if len(last_four) == 4 and all(
-        later < earlier for earlier, later in itertools.pairwise(last_four)
+    recent = [h for h in history[-4:] if h and h["composite_score"] is not None]
+    last_four = [h["composite_score"] for h in recent]
+    # "Slipping" only when each of the three drops is a real change, not noise.
+    if (
+        len(last_four) == 4
+        and all(later < earlier for earlier, later in itertools.pairwise(last_four))
+        and all(h["composite_change_significant"] for h in recent[1:])
     ):
         path = " → ".join(score(c) for c in last_four)
         found.append(Recommendation(
@@ -292,7 +306,11 @@ def peer_ranges(
 
 
 def build_vendor(
-    inputs: Any, vendor_id: str, portfolio_ranked: int, internal: bool = True
+    inputs: Any,
+    vendor_id: str,
+    portfolio_ranked: int,
+    internal: bool = True,
+    control: Sequence[ControlChart] = (),
 ) -> dict[str, Any]:
     """The scorecard model; with internal=False, the variant that is safe to send to the vendor."""
     # Here, not at the top: matplotlib takes half a second to import, and a
@@ -333,22 +351,25 @@ def build_vendor(
             "vendor_id": vendor_id,
             "sourcing": SOURCING_TITLE.get(info["sourcing"], info["sourcing"]),
             "is_in_house": info["sourcing"] == IN_HOUSE,
-            "country": info["country"] or DASH,
+            "country": country_name(info["country"]),
             "currency": info["currency"],
             "manager": info["manager_email"] or DASH,
         },
         "headline": {
             "composite": score(row["composite_score"]),
             "standing": row["standing"],
-            "rank": DASH if row["rank"] is None else f"{row['rank']} of {portfolio_ranked}",
+            "rank": f"{row['rank']} of {portfolio_ranked}"
+            if row["rank"] is not None
+            else unranked_reason(row, config.scoring.min_rank_items) or DASH,
             "change": change(composite_change(row, previous)),
+            "change_class": change_class(row["composite_change_significant"]),
             "previous_standing": previous["standing"] if previous else DASH,
         },
         "dimensions": [v for v in dimensions if v.key in shown],
         "min_sample": config.reports.min_sample_items,
         "processes": [
             {
-                "process": r["process"],
+                "process": process_title(r["process"]),
                 "items_completed": num(r["work_items_completed"]),
                 "units": num(r["units_completed"]),
                 "accuracy": pct(r["accuracy"]),
@@ -364,8 +385,31 @@ def build_vendor(
             for r in process_rows
         ],
         "changes": [
-            c for c in _what_changed(row, previous) if internal or not c.startswith("Cost")
+            c for c in _what_changed(row, previous) if internal or c["column"] != "cost_ratio"
         ],
+        "control": {
+            "chart": charts.control_charts(control) if control else None,
+            "charts": [
+                {
+                    "measure": CONTROL_MEASURES[c.measure],
+                    "method": c.method,
+                    "centre": pct(c.centre),
+                    "months": len(c.months),
+                    "sigma_z": DASH if c.sigma_z is None else f"{c.sigma_z:.2f}",
+                }
+                for c in control
+            ],
+            "signals": [
+                {
+                    "measure": CONTROL_MEASURES[s.measure],
+                    "signal": s.description,
+                    "months": s.months,
+                    "better": s.better,
+                }
+                for c in control
+                for s in c.signals
+            ],
+        },
         "trend_chart": charts.dimension_trend(labels, series),
         "trend_labels": labels,
         "trend_composite": [score(h["composite_score"]) if h else DASH for h in history],
@@ -384,7 +428,7 @@ def build_vendor(
         )
         model["process_costs"] = [
             {
-                "process": r["process"],
+                "process": process_title(r["process"]),
                 "spend": money(r["spend"], currency),
                 "cost_per_unit": money(r["cost_per_unit"], currency, 2),
                 "tco": money(r["tco_per_unit"], currency, 2),
@@ -418,7 +462,12 @@ KPI_CHANGES = [
 ]
 
 
-def _what_changed(row: dict[str, Any], previous: dict[str, Any] | None) -> list[str]:
+def _what_changed(row: dict[str, Any], previous: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Each KPI that moved at the precision shown, with whether the move is likely real.
+
+    Rates carry the two-proportion test of the score table: a real change is
+    named improving or slipping; the rest is marked as within noise and greyed.
+    """
     if previous is None:
         return []
     notes = []
@@ -431,9 +480,26 @@ def _what_changed(row: dict[str, Any], previous: dict[str, Any] | None) -> list[
             points = (now - before) * 100
             # A change that rounds to 0.0 still moved the shown rate: give it one more digit.
             shown = f"{points:+.1f}" if round(points, 1) != 0 else f"{points:+.2f}"
-            notes.append(f"{title}: {pct(before)} → {pct(now)} ({shown} pts)")
+            text = f"{title}: {pct(before)} → {pct(now)} ({shown} pts)"
         elif kind == "ratio" and ratio_text(before) != ratio_text(now):
-            notes.append(f"{title}: {ratio_text(before)} → {ratio_text(now)}")
+            text = f"{title}: {ratio_text(before)} → {ratio_text(now)}"
         elif kind == "hours" and hours(before) != hours(now):
-            notes.append(f"{title}: {hours(before)} → {hours(now)}")
+            text = f"{title}: {hours(before)} → {hours(now)}"
+        else:
+            continue
+        significant = row.get(f"{column}_change_significant") if column in TESTED_RATES else None
+        z = row.get(f"{column}_change_z")
+        if significant:
+            # Rework is the one rate where higher is worse.
+            better = (now < before) if column == "rework_rate" else (now > before)
+            verdict = f"{'improving' if better else 'slipping'}: a real change (z = {z:+.1f})"
+        elif significant is False:
+            verdict = f"within noise (z = {z:+.1f})"
+        elif kind == "ratio":
+            verdict = "from invoices, not a sample: not tested"
+        else:
+            verdict = "not tested"
+        notes.append(
+            {"column": column, "text": text, "verdict": verdict, "class": change_class(significant)}
+        )
     return notes

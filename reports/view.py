@@ -33,6 +33,8 @@ SOURCING_TITLE = {
     "onshore": "Onshore",
     "in_house": "In-house",
 }
+# Words a process code holds that read as acronyms ("it_service_desk" -> "IT service desk").
+_ACRONYMS = {"it", "hr", "qa", "kyc", "aml", "crm", "erp", "cx", "bpo", "ap", "ar", "gl", "ocr"}
 _TRANSLITERATE = str.maketrans(
     {"ł": "l", "Ł": "L", "ø": "o", "Ø": "O", "ß": "ss", "æ": "ae", "đ": "d", "&": "and"}
 )
@@ -89,6 +91,31 @@ def day(value: dt.date) -> str:
     return str(format_date(value, format="medium", locale=_locale))
 
 
+def process_title(process: str) -> str:
+    """A process code as words; a name that is already written as words is kept as it is."""
+    if process != process.lower() or " " in process:
+        return process
+    words = [w for w in re.split(r"[_\-]+", process) if w]
+    if not words:
+        return process
+    shown = [w.upper() if w in _ACRONYMS else w for w in words]
+    first = shown[0]
+    shown[0] = first if first.isupper() else first[:1].upper() + first[1:]
+    return " ".join(shown)
+
+
+def country_name(code: str | None) -> str:
+    """ISO 3166-1 alpha-2 code -> its common English name (pycountry); unknown codes as given."""
+    if not code:
+        return DASH
+    import pycountry
+
+    country = pycountry.countries.get(alpha_2=code.upper())
+    if country is None:
+        return code
+    return str(getattr(country, "common_name", None) or country.name)
+
+
 def pct(value: float | None, digits: int = 1) -> str:
     return DASH if value is None else f"{_grouped(value * 100, digits)} %"
 
@@ -124,6 +151,18 @@ def composite_change(current: dict[str, Any], previous: dict[str, Any] | None) -
     ):
         return None
     return float(current["composite_score"] - previous["composite_score"])
+
+
+def change_class(significant: bool | None) -> str:
+    """How a change is shown: "real" (significant), "noise" (greyed) or "" (not tested)."""
+    return "" if significant is None else "real" if significant else "noise"
+
+
+def unranked_reason(row: dict[str, Any], min_items: int) -> str:
+    """Why a scored outsourced vendor has no rank (empty when it has one or is not scored)."""
+    if row["rank"] is not None or row["composite_score"] is None or row["sourcing"] == "in_house":
+        return ""
+    return f"unranked: {num(row['work_items_completed'])} items, fewer than {min_items}"
 
 
 def hours(value: float | None) -> str:
@@ -206,18 +245,22 @@ __all__ = [
     "SOURCING_TITLE",
     "ReportContext",
     "change",
+    "change_class",
     "composite_change",
     "context_for",
+    "country_name",
     "data_quality_rows",
     "hours",
     "money",
     "num",
     "pct",
+    "process_title",
     "ratio_text",
     "score",
     "signed_money",
     "slugify",
     "table_counts",
     "use_locale",
+    "unranked_reason",
     "vendor_slugs",
 ]

@@ -334,9 +334,16 @@ def _last_quarter_end(today: dt.date) -> dt.date:
 @click.option(
     "--replace", is_flag=True, help="Drop and recreate canonical tables that already hold rows."
 )
+@click.option("--vendors", type=click.IntRange(min=1),
+              help="That many outsourced vendors, cloned from the demo's nine (benchmarks at scale).")  # fmt: skip
 @_fails_cleanly
 def demo_data(
-    database_url: str | None, scale: float, seed: int, through: str | None, replace: bool
+    database_url: str | None,
+    scale: float,
+    seed: int,
+    through: str | None,
+    replace: bool,
+    vendors: int | None,
 ) -> None:
     """Fill a database with six quarters of a believable BPO world."""
     from sqlalchemy.exc import SQLAlchemyError
@@ -350,7 +357,9 @@ def demo_data(
     day = _parse_date(through, "--through") or _last_quarter_end(dt.date.today())
     engine = open_engine(url)
     try:
-        counts = generate_demo_data(engine, day, scale=scale, seed=seed, replace=replace)
+        counts = generate_demo_data(
+            engine, day, scale=scale, seed=seed, replace=replace, vendors=vendors
+        )
     except SQLAlchemyError as exc:
         raise SourceError(
             f"cannot write demo data to {redact_url(url)}: {exc.__class__.__name__}"

@@ -226,6 +226,10 @@ class ScoringConfig(_Frozen):
     standings: Standings = Standings()
     governance_overhead: NonNegative = 0.10
     """Share added to an outsourced cost per unit for managing the vendor (TCO)."""
+    min_rank_items: Annotated[int, Field(ge=0)] = 30
+    """A vendor ranks only with at least this many work items completed in the period."""
+    significance_z: Annotated[float, Field(gt=0)] = 2.576
+    """|z| of a two-proportion test beyond which a period-on-period change counts as real (1 %)."""
 
 
 class ResponseTargets(_Frozen):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -246,7 +247,8 @@ def _line_charges(
         return []
     assert state.billed_units is not None and state.on_time_sum is not None
     assert state.due_count is not None
-    currency = next(v.currency for v in VENDORS if v.vendor_id == line.vendor_id)
+    # A vendor cloned by `scaled_world` bills like the one it was cloned from (its ID's prefix).
+    currency = next(v.currency for v in VENDORS if line.vendor_id.startswith(v.vendor_id))
     rows: list[dict] = []
     for m, (first, last) in enumerate(_months(start, through)):
         billed_units = int(state.billed_units[m])
@@ -378,14 +380,38 @@ def _holds_rows(engine: Engine) -> list[str]:
         ]
 
 
+def scaled_world(outsourced: int) -> tuple[list[Vendor], list[Line]]:
+    """The in-house teams and `outsourced` vendors cloned in turn from the demo's nine.
+
+    For benchmarks and layout tests at 10, 100 or 1,000 vendors: each clone
+    keeps its model's story and lines, under its own ID and name.
+    """
+    models = [v for v in VENDORS if v.sourcing != "in_house"]
+    vendors = [v for v in VENDORS if v.sourcing == "in_house"]
+    lines = [line for line in LINES if line.vendor_id in {v.vendor_id for v in vendors}]
+    for k in range(outsourced):
+        model = models[k % len(models)]
+        clone_id = f"{model.vendor_id}-{k:04d}"
+        vendors.append(dataclasses.replace(model, vendor_id=clone_id, name=f"{model.name} {k:04d}"))
+        lines += [dataclasses.replace(line, vendor_id=clone_id) for line in LINES if line.vendor_id == model.vendor_id]
+    return vendors, lines
+
+
 def generate_demo_data(
-    engine: Engine, through: dt.date, scale: float = 1.0, seed: int = 7, replace: bool = False
+    engine: Engine,
+    through: dt.date,
+    scale: float = 1.0,
+    seed: int = 7,
+    replace: bool = False,
+    vendors: int | None = None,
 ) -> dict[str, int]:
     """Fill the canonical tables with demo data; returns rows per table.
 
     Never overwrites data by accident: tables that already hold rows are only
-    dropped and recreated with `replace=True`.
+    dropped and recreated with `replace=True`. `vendors`: that many outsourced
+    vendors cloned from the demo's nine (see `scaled_world`) instead of the nine.
     """
+    world, world_lines = (VENDORS, LINES) if vendors is None else scaled_world(vendors)
     filled = _holds_rows(engine)
     if filled and not replace:
         raise ConfigError(
@@ -399,9 +425,9 @@ def generate_demo_data(
     rng = np.random.default_rng(seed)
     counts = {"vendors": 0, "work_items": 0, "requests": 0, "charges": 0}
     with engine.begin() as connection:
-        _insert(connection, "vendors", [v.__dict__ | {"contract_end": None} for v in VENDORS])
-    counts["vendors"] = len(VENDORS)
-    for line_no, line in enumerate(LINES, start=1):
+        _insert(connection, "vendors", [v.__dict__ | {"contract_end": None} for v in world])
+    counts["vendors"] = len(world)
+    for line_no, line in enumerate(world_lines, start=1):
         state = _LineState()
         for items, requests in _line_months(line, line_no, start, through, scale, rng, state):
             # A transaction per month: a big scale never holds one huge transaction open.
@@ -416,6 +442,8 @@ def generate_demo_data(
         counts["charges"] += len(charges)
     one_offs = []
     for n, (vendor_id, process, amount, days) in enumerate(ONE_OFFS, start=1):
+        if vendor_id not in {v.vendor_id for v in world}:
+            continue  # a scaled world's vendors are clones under other IDs
         currency = next(v.currency for v in VENDORS if v.vendor_id == vendor_id)
         begin = demo_start(through) + dt.timedelta(days=150 + 40 * n)
         one_offs.append(

@@ -241,10 +241,14 @@ def run(
                     as_of=request.as_of,
                     credits=credits,
                 )
-                for relative, content in render_reports(
-                    inputs, wanted, progress, tick=tick
-                ).items():
-                    write_bytes_atomic(staging / relative, content)
+                # Each document is written as soon as it is made: none is held in memory.
+                render_reports(
+                    inputs,
+                    wanted,
+                    progress,
+                    tick=tick,
+                    sink=lambda relative, content: write_bytes_atomic(staging / relative, content),
+                )
             # Checked before any email goes out: a broken PDF is never sent.
             _check_pdfs(staging, _expected_titles(table))
             emails: list[dict[str, Any]] = []

@@ -9,6 +9,7 @@ same functions on sums over processes, which is exactly the contract's
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import Sequence
 
 import polars as pl
@@ -17,6 +18,7 @@ from scorecard.config import DIMENSIONS, Config
 from scorecard.extract.activity import Activity
 from scorecard.scoring import metrics as m
 from scorecard.scoring.periods import Period, months_of
+from scorecard.scoring.significance import with_changes
 
 ALL_PROCESSES = "ALL"
 IN_HOUSE = "in_house"
@@ -313,24 +315,23 @@ def _vendor_totals(
 def _scores(rows: pl.DataFrame, config: Config) -> pl.DataFrame:
     bands = config.scoring.bands
     weights = config.scoring.weights.model_dump()
-    scored = rows.with_columns(
-        [
-            m.dimension_score(pl.col(DIMENSION_KPI[d]), getattr(bands, d)).alias(f"{d}_score")
-            for d in DIMENSIONS
-        ]
-    )
+    in_house = pl.col("sourcing") == IN_HOUSE
+    dimension_scores = []
+    for d in DIMENSIONS:
+        value = m.dimension_score(pl.col(DIMENSION_KPI[d]), getattr(bands, d))
+        if d == "cost":
+            # The in-house baseline is not scored against itself (contract section 8), in its
+            # process rows and its ALL row alike, so a one-process team's two rows agree.
+            value = pl.when(in_house).then(None).otherwise(value)
+        dimension_scores.append(value.alias(f"{d}_score"))
+    scored = rows.with_columns(dimension_scores)
     composite = m.composite_score({d: pl.col(f"{d}_score") for d in DIMENSIONS}, weights)
     scored = scored.with_columns(composite.alias("composite_score"))
-    rankable = (
-        (pl.col("process") == ALL_PROCESSES)
-        & (pl.col("sourcing") != IN_HOUSE)
-        & pl.col("composite_score").is_not_null()
-    )
     return scored.with_columns(
         m.standing(pl.col("composite_score"), config.scoring.standings).alias("standing"),
-        pl.when(rankable)
+        pl.when(rankable(config.scoring.min_rank_items))
         .then(
-            pl.when(rankable)
+            pl.when(rankable(config.scoring.min_rank_items))
             .then(pl.col("composite_score"))
             .rank("min", descending=True)
             .over("period")
@@ -340,8 +341,22 @@ def _scores(rows: pl.DataFrame, config: Config) -> pl.DataFrame:
     )
 
 
+def rankable(min_rank_items: int) -> pl.Expr:
+    """Rows that take a rank: outsourced vendors' ALL rows, scored, on enough work items.
+
+    A handful of items proves nothing (contract section 4): a vendor with fewer
+    than `scoring.min_rank_items` completed in the period is listed, unranked.
+    """
+    return (
+        (pl.col("process") == ALL_PROCESSES)
+        & (pl.col("sourcing") != IN_HOUSE)
+        & pl.col("composite_score").is_not_null()
+        & (pl.col("work_items_completed") >= min_rank_items)
+    )
+
+
 def score_table(data: Activity, periods: Sequence[Period], config: Config) -> pl.DataFrame:
-    """The full score table: contract columns first, then the KPI inputs.
+    """The full score table: contract columns first, then the KPI inputs, then the changes.
 
     `data` was extracted for exactly these periods (its window ends on the as-of day).
     """
@@ -365,11 +380,14 @@ def score_table(data: Activity, periods: Sequence[Period], config: Config) -> pl
         how="vertical_relaxed",
     )
     scored = _scores(combined, config)
-    return rounded(
+    previous_label = {later.label: earlier.label for earlier, later in itertools.pairwise(periods)}
+    ordered = rounded(
         scored.sort(
             "period_start", "vendor_id", pl.col("process") != ALL_PROCESSES, "process"
         ).select(*CONTRACT_COLUMNS, *INPUT_COLUMNS)
     )
+    # After the contract's columns: the previous period's rates and whether each change is real.
+    return with_changes(ordered, previous_label, config.scoring.significance_z)
 
 
 def rounded(table: pl.DataFrame) -> pl.DataFrame:

@@ -80,8 +80,10 @@ ROWS = {
     ],
 }
 
+# These hand-made rows hold a few items each: ranking them needs a threshold of one item.
 CONFIG = make_config(
     in_house={"billing": {"salary": 10_000, "productive_hours": 1000, "units_per_hour": 1}},
+    scoring={"min_rank_items": 1},
 )
 
 
@@ -215,14 +217,19 @@ def test_ranks_order_outsourced_vendors_by_composite_within_a_period(table):
     a = row(table, "A", "ALL", "2026-Q2")
     assert b["composite_score"] == pytest.approx(100.0) and b["standing"] == "excellent"
     assert a["composite_score"] == pytest.approx(0.0) and a["standing"] == "critical"
-    assert (b["rank"], a["rank"]) == (1, 2)
+    # A completed nothing in Q2 (its one item due there was late and done in Q3): scored
+    # on that late item, but below any item threshold, so listed unranked.
+    assert a["work_items_completed"] == 0
+    assert (b["rank"], a["rank"]) == (1, None)
     assert row(table, "H", "ALL", "2026-Q3")["rank"] is None
 
 
 def test_in_house_all_row_is_scored_like_a_vendor(table):
     r = row(table, "H", "ALL", "2026-Q3")
-    assert r["composite_score"] == pytest.approx((100 * 30 + 100 * 25 + 20 * 25) / 80)
-    assert r["standing"] == "good"
+    # The baseline is not scored against itself on cost: accuracy, speed and responsiveness.
+    assert r["cost_score"] is None
+    assert r["composite_score"] == pytest.approx((100 * 30 + 100 * 25) / 55)
+    assert r["standing"] == "excellent"
 
 
 def test_ties_share_a_rank():
@@ -233,7 +240,7 @@ def test_ties_share_a_rank():
             item("y1", "Y", "2026-07-01 00:00", "2026-07-02 00:00", "2026-07-01 06:00", qa=1),
         ],
     }
-    config = make_config()
+    config = make_config(scoring={"min_rank_items": 1})
     table = scored(rows, periods_for(AS_OF, "quarter", 0), config)
     ranks = table.filter(pl.col("process") == "ALL").get_column("rank").to_list()
     assert ranks == [1, 1]
@@ -250,3 +257,78 @@ def test_weights_and_bands_come_from_the_config():
     assert r["accuracy_score"] == pytest.approx(80.0)
     assert r["speed_score"] == 0.0
     assert r["composite_score"] == pytest.approx(80.0)
+
+
+def _items(vendor_id: str, count: int, day: str = "2026-07-01", process: str = "support",
+           late: int = 0, defects: int = 0) -> list[dict]:  # fmt: skip
+    """`count` items due and completed on one day, the first `late` of them late."""
+    return [
+        item(f"{vendor_id}-{process}-{day}-{k}", vendor_id, f"{day} 00:00", f"{day} 12:00",
+             f"{day} 13:00" if k < late else f"{day} 06:00", qa=1, defects=int(k < defects),
+             process=process)  # fmt: skip
+        for k in range(count)
+    ]
+
+
+def test_a_vendor_with_five_items_is_listed_but_not_ranked_under_the_default_threshold():
+    rows = {
+        "vendors": [vendor("TINY"), vendor("BIG")],
+        # Five perfect items would be #1 "excellent 100" if it could rank.
+        "work_items": _items("TINY", 5) + _items("BIG", 40, late=8, defects=2),
+    }
+    table = scored(rows, periods_for(AS_OF, "quarter", 0), make_config())
+    tiny, big = row(table, "TINY", "ALL", "2026-Q3"), row(table, "BIG", "ALL", "2026-Q3")
+    assert tiny["composite_score"] == pytest.approx(100.0) and tiny["rank"] is None
+    assert big["composite_score"] < 100 and big["rank"] == 1
+
+
+def test_a_one_process_in_house_team_has_the_same_scores_in_its_process_and_all_rows():
+    rows = {
+        "vendors": [vendor("IH", "in_house"), vendor("OUT")],
+        "work_items": _items("IH", 40, process="payroll", late=2)
+        + _items("OUT", 40, process="payroll"),
+        "charges": [
+            charge("ih-c", "IH", "2026-07-01", "2026-07-31", 400.0, process="payroll"),
+            charge("out-c", "OUT", "2026-07-01", "2026-07-31", 300.0, process="payroll"),
+        ],
+    }
+    table = scored(rows, periods_for(AS_OF, "quarter", 0), make_config())
+    process_row, all_row = row(table, "IH", "payroll", "2026-Q3"), row(table, "IH", "ALL", "2026-Q3")
+    assert process_row["cost_ratio"] == pytest.approx(1.0) and process_row["cost_score"] is None
+    for column in ["accuracy_score", "speed_score", "cost_score", "responsiveness_score",
+                   "composite_score", "standing"]:  # fmt: skip
+        assert process_row[column] == all_row[column], column
+    # The outsourced vendor is still scored on cost against that baseline.
+    assert row(table, "OUT", "payroll", "2026-Q3")["cost_score"] is not None
+
+
+def test_a_change_on_forty_items_that_is_noise_is_not_flagged_and_a_real_one_is():
+    periods = periods_for(AS_OF, "quarter", 1)
+    rows = {
+        "vendors": [vendor("NOISY"), vendor("REAL")],
+        # 75 % -> 65 % on time on 40 items each: well within what chance gives.
+        "work_items": _items("NOISY", 40, "2026-05-04", late=10)
+        + _items("NOISY", 40, "2026-08-04", late=14)
+        # 99 % -> 80 % on 400 items each: real.
+        + _items("REAL", 400, "2026-05-04", late=4)
+        + _items("REAL", 400, "2026-08-04", late=80),
+    }
+    table = scored(rows, periods, make_config())
+    noisy, real = row(table, "NOISY", "ALL", "2026-Q3"), row(table, "REAL", "ALL", "2026-Q3")
+    assert noisy["previous_on_time_rate"] == pytest.approx(0.75)
+    assert noisy["on_time_rate"] == pytest.approx(0.65)
+    assert abs(noisy["on_time_rate_change_z"]) < 1.0
+    assert noisy["on_time_rate_change_significant"] is False
+    assert real["on_time_rate_change_significant"] is True
+    assert real["on_time_rate_change_z"] < -2.576
+    assert real["composite_change_significant"] is True
+    # The oldest period has nothing to compare with: not tested, not "no change".
+    first = row(table, "REAL", "ALL", "2026-Q2")
+    assert first["previous_on_time_rate"] is None and first["on_time_rate_change_significant"] is None
+
+
+def test_the_change_columns_follow_the_contract_columns_and_the_inputs(table):
+    from scorecard.scoring.significance import SIGNIFICANCE_COLUMNS
+    from scorecard.scoring.table import INPUT_COLUMNS
+
+    assert table.columns == [*CONTRACT_COLUMNS, *INPUT_COLUMNS, *SIGNIFICANCE_COLUMNS]

@@ -133,12 +133,17 @@ def test_dearer_than_in_house_at_no_better_accuracy_is_flagged_with_the_yearly_l
 
 
 def test_slipping_three_periods_in_a_row():
-    history = [{"composite_score": s} for s in (80.0, 75.0, 70.0, 65.0)]
+    history = [
+        {"composite_score": s, "composite_change_significant": True} for s in (80.0, 75.0, 70.0, 65.0)
+    ]
     texts = [r.text for r in _recs(row={"cost_ratio": 0.8}, history=history)]
     assert texts == [
         "Slipping three periods in a row (composite 80 → 75 → 70 → 65): ask the vendor for a root-cause analysis."
     ]
-    history[2] = {"composite_score": 76.0}
+    # "Slipping" only for real drops: one of them within noise, and nothing is claimed.
+    history[2] = {"composite_score": 70.0, "composite_change_significant": False}
+    assert [r.kind for r in _recs(row={"cost_ratio": 0.8}, history=history)] == []
+    history[2] = {"composite_score": 76.0, "composite_change_significant": True}
     assert [r.kind for r in _recs(row={"cost_ratio": 0.8}, history=history)] == []
 
 
@@ -200,9 +205,28 @@ def test_what_changed_never_shows_a_zero_change_between_different_rates():
         "mean_turnaround_hours",
     )
     none = dict.fromkeys(keys)
-    assert _what_changed({**none, "accuracy": 0.9971}, {**none, "accuracy": 0.9975}) == [
+
+    def texts(now: dict, before: dict) -> list[str]:
+        return [c["text"] for c in _what_changed({**none, **now}, {**none, **before})]
+
+    assert texts({"accuracy": 0.9971}, {"accuracy": 0.9975}) == [
         "Accuracy: 99.8 % → 99.7 % (-0.04 pts)"
     ]
-    assert _what_changed({**none, "accuracy": 0.990}, {**none, "accuracy": 0.975}) == [
-        "Accuracy: 97.5 % → 99.0 % (+1.5 pts)"
-    ]
+    assert texts({"accuracy": 0.990}, {"accuracy": 0.975}) == ["Accuracy: 97.5 % → 99.0 % (+1.5 pts)"]
+
+
+def test_what_changed_names_only_real_changes_slipping_or_improving_and_greys_the_rest():
+    from scorecard.reports.vendor import _what_changed
+
+    before = {"accuracy": 0.99, "on_time_rate": 0.90, "response_within_target_rate": 0.769,
+              "rework_rate": 0.02, "cost_ratio": None, "mean_turnaround_hours": None}  # fmt: skip
+    now = before | {
+        "on_time_rate": 0.80, "on_time_rate_change_significant": True, "on_time_rate_change_z": -4.2,
+        "response_within_target_rate": 0.629, "response_within_target_rate_change_significant": False,
+        "response_within_target_rate_change_z": -2.1,
+    }  # fmt: skip
+    changes = {c["column"]: c for c in _what_changed(now, before)}
+    assert changes["on_time_rate"]["verdict"] == "slipping: a real change (z = -4.2)"
+    assert changes["on_time_rate"]["class"] == "real"
+    assert changes["response_within_target_rate"]["verdict"] == "within noise (z = -2.1)"
+    assert changes["response_within_target_rate"]["class"] == "noise"

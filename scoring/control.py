@@ -1,0 +1,176 @@
+"""Control charts: each vendor's quality and timeliness, month by month, as p-charts.
+
+The standard tool of a BPO quality team: is a month's rate explained by the
+ordinary month-to-month variation of the process (common cause), or did
+something happen (special cause)?
+
+- Points: one per calendar month of the history that has a sample.
+  Quality is the accuracy of the items completed in the month (1 - defects /
+  checked units); timeliness is the share of the items completed in the month
+  with a deadline in the periods shown that met it (an item still open has no
+  month yet, so the period KPI, which counts it late, can be lower).
+- Centre line: the rate over all those months (sum of successes / sum of trials).
+- Limits: centre ± 3 sigma, sigma from each month's own sample size,
+  sqrt(p (1 - p) / n). With large samples real processes vary more from month
+  to month than the binomial allows, and plain limits flag nearly every
+  month. So Laney's p' is used when the months' z-scores spread wider than
+  chance: sigma_z = median moving range of z / 0.954 (the median keeps one
+  wild month from widening its own limits); when sigma_z > 1 the limits become
+  centre ± 3 sigma sigma_z. Limits are clipped to 0-100 %.
+- Special-cause signals: a month outside the limits; eight months in a row
+  on the same side of the centre line (a month exactly on it breaks the run).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import polars as pl
+
+MEASURES = {"quality": "Quality (accuracy)", "timeliness": "Timeliness (completed on time)"}
+RUN_LENGTH = 8
+SIGMA_LIMITS = 3.0
+# Median moving range of standard normal data: d2-like constant for the median.
+MEDIAN_MOVING_RANGE = 0.954
+
+
+@dataclass(frozen=True)
+class Signal:
+    measure: str
+    kind: str
+    """"outside" (a month beyond a limit) or "run" (eight in a row on one side)."""
+    first_month: str
+    last_month: str
+    better: bool
+    """Above the centre line: rates here are shares of good outcomes."""
+
+    @property
+    def months(self) -> str:
+        return (
+            self.first_month
+            if self.first_month == self.last_month
+            else f"{self.first_month} to {self.last_month}"
+        )
+
+    @property
+    def description(self) -> str:
+        side = "above" if self.better else "below"
+        if self.kind == "outside":
+            return f"outside the limits, {side} (better)" if self.better else f"outside the limits, {side} (worse)"
+        return f"{RUN_LENGTH} or more months in a row {side} the centre line"
+
+
+@dataclass(frozen=True)
+class ControlChart:
+    measure: str
+    months: list[str]
+    rates: list[float]
+    trials: list[int]
+    centre: float
+    lower: list[float]
+    upper: list[float]
+    method: str
+    """"p" or "Laney p'"."""
+    sigma_z: float | None
+    signals: list[Signal] = field(default_factory=list)
+
+
+def monthly_rates(item_days: pl.DataFrame) -> pl.DataFrame:
+    """Per vendor, measure and month: successes and trials (vendor level, all processes)."""
+    completed = item_days.filter(pl.col("completed_day").is_not_null()).with_columns(
+        pl.col("completed_day").dt.truncate("1mo").alias("month")
+    )
+    with_deadline = pl.col("due_period").is_not_null()
+    sums = completed.group_by("vendor_id", "month").agg(
+        (pl.col("qa_checked_units") - pl.col("defects")).sum().alias("quality_x"),
+        pl.col("qa_checked_units").sum().alias("quality_n"),
+        pl.col("items_on_time").filter(with_deadline).sum().alias("timeliness_x"),
+        pl.col("items").filter(with_deadline).sum().alias("timeliness_n"),
+    )
+    parts = [
+        sums.select(
+            "vendor_id",
+            pl.lit(measure).alias("measure"),
+            "month",
+            pl.col(f"{measure}_x").fill_null(0).cast(pl.Int64).alias("successes"),
+            pl.col(f"{measure}_n").fill_null(0).cast(pl.Int64).alias("trials"),
+        )
+        for measure in MEASURES
+    ]
+    return pl.concat(parts).filter(pl.col("trials") > 0).sort("vendor_id", "measure", "month")
+
+
+def by_vendor(monthly: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    """Split once, so each vendor's scorecard finds its rows in constant time."""
+    return {
+        str(key[0]): frame for key, frame in monthly.partition_by("vendor_id", as_dict=True).items()
+    }
+
+
+def p_chart(measure: str, months: Sequence[dt.date], successes: Sequence[int],
+            trials: Sequence[int]) -> ControlChart | None:  # fmt: skip
+    """The chart of one measure; None without at least two months with a sample."""
+    points = [(m, x, n) for m, x, n in zip(months, successes, trials, strict=True) if n > 0]
+    if len(points) < 2:
+        return None
+    labels = [m.strftime("%Y-%m") for m, _, _ in points]
+    rates = [x / n for _, x, n in points]
+    ns = [n for _, _, n in points]
+    centre = sum(x for _, x, _ in points) / sum(ns)
+    sigmas = [math.sqrt(centre * (1 - centre) / n) for n in ns]
+    sigma_z: float | None = None
+    method = "p"
+    if centre not in (0.0, 1.0) and len(points) >= 3:
+        z = [(p - centre) / s for p, s in zip(rates, sigmas, strict=True)]
+        moving_ranges = [abs(b - a) for a, b in zip(z, z[1:], strict=False)]
+        sigma_z = statistics.median(moving_ranges) / MEDIAN_MOVING_RANGE
+        if sigma_z > 1:
+            method = "Laney p'"
+            sigmas = [s * sigma_z for s in sigmas]
+    lower = [max(0.0, centre - SIGMA_LIMITS * s) for s in sigmas]
+    upper = [min(1.0, centre + SIGMA_LIMITS * s) for s in sigmas]
+    chart = ControlChart(measure, labels, rates, ns, centre, lower, upper, method, sigma_z)
+    chart.signals.extend(special_causes(chart))
+    return chart
+
+
+def special_causes(chart: ControlChart) -> list[Signal]:
+    """Months outside the limits, and runs of eight or more on one side of the centre line."""
+    found = []
+    for label, rate, low, high in zip(chart.months, chart.rates, chart.lower, chart.upper, strict=True):
+        if low == high:
+            continue  # no variation at all (every month 0 % or 100 %): nothing to judge
+        if rate > high or rate < low:
+            found.append(Signal(chart.measure, "outside", label, label, rate > high))
+    sides = [(rate > chart.centre) - (rate < chart.centre) for rate in chart.rates]
+    position = 0
+    for side, run in itertools.groupby(sides):
+        length = len(list(run))
+        if side != 0 and length >= RUN_LENGTH:
+            first, last = chart.months[position], chart.months[position + length - 1]
+            found.append(Signal(chart.measure, "run", first, last, side > 0))
+        position += length
+    return found
+
+
+def vendor_charts(monthly: pl.DataFrame | None) -> list[ControlChart]:
+    """Both measures' charts for one vendor's rows of `monthly_rates` (None: no rows)."""
+    if monthly is None:
+        return []
+    charts = []
+    for measure in MEASURES:
+        rows = monthly.filter(pl.col("measure") == measure).sort("month")
+        chart = p_chart(
+            measure,
+            rows.get_column("month").to_list(),
+            rows.get_column("successes").to_list(),
+            rows.get_column("trials").to_list(),
+        )
+        if chart is not None:
+            charts.append(chart)
+    return charts
