@@ -29,6 +29,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlch
 from scorecard.config import TableSource
 from scorecard.errors import ConfigError, SourceError
 from scorecard.extract.schema import ID_COLUMN, TABLES
+from scorecard.urls import redact_url
 
 # The polars types of the small tables, which are read as rows (work items and requests
 # arrive summed, see summaries.py); IDs and enums stay text.
@@ -56,14 +57,6 @@ POLARS_SCHEMA: dict[str, dict[str, pl.DataType]] = {
 }
 
 _FETCH_ROWS = 50_000
-
-
-def redact_url(url: str) -> str:
-    """The URL as it may appear in logs and the manifest: never with its password."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "(unparseable URL)"
 
 
 def _connect_arguments(
@@ -174,7 +167,7 @@ def read_only_connection(engine: Engine, snapshot: str | None = None) -> Iterato
         connection = engine.connect()
     except SQLAlchemyError as exc:
         raise SourceError(
-            f"cannot connect to {engine.url.render_as_string()}: "  # password hidden
+            f"cannot connect to {redact_url(engine.url.render_as_string(hide_password=False))}: "
             f"{first_line(exc)}"
         ) from None
     try:

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from scorecard.errors import ConfigError
+from scorecard.urls import parse_url, secret_query_keys
 
 DATABASE_URL_ENV = "SCORECARD_DATABASE_URL"
 PRIORITIES = ("urgent", "high", "normal", "low")
@@ -31,7 +31,9 @@ NonNegative = Annotated[float, Field(ge=0)]
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # inf and nan are not numbers a threshold, weight or timeout can be: `floor = nan` would
+    # score every vendor NaN and rank it first.
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class DatabaseConfig(_Frozen):
@@ -50,13 +52,13 @@ class DatabaseConfig(_Frozen):
         if value is None:
             return value
         try:
-            parsed = make_url(value)
+            parsed = parse_url(value)
         except ArgumentError as exc:
             raise ValueError(f"not a SQLAlchemy URL: {exc}") from None
-        if parsed.password:
+        if parsed.password or secret_query_keys(parsed):
             raise ValueError(
-                "holds a literal password; put the URL in an environment variable "
-                "and name that variable in database.url_env"
+                "holds a literal password (in the URL or its query string); put the URL "
+                "in an environment variable and name that variable in database.url_env"
             )
         return value
 
@@ -343,7 +345,7 @@ def resolve_database_url(cli_url: str | None, config: Config) -> str:
     for origin, value in candidates:
         if value:
             try:
-                make_url(value)
+                parse_url(value)
             except ArgumentError:
                 raise ConfigError(f"{origin}: not a SQLAlchemy database URL") from None
             return value

@@ -21,14 +21,20 @@ from scorecard import __version__
 from scorecard.config import Config, TableSource
 from scorecard.errors import ConfigError, LockError, OutputError, ScorecardError
 from scorecard.extract.activity import Activity, extract_activity
-from scorecard.extract.source import open_engine, redact_url
+from scorecard.extract.source import open_engine
 from scorecard.extract.summaries import Window
 from scorecard.output.email import Outgoing, send_all
-from scorecard.output.files import publish_run_folder, sha256_of, write_bytes_atomic
+from scorecard.output.files import (
+    publish_run_folder,
+    restore_unpublished_run,
+    sha256_of,
+    write_bytes_atomic,
+)
 from scorecard.output.tables import csv_bytes, json_bytes
 from scorecard.reports.build import ReportInputs, render_reports, report_slugs
 from scorecard.scoring.periods import Period, PeriodKind, periods_for
 from scorecard.scoring.table import score_table
+from scorecard.urls import redact_url
 
 LOCK_NAME = ".scorecard.lock"
 
@@ -77,9 +83,13 @@ def run_lock(out_dir: Path) -> Iterator[None]:
 
 
 def _remove_leftovers(out_dir: Path) -> None:
-    """Staging folders of runs that were killed: never published, safe to delete under the lock."""
-    for leftover in [*out_dir.glob(".*.staging-*"), *out_dir.glob(".*.previous")]:
+    """Staging folders of runs that were killed: never published, safe to delete under the lock.
+
+    A `.previous` folder is a complete run: put back if its run folder is missing.
+    """
+    for leftover in out_dir.glob(".*.staging-*"):
         shutil.rmtree(leftover, ignore_errors=True)
+    restore_unpublished_run(out_dir)
 
 
 def _point_latest(out_dir: Path, run_name: str) -> None:
