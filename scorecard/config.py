@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy.exc import ArgumentError
 
 from scorecard.errors import ConfigError
+from scorecard.extract.readonly import ensure_read_only_query
 from scorecard.urls import parse_url, secret_query_keys
 
 DATABASE_URL_ENV = "SCORECARD_DATABASE_URL"
@@ -66,25 +67,13 @@ class DatabaseConfig(_Frozen):
 CANONICAL_TABLES = ("vendors", "work_items", "requests", "charges")
 
 
-_SQL_COMMENTS = re.compile(r"--[^\n]*|/\*.*?\*/", re.S)
-_SQL_STRINGS = re.compile(r"'(?:[^']|'')*'")
-_WRITING = re.compile(
-    r"\b(insert|update|delete|merge|drop|alter|create|truncate|grant|revoke|copy|call|exec|execute"
-    r"|do|set|lock|vacuum|attach|detach|pragma|into)\b",
-    re.I,
-)
-
-
 def ensure_single_select(sql: str) -> str:
-    """The query must be one SELECT (or WITH ... SELECT) that can only read; ValueError says why not."""
-    text = _SQL_STRINGS.sub("''", _SQL_COMMENTS.sub(" ", sql)).strip().rstrip(";").strip()
-    if ";" in text:
-        raise ValueError("must be a single statement (found a ';' inside)")
-    if not re.match(r"(select|with)\b", text, re.I):
-        raise ValueError("must be a SELECT (or WITH ... SELECT) statement")
-    if found := _WRITING.search(text):
-        raise ValueError(f"must only read, but uses {found.group(1).upper()}")
-    return sql
+    """The query must be one SELECT (or WITH ... SELECT) that can only read; ValueError says why not.
+
+    Parsed as generic SQL here, before the database is known; the run parses it
+    again in the database's own dialect (extract/readonly.py).
+    """
+    return ensure_read_only_query(sql)
 
 
 class TableSource(_Frozen):

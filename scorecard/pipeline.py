@@ -178,7 +178,10 @@ def run(
     with run_lock(request.out_dir):
         progress(f"reading {redact_url(request.database_url)}")
         engine = open_engine(
-            request.database_url, config.database.statement_timeout_seconds, read_only=True
+            request.database_url,
+            config.database.statement_timeout_seconds,
+            read_only=True,
+            source_queries=[s.query for s in config.source.values() if s and s.query],
         )
         periods = periods_for(request.as_of, request.period, request.history_periods)
         extract_started = time.perf_counter()
