@@ -38,6 +38,8 @@ class Outgoing:
     body: str
     attachment: Path
     """Relative to the run folder."""
+    document: str = ""
+    """The document key the attachment must record (reports.view.document_key)."""
 
     @property
     def key(self) -> str:

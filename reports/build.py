@@ -27,6 +27,7 @@ from scorecard.reports.view import (
     composite_change,
     context_for,
     data_quality_rows,
+    document_key,
     money,
     num,
     pct,
@@ -300,7 +301,9 @@ def _render_vendor(job: VendorJob) -> tuple[dict[str, bytes], float, int]:
     model = build_vendor(inputs, job.vendor_id, _WORKER["ranked"], internal=job.internal)
     current = inputs.periods[-1].label
     title = f"Vendor scorecard {current}: {model['vendor']['name']}"
-    context = context_for(inputs.config, inputs.periods, inputs.as_of, title)
+    context = context_for(
+        inputs.config, inputs.periods, inputs.as_of, title, document_key(job.vendor_id)
+    )
     html = renderer.html("vendor.html", ctx=context, **model)
     stem = f"{job.folder}/{_WORKER['slugs'][job.vendor_id]}"
     files = renderer.outputs(stem, html, _WORKER["formats"])
@@ -373,7 +376,7 @@ def render_reports(
     _start_worker(inputs, formats, slugs, ranked)
     renderer: Renderer = _WORKER["renderer"]
     title = f"Vendor performance review {current}"
-    context = context_for(inputs.config, inputs.periods, inputs.as_of, title)
+    context = context_for(inputs.config, inputs.periods, inputs.as_of, title, document_key(None))
     html = renderer.html("portfolio.html", ctx=context, **build_portfolio(inputs, slugs))
     collect(
         [(renderer.outputs("portfolio", html, formats), renderer.pdf_seconds, renderer.pdf_pages)]

@@ -144,10 +144,26 @@ class ReportContext:
     base_currency: str
     generated: str
     history_labels: list[str]
+    document: str = ""
+    """What the document is, recorded in its metadata (document_key): checked before it is sent."""
+
+
+def document_key(vendor_id: str | None) -> str:
+    """The PDF's Keywords and HTML's keywords: which vendor's document it is (its ID in hex,
+    so no character of an ID can be lost or changed on the way)."""
+    return (
+        "scorecard-portfolio"
+        if vendor_id is None
+        else f"scorecard-vendor {vendor_id.encode().hex()}"
+    )
 
 
 def context_for(
-    config: Config, periods: Sequence[Period], as_of: dt.date, title: str
+    config: Config,
+    periods: Sequence[Period],
+    as_of: dt.date,
+    title: str,
+    document: str = "",
 ) -> ReportContext:
     current = periods[-1]
     return ReportContext(
@@ -160,6 +176,7 @@ def context_for(
         base_currency=config.currency.base,
         generated=f"Data as of the end of {as_of.isoformat()} (UTC)",
         history_labels=[p.label for p in periods],
+        document=document,
     )
 
 
