@@ -243,7 +243,15 @@ def run(
                     staging,
                     previous=_previous_emails(final_dir),
                     dry_run_dir=staging / "emails" if request.email_dry_run else None,
+                    journal_path=email_journal_path(request),
                 )
+                in_doubt = [e for e in emails if e["status"] == "in doubt"]
+                if in_doubt:
+                    problems.append(
+                        f"{len(in_doubt)} email in doubt, to {', '.join(in_doubt[0]['to'])} "
+                        f"({in_doubt[0]['attachment']}): it may have arrived and is not sent again; "
+                        f"see {email_journal_path(request)}"
+                    )
                 failed = [e for e in emails if e["status"] == "failed"]
                 if failed:
                     problems.append(
@@ -268,6 +276,11 @@ def run(
         artifacts=[a["path"] for a in manifest["artifacts"]] + ["manifest.json"],
         counts=manifest["tables"],
     )
+
+
+def email_journal_path(request: RunRequest) -> Path:
+    """The day's email journal: beside the run folders, so it outlives every run of the day."""
+    return request.out_dir / f"{request.as_of.isoformat()}.emails.jsonl"
 
 
 def _previous_emails(run_dir: Path) -> list[dict[str, Any]]:
