@@ -15,13 +15,12 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 from click.testing import CliRunner
 
 from scorecard.cli import cli
 from scorecard.output.email import read_journal
 from tests.builders import item, load, vendor
-from tests.test_email import _free_port
+from tests.test_email import smtp_on_loopback
 from tests.test_nightly import tiny_disk  # noqa: F401  (a fixture: a real tmpfs)
 
 AS_OF = "2026-09-30"
@@ -77,12 +76,8 @@ class CountingServer:
 @pytest.fixture
 def smtp():
     handler = CountingServer()
-    controller = Controller(handler, hostname="127.0.0.1", port=_free_port())
-    controller.start()
-    try:
-        yield controller.port, handler
-    finally:
-        controller.stop()
+    with smtp_on_loopback(handler) as port:
+        yield port, handler
 
 
 def _config(folder: Path, port: int) -> Path:

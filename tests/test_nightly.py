@@ -19,6 +19,7 @@ from click.testing import CliRunner
 
 from scorecard.cli import cli
 from tests.builders import item, load, vendor
+from tests.mounts import tmpfs
 from tests.test_email import _free_port
 
 AS_OF = "2026-09-30"
@@ -218,19 +219,8 @@ def test_a_run_killed_mid_render_leaves_the_previous_run_untouched(tmp_path):
 @pytest.fixture
 def tiny_disk(tmp_path):
     """A real 600 KiB filesystem (tmpfs), so writes fail with ENOSPC as on a full disk."""
-    mount_point = tmp_path / "tiny"
-    mount_point.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(mount_point)],
-                             capture_output=True, text=True, check=False)  # fmt: skip
-    if mounted.returncode != 0:
-        message = f"cannot mount a tmpfs here (needs root): {mounted.stderr.strip()}"
-        if os.environ.get("CI") == "true" and os.geteuid() == 0:
-            pytest.fail(message)
-        pytest.skip(message)
-    try:
+    with tmpfs(tmp_path / "tiny", "size=600k") as mount_point:
         yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], check=False)
 
 
 def test_a_full_disk_fails_the_run_clearly_and_keeps_the_previous_run(tiny_disk, sqlite_url):

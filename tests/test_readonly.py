@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import create_engine, text
+from sqlalchemy import Connection, create_engine, text
 
 from scorecard.cli import cli
 from scorecard.extract.readonly import NotReadOnly, ensure_read_only_query, folders_read
@@ -74,6 +77,17 @@ def test_the_folders_duckdb_may_read_are_those_the_query_names(tmp_path):
     assert folders_read(["SELECT * FROM vendors"]) == []
 
 
+@contextmanager
+def job_connection(url: str, source_queries: tuple[str, ...] = ()) -> Iterator[Connection]:
+    """A connection exactly as the job opens it for reading."""
+    engine = open_engine(url, read_only=True, source_queries=source_queries)
+    try:
+        with read_only_connection(engine) as connection:
+            yield connection
+    finally:
+        engine.dispose()
+
+
 def _run(url: str, config: str, tmp_path):
     path = tmp_path / "source.toml"
     path.write_text(config)
@@ -94,25 +108,14 @@ def test_duckdb_runs_one_statement_per_call_with_no_file_access(duckdb_url, tmp_
     load(duckdb_url, ROWS)
     secret = tmp_path / "secret.csv"
     secret.write_text("x\n1\n")
-    engine = open_engine(duckdb_url, read_only=True)
-    try:
-        with (
-            read_only_connection(engine) as connection,
-            pytest.raises(Exception, match=r"(?i)one statement|multiple statements"),
-        ):
-            connection.exec_driver_sql("SELECT 1; SELECT 2")
-        with (
-            read_only_connection(engine) as connection,
-            pytest.raises(Exception, match=r"(?i)permission|disabled"),
-        ):
-            connection.exec_driver_sql(f"SELECT * FROM read_csv('{secret}')").fetchall()
-        with (
-            read_only_connection(engine) as connection,
-            pytest.raises(Exception, match=r"(?i)configuration|locked|disabled"),
-        ):
-            connection.exec_driver_sql("SET enable_external_access = true")
-    finally:
-        engine.dispose()
+    refusals = {
+        "SELECT 1; SELECT 2": r"(?i)one statement|multiple statements",
+        f"SELECT * FROM read_csv('{secret}')": r"(?i)permission|disabled",
+        "SET enable_external_access = true": r"(?i)configuration|locked|disabled",
+    }
+    for statement, refusal in refusals.items():
+        with job_connection(duckdb_url) as connection, pytest.raises(Exception, match=refusal):
+            connection.exec_driver_sql(statement).fetchall()
 
 
 def test_duckdb_reads_the_files_a_source_query_names_and_nothing_else(duckdb_url, tmp_path):
@@ -126,15 +129,11 @@ def test_duckdb_reads_the_files_a_source_query_names_and_nothing_else(duckdb_url
     query = f"SELECT * FROM read_csv('{folder}/vendors.csv', all_varchar = true)"
     result = _run(duckdb_url, f'[source.vendors]\nquery = """{query}"""\n', tmp_path)
     assert result.exit_code == 0, result.output
-    engine = open_engine(duckdb_url, read_only=True, source_queries=[query])
-    try:
-        with (
-            read_only_connection(engine) as connection,
-            pytest.raises(Exception, match=r"(?i)permission|disabled"),
-        ):
-            connection.exec_driver_sql(f"SELECT * FROM read_csv('{tmp_path}/out.csv')").fetchall()
-    finally:
-        engine.dispose()
+    with (
+        job_connection(duckdb_url, (query,)) as connection,
+        pytest.raises(Exception, match=r"(?i)permission|disabled"),
+    ):
+        connection.exec_driver_sql(f"SELECT * FROM read_csv('{tmp_path}/out.csv')").fetchall()
 
 
 @pytest.fixture
@@ -183,12 +182,8 @@ def test_postgresql_a_query_cannot_lift_its_statement_timeout(postgresql_url, tm
 
 def test_postgresql_the_job_runs_exactly_one_statement_per_call(postgresql_url):
     load(postgresql_url, ROWS)
-    engine = open_engine(postgresql_url, read_only=True)
-    try:
-        with (
-            read_only_connection(engine) as connection,
-            pytest.raises(Exception, match=r"(?i)multiple commands"),
-        ):
-            connection.exec_driver_sql("SELECT 1; SELECT 2")
-    finally:
-        engine.dispose()
+    with (
+        job_connection(postgresql_url) as connection,
+        pytest.raises(Exception, match=r"(?i)multiple commands"),
+    ):
+        connection.exec_driver_sql("SELECT 1; SELECT 2")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 
 import polars as pl
@@ -20,6 +18,7 @@ from scorecard.output.tables import csv_bytes
 from scorecard.reports.vendor import peer_ranges
 from scorecard.reports.view import vendor_slugs
 from tests.builders import item, load, vendor
+from tests.mounts import tmpfs
 
 AS_OF = "2026-09-30"
 
@@ -190,19 +189,8 @@ def test_publishing_keeps_the_old_run_until_the_new_one_is_in_place(tmp_path):
 @pytest.fixture
 def read_only_folder(tmp_path):
     """A real read-only filesystem (a tmpfs mounted ro): even root cannot write there."""
-    mount_point = tmp_path / "ro"
-    mount_point.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(mount_point)],
-                             capture_output=True, text=True, check=False)  # fmt: skip
-    if mounted.returncode != 0:
-        message = f"cannot mount a tmpfs here (needs root): {mounted.stderr.strip()}"
-        if os.environ.get("CI") == "true" and os.geteuid() == 0:
-            pytest.fail(message)
-        pytest.skip(message)
-    try:
+    with tmpfs(tmp_path / "ro", "ro,size=64k") as mount_point:
         yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], check=False)
 
 
 @pytest.mark.parametrize("log_format", ["text", "json"])
