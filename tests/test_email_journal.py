@@ -21,6 +21,7 @@ from scorecard.cli import cli
 from scorecard.output.email import read_journal
 from tests.builders import item, load, vendor
 from tests.test_email import smtp_on_loopback
+from tests.test_nightly import _config as nightly_config
 from tests.test_nightly import tiny_disk  # noqa: F401  (a fixture: a real tmpfs)
 
 AS_OF = "2026-09-30"
@@ -81,11 +82,9 @@ def smtp():
 
 
 def _config(folder: Path, port: int) -> Path:
-    config = folder / "mail.toml"
-    config.write_text(
-        f'[email]\nsmtp_host = "127.0.0.1"\nsmtp_port = {port}\nsender = "scorecards@example.com"\n'
-        "retry_delay_seconds = 0.01\nattempts = 2\n[reports]\nworkers = 1\n"
-    )
+    """The nightly tests' mail settings, rendering in this process (no worker to outlive a kill)."""
+    config = nightly_config(folder, port)
+    config.write_text(config.read_text() + "[reports]\nworkers = 1\n")
     return config
 
 
