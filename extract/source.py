@@ -6,7 +6,7 @@ the database cannot be reached or a table or column is missing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -28,7 +28,15 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlch
 
 from scorecard.config import TableSource
 from scorecard.errors import ConfigError, SourceError
+from scorecard.extract.readonly import (
+    NotReadOnly,
+    duckdb_read_only_config,
+    ensure_read_only_query,
+    folders_read,
+    limit_duckdb,
+)
 from scorecard.extract.schema import ID_COLUMN, TABLES
+from scorecard.urls import redact_url
 
 # The polars types of the small tables, which are read as rows (work items and requests
 # arrive summed, see summaries.py); IDs and enums stay text.
@@ -58,30 +66,32 @@ POLARS_SCHEMA: dict[str, dict[str, pl.DataType]] = {
 _FETCH_ROWS = 50_000
 
 
-def redact_url(url: str) -> str:
-    """The URL as it may appear in logs and the manifest: never with its password."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "(unparseable URL)"
-
-
 def _connect_arguments(
-    url: str, statement_timeout_seconds: float | None, read_only: bool
+    url: str, statement_timeout_seconds: float | None, read_only: bool, reads_files: bool = False
 ) -> dict[str, object]:
     """PostgreSQL drivers take the timeout and a name (shown to DBAs) at connect time;
     DuckDB has no read-only transaction, only read-only connections."""
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     if backend == "duckdb":
-        return {"read_only": True} if read_only else {}
+        return (
+            {"read_only": True, "config": duckdb_read_only_config(reads_files)} if read_only else {}
+        )
     if backend == "postgresql" and parsed.get_driver_name() in ("psycopg", "psycopg2"):
         options = (
             f"-c statement_timeout={int(statement_timeout_seconds * 1000)}"
             if statement_timeout_seconds
             else ""
         )
-        return {"application_name": "scorecard", **({"options": options} if options else {})}
+        # psycopg 3: every statement prepared, so a call can never run more than one.
+        single = (
+            {"prepare_threshold": 0} if read_only and parsed.get_driver_name() == "psycopg" else {}
+        )
+        return {
+            "application_name": "scorecard",
+            **({"options": options} if options else {}),
+            **single,
+        }
     return {}
 
 
@@ -103,14 +113,22 @@ def _limit_statements_on_mysql(engine: Engine, seconds: float) -> None:
 
 
 def open_engine(
-    url: str, statement_timeout_seconds: float | None = None, read_only: bool = False
+    url: str,
+    statement_timeout_seconds: float | None = None,
+    read_only: bool = False,
+    source_queries: Sequence[str] = (),
 ) -> Engine:
     """An engine whose statements give up after the timeout, so a stuck query cannot hang the night.
 
     read_only: for the job's reads (engines that can only be read-only per connection).
+    source_queries: the configured source queries (DuckDB may read the folders they name).
     """
     try:
-        arguments = _connect_arguments(url, statement_timeout_seconds, read_only)
+        folders = folders_read(list(source_queries)) if read_only and "duckdb" in url else []
+    except NotReadOnly as exc:
+        raise ConfigError(f"a source query: {exc}") from None
+    try:
+        arguments = _connect_arguments(url, statement_timeout_seconds, read_only, bool(folders))
         engine = create_engine(url, connect_args=arguments)
     except (ArgumentError, NoSuchModuleError) as exc:
         raise ConfigError(f"database URL {redact_url(url)}: {exc}") from None
@@ -121,6 +139,8 @@ def open_engine(
         ) from None
     if statement_timeout_seconds and engine.dialect.name in ("mysql", "mariadb"):
         _limit_statements_on_mysql(engine, statement_timeout_seconds)
+    if read_only and engine.dialect.name == "duckdb":
+        limit_duckdb(engine, folders)
     return engine
 
 
@@ -174,7 +194,7 @@ def read_only_connection(engine: Engine, snapshot: str | None = None) -> Iterato
         connection = engine.connect()
     except SQLAlchemyError as exc:
         raise SourceError(
-            f"cannot connect to {engine.url.render_as_string()}: "  # password hidden
+            f"cannot connect to {redact_url(engine.url.render_as_string(hide_password=False))}: "
             f"{first_line(exc)}"
         ) from None
     try:
@@ -234,6 +254,10 @@ def check_sources(connection: Connection, sources: Mapping[str, TableSource]) ->
     for name, canonical in TABLES.items():
         spec = sources.get(name)
         if spec is not None and spec.query is not None:
+            try:
+                ensure_read_only_query(spec.query, connection.dialect.name)
+            except NotReadOnly as exc:
+                raise ConfigError(f"source.{name}.query: {exc}") from None
             try:
                 connection.execute(source_select(name, spec).limit(0))
             except SQLAlchemyError as exc:

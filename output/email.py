@@ -4,24 +4,33 @@ Addresses and subjects go through email.headerregistry, which refuses CR/LF,
 so data can never inject headers. Credentials come only from environment
 variables named in the config, and never reach a log, the manifest or a message.
 
-Nightly runs must never send the same message twice: each message is keyed by
-its recipients and attachment, and a rerun skips what the previous run for the
-same day already sent with the same attachment bytes; when the attachment has
-changed (corrected data), it is sent again, marked as a revision. Transient
-failures (connection refused or dropped, 4xx replies) are retried with
-exponential backoff; permanent ones (5xx) are not. One failed message does not
-stop the others.
+Nightly runs must never send the same message twice. Each message is keyed by
+its recipients and attachment, and written to a journal in the output folder
+(OUT/<as-of>.emails.jsonl, one JSON line per step, each flushed to disk) before
+anything is sent: "sending" before connecting, "data" just before the message
+itself goes, "sent" once the server accepted it, "failed" when it refused. A
+rerun skips what was sent with the same attachment bytes; when the attachment
+has changed (corrected data), it is sent again, marked as a revision. A message
+whose last step is "data" is in doubt (the run died, or the disk filled, between
+handing it over and recording the answer): it is never sent again on its own,
+and every rerun names it until someone removes its lines from the journal. When
+the journal cannot be written, nothing more is sent. Transient failures
+(connection refused or dropped before the message went, 4xx replies) are
+retried with exponential backoff; permanent ones (5xx, a malformed address) are
+not. One failed message does not stop the others.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import smtplib
 import ssl
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from email.errors import MessageError
 from email.headerregistry import Address
 from email.message import EmailMessage
 from pathlib import Path
@@ -41,6 +50,8 @@ class Outgoing:
     body: str
     attachment: Path
     """Relative to the run folder."""
+    document: str = ""
+    """The document key the attachment must record (reports.view.document_key)."""
 
     @property
     def key(self) -> str:
@@ -72,7 +83,13 @@ def parse_address(text: str) -> Address:
     local, at, domain = text.strip().rpartition("@")
     if not at or not local or not domain:
         raise ValueError(f"{text!r} is not an email address")
-    return Address(addr_spec=text.strip())
+    try:
+        address = Address(addr_spec=text.strip())
+    except (ValueError, MessageError) as exc:  # HeaderParseError is no ValueError
+        raise ValueError(f"{text!r} is not an email address ({exc})") from None
+    if address.addr_spec != text.strip() or not address.domain or domain.endswith("."):
+        raise ValueError(f"{text!r} is not an email address")
+    return address
 
 
 def build_message(mail: Outgoing, sender: str, attachment: bytes) -> EmailMessage:
@@ -119,13 +136,32 @@ def _connect(config: EmailConfig) -> smtplib.SMTP:
     return client
 
 
+class InDoubt(Exception):
+    """The message was handed over but the server's answer was lost: it may have arrived."""
+
+
 def _deliver_once(
-    message: EmailMessage, config: EmailConfig, credentials: tuple[str, str] | None
+    message: EmailMessage,
+    config: EmailConfig,
+    credentials: tuple[str, str] | None,
+    before_data: Callable[[], None],
 ) -> None:
+    handed_over = False
+
+    def data_after_journal(client: smtplib.SMTP, original: Callable[[Any], Any]) -> Any:
+        def data(payload: Any) -> Any:
+            nonlocal handed_over
+            before_data()  # recorded on disk before the server can have the message
+            handed_over = True
+            return original(payload)
+
+        return data
+
     try:
         with _connect(config) as client:
             if credentials:
                 client.login(*credentials)
+            client.data = data_after_journal(client, client.data)  # type: ignore[method-assign]
             refused = client.send_message(message)
     except smtplib.SMTPRecipientsRefused as exc:
         codes = [code for code, _ in exc.recipients.values()]
@@ -133,6 +169,7 @@ def _deliver_once(
             raise PermanentFailure(f"recipients refused: {codes}") from None
         raise
     except smtplib.SMTPResponseException as exc:
+        # The server answered: whatever it said, it said it was not taking the message.
         if exc.smtp_code >= 500:
             detail = (
                 exc.smtp_error.decode(errors="replace")
@@ -140,6 +177,10 @@ def _deliver_once(
                 else exc.smtp_error
             )
             raise PermanentFailure(f"{exc.smtp_code} {detail}") from None
+        raise
+    except (OSError, smtplib.SMTPException) as exc:
+        if handed_over:
+            raise InDoubt(f"{type(exc).__name__}: {exc}") from None
         raise
     if refused:
         raise PermanentFailure(f"some recipients refused: {sorted(refused)}")
@@ -150,19 +191,86 @@ def deliver(
     config: EmailConfig,
     credentials: tuple[str, str] | None,
     sleep: Callable[[float], None] = time.sleep,
+    before_data: Callable[[], None] = lambda: None,
 ) -> int:
-    """Send, retrying transient failures with exponential backoff; returns the attempts made."""
+    """Send, retrying transient failures with exponential backoff; returns the attempts made.
+
+    A failure after the message was handed over is never retried (InDoubt).
+    """
     for attempt in range(1, config.attempts + 1):
         try:
-            _deliver_once(message, config, credentials)
+            _deliver_once(message, config, credentials, before_data)
             return attempt
-        except PermanentFailure:
+        except (PermanentFailure, InDoubt):
             raise
         except (OSError, smtplib.SMTPException):
             if attempt == config.attempts:
                 raise
             sleep(config.retry_delay_seconds * 2 ** (attempt - 1))
     raise AssertionError("unreachable")
+
+
+class JournalError(Exception):
+    """The journal cannot be written (full disk, read-only folder): nothing more may be sent."""
+
+
+def _journal_entries(path: Path) -> list[dict[str, Any]]:
+    """Every complete line of the journal; a line torn by a kill or a full disk is skipped."""
+    try:
+        lines = path.read_bytes().splitlines()
+    except FileNotFoundError:
+        return []
+    entries = []
+    for line in lines:
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and isinstance(entry.get("key"), str):
+            entries.append(entry)
+    return entries
+
+
+def read_journal(path: Path) -> dict[str, dict[str, Any]]:
+    """The last recorded step of each message, by key."""
+    return {entry["key"]: entry for entry in _journal_entries(path)}
+
+
+class Journal:
+    """Append-only JSON lines, each flushed and fsynced before the step it records happens."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        entries = _journal_entries(path)
+        self.last = {entry["key"]: entry for entry in entries}
+        self.sent = {entry["key"]: entry for entry in entries if entry.get("event") == "sent"}
+
+    def record(self, event: str, key: str, fields: dict[str, Any]) -> None:
+        entry = {"event": event, "key": key, **fields}
+        line = (json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8")
+        try:
+            created = not self.path.exists()
+            with self.path.open("ab+") as handle:
+                if handle.tell():
+                    handle.seek(-1, os.SEEK_END)
+                    if handle.read(1) != b"\n":
+                        handle.write(b"\n")  # a torn last line stays apart from this one
+                handle.write(line)
+                handle.flush()
+                os.fsync(handle.fileno())
+            if created:
+                directory = os.open(self.path.parent, os.O_RDONLY)
+                try:
+                    os.fsync(directory)
+                finally:
+                    os.close(directory)
+        except OSError as exc:
+            raise JournalError(
+                f"cannot write the email journal {self.path}: {exc.strerror or exc}"
+            ) from None
+        self.last[key] = entry
+        if event == "sent":
+            self.sent[key] = entry
 
 
 def _sha256(data: bytes) -> str:
@@ -175,15 +283,20 @@ def send_all(
     run_dir: Path,
     previous: Sequence[dict[str, Any]] = (),
     dry_run_dir: Path | None = None,
+    journal_path: Path | None = None,
 ) -> list[dict[str, Any]]:
     """Send (or, with dry_run_dir, write as .eml) each message; one record per message.
 
-    `previous` is the emails list of the last run for the same day: what it sent
-    with the same attachment bytes is not sent again.
+    journal_path: the journal of the day (see the module's docstring); `previous` is
+    the emails list of the last run for the same day, for runs made before the journal.
     """
     credentials = None if dry_run_dir else _credentials(config)
+    journal = Journal(journal_path) if journal_path is not None and dry_run_dir is None else None
     # "already sent" carries a message forward from run to run, so a third run skips it too.
     already = {e["key"]: e for e in previous if e.get("status") in SENT and "key" in e}
+    if journal is not None:
+        already |= journal.sent
+    stopped: str | None = None
     records: list[dict[str, Any]] = []
     for number, mail in enumerate(mails, start=1):
         attachment = (run_dir / mail.attachment).read_bytes()
@@ -196,6 +309,13 @@ def send_all(
             "attachment_sha256": digest,
             "revision": 0,
         }
+        last = journal.last.get(mail.key) if journal is not None else None
+        if last is not None and last.get("event") == "data":
+            records.append(record | {"status": "in doubt", "error": (
+                f"handed to the server but its answer was never recorded, so it may have arrived; "
+                f"it is not sent again (remove its lines from {journal_path} to send it again)"
+            )})  # fmt: skip
+            continue
         sent_before = already.get(mail.key)
         if sent_before and sent_before.get("attachment_sha256") == digest:
             records.append(record | {"status": "already sent", "subject": sent_before["subject"],
@@ -205,6 +325,9 @@ def send_all(
             # The same message with other content: the data was corrected. Say so.
             record["revision"] = int(sent_before.get("revision", 0)) + 1
             record["subject"] = f"[Revised] {mail.subject}"
+        if stopped is not None:
+            records.append(record | {"status": "failed", "permanent": False, "error": stopped})
+            continue
         try:
             message = build_message(
                 Outgoing(mail.to, record["subject"], mail.body, mail.attachment),
@@ -218,12 +341,51 @@ def send_all(
                 eml.write_bytes(bytes(message))
                 record["status"] = "dry run"
                 record["eml"] = eml.name
-            else:
+            elif journal is None:
                 record["attempts"] = deliver(message, config, credentials)
                 record["status"] = "sent"
+            else:
+                _send_journaled(message, config, credentials, journal, record)
+        except JournalError as exc:
+            stopped = f"not sent: {exc}"
+            record |= {"status": record.get("status", "failed"), "error": str(exc)}
+            record.setdefault("permanent", False)
+        except InDoubt as exc:
+            record["status"] = "in doubt"
+            record["error"] = f"the connection failed after the message was handed over: {exc}"
         except (OSError, smtplib.SMTPException, ValueError, PermanentFailure) as exc:
             record["status"] = "failed"
             record["permanent"] = isinstance(exc, PermanentFailure | ValueError)
             record["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            if journal is not None:
+                try:
+                    journal.record("failed", mail.key, _journal_fields(record))
+                except JournalError as journal_exc:
+                    stopped = f"not sent: {journal_exc}"
         records.append(record)
     return records
+
+
+def _journal_fields(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: record[k] for k in ("to", "subject", "attachment", "attachment_sha256", "revision",
+                                   "message_id", "error") if k in record}  # fmt: skip
+
+
+def _send_journaled(
+    message: EmailMessage,
+    config: EmailConfig,
+    credentials: tuple[str, str] | None,
+    journal: Journal,
+    record: dict[str, Any],
+) -> None:
+    """sending -> (connect, MAIL, RCPT) -> data -> (DATA) -> sent, each step on disk first."""
+    key = record["key"]
+    journal.record("sending", key, _journal_fields(record))
+    record["attempts"] = deliver(
+        message,
+        config,
+        credentials,
+        before_data=lambda: journal.record("data", key, _journal_fields(record)),
+    )
+    record["status"] = "sent"  # true even if the journal cannot say so: then it is in doubt
+    journal.record("sent", key, _journal_fields(record))

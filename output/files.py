@@ -58,10 +58,39 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _previous_of(final: Path) -> Path:
+    return final.with_name(f".{final.name}.previous")
+
+
+def restore_unpublished_run(out_dir: Path) -> None:
+    """Undo what a kill between publish_run_folder's two renames left: the run in `.previous`.
+
+    Restored when its run folder is missing (it is the last good run); removed
+    only when the run folder is there to replace it.
+    """
+    for previous in out_dir.glob(".*.previous"):
+        final = out_dir / previous.name.removeprefix(".").removesuffix(".previous")
+        try:
+            if final.exists():
+                shutil.rmtree(previous)
+            else:
+                os.replace(previous, final)
+        except OSError as exc:
+            raise OutputError(
+                f"cannot restore {final} from {previous}: {exc.strerror or exc}"
+            ) from None
+
+
 def publish_run_folder(staging: Path, final: Path) -> None:
-    """Swap a finished staging folder into place; a previous run for the same day is replaced whole."""
-    previous = final.with_name(f".{final.name}.previous")
-    shutil.rmtree(previous, ignore_errors=True)
+    """Swap a finished staging folder into place; a previous run for the same day is replaced whole.
+
+    At every moment a complete run is in `final` or, between the two renames, in
+    `.previous` (which the next run restores); it is deleted only after the new
+    one is in place.
+    """
+    previous = _previous_of(final)
+    if previous.exists():
+        restore_unpublished_run(final.parent)
     try:
         if final.exists():
             os.replace(final, previous)

@@ -31,6 +31,7 @@ from scorecard.reports.view import (
     context_for,
     country_name,
     data_quality_rows,
+    document_key,
     money,
     num,
     pct,
@@ -419,7 +420,9 @@ def _render_vendor(job: VendorJob) -> tuple[dict[str, bytes], float, int]:
     model = build_vendor(inputs, job.vendor_id, _WORKER["ranked"], job.internal, charts)
     current = inputs.periods[-1].label
     title = f"Vendor scorecard {current}: {model['vendor']['name']}"
-    context = context_for(inputs.config, inputs.periods, inputs.as_of, title)
+    context = context_for(
+        inputs.config, inputs.periods, inputs.as_of, title, document_key(job.vendor_id)
+    )
     html = renderer.html("vendor.html", ctx=context, **model)
     stem = f"{job.folder}/{_WORKER['slugs'][job.vendor_id]}"
     files = renderer.outputs(stem, html, _WORKER["formats"])
@@ -502,7 +505,7 @@ def render_reports(
     _start_worker(inputs, formats, slugs, ranked, monthly)
     renderer: Renderer = _WORKER["renderer"]
     title = f"Vendor performance review {current}"
-    context = context_for(inputs.config, inputs.periods, inputs.as_of, title)
+    context = context_for(inputs.config, inputs.periods, inputs.as_of, title, document_key(None))
     charts_by_vendor = {v: vendor_charts(frame) for v, frame in monthly.items()}
     portfolio_started = time.perf_counter()
     html = renderer.html(

@@ -24,6 +24,7 @@ from scorecard.scoring.control import ControlChart
 matplotlib.rcParams.update(
     {
         "svg.hashsalt": "scorecard",
+        "text.parse_math": False,  # a vendor name with two "$" is a name, not TeX
         # Text stays text (DejaVu Sans, embedded in the PDF): faster to render than glyph paths,
         # and searchable.
         "svg.fonttype": "none",

@@ -283,6 +283,10 @@ def _score_range(scores: pl.Series) -> str:
     return low if low == high else f"{low}–{high}"
 
 
+MIN_PEERS = 3
+"""Fewest other vendors whose scores a vendor-facing page may summarise."""
+
+
 def peer_ranges(
     table: pl.DataFrame, vendor_id: str, period: str, processes: Sequence[str]
 ) -> list[dict[str, str]]:
@@ -297,11 +301,11 @@ def peer_ranges(
     ranges = []
     for process in processes:
         scores = peers.filter(pl.col("process") == process).get_column("composite_score")
-        ranges.append({
-            "process": process,
-            "count": str(scores.len()),
-            "range": _score_range(scores),
-        })  # fmt: skip
+        # With one or two others, a "range" would tell a vendor its competitors' own scores.
+        shown = _score_range(scores) if scores.len() >= MIN_PEERS else (
+            f"not shown: fewer than {MIN_PEERS} other vendors" if scores.len() else DASH
+        )  # fmt: skip
+        ranges.append({"process": process, "count": str(scores.len()), "range": shown})
     return ranges
 
 

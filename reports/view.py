@@ -7,8 +7,10 @@ here from the score table, so the reports show exactly what scores.csv holds.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -49,15 +51,39 @@ def slugify(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
 
 
+_NAME_PART = 60
+_ID_PART = 40
+
+
+def _bounded(slug: str, length: int) -> str:
+    return slug[:length].strip("-")
+
+
 def vendor_slugs(vendors: Sequence[tuple[str, str]]) -> dict[str, str]:
-    """File name per vendor ID, from its name; the ID is added where names would collide."""
-    by_slug: dict[str, list[str]] = {}
-    for vendor_id, name in vendors:
-        by_slug.setdefault(slugify(name) or slugify(vendor_id), []).append(vendor_id)
-    slugs = {}
-    for slug, ids in by_slug.items():
-        for vendor_id in ids:
-            slugs[vendor_id] = slug if len(ids) == 1 else f"{slug}-{slugify(vendor_id)}"
+    """File name per vendor ID, unique by construction and at most about 110 characters.
+
+    A vendor keeps the slug of its name when no other vendor's name makes the
+    same one; where names clash, the ID's slug is added, and where even that is
+    taken (by another name, or IDs that slug alike) or empty, a digest of the ID.
+    """
+    base = {
+        vendor_id: _bounded(slugify(name), _NAME_PART)
+        or _bounded(slugify(vendor_id), _NAME_PART)
+        or "vendor"
+        for vendor_id, name in vendors
+    }
+    clashing = {slug for slug, count in Counter(base.values()).items() if count > 1}
+    slugs = {vendor_id: slug for vendor_id, slug in base.items() if slug not in clashing}
+    taken = set(slugs.values())
+    for vendor_id in sorted(v for v, slug in base.items() if slug in clashing):
+        id_part = _bounded(slugify(vendor_id), _ID_PART)
+        candidate = f"{base[vendor_id]}-{id_part}" if id_part else ""
+        salt = 0
+        while not candidate or candidate in taken:
+            digest = hashlib.sha256(f"{vendor_id}|{salt}".encode()).hexdigest()[:10]
+            candidate, salt = f"{base[vendor_id]}-{digest}", salt + 1
+        slugs[vendor_id] = candidate
+        taken.add(candidate)
     return slugs
 
 
@@ -192,10 +218,26 @@ class ReportContext:
     logo_uri: str
     """The company's logo as a data: URI, or empty."""
     accent: str
+    document: str = ""
+    """What the document is, recorded in its metadata (document_key): checked before it is sent."""
+
+
+def document_key(vendor_id: str | None) -> str:
+    """The PDF's Keywords and HTML's keywords: which vendor's document it is (its ID in hex,
+    so no character of an ID can be lost or changed on the way)."""
+    return (
+        "scorecard-portfolio"
+        if vendor_id is None
+        else f"scorecard-vendor {vendor_id.encode().hex()}"
+    )
 
 
 def context_for(
-    config: Config, periods: Sequence[Period], as_of: dt.date, title: str
+    config: Config,
+    periods: Sequence[Period],
+    as_of: dt.date,
+    title: str,
+    document: str = "",
 ) -> ReportContext:
     current = periods[-1]
     return ReportContext(
@@ -211,6 +253,7 @@ def context_for(
         company=config.reports.company_name or "",
         logo_uri=config.reports.logo_data_uri(config.base_dir),
         accent=config.reports.accent_colour,
+        document=document,
     )
 
 
@@ -260,7 +303,7 @@ __all__ = [
     "signed_money",
     "slugify",
     "table_counts",
-    "use_locale",
     "unranked_reason",
+    "use_locale",
     "vendor_slugs",
 ]

@@ -15,7 +15,8 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from scorecard.extract.schema import TABLES
-from scorecard.extract.source import check_tables, open_engine, read_only_connection, redact_url
+from scorecard.extract.source import check_tables, open_engine, read_only_connection
+from scorecard.urls import redact_url
 
 # The column that tells how recent each table's data is.
 FRESHNESS = {

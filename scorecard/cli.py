@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import os
 import shutil
 import sys
 import time
@@ -44,6 +45,9 @@ EXIT_MEANING = {
 }
 
 
+EARLIEST_DAY = dt.date(1900, 1, 1)
+LATEST_DAY = dt.date(2999, 12, 31)
+
 # The log of the command being run; --log-format replaces it before any work starts.
 _log = RunLog("text")
 
@@ -53,13 +57,38 @@ def _fails_cleanly(command: F) -> F:
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        # Every command starts from its own log format, never the one a previous command chose.
+        _use_log(kwargs.get("log_format") or os.environ.get("SCORECARD_LOG_FORMAT", "auto"))
         try:
             return command(*args, **kwargs)
         except ScorecardError as error:
             _log.error(str(error), error.exit_code)
             sys.exit(error.exit_code)
+        except OSError as error:
+            # The file system refused (read-only or full disk, permissions): not a bug, exit 1.
+            where = f"{error.filename}: " if error.filename else ""
+            _log.error(f"cannot write or read {where}{error.strerror or error}", 1)
+            sys.exit(1)
 
     return wrapper  # type: ignore[return-value]
+
+
+class _OneLineErrors(click.Group):
+    """click's own usage errors (unknown option, bad choice) as one line, JSON in JSON mode."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
+        try:
+            outcome = super().main(*args, **kwargs)
+        except click.ClickException as error:
+            log = RunLog.choose(os.environ.get("SCORECARD_LOG_FORMAT", "auto"))
+            context = getattr(error, "ctx", None)
+            hint = f" (see {context.command_path} --help)" if context is not None else ""
+            log.error(" ".join(f"{error.format_message()}{hint}".split()), error.exit_code)
+            sys.exit(error.exit_code)
+        except click.Abort:
+            sys.exit(1)
+        sys.exit(outcome if isinstance(outcome, int) else 0)
 
 
 def _use_log(choice: str) -> None:
@@ -95,9 +124,13 @@ def _parse_date(value: str | None, option: str) -> dt.date | None:
     if value is None:
         return None
     try:
-        return dt.date.fromisoformat(value)
+        day = dt.date.fromisoformat(value)
     except ValueError:
         raise ConfigError(f"{option}: {value!r} is not a date in the form YYYY-MM-DD") from None
+    # The periods and their windows reach past the day; near year 9999 they cannot be dated.
+    if not EARLIEST_DAY <= day <= LATEST_DAY:
+        raise ConfigError(f"{option}: {value} is outside {EARLIEST_DAY} to {LATEST_DAY}")
+    return day
 
 
 def _parse_formats(value: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
@@ -112,7 +145,7 @@ def _parse_formats(value: str | None, default: tuple[str, ...]) -> tuple[str, ..
     return tuple(f for f in FORMATS if f in formats)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="scorecard")
 def cli() -> None:
     """Scorecards for outsourcing vendors: accuracy, speed, cost and responsiveness."""
@@ -301,7 +334,8 @@ def init_db(database_url: str | None) -> None:
     from scorecard.config import Config
     from scorecard.errors import SourceError
     from scorecard.extract.schema import create_tables
-    from scorecard.extract.source import first_line, open_engine, redact_url
+    from scorecard.extract.source import first_line, open_engine
+    from scorecard.urls import redact_url
 
     url = resolve_database_url(database_url, Config())
     engine = open_engine(url)
@@ -351,7 +385,8 @@ def demo_data(
     from scorecard.config import Config
     from scorecard.demo_data import generate_demo_data
     from scorecard.errors import SourceError
-    from scorecard.extract.source import open_engine, redact_url
+    from scorecard.extract.source import open_engine
+    from scorecard.urls import redact_url
 
     url = resolve_database_url(database_url, Config())
     day = _parse_date(through, "--through") or _last_quarter_end(dt.date.today())

@@ -22,10 +22,11 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from scorecard.errors import ConfigError
+from scorecard.extract.readonly import ensure_read_only_query
+from scorecard.urls import parse_url, secret_query_keys
 
 DATABASE_URL_ENV = "SCORECARD_DATABASE_URL"
 CONFIG_ENV = "SCORECARD_CONFIG"
@@ -57,7 +58,9 @@ EmailAddress = Annotated[str, AfterValidator(_valid_address)]
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # inf and nan are not numbers a threshold, weight or timeout can be: `floor = nan` would
+    # score every vendor NaN and rank it first.
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class DatabaseConfig(_Frozen):
@@ -76,13 +79,13 @@ class DatabaseConfig(_Frozen):
         if value is None:
             return value
         try:
-            parsed = make_url(value)
+            parsed = parse_url(value)
         except ArgumentError as exc:
             raise ValueError(f"not a SQLAlchemy URL: {exc}") from None
-        if parsed.password:
+        if parsed.password or secret_query_keys(parsed):
             raise ValueError(
-                "holds a literal password; put the URL in an environment variable "
-                "and name that variable in database.url_env"
+                "holds a literal password (in the URL or its query string); put the URL "
+                "in an environment variable and name that variable in database.url_env"
             )
         return value
 
@@ -90,25 +93,13 @@ class DatabaseConfig(_Frozen):
 CANONICAL_TABLES = ("vendors", "work_items", "requests", "charges")
 
 
-_SQL_COMMENTS = re.compile(r"--[^\n]*|/\*.*?\*/", re.S)
-_SQL_STRINGS = re.compile(r"'(?:[^']|'')*'")
-_WRITING = re.compile(
-    r"\b(insert|update|delete|merge|drop|alter|create|truncate|grant|revoke|copy|call|exec|execute"
-    r"|do|set|lock|vacuum|attach|detach|pragma|into)\b",
-    re.I,
-)
-
-
 def ensure_single_select(sql: str) -> str:
-    """The query must be one SELECT (or WITH ... SELECT) that can only read; ValueError says why not."""
-    text = _SQL_STRINGS.sub("''", _SQL_COMMENTS.sub(" ", sql)).strip().rstrip(";").strip()
-    if ";" in text:
-        raise ValueError("must be a single statement (found a ';' inside)")
-    if not re.match(r"(select|with)\b", text, re.I):
-        raise ValueError("must be a SELECT (or WITH ... SELECT) statement")
-    if found := _WRITING.search(text):
-        raise ValueError(f"must only read, but uses {found.group(1).upper()}")
-    return sql
+    """The query must be one SELECT (or WITH ... SELECT) that can only read; ValueError says why not.
+
+    Parsed as generic SQL here, before the database is known; the run parses it
+    again in the database's own dialect (extract/readonly.py).
+    """
+    return ensure_read_only_query(sql)
 
 
 class TableSource(_Frozen):
@@ -576,7 +567,7 @@ def resolve_database_url(cli_url: str | None, config: Config) -> str:
     for origin, value in candidates:
         if value:
             try:
-                make_url(value)
+                parse_url(value)
             except ArgumentError:
                 raise ConfigError(f"{origin}: not a SQLAlchemy database URL") from None
             return value

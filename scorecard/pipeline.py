@@ -6,6 +6,7 @@ import datetime as dt
 import fcntl
 import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -20,17 +21,19 @@ from scorecard import __version__
 from scorecard.config import Config, TableSource
 from scorecard.errors import ConfigError, LockError, OutputError, ScorecardError
 from scorecard.extract.activity import Activity, extract_activity
-from scorecard.extract.source import open_engine, redact_url
+from scorecard.extract.source import open_engine
 from scorecard.extract.summaries import Window
 from scorecard.output.email import Outgoing, send_all, unclaimed_credits_line
 from scorecard.output.files import (
     make_staging_folder,
     publish_run_folder,
+    restore_unpublished_run,
     sha256_of,
     write_bytes_atomic,
 )
 from scorecard.output.tables import csv_bytes, json_bytes
 from scorecard.reports.build import ReportInputs, render_reports, report_slugs
+from scorecard.reports.view import document_key
 from scorecard.scoring.credits import (
     ServiceCredits,
     run_credits,
@@ -39,6 +42,7 @@ from scorecard.scoring.credits import (
 )
 from scorecard.scoring.periods import Period, PeriodKind, months_of, periods_for
 from scorecard.scoring.table import score_table
+from scorecard.urls import redact_url
 
 LOCK_NAME = ".scorecard.lock"
 
@@ -87,9 +91,13 @@ def run_lock(out_dir: Path) -> Iterator[None]:
 
 
 def _remove_leftovers(out_dir: Path) -> None:
-    """Staging folders of runs that were killed: never published, safe to delete under the lock."""
-    for leftover in [*out_dir.glob(".*.staging-*"), *out_dir.glob(".*.previous")]:
+    """Staging folders of runs that were killed: never published, safe to delete under the lock.
+
+    A `.previous` folder is a complete run: put back if its run folder is missing.
+    """
+    for leftover in out_dir.glob(".*.staging-*"):
         shutil.rmtree(leftover, ignore_errors=True)
+    restore_unpublished_run(out_dir)
 
 
 def _point_latest(out_dir: Path, run_name: str) -> None:
@@ -182,7 +190,10 @@ def run(
     with run_lock(request.out_dir):
         progress(f"reading {redact_url(request.database_url)}")
         engine = open_engine(
-            request.database_url, config.database.statement_timeout_seconds, read_only=True
+            request.database_url,
+            config.database.statement_timeout_seconds,
+            read_only=True,
+            source_queries=[s.query for s in config.source.values() if s and s.query],
         )
         periods = periods_for(
             request.as_of,
@@ -250,13 +261,14 @@ def run(
                     sink=lambda relative, content: write_bytes_atomic(staging / relative, content),
                 )
             # Checked before any email goes out: a broken PDF is never sent.
-            _check_pdfs(staging, _expected_titles(table))
+            _check_documents(staging, _expected_documents(table))
             emails: list[dict[str, Any]] = []
             if request.send:
                 credits_line = unclaimed_credits_line(
                     unclaimed_total(credits, periods), config.currency.base
                 )
                 mails = outgoing_mail(table, data, request, periods[-1], credits_line)
+                _check_attachments(staging, mails)
                 progress(f"{'writing' if request.email_dry_run else 'sending'} {len(mails)} emails")
                 emails = send_all(
                     mails,
@@ -264,7 +276,15 @@ def run(
                     staging,
                     previous=_previous_emails(final_dir),
                     dry_run_dir=staging / "emails" if request.email_dry_run else None,
+                    journal_path=email_journal_path(request),
                 )
+                in_doubt = [e for e in emails if e["status"] == "in doubt"]
+                if in_doubt:
+                    problems.append(
+                        f"{len(in_doubt)} email in doubt, to {', '.join(in_doubt[0]['to'])} "
+                        f"({in_doubt[0]['attachment']}): it may have arrived and is not sent again; "
+                        f"see {email_journal_path(request)}"
+                    )
                 failed = [e for e in emails if e["status"] == "failed"]
                 if failed:
                     problems.append(
@@ -289,6 +309,11 @@ def run(
         artifacts=[a["path"] for a in manifest["artifacts"]] + ["manifest.json"],
         counts=manifest["tables"],
     )
+
+
+def email_journal_path(request: RunRequest) -> Path:
+    """The day's email journal: beside the run folders, so it outlives every run of the day."""
+    return request.out_dir / f"{request.as_of.isoformat()}.emails.jsonl"
 
 
 def _previous_emails(run_dir: Path) -> list[dict[str, Any]]:
@@ -324,6 +349,7 @@ def outgoing_mail(
                 body=f"The vendor performance review pack for {current.label}, data as of "
                 f"{request.as_of}, is attached.\n" + credits_line,
                 attachment=Path(f"portfolio{suffix}"),
+                document=document_key(None),
             )
         )
     slugs = report_slugs(table)
@@ -339,8 +365,11 @@ def outgoing_mail(
             f"{current.label} as of {request.as_of}. The scorecard is attached.\n"
         )
         slug = slugs[row["vendor_id"]]
+        document = document_key(row["vendor_id"])
         if manager := managers.get(row["vendor_id"]):
-            mails.append(Outgoing((manager,), subject, body, Path("vendors") / f"{slug}{suffix}"))
+            mails.append(
+                Outgoing((manager,), subject, body, Path("vendors") / f"{slug}{suffix}", document)
+            )
         contact = contacts.get(row["vendor_id"])
         if contact and row["sourcing"] != "in_house":
             if not request.config.reports.vendor_facing:
@@ -349,7 +378,7 @@ def outgoing_mail(
                     "only the vendor-facing scorecard may go to a vendor"
                 )
             facing = Path("vendor-facing") / f"{slug}{suffix}"
-            mails.append(Outgoing((contact,), subject, body, facing))
+            mails.append(Outgoing((contact,), subject, body, facing, document))
     return mails
 
 
@@ -373,14 +402,29 @@ def _write_tables(
     write_bytes_atomic(staging / "data_quality.csv", csv_bytes(data_quality))
 
 
-def _expected_titles(table: pl.DataFrame) -> dict[str, str]:
-    """The name each PDF must show on its first page."""
-    names = dict(table.select("vendor_id", "vendor_name").unique().rows())
-    expected = {"portfolio.pdf": "Vendor performance review"}
+def _expected_documents(table: pl.DataFrame) -> dict[str, str]:
+    """What each report file must record that it is: the portfolio, or one vendor's scorecard."""
+    expected = {f"portfolio{suffix}": document_key(None) for suffix in (".pdf", ".html")}
     for vendor_id, slug in report_slugs(table).items():
         for folder in ("vendors", "vendor-facing"):
-            expected[f"{folder}/{slug}.pdf"] = names[vendor_id]
+            for suffix in (".pdf", ".html"):
+                expected[f"{folder}/{slug}{suffix}"] = document_key(vendor_id)
     return expected
+
+
+_HTML_DOCUMENT = re.compile(r'<meta name="keywords" content="([^"]*)">')
+
+
+def recorded_document(path: Path) -> str | None:
+    """The document key a report recorded at render time (PDF Keywords, HTML keywords meta)."""
+    if path.suffix == ".pdf":
+        from pypdf import PdfReader
+
+        metadata = PdfReader(path).metadata
+        keywords = None if metadata is None else metadata.get("/Keywords")
+        return None if keywords is None else str(keywords)
+    match = _HTML_DOCUMENT.search(path.read_text("utf-8", errors="replace")[:8192])
+    return match.group(1) if match else None
 
 
 def _check_not_empty(manifest: dict[str, Any]) -> None:
@@ -390,23 +434,42 @@ def _check_not_empty(manifest: dict[str, Any]) -> None:
             raise OutputError(f"{artifact['path']} came out empty; the run is not published")
 
 
-def _check_pdfs(staging: Path, titles: dict[str, str]) -> None:
-    """Each PDF opens, has pages and names its vendor (or the pack's title) on page one."""
+def _check_documents(staging: Path, expected: dict[str, str]) -> None:
+    """Each PDF opens and has pages, and every report records the document its path promises.
+
+    By the key recorded at render time, never by looking for the name in the
+    text: text extraction changes spaces, joiners and right-to-left names, and
+    "Acme" is in "Acme V-PH-MNL".
+    """
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
-    for pdf in sorted(staging.rglob("*.pdf")):
-        relative = pdf.relative_to(staging).as_posix()
+    for path in sorted([*staging.glob("*.*"), *staging.glob("*/*.*")]):
+        relative = path.relative_to(staging).as_posix()
+        if path.suffix not in (".pdf", ".html") or relative.startswith("emails/"):
+            continue
         try:
-            reader = PdfReader(pdf)
-            first_page = " ".join(reader.pages[0].extract_text().split()) if reader.pages else ""
+            pages = len(PdfReader(path).pages) if path.suffix == ".pdf" else 1
+            recorded = recorded_document(path)
         except (PdfReadError, OSError, ValueError) as exc:
             raise OutputError(
                 f"{relative} does not open as a PDF ({exc}); the run is not published"
             ) from None
-        if not reader.pages:
+        if not pages:
             raise OutputError(f"{relative} has no pages; the run is not published")
-        if titles.get(relative, "") not in first_page:
+        if recorded != expected.get(relative):
             raise OutputError(
-                f"{relative} does not name {titles[relative]!r} on its first page; the run is not published"
+                f"{relative} records {recorded!r}, not {expected.get(relative)!r} (the document "
+                "its name promises); the run is not published"
+            )
+
+
+def _check_attachments(staging: Path, mails: Sequence[Outgoing]) -> None:
+    """Every attachment is the document its message is about, checked before anything is sent."""
+    for mail in mails:
+        recorded = recorded_document(staging / mail.attachment)
+        if recorded != mail.document:
+            raise OutputError(
+                f"{mail.attachment} records {recorded!r}, not {mail.document!r}: it would reach "
+                f"{', '.join(mail.to)} by mistake; nothing is sent and the run is not published"
             )

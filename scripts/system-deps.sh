@@ -10,6 +10,8 @@ ldconfig -p | grep -q 'libharfbuzz-subset.so' || missing+=(libharfbuzz-subset0)
 fc-list 2>/dev/null | grep -qi 'dejavu' || missing+=(fonts-dejavu-core fontconfig)
 # pdftotext -bbox and pdftoppm: the layout test reads where each word of a PDF landed.
 command -v pdftotext >/dev/null || missing+=(poppler-utils)
+# Vendor names in Chinese, Japanese or Korean need a CJK font (DejaVu has none): a small one.
+fc-list :lang=zh 2>/dev/null | grep -q . || missing+=(fonts-wqy-microhei)
 if ((${#missing[@]})); then
   if [ "$(id -u)" -ne 0 ]; then
     echo "scorecard needs these system packages: ${missing[*]} (install them as root)" >&2

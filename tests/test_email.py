@@ -8,8 +8,11 @@ import shutil
 import socket
 import ssl
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from email import policy
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -42,15 +45,22 @@ class Inbox:
         return "250 OK"
 
 
+@contextmanager
+def smtp_on_loopback(handler: Any) -> Iterator[int]:
+    """A real SMTP server with this aiosmtpd handler, on a free port (yielded)."""
+    controller = Controller(handler, hostname="127.0.0.1", port=_free_port())
+    controller.start()
+    try:
+        yield controller.port
+    finally:
+        controller.stop()
+
+
 @pytest.fixture
 def smtp_server():
     inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=_free_port())
-    controller.start()
-    try:
-        yield controller.port, inbox
-    finally:
-        controller.stop()
+    with smtp_on_loopback(inbox) as port:
+        yield port, inbox
 
 
 def _config(tmp_path: Path, port: int) -> Path:

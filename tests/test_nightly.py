@@ -19,6 +19,7 @@ from click.testing import CliRunner
 
 from scorecard.cli import cli
 from tests.builders import item, load, vendor
+from tests.mounts import tmpfs
 from tests.test_email import _free_port
 
 AS_OF = "2026-09-30"
@@ -218,19 +219,8 @@ def test_a_run_killed_mid_render_leaves_the_previous_run_untouched(tmp_path):
 @pytest.fixture
 def tiny_disk(tmp_path):
     """A real 600 KiB filesystem (tmpfs), so writes fail with ENOSPC as on a full disk."""
-    mount_point = tmp_path / "tiny"
-    mount_point.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(mount_point)],
-                             capture_output=True, text=True, check=False)  # fmt: skip
-    if mounted.returncode != 0:
-        message = f"cannot mount a tmpfs here (needs root): {mounted.stderr.strip()}"
-        if os.environ.get("CI") == "true" and os.geteuid() == 0:
-            pytest.fail(message)
-        pytest.skip(message)
-    try:
+    with tmpfs(tmp_path / "tiny", "size=600k") as mount_point:
         yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], check=False)
 
 
 def test_a_full_disk_fails_the_run_clearly_and_keeps_the_previous_run(tiny_disk, sqlite_url):
@@ -296,22 +286,29 @@ def test_a_rerun_on_the_same_data_writes_identical_files(sqlite_url, tmp_path):
     assert any(path.startswith("emails/") for path in trees[0])
 
 
-def test_a_pdf_that_is_broken_or_names_another_vendor_stops_the_run(tmp_path):
+def test_a_pdf_that_is_broken_or_records_another_vendor_stops_the_run(tmp_path):
     from weasyprint import HTML
 
     from scorecard.errors import OutputError
-    from scorecard.pipeline import _check_pdfs
+    from scorecard.pipeline import _check_documents
 
     staging = tmp_path / "staging"
     (staging / "vendors").mkdir(parents=True)
-    titles = {"vendors/acme.pdf": "Acme Offshore"}
-    HTML(string="<h1>Acme Offshore</h1>").write_pdf(staging / "vendors" / "acme.pdf")
-    _check_pdfs(staging, titles)  # a good one passes
-    HTML(string="<h1>Beta Nearshore</h1>").write_pdf(staging / "vendors" / "acme.pdf")
-    with pytest.raises(OutputError, match="does not name 'Acme Offshore' on its first page"):
-        _check_pdfs(staging, titles)
+    expected = {"vendors/acme.pdf": "scorecard-vendor 41"}
+
+    def pdf(keywords: str) -> None:
+        page = f'<html><head><meta name="keywords" content="{keywords}"></head><body>Acme</body></html>'
+        HTML(string=page).write_pdf(staging / "vendors" / "acme.pdf")
+
+    pdf("scorecard-vendor 41")
+    _check_documents(staging, expected)  # a good one passes
+    pdf("scorecard-vendor 42")  # another vendor's scorecard under this vendor's name
+    with pytest.raises(
+        OutputError, match="records 'scorecard-vendor 42', not 'scorecard-vendor 41'"
+    ):
+        _check_documents(staging, expected)
     (staging / "vendors" / "acme.pdf").write_bytes(b"%PDF-1.7\nthis is not a PDF body\n")
     with pytest.raises(
         OutputError, match=r"vendors/acme\.pdf (does not open as a PDF|has no pages)"
     ):
-        _check_pdfs(staging, titles)
+        _check_documents(staging, expected)

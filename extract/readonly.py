@@ -1,0 +1,190 @@
+"""A source query may only read: checked on its parsed tree (sqlglot), never by pattern matching.
+
+One statement, whose tree is a SELECT (or WITH ... SELECT, or a set operation
+of SELECTs) with no writing node anywhere in it (a writable CTE, SELECT INTO,
+FOR UPDATE), and no call of a function that writes, reaches another database
+or lifts the session's limits. The database's read-only transaction and the
+user's role are the other two locks (README, "Read-only"); this one names the
+problem before anything runs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from typing import Any, cast
+
+import sqlglot
+from sqlalchemy import Engine, event
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+
+# SQLAlchemy dialect name -> sqlglot dialect; anything else is parsed as generic SQL.
+_DIALECTS = {
+    "postgresql": "postgres",
+    "sqlite": "sqlite",
+    "mysql": "mysql",
+    "mariadb": "mysql",
+    "duckdb": "duckdb",
+    "trino": "trino",
+}
+
+# Names, not classes: a node this sqlglot version lacks is simply not looked for.
+_WRITING_NODE_NAMES = (
+    "Insert", "Update", "Delete", "Merge", "Create", "Drop", "Alter", "AlterTable",
+    "TruncateTable", "Copy", "Command", "Set", "Pragma", "Into", "Lock", "LoadData",
+    "Use", "Transaction", "Commit", "Rollback", "Attach", "Detach", "Grant", "Revoke",
+    "Install", "Export", "Refresh", "Analyze", "Cache", "Uncache",
+)  # fmt: skip
+_WRITING_NODES: tuple[type[exp.Expression], ...] = tuple(
+    node
+    for node in (getattr(exp, name, None) for name in _WRITING_NODE_NAMES)
+    if isinstance(node, type)
+)
+
+_READING_ROOTS = (exp.Select, exp.Union, exp.Intersect, exp.Except, exp.Subquery)
+
+# Functions refused by name, in any letter case: they write, sleep, lock, reach other
+# databases or servers' files, or change the session's settings (its statement timeout).
+_FORBIDDEN_FUNCTIONS = re.compile(
+    r"^(dblink.*|set_config|pg_(terminate_backend|cancel_backend|reload_conf|rotate_logfile"
+    r"|read_file|read_binary_file|ls_.*|stat_file|file_.*|sleep.*|advisory_.*|try_advisory_.*"
+    r"|promote|create_.*|drop_.*|replication_.*|switch_wal|backup_.*|start_backup|stop_backup"
+    r"|export_snapshot|import_system_collations|logical_.*|wal_replay_.*|log_backend_memory_contexts)"
+    r"|lo_.*|query_to_xml.*|sleep|benchmark|load_file|get_lock"
+    r"|release_lock|release_all_locks|load_extension|writefile|readfile|edit|fts3_tokenizer"
+    r"|getvariable|setvariable)$",
+    re.I,
+)
+
+# DuckDB table functions that read files: allowed, and then (only then) the DuckDB session
+# gets file access, limited to the folders these name (extract/source.py).
+_FILE_READERS = re.compile(
+    r"^(read_(csv|csv_auto|parquet|json|json_auto|json_objects|ndjson|ndjson_auto|ndjson_objects"
+    r"|text|blob|xlsx)|parquet_scan|csv_scan|json_scan|glob|sniff_csv)$",
+    re.I,
+)
+
+
+_FILE_NAME = re.compile(r"/|\.(csv|tsv|txt|parquet|json|jsonl|ndjson|xlsx|gz|zst)$", re.I)
+
+
+def _looks_like_a_file(name: exp.Expression) -> bool:
+    quoted = isinstance(name, exp.Literal) or (isinstance(name, exp.Identifier) and name.quoted)
+    return quoted and bool(_FILE_NAME.search(str(name.this)))
+
+
+class NotReadOnly(ValueError):
+    """The query could write, run more than one statement, or reach past the job's limits."""
+
+
+def _function_name(node: exp.Func) -> str:
+    return node.name if isinstance(node, exp.Anonymous) else node.sql_name()
+
+
+def _parse_one(sql: str, dialect: str | None) -> exp.Expression:
+    try:
+        statements = [s for s in sqlglot.parse(sql, read=_DIALECTS.get(dialect or "")) if s]
+    except SqlglotError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise NotReadOnly(f"does not parse as one SELECT: {first}") from None
+    if len(statements) != 1:
+        raise NotReadOnly("must be a single statement (found a ';' inside)")
+    return cast(exp.Expression, statements[0])
+
+
+def ensure_read_only_query(sql: str, dialect: str | None = None) -> str:
+    """The query itself, when it is one statement that can only read; NotReadOnly says why not.
+
+    dialect: SQLAlchemy's dialect name when the database is known (the run checks
+    again with it); without it the query is parsed as generic SQL.
+    """
+    tree = _parse_one(sql, dialect)
+    if not isinstance(tree, _READING_ROOTS):
+        raise NotReadOnly("must be a SELECT (or WITH ... SELECT) statement")
+    for node in tree.walk():
+        if isinstance(node, _WRITING_NODES):
+            word = node.key.upper() if not isinstance(node, exp.Command) else str(node.this)
+            raise NotReadOnly(f"must only read, but uses {word}")
+        if isinstance(node, exp.Func) and _FORBIDDEN_FUNCTIONS.match(_function_name(node)):
+            raise NotReadOnly(
+                f"must only read, but calls {_function_name(node)}(), which the job never allows"
+            )
+    return sql
+
+
+def files_read(sql: str, dialect: str | None = "duckdb") -> list[str]:
+    """The files (or globs) a query reads through DuckDB's file-reading functions or a quoted path."""
+    tree = _parse_one(sql, dialect)
+    paths = []
+    for node in tree.walk():
+        if isinstance(node, exp.Func) and _FILE_READERS.match(_function_name(node)):
+            paths += [
+                arg.this
+                for arg in node.iter_expressions()
+                if isinstance(arg, exp.Literal) and arg.is_string
+            ]
+            paths += [
+                item.this
+                for arg in node.iter_expressions()
+                if isinstance(arg, exp.Array)
+                for item in arg.expressions
+                if isinstance(item, exp.Literal) and item.is_string
+            ]
+        elif isinstance(node, exp.Table) and _looks_like_a_file(node.this):
+            # DuckDB reads `FROM 'exports/*.csv'`; the parser keeps it as a quoted name.
+            paths.append(str(node.this.this))
+    return paths
+
+
+def folders_read(queries: list[str]) -> list[str]:
+    """The absolute folders of every file the queries read: what DuckDB may open, nothing else."""
+    folders = set()
+    for query in queries:
+        for path in files_read(query):
+            fixed = path.split("*", 1)[0]  # a glob: the folder before its first wildcard
+            folder = fixed if fixed.endswith("/") else os.path.dirname(fixed)
+            folders.add(os.path.abspath(folder or "."))
+    return sorted(folders)
+
+
+def duckdb_read_only_config(reads_files: bool) -> dict[str, object]:
+    """DuckDB's connect-time settings for the job: no extension is fetched or loaded, and
+    without file-reading source queries no file but the database is opened, for good."""
+    config: dict[str, object] = {
+        "autoinstall_known_extensions": False,
+        "autoload_known_extensions": False,
+        "allow_community_extensions": False,
+        "allow_unsigned_extensions": False,
+    }
+    if not reads_files:
+        config |= {"enable_external_access": False, "lock_configuration": True}
+    return config
+
+
+def limit_duckdb(engine: Engine, folders: Sequence[str]) -> None:
+    """Each DuckDB connection: only the named folders readable, settings locked, one statement a call.
+
+    DuckDB's execute runs every statement of a string; its own parser counts them first here.
+    """
+    import duckdb
+
+    @event.listens_for(engine, "connect")
+    def lock(dbapi_connection: Any, _record: Any) -> None:
+        if not folders:
+            return
+        cursor = dbapi_connection.cursor()
+        try:
+            listed = ", ".join("'" + folder.replace("'", "''") + "'" for folder in folders)
+            cursor.execute(f"SET allowed_directories = [{listed}]")
+            cursor.execute("SET enable_external_access = false")
+            cursor.execute("SET lock_configuration = true")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def one_statement(*arguments: Any) -> None:
+        statement = arguments[2]
+        if len(duckdb.extract_statements(statement)) > 1:
+            raise NotReadOnly("refused: the job runs one statement at a time, this holds several")

@@ -1,0 +1,189 @@
+"""Read-only for real: a source query is parsed, runs as one statement, and cannot lift its limits."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import Connection, create_engine, text
+
+from scorecard.cli import cli
+from scorecard.extract.readonly import NotReadOnly, ensure_read_only_query, folders_read
+from scorecard.extract.source import open_engine, read_only_connection
+from tests.builders import charge, item, load, vendor
+
+AS_OF = "2026-09-30"
+ROWS = {
+    "vendors": [vendor("A")],
+    "work_items": [
+        item("a1", "A", "2026-07-01 00:00", "2026-07-02 00:00", "2026-07-01 12:00", qa=1)
+    ],
+    "charges": [charge("c1", "A", "2026-07-01", "2026-07-31", 100.0)],
+}
+# The issue's probe: a comment marker inside a string hid the second statement from the regex.
+SMUGGLED_COPY = (
+    "SELECT *, '--' AS z FROM vendors) AS s; COPY (SELECT * FROM work_items) TO '{target}'; "
+    "SELECT * FROM (SELECT * FROM vendors"
+)
+
+
+@pytest.mark.parametrize(
+    ("query", "reason"),
+    [
+        (SMUGGLED_COPY.format(target="x.csv"), "does not parse"),
+        ("SELECT 1; SELECT 2", "single statement"),
+        ("COPY (SELECT 1) TO 'x.csv'", "SELECT"),
+        (
+            "SELECT v.*, dblink_exec('dbname=test', 'DELETE FROM charges') FROM vendors v",
+            "dblink_exec",
+        ),
+        ("SELECT * FROM dblink('dbname=test', 'SELECT 1') AS t(a int)", "dblink"),
+        ("SELECT set_config('statement_timeout', '0', false), * FROM vendors", "set_config"),
+        ("SELECT PG_TERMINATE_BACKEND(1)", "PG_TERMINATE_BACKEND"),
+        ("SELECT pg_read_file('/etc/passwd')", "pg_read_file"),
+        ("SELECT lo_export(1, '/tmp/x')", "lo_export"),
+        ("SELECT query_to_xml('DELETE FROM charges', true, true, '')", "query_to_xml"),
+        ("SELECT * FROM vendors FOR UPDATE", "LOCK"),
+        ("WITH gone AS (DELETE FROM work_items RETURNING *) SELECT * FROM gone", "DELETE"),
+        ("SELECT * INTO backup FROM work_items", "INTO"),
+        ("SET statement_timeout = 0", "SELECT"),
+    ],
+)
+def test_a_query_that_could_write_or_escape_is_refused_by_its_parsed_tree(query, reason):
+    with pytest.raises(NotReadOnly, match=reason):
+        ensure_read_only_query(query, "postgresql")
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "SELECT 'delete me; -- not a comment' AS note, \"set\" FROM t -- update later",
+        "WITH x AS (SELECT * FROM t) SELECT * FROM x UNION ALL SELECT * FROM t",
+        "SELECT lower(name) AS name, CAST(NULL AS TEXT) AS country FROM crm.vendors;",
+    ],
+)
+def test_ordinary_reading_queries_pass(query):
+    assert ensure_read_only_query(query, "postgresql") == query
+
+
+def test_the_folders_duckdb_may_read_are_those_the_query_names(tmp_path):
+    queries = [
+        f"SELECT * FROM read_csv('{tmp_path}/a.csv')",
+        f"SELECT * FROM '{tmp_path}/b/*.parquet'",
+    ]
+    assert folders_read(queries) == sorted([str(tmp_path), str(tmp_path / "b")])
+    assert folders_read(["SELECT * FROM vendors"]) == []
+
+
+@contextmanager
+def job_connection(url: str, source_queries: tuple[str, ...] = ()) -> Iterator[Connection]:
+    """A connection exactly as the job opens it for reading."""
+    engine = open_engine(url, read_only=True, source_queries=source_queries)
+    try:
+        with read_only_connection(engine) as connection:
+            yield connection
+    finally:
+        engine.dispose()
+
+
+def _run(url: str, config: str, tmp_path):
+    path = tmp_path / "source.toml"
+    path.write_text(config)
+    return CliRunner().invoke(cli, ["run", "--config", str(path), "--database-url", url, "--as-of", AS_OF,
+                                    "--out", str(tmp_path / "out"), "--format", "csv"])  # fmt: skip
+
+
+def test_duckdb_the_smuggled_copy_writes_no_file_and_exits_2(duckdb_url, tmp_path):
+    load(duckdb_url, ROWS)
+    target = tmp_path / "stolen.csv"
+    query = SMUGGLED_COPY.format(target=target)
+    result = _run(duckdb_url, f'[source.vendors]\nquery = """{query}"""\n', tmp_path)
+    assert result.exit_code == 2, result.output
+    assert not target.exists()
+
+
+def test_duckdb_runs_one_statement_per_call_with_no_file_access(duckdb_url, tmp_path):
+    load(duckdb_url, ROWS)
+    secret = tmp_path / "secret.csv"
+    secret.write_text("x\n1\n")
+    refusals = {
+        "SELECT 1; SELECT 2": r"(?i)one statement|multiple statements",
+        f"SELECT * FROM read_csv('{secret}')": r"(?i)permission|disabled",
+        "SET enable_external_access = true": r"(?i)configuration|locked|disabled",
+    }
+    for statement, refusal in refusals.items():
+        with job_connection(duckdb_url) as connection, pytest.raises(Exception, match=refusal):
+            connection.exec_driver_sql(statement).fetchall()
+
+
+def test_duckdb_reads_the_files_a_source_query_names_and_nothing_else(duckdb_url, tmp_path):
+    load(duckdb_url, {"vendors": [], "work_items": ROWS["work_items"]})
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    (folder / "vendors.csv").write_text(
+        "vendor_id,name,sourcing,country,currency,manager_email,contract_start,contract_end\n"
+        "A,Acme,offshore,PH,EUR,,,\n"
+    )
+    query = f"SELECT * FROM read_csv('{folder}/vendors.csv', all_varchar = true)"
+    result = _run(duckdb_url, f'[source.vendors]\nquery = """{query}"""\n', tmp_path)
+    assert result.exit_code == 0, result.output
+    with (
+        job_connection(duckdb_url, (query,)) as connection,
+        pytest.raises(Exception, match=r"(?i)permission|disabled"),
+    ):
+        connection.exec_driver_sql(f"SELECT * FROM read_csv('{tmp_path}/out.csv')").fetchall()
+
+
+@pytest.fixture
+def postgresql_with_dblink(postgresql_url):
+    engine = create_engine(postgresql_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("CREATE EXTENSION IF NOT EXISTS dblink"))
+    finally:
+        engine.dispose()
+    return postgresql_url
+
+
+def _charges(url: str) -> int:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return int(connection.execute(text("SELECT count(*) FROM charges")).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def test_postgresql_dblink_exec_cannot_delete_the_charges(postgresql_with_dblink, tmp_path):
+    url = postgresql_with_dblink
+    load(url, ROWS)
+    database = url.rsplit("/", 1)[1]
+    query = (
+        f"SELECT v.*, dblink_exec('dbname={database} user=root host=127.0.0.1', 'DELETE FROM charges') AS gone "
+        "FROM vendors v"
+    )
+    result = _run(url, f'[source.vendors]\nquery = """{query}"""\n', tmp_path)
+    assert result.exit_code == 2, result.output
+    assert "dblink_exec" in result.stderr.splitlines()[-1]
+    assert _charges(url) == 1
+
+
+def test_postgresql_a_query_cannot_lift_its_statement_timeout(postgresql_url, tmp_path):
+    load(postgresql_url, ROWS)
+    query = (
+        "SELECT v.* FROM vendors v WHERE set_config('statement_timeout', '0', false) IS NOT NULL"
+    )
+    result = _run(postgresql_url, f'[source.vendors]\nquery = """{query}"""\n', tmp_path)
+    assert result.exit_code == 2
+    assert "set_config" in result.stderr.splitlines()[-1]
+
+
+def test_postgresql_the_job_runs_exactly_one_statement_per_call(postgresql_url):
+    load(postgresql_url, ROWS)
+    with (
+        job_connection(postgresql_url) as connection,
+        pytest.raises(Exception, match=r"(?i)multiple commands"),
+    ):
+        connection.exec_driver_sql("SELECT 1; SELECT 2")
