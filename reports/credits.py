@@ -7,7 +7,7 @@ from typing import Any
 
 import polars as pl
 
-from scorecard.config import RATE_KPIS
+from scorecard.config import HIGHER_IS_BETTER, RATE_KPIS
 from scorecard.reports.view import DASH, hours, money, pct
 from scorecard.scoring.credits import CreditTotals, ServiceCredits, credit_totals, period_months
 from scorecard.scoring.periods import Period, months_of
@@ -107,7 +107,7 @@ def portfolio_credits(
 
 def level_row(row: dict[str, Any], currency: str) -> dict[str, Any]:
     kpi = row["kpi"]
-    higher = kpi in ("accuracy", "on_time_rate", "response_within_target_rate")
+    higher = kpi in HIGHER_IS_BETTER
     return {
         "month": row["month"] + (" (provisional)" if row["provisional"] else ""),
         "vendor": row["vendor_name"],

@@ -112,14 +112,18 @@ def test_a_missed_level_costs_its_allocation_of_the_at_risk_amount():
 
 def test_a_pool_over_100_percent_is_capped_and_scaled_to_the_at_risk_amount_exactly():
     third = {**ON_TIME, "name": "Third", "kpi": "response_within_target_rate", "allocation_pct": 33}
+    # A level met in the same month takes no part in the scaling.
+    met = {"name": "Rework", "process": "support", "kpi": "rework_rate", "maximum": 0.1,
+           "allocation_pct": 50}  # fmt: skip
     fees = charges(fee("2026-07-01", "2026-07-31", 3_333.33))
     result = run([{"period": "2026-07", "on_time_rate": 0.5, "accuracy": 0.5,
-                   "response_within_target_rate": 0.1}],
-                 contract([ON_TIME, ACCURATE, third]), fees)  # fmt: skip
+                   "response_within_target_rate": 0.1, "rework_rate": 0.05}],
+                 contract([met, ON_TIME, ACCURATE, third]), fees)  # fmt: skip
     july = [r for r in rows(result) if r["month"] == "2026-07"]
     at_risk = july[0]["at_risk_amount"]
     assert at_risk == 333.33
-    credits = [r["credit"] for r in july]
+    assert (july[0]["met"], july[0]["credit"]) == (True, 0)
+    credits = [r["credit"] for r in july[1:]]
     assert round(sum(credits), 2) == at_risk
     # In proportion to 60 : 70 : 33 of 163 (to the cent).
     assert credits == pytest.approx(

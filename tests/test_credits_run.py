@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from pypdf import PdfReader
 
 from scorecard.cli import cli
+from scorecard.reports.view import slugify
 from tests.builders import charge, item, load, vendor
 
 AS_OF = "2026-08-20"  # July is over; August is provisional.
@@ -156,22 +157,24 @@ def test_the_portfolio_pack_has_a_service_credits_page_and_the_email_the_total(r
 
 def test_the_vendor_scorecard_shows_its_levels_and_asks_to_claim(run_dir):
     folder, _ = run_dir
-    text = _pdf_text(folder / "vendors" / "vendor-a.pdf")
+    text = _pdf_text(folder / "vendors" / f"{slugify('Vendor A')}.pdf")
     assert "Service levels and credits" in text
     assert "2026-08 (provisional)" in text and "≥ 90.0 %" in text
     assert "Claim 1 unclaimed service credit: 86.00 EUR" in text
     assert "SLA credit clause" not in text
     # Vendor E has no contract: the generic line stays, and no levels are shown.
-    other = _pdf_text(folder / "vendors" / "vendor-e.pdf")
+    other = _pdf_text(folder / "vendors" / f"{slugify('Vendor E')}.pdf")
     assert "SLA credit clause" in other and "Service levels and credits" not in other
 
 
 def test_the_vendor_facing_scorecard_shows_its_own_contract_only(run_dir):
     folder, _ = run_dir
-    text = _pdf_text(folder / "vendor-facing" / "vendor-a.pdf")
+    text = _pdf_text(folder / "vendor-facing" / f"{slugify('Vendor A')}.pdf")
     assert "Service levels and credits" in text and "186.00 EUR" in text
     assert "Vendor E" not in text and "Unclaimed" not in text
-    assert "Service levels" not in _pdf_text(folder / "vendor-facing" / "vendor-e.pdf")
+    assert "Service levels" not in _pdf_text(
+        folder / "vendor-facing" / f"{slugify('Vendor E')}.pdf"
+    )
 
 
 def test_without_contracts_there_is_no_service_credits_file(tmp_path):
