@@ -44,16 +44,16 @@ def totals_view(totals: CreditTotals, currency: str) -> dict[str, Any]:
     }
 
 
-def span_labels(periods: Sequence[Period]) -> dict[str, str]:
+def span_labels(periods: Sequence[Period], credits: ServiceCredits) -> dict[str, str]:
     """How the page names its two spans: this period, and the year to date within the window."""
-    current, year = period_months(periods, periods[-1].end.year)
+    current, year = period_months(periods, credits.year_start)
     first_year_month = year[0] if year else periods[-1].start.strftime("%Y-%m")
     since = "" if first_year_month.endswith("-01") else f" (since {first_year_month})"
     return {
         "period": f"{periods[-1].label} ({current[0]} to {current[-1]})"
         if len(current) > 1
         else periods[-1].label,
-        "year": f"{periods[-1].end.year} to date{since}",
+        "year": f"{credits.year_label} to date{since}",
     }
 
 
@@ -66,7 +66,7 @@ def portfolio_credits(
     """The "Service credits" page: per vendor, due, credited, unclaimed this period and this year."""
     if credits is None:
         return None
-    current, year = period_months(periods, periods[-1].end.year)
+    current, year = period_months(periods, credits.year_start)
     months = credits.months
     vendors = []
     for (vendor_id, name), frame in months.sort("vendor_name").group_by(
@@ -94,7 +94,7 @@ def portfolio_credits(
     )
     year_totals = credit_totals(months, year)
     return {
-        "spans": span_labels(periods),
+        "spans": span_labels(periods, credits),
         "vendors": vendors,
         "period": totals_view(credit_totals(months, current), currency),
         "year": totals_view(year_totals, currency),
@@ -137,13 +137,13 @@ def vendor_credits(
     if levels.is_empty():
         return None
     months = credits.months.filter(pl.col("vendor_id") == vendor_id)
-    current, year = period_months(periods, periods[-1].end.year)
+    current, year = period_months(periods, credits.year_start)
     # The last twelve months of the window, newest first.
     shown = [m.label for m in months_of(periods)][-12:]
     rows = levels.filter(pl.col("month").is_in(shown)).to_dicts()
     year_totals = credit_totals(months, year)
     return {
-        "spans": span_labels(periods),
+        "spans": span_labels(periods, credits),
         "levels": [level_row(r, currency) for r in reversed(rows)],
         "period": totals_view(credit_totals(months, current), currency),
         "year": totals_view(year_totals, currency),

@@ -12,6 +12,8 @@ from the figures it shows.
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -19,7 +21,13 @@ import polars as pl
 
 from scorecard.config import Config, Contract
 from scorecard.extract.activity import Activity
-from scorecard.scoring.periods import Period, month_is_over, months_of
+from scorecard.scoring.periods import (
+    Period,
+    fiscal_year_label,
+    fiscal_year_start,
+    month_is_over,
+    months_of,
+)
 from scorecard.scoring.table import score_table, spread_amounts
 
 # Exactly these columns, in this order (contract section 9).
@@ -53,6 +61,10 @@ class ServiceCredits:
     """One row per vendor x service level x month: the columns of service_credits.csv."""
     months: pl.DataFrame
     """One row per contracted vendor x month: fees, due, credited, unclaimed, provisional."""
+    year_start: dt.date = dt.date(1, 1, 1)
+    """First day of the (fiscal) year to date the reports and the email sum over."""
+    year_label: str = ""
+    """That year as readers name it: 2026, or FY2027 with run.fiscal_year_start_month."""
 
 
 def unknown_contract_vendors(
@@ -311,13 +323,20 @@ def run_credits(
     if not config.contracts:
         return None
     months = months_of(periods)
-    return service_credits(
+    credits = service_credits(
         score_table(activity, months, config),
         activity.charges,
         activity.vendors,
         months,
         config.contracts,
         config.currency.to_base(),
+    )
+    # Year to date follows the fiscal year when one is configured, like the quarters do.
+    as_of, fiscal = periods[-1].end, config.run.fiscal_year_start_month
+    return dataclasses.replace(
+        credits,
+        year_start=fiscal_year_start(as_of, fiscal),
+        year_label=fiscal_year_label(as_of, fiscal),
     )
 
 
@@ -359,10 +378,12 @@ def credit_totals(months: pl.DataFrame, labels: Sequence[str]) -> CreditTotals:
     )
 
 
-def period_months(periods: Sequence[Period], as_of_year: int) -> tuple[list[str], list[str]]:
+def period_months(
+    periods: Sequence[Period], year_start: dt.date
+) -> tuple[list[str], list[str]]:
     """The month labels of the current period, and those of the year to date within the window."""
     current = [m.label for m in months_of(periods[-1:])]
-    year = [m.label for m in months_of(periods) if m.start.year == as_of_year]
+    year = [m.label for m in months_of(periods) if m.start >= year_start]
     return current, year
 
 
@@ -372,4 +393,4 @@ def unclaimed_total(
     """The year-to-date totals the portfolio email states; None without contracts."""
     if credits is None:
         return None
-    return credit_totals(credits.months, period_months(periods, periods[-1].end.year)[1])
+    return credit_totals(credits.months, period_months(periods, credits.year_start)[1])

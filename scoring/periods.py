@@ -81,6 +81,20 @@ def default_as_of(today: dt.date | None = None) -> dt.date:
     return today - dt.timedelta(days=1)
 
 
+def fiscal_year_start(day: dt.date, fiscal_year_start_month: int = 1) -> dt.date:
+    """The first day of the (fiscal) year holding `day`: January 1st for calendar years."""
+    year = day.year if day.month >= fiscal_year_start_month else day.year - 1
+    return dt.date(year, fiscal_year_start_month, 1)
+
+
+def fiscal_year_label(day: dt.date, fiscal_year_start_month: int = 1) -> str:
+    """`2026` for a calendar year; `FY2027` for a fiscal year, named for the year it ends in."""
+    if fiscal_year_start_month == 1:
+        return str(day.year)
+    start = fiscal_year_start(day, fiscal_year_start_month)
+    return f"FY{start.year + 1}"
+
+
 def months_of(periods: Sequence[Period]) -> list[Period]:
     """The calendar months the periods cover, oldest first; the last ends on the as-of day.
 

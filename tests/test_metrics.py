@@ -174,3 +174,23 @@ def test_months_ignore_the_fiscal_year():
         "2026-10",
         "2026-11",
     ]
+
+
+def test_the_year_to_date_follows_the_fiscal_year():
+    from scorecard.scoring.credits import period_months
+    from scorecard.scoring.periods import fiscal_year_label, fiscal_year_start
+
+    as_of = dt.date(2026, 9, 20)
+    assert (fiscal_year_start(as_of), fiscal_year_label(as_of)) == (dt.date(2026, 1, 1), "2026")
+    assert (fiscal_year_start(as_of, 4), fiscal_year_label(as_of, 4)) == (
+        dt.date(2026, 4, 1),
+        "FY2027",
+    )
+    assert (fiscal_year_start(as_of, 10), fiscal_year_label(as_of, 10)) == (
+        dt.date(2025, 10, 1),
+        "FY2026",
+    )
+    periods = periods_for(as_of, "quarter", 4, 4)
+    current, year = period_months(periods, fiscal_year_start(as_of, 4))
+    assert current == ["2026-07", "2026-08", "2026-09"]
+    assert year == ["2026-04", "2026-05", "2026-06", "2026-07", "2026-08", "2026-09"]
