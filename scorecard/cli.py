@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 
@@ -202,7 +202,10 @@ def check(
     config = load_config(config_path)
     click.echo(f"ok    config {config.source_path}: valid")
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    findings = check_source(resolve_database_url(database_url, config), now)
+    # The same sources as `scorecard run` (the keys are the canonical table names).
+    findings = check_source(
+        resolve_database_url(database_url, config), now, cast(Any, config.source)
+    )
     if max_age is not None:
         findings.append(check_last_run(Path(out_dir or config.run.output_dir), max_age, now))
     for finding in findings:

@@ -141,8 +141,15 @@ def _manifest(
         "config_file": request.config.source_path,
         "config": request.config.public_dict(),
         "tables": {
-            name: {"rows_read": c.read, "rows_accepted": c.accepted, "rows_rejected": c.rejected}
-            for name, c in data.counts.items()
+            **{
+                name: {
+                    "rows_read": c.read,
+                    "rows_accepted": c.accepted,
+                    "rows_rejected": c.rejected,
+                }
+                for name, c in data.counts.items()
+            },
+            **{name: {"absent": True} for name in data.not_measured},
         },
         "artifacts": [
             {
