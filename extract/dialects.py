@@ -193,8 +193,10 @@ def _mysql_format(fmt: str) -> str:
     return "".join(pieces)
 
 
-def _quoted(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+def _quoted(compiler: SQLCompiler, text: str) -> str:
+    """A string literal; with % doubled for drivers whose placeholders are %s (pymysql, psycopg)."""
+    quoted = "'" + text.replace("'", "''") + "'"
+    return quoted.replace("%", "%%") if compiler.preparer._double_percents else quoted
 
 
 class matches(FunctionElement[Any]):
@@ -213,32 +215,32 @@ class matches(FunctionElement[Any]):
 def _matches_standard(element: matches, compiler: SQLCompiler, **kw: Any) -> str:
     # MariaDB/MySQL.
     (value,) = _arguments(element, compiler, **kw)
-    return f"({value} REGEXP {_quoted(element.pattern)})"
+    return f"({value} REGEXP {_quoted(compiler, element.pattern)})"
 
 
 @compiles(matches, "sqlite")
 def _matches_sqlite(element: matches, compiler: SQLCompiler, **kw: Any) -> str:
     # SQLAlchemy registers REGEXP on every SQLite connection; it takes text only.
     (value,) = _arguments(element, compiler, **kw)
-    return f"(CAST({value} AS TEXT) REGEXP {_quoted(element.pattern)})"
+    return f"(CAST({value} AS TEXT) REGEXP {_quoted(compiler, element.pattern)})"
 
 
 @compiles(matches, "postgresql")
 def _matches_postgresql(element: matches, compiler: SQLCompiler, **kw: Any) -> str:
     (value,) = _arguments(element, compiler, **kw)
-    return f"({value} ~ {_quoted(element.pattern)})"
+    return f"({value} ~ {_quoted(compiler, element.pattern)})"
 
 
 @compiles(matches, "duckdb")
 def _matches_duckdb(element: matches, compiler: SQLCompiler, **kw: Any) -> str:
     (value,) = _arguments(element, compiler, **kw)
-    return f"regexp_matches({value}, {_quoted(element.pattern)})"
+    return f"regexp_matches({value}, {_quoted(compiler, element.pattern)})"
 
 
 @compiles(matches, "trino")
 def _matches_trino(element: matches, compiler: SQLCompiler, **kw: Any) -> str:
     (value,) = _arguments(element, compiler, **kw)
-    return f"regexp_like({value}, {_quoted(element.pattern)})"
+    return f"regexp_like({value}, {_quoted(compiler, element.pattern)})"
 
 
 class parsed_timestamp(FunctionElement[Any]):
@@ -269,12 +271,12 @@ def _parsed_postgresql(element: parsed_timestamp, compiler: SQLCompiler, **kw: A
     (value,) = _arguments(element, compiler, **kw)
     if element.fmt is None:
         return (
-            f"CASE WHEN {value} ~ {_quoted(ISO_8601)} "
+            f"CASE WHEN {value} ~ {_quoted(compiler, ISO_8601)} "
             f"THEN CAST({value} AS TIMESTAMPTZ) AT TIME ZONE 'UTC' END"
         )
     return (
-        f"CASE WHEN {value} ~ {_quoted(format_pattern(element.fmt))} "
-        f"THEN to_timestamp({value}, {_quoted(_postgresql_format(element.fmt))}) "
+        f"CASE WHEN {value} ~ {_quoted(compiler, format_pattern(element.fmt))} "
+        f"THEN to_timestamp({value}, {_quoted(compiler, _postgresql_format(element.fmt))}) "
         "AT TIME ZONE 'UTC' END"
     )
 
@@ -285,12 +287,12 @@ def _parsed_duckdb(element: parsed_timestamp, compiler: SQLCompiler, **kw: Any) 
     (value,) = _arguments(element, compiler, **kw)
     if element.fmt is None:
         return (
-            f"CASE WHEN regexp_matches({value}, {_quoted(ISO_8601)}) "
+            f"CASE WHEN regexp_matches({value}, {_quoted(compiler, ISO_8601)}) "
             f"THEN CAST(TRY_CAST({value} AS TIMESTAMPTZ) AS TIMESTAMP) END"
         )
     return (
-        f"CASE WHEN regexp_matches({value}, {_quoted(format_pattern(element.fmt))}) "
-        f"THEN CAST(try_strptime({value}, {_quoted(element.fmt)}) AS TIMESTAMP) END"
+        f"CASE WHEN regexp_matches({value}, {_quoted(compiler, format_pattern(element.fmt))}) "
+        f"THEN CAST(try_strptime({value}, {_quoted(compiler, element.fmt)}) AS TIMESTAMP) END"
     )
 
 
@@ -300,14 +302,14 @@ def _parsed_mysql(element: parsed_timestamp, compiler: SQLCompiler, **kw: Any) -
     (value,) = _arguments(element, compiler, **kw)
     if element.fmt is not None:
         return (
-            f"CASE WHEN {value} REGEXP {_quoted(format_pattern(element.fmt))} "
-            f"THEN STR_TO_DATE({value}, {_quoted(_mysql_format(element.fmt))}) END"
+            f"CASE WHEN {value} REGEXP {_quoted(compiler, format_pattern(element.fmt))} "
+            f"THEN STR_TO_DATE({value}, {_quoted(compiler, _mysql_format(element.fmt))}) END"
         )
     # No type holds an offset: read the local part, then move it by the offset to UTC.
     offset = f"REGEXP_SUBSTR({value}, '[+-][0-9]{{2}}:?[0-9]{{2}}$')"
-    local = f"REPLACE(REGEXP_REPLACE({value}, {_quoted(_OFFSET)}, ''), 'T', ' ')"
+    local = f"REPLACE(REGEXP_REPLACE({value}, {_quoted(compiler, _OFFSET)}, ''), 'T', ' ')"
     return (
-        f"CASE WHEN {value} REGEXP {_quoted(ISO_8601)} THEN CONVERT_TZ(CAST({local} AS DATETIME(6)), "
+        f"CASE WHEN {value} REGEXP {_quoted(compiler, ISO_8601)} THEN CONVERT_TZ(CAST({local} AS DATETIME(6)), "
         f"CASE WHEN {offset} = '' THEN '+00:00' "
         f"ELSE CONCAT(LEFT({offset}, 3), ':', RIGHT({offset}, 2)) END, '+00:00') END"
     )
@@ -325,7 +327,7 @@ def _parsed_sqlite(element: parsed_timestamp, compiler: SQLCompiler, **kw: Any) 
             f"THEN julianday({value}) END"
         )
     # SQLite has no strptime: the function registered on each connection (source.py).
-    return f"julianday(scorecard_strptime({value}, {_quoted(element.fmt)}))"
+    return f"julianday(scorecard_strptime({value}, {_quoted(compiler, element.fmt)}))"
 
 
 @compiles(parsed_timestamp, "trino")
@@ -333,10 +335,10 @@ def _parsed_trino(element: parsed_timestamp, compiler: SQLCompiler, **kw: Any) -
     (value,) = _arguments(element, compiler, **kw)
     if element.fmt is None:
         return (
-            f"CASE WHEN regexp_like({value}, {_quoted(ISO_8601)}) THEN CAST(from_iso8601_timestamp("
+            f"CASE WHEN regexp_like({value}, {_quoted(compiler, ISO_8601)}) THEN CAST(from_iso8601_timestamp("
             f"replace({value}, ' ', 'T')) AT TIME ZONE 'UTC' AS TIMESTAMP) END"
         )
-    return f"date_parse({value}, {_quoted(_mysql_format(element.fmt))})"
+    return f"date_parse({value}, {_quoted(compiler, _mysql_format(element.fmt))})"
 
 
 class moment(FunctionElement[Any]):

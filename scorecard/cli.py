@@ -158,7 +158,10 @@ def _run_and_report(request: RunRequest) -> None:
     for problem in result.problems:
         _log.problem(problem)
     rows = ", ".join(
-        f"{name} {c['rows_accepted']}/{c['rows_read']}" for name, c in result.counts.items()
+        f"{name} not tracked"
+        if c.get("absent")
+        else f"{name} {c['rows_accepted']}/{c['rows_read']}"
+        for name, c in result.counts.items()
     )
     seconds = time.monotonic() - started
     text = (

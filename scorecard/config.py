@@ -94,7 +94,7 @@ class ColumnConstant(_Frozen):
 
     @model_validator(mode="after")
     def _one_of(self) -> ColumnConstant:
-        if (self.value is None) != self.null:
+        if (self.value is not None) != self.null:
             return self
         raise ValueError("give either value = <constant> or null = true")
 
