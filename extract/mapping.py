@@ -111,9 +111,22 @@ class Source:
 @dataclass
 class Problems:
     found: list[str] = field(default_factory=list)
+    missing_tables: list[str] = field(default_factory=list)
+    """Canonical tables (no [source.*]) missing: said once, together."""
 
     def add(self, text: str) -> None:
         self.found.append(text)
+
+    def all(self) -> list[str]:
+        if len(self.missing_tables) > 1:
+            names = ", ".join(self.missing_tables)
+            missing = [f"tables {names} are missing from the database (run scorecard init-db?)"]
+        else:
+            missing = [
+                f"table {name!r} is missing from the database (run scorecard init-db?)"
+                for name in self.missing_tables
+            ]
+        return missing + self.found
 
 
 def _split_name(qualified: str) -> tuple[str | None, str]:
@@ -143,8 +156,10 @@ def _probe(
         if table_name not in inspector.get_view_names(schema=schema) and not inspector.has_table(
             table_name, schema=schema
         ):
-            hint = "" if spec is not None else " (run scorecard init-db?)"
-            problems.add(f"{label} is missing from the database{hint}")
+            if spec is None:
+                problems.missing_tables.append(name)
+            else:
+                problems.add(f"{label} is missing from the database")
             return None
         probe = select(text("*")).select_from(table(table_name, schema=schema))
         failure = f"cannot read {label}"
@@ -343,10 +358,11 @@ def resolve_all(engine: Engine, sources: Mapping[str, TableSource]) -> dict[str,
             if found.select is not None:
                 _check_text_times(connection, found, problems)
             resolved[name] = found
-    if problems.found:
+    found = problems.all()
+    if found:
         raise SourceError(
-            problems.found[0]
-            if len(problems.found) == 1
-            else f"{len(problems.found)} problems with the sources: " + "; ".join(problems.found)
+            found[0]
+            if len(found) == 1
+            else f"{len(found)} problems with the sources: " + "; ".join(found)
         )
     return resolved

@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, type_coerce
+from sqlalchemy.types import NullType
 
 from scorecard.config import TableSource
 from scorecard.extract.mapping import resolve_all
@@ -81,7 +82,8 @@ def check_source(
                     continue
                 rows = found.select.subquery("src")
                 count, newest = connection.execute(
-                    select(func.count(), func.max(rows.c[column]))
+                    # Untyped: SQLite gives a julianday() number, which no date parser reads.
+                    select(func.count(), type_coerce(func.max(rows.c[column]), NullType()))
                 ).one()
                 latest = _as_datetime(newest)
                 if not count or latest is None:

@@ -199,7 +199,8 @@ def test_a_missing_table_exits_3(tmp_path):
     assert result.exit_code == 3
     assert (
         error_line(result)
-        == "scorecard: error: table 'vendors' is missing from the database (run scorecard init-db?)\n"
+        == "scorecard: error: tables vendors, work_items, requests, charges are missing from the "
+        "database (run scorecard init-db?)\n"
     )
     assert not (tmp_path / "out" / AS_OF).exists()
 
