@@ -9,14 +9,16 @@ from one consistent read.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, Engine, Select, and_, or_
+from sqlalchemy import Connection, Engine, Select, and_, func, or_, select, type_coerce
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.types import NullType
 
 from scorecard.config import CurrencyConfig, TableSource
 from scorecard.errors import SourceError
@@ -394,3 +396,43 @@ def extract_activity(
             progress(f"{lost}; retrying the extraction once")
             engine.dispose()  # drop pooled connections to the old server session
     raise AssertionError("unreachable")
+
+
+_UNIX_EPOCH_JULIAN_DAY = 2440587.5
+
+
+def as_datetime(value: object) -> dt.datetime | None:
+    """A time as a database returns it, as a naive UTC datetime (SQLite: a julianday() number)."""
+    if isinstance(value, float):
+        return dt.datetime(1970, 1, 1) + dt.timedelta(days=value - _UNIX_EPOCH_JULIAN_DAY)
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo is None else value.astimezone(dt.UTC).replace(tzinfo=None)
+    if isinstance(value, dt.date):
+        return dt.datetime.combine(value, dt.time())
+    if isinstance(value, str) and value:
+        return dt.datetime.fromisoformat(value)
+    return None
+
+
+def received_range(
+    engine: Engine, sources: Mapping[str, TableSource] | None = None
+) -> tuple[dt.datetime, dt.datetime] | None:
+    """When the work items were received, first and last, over every row (None: no rows).
+
+    Asked only when a run finds nothing to score, to say where the data is.
+    """
+    found = resolve_all(engine, sources or {})["work_items"]
+    if found.select is None:
+        return None
+    rows = found.select.subquery("src")
+    received = rows.c.received_at
+    with read_only_connection(engine) as connection:
+        # Untyped: SQLite gives a julianday() number, which no date parser reads.
+        first, last = connection.execute(
+            select(
+                type_coerce(func.min(received), NullType()),
+                type_coerce(func.max(received), NullType()),
+            )
+        ).one()
+    start, end = as_datetime(first), as_datetime(last)
+    return None if start is None or end is None else (start, end)

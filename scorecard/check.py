@@ -17,6 +17,7 @@ from sqlalchemy import func, select, type_coerce
 from sqlalchemy.types import NullType
 
 from scorecard.config import TableSource
+from scorecard.extract.activity import as_datetime
 from scorecard.extract.mapping import resolve_all
 from scorecard.extract.source import open_engine, read_only_connection, redact_url
 
@@ -34,26 +35,6 @@ class Finding:
     text: str
     warning: bool = False
     """Worth a look, but not a failure (for example no requests tracked at all)."""
-
-
-_UNIX_EPOCH_JULIAN_DAY = 2440587.5
-
-
-def _as_datetime(value: object) -> dt.datetime | None:
-    if isinstance(value, float):
-        # SQLite: a time is its julianday() number (extract/dialects.py).
-        return dt.datetime(1970, 1, 1) + dt.timedelta(days=value - _UNIX_EPOCH_JULIAN_DAY)
-    if isinstance(value, dt.datetime):
-        return (
-            value.replace(tzinfo=None)
-            if value.tzinfo is None
-            else value.astimezone(dt.UTC).replace(tzinfo=None)
-        )
-    if isinstance(value, dt.date):
-        return dt.datetime.combine(value, dt.time())
-    if isinstance(value, str) and value:
-        return dt.datetime.fromisoformat(value)
-    return None
 
 
 def check_source(
@@ -85,7 +66,7 @@ def check_source(
                     # Untyped: SQLite gives a julianday() number, which no date parser reads.
                     select(func.count(), type_coerce(func.max(rows.c[column]), NullType()))
                 ).one()
-                latest = _as_datetime(newest)
+                latest = as_datetime(newest)
                 if not count or latest is None:
                     # Without work items there is nothing to score; the other tables may be untracked.
                     if table == "work_items":
