@@ -245,6 +245,29 @@ def init_db(database_url: str | None) -> None:
     click.echo(f"created the canonical tables in {redact_url(url)}")
 
 
+@cli.command("load-csv")
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--table", "table_name", required=True, help="The table to create.")
+@click.option("--database-url", help="SQLAlchemy URL; else SCORECARD_DATABASE_URL.")
+@click.option("--replace", is_flag=True, help="Drop and reload the table if it exists.")
+@_fails_cleanly
+def load_csv_command(
+    csv_file: Path, table_name: str, database_url: str | None, replace: bool
+) -> None:
+    """Load a CSV export (.csv or .csv.gz) into a new table of text columns, as it is.
+
+    Read it with a [source.*] mapping: formats, null values and value maps
+    turn the text into the canonical columns inside the database.
+    """
+    from scorecard.config import Config
+    from scorecard.extract.source import redact_url
+    from scorecard.load_csv import load_csv
+
+    url = resolve_database_url(database_url, Config())
+    rows = load_csv(url, csv_file, table_name, replace)
+    click.echo(f"loaded {rows:,} rows of {csv_file.name} into {table_name} in {redact_url(url)}")
+
+
 def _last_quarter_end(today: dt.date) -> dt.date:
     quarter_start = dt.date(today.year, 3 * ((today.month - 1) // 3) + 1, 1)
     return quarter_start - dt.timedelta(days=1)
