@@ -190,6 +190,7 @@ def build_portfolio(inputs: ReportInputs, slugs: dict[str, str]) -> dict[str, An
             "good": by_standing.get("good", []),
             "watch": by_standing.get("watch", []),
             "critical": by_standing.get("critical", []),
+            "spend_tracked": "charges" not in inputs.data.not_measured,
             "total_spend": money(total_spend, currency),
             "total_savings": signed_money(total_savings, currency),
             "savings_negative": (total_savings or 0) < 0,

@@ -167,11 +167,14 @@ def recommendations(
     row: dict[str, Any],
     history: Sequence[dict[str, Any] | None],
     baseline: dict[str, float | None],
-    service_credits: float,
+    service_credits: float | None,
     config: Config,
     days: int,
 ) -> list[Recommendation]:
-    """Clear, documented rules; each says what it saw and what to do."""
+    """Clear, documented rules; each says what it saw and what to do.
+
+    service_credits: None when charges are not tracked (nothing may rest on them).
+    """
     currency = config.currency.base
     found: list[Recommendation] = []
     if row["standing"] == "critical":
@@ -223,7 +226,11 @@ def recommendations(
         ))  # fmt: skip
     on_time, target = row["on_time_rate"], config.scoring.bands.speed.target
     if on_time is not None and on_time < target and row["sourcing"] != IN_HOUSE:
-        if service_credits < 0:
+        if service_credits is None:
+            found.append(Recommendation(
+                "info", f"On time {pct(on_time)} against a {pct(target)} target."
+            ))  # fmt: skip
+        elif service_credits < 0:
             found.append(Recommendation(
                 "info",
                 f"On time {pct(on_time)} against a {pct(target)} target; service credits of "
@@ -364,7 +371,11 @@ def build_vendor(
     }
     if internal:
         savings = row["savings_vs_in_house"]
-        credits = service_credits_in(inputs.data.charges, vendor_id, current_period, config)
+        credits = (
+            None
+            if "charges" in inputs.data.not_measured
+            else service_credits_in(inputs.data.charges, vendor_id, current_period, config)
+        )
         model["recommendations"] = recommendations(row, history, baseline, credits, config, days)
         model["process_costs"] = [
             {

@@ -257,3 +257,20 @@ def test_a_config_that_contradicts_itself_exits_2(sqlite_url, tmp_path, text_, m
     code, err, _ = _run(sqlite_url, tmp_path, text_)
     assert code == 2
     assert message in err
+
+
+def test_reports_say_not_measured_and_rest_nothing_on_absent_charges(sqlite_url, tmp_path):
+    load_export(sqlite_url)
+    config = tmp_path / "scorecard.toml"
+    config.write_text(MAPPING)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["run", "--config", str(config), "--database-url", sqlite_url,
+                                      "--as-of", AS_OF, "--out", str(out), "--format", "html"])  # fmt: skip
+    assert result.exit_code == 1, result.output
+    portfolio = (out / AS_OF / "portfolio.html").read_text()
+    assert "spend and savings: no charges are tracked" in portfolio
+    assert "outsourced spend this period" not in portfolio
+    assert "Exchange rates" not in portfolio
+    scorecard = next((out / AS_OF / "vendors").glob("v1*.html")).read_text()
+    assert "service credit" not in scorecard
+    assert "0 EUR" not in scorecard and "0 EUR" not in portfolio
