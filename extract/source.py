@@ -73,7 +73,10 @@ def _connect_arguments(
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     if backend == "duckdb":
-        return {"read_only": True} if read_only else {}
+        # An in-memory database holds nothing to protect and cannot open read-only; what
+        # it reads through a query (read_csv, read_parquet) are files it never writes.
+        in_memory = parsed.database in (None, "", ":memory:")
+        return {"read_only": True} if read_only and not in_memory else {}
     if backend == "postgresql" and parsed.get_driver_name() in ("psycopg", "psycopg2"):
         options = (
             f"-c statement_timeout={int(statement_timeout_seconds * 1000)}"

@@ -92,3 +92,22 @@ def test_the_example_scores_match_a_computation_in_plain_python(sqlite_scores):
 def test_the_example_scores_identically_on_every_engine(server, sqlite_scores, request, tmp_path):
     url = request.getfixturevalue(f"{server}_url")
     assert _scores(url, tmp_path / "out") == sqlite_scores
+
+
+def test_duckdb_in_memory_reads_the_csv_file_itself_through_a_query(sqlite_scores, tmp_path):
+    """duckdb:///:memory: as the URL: the query reads the file, nothing is loaded first."""
+    csv_file = tmp_path / "incidents.csv"
+    csv_file.write_bytes(gzip.decompress(SAMPLE.read_bytes()))
+    config = (
+        (EXAMPLE / "scorecard.toml")
+        .read_text()
+        .replace("FROM incident_events", f"FROM read_csv('{csv_file}', all_varchar = true)")
+    )
+    assert "read_csv" in config
+    (tmp_path / "memory.toml").write_text(config)
+    out = tmp_path / "out"
+    ran = CliRunner().invoke(cli, ["run", "--config", str(tmp_path / "memory.toml"), "--database-url",
+                                   "duckdb:///:memory:", "--as-of", AS_OF, "--out", str(out),
+                                   "--format", "csv"])  # fmt: skip
+    assert ran.exit_code == 0, ran.output
+    assert (out / AS_OF / "scores.csv").read_bytes() == sqlite_scores
