@@ -274,3 +274,51 @@ def test_reports_say_not_measured_and_rest_nothing_on_absent_charges(sqlite_url,
     scorecard = next((out / AS_OF / "vendors").glob("v1*.html")).read_text()
     assert "service credit" not in scorecard
     assert "0 EUR" not in scorecard and "0 EUR" not in portfolio
+
+
+def test_duckdb_cuts_zoned_times_into_utc_days_whatever_the_machines_zone(duckdb_url, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    load(duckdb_url, {"vendors": [vendor("V1")]})
+    engine = create_engine(duckdb_url)
+    with engine.begin() as connection:
+        connection.execute(text(
+            "CREATE TABLE tickets AS SELECT 'w1' AS work_item_id, 'V1' AS vendor_id, 'desk' AS process, "
+            "TIMESTAMPTZ '2026-06-30 20:00:00+00' AS received_at, NULL::TIMESTAMPTZ AS due_at, "
+            "TIMESTAMPTZ '2026-07-01 02:30:00+00' AS completed_at, 1 AS units, 0 AS qa_checked_units, "
+            "0 AS defects, false AS reworked"
+        ))  # fmt: skip
+    engine.dispose()
+    config = tmp_path / "zoned.toml"
+    config.write_text('[source.work_items]\ntable = "tickets"\n[source.requests]\nabsent = true\n'
+                      '[source.charges]\nabsent = true\n')  # fmt: skip
+    out = tmp_path / "out"
+    command = [sys.executable, "-c", "from scorecard.cli import cli; cli()", "run", "--config",
+               str(config), "--database-url", duckdb_url, "--as-of", AS_OF, "--out", str(out),
+               "--format", "csv"]  # fmt: skip
+    # A machine in New York: 02:30 UTC on 1 July is still 30 June there.
+    ran = subprocess.run(command, env={**os.environ, "TZ": "America/New_York"}, capture_output=True)
+    assert ran.returncode == 0, ran.stderr
+    rows = list(csv.DictReader(io.StringIO((out / AS_OF / "scores.csv").read_text())))
+    completed = {r["period"]: r["work_items_completed"] for r in rows if r["process"] == "ALL"}
+    assert completed["2026-Q3"] == "1" and completed["2026-Q2"] == "0"
+
+
+def test_sqlite_compares_times_as_times_not_as_text(sqlite_url, tmp_path):
+    """'2026-07-01T14:57:10' sorts after '2026-07-01 20:49:28' as text, yet happened before it."""
+    load(sqlite_url, {
+        "vendors": [vendor("V1")],
+        "work_items": [item("w1", "V1", "2026-07-01 00:00", None, "2026-07-01 20:49:28")],
+    })  # fmt: skip
+    engine = create_engine(sqlite_url)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE work_items SET received_at = '2026-07-01T14:57:10'"))
+    engine.dispose()
+    code, err, run_dir = _run(sqlite_url, tmp_path, "")
+    assert code == 0, err
+    rows = list(csv.DictReader(io.StringIO((run_dir / "scores.csv").read_text())))
+    q3 = next(r for r in rows if r["period"] == "2026-Q3" and r["process"] == "ALL")
+    assert q3["work_items_completed"] == "1"
+    assert q3["mean_turnaround_hours"] == "5.87"
