@@ -122,6 +122,7 @@ ISO_8601 = (
     r"(Z|[+-][0-9]{2}(:?[0-9]{2})?)?$"
 )
 _OFFSET = r"(Z|[+-][0-9]{2}(:?[0-9]{2})?)$"
+_TIME_THEN_OFFSET = r"[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?(Z|[+-][0-9]{2}(:?[0-9]{2})?)$"
 
 # strftime code -> (regular expression of what it reads, PostgreSQL to_timestamp code,
 # MySQL/MariaDB STR_TO_DATE code). Day, month and hour may be one digit.
@@ -306,12 +307,20 @@ def _parsed_mysql(element: parsed_timestamp, compiler: SQLCompiler, **kw: Any) -
             f"THEN STR_TO_DATE({value}, {_quoted(compiler, _mysql_format(element.fmt))}) END"
         )
     # No type holds an offset: read the local part, then move it by the offset to UTC.
-    offset = f"REGEXP_SUBSTR({value}, '[+-][0-9]{{2}}:?[0-9]{{2}}$')"
-    local = f"REPLACE(REGEXP_REPLACE({value}, {_quoted(compiler, _OFFSET)}, ''), 'T', ' ')"
+    # An offset only counts after a time: the end of a bare date (-07-01) is no offset.
+    has_offset = f"{value} REGEXP {_quoted(compiler, _TIME_THEN_OFFSET)}"
+    offset = f"REPLACE(REGEXP_SUBSTR({value}, '[+-][0-9]{{2}}(:?[0-9]{{2}})?$'), ':', '')"
+    zone = (
+        f"CASE WHEN NOT ({has_offset}) OR {offset} = '' OR {offset} IS NULL THEN '+00:00' "
+        f"ELSE CONCAT(LEFT({offset}, 3), ':', IF(LENGTH({offset}) = 5, RIGHT({offset}, 2), '00')) END"
+    )
+    local = (
+        f"REPLACE(CASE WHEN {has_offset} THEN REGEXP_REPLACE({value}, {_quoted(compiler, _OFFSET)}, '') "
+        f"ELSE {value} END, 'T', ' ')"
+    )
     return (
-        f"CASE WHEN {value} REGEXP {_quoted(compiler, ISO_8601)} THEN CONVERT_TZ(CAST({local} AS DATETIME(6)), "
-        f"CASE WHEN {offset} = '' THEN '+00:00' "
-        f"ELSE CONCAT(LEFT({offset}, 3), ':', RIGHT({offset}, 2)) END, '+00:00') END"
+        f"CASE WHEN {value} REGEXP {_quoted(compiler, ISO_8601)} "
+        f"THEN CONVERT_TZ(CAST({local} AS DATETIME(6)), {zone}, '+00:00') END"
     )
 
 

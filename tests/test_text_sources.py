@@ -322,3 +322,83 @@ def test_sqlite_compares_times_as_times_not_as_text(sqlite_url, tmp_path):
     q3 = next(r for r in rows if r["period"] == "2026-Q3" and r["process"] == "ALL")
     assert q3["work_items_completed"] == "1"
     assert q3["mean_turnaround_hours"] == "5.87"
+
+
+def test_booleans_held_as_text_read_in_every_spelling(any_database_url, tmp_path, canonical_scores):
+    spelled = {
+        "t1": "TRUE",
+        "t2": "no",
+        "t3": "f",
+        "t4": "n",
+        "b1": "0",
+        "b2": "Y",
+        "b3": "maybe",
+        "b4": "False",
+    }
+    load_export(any_database_url, [[*row[:8], spelled[row[0]], row[9]] for row in EXPORT])
+    code, err, run_dir = _run(any_database_url, tmp_path, MAPPING.replace(
+        'values.reworked = { "Y" = true, "N" = false }\n', ""))  # fmt: skip
+    assert code == 1, err
+    assert (run_dir / "scores.csv").read_text() == canonical_scores
+
+
+INVOICES = [
+    ["c1", "V1", "2026-07-01", "2026-07-31", "12.50", "EUR", "fee"],
+    ["c2", "V1", "2026-07-01", "2026-07-31", "abc", "EUR", "fee"],
+    ["c3", "V1", "2026-07-01", "2026-07-31", "NaN", "EUR", "fee"],
+    ["c4", "V1", "2026-07-01", "2026-07-31", "Infinity", "EUR", "fee"],
+    ["c5", "V1", "garbage", "2026-07-31", "1", "EUR", "fee"],
+]
+
+
+def test_text_amounts_and_dates_that_do_not_read_are_rejected_not_fatal(any_database_url, tmp_path):
+    load_export(any_database_url)
+    engine = create_engine(any_database_url)
+    names = ["charge_id", "vendor_id", "service_start", "service_end", "amount", "currency", "kind"]
+    with engine.begin() as connection:
+        connection.execute(
+            text(f"CREATE TABLE invoice_lines ({', '.join(f'{n} VARCHAR(20)' for n in names)})")
+        )
+        connection.execute(text(f"INSERT INTO invoice_lines VALUES ({', '.join(':' + n for n in names)})"),
+                           [dict(zip(names, row, strict=True)) for row in INVOICES])  # fmt: skip
+    engine.dispose()
+    mapping = MAPPING.replace("[source.charges]\nabsent = true\n", (
+        '[source.charges]\ntable = "invoice_lines"\ncolumns = { process = { value = "service_desk" } }\n'))  # fmt: skip
+    code, err, run_dir = _run(any_database_url, tmp_path, mapping)
+    assert code == 1, err
+    quality = list(csv.DictReader(io.StringIO((run_dir / "data_quality.csv").read_text())))
+    charges = {
+        (r["rule"], r["example_ids"], r["example_values"])
+        for r in quality
+        if r["table"] == "charges"
+    }
+    assert charges == {
+        ("bad_amount", "c2 c3 c4", '"Infinity" x1; "NaN" x1; "abc" x1'),
+        ("bad_service_start", "c5", '"garbage" x1'),
+    }
+    rows = list(csv.DictReader(io.StringIO((run_dir / "scores.csv").read_text())))
+    v1_july = next(
+        r
+        for r in rows
+        if r["vendor_id"] == "V1" and r["period"] == "2026-07" and r["process"] == "ALL"
+    )
+    assert v1_july["spend"] == "12.5"
+
+
+def test_a_count_too_large_to_sum_is_a_bad_row_not_an_overflow(sqlite_url, tmp_path):
+    load(sqlite_url, {
+        "vendors": [vendor("V1")],
+        "work_items": [item(f"w{n}", "V1", "2026-07-01 00:00", None, "2026-07-01 01:00", units=2**63 - 1)
+                       for n in range(3)] + [item("ok", "V1", "2026-07-01 00:00", None, "2026-07-01 01:00")],
+    })  # fmt: skip
+    code, err, run_dir = _run(sqlite_url, tmp_path, "")
+    assert code == 1, err
+    quality = (run_dir / "data_quality.csv").read_text()
+    assert "work_items,bad_units,V1,3,w0 w2," in quality
+    rows = list(csv.DictReader(io.StringIO((run_dir / "scores.csv").read_text())))
+    assert (
+        next(r for r in rows if r["period"] == "2026-Q3" and r["process"] == "ALL")[
+            "units_completed"
+        ]
+        == "1"
+    )
