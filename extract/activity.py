@@ -353,7 +353,7 @@ def _extract_once(
             for frame in (rejected_vendors, rejected_items, rejected_requests, rejected_charges)
         ]
     )
-    counts = {
+    table_counts = {
         "vendors": _small_table_counts(vendors_read, vendors),
         "work_items": item_counts,
         "requests": request_counts,
@@ -365,7 +365,7 @@ def _extract_once(
         work_item_days=items,
         request_days=requests,
         data_quality=summarise_rejections(rejected),
-        counts={name: c for name, c in counts.items() if not resolved[name].absent},
+        counts={name: c for name, c in table_counts.items() if not resolved[name].absent},
         not_measured=tuple(name for name, found in resolved.items() if found.absent),
     )
 

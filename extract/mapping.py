@@ -358,11 +358,11 @@ def resolve_all(engine: Engine, sources: Mapping[str, TableSource]) -> dict[str,
             if found.select is not None:
                 _check_text_times(connection, found, problems)
             resolved[name] = found
-    found = problems.all()
-    if found:
+    every = problems.all()
+    if every:
         raise SourceError(
-            found[0]
-            if len(found) == 1
-            else f"{len(found)} problems with the sources: " + "; ".join(found)
+            every[0]
+            if len(every) == 1
+            else f"{len(every)} problems with the sources: " + "; ".join(every)
         )
     return resolved
