@@ -52,7 +52,7 @@ from scorecard.config import ColumnConstant, TableSource
 from scorecard.errors import SourceError
 from scorecard.extract.dialects import day_of, matches, parsed_timestamp
 from scorecard.extract.schema import TABLES
-from scorecard.extract.source import first_line, read_only_connection
+from scorecard.extract.source import first_line, read_only_connection, split_name
 
 Kind = Literal["text", "typed", "any"]
 
@@ -129,16 +129,11 @@ class Problems:
         return missing + self.found
 
 
-def _split_name(qualified: str) -> tuple[str | None, str]:
-    schema, _, name = qualified.rpartition(".")
-    return (schema or None), name
-
-
 def _raw(name: str, spec: TableSource | None, columns: list[str]) -> Any:
     """The source as a FROM item with the given columns."""
     if spec is not None and spec.query is not None:
         return text(spec.query).columns(*[column(c) for c in columns]).subquery(f"source_{name}")
-    schema, table_name = _split_name(spec.table if spec is not None and spec.table else name)
+    schema, table_name = split_name(spec.table if spec is not None and spec.table else name)
     return table(table_name, *[column(c) for c in columns], schema=schema)
 
 
@@ -151,7 +146,7 @@ def _probe(
         probe = select(text("*")).select_from(text(spec.query).columns().subquery("probe"))
         failure = f"{label} does not run"
     else:
-        schema, table_name = _split_name(spec.table if spec is not None and spec.table else name)
+        schema, table_name = split_name(spec.table if spec is not None and spec.table else name)
         inspector = inspect(connection)
         if table_name not in inspector.get_view_names(schema=schema) and not inspector.has_table(
             table_name, schema=schema

@@ -207,7 +207,8 @@ def first_line(exc: BaseException) -> str:
     return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
 
 
-def _split_name(qualified: str) -> tuple[str | None, str]:
+def split_name(qualified: str) -> tuple[str | None, str]:
+    """("schema", "name") of "schema.name"; (None, "name") of "name"."""
     schema, _, name = qualified.rpartition(".")
     return (schema or None), name
 
@@ -269,7 +270,7 @@ def ids_enforced_unique(engine: Engine, name: str, spec: TableSource | None) -> 
     """
     if spec is not None and spec.query is not None:
         return False
-    schema, table_name = _split_name(spec.table if spec is not None and spec.table else name)
+    schema, table_name = split_name(spec.table if spec is not None and spec.table else name)
     wanted = (spec.columns if spec is not None else {}).get(ID_COLUMN[name], ID_COLUMN[name])
     if not isinstance(wanted, str):
         return False
