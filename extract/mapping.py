@@ -184,17 +184,36 @@ def _constant(value: ColumnConstant, kind: Any) -> ColumnElement[Any]:
     return cast(literal(constant, literal_execute=True), kind)
 
 
-def _parsed(value: ColumnElement[Any], kind: Any, fmt: str | None) -> ColumnElement[Any]:
-    """Text read as the canonical type, NULL where it does not read."""
+def _parsed(
+    value: ColumnElement[Any], kind: Any, fmt: str | None, stored_as: Kind
+) -> ColumnElement[Any]:
+    """Text read as the canonical type, NULL where it does not read.
+
+    stored_as "any" (SQLite): a value already stored as a number is taken as it is,
+    without a trip through the REGEXP function, which SQLite calls in Python.
+    """
     trimmed = func.trim(value)
+    stored = func.typeof(value)
     if isinstance(kind, Boolean):
         word = func.lower(trimmed)
-        return case((word.in_(TRUE_WORDS), true()), (word.in_(FALSE_WORDS), false()), else_=null())
+        return case(
+            *([(stored == "integer", case((value == 1, true()), (value == 0, false())))]
+              if stored_as == "any" else []),
+            (word.in_(TRUE_WORDS), true()),
+            (word.in_(FALSE_WORDS), false()),
+            else_=null(),
+        )  # fmt: skip
     if isinstance(kind, Integer):
-        return case((matches(value, _INTEGER), cast(trimmed, BigInteger)), else_=null())
+        return case(
+            *([(stored == "integer", value)] if stored_as == "any" else []),
+            (matches(value, _INTEGER), cast(trimmed, BigInteger)),
+            else_=null(),
+        )
     if isinstance(kind, Numeric):
         return case(
-            (matches(value, _DECIMAL), cast(trimmed, Numeric(18, 4, asdecimal=False))), else_=null()
+            *([(stored.in_(("integer", "real")), value)] if stored_as == "any" else []),
+            (matches(value, _DECIMAL), cast(trimmed, Numeric(18, 4, asdecimal=False))),
+            else_=null(),
         )
     if isinstance(kind, DateTime):
         return parsed_timestamp(value, fmt)
@@ -248,7 +267,7 @@ def _canonical_column(
     if column_kind_ == "typed" or isinstance(kind, String):
         return [value.label(wanted.name)], False, False
     fmt = spec.formats.get(wanted.name) if spec is not None else None
-    parsed = _parsed(value, kind, fmt)
+    parsed = _parsed(value, kind, fmt, column_kind_)
     is_time = isinstance(kind, Date | DateTime)
     raw = cast(value, String()) if column_kind_ == "any" else value
     return [parsed.label(wanted.name), raw.label(f"_raw_{wanted.name}")], True, is_time
