@@ -44,6 +44,13 @@ $(TOOLS_STAMP):
 demo: $(RUN_STAMP) ## Build the demo database and run the whole job on it (outputs in demo/out)
 	$(BIN)/scorecard demo --dir $(DEMO_DIR)
 
+servicenow: $(RUN_STAMP) ## Load the ServiceNow sample as text and score it through examples/servicenow/scorecard.toml (outputs in demo/servicenow)
+	mkdir -p $(DEMO_DIR)
+	$(BIN)/scorecard load-csv examples/servicenow/incident_event_log.sample.csv.gz --table incident_events \
+	    --database-url sqlite:///$(DEMO_DIR)/servicenow.db --replace
+	$(BIN)/scorecard run --config examples/servicenow/scorecard.toml --database-url sqlite:///$(DEMO_DIR)/servicenow.db \
+	    --as-of 2016-03-31 --out $(DEMO_DIR)/servicenow
+
 test: $(DEV_STAMP) $(TOOLS_STAMP) ## Run every test (PostgreSQL and MariaDB tests need their servers; under CI=true they must run)
 	$(BIN)/pytest
 
@@ -63,4 +70,4 @@ bench: $(DEV_STAMP) ## Benchmarks: extract+score and render time and memory (res
 clean: ## Remove the venv, the demo and caches
 	rm -rf $(VENV) .tools $(DEMO_DIR) out build *.egg-info .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help install demo test gold lint bench clean
+.PHONY: help install demo servicenow test gold lint bench clean

@@ -9,26 +9,29 @@ from one consistent read.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, Engine, Select, and_, or_
+from sqlalchemy import Connection, Engine, Select, and_, func, or_, select, type_coerce
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.types import NullType
 
 from scorecard.config import CurrencyConfig, TableSource
 from scorecard.errors import SourceError
+from scorecard.extract.dialects import at, moment
+from scorecard.extract.mapping import Source, resolve_all
 from scorecard.extract.source import (
+    POLARS_SCHEMA,
     ConnectionLost,
-    check_sources,
     export_snapshot,
     ids_enforced_unique,
     read_only_connection,
     read_table,
     source_error,
-    source_select,
 )
 from scorecard.extract.summaries import (
     REQUEST_DAYS_SCHEMA,
@@ -70,6 +73,9 @@ class Activity:
     data_quality: pl.DataFrame
     """One row per table, rule and vendor: rows_rejected and a few example IDs."""
     counts: dict[str, TableCounts]
+    """Rows read, accepted and rejected, per table read (absent tables have none)."""
+    not_measured: tuple[str, ...] = ()
+    """The tables the config declares absent: what they would measure is not measured."""
 
 
 def _read_summary(
@@ -92,7 +98,12 @@ def _read_summary(
 
 
 def work_item_days(
-    connection: Connection, source: Any, window: Window, ids_unique: bool, parallel_queries: int
+    connection: Connection,
+    source: Any,
+    window: Window,
+    ids_unique: bool,
+    parallel_queries: int,
+    parsed: Sequence[str] = (),
 ) -> pl.DataFrame:
     """The work items summed per vendor, process, rule and day, in one or several queries.
 
@@ -105,12 +116,12 @@ def work_item_days(
     """
     snapshot = export_snapshot(connection) if parallel_queries > 1 else None
     if snapshot is None:
-        query = work_item_days_query(source, window, ids_unique)
+        query = work_item_days_query(source, window, ids_unique, parsed=parsed)
         return _read_summary(connection, query, WORK_ITEM_DAYS_SCHEMA, "work_items")
 
     def summed_slice(part: int) -> pl.DataFrame:
         query = work_item_days_query(
-            source, window, ids_unique, received_part(window, part, parallel_queries)
+            source, window, ids_unique, received_part(window, part, parallel_queries), parsed
         )
         if part == 0:
             return _read_summary(connection, query, WORK_ITEM_DAYS_SCHEMA, "work_items")
@@ -123,7 +134,7 @@ def work_item_days(
     sums = [
         name
         for name in WORK_ITEM_DAYS_SCHEMA
-        if name not in WORK_ITEM_DAY_KEYS and name not in ("first_id", "last_id")
+        if name not in WORK_ITEM_DAY_KEYS and name not in ("first_id", "last_id", "bad_value")
     ]
     return (
         pl.concat(slices)
@@ -144,7 +155,7 @@ def _split_summary(
     count = "items" if table == "work_items" else "requests"
     frame = with_group_rules(frame, rules)
     good = pl.col("rule").is_null()
-    accepted = frame.filter(good).drop("rule", "first_id", "last_id")
+    accepted = frame.filter(good).drop("rule", "first_id", "last_id", "bad_value")
     rejected = frame.filter(~good).select(
         pl.lit(table).alias("table"),
         "rule",
@@ -152,6 +163,11 @@ def _split_summary(
         pl.col(count).alias("rows"),
         "first_id",
         "last_id",
+        # A group rule's value is the group's vendor (an unknown vendor_id).
+        pl.when(pl.col("rule") == "unknown_vendor")
+        .then(pl.col("vendor_id"))
+        .otherwise(pl.col("bad_value"))
+        .alias("value"),
     )
     read = int(frame.get_column(count).sum())
     accepted_rows = int(accepted.get_column(count).sum())
@@ -199,6 +215,7 @@ def _group_rule_examples(
             pl.lit(0, pl.Int64).alias("rows"),
             "first_id",
             "last_id",
+            pl.lit(None, pl.String).alias("value"),
         )
     )
 
@@ -211,64 +228,121 @@ def _charges_in_window(window: Window) -> Callable[[Any], Any]:
     """Charges whose service days touch the window; undated and reversed ones too, to be rejected."""
 
     def where(c: Any) -> Any:
-        start, end = c.service_start, c.service_end
+        start, end = moment(c.service_start), moment(c.service_end)
+        first, last = at(window.first_day), at(window.last_day)
         return or_(
-            start.is_(None),
-            end.is_(None),
-            and_(start <= window.last_day, end >= window.first_day),
-            and_(start >= window.first_day, start <= window.last_day),
+            c.service_start.is_(None),
+            c.service_end.is_(None),
+            and_(start <= last, end >= first),
+            and_(start >= first, start <= last),
         )
 
     return where
 
 
+def _vendors_from_activity(spec: TableSource, vendor_ids: Sequence[str]) -> pl.DataFrame:
+    """One vendor per vendor_id found in the activity: named after its ID, then defaults, overrides."""
+    rows = []
+    for vendor_id in sorted(set(vendor_ids)):
+        row: dict[str, Any] = {"vendor_id": vendor_id, "name": vendor_id}
+        row.update(spec.defaults.model_dump(exclude_none=True))
+        override = spec.overrides.get(vendor_id)
+        if override is not None:
+            row.update(override.model_dump(exclude_none=True))
+        rows.append(row)
+    schema = POLARS_SCHEMA["vendors"]
+    return pl.DataFrame(rows, schema=schema) if rows else pl.DataFrame(schema=schema)
+
+
+def _activity_vendor_ids(frames: Sequence[pl.DataFrame]) -> list[str]:
+    ids: set[str] = set()
+    for frame in frames:
+        ids.update(v for v in frame.get_column("vendor_id").drop_nulls().to_list() if v.strip())
+    return sorted(ids)
+
+
 def _extract_once(
     connection: Connection,
     window: Window,
-    sources: Mapping[str, TableSource],
+    resolved: Mapping[str, Source],
     currency: CurrencyConfig,
     target_hours: Mapping[str, float],
     progress: Callable[[str], None],
     parallel_queries: int,
 ) -> Activity:
-    try:
-        check_sources(connection, sources)
-    except SQLAlchemyError as exc:
-        raise source_error(exc, "checking the schema", "cannot inspect the database") from None
-    vendors_read = read_table(connection, "vendors", sources.get("vendors"))
-    vendors, rejected_vendors = split_rows(vendors_read, vendor_rules(), "vendors")
-    all_ids: Sequence[str] = vendors_read.get_column("vendor_id").drop_nulls().unique().to_list()
-    accepted_ids: Sequence[str] = vendors.get_column("vendor_id").to_list()
-
-    charges_read = read_table(
-        connection, "charges", sources.get("charges"), where=_charges_in_window(window)
+    charges_source = resolved["charges"]
+    charges_read = (
+        pl.DataFrame(schema=POLARS_SCHEMA["charges"])
+        if charges_source.select is None
+        else read_table(
+            connection,
+            "charges",
+            charges_source.select,
+            charges_source.parsed,
+            where=_charges_in_window(window),
+        )
     )
-    charges, rejected_charges = split_rows(
-        charges_read, charge_rules(all_ids, accepted_ids, currency), "charges"
-    )
-
-    checks = group_rules(all_ids, accepted_ids)
-    summed: dict[str, tuple[pl.DataFrame, pl.DataFrame, TableCounts]] = {}
+    days: dict[str, pl.DataFrame] = {}
+    sources: dict[str, Any] = {}
     for table, schema in (
         ("work_items", WORK_ITEM_DAYS_SCHEMA),
         ("requests", REQUEST_DAYS_SCHEMA),
     ):
+        found = resolved[table]
+        if found.select is None:
+            days[table] = pl.DataFrame(schema=schema)
+            continue
         progress(f"checking and summing {table.replace('_', ' ')} in the database")
-        source = source_select(table, sources.get(table)).subquery("src")
-        ids_unique = ids_enforced_unique(connection.engine, table, sources.get(table))
-        days = (
-            work_item_days(connection, source, window, ids_unique, parallel_queries)
+        source = found.select.subquery("src")
+        sources[table] = source
+        ids_unique = ids_enforced_unique(connection.engine, table, found.spec)
+        days[table] = (
+            work_item_days(connection, source, window, ids_unique, parallel_queries, found.parsed)
             if table == "work_items"
             else _read_summary(
                 connection,
-                request_days_query(source, window, ids_unique, target_hours),
+                request_days_query(source, window, ids_unique, target_hours, found.parsed),
                 schema,
                 table,
             )
         )
-        accepted_days, rejected_days, counts = _split_summary(days, table, checks)
-        examples = _group_rule_examples(
-            connection, table, source, window, ids_unique, rejected_days, checks
+
+    vendor_source = resolved["vendors"]
+    if vendor_source.from_activity and vendor_source.spec is not None:
+        vendors_read = _vendors_from_activity(
+            vendor_source.spec, _activity_vendor_ids([*days.values(), charges_read])
+        )
+    else:
+        assert vendor_source.select is not None, "vendors cannot be absent"
+        vendors_read = read_table(connection, "vendors", vendor_source.select, vendor_source.parsed)
+    vendors, rejected_vendors = split_rows(
+        vendors_read, vendor_rules(vendor_source.parsed), "vendors", vendor_source.parsed
+    )
+    all_ids: Sequence[str] = vendors_read.get_column("vendor_id").drop_nulls().unique().to_list()
+    accepted_ids: Sequence[str] = vendors.get_column("vendor_id").to_list()
+    charges, rejected_charges = split_rows(
+        charges_read,
+        charge_rules(all_ids, accepted_ids, currency, charges_source.parsed),
+        "charges",
+        charges_source.parsed,
+    )
+
+    checks = group_rules(all_ids, accepted_ids)
+    summed: dict[str, tuple[pl.DataFrame, pl.DataFrame, TableCounts]] = {}
+    for table in ("work_items", "requests"):
+        accepted_days, rejected_days, counts = _split_summary(days[table], table, checks)
+        examples = (
+            _group_rule_examples(
+                connection,
+                table,
+                sources[table],
+                window,
+                ids_enforced_unique(connection.engine, table, resolved[table].spec),
+                rejected_days,
+                checks,
+            )
+            if table in sources
+            else pl.DataFrame(schema=REJECTED_GROUP_SCHEMA)
         )
         summed[table] = (accepted_days, pl.concat([rejected_days, examples]), counts)
     items, rejected_items, item_counts = summed["work_items"]
@@ -279,18 +353,20 @@ def _extract_once(
             for frame in (rejected_vendors, rejected_items, rejected_requests, rejected_charges)
         ]
     )
+    table_counts = {
+        "vendors": _small_table_counts(vendors_read, vendors),
+        "work_items": item_counts,
+        "requests": request_counts,
+        "charges": _small_table_counts(charges_read, charges),
+    }
     return Activity(
         vendors=vendors,
         charges=charges,
         work_item_days=items,
         request_days=requests,
         data_quality=summarise_rejections(rejected),
-        counts={
-            "vendors": _small_table_counts(vendors_read, vendors),
-            "work_items": item_counts,
-            "requests": request_counts,
-            "charges": _small_table_counts(charges_read, charges),
-        },
+        counts={name: c for name, c in table_counts.items() if not resolved[name].absent},
+        not_measured=tuple(name for name, found in resolved.items() if found.absent),
     )
 
 
@@ -307,12 +383,12 @@ def extract_activity(
 
     parallel_queries: on PostgreSQL, how many connections sum the work items together.
     """
-    sources = sources or {}
+    resolved = resolve_all(engine, sources or {})
     for attempt in (1, 2):
         try:
             with read_only_connection(engine) as connection:
                 return _extract_once(
-                    connection, window, sources, currency, target_hours, progress, parallel_queries
+                    connection, window, resolved, currency, target_hours, progress, parallel_queries
                 )
         except ConnectionLost as lost:
             if attempt == 2:
@@ -320,3 +396,43 @@ def extract_activity(
             progress(f"{lost}; retrying the extraction once")
             engine.dispose()  # drop pooled connections to the old server session
     raise AssertionError("unreachable")
+
+
+_UNIX_EPOCH_JULIAN_DAY = 2440587.5
+
+
+def as_datetime(value: object) -> dt.datetime | None:
+    """A time as a database returns it, as a naive UTC datetime (SQLite: a julianday() number)."""
+    if isinstance(value, float):
+        return dt.datetime(1970, 1, 1) + dt.timedelta(days=value - _UNIX_EPOCH_JULIAN_DAY)
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo is None else value.astimezone(dt.UTC).replace(tzinfo=None)
+    if isinstance(value, dt.date):
+        return dt.datetime.combine(value, dt.time())
+    if isinstance(value, str) and value:
+        return dt.datetime.fromisoformat(value)
+    return None
+
+
+def received_range(
+    engine: Engine, sources: Mapping[str, TableSource] | None = None
+) -> tuple[dt.datetime, dt.datetime] | None:
+    """When the work items were received, first and last, over every row (None: no rows).
+
+    Asked only when a run finds nothing to score, to say where the data is.
+    """
+    found = resolve_all(engine, sources or {})["work_items"]
+    if found.select is None:
+        return None
+    rows = found.select.subquery("src")
+    received = rows.c.received_at
+    with read_only_connection(engine) as connection:
+        # Untyped: SQLite gives a julianday() number, which no date parser reads.
+        first, last = connection.execute(
+            select(
+                type_coerce(func.min(received), NullType()),
+                type_coerce(func.max(received), NullType()),
+            )
+        ).one()
+    start, end = as_datetime(first), as_datetime(last)
+    return None if start is None or end is None else (start, end)

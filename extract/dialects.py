@@ -14,9 +14,10 @@ warehouse fails at the first query instead of returning wrong numbers.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
-from sqlalchemy import BigInteger, Date
+from sqlalchemy import BigInteger, Boolean, Date, DateTime, literal
 from sqlalchemy.exc import CompileError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -103,3 +104,286 @@ def _milliseconds_duckdb(element: milliseconds_between, compiler: SQLCompiler, *
 def _milliseconds_trino(element: milliseconds_between, compiler: SQLCompiler, **kw: Any) -> str:
     start, end = _arguments(element, compiler, **kw)
     return f"date_diff('millisecond', {start}, {end})"
+
+
+# ---- reading text as times, and comparing times --------------------------------------
+#
+# A source may hold timestamps as text (a CSV loaded as text columns). They are
+# parsed inside the database into the dialect's own timestamp, in UTC, so that
+# every comparison below is a comparison of times. SQLite has no timestamp type:
+# there a time is its julianday() number, and every value a time is compared
+# with goes through `moment`, so no comparison of a time is ever one of text.
+
+# ISO 8601 as the contract accepts it: date, optional time with optional fraction,
+# optional Z or offset. Ranges are checked so that a CAST of a match cannot fail.
+ISO_8601 = (
+    r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+    r"([ T]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]+)?)?)?"
+    r"(Z|[+-][0-9]{2}(:?[0-9]{2})?)?$"
+)
+_OFFSET = r"(Z|[+-][0-9]{2}(:?[0-9]{2})?)$"
+_TIME_THEN_OFFSET = r"[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?(Z|[+-][0-9]{2}(:?[0-9]{2})?)$"
+
+# strftime code -> (regular expression of what it reads, PostgreSQL to_timestamp code,
+# MySQL/MariaDB STR_TO_DATE code). Day, month and hour may be one digit.
+STRFTIME = {
+    "Y": ("[0-9]{4}", "YYYY", "%Y"),
+    "y": ("[0-9]{2}", "YY", "%y"),
+    "m": ("[0-9]{1,2}", "FMMM", "%c"),
+    "d": ("[0-9]{1,2}", "FMDD", "%e"),
+    "H": ("[0-9]{1,2}", "FMHH24", "%k"),
+    "I": ("[0-9]{1,2}", "FMHH12", "%l"),
+    "M": ("[0-9]{2}", "MI", "%i"),
+    "S": ("[0-9]{2}", "SS", "%s"),
+    "f": ("[0-9]{1,6}", "US", "%f"),
+    "p": ("([AaPp][Mm])", "AM", "%p"),
+    "b": ("[A-Za-z]{3}", "Mon", "%b"),
+    "z": ("(Z|[+-][0-9]{2}:?[0-9]{2})", "TZH:TZM", None),
+    "%": ("%", "%", "%%"),
+}
+
+
+def _format_parts(fmt: str) -> list[tuple[str, str]]:
+    """('code', letter) and ('literal', character) in order."""
+    parts: list[tuple[str, str]] = []
+    index = 0
+    while index < len(fmt):
+        if fmt[index] == "%" and index + 1 < len(fmt):
+            parts.append(("code", fmt[index + 1]))
+            index += 2
+        else:
+            parts.append(("literal", fmt[index]))
+            index += 1
+    return parts
+
+
+def _literal_pattern(character: str) -> str:
+    # Escaped only where special: every engine's regular expressions read this alike.
+    return "\\" + character if character in ".^$*+?()[]{}|\\" else character
+
+
+def format_pattern(fmt: str) -> str:
+    """The regular expression a value must match to be read with the strftime format."""
+    pieces = [
+        STRFTIME[value][0] if kind == "code" else _literal_pattern(value)
+        for kind, value in _format_parts(fmt)
+    ]
+    return "^" + "".join(pieces) + "$"
+
+
+def _postgresql_format(fmt: str) -> str:
+    pieces = []
+    for kind, value in _format_parts(fmt):
+        if kind == "code":
+            pieces.append(STRFTIME[value][1])
+        else:
+            pieces.append(f'"{value}"' if value.isalpha() else value)
+    return "".join(pieces)
+
+
+def _mysql_format(fmt: str) -> str:
+    pieces = []
+    for kind, value in _format_parts(fmt):
+        if kind == "code":
+            code = STRFTIME[value][2]
+            if code is None:
+                raise CompileError(f"%{value} is not supported on MariaDB/MySQL")
+            pieces.append(code)
+        else:
+            pieces.append(value)
+    return "".join(pieces)
+
+
+def _quoted(compiler: SQLCompiler, text: str) -> str:
+    """A string literal; with % doubled for drivers whose placeholders are %s (pymysql, psycopg)."""
+    quoted = "'" + text.replace("'", "''") + "'"
+    return quoted.replace("%", "%%") if compiler.preparer._double_percents else quoted
+
+
+class matches(FunctionElement[Any]):
+    """The text matches a regular expression (POSIX classes only: [0-9], no \\d)."""
+
+    type = Boolean()
+    inherit_cache = False
+    name = "matches"
+
+    def __init__(self, value: Any, pattern: str) -> None:
+        self.pattern = pattern
+        super().__init__(value)
+
+
+@compiles(matches)
+def _matches_standard(element: matches, compiler: SQLCompiler, **kw: Any) -> str:
+    # MariaDB/MySQL.
+    (value,) = _arguments(element, compiler, **kw)
+    return f"({value} REGEXP {_quoted(compiler, element.pattern)})"
+
+
+@compiles(matches, "sqlite")
+def _matches_sqlite(element: matches, compiler: SQLCompiler, **kw: Any) -> str:
+    # SQLAlchemy registers REGEXP on every SQLite connection; it takes text only.
+    (value,) = _arguments(element, compiler, **kw)
+    return f"(CAST({value} AS TEXT) REGEXP {_quoted(compiler, element.pattern)})"
+
+
+@compiles(matches, "postgresql")
+def _matches_postgresql(element: matches, compiler: SQLCompiler, **kw: Any) -> str:
+    (value,) = _arguments(element, compiler, **kw)
+    return f"({value} ~ {_quoted(compiler, element.pattern)})"
+
+
+@compiles(matches, "duckdb")
+def _matches_duckdb(element: matches, compiler: SQLCompiler, **kw: Any) -> str:
+    (value,) = _arguments(element, compiler, **kw)
+    return f"regexp_matches({value}, {_quoted(compiler, element.pattern)})"
+
+
+@compiles(matches, "trino")
+def _matches_trino(element: matches, compiler: SQLCompiler, **kw: Any) -> str:
+    (value,) = _arguments(element, compiler, **kw)
+    return f"regexp_like({value}, {_quoted(compiler, element.pattern)})"
+
+
+class parsed_timestamp(FunctionElement[Any]):
+    """Text read as a UTC timestamp: ISO 8601 (fmt None) or a strftime format; NULL if it does not read.
+
+    On SQLite the result is a julianday() number (see `moment`).
+    """
+
+    type = DateTime()
+    inherit_cache = False
+    name = "parsed_timestamp"
+
+    def __init__(self, value: Any, fmt: str | None) -> None:
+        self.fmt = fmt
+        super().__init__(value)
+
+
+@compiles(parsed_timestamp)
+def _parsed_unknown(element: parsed_timestamp, compiler: SQLCompiler, **kw: Any) -> str:
+    raise CompileError(
+        f"scorecard does not know how to read text as a timestamp in the "
+        f"{compiler.dialect.name!r} SQL dialect; add it to extract/dialects.py"
+    )
+
+
+@compiles(parsed_timestamp, "postgresql")
+def _parsed_postgresql(element: parsed_timestamp, compiler: SQLCompiler, **kw: Any) -> str:
+    (value,) = _arguments(element, compiler, **kw)
+    if element.fmt is None:
+        return (
+            f"CASE WHEN {value} ~ {_quoted(compiler, ISO_8601)} "
+            f"THEN CAST({value} AS TIMESTAMPTZ) AT TIME ZONE 'UTC' END"
+        )
+    return (
+        f"CASE WHEN {value} ~ {_quoted(compiler, format_pattern(element.fmt))} "
+        f"THEN to_timestamp({value}, {_quoted(compiler, _postgresql_format(element.fmt))}) "
+        "AT TIME ZONE 'UTC' END"
+    )
+
+
+@compiles(parsed_timestamp, "duckdb")
+def _parsed_duckdb(element: parsed_timestamp, compiler: SQLCompiler, **kw: Any) -> str:
+    # The session's TimeZone is UTC (see source.py), so TIMESTAMPTZ -> TIMESTAMP is UTC.
+    (value,) = _arguments(element, compiler, **kw)
+    if element.fmt is None:
+        return (
+            f"CASE WHEN regexp_matches({value}, {_quoted(compiler, ISO_8601)}) "
+            f"THEN CAST(TRY_CAST({value} AS TIMESTAMPTZ) AS TIMESTAMP) END"
+        )
+    return (
+        f"CASE WHEN regexp_matches({value}, {_quoted(compiler, format_pattern(element.fmt))}) "
+        f"THEN CAST(try_strptime({value}, {_quoted(compiler, element.fmt)}) AS TIMESTAMP) END"
+    )
+
+
+@compiles(parsed_timestamp, "mysql")
+@compiles(parsed_timestamp, "mariadb")
+def _parsed_mysql(element: parsed_timestamp, compiler: SQLCompiler, **kw: Any) -> str:
+    (value,) = _arguments(element, compiler, **kw)
+    if element.fmt is not None:
+        return (
+            f"CASE WHEN {value} REGEXP {_quoted(compiler, format_pattern(element.fmt))} "
+            f"THEN STR_TO_DATE({value}, {_quoted(compiler, _mysql_format(element.fmt))}) END"
+        )
+    # No type holds an offset: read the local part, then move it by the offset to UTC.
+    # An offset only counts after a time: the end of a bare date (-07-01) is no offset.
+    has_offset = f"{value} REGEXP {_quoted(compiler, _TIME_THEN_OFFSET)}"
+    offset = f"REPLACE(REGEXP_SUBSTR({value}, '[+-][0-9]{{2}}(:?[0-9]{{2}})?$'), ':', '')"
+    zone = (
+        f"CASE WHEN NOT ({has_offset}) OR {offset} = '' OR {offset} IS NULL THEN '+00:00' "
+        f"ELSE CONCAT(LEFT({offset}, 3), ':', IF(LENGTH({offset}) = 5, RIGHT({offset}, 2), '00')) END"
+    )
+    local = (
+        f"REPLACE(CASE WHEN {has_offset} THEN REGEXP_REPLACE({value}, {_quoted(compiler, _OFFSET)}, '') "
+        f"ELSE {value} END, 'T', ' ')"
+    )
+    return (
+        f"CASE WHEN {value} REGEXP {_quoted(compiler, ISO_8601)} "
+        f"THEN CONVERT_TZ(CAST({local} AS DATETIME(6)), {zone}, '+00:00') END"
+    )
+
+
+@compiles(parsed_timestamp, "sqlite")
+def _parsed_sqlite(element: parsed_timestamp, compiler: SQLCompiler, **kw: Any) -> str:
+    # julianday() reads ISO 8601 with T, Z and offsets (converted to UTC); the REGEXP
+    # keeps out what it would also read but is no date ('now', a bare day number).
+    (value,) = _arguments(element, compiler, **kw)
+    if element.fmt is None:
+        # GLOB, not the REGEXP function: native, and julianday() checks the rest.
+        return (
+            f"CASE WHEN {value} GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*' "
+            f"THEN julianday({value}) END"
+        )
+    # SQLite has no strptime: the function registered on each connection (source.py).
+    return f"julianday(scorecard_strptime({value}, {_quoted(compiler, element.fmt)}))"
+
+
+@compiles(parsed_timestamp, "trino")
+def _parsed_trino(element: parsed_timestamp, compiler: SQLCompiler, **kw: Any) -> str:
+    (value,) = _arguments(element, compiler, **kw)
+    if element.fmt is None:
+        return (
+            f"CASE WHEN regexp_like({value}, {_quoted(compiler, ISO_8601)}) THEN CAST(from_iso8601_timestamp("
+            f"replace({value}, ' ', 'T')) AT TIME ZONE 'UTC' AS TIMESTAMP) END"
+        )
+    return f"date_parse({value}, {_quoted(compiler, _mysql_format(element.fmt))})"
+
+
+class moment(FunctionElement[Any]):
+    """A time as the database compares it: the value itself, on SQLite its julianday() number."""
+
+    type = DateTime()
+    inherit_cache = True
+    name = "moment"
+
+
+@compiles(moment)
+def _moment_standard(element: moment, compiler: SQLCompiler, **kw: Any) -> str:
+    (value,) = _arguments(element, compiler, **kw)
+    return value
+
+
+@compiles(moment, "sqlite")
+def _moment_sqlite(element: moment, compiler: SQLCompiler, **kw: Any) -> str:
+    (value,) = _arguments(element, compiler, **kw)
+    return f"julianday({value})"
+
+
+def at(value: dt.datetime | dt.date) -> moment:
+    """A Python time as a bound value the database compares as a time."""
+    kind = DateTime() if isinstance(value, dt.datetime) else Date()
+    return moment(literal(value, kind))
+
+
+def strptime_utc(value: object, fmt: str) -> str | None:
+    """SQLite's scorecard_strptime(): the text read with the format, as UTC ISO text, or NULL."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = dt.datetime.strptime(value.strip(), fmt)
+    except ValueError:
+        return None
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(dt.UTC).replace(tzinfo=None)
+    return parsed.isoformat(sep=" ")

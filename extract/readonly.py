@@ -159,7 +159,8 @@ def duckdb_read_only_config(reads_files: bool) -> dict[str, object]:
         "allow_unsigned_extensions": False,
     }
     if not reads_files:
-        config |= {"enable_external_access": False, "lock_configuration": True}
+        # Locked on connect (limit_duckdb), once the session's time zone is set.
+        config |= {"enable_external_access": False}
     return config
 
 
@@ -172,13 +173,15 @@ def limit_duckdb(engine: Engine, folders: Sequence[str]) -> None:
 
     @event.listens_for(engine, "connect")
     def lock(dbapi_connection: Any, _record: Any) -> None:
-        if not folders:
-            return
         cursor = dbapi_connection.cursor()
         try:
-            listed = ", ".join("'" + folder.replace("'", "''") + "'" for folder in folders)
-            cursor.execute(f"SET allowed_directories = [{listed}]")
-            cursor.execute("SET enable_external_access = false")
+            # TimeZone is the ICU extension's setting, unknown at connect time: set it here,
+            # before the lock (times are cut into UTC days whatever the machine's zone).
+            cursor.execute("SET TimeZone = 'UTC'")
+            if folders:
+                listed = ", ".join("'" + folder.replace("'", "''") + "'" for folder in folders)
+                cursor.execute(f"SET allowed_directories = [{listed}]")
+                cursor.execute("SET enable_external_access = false")
             cursor.execute("SET lock_configuration = true")
         finally:
             cursor.close()

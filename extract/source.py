@@ -6,7 +6,8 @@ the database cannot be reached or a table or column is missing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -15,27 +16,24 @@ from sqlalchemy import (
     Connection,
     Engine,
     Select,
-    column,
     create_engine,
     event,
     inspect,
     select,
-    table,
-    text,
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 
 from scorecard.config import TableSource
 from scorecard.errors import ConfigError, SourceError
+from scorecard.extract.dialects import strptime_utc
 from scorecard.extract.readonly import (
     NotReadOnly,
     duckdb_read_only_config,
-    ensure_read_only_query,
     folders_read,
     limit_duckdb,
 )
-from scorecard.extract.schema import ID_COLUMN, TABLES
+from scorecard.extract.schema import ID_COLUMN
 from scorecard.urls import redact_url
 
 # The polars types of the small tables, which are read as rows (work items and requests
@@ -74,9 +72,14 @@ def _connect_arguments(
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     if backend == "duckdb":
-        return (
-            {"read_only": True, "config": duckdb_read_only_config(reads_files)} if read_only else {}
-        )
+        if not read_only:
+            return {}
+        # An in-memory database holds nothing to protect and cannot open read-only; what
+        # it reads through a query (read_csv, read_parquet) are files it never writes, and
+        # external access stays off unless a query reads files (extract/readonly.py).
+        in_memory = parsed.database in (None, "", ":memory:")
+        settings: dict[str, object] = {"config": duckdb_read_only_config(reads_files)}
+        return settings if in_memory else {"read_only": True, **settings}
     if backend == "postgresql" and parsed.get_driver_name() in ("psycopg", "psycopg2"):
         options = (
             f"-c statement_timeout={int(statement_timeout_seconds * 1000)}"
@@ -144,6 +147,16 @@ def open_engine(
     return engine
 
 
+@event.listens_for(Engine, "connect")
+def _add_sqlite_strptime(dbapi_connection: Any, _record: Any) -> None:
+    """SQLite has no strptime: text times with a format are read by this function (dialects.py).
+
+    On every engine, so that any SQLite connection (tests, tools) runs the job's queries.
+    """
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        dbapi_connection.create_function("scorecard_strptime", 2, strptime_utc, deterministic=True)
+
+
 def _prepare_session(connection: Connection, snapshot: str | None = None) -> None:
     """Ask the database itself to refuse writes, to read one snapshot, and to work in UTC.
 
@@ -171,6 +184,12 @@ def _prepare_session(connection: Connection, snapshot: str | None = None) -> Non
         # Hashing is right: the groups are few (measured by `make bench`).
         connection.exec_driver_sql("SET LOCAL enable_sort = off")
         connection.exec_driver_sql("SET LOCAL enable_incremental_sort = off")
+    elif dialect == "duckdb":
+        # Else TIMESTAMPTZ values are cut into days in the machine's zone. The job's read-only
+        # connections get it at connect time, before their configuration is locked.
+        zone = connection.exec_driver_sql("SELECT current_setting('TimeZone')").scalar()
+        if zone != "UTC":
+            connection.exec_driver_sql("SET TimeZone = 'UTC'")
     elif dialect in ("mysql", "mariadb"):
         connection.exec_driver_sql("SET SESSION time_zone = '+00:00'")
         # For the next transaction, which the first SELECT starts (and snapshots).
@@ -212,79 +231,10 @@ def first_line(exc: BaseException) -> str:
     return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
 
 
-def _split_name(qualified: str) -> tuple[str | None, str]:
+def split_name(qualified: str) -> tuple[str | None, str]:
+    """("schema", "name") of "schema.name"; (None, "name") of "name"."""
     schema, _, name = qualified.rpartition(".")
     return (schema or None), name
-
-
-def source_select(name: str, spec: TableSource | None) -> Select[Any]:
-    """SELECT of the canonical columns, by their canonical names, from wherever the table comes from.
-
-    Every column keeps its canonical SQLAlchemy type, so values are converted
-    the same way whatever the source.
-    """
-    canonical = TABLES[name]
-    if spec is None:
-        return select(*canonical.columns)
-    if spec.query is not None:
-        subquery = (
-            text(spec.query)
-            .columns(*[column(c.name, c.type) for c in canonical.columns])
-            .subquery(f"source_{name}")
-        )
-        return select(*[subquery.c[c.name] for c in canonical.columns])
-    schema, table_name = _split_name(spec.table or "")
-    mapped = {c.name: spec.columns.get(c.name, c.name) for c in canonical.columns}
-    source = table(
-        table_name, *[column(mapped[c.name], c.type) for c in canonical.columns], schema=schema
-    )
-    return select(*[source.c[mapped[c.name]].label(c.name) for c in canonical.columns])
-
-
-def _column_names(connection: Connection, table_name: str, schema: str | None) -> set[str]:
-    """The columns a SELECT * returns: portable to any SQL engine, unlike dialect catalogs."""
-    probe = select(text("*")).select_from(table(table_name, schema=schema)).limit(0)
-    # A Result, not a dict: iterating it would give rows, keys() gives the column names.
-    return {key.lower() for key in connection.execute(probe).keys()}  # noqa: SIM118
-
-
-def check_sources(connection: Connection, sources: Mapping[str, TableSource]) -> None:
-    """Every table, mapped column and query the run will read exists; else SourceError names it."""
-    inspector = inspect(connection)
-    for name, canonical in TABLES.items():
-        spec = sources.get(name)
-        if spec is not None and spec.query is not None:
-            try:
-                ensure_read_only_query(spec.query, connection.dialect.name)
-            except NotReadOnly as exc:
-                raise ConfigError(f"source.{name}.query: {exc}") from None
-            try:
-                connection.execute(source_select(name, spec).limit(0))
-            except SQLAlchemyError as exc:
-                raise SourceError(f"source.{name}.query does not run: {first_line(exc)}") from None
-            continue
-        qualified = spec.table if spec is not None and spec.table else name
-        schema, table_name = _split_name(qualified)
-        # Tables may be views (contract section 1).
-        views = set(inspector.get_view_names(schema=schema))
-        label = f"source.{name}.table {qualified!r}" if spec is not None else f"table {name!r}"
-        if table_name not in views and not inspector.has_table(table_name, schema=schema):
-            hint = "" if spec is not None else " (run scorecard init-db?)"
-            raise SourceError(f"{label} is missing from the database{hint}")
-        present = _column_names(connection, table_name, schema)
-        for wanted in canonical.columns:
-            source_column = spec.columns.get(wanted.name, wanted.name) if spec else wanted.name
-            if source_column.lower() not in present:
-                if spec is not None:
-                    raise SourceError(
-                        f"{label} has no column {source_column!r} (for {name}.{wanted.name})"
-                    )
-                raise SourceError(f"column {name}.{wanted.name} is missing from the database")
-
-
-def check_tables(connection: Connection) -> None:
-    """The canonical tables themselves (no mapping): used by `scorecard check` and tests."""
-    check_sources(connection, {})
 
 
 class ConnectionLost(SourceError):
@@ -301,12 +251,16 @@ def source_error(exc: SQLAlchemyError, while_doing: str, failure: str) -> Source
 def read_table(
     connection: Connection,
     name: str,
-    spec: TableSource | None = None,
+    statement: Select[Any],
+    raw_columns: Sequence[str] = (),
     where: Callable[[Any], Any] | None = None,
 ) -> pl.DataFrame:
-    """Rows of a small table (vendors, charges), filtered by where(columns) if given."""
-    schema = POLARS_SCHEMA[name]
-    statement: Select[Any] = source_select(name, spec)
+    """Rows of a small table (vendors, charges), filtered by where(columns) if given.
+
+    statement: the canonical SELECT (extract/mapping.py); raw_columns: the
+    `_raw_<column>` texts it also returns, for columns parsed from text.
+    """
+    schema = {**POLARS_SCHEMA[name], **{f"_raw_{c}": pl.String() for c in raw_columns}}
     if where is not None:
         source = statement.subquery("src")
         statement = select(*source.c).where(where(source.c))
@@ -315,10 +269,11 @@ def read_table(
         # On the statement, not the connection: the summaries after it must not stream
         # (a PostgreSQL cursor would lose parallel query).
         result = connection.execute(statement.execution_options(yield_per=_FETCH_ROWS))
+        names = list(result.keys())
         for rows in result.partitions():
-            columns = zip(schema, zip(*rows, strict=True), strict=True)
+            columns = zip(names, zip(*rows, strict=True), strict=True)
             part = pl.DataFrame({name: list(values) for name, values in columns}, strict=False)
-            parts.append(part.cast(schema))  # type: ignore[arg-type]
+            parts.append(part.select(list(schema)).cast(schema))  # type: ignore[arg-type]
     except SQLAlchemyError as exc:
         raise source_error(exc, f"reading {name!r}", f"cannot read table {name!r}") from None
     except (ValueError, TypeError) as exc:
@@ -339,8 +294,10 @@ def ids_enforced_unique(engine: Engine, name: str, spec: TableSource | None) -> 
     """
     if spec is not None and spec.query is not None:
         return False
-    schema, table_name = _split_name(spec.table if spec is not None and spec.table else name)
+    schema, table_name = split_name(spec.table if spec is not None and spec.table else name)
     wanted = (spec.columns if spec is not None else {}).get(ID_COLUMN[name], ID_COLUMN[name])
+    if not isinstance(wanted, str):
+        return False
     try:
         with engine.connect() as connection:
             return _has_key(connection, table_name, schema, wanted)

@@ -37,14 +37,16 @@ from sqlalchemy import (
     func,
     literal,
     not_,
+    null,
     or_,
     select,
     true,
 )
 
-from scorecard.extract.dialects import day_of, milliseconds_between
+from scorecard.extract.dialects import at, day_of, milliseconds_between
 from scorecard.extract.schema import ID_COLUMN
 from scorecard.extract.validate import (
+    MAX_UNITS,
     NULL_ID,
     SqlRule,
     first_broken_sql_rule,
@@ -104,7 +106,7 @@ class Window:
         return self.periods[-1].end
 
 
-WORK_ITEM_DAY_KEYS = ["vendor_id", "process", "rule", "completed_day", "due_period"]
+WORK_ITEM_DAY_KEYS = ["vendor_id", "process", "rule", "completed_day", "due_period", "bad_value"]
 
 # The frames the summaries arrive as. Days are calendar days (UTC); `due_period` is a label.
 WORK_ITEM_DAYS_SCHEMA = {
@@ -122,6 +124,7 @@ WORK_ITEM_DAYS_SCHEMA = {
     "items_on_time": pl.Int64(),
     "first_id": pl.String(),
     "last_id": pl.String(),
+    "bad_value": pl.String(),
 }
 
 REQUEST_DAYS_SCHEMA = {
@@ -136,6 +139,7 @@ REQUEST_DAYS_SCHEMA = {
     "requests_target_due": pl.Int64(),
     "first_id": pl.String(),
     "last_id": pl.String(),
+    "bad_value": pl.String(),
 }
 
 
@@ -149,11 +153,59 @@ def _total(value: ColumnElement[Any]) -> ColumnElement[int]:
     return cast(func.sum(value), BigInteger)
 
 
-def _duplicated(source: Subquery, id_column: str, window: ColumnElement[bool]) -> Any:
-    """IDs that occur more than once among the rows read."""
+def _with_duplicates(
+    source: Subquery, id_column: str, window: ColumnElement[bool], ids_unique: bool
+) -> tuple[Any, ColumnElement[bool] | None]:
+    """The source joined to its IDs that occur more than once among the rows read, and the test.
+
+    A join to the grouped IDs, never `id IN (subquery)`: every engine hashes a
+    join, while PostgreSQL runs an IN over more IDs than fit in work_mem as a
+    plain subplan, once per row. None: the database keeps the IDs unique.
+    """
+    if ids_unique:
+        return source, None
     ids = source.c[id_column]
-    repeated = select(ids).where(window, ids.is_not(None)).group_by(ids).having(func.count() > 1)
-    return ids.in_(repeated.correlate(None))
+    repeated = (
+        select(ids.label("repeated_id"))
+        .where(window, ids.is_not(None))
+        .group_by(ids)
+        .having(func.count() > 1)
+        .subquery("repeated")
+    )
+    joined = source.outerjoin(repeated, repeated.c.repeated_id == ids)
+    return joined, repeated.c.repeated_id.is_not(None)
+
+
+def _clamped(value: ColumnElement[Any]) -> ColumnElement[Any]:
+    """A count as summed: one beyond any real volume (rejected anyway) cannot overflow the sum."""
+    return case((and_(value >= -MAX_UNITS, value <= MAX_UNITS), value), else_=None)
+
+
+def _unreadable(c: Mapping[str, Any], parsed: Sequence[str]) -> list[ColumnElement[Any]]:
+    """The text of each parsed column where it does not read (shown in data_quality.csv).
+
+    Only there: a number out of range breaks the same rule, but only SQLite would know
+    its text, and every engine must report the same.
+    """
+    return [
+        case((c[name].is_(None), c[f"_raw_{name}"]), else_=None).label(f"_raw_{name}")
+        for name in parsed
+    ]
+
+
+def _bad_value(rule: ColumnElement[Any], c: Mapping[str, Any], parsed: Sequence[str]) -> Any:
+    """The refused value of a rejected row, for the rules about a value (data_quality.csv)."""
+    shown: list[tuple[ColumnElement[bool], ColumnElement[Any]]] = [
+        (rule == literal(f"bad_{name}", String(), literal_execute=True), c[f"_raw_{name}"])
+        for name in parsed
+    ]
+    if "priority" in c:
+        shown.append(
+            (rule == literal("bad_priority", String(), literal_execute=True), c["priority"])
+        )
+    if not shown:
+        return None
+    return case(*shown, else_=None)
 
 
 def rows_read(table: str, c: Any, window: Window) -> ColumnElement[bool]:
@@ -167,16 +219,16 @@ def rows_read(table: str, c: Any, window: Window) -> ColumnElement[bool]:
         return or_(
             received.is_(None),
             and_(
-                received < window.cutoff,
+                received < at(window.cutoff),
                 or_(
-                    received >= window.start,
-                    c.completed_at >= window.start,
-                    c.due_at >= window.start,
+                    received >= at(window.start),
+                    c.completed_at >= at(window.start),
+                    c.due_at >= at(window.start),
                 ),
             ),
         )
     opened = c.opened_at
-    return or_(opened.is_(None), and_(opened >= window.start, opened < window.cutoff))
+    return or_(opened.is_(None), and_(opened >= at(window.start), opened < at(window.cutoff)))
 
 
 def group_examples_query(
@@ -197,7 +249,7 @@ def group_examples_query(
     c = source.c
     id_column = c[ID_COLUMN[table]]
     in_window = rows_read(table, c, window)
-    duplicated = None if ids_unique else _duplicated(source, ID_COLUMN[table], in_window)
+    joined, duplicated = _with_duplicates(source, ID_COLUMN[table], in_window, ids_unique)
     id_broken = [broken for _, broken in sql_id_rules(dict(c.items()), table, duplicated)]
     wanted: list[ColumnElement[bool]] = []
     if vendor_ids:
@@ -213,6 +265,7 @@ def group_examples_query(
             func.min(id_column).label("first_id"),
             func.max(id_column).label("last_id"),
         )
+        .select_from(joined)
         .where(in_window, or_(*wanted), not_(or_(*id_broken)))
         .group_by(c.vendor_id, c.process)
     )
@@ -223,17 +276,24 @@ def _summary(
     keys: Sequence[str],
     count_as: str,
     sums: Mapping[str, ColumnElement[Any]],
+    parsed: Sequence[str],
 ) -> Select[Any]:
     k = classified.c
     # Example IDs of rejected rows only: good rows give NULL, which MIN and MAX skip cheaply.
     rejected_id = case((k["rule"].is_not(None), k["_id"]), else_=None)
+    bad_value = _bad_value(k["rule"], dict(k.items()), parsed)
+    grouped_by = [bad_value] if bad_value is not None else []
+    if bad_value is None:
+        bad_value = cast(null(), String())
+    group_keys = [k[name] for name in keys if name != "bad_value"]
     return select(
-        *[k[name] for name in keys],
+        *group_keys,
         cast(func.count(), BigInteger).label(count_as),
         *[_total(value).label(name) for name, value in sums.items()],
         func.min(rejected_id).label("first_id"),
         func.max(rejected_id).label("last_id"),
-    ).group_by(*[k[name] for name in keys])
+        bad_value.label("bad_value"),
+    ).group_by(*group_keys, *grouped_by)
 
 
 def _rule_column(rules: Sequence[SqlRule]) -> ColumnElement[str]:
@@ -255,8 +315,8 @@ def received_part(window: Window, part: int, parts: int) -> Callable[[Any], Colu
 
     def predicate(c: Any) -> ColumnElement[bool]:
         received = c.received_at
-        after = None if part == 0 else received >= bounds[part - 1]
-        before = None if part == parts - 1 else received < bounds[part]
+        after = None if part == 0 else received >= at(bounds[part - 1])
+        before = None if part == parts - 1 else received < at(bounds[part])
         if after is None:
             return or_(received.is_(None), before) if before is not None else true()
         return and_(after, before) if before is not None else after
@@ -269,6 +329,7 @@ def work_item_days_query(
     window: Window,
     ids_unique: bool,
     part: Callable[[Any], ColumnElement[bool]] | None = None,
+    parsed: Sequence[str] = (),
 ) -> Select[Any]:
     """One row per vendor, process, rule, day completed and period due.
 
@@ -282,15 +343,15 @@ def work_item_days_query(
     c: dict[str, ColumnElement[Any]] = dict(source.c.items())
     received, due, completed = c["received_at"], c["due_at"], c["completed_at"]
     in_window = rows_read("work_items", source.c, window)
-    duplicated = None if ids_unique else _duplicated(source, "work_item_id", in_window)
-    rules = work_item_sql_rules(c, duplicated)
+    joined, duplicated = _with_duplicates(source, "work_item_id", in_window, ids_unique)
+    rules = work_item_sql_rules(c, duplicated, parsed)
     # Completed after the cutoff counts as still open; before the window, as out of scope.
-    completed_in_window = and_(completed >= window.start, completed < window.cutoff)
+    completed_in_window = and_(completed >= at(window.start), completed < at(window.cutoff))
     # The periods are contiguous: one comparison per boundary, first match wins.
     due_period = case(
-        (due < window.start, None),
+        (due < at(window.start), None),
         *[
-            (due < p.window_end, literal(p.label, String(), literal_execute=True))
+            (due < at(p.window_end), literal(p.label, String(), literal_execute=True))
             for p in window.periods
         ],
         else_=None,
@@ -303,15 +364,17 @@ def work_item_days_query(
             case((completed_in_window, day_of(completed)), else_=None).label("completed_day"),
             due_period.label("due_period"),
             _example_id(c["work_item_id"]),
-            c["units"],
-            c["defects"],
-            c["qa_checked_units"],
+            _clamped(c["units"]).label("units"),
+            _clamped(c["defects"]).label("defects"),
+            _clamped(c["qa_checked_units"]).label("qa_checked_units"),
+            *_unreadable(c, parsed),
             _flag(c["reworked"] == true()).label("reworked"),
             # Summed for every row; only the groups with a completed_day are used.
             milliseconds_between(received, completed).label("turnaround_ms"),
             # An item still open at the cutoff is late (contract section 3).
-            _flag(and_(completed < window.cutoff, completed <= due)).label("on_time"),
+            _flag(and_(completed < at(window.cutoff), completed <= due)).label("on_time"),
         )
+        .select_from(joined)
         .where(in_window, *([part(source.c)] if part is not None else []))
         .subquery("classified")
     )
@@ -328,21 +391,26 @@ def work_item_days_query(
             "turnaround_ms": k.turnaround_ms,
             "items_on_time": k.on_time,
         },
+        parsed,
     )
 
 
 def request_days_query(
-    source: Subquery, window: Window, ids_unique: bool, target_hours: Mapping[str, float]
+    source: Subquery,
+    window: Window,
+    ids_unique: bool,
+    target_hours: Mapping[str, float],
+    parsed: Sequence[str] = (),
 ) -> Select[Any]:
     """One row per vendor, process, rule and day opened."""
     c: dict[str, ColumnElement[Any]] = dict(source.c.items())
     opened, responded, priority = c["opened_at"], c["first_response_at"], c["priority"]
     in_window = rows_read("requests", source.c, window)
-    duplicated = None if ids_unique else _duplicated(source, "request_id", in_window)
-    rules = request_sql_rules(c, duplicated)
+    joined, duplicated = _with_duplicates(source, "request_id", in_window, ids_unique)
+    rules = request_sql_rules(c, duplicated, parsed)
     targets = list(target_hours.items())
     # A response after the cutoff has not happened yet.
-    answered = responded < window.cutoff
+    answered = responded < at(window.cutoff)
     response_ms = milliseconds_between(opened, responded)
     # The priority's target, as a duration and as the latest opening time whose target
     # has passed by the cutoff. An unknown priority gets NULL: that row is rejected anyway.
@@ -351,7 +419,10 @@ def request_days_query(
         else_=None,
     )
     latest_opening = case(
-        *[(priority == name, window.cutoff - dt.timedelta(hours=hours)) for name, hours in targets],
+        *[
+            (priority == name, at(window.cutoff - dt.timedelta(hours=hours)))
+            for name, hours in targets
+        ],
         else_=None,
     )
     within_target = and_(answered, response_ms <= target_ms)
@@ -364,18 +435,21 @@ def request_days_query(
             _rule_column(rules),
             day_of(opened).label("opened_day"),
             _example_id(c["request_id"]),
+            c["priority"],
+            *_unreadable(c, parsed),
             _flag(answered).label("answered"),
             case((answered, response_ms), else_=None).label("response_ms"),
             _flag(within_target).label("within_target"),
             _flag(or_(answered, target_passed)).label("target_due"),
         )
+        .select_from(joined)
         .where(in_window)
         .subquery("classified")
     )
     k = classified.c
     return _summary(
         classified,
-        ["vendor_id", "process", "rule", "opened_day"],
+        ["vendor_id", "process", "rule", "opened_day", "bad_value"],
         "requests",
         {
             "requests_answered": k.answered,
@@ -383,4 +457,5 @@ def request_days_query(
             "requests_within_target": k.within_target,
             "requests_target_due": k.target_due,
         },
+        parsed,
     )

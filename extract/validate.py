@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import polars as pl
 from sqlalchemy import ColumnElement, String, and_, case, func, literal, or_
@@ -29,13 +30,40 @@ CHARGE_KINDS = ("fee", "service_credit", "one_off")
 EXAMPLE_IDS = 5
 NULL_ID = "(null)"
 
+EXAMPLE_VALUES = 5
+# Above this, a count of units (payslips, pages, calls) is no count but a fault, and
+# summing a few such values would overflow a BIGINT.
+MAX_UNITS = 1_000_000_000
+
 DATA_QUALITY_SCHEMA = {
     "table": pl.String(),
     "rule": pl.String(),
     "vendor_id": pl.String(),
     "rows_rejected": pl.Int64(),
     "example_ids": pl.String(),
+    "example_values": pl.String(),
 }
+
+# The rules about a value, and the column whose value data_quality.csv shows for them.
+# Each `bad_<column>` rule (text that does not read) shows `_raw_<column>`.
+VALUE_OF_RULE = {
+    "unknown_vendor": "vendor_id",
+    "bad_sourcing": "sourcing",
+    "bad_country": "country",
+    "bad_currency": "currency",
+    "bad_kind": "kind",
+    "unknown_currency": "currency",
+    "bad_priority": "priority",
+}
+
+
+def value_column(rule: str, parsed: Sequence[str]) -> str | None:
+    """The column whose values a rule's rejections are shown with, if any."""
+    for name in parsed:
+        if rule == f"bad_{name}":
+            return f"_raw_{name}"
+    return VALUE_OF_RULE.get(rule)
+
 
 Rule = tuple[str, pl.Expr]
 SqlRule = tuple[str, ColumnElement[bool]]
@@ -49,37 +77,46 @@ def _blank(name: str) -> pl.Expr:
     return pl.col(name).is_null() | (pl.col(name).str.strip_chars() == "")
 
 
-def _id_rules(table: str) -> list[Rule]:
+def _id_rules(table: str, parsed: Sequence[str] = ()) -> list[Rule]:
+    """The ID rules, then a value held as text that does not read (`bad_<column>`)."""
     id_column = ID_COLUMN[table]
     return [
         ("missing_id", _blank(id_column)),
         ("duplicate_id", pl.col(id_column).is_duplicated()),
+        *[
+            (f"bad_{name}", pl.col(f"_raw_{name}").is_not_null() & pl.col(name).is_null())
+            for name in parsed
+        ],
     ]
 
 
-def vendor_rules() -> list[Rule]:
+def vendor_rules(parsed: Sequence[str] = ()) -> list[Rule]:
     return [
-        *_id_rules("vendors"),
+        *_id_rules("vendors", parsed),
         ("missing_name", _blank("name")),
         ("bad_sourcing", pl.col("sourcing").is_null() | ~pl.col("sourcing").is_in(SOURCINGS)),
         (
             "bad_country",
             pl.col("country").is_not_null() & ~pl.col("country").str.contains(r"^[A-Z]{2}$"),
         ),
+        # May be null (contract section 1): charges carry their own currency.
         (
             "bad_currency",
-            pl.col("currency").is_null() | ~pl.col("currency").str.contains(r"^[A-Z]{3}$"),
+            pl.col("currency").is_not_null() & ~pl.col("currency").str.contains(r"^[A-Z]{3}$"),
         ),
         ("contract_end_before_start", pl.col("contract_end") < pl.col("contract_start")),
     ]
 
 
 def charge_rules(
-    all_vendor_ids: Sequence[str], accepted_vendor_ids: Sequence[str], currency: CurrencyConfig
+    all_vendor_ids: Sequence[str],
+    accepted_vendor_ids: Sequence[str],
+    currency: CurrencyConfig,
+    parsed: Sequence[str] = (),
 ) -> list[Rule]:
     known_currencies = list(currency.to_base())
     return [
-        *_id_rules("charges"),
+        *_id_rules("charges", parsed),
         *group_rules(all_vendor_ids, accepted_vendor_ids),
         (
             "missing_service_dates",
@@ -87,7 +124,10 @@ def charge_rules(
         ),
         ("service_end_before_start", pl.col("service_end") < pl.col("service_start")),
         ("bad_kind", pl.col("kind").is_null() | ~pl.col("kind").is_in(CHARGE_KINDS)),
-        ("missing_amount", pl.col("amount").is_null() | pl.col("amount").is_nan()),
+        (
+            "missing_amount",
+            pl.col("amount").is_null() | pl.col("amount").is_nan() | pl.col("amount").is_infinite(),
+        ),
         (
             "negative_amount_not_credit",
             (pl.col("amount") < 0) & (pl.col("kind") != "service_credit"),
@@ -132,6 +172,18 @@ def sql_id_rules(c: Columns, table: str, duplicated: ColumnElement[bool] | None)
     ]
 
 
+def sql_unreadable_rules(c: Columns, parsed: Sequence[str]) -> list[SqlRule]:
+    """A value held as text that does not read as its column's type: `bad_<column>`."""
+    return [
+        (f"bad_{name}", and_(c[f"_raw_{name}"].is_not(None), c[name].is_(None))) for name in parsed
+    ]
+
+
+def sql_count(value: ColumnElement[Any]) -> ColumnElement[bool]:
+    """A count that is no count: missing, or beyond any real volume (it would overflow a sum)."""
+    return or_(value.is_(None), value > MAX_UNITS)
+
+
 def group_rules(all_vendor_ids: Sequence[str], accepted_vendor_ids: Sequence[str]) -> list[Rule]:
     """The rules on vendor_id and process, which the database's groups carry as keys."""
     return [
@@ -148,18 +200,21 @@ def group_rules(all_vendor_ids: Sequence[str], accepted_vendor_ids: Sequence[str
 ID_RULES = ("missing_id", "duplicate_id")
 
 
-def work_item_sql_rules(c: Columns, duplicated: ColumnElement[bool] | None) -> list[SqlRule]:
+def work_item_sql_rules(
+    c: Columns, duplicated: ColumnElement[bool] | None, parsed: Sequence[str] = ()
+) -> list[SqlRule]:
     """Every work-item rule but the group rules, in the contract's order."""
     return [
         *sql_id_rules(c, "work_items", duplicated),
+        *sql_unreadable_rules(c, parsed),
         ("missing_received_at", c["received_at"].is_(None)),
         ("due_before_received", c["due_at"] < c["received_at"]),
         ("completed_before_received", c["completed_at"] < c["received_at"]),
-        ("bad_units", or_(c["units"].is_(None), c["units"] < 1)),
+        ("bad_units", or_(sql_count(c["units"]), c["units"] < 1)),
         (
             "bad_qa_checked_units",
             or_(
-                c["qa_checked_units"].is_(None),
+                sql_count(c["qa_checked_units"]),
                 c["qa_checked_units"] < 0,
                 c["qa_checked_units"] > c["units"],
             ),
@@ -167,7 +222,7 @@ def work_item_sql_rules(c: Columns, duplicated: ColumnElement[bool] | None) -> l
         (
             "bad_defects",
             or_(
-                c["defects"].is_(None),
+                sql_count(c["defects"]),
                 c["defects"] < 0,
                 c["defects"] > c["qa_checked_units"],
             ),
@@ -176,10 +231,13 @@ def work_item_sql_rules(c: Columns, duplicated: ColumnElement[bool] | None) -> l
     ]
 
 
-def request_sql_rules(c: Columns, duplicated: ColumnElement[bool] | None) -> list[SqlRule]:
+def request_sql_rules(
+    c: Columns, duplicated: ColumnElement[bool] | None, parsed: Sequence[str] = ()
+) -> list[SqlRule]:
     """Every request rule but the group rules, in the contract's order."""
     return [
         *sql_id_rules(c, "requests", duplicated),
+        *sql_unreadable_rules(c, parsed),
         ("bad_priority", or_(c["priority"].is_(None), c["priority"].not_in(PRIORITIES))),
         ("missing_opened_at", c["opened_at"].is_(None)),
         ("first_response_before_opened", c["first_response_at"] < c["opened_at"]),
@@ -219,11 +277,28 @@ class TableCounts:
 
 
 def split_rows(
-    frame: pl.DataFrame, rules: Sequence[Rule], table: str
+    frame: pl.DataFrame, rules: Sequence[Rule], table: str, parsed: Sequence[str] = ()
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The accepted rows, and one rejected-row group per row (see `summarise_rejections`)."""
     marked = frame.with_columns(first_broken_rule(rules))
-    accepted = marked.filter(pl.col("_rule").is_null()).drop("_rule")
+    value = pl.lit(None, pl.String)
+    for name, _ in rules:
+        shown = value_column(name, parsed)
+        if shown is not None and shown in frame.columns:
+            # A text that does not read shows itself; a number out of range is not shown.
+            readable = (
+                pl.col(shown.removeprefix("_raw_")).is_not_null()
+                if shown.startswith("_raw_")
+                else pl.lit(False)
+            )
+            value = (
+                pl.when((pl.col("_rule") == name) & ~readable)
+                .then(pl.col(shown).cast(pl.String))
+                .otherwise(value)
+            )
+    accepted = marked.filter(pl.col("_rule").is_null()).drop(
+        "_rule", *[c for c in frame.columns if c.startswith("_raw_")]
+    )
     rejected = marked.filter(pl.col("_rule").is_not_null()).select(
         pl.lit(table).alias("table"),
         pl.col("_rule").alias("rule"),
@@ -231,6 +306,7 @@ def split_rows(
         pl.lit(1, pl.Int64).alias("rows"),
         pl.col(ID_COLUMN[table]).fill_null(NULL_ID).alias("first_id"),
         pl.col(ID_COLUMN[table]).fill_null(NULL_ID).alias("last_id"),
+        value.alias("value"),
     )
     return accepted, rejected
 
@@ -242,7 +318,24 @@ REJECTED_GROUP_SCHEMA = {
     "rows": pl.Int64(),
     "first_id": pl.String(),
     "last_id": pl.String(),
+    "value": pl.String(),
 }
+
+
+def _example_values(groups: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """`"3 - Moderate" x19554; "4 - Low" x1203`: the values refused, most frequent first."""
+    counted = (
+        groups.filter(pl.col("value").is_not_null())
+        .group_by(*keys, "value")
+        .agg(pl.col("rows").sum().alias("n"))
+        .sort(["n", "value"], descending=[True, False])
+    )
+    return counted.group_by(keys, maintain_order=True).agg(
+        pl.format('"{}" x{}', "value", "n")
+        .head(EXAMPLE_VALUES)
+        .str.join("; ")
+        .alias("example_values")
+    )
 
 
 def summarise_rejections(groups: pl.DataFrame) -> pl.DataFrame:
@@ -270,6 +363,7 @@ def summarise_rejections(groups: pl.DataFrame) -> pl.DataFrame:
         groups.group_by(keys)
         .agg(pl.col("rows").sum().cast(pl.Int64).alias("rows_rejected"))
         .join(examples, on=keys, how="left", nulls_equal=True)
+        .join(_example_values(groups, keys), on=keys, how="left", nulls_equal=True)
         .sort("table", "rule", "vendor_id", nulls_last=True)
         .select(list(DATA_QUALITY_SCHEMA))
     )

@@ -270,6 +270,7 @@ def build_portfolio(
             "watch": _named(by_standing.get("watch", [])),
             "critical": _named(by_standing.get("critical", [])),
             "unranked": sum(1 for r in outsourced if unranked_reason(r, min_items)),
+            "spend_tracked": "charges" not in inputs.data.not_measured,
             "total_spend": money(total_spend, currency),
             "total_savings": signed_money(total_savings, currency),
             "savings_negative": (total_savings or 0) < 0,

@@ -180,7 +180,7 @@ def recommendations(
     row: dict[str, Any],
     history: Sequence[dict[str, Any] | None],
     baseline: dict[str, float | None],
-    service_credits: float,
+    service_credits: float | None,
     config: Config,
     days: int,
     contract: dict[str, Any] | None = None,
@@ -190,6 +190,7 @@ def recommendations(
     contract: the vendor's service levels and credits (reports.credits), when
     its contract is configured: the credits it owes replace the generic line
     about the SLA credit clause.
+    service_credits: None when charges are not tracked (nothing may rest on them).
     """
     currency = config.currency.base
     found: list[Recommendation] = []
@@ -247,7 +248,11 @@ def recommendations(
         if claim := claim_text(contract):
             found.append(Recommendation("action", claim))
     elif on_time is not None and on_time < target and row["sourcing"] != IN_HOUSE:
-        if service_credits < 0:
+        if service_credits is None:
+            found.append(Recommendation(
+                "info", f"On time {pct(on_time)} against a {pct(target)} target."
+            ))  # fmt: skip
+        elif service_credits < 0:
             found.append(Recommendation(
                 "info",
                 f"On time {pct(on_time)} against a {pct(target)} target; service credits of "
@@ -426,7 +431,11 @@ def build_vendor(
     }
     if internal:
         savings = row["savings_vs_in_house"]
-        credits = service_credits_in(inputs.data.charges, vendor_id, current_period, config)
+        credits = (
+            None
+            if "charges" in inputs.data.not_measured
+            else service_credits_in(inputs.data.charges, vendor_id, current_period, config)
+        )
         model["recommendations"] = recommendations(
             row, history, baseline, credits, config, days, model["contract"]
         )

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, type_coerce
+from sqlalchemy.types import NullType
 
-from scorecard.extract.schema import TABLES
-from scorecard.extract.source import check_tables, open_engine, read_only_connection
+from scorecard.config import TableSource
+from scorecard.extract.activity import as_datetime
+from scorecard.extract.mapping import resolve_all
+from scorecard.extract.source import open_engine, read_only_connection
 from scorecard.urls import redact_url
 
 # The column that tells how recent each table's data is.
@@ -34,36 +38,37 @@ class Finding:
     """Worth a look, but not a failure (for example no requests tracked at all)."""
 
 
-def _as_datetime(value: object) -> dt.datetime | None:
-    if isinstance(value, dt.datetime):
-        return (
-            value.replace(tzinfo=None)
-            if value.tzinfo is None
-            else value.astimezone(dt.UTC).replace(tzinfo=None)
-        )
-    if isinstance(value, dt.date):
-        return dt.datetime.combine(value, dt.time())
-    if isinstance(value, str) and value:
-        return dt.datetime.fromisoformat(value)
-    return None
+def check_source(
+    url: str, now: dt.datetime, sources: Mapping[str, TableSource] | None = None
+) -> list[Finding]:
+    """Check every source exactly as `run` does, then report the newest row of each table.
 
-
-def check_source(url: str, now: dt.datetime) -> list[Finding]:
-    """Connect, check every canonical table and column, report the newest row of each table."""
+    A source problem raises SourceError listing every problem (exit 3), as the run would.
+    """
     findings = []
-    engine = open_engine(url, read_only=True)
+    queries = [s.query for s in (sources or {}).values() if s is not None and s.query]
+    engine = open_engine(url, read_only=True, source_queries=queries)
     try:
-        with read_only_connection(engine) as connection:
+        with read_only_connection(engine):
             findings.append(Finding(True, f"database {redact_url(url)}: reachable"))
-            check_tables(connection)
-            findings.append(
-                Finding(True, "schema: all four canonical tables and their columns are present")
-            )
+        resolved = resolve_all(engine, sources or {})
+        findings.append(
+            Finding(True, "sources: every table, query and column the run reads is readable")
+        )
+        with read_only_connection(engine) as connection:
             for table, column in FRESHNESS.items():
+                found = resolved[table]
+                if found.select is None:
+                    findings.append(
+                        Finding(True, f"{table}: absent (not tracked): not measured", warning=True)
+                    )
+                    continue
+                rows = found.select.subquery("src")
                 count, newest = connection.execute(
-                    select(func.count(), func.max(TABLES[table].c[column]))
+                    # Untyped: SQLite gives a julianday() number, which no date parser reads.
+                    select(func.count(), type_coerce(func.max(rows.c[column]), NullType()))
                 ).one()
-                latest = _as_datetime(newest)
+                latest = as_datetime(newest)
                 if not count or latest is None:
                     # Without work items there is nothing to score; the other tables may be untracked.
                     if table == "work_items":

@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 
@@ -196,7 +196,6 @@ def run(
     from scorecard.scoring.periods import default_as_of
 
     config, origin = discover_config(config_path)
-    _progress(origin)
     request = RunRequest(
         config=config,
         database_url=resolve_database_url(database_url, config),
@@ -208,6 +207,8 @@ def run(
         send=send or email_dry_run,
         email_dry_run=email_dry_run,
     )
+    # Said once the command line is known to be valid: a usage error stays one line.
+    _progress(origin)
     _run_and_report(request)
 
 
@@ -219,7 +220,10 @@ def _run_and_report(request: RunRequest) -> None:
     for problem in result.problems:
         _log.problem(problem)
     rows = ", ".join(
-        f"{name} {c['rows_accepted']}/{c['rows_read']}" for name, c in result.counts.items()
+        f"{name} not tracked"
+        if c.get("absent")
+        else f"{name} {c['rows_accepted']}/{c['rows_read']}"
+        for name, c in result.counts.items()
     )
     seconds = time.monotonic() - started
     text = (
@@ -272,7 +276,10 @@ def check(
     config, origin = discover_config(config_path)
     _echo_finding("ok", f"{origin}: valid")
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    findings = check_source(resolve_database_url(database_url, config), now)
+    # The same sources as `scorecard run` (the keys are the canonical table names).
+    findings = check_source(
+        resolve_database_url(database_url, config), now, cast(Any, config.source)
+    )
     if max_age is not None:
         findings.append(check_last_run(Path(out_dir or config.run.output_dir), max_age, now))
     for finding in findings:
@@ -348,6 +355,29 @@ def init_db(database_url: str | None) -> None:
     finally:
         engine.dispose()
     click.echo(f"created the canonical tables in {redact_url(url)}")
+
+
+@cli.command("load-csv")
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--table", "table_name", required=True, help="The table to create.")
+@click.option("--database-url", help="SQLAlchemy URL; else SCORECARD_DATABASE_URL.")
+@click.option("--replace", is_flag=True, help="Drop and reload the table if it exists.")
+@_fails_cleanly
+def load_csv_command(
+    csv_file: Path, table_name: str, database_url: str | None, replace: bool
+) -> None:
+    """Load a CSV export (.csv or .csv.gz) into a new table of text columns, as it is.
+
+    Read it with a [source.*] mapping: formats, null values and value maps
+    turn the text into the canonical columns inside the database.
+    """
+    from scorecard.config import Config
+    from scorecard.extract.source import redact_url
+    from scorecard.load_csv import load_csv
+
+    url = resolve_database_url(database_url, Config())
+    rows = load_csv(url, csv_file, table_name, replace)
+    click.echo(f"loaded {rows:,} rows of {csv_file.name} into {table_name} in {redact_url(url)}")
 
 
 def _last_quarter_end(today: dt.date) -> dt.date:

@@ -6,6 +6,7 @@ the key so a user can fix the file without reading code.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import tomllib
@@ -102,32 +103,96 @@ def ensure_single_select(sql: str) -> str:
     return ensure_read_only_query(sql)
 
 
+class ColumnConstant(_Frozen):
+    """`canonical = { value = ... }`: the same value on every row; `{ null = true }`: always null."""
+
+    value: str | bool | int | float | None = None
+    null: bool = False
+
+    @model_validator(mode="after")
+    def _one_of(self) -> ColumnConstant:
+        if (self.value is not None) != self.null:
+            return self
+        raise ValueError("give either value = <constant> or null = true")
+
+
+ColumnSource = str | ColumnConstant
+Canonical = str | bool | int | float
+
+
+class VendorOverride(_Frozen):
+    """What `from_activity` cannot know about one vendor."""
+
+    name: str | None = None
+    sourcing: str | None = None
+    country: str | None = None
+    currency: str | None = None
+    manager_email: str | None = None
+    contract_start: dt.date | None = None
+    contract_end: dt.date | None = None
+
+
 class TableSource(_Frozen):
     """Where a canonical table comes from when it is not a table of that name (contract section 6)."""
 
     table: str | None = None
     """The source table (or view), optionally schema-qualified: "crm.tickets"."""
-    columns: dict[str, str] = Field(default_factory=dict)
-    """canonical column -> source column; columns not named here are read by their canonical name."""
     query: str | None = None
-    """One SELECT that returns the canonical columns by name."""
+    """One SELECT (or WITH ... SELECT)."""
+    absent: bool = False
+    """The company does not track this table: what it measures is not measured."""
+    from_activity: bool = False
+    """vendors only: one vendor per vendor_id found in the other sources."""
+    columns: dict[str, ColumnSource] = Field(default_factory=dict)
+    """canonical column -> source column, constant or null; unnamed columns keep their name."""
+    null_values: tuple[str, ...] = ()
+    """Text values read as null, in every column."""
+    values: dict[str, dict[str, Canonical]] = Field(default_factory=dict)
+    """canonical column -> {source value: canonical value}."""
+    formats: dict[str, str] = Field(default_factory=dict)
+    """canonical column -> strftime format of a timestamp or date held as text."""
+    defaults: VendorOverride = VendorOverride()
+    """from_activity: the values every vendor gets unless overridden."""
+    overrides: dict[str, VendorOverride] = Field(default_factory=dict)
+    """from_activity: vendor_id -> its own values."""
 
     @field_validator("query")
     @classmethod
     def _select_only(cls, value: str | None) -> str | None:
         return None if value is None else ensure_single_select(value)
 
+    @field_validator("formats")
+    @classmethod
+    def _known_codes(cls, value: dict[str, str]) -> dict[str, str]:
+        for column, text in value.items():
+            unknown = sorted(set(re.findall(r"%(.)", text)) - set(STRFTIME_CODES))
+            if unknown:
+                raise ValueError(
+                    f"{column}: %{unknown[0]} is not supported (use %{' %'.join(STRFTIME_CODES)})"
+                )
+        return value
+
+    @property
+    def reads_rows(self) -> bool:
+        return self.table is not None or self.query is not None
+
     @model_validator(mode="after")
     def _one_way(self) -> TableSource:
-        if (self.table is None) == (self.query is None):
+        ways = [self.table is not None, self.query is not None, self.absent, self.from_activity]
+        if sum(ways) != 1:
             raise ValueError(
-                "give either table (with optional columns) or query, not both or neither"
+                "give exactly one of table, query, absent = true or (vendors) from_activity = true"
             )
-        if self.query is not None and self.columns:
-            raise ValueError(
-                "columns go with table; a query must name the canonical columns itself"
-            )
+        if not self.reads_rows and (
+            self.columns or self.values or self.formats or self.null_values
+        ):
+            raise ValueError("columns, values, formats and null_values go with table or query")
+        if not self.from_activity and (self.overrides or self.defaults != VendorOverride()):
+            raise ValueError("defaults and overrides go with from_activity = true")
         return self
+
+
+STRFTIME_CODES = ("Y", "y", "m", "d", "H", "I", "M", "S", "f", "p", "b", "z", "%")
 
 
 class RunConfig(_Frozen):
@@ -460,11 +525,31 @@ class Config(_Frozen):
         from scorecard.extract.schema import TABLES
 
         for name, spec in self.source.items():
-            unknown = sorted(set(spec.columns) - {c.name for c in TABLES[name].columns})
-            if unknown:
+            known = {c.name for c in TABLES[name].columns}
+            for key, named in (
+                ("columns", spec.columns),
+                ("values", spec.values),
+                ("formats", spec.formats),
+            ):
+                unknown = sorted(set(named) - known)
+                if unknown:
+                    raise ValueError(
+                        f"source.{name}.{key}: {', '.join(unknown)} is not a column of {name}"
+                    )
+            timed = {
+                c.name for c in TABLES[name].columns if c.type.python_type in (dt.date, dt.datetime)
+            }
+            untimed = sorted(set(spec.formats) - timed)
+            if untimed:
                 raise ValueError(
-                    f"source.{name}.columns: {', '.join(unknown)} is not a column of {name}"
+                    f"source.{name}.formats: {untimed[0]} is not a timestamp or date column"
                 )
+            if spec.absent and name == "work_items":
+                raise ValueError(
+                    f"source.{name}: absent = true is not allowed: work items are what is scored"
+                )
+            if spec.from_activity and name != "vendors":
+                raise ValueError(f"source.{name}: from_activity = true is for vendors only")
         return self
 
     @model_validator(mode="after")

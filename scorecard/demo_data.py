@@ -393,7 +393,11 @@ def scaled_world(outsourced: int) -> tuple[list[Vendor], list[Line]]:
         model = models[k % len(models)]
         clone_id = f"{model.vendor_id}-{k:04d}"
         vendors.append(dataclasses.replace(model, vendor_id=clone_id, name=f"{model.name} {k:04d}"))
-        lines += [dataclasses.replace(line, vendor_id=clone_id) for line in LINES if line.vendor_id == model.vendor_id]
+        lines += [
+            dataclasses.replace(line, vendor_id=clone_id)
+            for line in LINES
+            if line.vendor_id == model.vendor_id
+        ]
     return vendors, lines
 
 

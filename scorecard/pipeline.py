@@ -19,8 +19,8 @@ import polars as pl
 
 from scorecard import __version__
 from scorecard.config import Config, TableSource
-from scorecard.errors import ConfigError, LockError, OutputError, ScorecardError
-from scorecard.extract.activity import Activity, extract_activity
+from scorecard.errors import ConfigError, LockError, OutputError
+from scorecard.extract.activity import Activity, extract_activity, received_range
 from scorecard.extract.source import open_engine
 from scorecard.extract.summaries import Window
 from scorecard.output.email import Outgoing, send_all, unclaimed_credits_line
@@ -163,8 +163,15 @@ def _manifest(
         "config_file": request.config.source_path,
         "config": request.config.public_dict(),
         "tables": {
-            name: {"rows_read": c.read, "rows_accepted": c.accepted, "rows_rejected": c.rejected}
-            for name, c in data.counts.items()
+            **{
+                name: {
+                    "rows_read": c.read,
+                    "rows_accepted": c.accepted,
+                    "rows_rejected": c.rejected,
+                }
+                for name, c in data.counts.items()
+            },
+            **{name: {"absent": True} for name in data.not_measured},
         },
         "artifacts": [
             {
@@ -202,9 +209,10 @@ def run(
             config.run.fiscal_year_start_month,
         )
         extract_started = time.perf_counter()
+        # The keys are canonical table names (checked by the config), so str keys are exact.
+        sources = cast(Mapping[str, TableSource], config.source)
         try:
             # The keys are canonical table names (checked by the config), so str keys are exact.
-            sources = cast(Mapping[str, TableSource], config.source)
             data = extract_activity(
                 engine,
                 window_of(periods),
@@ -223,10 +231,7 @@ def run(
         )
         table = score_table(data, periods, config)
         if table.is_empty():
-            raise ScorecardError(
-                f"no vendor activity between {periods[0].start} and {periods[-1].end}: "
-                "nothing to score (check --as-of and the data)"
-            )
+            return _nothing_to_score(request, data, periods, final_dir, engine, sources)
         progress(
             f"scored {table.height} rows over {len(periods)} periods "
             f"(extract and score: {time.perf_counter() - extract_started:.2f} s)"
@@ -314,6 +319,71 @@ def run(
 def email_journal_path(request: RunRequest) -> Path:
     """The day's email journal: beside the run folders, so it outlives every run of the day."""
     return request.out_dir / f"{request.as_of.isoformat()}.emails.jsonl"
+
+
+def why_nothing_to_score(
+    data: Activity, periods: Sequence[Period], received: tuple[dt.datetime, dt.datetime] | None
+) -> str:
+    """One line: the rule that rejected the most rows, or where the data is against the periods."""
+    span = f"{periods[0].start} to {periods[-1].end}"
+    quality = data.data_quality
+    items = data.counts.get("work_items")
+    if items is not None and items.read and not items.accepted and not quality.is_empty():
+        worst = (
+            quality.group_by("table", "rule")
+            .agg(pl.col("rows_rejected").sum(), pl.col("example_values").drop_nulls().first())
+            .sort("rows_rejected", "table", "rule", descending=[True, False, False])
+            .row(0, named=True)
+        )
+        values = f" ({worst['example_values']})" if worst["example_values"] else ""
+        return (
+            f"nothing to score from {span}: all {items.read:,} work items read were rejected; "
+            f"the rule rejecting the most rows is {worst['table']} {worst['rule']}: "
+            f"{worst['rows_rejected']:,} rows{values}; see data_quality.csv"
+        )
+    if received is None:
+        return f"nothing to score from {span}: the work items source has no rows"
+    return (
+        f"nothing to score from {span}: the work items were received from "
+        f"{received[0]:%Y-%m-%d} to {received[1]:%Y-%m-%d} (check --as-of and --period)"
+    )
+
+
+def _nothing_to_score(
+    request: RunRequest,
+    data: Activity,
+    periods: list[Period],
+    final_dir: Path,
+    engine: Any,
+    sources: Mapping[str, TableSource],
+) -> RunResult:
+    """Exit 1 with data_quality.csv and manifest.json (no reports) and one line saying why.
+
+    `latest` keeps pointing at the last run that has reports.
+    """
+    try:
+        received = received_range(engine, sources)
+    finally:
+        engine.dispose()
+    problems = [why_nothing_to_score(data, periods, received)]
+    staging = make_staging_folder(request.out_dir, f".{final_dir.name}.staging-")
+    try:
+        write_bytes_atomic(staging / "data_quality.csv", csv_bytes(data.data_quality))
+        manifest = _manifest(request, data, periods, staging, [], 1, problems)
+        write_bytes_atomic(
+            staging / "manifest.json",
+            (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8"),
+        )
+        publish_run_folder(staging, final_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return RunResult(
+        run_dir=final_dir,
+        exit_code=1,
+        problems=problems,
+        artifacts=[a["path"] for a in manifest["artifacts"]] + ["manifest.json"],
+        counts=manifest["tables"],
+    )
 
 
 def _previous_emails(run_dir: Path) -> list[dict[str, Any]]:

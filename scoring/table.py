@@ -355,6 +355,24 @@ def rankable(min_rank_items: int) -> pl.Expr:
     )
 
 
+# What each table the config may declare absent would measure (contract section 6).
+NOT_MEASURED_WITHOUT = {
+    "charges": ["spend", "cost_per_unit", "tco_per_unit", "cost_ratio", "savings_vs_in_house",
+                "billed_units"],
+    "requests": ["requests_opened", "response_within_target_rate", "mean_first_response_hours",
+                 "requests_answered", "requests_within_target", "requests_target_due"],
+}  # fmt: skip
+
+
+def _not_measured(table: pl.DataFrame, absent: Sequence[str]) -> pl.DataFrame:
+    """Null, never 0, for every figure an absent table would feed (so never scored either)."""
+    return table.with_columns(
+        pl.lit(None, table.schema[c]).alias(c)
+        for name in absent
+        for c in NOT_MEASURED_WITHOUT.get(name, [])
+    )
+
+
 def score_table(data: Activity, periods: Sequence[Period], config: Config) -> pl.DataFrame:
     """The full score table: contract columns first, then the KPI inputs, then the changes.
 
@@ -379,7 +397,7 @@ def score_table(data: Activity, periods: Sequence[Period], config: Config) -> pl
         [process_rows.select(*columns, *INPUT_COLUMNS), totals.select(*columns, *INPUT_COLUMNS)],
         how="vertical_relaxed",
     )
-    scored = _scores(combined, config)
+    scored = _scores(_not_measured(combined, data.not_measured), config)
     previous_label = {later.label: earlier.label for earlier, later in itertools.pairwise(periods)}
     ordered = rounded(
         scored.sort(

@@ -92,7 +92,8 @@ def test_check_exits_3_on_a_missing_table_and_2_on_a_bad_config(tmp_path):
     assert result.exit_code == 3
     assert (
         result.stderr.splitlines()[-1]
-        == "scorecard: error: table 'vendors' is missing from the database (run scorecard init-db?)"
+        == "scorecard: error: tables vendors, work_items, requests, charges are missing from the "
+        "database (run scorecard init-db?)"
     )
     config = tmp_path / "bad.toml"
     config.write_text("[run]\nperiod = 'week'\n")

@@ -199,7 +199,8 @@ def test_a_missing_table_exits_3(tmp_path):
     assert result.exit_code == 3
     assert (
         error_line(result)
-        == "scorecard: error: table 'vendors' is missing from the database (run scorecard init-db?)\n"
+        == "scorecard: error: tables vendors, work_items, requests, charges are missing from the "
+        "database (run scorecard init-db?)\n"
     )
     assert not (tmp_path / "out" / AS_OF).exists()
 
@@ -260,8 +261,34 @@ def test_rejections_beyond_the_limit_exit_1_but_everything_is_written(sqlite_url
 def test_no_activity_in_the_periods_fails_instead_of_writing_empty_reports(database, tmp_path):
     result = invoke(*run_args(database, tmp_path, "--format", "csv"), "--as-of", "2020-01-31")
     assert result.exit_code == 1
-    assert "no vendor activity between 2019-01-01 and 2020-01-31: nothing to score" in result.stderr
-    assert not (tmp_path / "2020-01-31").exists()
+    problem = next(line for line in result.stderr.splitlines() if "nothing to score" in line)
+    assert problem.startswith(
+        "scorecard: problem: nothing to score from 2019-01-01 to 2020-01-31: the work items "
+        "were received from 2026-"
+    )
+    assert problem.endswith("(check --as-of and --period)")
+    run_dir = tmp_path / "2020-01-31"
+    assert sorted(p.name for p in run_dir.iterdir()) == ["data_quality.csv", "manifest.json"]
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["exit_code"] == 1 and manifest["problems"] == [problem.split("problem: ")[1]]
+    assert not (tmp_path / "latest").exists()
+
+
+def test_every_row_rejected_says_which_rule_rejected_the_most(sqlite_url, tmp_path):
+    load(sqlite_url, {
+        "vendors": [vendor("A")],
+        "work_items": [item(f"w{n}", "A", "2026-07-01 00:00", None, None, units=0) for n in range(3)]
+        + [item("x", "NOPE", "2026-07-01 00:00", None, None)],
+    })  # fmt: skip
+    result = invoke(*run_args(sqlite_url, tmp_path, "--format", "csv"))
+    assert result.exit_code == 1
+    assert (
+        "scorecard: problem: nothing to score from 2025-07-01 to 2026-09-30: all 4 work items "
+        "read were rejected; the rule rejecting the most rows is work_items bad_units: 3 rows; "
+        "see data_quality.csv"
+    ) in result.stderr
+    quality = (tmp_path / AS_OF / "data_quality.csv").read_text()
+    assert 'work_items,unknown_vendor,NOPE,1,x,"""NOPE"" x1"' in quality
 
 
 def test_a_rerun_replaces_the_folder_for_that_day(database, tmp_path):

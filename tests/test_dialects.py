@@ -100,10 +100,20 @@ def test_aware_timestamps_are_cut_into_utc_days(postgresql_url):
     assert days == [(dt.date(2026, 6, 30), 1, 11 * 3_600_000)]
 
 
-def _src(name, spec):
-    from scorecard.extract.source import source_select
+def _canonical(name, spec, kind="typed"):
+    from scorecard.extract.mapping import Problems, canonical_source
+    from scorecard.extract.schema import TABLES
 
-    return source_select(name, spec).subquery("src")
+    columns = {c.name: kind for c in TABLES[name].columns}
+    if spec is not None:
+        columns.update({v: kind for v in spec.columns.values() if isinstance(v, str)})
+    found = canonical_source(name, spec, columns, Problems())
+    assert found.select is not None
+    return found
+
+
+def _src(name, spec, kind="typed"):
+    return _canonical(name, spec, kind).select.subquery("src")
 
 
 def test_every_query_the_job_issues_compiles_for_trino():
@@ -112,23 +122,27 @@ def test_every_query_the_job_issues_compiles_for_trino():
     from trino.sqlalchemy.dialect import TrinoDialect
 
     from scorecard.config import TableSource
-    from scorecard.extract.source import source_select
 
     dialect = TrinoDialect()
     specs = [None, TableSource(table="crm.tickets", columns={"work_item_id": "ticket_no"}),
-             TableSource(query="SELECT * FROM lake.work")]  # fmt: skip
+             TableSource(query="SELECT * FROM lake.work"),
+             TableSource(table="export", null_values=("?",), formats={"received_at": "%d/%m/%Y %H:%M"},
+                         values={"priority": {"1 - Critical": "urgent"}})]  # fmt: skip
     for name in ("vendors", "work_items", "requests", "charges"):
         for spec in specs:
-            sql = str(
-                source_select(name, spec).compile(
-                    dialect=dialect, compile_kwargs={"literal_binds": True}
+            for kind in ("typed", "text"):
+                sql = str(
+                    _canonical(name, spec, kind).select.compile(
+                        dialect=dialect, compile_kwargs={"literal_binds": True}
+                    )
                 )
-            )
-            assert sql.startswith("SELECT ") and "FROM " in sql
+                assert sql.startswith("SELECT ") and "FROM " in sql
     window = window_of(periods_for(dt.date(2026, 9, 30), "quarter", 4))
     for spec in specs:
+        parsed = _canonical("work_items", spec, "text").parsed
         for query in (
             work_item_days_query(_src("work_items", spec), window, False),
+            work_item_days_query(_src("work_items", spec, "text"), window, False, parsed=parsed),
             request_days_query(_src("requests", spec), window, False, {"urgent": 1.0, "low": 72.0}),
         ):
             sql = str(query.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))

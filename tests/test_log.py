@@ -52,7 +52,8 @@ def test_errors_are_json_too_with_their_exit_code(tmp_path):
     error = json.loads(result.stderr.splitlines()[-1])
     assert error["level"] == "error" and error["exit_code"] == 3
     assert (
-        error["message"] == "table 'vendors' is missing from the database (run scorecard init-db?)"
+        error["message"] == "tables vendors, work_items, requests, charges are missing from the "
+        "database (run scorecard init-db?)"
     )
 
 

@@ -121,7 +121,9 @@ def test_a_mapping_naming_a_missing_column_exits_3_naming_it(sqlite_url, tmp_pat
     )
     assert code == 3
     assert err.splitlines()[-1] == (
-        "scorecard: error: source.work_items.table 'helpdesk_tickets' has no column 'pages' (for work_items.units)"
+        "scorecard: error: source.work_items.table 'helpdesk_tickets' has no column 'pages' "
+        "(for work_items.units): name the right one under [source.work_items.columns] "
+        "or give units = { null = true }"
     )
 
 

@@ -85,7 +85,7 @@ def test_a_connection_killed_mid_read_is_retried_once(postgresql_url, tmp_path):
                 pids = connection.execute(text(
                     "SELECT pid FROM pg_stat_activity WHERE application_name = 'scorecard' "
                     # Rows come through a server-side cursor: FETCH ... FROM, not the SELECT.
-                    "AND state = 'active' AND (query LIKE '%work_items%' OR query LIKE 'FETCH%')"
+                    "AND state = 'active' AND (query LIKE '%classified%' OR query LIKE 'FETCH%')"
                 )).scalars().all()  # fmt: skip
                 for pid in pids:
                     connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})

@@ -201,9 +201,21 @@ def test_slicing_the_work_items_over_several_connections_changes_no_figure(postg
     assert one.counts["work_items"].rejected > 10  # the generated rows break rules too
 
 
+def _work_items_select(url):
+    """The canonical SELECT of work_items, as the run resolves it."""
+    from scorecard.extract.mapping import resolve_all
+    from scorecard.extract.source import open_engine
+
+    engine = open_engine(url)
+    try:
+        return resolve_all(engine, {})["work_items"].select
+    finally:
+        engine.dispose()
+
+
 def test_the_slices_read_the_snapshot_of_the_jobs_transaction(postgresql_url):
     from scorecard.extract.activity import work_item_days
-    from scorecard.extract.source import open_engine, read_only_connection, source_select
+    from scorecard.extract.source import open_engine, read_only_connection
     from scorecard.pipeline import window_of
 
     rows = {"vendors": [vendor("A")], "work_items": [
@@ -220,7 +232,7 @@ def test_the_slices_read_the_snapshot_of_the_jobs_transaction(postgresql_url):
                     text("INSERT INTO work_items VALUES ('late', 'A', 'support', "
                          "'2026-09-01 08:00', NULL, '2026-09-01 09:00', 1, 0, 0, false)")
                 )  # fmt: skip
-            source = source_select("work_items", None).subquery("src")
+            source = _work_items_select(postgresql_url).subquery("src")
             days = work_item_days(connection, source, window_of(PERIODS), True, 2)
     finally:
         reader.dispose()
@@ -231,7 +243,6 @@ def test_the_slices_read_the_snapshot_of_the_jobs_transaction(postgresql_url):
 def test_the_slices_of_the_window_hold_every_row_once(sqlite_url):
     from sqlalchemy import func, select
 
-    from scorecard.extract.source import source_select
     from scorecard.extract.summaries import received_part
     from scorecard.pipeline import window_of
 
@@ -244,7 +255,7 @@ def test_the_slices_of_the_window_hold_every_row_once(sqlite_url):
     load(sqlite_url, rows)
     window = window_of(PERIODS)
     engine = create_engine(sqlite_url)
-    source = source_select("work_items", None).subquery("src")
+    source = _work_items_select(sqlite_url).subquery("src")
     with engine.connect() as connection:
         for parts in (1, 2, 3, 7):
             counts = [

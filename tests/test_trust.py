@@ -198,8 +198,10 @@ def test_a_read_only_output_folder_is_one_line_exit_1(read_only_folder, sqlite_u
     result = CliRunner().invoke(cli, ["run", "--database-url", sqlite_url, "--as-of", AS_OF,
                                       "--out", str(read_only_folder / "out"), "--log-format", log_format])  # fmt: skip
     assert result.exit_code == 1, result.output
-    (line,) = result.stderr.strip().splitlines()
+    # The run says which config it uses, then fails in one line.
+    *before, line = result.stderr.strip().splitlines()
     assert "Read-only file system" in line
+    assert len(before) == 1 and "config: built-in defaults" in before[0]
     if log_format == "json":
         assert json.loads(line)["exit_code"] == 1
 

@@ -142,7 +142,7 @@ def test_rows_read_equal_accepted_plus_rejected_and_the_report_adds_up(validated
 
 def test_data_quality_columns_match_the_contract(validated_from_sqlite):
     assert validated_from_sqlite.data_quality.columns == [
-        "table", "rule", "vendor_id", "rows_rejected", "example_ids",
+        "table", "rule", "vendor_id", "rows_rejected", "example_ids", "example_values",
     ]  # fmt: skip
 
 

@@ -1,0 +1,388 @@
+"""Whatever a source holds, read as the canonical columns, inside the database (contract section 6).
+
+Each canonical table is one SELECT over its source: a table or view, a
+user's query, or the canonical table itself. What the source's columns hold
+is asked of the database once, up front (the types of a zero-row SELECT):
+a column held as text is parsed in SQL (numbers, booleans, ISO 8601 or a
+strftime format), after the `null_values` and the value maps; a typed
+column is read as it is. A parsed column also comes out as `_raw_<column>`,
+so a value that does not read is rejected under `bad_<column>` and shown in
+data_quality.csv, never read as null.
+
+Every problem (missing table or column, a query that does not run, text
+times that are not ISO 8601 and have no format) is collected and reported at
+once, before any work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ColumnElement,
+    Connection,
+    Date,
+    DateTime,
+    Engine,
+    Integer,
+    Numeric,
+    Select,
+    String,
+    and_,
+    case,
+    cast,
+    column,
+    false,
+    func,
+    inspect,
+    literal,
+    null,
+    select,
+    table,
+    text,
+    true,
+)
+from sqlalchemy.exc import CompileError, SQLAlchemyError
+
+from scorecard.config import ColumnConstant, TableSource
+from scorecard.errors import ConfigError, SourceError
+from scorecard.extract.dialects import day_of, matches, parsed_timestamp
+from scorecard.extract.readonly import NotReadOnly, ensure_read_only_query
+from scorecard.extract.schema import TABLES
+from scorecard.extract.source import first_line, read_only_connection, split_name
+
+Kind = Literal["text", "typed", "any"]
+
+# Type codes of a cursor's description that mean text, per DB-API driver.
+_POSTGRESQL_TEXT = {25, 1042, 1043, 19, 705}  # text, bpchar, varchar, name, unknown
+_MYSQL_TEXT = {6, 15, 245, 252, 253, 254}  # NULL, varchar, json, blob/text, var_string, string
+_INTEGER = r"^ *[+-]?[0-9]{1,15} *$"
+_DECIMAL = r"^ *[+-]?([0-9]{1,14}(\.[0-9]*)?|\.[0-9]+) *$"
+TRUE_WORDS = ("true", "t", "yes", "y", "1")
+FALSE_WORDS = ("false", "f", "no", "n", "0")
+# More than this share of a text time column failing to read means the column, not some
+# rows, is wrong: a format is missing or does not fit.
+_UNREADABLE_SHARE = 0.5
+
+
+def column_kind(dialect: str, type_code: Any) -> Kind:
+    """text: parse it; typed: the database's own type; any: SQLite, where each value has its own."""
+    if dialect == "sqlite":
+        return "any"
+    if dialect == "postgresql":
+        return "text" if type_code in _POSTGRESQL_TEXT else "typed"
+    if dialect in ("mysql", "mariadb"):
+        return "text" if type_code in _MYSQL_TEXT else "typed"
+    if dialect == "duckdb":
+        return "text" if str(type_code).strip('"') in ("VARCHAR", "NULL") else "typed"
+    return "typed"
+
+
+@dataclass(frozen=True)
+class Source:
+    """One canonical table as the run reads it."""
+
+    name: str
+    spec: TableSource | None
+    select: Select[Any] | None = None
+    """The canonical columns (and `_raw_<column>` of parsed ones); None when not read."""
+    parsed: tuple[str, ...] = ()
+    """Canonical columns read from text: each can break `bad_<column>`."""
+    text_times: tuple[tuple[str, str | None], ...] = ()
+    """(canonical column, format) of the time columns read from text, checked up front."""
+    from_activity: bool = False
+
+    @property
+    def absent(self) -> bool:
+        return self.select is None and not self.from_activity
+
+    @property
+    def label(self) -> str:
+        if self.spec is None:
+            return f"table {self.name!r}"
+        if self.spec.query is not None:
+            return f"source.{self.name}.query"
+        return f"source.{self.name}.table {self.spec.table!r}"
+
+
+@dataclass
+class Problems:
+    found: list[str] = field(default_factory=list)
+    missing_tables: list[str] = field(default_factory=list)
+    """Canonical tables (no [source.*]) missing: said once, together."""
+
+    def add(self, text: str) -> None:
+        self.found.append(text)
+
+    def all(self) -> list[str]:
+        if len(self.missing_tables) > 1:
+            names = ", ".join(self.missing_tables)
+            missing = [f"tables {names} are missing from the database (run scorecard init-db?)"]
+        else:
+            missing = [
+                f"table {name!r} is missing from the database (run scorecard init-db?)"
+                for name in self.missing_tables
+            ]
+        return missing + self.found
+
+
+def _raw(name: str, spec: TableSource | None, columns: list[str]) -> Any:
+    """The source as a FROM item with the given columns."""
+    if spec is not None and spec.query is not None:
+        return text(spec.query).columns(*[column(c) for c in columns]).subquery(f"source_{name}")
+    schema, table_name = split_name(spec.table if spec is not None and spec.table else name)
+    return table(table_name, *[column(c) for c in columns], schema=schema)
+
+
+def _probe(
+    connection: Connection, name: str, spec: TableSource | None, problems: Problems, label: str
+) -> dict[str, Kind] | None:
+    """The source's columns (name -> kind), or None after recording why not."""
+    dialect = connection.dialect.name
+    if spec is not None and spec.query is not None:
+        # Parsed again in the database's own dialect before anything runs (extract/readonly.py).
+        try:
+            ensure_read_only_query(spec.query, dialect)
+        except NotReadOnly as exc:
+            raise ConfigError(f"source.{name}.query: {exc}") from None
+        probe = select(text("*")).select_from(text(spec.query).columns().subquery("probe"))
+        failure = f"{label} does not run"
+    else:
+        schema, table_name = split_name(spec.table if spec is not None and spec.table else name)
+        inspector = inspect(connection)
+        if table_name not in inspector.get_view_names(schema=schema) and not inspector.has_table(
+            table_name, schema=schema
+        ):
+            if spec is None:
+                problems.missing_tables.append(name)
+            else:
+                problems.add(f"{label} is missing from the database")
+            return None
+        probe = select(text("*")).select_from(table(table_name, schema=schema))
+        failure = f"cannot read {label}"
+    try:
+        result = connection.execute(probe.limit(0))
+        description = result.cursor.description if hasattr(result, "cursor") else None
+        names = list(result.keys())
+    except SQLAlchemyError as exc:
+        problems.add(f"{failure}: {first_line(exc)}")
+        return None
+    codes = [d[1] for d in description] if description else [None] * len(names)
+    return {n: column_kind(dialect, code) for n, code in zip(names, codes, strict=True)}
+
+
+def _text_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _constant(value: ColumnConstant, kind: Any) -> ColumnElement[Any]:
+    if value.null:
+        return cast(null(), kind)
+    constant = value.value
+    if isinstance(kind, Boolean):
+        return true() if constant in (True, "true") else false()
+    return cast(literal(constant, literal_execute=True), kind)
+
+
+def _parsed(
+    value: ColumnElement[Any], kind: Any, fmt: str | None, stored_as: Kind
+) -> ColumnElement[Any]:
+    """Text read as the canonical type, NULL where it does not read.
+
+    stored_as "any" (SQLite): a value already stored as a number is taken as it is,
+    without a trip through the REGEXP function, which SQLite calls in Python.
+    """
+    trimmed = func.trim(value)
+    stored = func.typeof(value)
+    if isinstance(kind, Boolean):
+        word = func.lower(trimmed)
+        return case(
+            *([(stored == "integer", case((value == 1, true()), (value == 0, false())))]
+              if stored_as == "any" else []),
+            (word.in_(TRUE_WORDS), true()),
+            (word.in_(FALSE_WORDS), false()),
+            else_=null(),
+        )  # fmt: skip
+    if isinstance(kind, Integer):
+        return case(
+            *([(stored == "integer", value)] if stored_as == "any" else []),
+            (matches(value, _INTEGER), cast(trimmed, BigInteger)),
+            else_=null(),
+        )
+    if isinstance(kind, Numeric):
+        return case(
+            *([(stored.in_(("integer", "real")), value)] if stored_as == "any" else []),
+            (matches(value, _DECIMAL), cast(trimmed, Numeric(18, 4, asdecimal=False))),
+            else_=null(),
+        )
+    if isinstance(kind, DateTime):
+        return parsed_timestamp(value, fmt)
+    if isinstance(kind, Date):
+        return day_of(parsed_timestamp(value, fmt))
+    return value
+
+
+def _canonical_column(
+    name: str,
+    wanted: Any,
+    source: Any,
+    kinds: Mapping[str, Kind],
+    spec: TableSource | None,
+    problems: Problems,
+    label: str,
+) -> tuple[list[ColumnElement[Any]], bool, bool]:
+    """The column's expressions ([canonical] or [canonical, _raw_]), parsed?, a text time?"""
+    mapped = spec.columns.get(wanted.name, wanted.name) if spec is not None else wanted.name
+    kind = wanted.type
+    if isinstance(mapped, ColumnConstant):
+        return [_constant(mapped, kind).label(wanted.name)], False, False
+    # Names as the database spells them; matched without regard to case.
+    actual = {n.lower(): n for n in kinds}.get(mapped.lower())
+    if actual is None:
+        if spec is None:
+            problems.add(f"column {name}.{wanted.name} is missing from the database")
+        else:
+            problems.add(
+                f"{label} has no column {mapped!r} (for {name}.{wanted.name}): "
+                f"name the right one under [source.{name}.columns] or give "
+                f"{wanted.name} = {{ null = true }}"
+            )
+        return [], False, False
+    column_kind_ = kinds[actual]
+    value: ColumnElement[Any] = source.c[actual]
+    if spec is not None and spec.null_values and column_kind_ != "typed":
+        value = case((value.in_(spec.null_values), null()), else_=value)
+    value_map = spec.values.get(wanted.name, {}) if spec is not None else {}
+    if value_map:
+        if column_kind_ == "typed":
+            value = cast(value, String())
+            column_kind_ = "text"
+        value = case(
+            *[
+                (value == literal(key, String(), literal_execute=True), _text_value(canon))
+                for key, canon in value_map.items()
+            ],
+            else_=value,
+        )
+    if column_kind_ == "typed" or isinstance(kind, String):
+        return [value.label(wanted.name)], False, False
+    fmt = spec.formats.get(wanted.name) if spec is not None else None
+    parsed = _parsed(value, kind, fmt, column_kind_)
+    is_time = isinstance(kind, Date | DateTime)
+    raw = cast(value, String()) if column_kind_ == "any" else value
+    return [parsed.label(wanted.name), raw.label(f"_raw_{wanted.name}")], True, is_time
+
+
+def resolve(
+    connection: Connection, name: str, spec: TableSource | None, problems: Problems
+) -> Source:
+    """The canonical SELECT of one table, after checking its source; problems are added, not raised."""
+    if spec is not None and spec.absent:
+        return Source(name, spec)
+    if spec is not None and spec.from_activity:
+        return Source(name, spec, from_activity=True)
+    kinds = _probe(connection, name, spec, problems, Source(name, spec).label)
+    if kinds is None:
+        return Source(name, spec)
+    return canonical_source(name, spec, kinds, problems)
+
+
+def canonical_source(
+    name: str, spec: TableSource | None, kinds: Mapping[str, Kind], problems: Problems
+) -> Source:
+    """The canonical SELECT over a source whose columns are `kinds` (name -> kind)."""
+    label = Source(name, spec).label
+    source = _raw(name, spec, list(kinds))
+    expressions: list[ColumnElement[Any]] = []
+    parsed: list[str] = []
+    text_times: list[tuple[str, str | None]] = []
+    complete = True
+    for wanted in TABLES[name].columns:
+        made, is_parsed, is_time = _canonical_column(
+            name, wanted, source, kinds, spec, problems, label
+        )
+        complete = complete and bool(made)
+        expressions.extend(made)
+        if is_parsed:
+            parsed.append(wanted.name)
+        if is_time:
+            text_times.append((wanted.name, spec.formats.get(wanted.name) if spec else None))
+    if not complete:
+        return Source(name, spec)
+    return Source(name, spec, select(*expressions), tuple(parsed), tuple(text_times))
+
+
+def _check_text_times(connection: Connection, resolved: Source, problems: Problems) -> None:
+    """Text times that mostly do not read: the format is missing or wrong (one pass over the source)."""
+    if resolved.select is None or not resolved.text_times:
+        return
+    source = resolved.select.subquery("checked")
+    measures = []
+    for name, _ in resolved.text_times:
+        raw, parsed = source.c[f"_raw_{name}"], source.c[name]
+        unread = and_(raw.is_not(None), parsed.is_(None))
+        measures += [
+            func.count(raw),
+            func.sum(case((unread, 1), else_=0)),
+            func.min(case((unread, raw), else_=None)),
+        ]
+    try:
+        row = connection.execute(select(*measures)).one()
+    except SQLAlchemyError as exc:
+        problems.add(f"cannot read {resolved.label}: {first_line(exc)}")
+        return
+    except CompileError as exc:
+        problems.add(f"{resolved.label}: {exc}")
+        return
+    for index, (name, fmt) in enumerate(resolved.text_times):
+        present, unread, sample = row[3 * index : 3 * index + 3]
+        if not present or not unread or unread <= present * _UNREADABLE_SHARE:
+            continue
+        where = (
+            f"source.{resolved.name}" if resolved.spec is not None else f"table {resolved.name!r}"
+        )
+        if fmt is None:
+            fix = f'give its format under [source.{resolved.name}.formats], e.g. {name} = "%d/%m/%Y %H:%M"'
+            problems.add(
+                f"{where}: {name} is held as text that is not ISO 8601 "
+                f"({unread:,} of {present:,} values, e.g. {sample!r}): {fix}"
+            )
+        else:
+            problems.add(
+                f"{where}: {name}: {unread:,} of {present:,} values do not match the format "
+                f"{fmt!r} (e.g. {sample!r}): correct source.{resolved.name}.formats.{name}"
+            )
+
+
+TABLE_ORDER = ("vendors", "work_items", "requests", "charges")
+
+
+def resolve_all(engine: Engine, sources: Mapping[str, TableSource]) -> dict[str, Source]:
+    """Every canonical table's source, checked; SourceError lists every problem at once.
+
+    Each table is checked on a connection of its own: a statement that fails
+    aborts the transaction it runs in on some engines, and every table must
+    still be checked.
+    """
+    problems = Problems()
+    resolved: dict[str, Source] = {}
+    for name in TABLE_ORDER:
+        with read_only_connection(engine) as connection:
+            found = resolve(connection, name, sources.get(name), problems)
+            if found.select is not None:
+                _check_text_times(connection, found, problems)
+            resolved[name] = found
+    every = problems.all()
+    if every:
+        raise SourceError(
+            every[0]
+            if len(every) == 1
+            else f"{len(every)} problems with the sources: " + "; ".join(every)
+        )
+    return resolved
