@@ -177,7 +177,12 @@ def _with_duplicates(
 
 
 def _clamped(value: ColumnElement[Any]) -> ColumnElement[Any]:
-    """A count as summed: one beyond any real volume (rejected anyway) cannot overflow the sum."""
+    """A count as summed: one beyond any real volume (rejected anyway) cannot overflow the sum.
+
+    Only for counts read from text or from SQLite, which holds 64-bit values in any
+    column; a typed column costs nothing extra (a known limit: a BIGINT column holding
+    counts near 2^63 makes PostgreSQL's sum fail, exit 3, instead of rejecting the rows).
+    """
     return case((and_(value >= -MAX_UNITS, value <= MAX_UNITS), value), else_=None)
 
 
@@ -364,9 +369,10 @@ def work_item_days_query(
             case((completed_in_window, day_of(completed)), else_=None).label("completed_day"),
             due_period.label("due_period"),
             _example_id(c["work_item_id"]),
-            _clamped(c["units"]).label("units"),
-            _clamped(c["defects"]).label("defects"),
-            _clamped(c["qa_checked_units"]).label("qa_checked_units"),
+            *[
+                (_clamped(c[name]) if name in parsed else c[name]).label(name)
+                for name in ("units", "defects", "qa_checked_units")
+            ],
             *_unreadable(c, parsed),
             _flag(c["reworked"] == true()).label("reworked"),
             # Summed for every row; only the groups with a completed_day are used.
