@@ -141,7 +141,11 @@ def cost_vs_quality(points: Sequence[tuple[str, float, float, float]]) -> str:
     axes.invert_xaxis()
     if named:
         axes.legend(
-            handles=handles, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, fontsize=7
+            handles=handles,
+            loc="center left",
+            bbox_to_anchor=(1.01, 0.5),
+            frameon=False,
+            fontsize=7,
         )
     return _data_uri(figure)
 
@@ -154,11 +158,6 @@ def sparkline(values: Sequence[float | None], width: int = 64, height: int = 16)
     """
     pad = 2.0
     step = (width - 2 * pad) / max(len(values) - 1, 1)
-    points = [
-        (pad + i * step, pad + (height - 2 * pad) * (1 - v / 100))
-        for i, v in enumerate(values)
-        if v is not None
-    ]
     # Unscored periods break the line: each run of scored periods is its own polyline.
     runs: list[list[tuple[float, float]]] = []
     previous = None
@@ -171,6 +170,7 @@ def sparkline(values: Sequence[float | None], width: int = 64, height: int = 16)
             runs.append([])
         runs[-1].append(point)
         previous = point
+    points = [point for run in runs for point in run]
     lines = "".join(
         f'<polyline points="{" ".join(f"{x:.1f},{y:.1f}" for x, y in run)}" />' for run in runs
     )
@@ -196,12 +196,35 @@ def control_charts(charts: Sequence[ControlChart]) -> str:
         flagged = {
             chart.months.index(m)
             for s in chart.signals
-            for m in chart.months[chart.months.index(s.first_month) : chart.months.index(s.last_month) + 1]
+            for m in chart.months[
+                chart.months.index(s.first_month) : chart.months.index(s.last_month) + 1
+            ]
         }
-        axes.step(x, [v * 100 for v in chart.upper], where="mid", color="#a5281b", linewidth=0.8, linestyle="--")
-        axes.step(x, [v * 100 for v in chart.lower], where="mid", color="#a5281b", linewidth=0.8, linestyle="--")
+        axes.step(
+            x,
+            [v * 100 for v in chart.upper],
+            where="mid",
+            color="#a5281b",
+            linewidth=0.8,
+            linestyle="--",
+        )
+        axes.step(
+            x,
+            [v * 100 for v in chart.lower],
+            where="mid",
+            color="#a5281b",
+            linewidth=0.8,
+            linestyle="--",
+        )
         axes.axhline(chart.centre * 100, color="#1e6b3a", linewidth=0.9)
-        axes.plot(x, [v * 100 for v in chart.rates], color="#0f2d4a", marker="o", markersize=3, linewidth=1.1)
+        axes.plot(
+            x,
+            [v * 100 for v in chart.rates],
+            color="#0f2d4a",
+            marker="o",
+            markersize=3,
+            linewidth=1.1,
+        )
         if flagged:
             marked = sorted(flagged)
             axes.plot(

@@ -9,9 +9,9 @@ bad rows exercises every stage of validation.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterator
-import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -388,7 +388,11 @@ def scaled_world(outsourced: int) -> tuple[list[Vendor], list[Line]]:
         model = models[k % len(models)]
         clone_id = f"{model.vendor_id}-{k:04d}"
         vendors.append(dataclasses.replace(model, vendor_id=clone_id, name=f"{model.name} {k:04d}"))
-        lines += [dataclasses.replace(line, vendor_id=clone_id) for line in LINES if line.vendor_id == model.vendor_id]
+        lines += [
+            dataclasses.replace(line, vendor_id=clone_id)
+            for line in LINES
+            if line.vendor_id == model.vendor_id
+        ]
     return vendors, lines
 
 

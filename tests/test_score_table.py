@@ -263,9 +263,16 @@ def _items(vendor_id: str, count: int, day: str = "2026-07-01", process: str = "
            late: int = 0, defects: int = 0) -> list[dict]:  # fmt: skip
     """`count` items due and completed on one day, the first `late` of them late."""
     return [
-        item(f"{vendor_id}-{process}-{day}-{k}", vendor_id, f"{day} 00:00", f"{day} 12:00",
-             f"{day} 13:00" if k < late else f"{day} 06:00", qa=1, defects=int(k < defects),
-             process=process)  # fmt: skip
+        item(
+            f"{vendor_id}-{process}-{day}-{k}",
+            vendor_id,
+            f"{day} 00:00",
+            f"{day} 12:00",
+            f"{day} 13:00" if k < late else f"{day} 06:00",
+            qa=1,
+            defects=int(k < defects),
+            process=process,
+        )
         for k in range(count)
     ]
 
@@ -293,7 +300,10 @@ def test_a_one_process_in_house_team_has_the_same_scores_in_its_process_and_all_
         ],
     }
     table = scored(rows, periods_for(AS_OF, "quarter", 0), make_config())
-    process_row, all_row = row(table, "IH", "payroll", "2026-Q3"), row(table, "IH", "ALL", "2026-Q3")
+    process_row, all_row = (
+        row(table, "IH", "payroll", "2026-Q3"),
+        row(table, "IH", "ALL", "2026-Q3"),
+    )
     assert process_row["cost_ratio"] == pytest.approx(1.0) and process_row["cost_score"] is None
     for column in ["accuracy_score", "speed_score", "cost_score", "responsiveness_score",
                    "composite_score", "standing"]:  # fmt: skip
@@ -324,7 +334,9 @@ def test_a_change_on_forty_items_that_is_noise_is_not_flagged_and_a_real_one_is(
     assert real["composite_change_significant"] is True
     # The oldest period has nothing to compare with: not tested, not "no change".
     first = row(table, "REAL", "ALL", "2026-Q2")
-    assert first["previous_on_time_rate"] is None and first["on_time_rate_change_significant"] is None
+    assert (
+        first["previous_on_time_rate"] is None and first["on_time_rate_change_significant"] is None
+    )
 
 
 def test_the_change_columns_follow_the_contract_columns_and_the_inputs(table):
