@@ -200,22 +200,15 @@ def control_charts(charts: Sequence[ControlChart]) -> str:
                 chart.months.index(s.first_month) : chart.months.index(s.last_month) + 1
             ]
         }
-        axes.step(
-            x,
-            [v * 100 for v in chart.upper],
-            where="mid",
-            color="#a5281b",
-            linewidth=0.8,
-            linestyle="--",
-        )
-        axes.step(
-            x,
-            [v * 100 for v in chart.lower],
-            where="mid",
-            color="#a5281b",
-            linewidth=0.8,
-            linestyle="--",
-        )
+        for limit in (chart.upper, chart.lower):
+            axes.step(
+                x,
+                [v * 100 for v in limit],
+                where="mid",
+                color="#a5281b",
+                linewidth=0.8,
+                linestyle="--",
+            )
         axes.axhline(chart.centre * 100, color="#1e6b3a", linewidth=0.9)
         axes.plot(
             x,
@@ -234,6 +227,9 @@ def control_charts(charts: Sequence[ControlChart]) -> str:
         ticks = x[:: -(-len(x) // 5)]  # at most five labels: they must not overlap
         axes.set_xticks(ticks, [chart.months[i] for i in ticks], fontsize=6.5)
         axes.set_ylabel("%", fontsize=7)
+        # A rate never leaves 0-100 %: no axis past it, even when every month is at 100 %.
+        low, high = axes.get_ylim()
+        axes.set_ylim(max(low, -1.0), min(high, 101.0))
         title = MEASURE_TITLES.get(chart.measure, chart.measure)
         axes.set_title(f"{title} · {chart.method} chart", fontsize=7.5)
     figure.tight_layout()
