@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 from scorecard.scoring.periods import periods_for
-from scorecard.scoring.table import CONTRACT_COLUMNS
+from scorecard.scoring.table import CONTRACT_COLUMNS, score_table
 from tests.builders import charge, item, make_config, request, scored, vendor
 
 AS_OF = dt.date(2026, 9, 30)
@@ -344,3 +344,27 @@ def test_the_change_columns_follow_the_contract_columns_and_the_inputs(table):
     from scorecard.scoring.table import INPUT_COLUMNS
 
     assert table.columns == [*CONTRACT_COLUMNS, *INPUT_COLUMNS, *SIGNIFICANCE_COLUMNS]
+
+
+def test_movers_are_ranked_vendors_whose_change_is_real():
+    from scorecard.reports.build import ReportInputs, build_portfolio, report_slugs
+    from tests.builders import extracted
+
+    periods = periods_for(AS_OF, "quarter", 1)
+    rows = {
+        "vendors": [vendor("TINY"), vendor("NOISY"), vendor("REAL")],
+        # 0 % -> 100 % on time, but on 5 items: not ranked, so never a mover.
+        "work_items": _items("TINY", 5, "2026-05-04", late=5)
+        + _items("TINY", 5, "2026-08-04")
+        + _items("NOISY", 40, "2026-05-04", late=10)
+        + _items("NOISY", 40, "2026-08-04", late=14)
+        + _items("REAL", 400, "2026-05-04", late=4)
+        + _items("REAL", 400, "2026-08-04", late=80),
+    }
+    config = make_config()
+    data = extracted(rows, periods, config)
+    table = score_table(data, periods, config)
+    inputs = ReportInputs(table, data, periods, config, AS_OF)
+    summary = build_portfolio(inputs, report_slugs(table), {})["summary"]
+    assert [(m["name"], m["direction"]) for m in summary["movers"]] == [("Vendor REAL", "slipping")]
+    assert summary["unranked"] == 1
