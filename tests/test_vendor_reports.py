@@ -167,11 +167,11 @@ def test_critical_standing_calls_for_a_remediation_plan_and_on_track_says_so():
 def test_the_portfolio_ranking_shows_each_vendors_scores_and_money_from_scores_csv(run):
     run_dir, rows = run
     reader = PdfReader(run_dir / "portfolio.pdf")
-    ranking = next(
-        " ".join(p.extract_text().split())
-        for p in reader.pages
-        if "Ranking" in p.extract_text()[:200]
-    )
+    texts = [" ".join(p.extract_text().split()) for p in reader.pages]
+    # The ranking may run over several pages, up to the in-house teams' table.
+    first = next(i for i, t in enumerate(texts) if "Ranking" in t[:200])
+    last = next(i for i, t in enumerate(texts) if "In-house teams" in t)
+    ranking = " ".join(texts[first : last + 1])
     outsourced = [
         r for r in _current_all(rows) if r["sourcing"] != "in_house" and r["composite_score"]
     ]
