@@ -360,7 +360,10 @@ def significance_level(z: float) -> str:
 
 
 def control_charts_by_vendor(data: Activity) -> dict[str, list[ControlChart]]:
-    return {v: vendor_charts(frame) for v, frame in by_vendor(monthly_rates(data.work_item_days)).items()}
+    return {
+        v: vendor_charts(frame)
+        for v, frame in by_vendor(monthly_rates(data.work_item_days)).items()
+    }
 
 
 def report_slugs(table: pl.DataFrame) -> dict[str, str]:

@@ -146,7 +146,11 @@ def cost_vs_quality(points: Sequence[tuple[str, float, float, float]]) -> str:
     axes.invert_xaxis()
     if named:
         axes.legend(
-            handles=handles, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, fontsize=7
+            handles=handles,
+            loc="center left",
+            bbox_to_anchor=(1.01, 0.5),
+            frameon=False,
+            fontsize=7,
         )
     return _data_uri(figure)
 
@@ -159,11 +163,6 @@ def sparkline(values: Sequence[float | None], width: int = 64, height: int = 16)
     """
     pad = 2.0
     step = (width - 2 * pad) / max(len(values) - 1, 1)
-    points = [
-        (pad + i * step, pad + (height - 2 * pad) * (1 - v / 100))
-        for i, v in enumerate(values)
-        if v is not None
-    ]
     # Unscored periods break the line: each run of scored periods is its own polyline.
     runs: list[list[tuple[float, float]]] = []
     previous = None
@@ -176,6 +175,7 @@ def sparkline(values: Sequence[float | None], width: int = 64, height: int = 16)
             runs.append([])
         runs[-1].append(point)
         previous = point
+    points = [point for run in runs for point in run]
     lines = "".join(
         f'<polyline points="{" ".join(f"{x:.1f},{y:.1f}" for x, y in run)}" />' for run in runs
     )
@@ -201,12 +201,28 @@ def control_charts(charts: Sequence[ControlChart]) -> str:
         flagged = {
             chart.months.index(m)
             for s in chart.signals
-            for m in chart.months[chart.months.index(s.first_month) : chart.months.index(s.last_month) + 1]
+            for m in chart.months[
+                chart.months.index(s.first_month) : chart.months.index(s.last_month) + 1
+            ]
         }
-        axes.step(x, [v * 100 for v in chart.upper], where="mid", color="#a5281b", linewidth=0.8, linestyle="--")
-        axes.step(x, [v * 100 for v in chart.lower], where="mid", color="#a5281b", linewidth=0.8, linestyle="--")
+        for limit in (chart.upper, chart.lower):
+            axes.step(
+                x,
+                [v * 100 for v in limit],
+                where="mid",
+                color="#a5281b",
+                linewidth=0.8,
+                linestyle="--",
+            )
         axes.axhline(chart.centre * 100, color="#1e6b3a", linewidth=0.9)
-        axes.plot(x, [v * 100 for v in chart.rates], color="#0f2d4a", marker="o", markersize=3, linewidth=1.1)
+        axes.plot(
+            x,
+            [v * 100 for v in chart.rates],
+            color="#0f2d4a",
+            marker="o",
+            markersize=3,
+            linewidth=1.1,
+        )
         if flagged:
             marked = sorted(flagged)
             axes.plot(
@@ -216,6 +232,9 @@ def control_charts(charts: Sequence[ControlChart]) -> str:
         ticks = x[:: -(-len(x) // 5)]  # at most five labels: they must not overlap
         axes.set_xticks(ticks, [chart.months[i] for i in ticks], fontsize=6.5)
         axes.set_ylabel("%", fontsize=7)
+        # A rate never leaves 0-100 %: no axis past it, even when every month is at 100 %.
+        low, high = axes.get_ylim()
+        axes.set_ylim(max(low, -1.0), min(high, 101.0))
         title = MEASURE_TITLES.get(chart.measure, chart.measure)
         axes.set_title(f"{title} · {chart.method} chart", fontsize=7.5)
     figure.tight_layout()

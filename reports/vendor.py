@@ -367,9 +367,8 @@ def build_vendor(
         "headline": {
             "composite": score(row["composite_score"]),
             "standing": row["standing"],
-            "rank": f"{row['rank']} of {portfolio_ranked}"
-            if row["rank"] is not None
-            else unranked_reason(row, config.scoring.min_rank_items) or DASH,
+            "rank": DASH if row["rank"] is None else f"{row['rank']} of {portfolio_ranked}",
+            "rank_note": unranked_reason(row, config.scoring.min_rank_items),
             "change": change(composite_change(row, previous)),
             "change_class": change_class(row["composite_change_significant"]),
             "previous_standing": previous["standing"] if previous else DASH,

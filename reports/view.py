@@ -188,7 +188,9 @@ def unranked_reason(row: dict[str, Any], min_items: int) -> str:
     """Why a scored outsourced vendor has no rank (empty when it has one or is not scored)."""
     if row["rank"] is not None or row["composite_score"] is None or row["sourcing"] == "in_house":
         return ""
-    return f"unranked: {num(row['work_items_completed'])} items, fewer than {min_items}"
+    items = row["work_items_completed"]
+    noun = "work item" if items == 1 else "work items"
+    return f"{num(items)} {noun} completed, fewer than the {num(min_items)} needed to rank"
 
 
 def hours(value: float | None) -> str:

@@ -11,9 +11,9 @@ bad rows exercises every stage of validation.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterator
-import dataclasses
 from dataclasses import dataclass
 
 import numpy as np

@@ -34,6 +34,8 @@ import polars as pl
 
 MEASURES = {"quality": "Quality (accuracy)", "timeliness": "Timeliness (completed on time)"}
 RUN_LENGTH = 8
+# Fewer months than this make no chart: two points have no ordinary variation to compare with.
+MIN_MONTHS = 3
 SIGMA_LIMITS = 3.0
 # Median moving range of standard normal data: d2-like constant for the median.
 MEDIAN_MOVING_RANGE = 0.954
@@ -61,7 +63,11 @@ class Signal:
     def description(self) -> str:
         side = "above" if self.better else "below"
         if self.kind == "outside":
-            return f"outside the limits, {side} (better)" if self.better else f"outside the limits, {side} (worse)"
+            return (
+                f"outside the limits, {side} (better)"
+                if self.better
+                else f"outside the limits, {side} (worse)"
+            )
         return f"{RUN_LENGTH} or more months in a row {side} the centre line"
 
 
@@ -114,9 +120,9 @@ def by_vendor(monthly: pl.DataFrame) -> dict[str, pl.DataFrame]:
 
 def p_chart(measure: str, months: Sequence[dt.date], successes: Sequence[int],
             trials: Sequence[int]) -> ControlChart | None:  # fmt: skip
-    """The chart of one measure; None without at least two months with a sample."""
+    """The chart of one measure; None with fewer than MIN_MONTHS months that have a sample."""
     points = [(m, x, n) for m, x, n in zip(months, successes, trials, strict=True) if n > 0]
-    if len(points) < 2:
+    if len(points) < MIN_MONTHS:
         return None
     labels = [m.strftime("%Y-%m") for m, _, _ in points]
     rates = [x / n for _, x, n in points]
@@ -125,9 +131,9 @@ def p_chart(measure: str, months: Sequence[dt.date], successes: Sequence[int],
     sigmas = [math.sqrt(centre * (1 - centre) / n) for n in ns]
     sigma_z: float | None = None
     method = "p"
-    if centre not in (0.0, 1.0) and len(points) >= 3:
+    if centre not in (0.0, 1.0):
         z = [(p - centre) / s for p, s in zip(rates, sigmas, strict=True)]
-        moving_ranges = [abs(b - a) for a, b in zip(z, z[1:], strict=False)]
+        moving_ranges = [abs(b - a) for a, b in itertools.pairwise(z)]
         sigma_z = statistics.median(moving_ranges) / MEDIAN_MOVING_RANGE
         if sigma_z > 1:
             method = "Laney p'"
@@ -142,7 +148,9 @@ def p_chart(measure: str, months: Sequence[dt.date], successes: Sequence[int],
 def special_causes(chart: ControlChart) -> list[Signal]:
     """Months outside the limits, and runs of eight or more on one side of the centre line."""
     found = []
-    for label, rate, low, high in zip(chart.months, chart.rates, chart.lower, chart.upper, strict=True):
+    for label, rate, low, high in zip(
+        chart.months, chart.rates, chart.lower, chart.upper, strict=True
+    ):
         if low == high:
             continue  # no variation at all (every month 0 % or 100 %): nothing to judge
         if rate > high or rate < low:

@@ -378,9 +378,7 @@ def credit_totals(months: pl.DataFrame, labels: Sequence[str]) -> CreditTotals:
     )
 
 
-def period_months(
-    periods: Sequence[Period], year_start: dt.date
-) -> tuple[list[str], list[str]]:
+def period_months(periods: Sequence[Period], year_start: dt.date) -> tuple[list[str], list[str]]:
     """The month labels of the current period, and those of the year to date within the window."""
     current = [m.label for m in months_of(periods[-1:])]
     year = [m.label for m in months_of(periods) if m.start >= year_start]

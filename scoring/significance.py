@@ -92,11 +92,18 @@ def with_changes(table: pl.DataFrame, previous_label: dict[str, str], z: float) 
     z_columns = []
     for rate, (x, n) in TESTED_RATES.items():
         x_before, n_before = counts[rate]
-        z_columns.append(two_proportion_z(pl.col(x_before), pl.col(n_before), x, n).alias(f"{rate}_change_z"))
+        z_columns.append(
+            two_proportion_z(pl.col(x_before), pl.col(n_before), x, n).alias(f"{rate}_change_z")
+        )
     joined = joined.with_columns(z_columns).with_columns(
-        [(pl.col(f"{rate}_change_z").abs() >= z).alias(f"{rate}_change_significant") for rate in TESTED_RATES]
+        [
+            (pl.col(f"{rate}_change_z").abs() >= z).alias(f"{rate}_change_significant")
+            for rate in TESTED_RATES
+        ]
     )
-    both_scored = pl.col("composite_score").is_not_null() & pl.col("previous_composite_score").is_not_null()
+    both_scored = (
+        pl.col("composite_score").is_not_null() & pl.col("previous_composite_score").is_not_null()
+    )
     cost_moved = (pl.col("cost_score") - pl.col("_previous_cost_score")).abs() >= 1
     real_input = pl.any_horizontal(
         *[pl.col(f"{rate}_change_significant").fill_null(False) for rate in COMPOSITE_RATES],

@@ -77,7 +77,12 @@ def test_scores_csv_has_the_contract_columns_first_and_json_the_same_rows(databa
         for r in rows
         if r["vendor_id"] == "A" and r["process"] == "ALL" and r["period"] == "2026-Q3"
     )
-    assert a_all["accuracy"] == "0.9" and a_all["rank"] == "1" and a_all["is_current"] == "true"
+    # One work item is fewer than scoring.min_rank_items (30): scored, listed, not ranked.
+    assert a_all["accuracy"] == "0.9" and a_all["rank"] == "" and a_all["is_current"] == "true"
+    assert a_all["composite_score"] != ""
+    # After the contract's columns: the previous period's rate and whether the change is real.
+    assert header.index("previous_accuracy") > len(CONTRACT_COLUMNS)
+    assert a_all["previous_accuracy"] == "1.0" and a_all["accuracy_change_significant"] == "false"
     # A null is an empty cell in the CSV and null in the JSON.
     h_all = next(
         r

@@ -47,7 +47,9 @@ def test_eight_months_in_a_row_below_the_centre_line_is_a_signal():
     chart = p_chart("timeliness", MONTHS, successes, [400] * 15)
     assert chart is not None
     runs = [s for s in chart.signals if s.kind == "run"]
-    assert [(s.first_month, s.last_month, s.better) for s in runs] == [("2025-11", "2026-06", False)]
+    assert [(s.first_month, s.last_month, s.better) for s in runs] == [
+        ("2025-11", "2026-06", False)
+    ]
     assert all(s.kind == "run" for s in chart.signals)
 
 

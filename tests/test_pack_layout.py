@@ -21,7 +21,12 @@ from sqlalchemy import create_engine, text
 from scorecard.config import load_config
 from scorecard.demo_data import generate_demo_data
 from scorecard.pipeline import window_of
-from scorecard.reports.build import ReportInputs, build_portfolio, control_charts_by_vendor, report_slugs
+from scorecard.reports.build import (
+    ReportInputs,
+    build_portfolio,
+    control_charts_by_vendor,
+    report_slugs,
+)
 from scorecard.reports.render import Renderer
 from scorecard.reports.vendor import build_vendor
 from scorecard.reports.view import context_for
@@ -88,7 +93,9 @@ def pack(tmp_path_factory) -> dict[str, Path]:
     vendor_id = next(v for v, s in sorted(slugs.items()) if UNBREAKABLE.lower() in s)
     for internal in (True, False):
         model = build_vendor(inputs, vendor_id, 100, internal, charts.get(vendor_id, []))
-        context = context_for(config, periods, AS_OF, f"Vendor scorecard: {model['vendor']['name']}")
+        context = context_for(
+            config, periods, AS_OF, f"Vendor scorecard: {model['vendor']['name']}"
+        )
         files[f"vendor-{internal}"] = renderer.html("vendor.html", ctx=context, **model)
     paths = {}
     for name, document in files.items():
@@ -106,8 +113,13 @@ def pages(pdf: Path) -> list[tuple[float, float, list[tuple[float, float, float,
     found = []
     for page in root.iter("{http://www.w3.org/1999/xhtml}page"):
         words = [
-            (float(w.get("xMin", 0)), float(w.get("yMin", 0)), float(w.get("xMax", 0)),
-             float(w.get("yMax", 0)), w.text or "")  # fmt: skip
+            (
+                float(w.get("xMin", 0)),
+                float(w.get("yMin", 0)),
+                float(w.get("xMax", 0)),
+                float(w.get("yMax", 0)),
+                w.text or "",
+            )
             for w in page.iter("{http://www.w3.org/1999/xhtml}word")
         ]
         found.append((float(page.get("width", 0)), float(page.get("height", 0)), words))
@@ -128,8 +140,8 @@ def test_every_word_of_every_page_stays_inside_the_page(pack, name):
     assert found and all(words for _, _, words in found)
     for number, (width, height, words) in enumerate(found, start=1):
         for x0, y0, x1, y1, word in words:
-            assert EDGE <= x0 and x1 <= width - EDGE, (name, number, word, x0, x1, width)
-            assert EDGE <= y0 and y1 <= height - EDGE, (name, number, word, y0, y1, height)
+            assert x0 >= EDGE and x1 <= width - EDGE, (name, number, word, x0, x1, width)
+            assert y0 >= EDGE and y1 <= height - EDGE, (name, number, word, y0, y1, height)
 
 
 @pytest.mark.parametrize("name", ["portfolio", "vendor-True", "vendor-False"])
@@ -139,10 +151,14 @@ def test_no_heading_ends_a_page(pack, name):
         # The body's last line: the words lowest on the page above the footer (16 mm margin).
         body = [w for w in words if w[3] < height - 16 * MM]
         last_y = max(w[1] for w in body)
-        last_line = " ".join(w[4] for w in sorted(body, key=lambda w: w[0]) if abs(w[1] - last_y) < 2)
-        assert not any(
-            last_line and (last_line == t or t.endswith(last_line)) for t in titles
-        ), (name, number, last_line)
+        last_line = " ".join(
+            w[4] for w in sorted(body, key=lambda w: w[0]) if abs(w[1] - last_y) < 2
+        )
+        assert not any(last_line and (last_line == t or t.endswith(last_line)) for t in titles), (
+            name,
+            number,
+            last_line,
+        )
 
 
 def test_the_pack_names_every_vendor_in_full_and_ranks_only_the_rankable(pack):

@@ -204,7 +204,12 @@ def test_pdfs_are_pdf_a_3u_with_bookmarks_and_embedded_fonts(run_dir):
             yield from flatten(entry) if isinstance(entry, list) else [entry.title]
 
     titles = list(flatten(reader.outline))
-    assert {"Ranking", "Special causes in quality and timeliness", "Data quality", "Methods"} <= set(titles)
+    assert {
+        "Ranking",
+        "Special causes in quality and timeliness",
+        "Data quality",
+        "Methods",
+    } <= set(titles)
     fonts = {
         font.get_object()["/BaseFont"]: font.get_object()
         for page in reader.pages

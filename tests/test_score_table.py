@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 from scorecard.scoring.periods import periods_for
-from scorecard.scoring.table import CONTRACT_COLUMNS
+from scorecard.scoring.table import CONTRACT_COLUMNS, score_table
 from tests.builders import charge, item, make_config, request, scored, vendor
 
 AS_OF = dt.date(2026, 9, 30)
@@ -263,9 +263,16 @@ def _items(vendor_id: str, count: int, day: str = "2026-07-01", process: str = "
            late: int = 0, defects: int = 0) -> list[dict]:  # fmt: skip
     """`count` items due and completed on one day, the first `late` of them late."""
     return [
-        item(f"{vendor_id}-{process}-{day}-{k}", vendor_id, f"{day} 00:00", f"{day} 12:00",
-             f"{day} 13:00" if k < late else f"{day} 06:00", qa=1, defects=int(k < defects),
-             process=process)  # fmt: skip
+        item(
+            f"{vendor_id}-{process}-{day}-{k}",
+            vendor_id,
+            f"{day} 00:00",
+            f"{day} 12:00",
+            f"{day} 13:00" if k < late else f"{day} 06:00",
+            qa=1,
+            defects=int(k < defects),
+            process=process,
+        )
         for k in range(count)
     ]
 
@@ -293,7 +300,10 @@ def test_a_one_process_in_house_team_has_the_same_scores_in_its_process_and_all_
         ],
     }
     table = scored(rows, periods_for(AS_OF, "quarter", 0), make_config())
-    process_row, all_row = row(table, "IH", "payroll", "2026-Q3"), row(table, "IH", "ALL", "2026-Q3")
+    process_row, all_row = (
+        row(table, "IH", "payroll", "2026-Q3"),
+        row(table, "IH", "ALL", "2026-Q3"),
+    )
     assert process_row["cost_ratio"] == pytest.approx(1.0) and process_row["cost_score"] is None
     for column in ["accuracy_score", "speed_score", "cost_score", "responsiveness_score",
                    "composite_score", "standing"]:  # fmt: skip
@@ -324,7 +334,9 @@ def test_a_change_on_forty_items_that_is_noise_is_not_flagged_and_a_real_one_is(
     assert real["composite_change_significant"] is True
     # The oldest period has nothing to compare with: not tested, not "no change".
     first = row(table, "REAL", "ALL", "2026-Q2")
-    assert first["previous_on_time_rate"] is None and first["on_time_rate_change_significant"] is None
+    assert (
+        first["previous_on_time_rate"] is None and first["on_time_rate_change_significant"] is None
+    )
 
 
 def test_the_change_columns_follow_the_contract_columns_and_the_inputs(table):
@@ -332,3 +344,27 @@ def test_the_change_columns_follow_the_contract_columns_and_the_inputs(table):
     from scorecard.scoring.table import INPUT_COLUMNS
 
     assert table.columns == [*CONTRACT_COLUMNS, *INPUT_COLUMNS, *SIGNIFICANCE_COLUMNS]
+
+
+def test_movers_are_ranked_vendors_whose_change_is_real():
+    from scorecard.reports.build import ReportInputs, build_portfolio, report_slugs
+    from tests.builders import extracted
+
+    periods = periods_for(AS_OF, "quarter", 1)
+    rows = {
+        "vendors": [vendor("TINY"), vendor("NOISY"), vendor("REAL")],
+        # 0 % -> 100 % on time, but on 5 items: not ranked, so never a mover.
+        "work_items": _items("TINY", 5, "2026-05-04", late=5)
+        + _items("TINY", 5, "2026-08-04")
+        + _items("NOISY", 40, "2026-05-04", late=10)
+        + _items("NOISY", 40, "2026-08-04", late=14)
+        + _items("REAL", 400, "2026-05-04", late=4)
+        + _items("REAL", 400, "2026-08-04", late=80),
+    }
+    config = make_config()
+    data = extracted(rows, periods, config)
+    table = score_table(data, periods, config)
+    inputs = ReportInputs(table, data, periods, config, AS_OF)
+    summary = build_portfolio(inputs, report_slugs(table), {})["summary"]
+    assert [(m["name"], m["direction"]) for m in summary["movers"]] == [("Vendor REAL", "slipping")]
+    assert summary["unranked"] == 1

@@ -134,7 +134,8 @@ def test_dearer_than_in_house_at_no_better_accuracy_is_flagged_with_the_yearly_l
 
 def test_slipping_three_periods_in_a_row():
     history = [
-        {"composite_score": s, "composite_change_significant": True} for s in (80.0, 75.0, 70.0, 65.0)
+        {"composite_score": s, "composite_change_significant": True}
+        for s in (80.0, 75.0, 70.0, 65.0)
     ]
     texts = [r.text for r in _recs(row={"cost_ratio": 0.8}, history=history)]
     assert texts == [
@@ -166,11 +167,11 @@ def test_critical_standing_calls_for_a_remediation_plan_and_on_track_says_so():
 def test_the_portfolio_ranking_shows_each_vendors_scores_and_money_from_scores_csv(run):
     run_dir, rows = run
     reader = PdfReader(run_dir / "portfolio.pdf")
-    ranking = next(
-        " ".join(p.extract_text().split())
-        for p in reader.pages
-        if "Ranking" in p.extract_text()[:200]
-    )
+    texts = [" ".join(p.extract_text().split()) for p in reader.pages]
+    # The ranking may run over several pages, up to the in-house teams' table.
+    first = next(i for i, t in enumerate(texts) if "Ranking" in t[:200])
+    last = next(i for i, t in enumerate(texts) if "In-house teams" in t)
+    ranking = " ".join(texts[first : last + 1])
     outsourced = [
         r for r in _current_all(rows) if r["sourcing"] != "in_house" and r["composite_score"]
     ]
@@ -212,7 +213,9 @@ def test_what_changed_never_shows_a_zero_change_between_different_rates():
     assert texts({"accuracy": 0.9971}, {"accuracy": 0.9975}) == [
         "Accuracy: 99.8 % → 99.7 % (-0.04 pts)"
     ]
-    assert texts({"accuracy": 0.990}, {"accuracy": 0.975}) == ["Accuracy: 97.5 % → 99.0 % (+1.5 pts)"]
+    assert texts({"accuracy": 0.990}, {"accuracy": 0.975}) == [
+        "Accuracy: 97.5 % → 99.0 % (+1.5 pts)"
+    ]
 
 
 def test_what_changed_names_only_real_changes_slipping_or_improving_and_greys_the_rest():
