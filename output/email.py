@@ -284,11 +284,14 @@ def send_all(
     previous: Sequence[dict[str, Any]] = (),
     dry_run_dir: Path | None = None,
     journal_path: Path | None = None,
+    resend: bool = False,
 ) -> list[dict[str, Any]]:
     """Send (or, with dry_run_dir, write as .eml) each message; one record per message.
 
     journal_path: the journal of the day (see the module's docstring); `previous` is
     the emails list of the last run for the same day, for runs made before the journal.
+    resend: send messages that were sent before with the same attachment again (an operator's
+    explicit `scorecard run --vendor ID --resend`); a message in doubt is still never resent.
     """
     credentials = None if dry_run_dir else _credentials(config)
     journal = Journal(journal_path) if journal_path is not None and dry_run_dir is None else None
@@ -317,11 +320,14 @@ def send_all(
             )})  # fmt: skip
             continue
         sent_before = already.get(mail.key)
-        if sent_before and sent_before.get("attachment_sha256") == digest:
+        same = sent_before is not None and sent_before.get("attachment_sha256") == digest
+        if sent_before and same and not resend:
             records.append(record | {"status": "already sent", "subject": sent_before["subject"],
                                      "revision": sent_before.get("revision", 0)})  # fmt: skip
             continue
-        if sent_before:
+        if sent_before and same:
+            record |= {"resent": True, "revision": sent_before.get("revision", 0)}
+        elif sent_before:
             # The same message with other content: the data was corrected. Say so.
             record["revision"] = int(sent_before.get("revision", 0)) + 1
             record["subject"] = f"[Revised] {mail.subject}"

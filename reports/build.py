@@ -458,6 +458,37 @@ def vendor_jobs(inputs: ReportInputs, vendor_ids: Sequence[str]) -> list[VendorJ
 Sink = Callable[[str, bytes], None]
 
 
+def _render_portfolio(
+    inputs: ReportInputs,
+    formats: Sequence[str],
+    slugs: dict[str, str],
+    monthly: Any,
+    stats: RenderStats,
+    collect: Callable[[Any], None],
+    progress: Callable[[str], None],
+) -> None:
+    """The portfolio pack, rendered in this process while the workers make the scorecards."""
+    current = inputs.periods[-1].label
+    renderer: Renderer = _WORKER["renderer"]
+    title = f"Vendor performance review {current}"
+    context = context_for(inputs.config, inputs.periods, inputs.as_of, title, document_key(None))
+    charts_by_vendor = {v: vendor_charts(frame) for v, frame in monthly.items()}
+    portfolio_started = time.perf_counter()
+    html = renderer.html(
+        "portfolio.html", ctx=context, **build_portfolio(inputs, slugs, charts_by_vendor)
+    )
+    collect(
+        [(renderer.outputs("portfolio", html, formats), renderer.pdf_seconds, renderer.pdf_pages)]
+    )
+    stats.portfolio_seconds = time.perf_counter() - portfolio_started
+    stats.portfolio_pages = renderer.pdf_pages
+    del html
+    progress(
+        f"rendered the portfolio pack: {stats.portfolio_pages} pages "
+        f"in {stats.portfolio_seconds:.1f} s"
+    )
+
+
 def render_reports(
     inputs: ReportInputs,
     formats: Sequence[str],
@@ -465,6 +496,8 @@ def render_reports(
     stats: RenderStats | None = None,
     tick: Callable[[int, int], None] = lambda done, total: None,
     sink: Sink | None = None,
+    vendors: Sequence[str] | None = None,
+    portfolio: bool = True,
 ) -> dict[str, bytes]:
     """Every report file of the run, by its path relative to the run folder.
 
@@ -472,6 +505,7 @@ def render_reports(
     core); the portfolio pack renders here meanwhile. With a `sink`, each file
     is handed to it as soon as it is made and none is kept (memory stays flat
     however many vendors there are); the dict returned is then empty.
+    vendors: only these vendors' scorecards (scorecard run --vendor); portfolio: the pack too.
     """
     started = time.perf_counter()
     stats = stats if stats is not None else RenderStats()
@@ -480,7 +514,7 @@ def render_reports(
     ranked = inputs.table.filter(
         (pl.col("period") == current) & pl.col("rank").is_not_null()
     ).height
-    jobs = vendor_jobs(inputs, sorted(slugs))
+    jobs = vendor_jobs(inputs, sorted(slugs if vendors is None else vendors))
     workers = min(inputs.config.reports.workers or os.cpu_count() or 1, len(jobs))
     files: dict[str, bytes] = {}
     keep = sink if sink is not None else files.__setitem__
@@ -507,24 +541,8 @@ def render_reports(
         )
         pending = pool.imap(_render_vendor, jobs)
     _start_worker(inputs, formats, slugs, ranked, monthly)
-    renderer: Renderer = _WORKER["renderer"]
-    title = f"Vendor performance review {current}"
-    context = context_for(inputs.config, inputs.periods, inputs.as_of, title, document_key(None))
-    charts_by_vendor = {v: vendor_charts(frame) for v, frame in monthly.items()}
-    portfolio_started = time.perf_counter()
-    html = renderer.html(
-        "portfolio.html", ctx=context, **build_portfolio(inputs, slugs, charts_by_vendor)
-    )
-    collect(
-        [(renderer.outputs("portfolio", html, formats), renderer.pdf_seconds, renderer.pdf_pages)]
-    )
-    stats.portfolio_seconds = time.perf_counter() - portfolio_started
-    stats.portfolio_pages = renderer.pdf_pages
-    del html
-    progress(
-        f"rendered the portfolio pack: {stats.portfolio_pages} pages "
-        f"in {stats.portfolio_seconds:.1f} s"
-    )
+    if portfolio:
+        _render_portfolio(inputs, formats, slugs, monthly, stats, collect, progress)
     try:
         if pool is None:
             collect(map(_render_vendor, jobs))

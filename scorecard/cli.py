@@ -177,6 +177,21 @@ def cli() -> None:
 @click.option(
     "--email-dry-run", is_flag=True, help="With --send: write .eml files under emails/ instead."
 )
+@click.option(
+    "--vendor",
+    "vendors",
+    multiple=True,
+    help="Render (and with --send, email) only this vendor's scorecards, by vendor ID; "
+    "repeatable. The other vendors' documents stay as the last run wrote them.",
+)
+@click.option(
+    "--no-portfolio", is_flag=True, help="With --vendor: leave the portfolio pack as it is."
+)
+@click.option(
+    "--resend",
+    is_flag=True,
+    help="With --vendor and --send: send their messages again even if the same ones went out.",
+)
 @log_format_option
 @_fails_cleanly
 def run(
@@ -188,10 +203,16 @@ def run(
     formats: str | None,
     send: bool,
     email_dry_run: bool,
+    vendors: tuple[str, ...],
+    no_portfolio: bool,
+    resend: bool,
     log_format: str,
 ) -> None:
     """Extract, score, render and write one run folder OUT/<as-of>/."""
     _use_log(log_format)
+    if (no_portfolio or resend) and not vendors:
+        flag = "--no-portfolio" if no_portfolio else "--resend"
+        raise ConfigError(f"{flag} goes with --vendor ID (the scorecards to render again)")
     from scorecard.pipeline import RunRequest
     from scorecard.scoring.periods import default_as_of
 
@@ -206,6 +227,9 @@ def run(
         formats=_parse_formats(formats, config.run.formats),
         send=send or email_dry_run,
         email_dry_run=email_dry_run,
+        vendors=tuple(dict.fromkeys(vendors)),
+        portfolio=not no_portfolio,
+        resend=resend,
     )
     # Said once the command line is known to be valid: a usage error stays one line.
     _progress(origin)

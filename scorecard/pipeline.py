@@ -59,6 +59,12 @@ class RunRequest:
     send: bool = False
     email_dry_run: bool = False
     """With send: write each message as an .eml file under emails/ instead of sending it."""
+    vendors: tuple[str, ...] = ()
+    """--vendor: render and email only these vendors' scorecards (empty: every vendor)."""
+    portfolio: bool = True
+    """With vendors: also render and email the portfolio pack (--no-portfolio turns it off)."""
+    resend: bool = False
+    """With vendors: send their messages again even when the same ones were sent before."""
 
 
 @dataclass
@@ -160,6 +166,11 @@ def _manifest(
         ],
         "database": redact_url(request.database_url),
         "formats": list(request.formats),
+        **(
+            {"selection": {"vendors": list(request.vendors), "portfolio": request.portfolio}}
+            if request.vendors
+            else {}
+        ),
         "config_file": request.config.source_path,
         "config": request.config.public_dict(),
         "tables": {
@@ -243,9 +254,14 @@ def run(
                 f"warning: contracts.{vendor_id}: no such vendor in the data; its contract is left out"
             )
         credits = run_credits(data, periods, config)
+        _check_selection(request.vendors, table.get_column("vendor_id").unique().to_list())
 
         staging = make_staging_folder(request.out_dir, f".{final_dir.name}.staging-")
+        expected = _expected_documents(table)
         try:
+            if request.vendors:
+                # The other vendors' documents stay as the last run wrote them.
+                _carry_over(final_dir, staging, expected)
             _write_tables(staging, table, data.data_quality, request.formats, credits)
             wanted = [f for f in ("html", "pdf") if f in request.formats]
             if wanted:
@@ -264,15 +280,19 @@ def run(
                     progress,
                     tick=tick,
                     sink=lambda relative, content: write_bytes_atomic(staging / relative, content),
+                    vendors=request.vendors or None,
+                    portfolio=request.portfolio,
                 )
             # Checked before any email goes out: a broken PDF is never sent.
-            _check_documents(staging, _expected_documents(table))
+            _check_documents(staging, expected)
             emails: list[dict[str, Any]] = []
             if request.send:
                 credits_line = unclaimed_credits_line(
                     unclaimed_total(credits, periods), config.currency.base
                 )
-                mails = outgoing_mail(table, data, request, periods[-1], credits_line)
+                mails = _selected(
+                    outgoing_mail(table, data, request, periods[-1], credits_line), request
+                )
                 _check_attachments(staging, mails)
                 progress(f"{'writing' if request.email_dry_run else 'sending'} {len(mails)} emails")
                 emails = send_all(
@@ -282,6 +302,7 @@ def run(
                     previous=_previous_emails(final_dir),
                     dry_run_dir=staging / "emails" if request.email_dry_run else None,
                     journal_path=email_journal_path(request),
+                    resend=request.resend,
                 )
                 in_doubt = [e for e in emails if e["status"] == "in doubt"]
                 if in_doubt:
@@ -297,6 +318,8 @@ def run(
                         f"{', '.join(failed[0]['to'])}: {failed[0]['error']}"
                     )
             exit_code = 1 if problems else 0
+            if request.vendors:
+                emails = _with_earlier_emails(emails, _previous_emails(final_dir))
             manifest = _manifest(request, data, periods, staging, emails, exit_code, problems)
             write_bytes_atomic(
                 staging / "manifest.json",
@@ -470,6 +493,51 @@ def _write_tables(
             write_bytes_atomic(staging / "service_credits.json", json_bytes(credits.levels))
     # Always written: a run must say what it rejected, whatever the formats.
     write_bytes_atomic(staging / "data_quality.csv", csv_bytes(data_quality))
+
+
+def _check_selection(selected: Sequence[str], vendor_ids: Sequence[str]) -> None:
+    unknown = sorted(set(selected) - set(vendor_ids))
+    if unknown:
+        raise ConfigError(
+            f"--vendor {', '.join(unknown)}: no vendor with that ID in the data "
+            "(IDs are matched exactly, as in scores.csv's vendor_id)"
+        )
+
+
+def _carry_over(final_dir: Path, staging: Path, expected: dict[str, str]) -> None:
+    """The last run's documents, linked (not copied) into the new run: a run for some vendors
+    replaces their documents and keeps everyone else's. A document whose path now means
+    another vendor (the names changed since) is left behind, never carried over."""
+    if not final_dir.is_dir():
+        return
+    for path in sorted(final_dir.rglob("*")):
+        relative = path.relative_to(final_dir).as_posix()
+        if not path.is_file() or relative == "manifest.json":
+            continue
+        if relative in expected and recorded_document(path) != expected[relative]:
+            continue
+        target = staging / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # A hard link: written files are replaced by rename, so the old run is never changed.
+        os.link(path, target)
+
+
+def _selected(mails: Sequence[Outgoing], request: RunRequest) -> list[Outgoing]:
+    """With --vendor: only the messages about those vendors, and the pack's unless --no-portfolio."""
+    if not request.vendors:
+        return list(mails)
+    wanted = {document_key(v) for v in request.vendors}
+    if request.portfolio:
+        wanted.add(document_key(None))
+    return [m for m in mails if m.document in wanted]
+
+
+def _with_earlier_emails(
+    emails: list[dict[str, Any]], earlier: Sequence[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """A run for some vendors keeps the record of every other message the day's runs sent."""
+    keys = {e["key"] for e in emails}
+    return [*(e for e in earlier if e.get("key") not in keys), *emails]
 
 
 def _expected_documents(table: pl.DataFrame) -> dict[str, str]:

@@ -1,0 +1,124 @@
+"""`scorecard run --vendor ID`: re-render and resend one vendor's scorecard, leave the rest."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+from sqlalchemy import create_engine, text
+
+from scorecard.cli import cli
+from tests.builders import item, load, vendor
+from tests.test_email import _config, smtp_server  # noqa: F401 (a fixture)
+
+AS_OF = "2026-09-30"
+ROWS = {
+    "vendors": [
+        vendor("A", name="Acme Offshore", manager_email="owner-a@example.com"),
+        vendor("B", name="Bravo Nearshore", manager_email="owner-b@example.com"),
+        vendor("C", name="Charlie Onshore", manager_email="owner-c@example.com"),
+    ],
+    "work_items": [
+        item(f"{v}{k}", v, "2026-07-01 00:00", "2026-07-02 00:00", "2026-07-01 12:00", qa=1)
+        for v in "ABC"
+        for k in range(3)
+    ],
+}
+
+
+def _run(config: Path, url: str, out: Path, *extra: str):
+    return CliRunner().invoke(cli, ["run", "--config", str(config), "--database-url", url, "--as-of", AS_OF,
+                                    "--out", str(out), "--format", "pdf,csv", "--send", *extra])  # fmt: skip
+
+
+def _manifest(out: Path) -> dict:
+    return json.loads((out / AS_OF / "manifest.json").read_text())
+
+
+def _inbox(inbox) -> list[tuple[list[str], str]]:
+    return [(to, message["Subject"]) for to, message in inbox.messages]
+
+
+def test_one_vendor_is_rendered_again_and_sent_only_when_asked(smtp_server, sqlite_url, tmp_path):
+    port, inbox = smtp_server
+    load(sqlite_url, ROWS)
+    config, out = _config(tmp_path, port), tmp_path / "out"
+    first = _run(config, sqlite_url, out)
+    assert first.exit_code == 0, first.output
+    assert len(inbox.messages) == 4  # the pack, and one scorecard per manager
+    before = {a["path"]: a["sha256"] for a in _manifest(out)["artifacts"]}
+
+    # Same data: B's scorecard is rendered again, identical, so nothing goes out twice.
+    again = _run(config, sqlite_url, out, "--vendor", "B")
+    assert again.exit_code == 0, again.output
+    assert len(inbox.messages) == 4
+    manifest = _manifest(out)
+    assert manifest["selection"] == {"vendors": ["B"], "portfolio": True}
+    assert {a["path"]: a["sha256"] for a in manifest["artifacts"]} == before  # nothing lost
+    assert {(tuple(e["to"]), e["status"]) for e in manifest["emails"]} == {
+        (("owner-a@example.com",), "sent"),
+        (("owner-c@example.com",), "sent"),
+        (("owner-b@example.com",), "already sent"),
+        (("cfo@example.com", "procurement@example.com"), "already sent"),
+    }
+
+    # --resend: B's manager gets the same scorecard again; nobody else gets anything.
+    resent = _run(config, sqlite_url, out, "--vendor", "B", "--resend", "--no-portfolio")
+    assert resent.exit_code == 0, resent.output
+    assert _inbox(inbox)[4:] == [
+        (["owner-b@example.com"], "Vendor scorecard 2026-Q3: Bravo Nearshore")
+    ]
+    attachment = next(inbox.messages[4][1].iter_attachments())
+    assert attachment.get_filename() == "bravo-nearshore.pdf"
+    assert _manifest(out)["selection"] == {"vendors": ["B"], "portfolio": False}
+    assert {a["path"]: a["sha256"] for a in _manifest(out)["artifacts"]} == before
+
+    # The data of B is corrected: only B's scorecard changes and goes out, as a revision.
+    engine = create_engine(sqlite_url)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE work_items SET defects = 1 WHERE work_item_id = 'B0'"))
+    engine.dispose()
+    revised = _run(config, sqlite_url, out, "--vendor", "B", "--no-portfolio")
+    assert revised.exit_code == 0, revised.output
+    assert _inbox(inbox)[5:] == [
+        (["owner-b@example.com"], "[Revised] Vendor scorecard 2026-Q3: Bravo Nearshore")
+    ]
+    after = {a["path"]: a["sha256"] for a in _manifest(out)["artifacts"]}
+    changed = {path for path in after if after[path] != before.get(path)}
+    # B's own documents and the tables (scored over everyone); A's and C's untouched.
+    assert {"vendors/bravo-nearshore.pdf", "scores.csv"} <= changed
+    assert not {p for p in changed if "acme" in p or "charlie" in p or p.startswith("portfolio")}
+
+
+def test_a_vendor_run_without_an_earlier_run_publishes_what_it_made(sqlite_url, tmp_path):
+    load(sqlite_url, ROWS)
+    result = CliRunner().invoke(cli, ["run", "--database-url", sqlite_url, "--as-of", AS_OF, "--out",
+                                      str(tmp_path / "out"), "--format", "html", "--vendor", "C"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    run_dir = tmp_path / "out" / AS_OF
+    made = sorted(p.relative_to(run_dir).as_posix() for p in run_dir.rglob("*.html"))
+    assert made == [
+        "portfolio.html",
+        "vendor-facing/charlie-onshore.html",
+        "vendors/charlie-onshore.html",
+    ]
+
+
+def test_an_unknown_vendor_or_a_flag_without_vendor_is_a_one_line_usage_error(sqlite_url, tmp_path):
+    load(sqlite_url, ROWS)
+    base = ["run", "--database-url", sqlite_url, "--as-of", AS_OF, "--out", str(tmp_path / "out")]
+    unknown = CliRunner().invoke(cli, [*base, "--vendor", "Z", "--vendor", "B"])
+    assert unknown.exit_code == 2
+    assert unknown.stderr.splitlines()[-1] == (
+        "scorecard: error: --vendor Z: no vendor with that ID in the data "
+        "(IDs are matched exactly, as in scores.csv's vendor_id)"
+    )
+    assert not (tmp_path / "out" / AS_OF).exists()
+    for flag in ("--resend", "--no-portfolio"):
+        alone = CliRunner().invoke(cli, [*base, flag])
+        assert alone.exit_code == 2
+        assert (
+            alone.stderr
+            == f"scorecard: error: {flag} goes with --vendor ID (the scorecards to render again)\n"
+        )
