@@ -11,6 +11,7 @@ rule with the refused values shown.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 
@@ -402,3 +403,30 @@ def test_a_count_too_large_to_sum_is_a_bad_row_not_an_overflow(sqlite_url, tmp_p
         ]
         == "1"
     )
+
+
+UNTYPED_NULLS = """
+[source.requests]
+query = "SELECT request_id, vendor_id, process, priority, opened_at, NULL AS first_response_at, NULL AS resolved_at FROM requests"
+
+[source.charges]
+query = "SELECT charge_id, vendor_id, process, service_start, service_end, NULL AS amount, currency, kind FROM charges"
+"""
+
+
+def test_an_untyped_null_in_a_query_is_read_as_null_on_every_engine(any_database_url, tmp_path):
+    """PostgreSQL types `NULL AS x` as text ("Unknown PG numeric type: 25" before): it reads as null."""
+    load(any_database_url, {
+        "vendors": [vendor("V1")],
+        "work_items": [item("w1", "V1", "2026-07-01 00:00", None, "2026-07-01 01:00")],
+        "requests": [request("r1", "V1", "high", "2026-07-01 00:00", "2026-07-01 01:00")],
+        "charges": [{"charge_id": "c1", "vendor_id": "V1", "process": "support", "service_start": dt.date(2026, 7, 1),
+                     "service_end": dt.date(2026, 7, 31), "amount": 10.0, "currency": "EUR", "kind": "fee"}],
+    })  # fmt: skip
+    code, err, run_dir = _run(any_database_url, tmp_path, UNTYPED_NULLS)
+    assert code == 1, err  # the charge without an amount is rejected: 1 of 1
+    quality = (run_dir / "data_quality.csv").read_text()
+    assert "charges,missing_amount,V1,1,c1," in quality
+    rows = list(csv.DictReader(io.StringIO((run_dir / "scores.csv").read_text())))
+    q3 = next(r for r in rows if r["period"] == "2026-Q3" and r["process"] == "ALL")
+    assert q3["requests_opened"] == "1" and q3["mean_first_response_hours"] == ""
