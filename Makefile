@@ -42,7 +42,7 @@ $(TOOLS_STAMP):
 	else echo "npm not found: the HTML validity and accessibility tests will skip (they fail under CI=true)"; fi
 
 demo: $(RUN_STAMP) ## Build the demo database and run the whole job on it (outputs in demo/out)
-	$(BIN)/scorecard demo --dir $(DEMO_DIR)
+	$(BIN)/scorecard demo --dir $(DEMO_DIR) --log-format text
 
 servicenow: $(RUN_STAMP) ## Load the ServiceNow sample as text and score it through examples/servicenow/scorecard.toml (outputs in demo/servicenow)
 	mkdir -p $(DEMO_DIR)
