@@ -120,6 +120,14 @@ config_option = click.option(
 )
 
 
+out_option = click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    help="Output folder. Default: run.output_dir in the config, else ./out.",
+)
+
+
 def _parse_date(value: str | None, option: str) -> dt.date | None:
     if value is None:
         return None
@@ -162,12 +170,7 @@ def cli() -> None:
     type=click.Choice(["month", "quarter"]),
     help="Period length. Default: run.period in the config, else quarter.",
 )
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False),
-    help="Output folder. Default: run.output_dir in the config, else ./out.",
-)
+@out_option
 @click.option(
     "--format",
     "formats",
@@ -273,12 +276,7 @@ def _run_and_report(request: RunRequest) -> None:
 @click.option(
     "--database-url", help="SQLAlchemy URL; else SCORECARD_DATABASE_URL, else the config."
 )
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False),
-    help="Output folder. Default: run.output_dir in the config, else ./out.",
-)
+@out_option
 @click.option(
     "--max-age",
     type=click.FloatRange(min=0),

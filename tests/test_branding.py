@@ -64,7 +64,7 @@ def test_company_name_logo_colour_template_override_and_german_locale(sqlite_url
     )
     config = tmp_path / "brand" / "scorecard.toml"
     config.write_text(
-        '[run]\nfiscal_year_start_month = 4\n'
+        "[run]\nfiscal_year_start_month = 4\n"
         '[reports]\ncompany_name = "Nordwind Logistik GmbH"\nlogo = "logo.png"\naccent_colour = "#1F4E79"\n'
         'template_dir = "templates"\nlocale = "de_DE"\n'
     )
@@ -87,7 +87,7 @@ def test_company_name_logo_colour_template_override_and_german_locale(sqlite_url
     )  # 1,234 work items, written the German way
     assert "Vendor performance review" in pack  # portfolio.html itself is still the built-in one
     # A fiscal year from April: July to September 2026 is the second quarter of FY2027.
-    assert "Vendor performance review <span class=\"nowrap\">FY2027-Q2</span>" in pack
+    assert 'Vendor performance review <span class="nowrap">FY2027-Q2</span>' in pack
     assert "Vendor scorecard FY2027-Q2: Acme Offshore" in scorecard
     facing = (run_dir / "vendor-facing" / "acme-offshore.html").read_text()
     assert "Prepared for Acme Offshore by Nordwind Logistik GmbH" in facing

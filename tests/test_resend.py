@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from sqlalchemy import create_engine, text
 
 from scorecard.cli import cli
 from tests.builders import item, load, vendor
-from tests.test_email import _config, smtp_server  # noqa: F401 (a fixture)
+from tests.test_email import Inbox, _config, smtp_on_loopback
 
 AS_OF = "2026-09-30"
 ROWS = {
@@ -27,6 +28,13 @@ ROWS = {
 }
 
 
+@pytest.fixture
+def mail_server():
+    inbox = Inbox()
+    with smtp_on_loopback(inbox) as port:
+        yield port, inbox
+
+
 def _run(config: Path, url: str, out: Path, *extra: str):
     return CliRunner().invoke(cli, ["run", "--config", str(config), "--database-url", url, "--as-of", AS_OF,
                                     "--out", str(out), "--format", "pdf,csv", "--send", *extra])  # fmt: skip
@@ -40,8 +48,8 @@ def _inbox(inbox) -> list[tuple[list[str], str]]:
     return [(to, message["Subject"]) for to, message in inbox.messages]
 
 
-def test_one_vendor_is_rendered_again_and_sent_only_when_asked(smtp_server, sqlite_url, tmp_path):
-    port, inbox = smtp_server
+def test_one_vendor_is_rendered_again_and_sent_only_when_asked(mail_server, sqlite_url, tmp_path):
+    port, inbox = mail_server
     load(sqlite_url, ROWS)
     config, out = _config(tmp_path, port), tmp_path / "out"
     first = _run(config, sqlite_url, out)
