@@ -139,7 +139,7 @@ def wire_bytes(message: EmailMessage) -> bytes:
     """The message exactly as smtplib hands it to the server (CRLF line ends), for .eml files."""
     international = any(not str(message[h] or "").isascii() for h in ("From", "To"))
     buffer = io.BytesIO()
-    policy = message.policy.clone(utf8=True) if international else None
+    policy = message.policy.clone(utf8=True) if international else None  # type: ignore[call-arg]
     BytesGenerator(buffer, policy=policy).flatten(message, linesep="\r\n")
     return buffer.getvalue()
 

@@ -135,7 +135,12 @@ def vendor_email(
         "change": _change_text(headline),
         "change_class": headline["change_class"],
         "dimensions": [
-            {"title": d.title, "score": d.score, "kpi": d.kpi} for d in vendor["dimensions"]
+            {
+                "title": d.title,
+                "score": "not scored" if d.score == DASH else f"score {d.score}",
+                "kpi": d.kpi,
+            }
+            for d in vendor["dimensions"]
         ],
         "recommendation": recommendations[0].text if recommendations else None,
         "has_contract": contract is not None,
@@ -193,7 +198,7 @@ def vendor_text(model: dict[str, Any]) -> str:
         "",
         f"Composite: {model['composite']} / 100, standing {model['standing']}, {model['rank']}",
         f"Change: {model['change']}",
-        *(f"  {d['title']}: score {d['score']} ({d['kpi']})" for d in model["dimensions"]),
+        *(f"  {d['title']}: {d['score']} ({d['kpi']})" for d in model["dimensions"]),
     ]
     if model["recommendation"]:
         lines += ["", f"Top recommendation: {model['recommendation']}"]
