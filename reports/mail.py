@@ -162,12 +162,18 @@ def _notice_text(model: dict[str, Any]) -> str:
     return f"The {model['attachment_name']} is not attached: {notice.reason}. {where}."
 
 
-def portfolio_text(model: dict[str, Any]) -> str:
+def _opening(model: dict[str, Any]) -> list[str]:
     ctx: ReportContext = model["ctx"]
-    lines = [
+    return [
         model["heading"],
         f"Period {ctx.period_label} ({ctx.period_range}). {ctx.generated}.",
         "",
+    ]
+
+
+def portfolio_text(model: dict[str, Any]) -> str:
+    lines = [
+        *_opening(model),
         *(
             f"{f['label']}: {f['value']}" + (f" ({f['detail']})" if f["detail"] else "")
             for f in model["figures"]
@@ -191,11 +197,8 @@ def portfolio_text(model: dict[str, Any]) -> str:
 
 
 def vendor_text(model: dict[str, Any]) -> str:
-    ctx: ReportContext = model["ctx"]
     lines = [
-        model["heading"],
-        f"Period {ctx.period_label} ({ctx.period_range}). {ctx.generated}.",
-        "",
+        *_opening(model),
         f"Composite: {model['composite']} / 100, standing {model['standing']}, {model['rank']}",
         f"Change: {model['change']}",
         *(f"  {d['title']}: {d['score']} ({d['kpi']})" for d in model["dimensions"]),

@@ -381,20 +381,24 @@ def outgoing_mail(
     ranked = table.filter((pl.col("period") == current.label) & pl.col("rank").is_not_null()).height
     current_months = [m.label for m in months_of([current])]
     totals = table.filter((pl.col("process") == "ALL") & (pl.col("period") == current.label))
+
+    def scorecard_mail(to: str, vendor_id: str, subject: str, internal: bool) -> Outgoing:
+        """The internal scorecard, or the vendor-facing one, with its own model's body."""
+        context = context_for(config, periods, request.as_of, subject, document_key(vendor_id))
+        folder = "vendors" if internal else "vendor-facing"
+        path = Path(folder) / f"{slugs[vendor_id]}{suffix}"
+        notice, dropped = attachment(path, vendor_facing=not internal)
+        # The vendor-facing model has no peers, no in-house costs, no internal notes.
+        model = build_vendor(inputs, vendor_id, ranked, internal=internal)
+        return Outgoing((to,), subject, attachment=path, document=document_key(vendor_id),
+                        dropped=dropped,
+                        **body(vendor_email(model, context, current_months, notice)))  # fmt: skip
+
     for row in totals.sort("vendor_id").iter_rows(named=True):
         vendor_id = row["vendor_id"]
         subject = f"Vendor scorecard {current.label}: {row['vendor_name']}"
-        context = context_for(config, periods, request.as_of, subject, document_key(vendor_id))
-        slug = slugs[vendor_id]
-        document = document_key(vendor_id)
         if manager := managers.get(vendor_id):
-            path = Path("vendors") / f"{slug}{suffix}"
-            notice, dropped = attachment(path, vendor_facing=False)
-            model = build_vendor(inputs, vendor_id, ranked, internal=True)
-            mails.append(
-                Outgoing((manager,), subject, attachment=path, document=document, dropped=dropped,
-                         **body(vendor_email(model, context, current_months, notice)))
-            )  # fmt: skip
+            mails.append(scorecard_mail(manager, vendor_id, subject, internal=True))
         contact = contacts.get(vendor_id)
         if contact and row["sourcing"] != "in_house":
             if not config.reports.vendor_facing:
@@ -402,14 +406,7 @@ def outgoing_mail(
                     "email.vendor_contacts needs reports.vendor_facing = true: "
                     "only the vendor-facing scorecard may go to a vendor"
                 )
-            path = Path("vendor-facing") / f"{slug}{suffix}"
-            notice, dropped = attachment(path, vendor_facing=True)
-            # Built from the vendor-facing model: no peers, no in-house costs, no internal notes.
-            model = build_vendor(inputs, vendor_id, ranked, internal=False)
-            mails.append(
-                Outgoing((contact,), subject, attachment=path, document=document, dropped=dropped,
-                         **body(vendor_email(model, context, current_months, notice)))
-            )  # fmt: skip
+            mails.append(scorecard_mail(contact, vendor_id, subject, internal=False))
     return mails
 
 

@@ -50,9 +50,10 @@ def _config(base: Path, port: int, extra: str = "") -> Path:
                               f'smtp_host = "127.0.0.1"\nsmtp_port = {port}\n')  # fmt: skip
     assert f"smtp_port = {port}" in example
     path = base / f"mail-{port}.toml"
-    path.write_text(
-        example + extra + f'[email.vendor_contacts]\n"V-IN-BLR" = "{CONTACT}"\n', "utf-8"
-    )
+    if extra:
+        assert "max_attachment_mb = 10\n" in example
+        example = example.replace("max_attachment_mb = 10\n", extra)
+    path.write_text(example + f'[email.vendor_contacts]\n"V-IN-BLR" = "{CONTACT}"\n', "utf-8")
     return path
 
 
