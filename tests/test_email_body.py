@@ -273,8 +273,10 @@ def test_a_dry_run_eml_is_the_exact_bytes_sent_but_for_the_date(world):
 def test_the_html_renders_light_and_dark_in_chromium_and_passes_axe(world, tmp_path):
     chromium = browser_or_skip()
     pages = []
-    for (_, _, message), name in zip(world["inbox"][:2] + [m for m in world["inbox"] if m[0] == [CONTACT]],
-                                      ["portfolio", "vendor", "vendor-facing"], strict=True):  # fmt: skip
+    facing = [m for m in world["inbox"] if m[0] == [CONTACT]]
+    # The first two, the vendor-facing one, and a notice with its link (over the size limit).
+    for (_, _, message), name in zip(world["inbox"][:2] + facing + world["small"][:1],
+                                      ["portfolio", "vendor", "vendor-facing", "notice"], strict=True):  # fmt: skip
         page = tmp_path / f"email-{name}.html"
         page.write_text(_parts(message)[1], "utf-8")
         pages.append(page)
@@ -288,6 +290,21 @@ def test_the_html_renders_light_and_dark_in_chromium_and_passes_axe(world, tmp_p
         red, green, blue = (int(v) for v in re.findall(r"\d+", colour)[:3])
         return (0.2126 * red + 0.7152 * green + 0.0722 * blue) / 255
 
+    def contrast(first: str, second: str) -> float:
+        """WCAG contrast ratio, with the channels linearised."""
+
+        def relative(colour: str) -> float:
+            channels = [int(v) / 255 for v in re.findall(r"\d+", colour)[:3]]
+            linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+            return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+        high, low = sorted((relative(first), relative(second)), reverse=True)
+        return (high + 0.05) / (low + 0.05)
+
+    links = [shot["link"] for shot in report["shots"] if shot["link"]]
+    assert len(links) == 2  # the notice's link, light and dark
+    for colour, background in links:
+        assert contrast(colour, background) >= 4.5, (colour, background)
     for shot in report["shots"]:
         assert Path(shot["png"]).stat().st_size > 5000
         background, text = luminance(shot["background"]), luminance(shot["text"])

@@ -27,7 +27,12 @@ async function main() {
         const colours = await page.evaluate(() => {
           const card = getComputedStyle(document.querySelector(".e-card"));
           const heading = getComputedStyle(document.querySelector("h1"));
-          return { background: card.backgroundColor, text: heading.color };
+          const link = document.querySelector(".e-notice a");
+          const linkStyle = link && getComputedStyle(link);
+          return {
+            background: card.backgroundColor, text: heading.color,
+            link: linkStyle ? [linkStyle.color, linkStyle.backgroundColor] : null,
+          };
         });
         shots.push({ file, colorScheme, png, ...colours });
       }
