@@ -22,7 +22,10 @@ not. One failed message does not stop the others.
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import hashlib
+import io
 import json
 import os
 import smtplib
@@ -31,16 +34,15 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email.errors import MessageError
+from email.generator import BytesGenerator
 from email.headerregistry import Address
 from email.message import EmailMessage
+from email.utils import format_datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from scorecard.config import EmailConfig
 from scorecard.errors import ConfigError
-
-if TYPE_CHECKING:
-    from scorecard.scoring.credits import CreditTotals
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,11 @@ class Outgoing:
     """Relative to the run folder."""
     document: str = ""
     """The document key the attachment must record (reports.view.document_key)."""
+    html: str = ""
+    """The HTML alternative of the body (empty: plain text only)."""
+    dropped: str = ""
+    """Why the attachment is left out (over email.max_attachment_mb); empty: it is attached.
+    The body then says where the file is."""
 
     @property
     def key(self) -> str:
@@ -60,17 +67,6 @@ class Outgoing:
 
 
 SENT = ("sent", "already sent")
-
-
-def unclaimed_credits_line(totals: CreditTotals | None, currency: str) -> str:
-    """The portfolio email's sentence on service credits; empty when no contract is configured."""
-    if totals is None:
-        return ""
-    return (
-        f"Service credits unclaimed this year: {totals.unclaimed:,.2f} {currency} "
-        f"(due {totals.due:,.2f}, credited {totals.credited:,.2f}); "
-        "see the pack's Service credits page.\n"
-    )
 
 
 class PermanentFailure(Exception):
@@ -92,24 +88,60 @@ def parse_address(text: str) -> Address:
     return address
 
 
-def build_message(mail: Outgoing, sender: str, attachment: bytes) -> EmailMessage:
+def dry_run_date(as_of: dt.date) -> dt.datetime:
+    """The Date of a dry-run .eml: fixed (06:00 UTC the morning after the as-of day), so a
+    rerun writes the same bytes; a real message carries the time it is sent."""
+    return dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(6), tzinfo=dt.UTC)
+
+
+def build_message(
+    mail: Outgoing,
+    sender: str,
+    attachment: bytes,
+    date: dt.datetime | None = None,
+    reply_to: str | None = None,
+) -> EmailMessage:
+    """multipart/mixed: the body (multipart/alternative: text, HTML) and the attachment,
+    unless mail.dropped says why it is left out. date: now when not given."""
     if "\r" in mail.subject or "\n" in mail.subject:
         raise ValueError("a subject may not contain a line break")
+    if not mail.body.strip():
+        raise ValueError("an email needs a body")  # never an empty email
     message = EmailMessage()
-    message["From"] = parse_address(sender)
+    sender_address = parse_address(sender)
+    message["From"] = sender_address
     message["To"] = [parse_address(a) for a in mail.to]
+    if reply_to:
+        message["Reply-To"] = parse_address(reply_to)
     message["Subject"] = mail.subject
-    # Derived from what is sent, so a rerun writes byte-identical .eml files.
+    message["Date"] = format_datetime(date or dt.datetime.now(dt.UTC))
+    # Derived from the recipients, the document and its bytes: a resend of the same message
+    # has the same ID (a mail client shows it once), a revision a new one.
     digest = hashlib.sha256(f"{mail.key}|{mail.subject}".encode() + attachment).hexdigest()[:32]
-    message["Message-ID"] = f"<{digest}@scorecard.invalid>"
+    message["Message-ID"] = f"<{digest}@{sender_address.domain}>"
+    message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to a robot
     message.set_content(mail.body)
-    subtype = "pdf" if mail.attachment.suffix == ".pdf" else "html"
-    maintype = "application" if subtype == "pdf" else "text"
-    message.add_attachment(
-        attachment, maintype=maintype, subtype=subtype, filename=mail.attachment.name
-    )
-    message.set_boundary(f"scorecard-{digest}")  # not random: same content, same bytes
+    if mail.html:
+        message.add_alternative(mail.html, subtype="html")
+    if not mail.dropped:
+        subtype = "pdf" if mail.attachment.suffix == ".pdf" else "html"
+        maintype = "application" if subtype == "pdf" else "text"
+        message.add_attachment(
+            attachment, maintype=maintype, subtype=subtype, filename=mail.attachment.name
+        )
+    # Not random: same content, same bytes.
+    for number, part in enumerate(p for p in message.walk() if p.is_multipart()):
+        part.set_boundary(f"scorecard-{digest}-{number}")
     return message
+
+
+def wire_bytes(message: EmailMessage) -> bytes:
+    """The message exactly as smtplib hands it to the server (CRLF line ends), for .eml files."""
+    international = any(not str(message[h] or "").isascii() for h in ("From", "To"))
+    buffer = io.BytesIO()
+    policy = message.policy.clone(utf8=True) if international else None  # type: ignore[call-arg]
+    BytesGenerator(buffer, policy=policy).flatten(message, linesep="\r\n")
+    return buffer.getvalue()
 
 
 def _credentials(config: EmailConfig) -> tuple[str, str] | None:
@@ -285,8 +317,11 @@ def send_all(
     dry_run_dir: Path | None = None,
     journal_path: Path | None = None,
     resend: bool = False,
+    as_of: dt.date | None = None,
 ) -> list[dict[str, Any]]:
     """Send (or, with dry_run_dir, write as .eml) each message; one record per message.
+
+    as_of: the run's day, from which a dry run's fixed Date is derived.
 
     journal_path: the journal of the day (see the module's docstring); `previous` is
     the emails list of the last run for the same day, for runs made before the journal.
@@ -310,8 +345,11 @@ def send_all(
             "subject": mail.subject,
             "attachment": mail.attachment.as_posix(),
             "attachment_sha256": digest,
+            "attached": not mail.dropped,
             "revision": 0,
         }
+        if mail.dropped:
+            record["attachment_dropped"] = mail.dropped
         last = journal.last.get(mail.key) if journal is not None else None
         if last is not None and last.get("event") == "data":
             records.append(record | {"status": "in doubt", "error": (
@@ -335,16 +373,19 @@ def send_all(
             records.append(record | {"status": "failed", "permanent": False, "error": stopped})
             continue
         try:
+            fixed_date = dry_run_date(as_of) if dry_run_dir is not None and as_of else None
             message = build_message(
-                Outgoing(mail.to, record["subject"], mail.body, mail.attachment),
+                dataclasses.replace(mail, subject=record["subject"]),
                 config.sender,
                 attachment,
+                date=fixed_date,
+                reply_to=config.reply_to,
             )
             record["message_id"] = message["Message-ID"]
             if dry_run_dir is not None:
                 eml = dry_run_dir / f"{number:03d}-{mail.attachment.stem}.eml"
                 eml.parent.mkdir(parents=True, exist_ok=True)
-                eml.write_bytes(bytes(message))
+                eml.write_bytes(wire_bytes(message))
                 record["status"] = "dry run"
                 record["eml"] = eml.name
             elif journal is None:

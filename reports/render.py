@@ -52,6 +52,11 @@ def _environment(standings: Standings, template_folder: Path | None = None) -> E
     return environment
 
 
+def template_environment(standings: Standings, template_folder: Path | None = None) -> Environment:
+    """The reports' Environment, for what is rendered outside a Renderer (the email bodies)."""
+    return _environment(standings, template_folder)
+
+
 def _static(name: str) -> str:
     return resources.files("scorecard.reports").joinpath(f"static/{name}").read_text("utf-8")
 

@@ -246,6 +246,8 @@ def _run_and_report(request: RunRequest) -> None:
     result = run_pipeline(request, _progress, _log.tick)
     for problem in result.problems:
         _log.problem(problem)
+    for notice in result.notices:
+        _log.info(f"notice: {notice}")
     rows = ", ".join(
         f"{name} not tracked"
         if c.get("absent")
@@ -255,7 +257,9 @@ def _run_and_report(request: RunRequest) -> None:
     seconds = time.monotonic() - started
     text = (
         f"{result.run_dir}: {len(result.artifacts)} files in {seconds:.1f} s; "
-        f"rows accepted {rows}; exit {result.exit_code} ({EXIT_MEANING[result.exit_code]})"
+        f"rows accepted {rows}; "
+        + "".join(f"{notice.split(' (')[0]}; " for notice in result.notices)
+        + f"exit {result.exit_code} ({EXIT_MEANING[result.exit_code]})"
     )
     click.echo(
         _log.summary(

@@ -437,6 +437,12 @@ class EmailConfig(_Frozen):
     """Tries per message for transient failures (refused connection, 4xx); 5xx is never retried."""
     retry_delay_seconds: NonNegative = 2.0
     """Wait before the second try; doubled before each further one."""
+    reply_to: EmailAddress | None = None
+    """Where replies go (Reply-To), e.g. the vendor management team; unset: to the sender."""
+    max_attachment_mb: Positive = 10
+    """Largest attachment a message carries; a bigger one is left out and the email says where it is."""
+    link_base: str | None = None
+    """Where readers find the run folders (a share or intranet URL), named when a file is not attached."""
 
 
 # The KPIs a service level can hold, and which way is better (contract section 9).

@@ -23,7 +23,7 @@ from scorecard.errors import ConfigError, LockError, OutputError
 from scorecard.extract.activity import Activity, extract_activity, received_range
 from scorecard.extract.source import open_engine
 from scorecard.extract.summaries import Window
-from scorecard.output.email import Outgoing, send_all, unclaimed_credits_line
+from scorecard.output.email import Outgoing, send_all
 from scorecard.output.files import (
     make_staging_folder,
     publish_run_folder,
@@ -32,14 +32,12 @@ from scorecard.output.files import (
     write_bytes_atomic,
 )
 from scorecard.output.tables import csv_bytes, json_bytes
-from scorecard.reports.build import ReportInputs, render_reports, report_slugs
-from scorecard.reports.view import document_key
-from scorecard.scoring.credits import (
-    ServiceCredits,
-    run_credits,
-    unclaimed_total,
-    unknown_contract_vendors,
-)
+from scorecard.reports.build import ReportInputs, build_portfolio, render_reports, report_slugs
+from scorecard.reports.mail import Notice, email_body, portfolio_email, vendor_email
+from scorecard.reports.render import template_environment
+from scorecard.reports.vendor import build_vendor
+from scorecard.reports.view import context_for, document_key
+from scorecard.scoring.credits import ServiceCredits, run_credits, unknown_contract_vendors
 from scorecard.scoring.periods import Period, PeriodKind, months_of, periods_for
 from scorecard.scoring.table import score_table
 from scorecard.urls import redact_url
@@ -74,6 +72,8 @@ class RunResult:
     problems: list[str] = field(default_factory=list)
     artifacts: list[str] = field(default_factory=list)
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    notices: list[str] = field(default_factory=list)
+    """What the reader should know but is not a failure (an email sent without its attachment)."""
 
 
 Progress = Callable[[str], None]
@@ -149,6 +149,7 @@ def _manifest(
     emails: list[dict[str, Any]],
     exit_code: int,
     problems: list[str],
+    notices: Sequence[str] = (),
 ) -> dict[str, Any]:
     artifacts = sorted(p for p in staging.rglob("*") if p.is_file())
     return {
@@ -195,6 +196,7 @@ def _manifest(
         "emails": emails,
         "exit_code": exit_code,
         "problems": problems,
+        "notices": list(notices),
     }
 
 
@@ -264,15 +266,15 @@ def run(
                 _carry_over(final_dir, staging, expected)
             _write_tables(staging, table, data.data_quality, request.formats, credits)
             wanted = [f for f in ("html", "pdf") if f in request.formats]
+            inputs = ReportInputs(
+                table=table,
+                data=data,
+                periods=periods,
+                config=config,
+                as_of=request.as_of,
+                credits=credits,
+            )
             if wanted:
-                inputs = ReportInputs(
-                    table=table,
-                    data=data,
-                    periods=periods,
-                    config=config,
-                    as_of=request.as_of,
-                    credits=credits,
-                )
                 # Each document is written as soon as it is made: none is held in memory.
                 render_reports(
                     inputs,
@@ -286,13 +288,9 @@ def run(
             # Checked before any email goes out: a broken PDF is never sent.
             _check_documents(staging, expected)
             emails: list[dict[str, Any]] = []
+            notices: list[str] = []
             if request.send:
-                credits_line = unclaimed_credits_line(
-                    unclaimed_total(credits, periods), config.currency.base
-                )
-                mails = _selected(
-                    outgoing_mail(table, data, request, periods[-1], credits_line), request
-                )
+                mails = outgoing_mail(inputs, request, staging, final_dir)
                 _check_attachments(staging, mails)
                 progress(f"{'writing' if request.email_dry_run else 'sending'} {len(mails)} emails")
                 emails = send_all(
@@ -303,7 +301,9 @@ def run(
                     dry_run_dir=staging / "emails" if request.email_dry_run else None,
                     journal_path=email_journal_path(request),
                     resend=request.resend,
+                    as_of=request.as_of,
                 )
+                notices += dropped_attachment_notices(emails, config.email.max_attachment_mb)
                 in_doubt = [e for e in emails if e["status"] == "in doubt"]
                 if in_doubt:
                     problems.append(
@@ -320,7 +320,9 @@ def run(
             exit_code = 1 if problems else 0
             if request.vendors:
                 emails = _with_earlier_emails(emails, _previous_emails(final_dir))
-            manifest = _manifest(request, data, periods, staging, emails, exit_code, problems)
+            manifest = _manifest(
+                request, data, periods, staging, emails, exit_code, problems, notices
+            )
             write_bytes_atomic(
                 staging / "manifest.json",
                 (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8"),
@@ -336,6 +338,7 @@ def run(
         problems=problems,
         artifacts=[a["path"] for a in manifest["artifacts"]] + ["manifest.json"],
         counts=manifest["tables"],
+        notices=notices,
     )
 
 
@@ -419,60 +422,124 @@ def _previous_emails(run_dir: Path) -> list[dict[str, Any]]:
 
 
 def outgoing_mail(
-    table: pl.DataFrame,
-    data: Activity,
-    request: RunRequest,
-    current: Period,
-    credits_line: str = "",
+    inputs: ReportInputs, request: RunRequest, staging: Path, final_dir: Path
 ) -> list[Outgoing]:
     """The portfolio pack to the configured list; each vendor's scorecard to its manager_email.
 
-    credits_line: what the portfolio email says about unclaimed service credits.
+    Each body is built from the reports' own view models (build_portfolio,
+    build_vendor), in plain text and HTML. An attachment over
+    email.max_attachment_mb is left out, and the body says where the file is.
     """
     suffix = ".pdf" if "pdf" in request.formats else ".html" if "html" in request.formats else None
     if suffix is None:
         raise ConfigError("--send needs pdf or html among the formats: there is nothing to attach")
+    table, config, periods = inputs.table, request.config, inputs.periods
+    current = periods[-1]
+    environment = template_environment(
+        config.scoring.standings, config.reports.template_folder(config.base_dir)
+    )
+    slugs = report_slugs(table)
+
+    def body(model: dict[str, Any]) -> dict[str, str]:
+        made = email_body(environment, model)
+        return {"body": made.text, "html": made.html}
+
+    def attachment(path: Path, vendor_facing: bool) -> tuple[Notice | None, str]:
+        notice = attachment_notice(staging / path, path, request, final_dir, vendor_facing)
+        return notice, "" if notice is None else notice.reason
+
     mails = []
-    recipients = request.config.email.portfolio_recipients
-    if recipients:
+    # With --vendor: only those vendors' messages, and the pack's unless --no-portfolio.
+    selected = set(request.vendors)
+    recipients = config.email.portfolio_recipients
+    if recipients and (not selected or request.portfolio):
+        title = f"Vendor performance review {current.label}"
+        context = context_for(config, periods, request.as_of, title, document_key(None))
+        path = Path(f"portfolio{suffix}")
+        # No control charts: the email names no signals, and they are the costly part.
+        portfolio = build_portfolio(inputs, slugs, charts_by_vendor={})
+        notice, dropped = attachment(path, vendor_facing=False)
         mails.append(
             Outgoing(
                 to=tuple(recipients),
-                subject=f"Vendor performance review {current.label} (as of {request.as_of})",
-                body=f"The vendor performance review pack for {current.label}, data as of "
-                f"{request.as_of}, is attached.\n" + credits_line,
-                attachment=Path(f"portfolio{suffix}"),
+                subject=f"{title} (as of {request.as_of})",
+                attachment=path,
                 document=document_key(None),
+                dropped=dropped,
+                **body(portfolio_email(portfolio, context, notice)),
             )
         )
-    slugs = report_slugs(table)
-    managers = dict(data.vendors.select("vendor_id", "manager_email").drop_nulls().rows())
-    contacts = request.config.email.vendor_contacts
+    managers = dict(inputs.data.vendors.select("vendor_id", "manager_email").drop_nulls().rows())
+    contacts = config.email.vendor_contacts
+    ranked = table.filter((pl.col("period") == current.label) & pl.col("rank").is_not_null()).height
+    current_months = [m.label for m in months_of([current])]
     totals = table.filter((pl.col("process") == "ALL") & (pl.col("period") == current.label))
+
+    def scorecard_mail(to: str, vendor_id: str, subject: str, internal: bool) -> Outgoing:
+        """The internal scorecard, or the vendor-facing one, with its own model's body."""
+        context = context_for(config, periods, request.as_of, subject, document_key(vendor_id))
+        folder = "vendors" if internal else "vendor-facing"
+        path = Path(folder) / f"{slugs[vendor_id]}{suffix}"
+        notice, dropped = attachment(path, vendor_facing=not internal)
+        # The vendor-facing model has no peers, no in-house costs, no internal notes.
+        model = build_vendor(inputs, vendor_id, ranked, internal=internal)
+        return Outgoing((to,), subject, attachment=path, document=document_key(vendor_id),
+                        dropped=dropped,
+                        **body(vendor_email(model, context, current_months, notice)))  # fmt: skip
+
     for row in totals.sort("vendor_id").iter_rows(named=True):
-        composite = row["composite_score"]
-        score = "not scored" if composite is None else f"{composite:.0f} / 100"
+        vendor_id = row["vendor_id"]
+        if selected and vendor_id not in selected:
+            continue
         subject = f"Vendor scorecard {current.label}: {row['vendor_name']}"
-        body = (
-            f"{row['vendor_name']}: composite {score}, standing {row['standing']}, "
-            f"{current.label} as of {request.as_of}. The scorecard is attached.\n"
-        )
-        slug = slugs[row["vendor_id"]]
-        document = document_key(row["vendor_id"])
-        if manager := managers.get(row["vendor_id"]):
-            mails.append(
-                Outgoing((manager,), subject, body, Path("vendors") / f"{slug}{suffix}", document)
-            )
-        contact = contacts.get(row["vendor_id"])
+        if manager := managers.get(vendor_id):
+            mails.append(scorecard_mail(manager, vendor_id, subject, internal=True))
+        contact = contacts.get(vendor_id)
         if contact and row["sourcing"] != "in_house":
-            if not request.config.reports.vendor_facing:
+            if not config.reports.vendor_facing:
                 raise ConfigError(
                     "email.vendor_contacts needs reports.vendor_facing = true: "
                     "only the vendor-facing scorecard may go to a vendor"
                 )
-            facing = Path("vendor-facing") / f"{slug}{suffix}"
-            mails.append(Outgoing((contact,), subject, body, facing, document))
+            mails.append(scorecard_mail(contact, vendor_id, subject, internal=False))
     return mails
+
+
+MEGABYTE = 1024 * 1024
+
+
+def attachment_notice(
+    file: Path, relative: Path, request: RunRequest, final_dir: Path, vendor_facing: bool
+) -> Notice | None:
+    """None when the file fits under email.max_attachment_mb; else why it is left out, and where
+    it is: under email.link_base when set, else in the output folder (never told to a vendor,
+    who cannot reach it: they are asked to reply)."""
+    settings = request.config.email
+    size = file.stat().st_size
+    if size <= settings.max_attachment_mb * MEGABYTE:
+        return None
+    reason = (
+        f"at {size / MEGABYTE:.1f} MB it is over the {settings.max_attachment_mb:g} MB "
+        "limit for attachments"
+    )
+    if settings.link_base:
+        where = f"{settings.link_base.rstrip('/')}/{final_dir.name}/{relative.as_posix()}"
+    else:
+        where = "" if vendor_facing else str((final_dir / relative).absolute())
+    return Notice(reason, where, is_link=where.startswith(("https://", "http://")))
+
+
+def dropped_attachment_notices(emails: Sequence[dict[str, Any]], limit_mb: float) -> list[str]:
+    """The run's line on emails that went without their attachment: never a silent drop."""
+    dropped = [e for e in emails if not e.get("attached", True)]
+    if not dropped:
+        return []
+    first = dropped[0]
+    return [
+        f"{len(dropped)} of {len(emails)} emails without their attachment (over "
+        f"email.max_attachment_mb = {limit_mb:g}), first {first['attachment']} to "
+        f"{', '.join(first['to'])}: the email says where the file is"
+    ]
 
 
 def _write_tables(
@@ -520,16 +587,6 @@ def _carry_over(final_dir: Path, staging: Path, expected: dict[str, str]) -> Non
         target.parent.mkdir(parents=True, exist_ok=True)
         # A hard link: written files are replaced by rename, so the old run is never changed.
         os.link(path, target)
-
-
-def _selected(mails: Sequence[Outgoing], request: RunRequest) -> list[Outgoing]:
-    """With --vendor: only the messages about those vendors, and the pack's unless --no-portfolio."""
-    if not request.vendors:
-        return list(mails)
-    wanted = {document_key(v) for v in request.vendors}
-    if request.portfolio:
-        wanted.add(document_key(None))
-    return [m for m in mails if m.document in wanted]
 
 
 def _with_earlier_emails(

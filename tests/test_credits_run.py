@@ -152,7 +152,10 @@ def test_the_portfolio_pack_has_a_service_credits_page_and_the_email_the_total(r
     eml = (folder / "emails" / "001-portfolio.eml").read_bytes()
     message = email.message_from_bytes(eml, policy=email.policy.default)
     body = next(p for p in message.walk() if p.get_content_type() == "text/plain").get_content()  # type: ignore[attr-defined]
-    assert "Service credits unclaimed this year: 86.00 EUR (due 186.00, credited 100.00)" in body
+    assert (
+        "Service credits unclaimed, 2026 to date (since 2026-07): 86.00 EUR "
+        "(due 186.00 EUR, credited 100.00 EUR)" in body
+    )
 
 
 def test_the_vendor_scorecard_shows_its_levels_and_asks_to_claim(run_dir):

@@ -1,0 +1,47 @@
+// Renders each email HTML file in headless Chromium in the light and the dark colour scheme,
+// saves a full-page PNG of each (OUT_DIR/<name>-<scheme>.png) and prints, as one JSON array,
+// the computed colours of the card, so a test can tell that dark mode really is dark.
+// Usage: node email_screens.cjs TOOLS_DIR CHROMIUM OUT_DIR FILE.html...
+const path = require("node:path");
+
+async function main() {
+  const [tools, chromiumPath, outDir, ...files] = process.argv.slice(2);
+  const { chromium } = require(path.join(path.resolve(tools), "node_modules", "playwright-core"));
+  // Off the network: an email must need nothing remote.
+  const browser = await chromium.launch({
+    executablePath: chromiumPath,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+  const shots = [];
+  const requests = [];
+  try {
+    for (const colorScheme of ["light", "dark"]) {
+      const context = await browser.newContext({ viewport: { width: 700, height: 600 }, colorScheme });
+      const page = await context.newPage();
+      page.on("request", (r) => { if (!r.url().startsWith("file:")) requests.push(r.url()); });
+      for (const file of files) {
+        await page.goto("file://" + path.resolve(file));
+        const png = path.join(outDir, `${path.basename(file, ".html")}-${colorScheme}.png`);
+        await page.screenshot({ path: png, fullPage: true });
+        const colours = await page.evaluate(() => {
+          const card = getComputedStyle(document.querySelector(".e-card"));
+          const heading = getComputedStyle(document.querySelector("h1"));
+          const link = document.querySelector(".e-notice a");
+          const linkStyle = link && getComputedStyle(link);
+          return {
+            background: card.backgroundColor, text: heading.color,
+            link: linkStyle ? [linkStyle.color, linkStyle.backgroundColor] : null,
+          };
+        });
+        shots.push({ file, colorScheme, png, ...colours });
+      }
+      await context.close();
+    }
+  } finally {
+    await browser.close();
+  }
+  process.stdout.write(JSON.stringify({ shots, requests }) + "\n");
+}
+
+main().catch((error) => { console.error(error); process.exit(2); });
