@@ -60,6 +60,7 @@ Kind = Literal["text", "typed", "any"]
 # Type codes of a cursor's description that mean text, per DB-API driver.
 _POSTGRESQL_TEXT = {25, 1042, 1043, 19, 705}  # text, bpchar, varchar, name, unknown
 _MYSQL_TEXT = {6, 15, 245, 252, 253, 254}  # NULL, varchar, json, blob/text, var_string, string
+_SPARK_TEXT = {"STRING_TYPE", "VARCHAR_TYPE", "CHAR_TYPE", "NULL_TYPE", "VOID_TYPE"}
 _INTEGER = r"^ *[+-]?[0-9]{1,15} *$"
 _DECIMAL = r"^ *[+-]?([0-9]{1,14}(\.[0-9]*)?|\.[0-9]+) *$"
 TRUE_WORDS = ("true", "t", "yes", "y", "1")
@@ -79,6 +80,8 @@ def column_kind(dialect: str, type_code: Any) -> Kind:
         return "text" if type_code in _MYSQL_TEXT else "typed"
     if dialect == "duckdb":
         return "text" if str(type_code).strip('"') in ("VARCHAR", "NULL") else "typed"
+    if dialect == "hive":  # PyHive names Spark's types: STRING_TYPE, TIMESTAMP_TYPE, ...
+        return "text" if type_code in _SPARK_TEXT else "typed"
     return "typed"
 
 
