@@ -122,7 +122,7 @@ def _limit_statements_on_spark(engine: Engine, seconds: float) -> None:
     def set_timeout(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
         try:
-            cursor.execute(f"SET spark.sql.thriftServer.queryTimeout = {max(1, round(seconds))}")
+            cursor.execute(f"SET spark.sql.thriftServer.queryTimeout = {max(1, round(seconds))}s")
         finally:
             cursor.close()
 
