@@ -613,13 +613,20 @@ def engines_at_scale(sizes: list[int], postgresql: str) -> list[str]:
         "Thrift server in local mode (`local[2]`, 2 GB driver) on this machine. *scorecard*: "
         "`scorecard run --format csv` with the example config, best of 3 (stage = extract+score "
         "as the run logs it; process adds Python's start-up; the Spark server is already "
-        "running). *floor*: the engine's own GROUP BY with the same sums, best of 3.",
+        "running). *floor*: the engine's own GROUP BY with the same sums, best of 3. Peak RSS "
+        "is the scorecard process's; Spark's JVM (the server, up to its 2 GB heap) is not in it.",
         "",
         *table,
         "",
         f"Starting the Spark Thrift server (JVM, local mode) took {started_in}, before any query.",
         "",
     ]
+
+
+def _write_results(file_name: str, title: str, lines: list[str]) -> None:
+    header = f"# Benchmark results: {title}\n\nMeasured {dt.date.today()} on {platform.machine()}, "
+    header += f"{os.cpu_count()} cores, Python {platform.python_version()}, by `make bench`.\n\n"
+    (ROOT / "bench" / file_name).write_text(header + "\n".join(lines))
 
 
 def main() -> None:
@@ -633,16 +640,11 @@ def main() -> None:
     vendor_sizes = [int(s) for s in os.environ.get("BENCH_VENDORS", "10,100,1000").split(",")]
     vendor_lines = vendor_benchmark(vendor_sizes) if "vendors" in parts else []
     if vendor_lines:
-        header = (
-            f"# Benchmark results: vendors\n\nMeasured {dt.date.today()} on {platform.machine()}, "
-        )
-        header += (
-            f"{os.cpu_count()} cores, Python {platform.python_version()}, by `make bench`.\n\n"
-        )
-        (ROOT / "bench" / "RESULTS-vendors.md").write_text(header + "\n".join(vendor_lines))
+        _write_results("RESULTS-vendors.md", "vendors", vendor_lines)
     engine_sizes = [
         int(s) for s in os.environ.get("BENCH_ENGINE_SIZES", "1000000,10000000").split(",")
     ]
+    load = os.getloadavg()[0]
     engine_lines = (
         engines_at_scale(
             engine_sizes,
@@ -652,13 +654,9 @@ def main() -> None:
         else []
     )
     if engine_lines:
-        header = (
-            f"# Benchmark results: engines\n\nMeasured {dt.date.today()} on {platform.machine()}, "
-        )
-        header += (
-            f"{os.cpu_count()} cores, Python {platform.python_version()}, by `make bench`.\n\n"
-        )
-        (ROOT / "bench" / "RESULTS-engines.md").write_text(header + "\n".join(engine_lines))
+        # Other work on the machine slows every figure: the load says how busy it was.
+        note = f"Load average {load:.1f} (1 min) when it started, {os.getloadavg()[0]:.1f} at the end.\n\n"
+        _write_results("RESULTS-engines.md", "engines", [note, *engine_lines])
     if set(parts) <= {"vendors", "engines"}:
         print("\n".join(vendor_lines + engine_lines))
         return

@@ -45,6 +45,12 @@ def test_text_times_that_are_not_iso_need_a_format_on_spark(spark_url, tmp_path)
     )
 
 
+def test_missing_spark_tables_columns_and_broken_queries_are_reported_at_once(spark_url, tmp_path):
+    text_sources.test_every_source_problem_is_reported_at_once_by_run_and_check_alike(
+        spark_url, tmp_path, "check"
+    )
+
+
 @pytest.mark.parametrize(
     ("fmt", "pattern"),
     [
