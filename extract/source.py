@@ -244,8 +244,15 @@ def read_only_connection(engine: Engine, snapshot: str | None = None) -> Iterato
 
 def first_line(exc: BaseException) -> str:
     """The driver's own message, first line only: what a user can act on."""
-    text = str(getattr(exc, "orig", None) or exc)
+    text = _spark_message(exc) or str(getattr(exc, "orig", None) or exc)
     return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+
+
+def _spark_message(exc: BaseException) -> str | None:
+    """PyHive's errors carry the Thrift server's whole response: its message is in there."""
+    arguments = getattr(getattr(exc, "orig", None), "args", None) or [None]
+    message = getattr(getattr(arguments[0], "status", None), "errorMessage", None)
+    return message if isinstance(message, str) and message.strip() else None
 
 
 def split_name(qualified: str) -> tuple[str | None, str]:
