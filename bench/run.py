@@ -16,6 +16,10 @@
    render time per page and the time per vendor document. Alone:
    `BENCH_PARTS=vendors make bench` (results in bench/RESULTS-vendors.md);
    `BENCH_VENDORS=10,100` for other sizes.
+5. Engines side by side: the same world on DuckDB, PostgreSQL and Spark SQL (local
+   mode, Parquet tables) at 1M and 10M work items, each against its own GROUP BY.
+   Alone: `BENCH_PARTS=engines make bench` (results in bench/RESULTS-engines.md);
+   `BENCH_ENGINE_SIZES=1000000` for other sizes.
 
 Each measurement is one process: the time is wall-clock, and peak RSS is what
 the kernel reports for that process (wait4). The floor and the pandas way run
@@ -24,6 +28,7 @@ as `python bench/run.py floor|pandas URL`, in processes of their own.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import os
@@ -164,24 +169,33 @@ FROM requests WHERE opened_at >= '{WINDOW_START}' AND opened_at < '{CUTOFF}'
 GROUP BY 1, 2, 3"""
 
 
+# Spark SQL has no date_part('epoch', interval): seconds between two timestamps from their microseconds.
+_SPARK_SECONDS = re.compile(r"date_part\('epoch', (\w+) - (\w+)\)")
+
+
 def floor(url: str) -> None:
     """The database's own GROUP BY: the same sums per vendor, process and day, no checks.
 
-    Run twice, with the planner's own choice and with hashing forced as the job
-    does; the faster counts, so the floor is as low as the database can go.
+    On PostgreSQL run twice, with the planner's own choice and with hashing forced as
+    the job does; the faster counts, so the floor is as low as the database can go.
     """
     engine = create_engine(url)
+    queries = [FLOOR_WORK_ITEMS, FLOOR_REQUESTS]
+    if engine.dialect.name == "hive":
+        queries = [
+            _SPARK_SECONDS.sub(r"(unix_micros(\1) - unix_micros(\2)) / 1e6", q) for q in queries
+        ]
     timings = []
     for settings in (
-        [],
-        ["SET LOCAL enable_sort = off", "SET LOCAL enable_incremental_sort = off"],
+        [[], ["SET LOCAL enable_sort = off", "SET LOCAL enable_incremental_sort = off"]]
+        if engine.dialect.name == "postgresql"
+        else [[]]
     ):
         with engine.begin() as connection:
             for setting in settings:
                 connection.exec_driver_sql(setting)
             started = time.perf_counter()
-            groups = len(connection.exec_driver_sql(FLOOR_WORK_ITEMS).all())
-            groups += len(connection.exec_driver_sql(FLOOR_REQUESTS).all())
+            groups = sum(len(connection.exec_driver_sql(query).all()) for query in queries)
             timings.append(time.perf_counter() - started)
     print(f"{groups} groups; stage: {min(timings):.3f} s")
 
@@ -489,23 +503,162 @@ def vendor_table(runs: list[VendorRun]) -> list[str]:
     ]
 
 
+def _parquet_copy(duckdb_path: Path, folder: Path) -> None:
+    """The DuckDB world's tables as Parquet files, times marked as UTC (what Spark reads)."""
+    import duckdb
+
+    from scorecard.extract.schema import TABLES
+
+    connection = duckdb.connect(str(duckdb_path), read_only=True)
+    try:
+        connection.execute("SET TimeZone = 'UTC'")
+        for name, table in TABLES.items():
+            columns = ", ".join(
+                f"CAST({c.name} AS TIMESTAMPTZ) AS {c.name}"
+                if c.type.__class__.__name__ == "DateTime"
+                else c.name
+                for c in table.columns
+            )
+            (folder / name).mkdir(parents=True)
+            target = folder / name / "part-0.parquet"
+            connection.execute(
+                f"COPY (SELECT {columns} FROM {name}) TO '{target}' (FORMAT parquet)"
+            )
+    finally:
+        connection.close()
+
+
+def _spark_tables(server: str, folder: Path) -> str:
+    """A Spark database whose tables are the Parquet files (nothing copied into Spark)."""
+    from scorecard.extract.schema import TABLES
+
+    engine = create_engine(f"{server}/default")
+    with engine.connect() as connection:
+        connection.exec_driver_sql("CREATE DATABASE IF NOT EXISTS scorecard_bench")
+        for name in TABLES:
+            connection.exec_driver_sql(
+                f"CREATE TABLE scorecard_bench.{name} USING parquet LOCATION '{folder / name}'"
+            )
+    engine.dispose()
+    return f"{server}/scorecard_bench"
+
+
+def engines_at_scale(sizes: list[int], postgresql: str) -> list[str]:
+    """The same world on DuckDB, PostgreSQL and Spark SQL (local mode, Parquet), each against
+    its own GROUP BY: what running where the data already is costs on each engine."""
+    sys.path.insert(0, str(ROOT))  # the Thrift server starter of the tests
+    from tests.spark_server import spark_submit, thrift_server
+
+    submit = spark_submit()
+    rows_out: list[tuple[int, str, Measurement, Measurement]] = []
+    startup: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="scorecard-bench-engines-") as work_dir:
+        work = Path(work_dir)
+        for size in sizes:
+            scale = size / ITEMS_AT_SCALE_1
+            world = work / f"world-{size}.duckdb"
+            duckdb_url = f"duckdb:///{world}"
+            measure("demo-data", demo_data_command(duckdb_url, scale))
+            rows = work_items(duckdb_url)
+            engines: list[tuple[str, str]] = [("DuckDB", duckdb_url)]
+            pg_url = own_database(postgresql, "scorecard_bench_engines")
+            if pg_url:
+                subprocess.run(
+                    demo_data_command(pg_url, scale), check=True, stdout=subprocess.DEVNULL
+                )
+                engines.append(("PostgreSQL", pg_url))
+            folder = work / f"parquet-{size}"
+            # In a process of its own: a child's peak RSS starts at its parent's (Linux).
+            subprocess.run(
+                [sys.executable, __file__, "parquet", str(world), str(folder)], check=True
+            )
+            with contextlib.ExitStack() as stack:
+                if pg_url:
+                    stack.callback(drop_database, postgresql, "scorecard_bench_engines")
+                if submit is not None:
+                    (work / f"spark-{size}").mkdir()
+                    started = time.perf_counter()
+                    server = stack.enter_context(
+                        thrift_server(submit, work / f"spark-{size}", driver_memory="2g")
+                    )
+                    startup.append(time.perf_counter() - started)
+                    engines.append(("Spark SQL, local[2]", _spark_tables(server, folder)))
+                for kind, url in engines:
+                    run = [*run_command(url, work / "out"), "--format", "csv"]
+                    ours = best_of(3, "scorecard", run)
+                    floor_run = best_of(3, "floor", [sys.executable, __file__, "floor", url])
+                    rows_out.append((rows, kind, ours, floor_run))
+                    print(
+                        f"{kind:20} {rows:>11,} work items: scorecard stage "
+                        f"{ours.stage_seconds:.2f} s (process {ours.seconds:.2f} s, "
+                        f"{ours.peak_rss_mib:.0f} MiB), floor {floor_run.stage_seconds:.2f} s"
+                    )
+    table = [
+        "| work items | engine | scorecard: stage | process | peak RSS | floor: GROUP BY "
+        "| scorecard ÷ floor |",
+        "|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    for rows, kind, ours, floor_run in rows_out:
+        ratio = (ours.stage_seconds or 0) / (floor_run.stage_seconds or 1)
+        table.append(
+            f"| {rows:,} | {kind} | {ours.stage_seconds:.2f} s | {ours.seconds:.2f} s | "
+            f"{ours.peak_rss_mib:.0f} MiB | {floor_run.stage_seconds:.2f} s | {ratio:.2f}× |"
+        )
+    started_in = ", ".join(f"{s:.0f} s" for s in startup) or "not run (no Java or pyspark)"
+    return [
+        "## Engines side by side: DuckDB, PostgreSQL, Spark SQL (local mode)",
+        "",
+        "The same demo world (one seed) in a DuckDB file, in PostgreSQL, and as Parquet files "
+        "registered as Spark tables (`CREATE TABLE ... USING parquet LOCATION`), read by Spark's "
+        "Thrift server in local mode (`local[2]`, 2 GB driver) on this machine. *scorecard*: "
+        "`scorecard run --format csv` with the example config, best of 3 (stage = extract+score "
+        "as the run logs it; process adds Python's start-up; the Spark server is already "
+        "running). *floor*: the engine's own GROUP BY with the same sums, best of 3. Peak RSS "
+        "is the scorecard process's; Spark's JVM (the server, up to its 2 GB heap) is not in it.",
+        "",
+        *table,
+        "",
+        f"Starting the Spark Thrift server (JVM, local mode) took {started_in}, before any query.",
+        "",
+    ]
+
+
+def _write_results(file_name: str, title: str, lines: list[str]) -> None:
+    header = f"# Benchmark results: {title}\n\nMeasured {dt.date.today()} on {platform.machine()}, "
+    header += f"{os.cpu_count()} cores, Python {platform.python_version()}, by `make bench`.\n\n"
+    (ROOT / "bench" / file_name).write_text(header + "\n".join(lines))
+
+
 def main() -> None:
     if len(sys.argv) == 3 and sys.argv[1] in ("floor", "pandas"):
         (floor if sys.argv[1] == "floor" else pandas_way)(sys.argv[2])
         return
-    parts = os.environ.get("BENCH_PARTS", "scale,demo,render,vendors").split(",")
+    if len(sys.argv) == 4 and sys.argv[1] == "parquet":
+        _parquet_copy(Path(sys.argv[2]), Path(sys.argv[3]))
+        return
+    parts = os.environ.get("BENCH_PARTS", "scale,demo,render,vendors,engines").split(",")
     vendor_sizes = [int(s) for s in os.environ.get("BENCH_VENDORS", "10,100,1000").split(",")]
     vendor_lines = vendor_benchmark(vendor_sizes) if "vendors" in parts else []
     if vendor_lines:
-        header = (
-            f"# Benchmark results: vendors\n\nMeasured {dt.date.today()} on {platform.machine()}, "
+        _write_results("RESULTS-vendors.md", "vendors", vendor_lines)
+    engine_sizes = [
+        int(s) for s in os.environ.get("BENCH_ENGINE_SIZES", "1000000,10000000").split(",")
+    ]
+    load = os.getloadavg()[0]
+    engine_lines = (
+        engines_at_scale(
+            engine_sizes,
+            os.environ.get("BENCH_POSTGRESQL_URL", "postgresql+psycopg://root@127.0.0.1:5432/test"),
         )
-        header += (
-            f"{os.cpu_count()} cores, Python {platform.python_version()}, by `make bench`.\n\n"
-        )
-        (ROOT / "bench" / "RESULTS-vendors.md").write_text(header + "\n".join(vendor_lines))
-    if parts == ["vendors"]:
-        print("\n".join(vendor_lines))
+        if "engines" in parts
+        else []
+    )
+    if engine_lines:
+        # Other work on the machine slows every figure: the load says how busy it was.
+        note = f"Load average {load:.1f} (1 min) when it started, {os.getloadavg()[0]:.1f} at the end.\n\n"
+        _write_results("RESULTS-engines.md", "engines", [note, *engine_lines])
+    if set(parts) <= {"vendors", "engines"}:
+        print("\n".join(vendor_lines + engine_lines))
         return
     scales = [float(s) for s in os.environ.get("BENCH_SCALES", "1,4").split(",")]
     sizes = [int(s) for s in os.environ.get("BENCH_SIZES", "1000000,4000000,10000000").split(",")]

@@ -387,3 +387,68 @@ def strptime_utc(value: object, fmt: str) -> str | None:
     if parsed.tzinfo is not None:
         parsed = parsed.astimezone(dt.UTC).replace(tzinfo=None)
     return parsed.isoformat(sep=" ")
+
+
+# ---- Apache Spark SQL (PyHive's hive:// dialect, a Thrift server) ------------------------
+#
+# Spark's string literals read backslash escapes, so a literal with a regular
+# expression doubles its backslashes; a quote is escaped with a backslash too.
+# Times are TIMESTAMPs in the session's time zone, set to UTC (source.py).
+
+# strftime code -> Spark datetime pattern (java.time letters; one letter reads 1 or 2 digits).
+SPARK_PATTERN = {
+    "Y": "yyyy", "y": "yy", "m": "M", "d": "d", "H": "H", "I": "h", "M": "mm", "S": "ss",
+    "f": "SSSSSS", "p": "a", "b": "MMM", "z": "XXX", "%": "%",
+}  # fmt: skip
+# An offset without a colon (+0530) is given one, so that one pattern (XXX) reads both.
+_OFFSET_WITHOUT_COLON = r"([+-][0-9]{2})([0-9]{2})$"
+
+
+def _spark_quoted(compiler: SQLCompiler, text: str) -> str:
+    quoted = "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return quoted.replace("%", "%%") if compiler.preparer._double_percents else quoted
+
+
+def _spark_format(fmt: str) -> str:
+    pieces = []
+    for kind, value in _format_parts(fmt):
+        if kind == "code":
+            pieces.append(SPARK_PATTERN[value])
+        elif value.isalpha() or value == "'":
+            pieces.append("''" if value == "'" else f"'{value}'")
+        else:
+            pieces.append(value)
+    return "".join(pieces)
+
+
+@compiles(milliseconds_between, "hive")
+def _milliseconds_spark(element: milliseconds_between, compiler: SQLCompiler, **kw: Any) -> str:
+    start, end = _arguments(element, compiler, **kw)
+    return f"CAST(ROUND((unix_micros({end}) - unix_micros({start})) / 1000.0) AS BIGINT)"
+
+
+@compiles(matches, "hive")
+def _matches_spark(element: matches, compiler: SQLCompiler, **kw: Any) -> str:
+    (value,) = _arguments(element, compiler, **kw)
+    return f"({value} RLIKE {_spark_quoted(compiler, element.pattern)})"
+
+
+@compiles(parsed_timestamp, "hive")
+def _parsed_spark(element: parsed_timestamp, compiler: SQLCompiler, **kw: Any) -> str:
+    # try_: under ANSI mode (Spark 4's default) a failed cast or parse is an error, not NULL.
+    (value,) = _arguments(element, compiler, **kw)
+    pattern = ISO_8601 if element.fmt is None else format_pattern(element.fmt)
+    guard = f"{value} RLIKE {_spark_quoted(compiler, pattern)}"
+    if element.fmt is None:
+        # The cast reads T, Z, +hh:mm, +hhmm and +hh (to UTC, the session's zone).
+        return f"CASE WHEN {guard} THEN try_cast({value} AS TIMESTAMP) END"
+    read = value
+    if "%z" in element.fmt:
+        read = (
+            f"regexp_replace({value}, {_spark_quoted(compiler, _OFFSET_WITHOUT_COLON)}, "
+            f"{_spark_quoted(compiler, '$1:$2')})"
+        )
+    return (
+        f"CASE WHEN {guard} "
+        f"THEN try_to_timestamp({read}, {_spark_quoted(compiler, _spark_format(element.fmt))}) END"
+    )

@@ -60,6 +60,7 @@ Kind = Literal["text", "typed", "any"]
 # Type codes of a cursor's description that mean text, per DB-API driver.
 _POSTGRESQL_TEXT = {25, 1042, 1043, 19, 705}  # text, bpchar, varchar, name, unknown
 _MYSQL_TEXT = {6, 15, 245, 252, 253, 254}  # NULL, varchar, json, blob/text, var_string, string
+_SPARK_TEXT = {"STRING_TYPE", "VARCHAR_TYPE", "CHAR_TYPE", "NULL_TYPE", "VOID_TYPE"}
 _INTEGER = r"^ *[+-]?[0-9]{1,15} *$"
 _DECIMAL = r"^ *[+-]?([0-9]{1,14}(\.[0-9]*)?|\.[0-9]+) *$"
 TRUE_WORDS = ("true", "t", "yes", "y", "1")
@@ -79,6 +80,8 @@ def column_kind(dialect: str, type_code: Any) -> Kind:
         return "text" if type_code in _MYSQL_TEXT else "typed"
     if dialect == "duckdb":
         return "text" if str(type_code).strip('"') in ("VARCHAR", "NULL") else "typed"
+    if dialect == "hive":  # PyHive names Spark's types: STRING_TYPE, TIMESTAMP_TYPE, ...
+        return "text" if type_code in _SPARK_TEXT else "typed"
     return "typed"
 
 
@@ -138,6 +141,20 @@ def _raw(name: str, spec: TableSource | None, columns: list[str]) -> Any:
     return table(table_name, *[column(c) for c in columns], schema=schema)
 
 
+def _table_exists(connection: Connection, table_name: str, schema: str | None) -> bool:
+    """A table or view of that name; on Spark SQL through SHOW TABLES (which lists views too):
+    PyHive's catalog calls read Hive's answers, and take Spark's "not found" for a failure."""
+    if connection.dialect.name == "hive":
+        preparer = connection.dialect.identifier_preparer
+        where = f" IN {preparer.quote_identifier(schema)}" if schema else ""
+        names = connection.exec_driver_sql(f"SHOW TABLES{where}").fetchall()
+        return table_name.lower() in {str(row[1]).lower() for row in names}
+    inspector = inspect(connection)
+    return table_name in inspector.get_view_names(schema=schema) or inspector.has_table(
+        table_name, schema=schema
+    )
+
+
 def _probe(
     connection: Connection, name: str, spec: TableSource | None, problems: Problems, label: str
 ) -> dict[str, Kind] | None:
@@ -153,10 +170,7 @@ def _probe(
         failure = f"{label} does not run"
     else:
         schema, table_name = split_name(spec.table if spec is not None and spec.table else name)
-        inspector = inspect(connection)
-        if table_name not in inspector.get_view_names(schema=schema) and not inspector.has_table(
-            table_name, schema=schema
-        ):
+        if not _table_exists(connection, table_name, schema):
             if spec is None:
                 problems.missing_tables.append(name)
             else:

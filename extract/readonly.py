@@ -28,6 +28,7 @@ _DIALECTS = {
     "mariadb": "mysql",
     "duckdb": "duckdb",
     "trino": "trino",
+    "hive": "spark",  # PyHive's hive:// dialect, as Spark SQL's Thrift server speaks it
 }
 
 # Names, not classes: a node this sqlglot version lacks is simply not looked for.
@@ -47,6 +48,7 @@ _READING_ROOTS = (exp.Select, exp.Union, exp.Intersect, exp.Except, exp.Subquery
 
 # Functions refused by name, in any letter case: they write, sleep, lock, reach other
 # databases or servers' files, or change the session's settings (its statement timeout).
+# Spark's reflect()/java_method() call any static Java method on the server.
 _FORBIDDEN_FUNCTIONS = re.compile(
     r"^(dblink.*|set_config|pg_(terminate_backend|cancel_backend|reload_conf|rotate_logfile"
     r"|read_file|read_binary_file|ls_.*|stat_file|file_.*|sleep.*|advisory_.*|try_advisory_.*"
@@ -54,7 +56,7 @@ _FORBIDDEN_FUNCTIONS = re.compile(
     r"|export_snapshot|import_system_collations|logical_.*|wal_replay_.*|log_backend_memory_contexts)"
     r"|lo_.*|query_to_xml.*|sleep|benchmark|load_file|get_lock"
     r"|release_lock|release_all_locks|load_extension|writefile|readfile|edit|fts3_tokenizer"
-    r"|getvariable|setvariable)$",
+    r"|getvariable|setvariable|reflect|try_reflect|java_method)$",
     re.I,
 )
 

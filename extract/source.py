@@ -115,6 +115,18 @@ def _limit_statements_on_mysql(engine: Engine, seconds: float) -> None:
             cursor.close()
 
 
+def _limit_statements_on_spark(engine: Engine, seconds: float) -> None:
+    """Spark's Thrift server cancels a statement of this session running longer (Spark 3.1+)."""
+
+    @event.listens_for(engine, "connect")
+    def set_timeout(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"SET spark.sql.thriftServer.queryTimeout = {max(1, round(seconds))}s")
+        finally:
+            cursor.close()
+
+
 def open_engine(
     url: str,
     statement_timeout_seconds: float | None = None,
@@ -142,6 +154,8 @@ def open_engine(
         ) from None
     if statement_timeout_seconds and engine.dialect.name in ("mysql", "mariadb"):
         _limit_statements_on_mysql(engine, statement_timeout_seconds)
+    if statement_timeout_seconds and engine.dialect.name == "hive":
+        _limit_statements_on_spark(engine, statement_timeout_seconds)
     if read_only and engine.dialect.name == "duckdb":
         limit_duckdb(engine, folders)
     return engine
@@ -194,6 +208,9 @@ def _prepare_session(connection: Connection, snapshot: str | None = None) -> Non
         connection.exec_driver_sql("SET SESSION time_zone = '+00:00'")
         # For the next transaction, which the first SELECT starts (and snapshots).
         connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+    elif dialect == "hive":
+        # Spark SQL: no transactions, so neither read-only nor one snapshot (README, "Spark SQL").
+        connection.exec_driver_sql("SET spark.sql.session.timeZone = UTC")
 
 
 def export_snapshot(connection: Connection) -> str | None:
@@ -227,8 +244,15 @@ def read_only_connection(engine: Engine, snapshot: str | None = None) -> Iterato
 
 def first_line(exc: BaseException) -> str:
     """The driver's own message, first line only: what a user can act on."""
-    text = str(getattr(exc, "orig", None) or exc)
+    text = _spark_message(exc) or str(getattr(exc, "orig", None) or exc)
     return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+
+
+def _spark_message(exc: BaseException) -> str | None:
+    """PyHive's errors carry the Thrift server's whole response: its message is in there."""
+    arguments = getattr(getattr(exc, "orig", None), "args", None) or [None]
+    message = getattr(getattr(arguments[0], "status", None), "errorMessage", None)
+    return message if isinstance(message, str) and message.strip() else None
 
 
 def split_name(qualified: str) -> tuple[str | None, str]:
@@ -273,7 +297,7 @@ def read_table(
         for rows in result.partitions():
             columns = zip(names, zip(*rows, strict=True), strict=True)
             part = pl.DataFrame({name: list(values) for name, values in columns}, strict=False)
-            parts.append(part.select(list(schema)).cast(schema))  # type: ignore[arg-type]
+            parts.append(_dates_read(part, schema).select(list(schema)).cast(schema))  # type: ignore[arg-type]
     except SQLAlchemyError as exc:
         raise source_error(exc, f"reading {name!r}", f"cannot read table {name!r}") from None
     except (ValueError, TypeError) as exc:
@@ -281,6 +305,16 @@ def read_table(
     if not parts:
         return pl.DataFrame(schema=schema)
     return pl.concat(parts, how="vertical")
+
+
+def _dates_read(part: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    """Dates a driver hands over as ISO text (PyHive: Spark's Thrift server sends text)."""
+    texts = [
+        name
+        for name, kind in schema.items()
+        if kind == pl.Date() and part.schema.get(name) == pl.String()
+    ]
+    return part.with_columns(pl.col(name).str.to_date("%Y-%m-%d") for name in texts)
 
 
 def ids_enforced_unique(engine: Engine, name: str, spec: TableSource | None) -> bool:
@@ -294,6 +328,8 @@ def ids_enforced_unique(engine: Engine, name: str, spec: TableSource | None) -> 
     """
     if spec is not None and spec.query is not None:
         return False
+    if engine.dialect.name == "hive":
+        return False  # Spark SQL has no keys (and PyHive's catalog answers in an older shape)
     schema, table_name = split_name(spec.table if spec is not None and spec.table else name)
     wanted = (spec.columns if spec is not None else {}).get(ID_COLUMN[name], ID_COLUMN[name])
     if not isinstance(wanted, str):

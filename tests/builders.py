@@ -164,3 +164,18 @@ def load_parquet_tables(url: str, rows: Rows, folder: Path) -> None:
                 f"CREATE TABLE {database}.{name} USING parquet LOCATION '{folder / name}'"
             )
     engine.dispose()
+
+
+def rows_in(url: str) -> dict[str, list[dict[str, Any]]]:
+    """Every canonical table's rows in a database (to load the same world into another one)."""
+    from sqlalchemy import select
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return {
+                name: [dict(row) for row in connection.execute(select(table)).mappings()]
+                for name, table in TABLES.items()
+            }
+    finally:
+        engine.dispose()

@@ -90,3 +90,7 @@ def any_database_url(request, tmp_path) -> Iterator[str]:
 def text_logs(monkeypatch):
     """Tests read the text log format; test_log.py covers JSON and the automatic choice."""
     monkeypatch.setenv("SCORECARD_LOG_FORMAT", "text")
+
+
+# Apache Spark SQL: one local Thrift server for the session, a fresh database per test.
+from tests.spark_server import spark_server, spark_url  # noqa: E402, F401

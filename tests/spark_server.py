@@ -16,6 +16,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -61,15 +62,10 @@ def _wait_until_serving(process: subprocess.Popen[bytes], port: int, log: Path) 
     raise RuntimeError(f"the Spark Thrift server did not start in {STARTUP_SECONDS} s (log: {log})")
 
 
-@pytest.fixture(scope="session")
-def spark_server(tmp_path_factory) -> Iterator[str]:
-    """hive://127.0.0.1:PORT: a Spark Thrift server in local mode for the whole session."""
-    submit = _spark_submit()
-    if shutil.which("java") is None:
-        _unavailable("Java (17 or newer) on the PATH")
-    if submit is None:
-        _unavailable("the pyspark package (make test installs it)")
-    home = tmp_path_factory.mktemp("spark")
+@contextmanager
+def thrift_server(submit: Path, home: Path, driver_memory: str = "1g") -> Iterator[str]:
+    """hive://127.0.0.1:PORT while the block runs: Spark's Thrift server in local mode, under
+    `home` (warehouse, metastore, log), stopped with its JVM at the end. Also for `make bench`."""
     port = _free_port()
     log = home / "server.log"
     command = [
@@ -77,7 +73,7 @@ def spark_server(tmp_path_factory) -> Iterator[str]:
         "--master", "local[2]", "--name", "scorecard-tests",
         "--conf", f"spark.sql.warehouse.dir={home / 'warehouse'}",
         "--conf", "spark.ui.enabled=false",
-        "--conf", "spark.driver.memory=1g",
+        "--conf", f"spark.driver.memory={driver_memory}",
         "--conf", "spark.sql.session.timeZone=UTC",
         "--conf", f"spark.driver.extraJavaOptions=-Dderby.system.home={home / 'derby'}",
         "--hiveconf", "hive.server2.thrift.bind.host=127.0.0.1",
@@ -99,6 +95,24 @@ def spark_server(tmp_path_factory) -> Iterator[str]:
             process.wait(timeout=30)
         except (ProcessLookupError, subprocess.TimeoutExpired):
             os.killpg(process.pid, signal.SIGKILL)
+
+
+def spark_submit() -> Path | None:
+    """The spark-submit script of the installed pyspark, None without pyspark or Java."""
+    return _spark_submit() if shutil.which("java") is not None else None
+
+
+@pytest.fixture(scope="session")
+def spark_server(tmp_path_factory) -> Iterator[str]:
+    """hive://127.0.0.1:PORT: a Spark Thrift server in local mode for the whole session."""
+    submit = _spark_submit()
+    if shutil.which("java") is None:
+        _unavailable("Java (17 or newer) on the PATH")
+    if submit is None:
+        _unavailable("the pyspark package (make test installs it)")
+    assert submit is not None
+    with thrift_server(submit, tmp_path_factory.mktemp("spark")) as url:
+        yield url
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The same data gives the same results on SQLite, PostgreSQL, MariaDB (real servers) and DuckDB."""
+"""The same data gives the same results on SQLite, PostgreSQL, MariaDB, Spark SQL (real servers) and DuckDB."""
 
 from __future__ import annotations
 
@@ -14,18 +14,27 @@ from scorecard.extract.schema import TABLES
 from scorecard.extract.summaries import request_days_query, work_item_days_query
 from scorecard.pipeline import window_of
 from scorecard.scoring.periods import periods_for
-from tests.builders import extracted_from, load
+from tests.builders import extracted_from, load, load_parquet_tables, rows_in
 from tests.test_validation import CASES, _dataset
 
 AS_OF = "2026-09-30"
 
 
 def _run_demo(url: str, out: Path) -> dict[str, bytes]:
-    runner = CliRunner()
-    made = runner.invoke(
+    make_demo(url)
+    return run_example(url, out)
+
+
+def make_demo(url: str) -> None:
+    made = CliRunner().invoke(
         cli, ["demo-data", "--database-url", url, "--scale", "0.05", "--through", AS_OF]
     )
     assert made.exit_code == 0, made.output
+
+
+def run_example(url: str, out: Path) -> dict[str, bytes]:
+    """The example config's run on the database; its CSV and JSON outputs."""
+    runner = CliRunner()
     config = Path(__file__).resolve().parents[1] / "examples" / "scorecard.toml"
     ran = runner.invoke(cli, ["run", "--config", str(config), "--database-url", url, "--as-of", AS_OF,
                               "--out", str(out), "--format", "csv,json"])  # fmt: skip
@@ -43,9 +52,15 @@ def _run_demo(url: str, out: Path) -> dict[str, bytes]:
 
 
 @pytest.fixture(scope="module")
-def sqlite_reference(tmp_path_factory) -> dict[str, bytes]:
-    base = tmp_path_factory.mktemp("reference")
-    return _run_demo(f"sqlite:///{base / 'demo.db'}", base / "out")
+def sqlite_demo_url(tmp_path_factory) -> str:
+    url = f"sqlite:///{tmp_path_factory.mktemp('reference') / 'demo.db'}"
+    make_demo(url)
+    return url
+
+
+@pytest.fixture(scope="module")
+def sqlite_reference(sqlite_demo_url, tmp_path_factory) -> dict[str, bytes]:
+    return run_example(sqlite_demo_url, tmp_path_factory.mktemp("reference_out"))
 
 
 @pytest.mark.parametrize("server", ["postgresql", "mariadb", "duckdb"])
@@ -58,6 +73,18 @@ def test_demo_data_scores_identically_to_sqlite(server, sqlite_reference, reques
     assert b",due\n" in sqlite_reference["service_credits.csv"]
     for name, content in outputs.items():
         assert content == sqlite_reference[name], f"{name} differs on {server}"
+
+
+def test_demo_data_scores_identically_on_spark_sql(
+    sqlite_demo_url, sqlite_reference, spark_url, tmp_path
+):
+    """The same world as Parquet tables of a real Spark SQL engine (local mode, Thrift server)."""
+    load_parquet_tables(spark_url, rows_in(sqlite_demo_url), tmp_path / "parquet")
+    outputs = run_example(spark_url, tmp_path / "out")
+    assert sqlite_reference["scores.csv"].count(b"\n") > 50
+    assert b",due\n" in sqlite_reference["service_credits.csv"]
+    for name, content in outputs.items():
+        assert content == sqlite_reference[name], f"{name} differs on Spark SQL"
 
 
 def test_bad_rows_are_rejected_the_same_way_on_every_dialect(any_database_url):

@@ -100,6 +100,20 @@ def load_export(url: str, rows: list[list[str]] = EXPORT) -> None:
     with engine.begin() as connection:
         columns = ", ".join(f"{c} VARCHAR(64)" for c in COLUMNS)
         connection.execute(text(f"CREATE TABLE export_tickets ({columns})"))
+        if connection.dialect.name == "hive":
+            # Spark SQL: one INSERT of every row, as each statement is a Spark job.
+            values = ", ".join(
+                "(" + ", ".join(f":{c}_{i}" for c in COLUMNS) + ")" for i in range(len(rows))
+            )
+            connection.execute(
+                text(f"INSERT INTO export_tickets VALUES {values}"),
+                {
+                    f"{c}_{i}": v
+                    for i, row in enumerate(rows)
+                    for c, v in zip(COLUMNS, row, strict=True)
+                },
+            )
+            return
         names = ", ".join(f":{c}" for c in COLUMNS)
         connection.execute(
             text(f"INSERT INTO export_tickets VALUES ({names})"),
