@@ -79,6 +79,91 @@ def measure(label: str, args: list[str]) -> Measurement:
     return Measurement(label, elapsed, usage.ru_maxrss / 1024, stage)
 
 
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def cpu_of_tree(args: list[str]) -> tuple[float, float, str]:
+    """CPU seconds (user + system) of a command and every process it starts, and its wall time.
+
+    The render workers are children of multiprocessing's fork server, which is never waited
+    for by the job: this process becomes a subreaper, so the server is reparented here when the
+    job exits and its rusage (which includes the workers it reaped) is collected too.
+    """
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    with tempfile.TemporaryFile() as output:
+        started = time.perf_counter()
+        process = subprocess.Popen(args, stdout=output, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(process.pid, 0)
+        cpu = usage.ru_utime + usage.ru_stime
+        while True:  # orphans of the job: the fork server, once the job closed its pipe
+            try:
+                _, _, orphan = os.wait4(-1, 0)
+            except ChildProcessError:
+                break
+            cpu += orphan.ru_utime + orphan.ru_stime
+        elapsed = time.perf_counter() - started
+        output.seek(0)
+        printed = output.read().decode(errors="replace")
+    libc.prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+    if os.waitstatus_to_exitcode(status) not in (0, 1):
+        raise SystemExit(f"{args} failed:\n{printed}")
+    return cpu, elapsed, printed
+
+
+def weasyprint_alone(folder: str) -> None:
+    """WeasyPrint by itself on the HTML documents of a run: the same print stylesheet, fonts
+    and PDF variant as the job, nothing else (no data, no charts, no checks)."""
+    from weasyprint import CSS, HTML
+    from weasyprint.text.fonts import FontConfiguration
+
+    from scorecard.reports.render import _static, restricted_fetcher
+
+    fonts = FontConfiguration()
+    css = CSS(string=_static("print.css"), url_fetcher=restricted_fetcher(), font_config=fonts)
+    pages = 0
+    for path in sorted(Path(folder).rglob("*.html")):
+        if "emails" in path.parts:
+            continue
+        document = HTML(string=path.read_text("utf-8"), url_fetcher=restricted_fetcher()).render(
+            stylesheets=[css], font_config=fonts, pdf_variant="pdf/a-3u"
+        )
+        document.write_pdf(pdf_variant="pdf/a-3u")
+        pages += len(document.pages)
+    print(f"{pages} pages")
+
+
+def render_cpu_benchmark(work: Path, runs: int = 3) -> list[str]:
+    """The whole job's CPU (every process) against WeasyPrint alone on the documents it made."""
+    url = f"sqlite:///{work / 'render-cpu.db'}"
+    subprocess.run(demo_data_command(url, 1), check=True, stdout=subprocess.DEVNULL)
+    out = work / "render-cpu-out"
+    jobs, alone = [], []
+    for _ in range(runs):
+        shutil.rmtree(out, ignore_errors=True)
+        jobs.append(cpu_of_tree(run_command(url, out))[0])
+        alone.append(cpu_of_tree([sys.executable, __file__, "weasyprint", str(out / AS_OF)])[0])
+    job, weasy = min(jobs), min(alone)
+    print(f"render CPU: whole job {job:.1f} s, WeasyPrint alone {weasy:.1f} s: {job / weasy:.2f}x")
+    return [
+        "## The whole job's CPU against WeasyPrint alone",
+        "",
+        "The demo world at scale 1 (`scorecard run`, all formats, the example config: the "
+        "portfolio pack, every vendor's internal and vendor-facing scorecard, HTML and PDF), "
+        "CPU seconds (user + system) of the job and every process it starts (render workers "
+        "and their fork server included), against one process running WeasyPrint alone on the "
+        "HTML documents that run wrote (same stylesheet, fonts and PDF/A variant, imports "
+        f"included). Least of {runs} runs each. Goal: within 1.3×.",
+        "",
+        "| whole job: CPU | WeasyPrint alone: CPU | job ÷ WeasyPrint |",
+        "|---:|---:|---:|",
+        f"| {job:.1f} s | {weasy:.1f} s | {job / weasy:.2f}× |",
+        "",
+    ]
+
+
 def best_of(runs: int, label: str, args: list[str]) -> Measurement:
     """The fastest of a few runs: the least disturbed by whatever else the machine did."""
     return min((measure(label, args) for _ in range(runs)), key=lambda m: m.stage_seconds or 0)
@@ -490,6 +575,9 @@ def vendor_table(runs: list[VendorRun]) -> list[str]:
 
 
 def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] == "weasyprint":
+        weasyprint_alone(sys.argv[2])
+        return
     if len(sys.argv) == 3 and sys.argv[1] in ("floor", "pandas"):
         (floor if sys.argv[1] == "floor" else pandas_way)(sys.argv[2])
         return
