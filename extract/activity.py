@@ -25,7 +25,8 @@ from scorecard.errors import SourceError
 from scorecard.extract.dialects import at, moment
 from scorecard.extract.mapping import Source, resolve_all
 from scorecard.extract.source import (
-    POLARS_SCHEMA,
+    as_datetime,
+    polars_schema,
     ConnectionLost,
     export_snapshot,
     ids_enforced_unique,
@@ -250,7 +251,7 @@ def _vendors_from_activity(spec: TableSource, vendor_ids: Sequence[str]) -> pl.D
         if override is not None:
             row.update(override.model_dump(exclude_none=True))
         rows.append(row)
-    schema = POLARS_SCHEMA["vendors"]
+    schema = polars_schema("vendors")
     return pl.DataFrame(rows, schema=schema) if rows else pl.DataFrame(schema=schema)
 
 
@@ -272,7 +273,7 @@ def _extract_once(
 ) -> Activity:
     charges_source = resolved["charges"]
     charges_read = (
-        pl.DataFrame(schema=POLARS_SCHEMA["charges"])
+        pl.DataFrame(schema=polars_schema("charges"))
         if charges_source.select is None
         else read_table(
             connection,
@@ -396,22 +397,6 @@ def extract_activity(
             progress(f"{lost}; retrying the extraction once")
             engine.dispose()  # drop pooled connections to the old server session
     raise AssertionError("unreachable")
-
-
-_UNIX_EPOCH_JULIAN_DAY = 2440587.5
-
-
-def as_datetime(value: object) -> dt.datetime | None:
-    """A time as a database returns it, as a naive UTC datetime (SQLite: a julianday() number)."""
-    if isinstance(value, float):
-        return dt.datetime(1970, 1, 1) + dt.timedelta(days=value - _UNIX_EPOCH_JULIAN_DAY)
-    if isinstance(value, dt.datetime):
-        return value if value.tzinfo is None else value.astimezone(dt.UTC).replace(tzinfo=None)
-    if isinstance(value, dt.date):
-        return dt.datetime.combine(value, dt.time())
-    if isinstance(value, str) and value:
-        return dt.datetime.fromisoformat(value)
-    return None
 
 
 def received_range(

@@ -6,12 +6,12 @@ the database cannot be reached or a table or column is missing.
 
 from __future__ import annotations
 
+import datetime as dt
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import polars as pl
 from sqlalchemy import (
     Connection,
     Engine,
@@ -36,30 +36,54 @@ from scorecard.extract.readonly import (
 from scorecard.extract.schema import ID_COLUMN
 from scorecard.urls import redact_url
 
-# The polars types of the small tables, which are read as rows (work items and requests
-# arrive summed, see summaries.py); IDs and enums stay text.
-POLARS_SCHEMA: dict[str, dict[str, pl.DataType]] = {
-    "vendors": {
-        "vendor_id": pl.String(),
-        "name": pl.String(),
-        "sourcing": pl.String(),
-        "country": pl.String(),
-        "currency": pl.String(),
-        "manager_email": pl.String(),
-        "contract_start": pl.Date(),
-        "contract_end": pl.Date(),
-    },
-    "charges": {
-        "charge_id": pl.String(),
-        "vendor_id": pl.String(),
-        "process": pl.String(),
-        "service_start": pl.Date(),
-        "service_end": pl.Date(),
-        "amount": pl.Float64(),
-        "currency": pl.String(),
-        "kind": pl.String(),
-    },
-}
+if TYPE_CHECKING:
+    import polars as pl
+
+def polars_schema(name: str) -> dict[str, pl.DataType]:
+    """The polars types of the small tables, which are read as rows (work items and requests
+    arrive summed, see summaries.py); IDs and enums stay text. A function, so that importing
+    this module (as `scorecard check` does) does not import polars."""
+    import polars as pl
+
+    return {
+        "vendors": {
+            "vendor_id": pl.String(),
+            "name": pl.String(),
+            "sourcing": pl.String(),
+            "country": pl.String(),
+            "currency": pl.String(),
+            "manager_email": pl.String(),
+            "contract_start": pl.Date(),
+            "contract_end": pl.Date(),
+        },
+        "charges": {
+            "charge_id": pl.String(),
+            "vendor_id": pl.String(),
+            "process": pl.String(),
+            "service_start": pl.Date(),
+            "service_end": pl.Date(),
+            "amount": pl.Float64(),
+            "currency": pl.String(),
+            "kind": pl.String(),
+        },
+    }[name]
+
+
+_UNIX_EPOCH_JULIAN_DAY = 2440587.5
+
+
+def as_datetime(value: object) -> dt.datetime | None:
+    """A time as a database returns it, as a naive UTC datetime (SQLite: a julianday() number)."""
+    if isinstance(value, float):
+        return dt.datetime(1970, 1, 1) + dt.timedelta(days=value - _UNIX_EPOCH_JULIAN_DAY)
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo is None else value.astimezone(dt.UTC).replace(tzinfo=None)
+    if isinstance(value, dt.date):
+        return dt.datetime.combine(value, dt.time())
+    if isinstance(value, str) and value:
+        return dt.datetime.fromisoformat(value)
+    return None
+
 
 _FETCH_ROWS = 50_000
 
@@ -260,7 +284,9 @@ def read_table(
     statement: the canonical SELECT (extract/mapping.py); raw_columns: the
     `_raw_<column>` texts it also returns, for columns parsed from text.
     """
-    schema = {**POLARS_SCHEMA[name], **{f"_raw_{c}": pl.String() for c in raw_columns}}
+    import polars as pl
+
+    schema = {**polars_schema(name), **{f"_raw_{c}": pl.String() for c in raw_columns}}
     if where is not None:
         source = statement.subquery("src")
         statement = select(*source.c).where(where(source.c))

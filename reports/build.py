@@ -529,9 +529,9 @@ def render_reports(
         # a fork of a process that has used it. The server imports the stage modules once, so
         # each worker starts with them loaded instead of importing polars, matplotlib and
         # WeasyPrint again.
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(WORKER_PRELOAD)
-        pool = context.Pool(
+        server = multiprocessing.get_context("forkserver")
+        server.set_forkserver_preload(WORKER_PRELOAD)
+        pool = server.Pool(
             workers,
             initializer=_start_worker,
             initargs=(_for_workers(inputs), formats, slugs, ranked, monthly),

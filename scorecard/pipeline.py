@@ -499,7 +499,8 @@ def _pdf_facts(path: Path) -> tuple[int, str | None]:
     from pypdf import PdfReader
 
     reader = PdfReader(path)
-    pages = reader.trailer["/Root"]["/Pages"].get("/Count", 0)
+    root = cast(Any, reader.trailer["/Root"])
+    pages = root["/Pages"].get("/Count", 0)
     metadata = reader.metadata
     keywords = None if metadata is None else metadata.get("/Keywords")
     return int(pages), None if keywords is None else str(keywords)
