@@ -249,6 +249,45 @@ FROM requests WHERE opened_at >= '{WINDOW_START}' AND opened_at < '{CUTOFF}'
 GROUP BY 1, 2, 3"""
 
 
+# The same floor in each engine's own spelling: the day of a time and seconds between two.
+ENGINE_SPELLING = {
+    "sqlite": ("date({t})", "(julianday({end}) - julianday({start})) * 86400"),
+    "mysql": ("DATE({t})", "TIMESTAMPDIFF(SECOND, {start}, {end})"),
+    "duckdb": ("CAST({t} AS DATE)", "date_diff('second', {start}, {end})"),
+}
+
+
+def _floor_queries(dialect: str) -> list[str]:
+    day, seconds = ENGINE_SPELLING[dialect]
+    return [
+        f"""
+SELECT vendor_id, process, {day.format(t="completed_at")} AS day, COUNT(*), SUM(units),
+       SUM(defects), SUM(qa_checked_units), SUM(CASE WHEN reworked THEN 1 ELSE 0 END),
+       SUM({seconds.format(start="received_at", end="completed_at")}),
+       SUM(CASE WHEN completed_at <= due_at THEN 1 ELSE 0 END)
+FROM work_items WHERE completed_at >= '{WINDOW_START}' AND completed_at < '{CUTOFF}'
+GROUP BY 1, 2, 3""",
+        f"""
+SELECT vendor_id, process, {day.format(t="opened_at")} AS day, COUNT(*), COUNT(first_response_at),
+       SUM({seconds.format(start="opened_at", end="first_response_at")})
+FROM requests WHERE opened_at >= '{WINDOW_START}' AND opened_at < '{CUTOFF}'
+GROUP BY 1, 2, 3""",
+    ]
+
+
+def engine_floor(url: str) -> None:
+    """The floor on SQLite, MariaDB or DuckDB: the same sums in that engine's own GROUP BY."""
+    engine = create_engine(url)
+    started = time.perf_counter()
+    with engine.connect() as connection:
+        groups = sum(
+            len(connection.exec_driver_sql(sql).all())
+            for sql in _floor_queries(engine.dialect.name)
+        )
+    print(f"{groups} groups; stage: {time.perf_counter() - started:.3f} s")
+    engine.dispose()
+
+
 def floor(url: str) -> None:
     """The database's own GROUP BY: the same sums per vendor, process and day, no checks.
 
@@ -390,6 +429,121 @@ def postgresql_at_scale(server_url: str, sizes: list[int]) -> list[str]:
         "",
         f"Peak RSS of the scorecard process changes by {growth:+.1%} from "
         f"{rows_out[0][0]:,} to {rows_out[-1][0]:,} work items.",
+        "",
+    ]
+
+
+ENGINE_DATA = ROOT / "bench" / "data"
+
+
+def engine_url(engine: str, size: int, mariadb_server: str) -> str:
+    tag = f"{size // 1_000_000}m" if size % 1_000_000 == 0 else str(size)
+    if engine == "SQLite":
+        return f"sqlite:///{ENGINE_DATA / f'sqlite-{tag}.db'}"
+    if engine == "DuckDB":
+        return f"duckdb:///{ENGINE_DATA / f'duckdb-{tag}.duckdb'}"
+    return (
+        make_url(mariadb_server)
+        .set(database=f"scorecard_bench16_{tag}")
+        .render_as_string(hide_password=False)
+    )
+
+
+def _has_world(url: str, size: int) -> bool:
+    """The demo world is there already, at about this size (bench/data is reused between runs)."""
+    try:
+        return abs(work_items(url) - size) < size * 0.02
+    except Exception:  # no file, no database or no table yet
+        return False
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+@dataclass
+class EngineRun:
+    engine: str
+    work_items: int
+    keys: float
+    no_keys: float
+    floor: float
+    keys_rss: float
+    no_keys_rss: float
+
+
+def engines_at_scale(sizes: list[int], runs: int) -> list[str]:
+    """Extract+score against each engine's own GROUP BY, side by side, with and without keys."""
+    mariadb = os.environ.get("BENCH_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
+    engines = os.environ.get("BENCH_ENGINES", "SQLite,MariaDB,DuckDB").split(",")
+    ENGINE_DATA.mkdir(parents=True, exist_ok=True)
+    results: list[EngineRun] = []
+    with tempfile.TemporaryDirectory(prefix="scorecard-bench-engines-") as work:
+        for size in sizes:
+            for engine in engines:
+                url = engine_url(engine, size, mariadb)
+                if engine == "MariaDB":
+                    admin = create_engine(mariadb, isolation_level="AUTOCOMMIT")
+                    with admin.connect() as connection:
+                        name = make_url(url).database
+                        connection.execute(text(f"CREATE DATABASE IF NOT EXISTS {name}"))
+                    admin.dispose()
+                if not _has_world(url, size):
+                    subprocess.run(demo_data_command(url, size / ITEMS_AT_SCALE_1), check=True,
+                                   stdout=subprocess.DEVNULL)  # fmt: skip
+                rows = work_items(url)
+                out = Path(work) / "out"
+                keyed = [*run_command(url, out), "--format", "csv"]
+                keyless = [*run_command(url, out, _query_config(Path(work))), "--format", "csv"]
+                floor_args = [sys.executable, __file__, "engine-floor", url]
+                timings: dict[str, list[Measurement]] = {"keys": [], "no_keys": [], "floor": []}
+                for _ in range(runs):  # alternating, so a busy moment falls on all three
+                    timings["keys"].append(measure("keys", keyed))
+                    timings["no_keys"].append(measure("no keys", keyless))
+                    timings["floor"].append(measure("floor", floor_args))
+
+                def stage(kind: str, taken: dict[str, list[Measurement]] = timings) -> float:
+                    return _median([m.stage_seconds or m.seconds for m in taken[kind]])
+
+                run = EngineRun(
+                    engine, rows, stage("keys"), stage("no_keys"), stage("floor"),
+                    max(m.peak_rss_mib for m in timings["keys"]),
+                    max(m.peak_rss_mib for m in timings["no_keys"]),
+                )  # fmt: skip
+                print(
+                    f"{engine:8} {rows:>10,} work items: keys {run.keys:.2f} s "
+                    f"({run.keys / run.floor:.2f}x), no keys {run.no_keys:.2f} s "
+                    f"({run.no_keys / run.floor:.2f}x), floor {run.floor:.2f} s; "
+                    f"RSS {run.keys_rss:.0f} / {run.no_keys_rss:.0f} MiB",
+                    flush=True,
+                )
+                results.append(run)
+    table = [
+        "| engine | work items | with keys: stage | ÷ floor | peak RSS | through queries, no keys: "
+        "stage | ÷ floor | peak RSS | floor: GROUP BY |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        *[
+            f"| {r.engine} | {r.work_items:,} | {r.keys:.2f} s | {r.keys / r.floor:.2f}× | "
+            f"{r.keys_rss:.0f} MiB | {r.no_keys:.2f} s | {r.no_keys / r.floor:.2f}× | "
+            f"{r.no_keys_rss:.0f} MiB | {r.floor:.2f} s |"
+            for r in results
+        ],
+    ]
+    return [
+        "## SQLite, MariaDB and DuckDB: extract+score against each engine's own GROUP BY",
+        "",
+        f"The demo world at {', '.join(f'{s:,}' for s in sizes)} work items in each engine "
+        "(generated once into bench/data and reused), as of "
+        f"{AS_OF}. Medians of {runs} alternating runs (job with keys, job without, floor), each "
+        "a process of its own. *Stage*: extract+score as the run logs it. *Floor*: the same sums "
+        "per vendor, process and day in the engine's own GROUP BY, without any checks. "
+        '*No keys*: work items and requests read through `query = "SELECT * FROM ..."`, so '
+        "every ID goes through the duplicate check. Goal: every ratio at or under 1.5×; peak RSS "
+        "within 25 % from the smallest to the largest size.",
+        "",
+        *table,
         "",
     ]
 
@@ -575,6 +729,9 @@ def vendor_table(runs: list[VendorRun]) -> list[str]:
 
 
 def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] == "engine-floor":
+        engine_floor(sys.argv[2])
+        return
     if len(sys.argv) == 3 and sys.argv[1] == "weasyprint":
         weasyprint_alone(sys.argv[2])
         return

@@ -39,6 +39,7 @@ from scorecard.extract.summaries import (
     WORK_ITEM_DAY_KEYS,
     WORK_ITEM_DAYS_SCHEMA,
     Window,
+    fenced,
     group_examples_query,
     received_part,
     request_days_query,
@@ -98,6 +99,11 @@ def _read_summary(
         raise SourceError(f"table {name!r} holds a value of the wrong type: {exc}") from None
 
 
+def _fence(connection: Connection) -> bool:
+    """SQLite flattens subqueries, computing a column again at each mention (see `fenced`)."""
+    return connection.dialect.name == "sqlite"
+
+
 def work_item_days(
     connection: Connection,
     source: Any,
@@ -117,7 +123,9 @@ def work_item_days(
     """
     snapshot = export_snapshot(connection) if parallel_queries > 1 else None
     if snapshot is None:
-        query = work_item_days_query(source, window, ids_unique, parsed=parsed)
+        query = work_item_days_query(
+            source, window, ids_unique, parsed=parsed, fence=_fence(connection)
+        )
         return _read_summary(connection, query, WORK_ITEM_DAYS_SCHEMA, "work_items")
 
     def summed_slice(part: int) -> pl.DataFrame:
@@ -294,7 +302,7 @@ def _extract_once(
             days[table] = pl.DataFrame(schema=schema)
             continue
         progress(f"checking and summing {table.replace('_', ' ')} in the database")
-        source = found.select.subquery("src")
+        source = fenced(found.select, _fence(connection)).subquery("src")
         sources[table] = source
         ids_unique = ids_enforced_unique(connection.engine, table, found.spec)
         days[table] = (
@@ -302,7 +310,9 @@ def _extract_once(
             if table == "work_items"
             else _read_summary(
                 connection,
-                request_days_query(source, window, ids_unique, target_hours, found.parsed),
+                request_days_query(
+                    source, window, ids_unique, target_hours, found.parsed, _fence(connection)
+                ),
                 schema,
                 table,
             )
