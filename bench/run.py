@@ -738,7 +738,7 @@ def main() -> None:
     if len(sys.argv) == 3 and sys.argv[1] in ("floor", "pandas"):
         (floor if sys.argv[1] == "floor" else pandas_way)(sys.argv[2])
         return
-    parts = os.environ.get("BENCH_PARTS", "scale,demo,render,vendors").split(",")
+    parts = os.environ.get("BENCH_PARTS", "scale,engines,demo,render,render-cpu,vendors").split(",")
     vendor_sizes = [int(s) for s in os.environ.get("BENCH_VENDORS", "10,100,1000").split(",")]
     vendor_lines = vendor_benchmark(vendor_sizes) if "vendors" in parts else []
     if vendor_lines:
@@ -751,6 +751,30 @@ def main() -> None:
         (ROOT / "bench" / "RESULTS-vendors.md").write_text(header + "\n".join(vendor_lines))
     if parts == ["vendors"]:
         print("\n".join(vendor_lines))
+        return
+    quick = [p for p in parts if p in ("engines", "render-cpu")]
+    engine_sizes = [
+        int(s) for s in os.environ.get("BENCH_ENGINE_SIZES", "1000000,4000000").split(",")
+    ]
+    runs = int(os.environ.get("BENCH_RUNS", "3"))
+    engine_lines = engines_at_scale(engine_sizes, runs) if "engines" in parts else []
+    cpu_lines: list[str] = []
+    if "render-cpu" in parts:
+        cpu_work = Path(tempfile.mkdtemp(prefix="scorecard-bench-cpu-"))
+        try:
+            cpu_lines = render_cpu_benchmark(cpu_work, runs)
+        finally:
+            shutil.rmtree(cpu_work, ignore_errors=True)
+    if quick == parts:  # only these: their own file, the full results stay as they are
+        header = (
+            f"# Benchmark results: engines and render CPU\n\nMeasured {dt.date.today()} on "
+            f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+            "by `BENCH_PARTS=engines,render-cpu make bench`.\n\n"
+        )
+        (ROOT / "bench" / "RESULTS-engines.md").write_text(
+            header + "\n".join([*engine_lines, *cpu_lines])
+        )
+        print("\n".join([*engine_lines, *cpu_lines]))
         return
     scales = [float(s) for s in os.environ.get("BENCH_SCALES", "1,4").split(",")]
     sizes = [int(s) for s in os.environ.get("BENCH_SIZES", "1000000,4000000,10000000").split(",")]
@@ -790,6 +814,8 @@ def main() -> None:
         f"Python {platform.python_version()}, by `make bench` (bench/run.py).",
         "",
         *scale_lines,
+        *engine_lines,
+        *cpu_lines,
         "## Demo scales: SQLite and PostgreSQL",
         "",
         "Each row is one `scorecard run` process on the demo world at that scale, as of "
