@@ -25,11 +25,11 @@ from scorecard.errors import SourceError
 from scorecard.extract.dialects import at, moment
 from scorecard.extract.mapping import Source, resolve_all
 from scorecard.extract.source import (
-    as_datetime,
-    polars_schema,
     ConnectionLost,
+    as_datetime,
     export_snapshot,
     ids_enforced_unique,
+    polars_schema,
     read_only_connection,
     read_table,
     source_error,
@@ -115,11 +115,13 @@ def work_item_days(
     """The work items summed per vendor, process, rule and day, in one or several queries.
 
     PostgreSQL's planner cannot foresee how few groups this makes, so it
-    never spreads the grouping over its parallel workers. On PostgreSQL the
-    job does that itself: the rows are sliced by time received and each slice
-    is summed by its own connection, all reading the snapshot this
-    transaction exported, so together they see exactly one state of the data.
-    The slices' groups are then added up.
+    never spreads the grouping over its parallel workers, and SQLite runs a
+    query on one core. On both the job does that itself: the rows are sliced
+    by time received and each slice is summed by its own connection, all
+    reading one state of the data (PostgreSQL: the snapshot this transaction
+    exported; SQLite: the shared lock this transaction holds, under which no
+    write can commit; see `export_snapshot`). The slices' groups are then
+    added up. Elsewhere, one query.
     """
     snapshot = export_snapshot(connection) if parallel_queries > 1 else None
     if snapshot is None:
@@ -128,18 +130,35 @@ def work_item_days(
         )
         return _read_summary(connection, query, WORK_ITEM_DAYS_SCHEMA, "work_items")
 
-    def summed_slice(part: int) -> pl.DataFrame:
-        query = work_item_days_query(
-            source, window, ids_unique, received_part(window, part, parallel_queries), parsed
-        )
+    def slice_query(part: int) -> Select[Any]:
+        return work_item_days_query(
+            source, window, ids_unique, received_part(window, part, parallel_queries), parsed,
+            fence=_fence(connection),
+        )  # fmt: skip
+
+    def summed_slice(part: int) -> pl.DataFrame | None:
+        query = slice_query(part)
         if part == 0:
             return _read_summary(connection, query, WORK_ITEM_DAYS_SCHEMA, "work_items")
-        with read_only_connection(connection.engine, snapshot) as sibling:
-            return _read_summary(sibling, query, WORK_ITEM_DAYS_SCHEMA, "work_items")
+        try:
+            with read_only_connection(connection.engine, snapshot) as sibling:
+                return _read_summary(sibling, query, WORK_ITEM_DAYS_SCHEMA, "work_items")
+        except SourceError:
+            if connection.dialect.name != "sqlite":
+                raise
+            # SQLite: a writer waiting for this run's lock keeps new readers out. The slice
+            # is then summed on the first connection, after the others (same state).
+            return None
 
     with ThreadPoolExecutor(max_workers=parallel_queries - 1) as pool:
         others = [pool.submit(summed_slice, part) for part in range(1, parallel_queries)]
-        slices = [summed_slice(0), *[future.result() for future in others]]
+        found = [summed_slice(0), *[future.result() for future in others]]
+    slices = [
+        frame
+        if frame is not None
+        else _read_summary(connection, slice_query(part), WORK_ITEM_DAYS_SCHEMA, "work_items")
+        for part, frame in enumerate(found)
+    ]
     sums = [
         name
         for name in WORK_ITEM_DAYS_SCHEMA

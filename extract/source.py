@@ -39,6 +39,7 @@ from scorecard.urls import redact_url
 if TYPE_CHECKING:
     import polars as pl
 
+
 def polars_schema(name: str) -> dict[str, pl.DataType]:
     """The polars types of the small tables, which are read as rows (work items and requests
     arrive summed, see summaries.py); IDs and enums stay text. A function, so that importing
@@ -220,11 +221,34 @@ def _prepare_session(connection: Connection, snapshot: str | None = None) -> Non
         connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
 
 
+# What `export_snapshot` gives on SQLite: no name, since the state is held by the lock.
+SQLITE_SHARED_LOCK = "sqlite: the shared lock of the first connection"
+
+
 def export_snapshot(connection: Connection) -> str | None:
-    """PostgreSQL: a name other connections can use to read this transaction's snapshot."""
-    if connection.dialect.name != "postgresql":
+    """A name other connections can use to read exactly what this transaction reads, or None
+    when the database cannot promise that (then the work stays on this one connection).
+
+    PostgreSQL: the transaction's exported snapshot. SQLite with a rollback journal (its
+    default): this transaction holds the file's SHARED lock from its first read to its end,
+    and no write can commit while any reader holds it, so a connection that starts reading
+    while this one is open sees the same file. In WAL mode a write can commit between two
+    readers' starts, and an in-memory database is a different one per connection: None.
+    """
+    dialect = connection.dialect.name
+    if dialect == "postgresql":
+        return str(connection.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one())
+    if dialect != "sqlite":
         return None
-    return str(connection.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one())
+    files = [
+        row[2] for row in connection.exec_driver_sql("PRAGMA database_list") if row[1] == "main"
+    ]
+    journal = str(connection.exec_driver_sql("PRAGMA journal_mode").scalar()).lower()
+    if not files or not files[0] or journal == "wal":
+        return None
+    # A read, so the SHARED lock is held from here on (BEGIN alone takes no lock).
+    connection.exec_driver_sql("SELECT count(*) FROM sqlite_master").scalar()
+    return SQLITE_SHARED_LOCK
 
 
 @contextmanager

@@ -547,7 +547,15 @@ def render_reports(
         "portfolio.html", ctx=context, **build_portfolio(inputs, slugs, charts_by_vendor)
     )
     collect(
-        [(renderer.outputs("portfolio", html, formats), renderer.pdf_seconds, renderer.pdf_pages, 1, 0.0)]
+        [
+            (
+                renderer.outputs("portfolio", html, formats),
+                renderer.pdf_seconds,
+                renderer.pdf_pages,
+                1,
+                0.0,
+            )
+        ]
     )
     stats.portfolio_seconds = time.perf_counter() - portfolio_started
     stats.portfolio_pages = renderer.pdf_pages
