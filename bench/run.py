@@ -9,8 +9,14 @@
    work items, side by side with (a) the database's own GROUP BY over the same
    rows, the floor, and (b) the way most users would do it: pandas.read_sql of
    the raw rows, then a groupby.
+   The same on SQLite, MariaDB and DuckDB at 1M and 4M work items (`BENCH_ENGINE_SIZES`,
+   `BENCH_ENGINES=SQLite,MariaDB,DuckDB`, `BENCH_RUNS`, default 3 alternating runs), with and
+   without keys, each against that engine's own GROUP BY; the worlds are generated once into
+   bench/data (git-ignored) and reused. Alone: `BENCH_PARTS=engines,render-cpu make bench`
+   (results in bench/RESULTS-engines.md).
 2. Extract+score and the whole job on SQLite and PostgreSQL at demo scales.
-3. Rendering 100 vendors' reports.
+3. Rendering 100 vendors' reports; and the whole job's CPU (every process it starts)
+   against WeasyPrint alone on the HTML documents that job wrote.
 4. The whole job (`scorecard run`, all formats) at 10, 100 and 1,000 outsourced
    vendors (`demo-data --vendors`): time, PDF pages, peak RSS, the portfolio's
    render time per page and the time per vendor document. Alone:

@@ -88,6 +88,11 @@ def as_datetime(value: object) -> dt.datetime | None:
 
 _FETCH_ROWS = 50_000
 
+# DuckDB keeps every block it has read in its buffer pool, up to 80 % of the machine's memory
+# by default, so the job's peak RSS grew with the data read. Capped, it evicts blocks and,
+# should a hash table (the duplicate check's IDs) outgrow the cap, spills it to disk.
+DUCKDB_MEMORY_LIMIT = "256MB"
+
 
 def _connect_arguments(
     url: str, statement_timeout_seconds: float | None, read_only: bool, reads_files: bool = False
@@ -103,7 +108,8 @@ def _connect_arguments(
         # it reads through a query (read_csv, read_parquet) are files it never writes, and
         # external access stays off unless a query reads files (extract/readonly.py).
         in_memory = parsed.database in (None, "", ":memory:")
-        settings: dict[str, object] = {"config": duckdb_read_only_config(reads_files)}
+        config = duckdb_read_only_config(reads_files) | {"memory_limit": DUCKDB_MEMORY_LIMIT}
+        settings: dict[str, object] = {"config": config}
         return settings if in_memory else {"read_only": True, **settings}
     if backend == "postgresql" and parsed.get_driver_name() in ("psycopg", "psycopg2"):
         options = (
