@@ -486,6 +486,7 @@ def engines_at_scale(sizes: list[int], runs: int) -> list[str]:
     engines = os.environ.get("BENCH_ENGINES", "SQLite,MariaDB,DuckDB").split(",")
     ENGINE_DATA.mkdir(parents=True, exist_ok=True)
     results: list[EngineRun] = []
+    skipped: list[str] = []  # BENCH_GENERATE=0: only the worlds bench/data already holds
     with tempfile.TemporaryDirectory(prefix="scorecard-bench-engines-") as work:
         for size in sizes:
             for engine in engines:
@@ -496,6 +497,9 @@ def engines_at_scale(sizes: list[int], runs: int) -> list[str]:
                         name = make_url(url).database
                         connection.execute(text(f"CREATE DATABASE IF NOT EXISTS {name}"))
                     admin.dispose()
+                if not _has_world(url, size) and os.environ.get("BENCH_GENERATE") == "0":
+                    skipped.append(f"{engine} at {size:,}")
+                    continue
                 if not _has_world(url, size):
                     subprocess.run(demo_data_command(url, size / ITEMS_AT_SCALE_1), check=True,
                                    stdout=subprocess.DEVNULL)  # fmt: skip
@@ -551,7 +555,9 @@ def engines_at_scale(sizes: list[int], runs: int) -> list[str]:
         "",
         *table,
         "",
-    ]
+        *([f"Not measured (no world in bench/data, BENCH_GENERATE=0): {', '.join(skipped)}.", ""]
+          if skipped else []),
+    ]  # fmt: skip
 
 
 def hundred_vendor_inputs(work: Path) -> ReportInputs:
