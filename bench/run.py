@@ -9,8 +9,14 @@
    work items, side by side with (a) the database's own GROUP BY over the same
    rows, the floor, and (b) the way most users would do it: pandas.read_sql of
    the raw rows, then a groupby.
+   The same on SQLite, MariaDB and DuckDB at 1M and 4M work items (`BENCH_ENGINE_SIZES`,
+   `BENCH_ENGINES=SQLite,MariaDB,DuckDB`, `BENCH_RUNS`, default 3 alternating runs), with and
+   without keys, each against that engine's own GROUP BY; the worlds are generated once into
+   bench/data (git-ignored) and reused. Alone: `BENCH_PARTS=engines,render-cpu make bench`
+   (results in bench/RESULTS-engines.md).
 2. Extract+score and the whole job on SQLite and PostgreSQL at demo scales.
-3. Rendering 100 vendors' reports.
+3. Rendering 100 vendors' reports; and the whole job's CPU (every process it starts)
+   against WeasyPrint alone on the HTML documents that job wrote.
 4. The whole job (`scorecard run`, all formats) at 10, 100 and 1,000 outsourced
    vendors (`demo-data --vendors`): time, PDF pages, peak RSS, the portfolio's
    render time per page and the time per vendor document. Alone:
@@ -82,6 +88,91 @@ def measure(label: str, args: list[str]) -> Measurement:
     found = STAGE_TIME.search(printed)
     stage = float(found.group(1)) if found else None
     return Measurement(label, elapsed, usage.ru_maxrss / 1024, stage)
+
+
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def cpu_of_tree(args: list[str]) -> tuple[float, float, str]:
+    """CPU seconds (user + system) of a command and every process it starts, and its wall time.
+
+    The render workers are children of multiprocessing's fork server, which is never waited
+    for by the job: this process becomes a subreaper, so the server is reparented here when the
+    job exits and its rusage (which includes the workers it reaped) is collected too.
+    """
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    with tempfile.TemporaryFile() as output:
+        started = time.perf_counter()
+        process = subprocess.Popen(args, stdout=output, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(process.pid, 0)
+        cpu = usage.ru_utime + usage.ru_stime
+        while True:  # orphans of the job: the fork server, once the job closed its pipe
+            try:
+                _, _, orphan = os.wait4(-1, 0)
+            except ChildProcessError:
+                break
+            cpu += orphan.ru_utime + orphan.ru_stime
+        elapsed = time.perf_counter() - started
+        output.seek(0)
+        printed = output.read().decode(errors="replace")
+    libc.prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+    if os.waitstatus_to_exitcode(status) not in (0, 1):
+        raise SystemExit(f"{args} failed:\n{printed}")
+    return cpu, elapsed, printed
+
+
+def weasyprint_alone(folder: str) -> None:
+    """WeasyPrint by itself on the HTML documents of a run: the same print stylesheet, fonts
+    and PDF variant as the job, nothing else (no data, no charts, no checks)."""
+    from weasyprint import CSS, HTML
+    from weasyprint.text.fonts import FontConfiguration
+
+    from scorecard.reports.render import _static, restricted_fetcher
+
+    fonts = FontConfiguration()
+    css = CSS(string=_static("print.css"), url_fetcher=restricted_fetcher(), font_config=fonts)
+    pages = 0
+    for path in sorted(Path(folder).rglob("*.html")):
+        if "emails" in path.parts:
+            continue
+        document = HTML(string=path.read_text("utf-8"), url_fetcher=restricted_fetcher()).render(
+            stylesheets=[css], font_config=fonts, pdf_variant="pdf/a-3u"
+        )
+        document.write_pdf(pdf_variant="pdf/a-3u")
+        pages += len(document.pages)
+    print(f"{pages} pages")
+
+
+def render_cpu_benchmark(work: Path, runs: int = 3) -> list[str]:
+    """The whole job's CPU (every process) against WeasyPrint alone on the documents it made."""
+    url = f"sqlite:///{work / 'render-cpu.db'}"
+    subprocess.run(demo_data_command(url, 1), check=True, stdout=subprocess.DEVNULL)
+    out = work / "render-cpu-out"
+    jobs, alone = [], []
+    for _ in range(runs):
+        shutil.rmtree(out, ignore_errors=True)
+        jobs.append(cpu_of_tree(run_command(url, out))[0])
+        alone.append(cpu_of_tree([sys.executable, __file__, "weasyprint", str(out / AS_OF)])[0])
+    job, weasy = min(jobs), min(alone)
+    print(f"render CPU: whole job {job:.1f} s, WeasyPrint alone {weasy:.1f} s: {job / weasy:.2f}x")
+    return [
+        "## The whole job's CPU against WeasyPrint alone",
+        "",
+        "The demo world at scale 1 (`scorecard run`, all formats, the example config: the "
+        "portfolio pack, every vendor's internal and vendor-facing scorecard, HTML and PDF), "
+        "CPU seconds (user + system) of the job and every process it starts (render workers "
+        "and their fork server included), against one process running WeasyPrint alone on the "
+        "HTML documents that run wrote (same stylesheet, fonts and PDF/A variant, imports "
+        f"included). Least of {runs} runs each. Goal: within 1.3×.",
+        "",
+        "| whole job: CPU | WeasyPrint alone: CPU | job ÷ WeasyPrint |",
+        "|---:|---:|---:|",
+        f"| {job:.1f} s | {weasy:.1f} s | {job / weasy:.2f}× |",
+        "",
+    ]
 
 
 def best_of(runs: int, label: str, args: list[str]) -> Measurement:
@@ -171,6 +262,45 @@ GROUP BY 1, 2, 3"""
 
 # Spark SQL has no date_part('epoch', interval): seconds between two timestamps from their microseconds.
 _SPARK_SECONDS = re.compile(r"date_part\('epoch', (\w+) - (\w+)\)")
+
+
+# The same floor in each engine's own spelling: the day of a time and seconds between two.
+ENGINE_SPELLING = {
+    "sqlite": ("date({t})", "(julianday({end}) - julianday({start})) * 86400"),
+    "mysql": ("DATE({t})", "TIMESTAMPDIFF(SECOND, {start}, {end})"),
+    "duckdb": ("CAST({t} AS DATE)", "date_diff('second', {start}, {end})"),
+}
+
+
+def _floor_queries(dialect: str) -> list[str]:
+    day, seconds = ENGINE_SPELLING[dialect]
+    return [
+        f"""
+SELECT vendor_id, process, {day.format(t="completed_at")} AS day, COUNT(*), SUM(units),
+       SUM(defects), SUM(qa_checked_units), SUM(CASE WHEN reworked THEN 1 ELSE 0 END),
+       SUM({seconds.format(start="received_at", end="completed_at")}),
+       SUM(CASE WHEN completed_at <= due_at THEN 1 ELSE 0 END)
+FROM work_items WHERE completed_at >= '{WINDOW_START}' AND completed_at < '{CUTOFF}'
+GROUP BY 1, 2, 3""",
+        f"""
+SELECT vendor_id, process, {day.format(t="opened_at")} AS day, COUNT(*), COUNT(first_response_at),
+       SUM({seconds.format(start="opened_at", end="first_response_at")})
+FROM requests WHERE opened_at >= '{WINDOW_START}' AND opened_at < '{CUTOFF}'
+GROUP BY 1, 2, 3""",
+    ]
+
+
+def engine_floor(url: str) -> None:
+    """The floor on SQLite, MariaDB or DuckDB: the same sums in that engine's own GROUP BY."""
+    engine = create_engine(url)
+    started = time.perf_counter()
+    with engine.connect() as connection:
+        groups = sum(
+            len(connection.exec_driver_sql(sql).all())
+            for sql in _floor_queries(engine.dialect.name)
+        )
+    print(f"{groups} groups; stage: {time.perf_counter() - started:.3f} s")
+    engine.dispose()
 
 
 def floor(url: str) -> None:
@@ -321,6 +451,127 @@ def postgresql_at_scale(server_url: str, sizes: list[int]) -> list[str]:
         f"{rows_out[0][0]:,} to {rows_out[-1][0]:,} work items.",
         "",
     ]
+
+
+ENGINE_DATA = ROOT / "bench" / "data"
+
+
+def engine_url(engine: str, size: int, mariadb_server: str) -> str:
+    tag = f"{size // 1_000_000}m" if size % 1_000_000 == 0 else str(size)
+    if engine == "SQLite":
+        return f"sqlite:///{ENGINE_DATA / f'sqlite-{tag}.db'}"
+    if engine == "DuckDB":
+        return f"duckdb:///{ENGINE_DATA / f'duckdb-{tag}.duckdb'}"
+    return (
+        make_url(mariadb_server)
+        .set(database=f"scorecard_bench16_{tag}")
+        .render_as_string(hide_password=False)
+    )
+
+
+def _has_world(url: str, size: int) -> bool:
+    """The demo world is there already, at about this size (bench/data is reused between runs)."""
+    try:
+        return abs(work_items(url) - size) < size * 0.02
+    except Exception:  # no file, no database or no table yet
+        return False
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+@dataclass
+class EngineRun:
+    engine: str
+    work_items: int
+    keys: float
+    no_keys: float
+    floor: float
+    keys_rss: float
+    no_keys_rss: float
+
+
+def engines_at_scale(sizes: list[int], runs: int) -> list[str]:
+    """Extract+score against each engine's own GROUP BY, side by side, with and without keys."""
+    mariadb = os.environ.get("BENCH_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
+    engines = os.environ.get("BENCH_ENGINES", "SQLite,MariaDB,DuckDB").split(",")
+    ENGINE_DATA.mkdir(parents=True, exist_ok=True)
+    results: list[EngineRun] = []
+    skipped: list[str] = []  # BENCH_GENERATE=0: only the worlds bench/data already holds
+    with tempfile.TemporaryDirectory(prefix="scorecard-bench-engines-") as work:
+        for size in sizes:
+            for engine in engines:
+                url = engine_url(engine, size, mariadb)
+                if engine == "MariaDB":
+                    admin = create_engine(mariadb, isolation_level="AUTOCOMMIT")
+                    with admin.connect() as connection:
+                        name = make_url(url).database
+                        connection.execute(text(f"CREATE DATABASE IF NOT EXISTS {name}"))
+                    admin.dispose()
+                if not _has_world(url, size) and os.environ.get("BENCH_GENERATE") == "0":
+                    skipped.append(f"{engine} at {size:,}")
+                    continue
+                if not _has_world(url, size):
+                    subprocess.run(demo_data_command(url, size / ITEMS_AT_SCALE_1), check=True,
+                                   stdout=subprocess.DEVNULL)  # fmt: skip
+                rows = work_items(url)
+                out = Path(work) / "out"
+                keyed = [*run_command(url, out), "--format", "csv"]
+                keyless = [*run_command(url, out, _query_config(Path(work))), "--format", "csv"]
+                floor_args = [sys.executable, __file__, "engine-floor", url]
+                timings: dict[str, list[Measurement]] = {"keys": [], "no_keys": [], "floor": []}
+                for _ in range(runs):  # alternating, so a busy moment falls on all three
+                    timings["keys"].append(measure("keys", keyed))
+                    timings["no_keys"].append(measure("no keys", keyless))
+                    timings["floor"].append(measure("floor", floor_args))
+
+                def stage(kind: str, taken: dict[str, list[Measurement]] = timings) -> float:
+                    return _median([m.stage_seconds or m.seconds for m in taken[kind]])
+
+                run = EngineRun(
+                    engine, rows, stage("keys"), stage("no_keys"), stage("floor"),
+                    max(m.peak_rss_mib for m in timings["keys"]),
+                    max(m.peak_rss_mib for m in timings["no_keys"]),
+                )  # fmt: skip
+                print(
+                    f"{engine:8} {rows:>10,} work items: keys {run.keys:.2f} s "
+                    f"({run.keys / run.floor:.2f}x), no keys {run.no_keys:.2f} s "
+                    f"({run.no_keys / run.floor:.2f}x), floor {run.floor:.2f} s; "
+                    f"RSS {run.keys_rss:.0f} / {run.no_keys_rss:.0f} MiB",
+                    flush=True,
+                )
+                results.append(run)
+    table = [
+        "| engine | work items | with keys: stage | ÷ floor | peak RSS | through queries, no keys: "
+        "stage | ÷ floor | peak RSS | floor: GROUP BY |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        *[
+            f"| {r.engine} | {r.work_items:,} | {r.keys:.2f} s | {r.keys / r.floor:.2f}× | "
+            f"{r.keys_rss:.0f} MiB | {r.no_keys:.2f} s | {r.no_keys / r.floor:.2f}× | "
+            f"{r.no_keys_rss:.0f} MiB | {r.floor:.2f} s |"
+            for r in results
+        ],
+    ]
+    return [
+        "## SQLite, MariaDB and DuckDB: extract+score against each engine's own GROUP BY",
+        "",
+        f"The demo world at {', '.join(f'{s:,}' for s in sizes)} work items in each engine "
+        "(generated once into bench/data and reused), as of "
+        f"{AS_OF}. Medians of {runs} alternating runs (job with keys, job without, floor), each "
+        "a process of its own. *Stage*: extract+score as the run logs it. *Floor*: the same sums "
+        "per vendor, process and day in the engine's own GROUP BY, without any checks. "
+        '*No keys*: work items and requests read through `query = "SELECT * FROM ..."`, so '
+        "every ID goes through the duplicate check. Goal: every ratio at or under 1.5×; peak RSS "
+        "within 25 % from the smallest to the largest size.",
+        "",
+        *table,
+        "",
+        *([f"Not measured (no world in bench/data, BENCH_GENERATE=0): {', '.join(skipped)}.", ""]
+          if skipped else []),
+    ]  # fmt: skip
 
 
 def hundred_vendor_inputs(work: Path) -> ReportInputs:
@@ -543,7 +794,7 @@ def _spark_tables(server: str, folder: Path) -> str:
     return f"{server}/scorecard_bench"
 
 
-def engines_at_scale(sizes: list[int], postgresql: str) -> list[str]:
+def spark_side_by_side(sizes: list[int], postgresql: str) -> list[str]:
     """The same world on DuckDB, PostgreSQL and Spark SQL (local mode, Parquet), each against
     its own GROUP BY: what running where the data already is costs on each engine."""
     sys.path.insert(0, str(ROOT))  # the Thrift server starter of the tests
@@ -630,35 +881,69 @@ def _write_results(file_name: str, title: str, lines: list[str]) -> None:
 
 
 def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] == "engine-floor":
+        engine_floor(sys.argv[2])
+        return
+    if len(sys.argv) == 3 and sys.argv[1] == "weasyprint":
+        weasyprint_alone(sys.argv[2])
+        return
     if len(sys.argv) == 3 and sys.argv[1] in ("floor", "pandas"):
         (floor if sys.argv[1] == "floor" else pandas_way)(sys.argv[2])
         return
     if len(sys.argv) == 4 and sys.argv[1] == "parquet":
         _parquet_copy(Path(sys.argv[2]), Path(sys.argv[3]))
         return
-    parts = os.environ.get("BENCH_PARTS", "scale,demo,render,vendors,engines").split(",")
+    parts = os.environ.get(
+        "BENCH_PARTS", "scale,engines,demo,render,render-cpu,vendors,spark"
+    ).split(",")
     vendor_sizes = [int(s) for s in os.environ.get("BENCH_VENDORS", "10,100,1000").split(",")]
     vendor_lines = vendor_benchmark(vendor_sizes) if "vendors" in parts else []
     if vendor_lines:
         _write_results("RESULTS-vendors.md", "vendors", vendor_lines)
-    engine_sizes = [
-        int(s) for s in os.environ.get("BENCH_ENGINE_SIZES", "1000000,10000000").split(",")
+    spark_sizes = [
+        int(s) for s in os.environ.get("BENCH_SPARK_SIZES", "1000000,10000000").split(",")
     ]
     load = os.getloadavg()[0]
-    engine_lines = (
-        engines_at_scale(
-            engine_sizes,
+    spark_lines = (
+        spark_side_by_side(
+            spark_sizes,
             os.environ.get("BENCH_POSTGRESQL_URL", "postgresql+psycopg://root@127.0.0.1:5432/test"),
         )
-        if "engines" in parts
+        if "spark" in parts
         else []
     )
-    if engine_lines:
+    if spark_lines:
         # Other work on the machine slows every figure: the load says how busy it was.
         note = f"Load average {load:.1f} (1 min) when it started, {os.getloadavg()[0]:.1f} at the end.\n\n"
-        _write_results("RESULTS-engines.md", "engines", [note, *engine_lines])
-    if set(parts) <= {"vendors", "engines"}:
-        print("\n".join(vendor_lines + engine_lines))
+        _write_results(
+            "RESULTS-spark.md", "Spark SQL beside DuckDB and PostgreSQL", [note, *spark_lines]
+        )
+    if set(parts) <= {"vendors", "spark"}:
+        print("\n".join(vendor_lines + spark_lines))
+        return
+    quick = [p for p in parts if p in ("engines", "render-cpu")]
+    engine_sizes = [
+        int(s) for s in os.environ.get("BENCH_ENGINE_SIZES", "1000000,4000000").split(",")
+    ]
+    runs = int(os.environ.get("BENCH_RUNS", "3"))
+    engine_lines = engines_at_scale(engine_sizes, runs) if "engines" in parts else []
+    cpu_lines: list[str] = []
+    if "render-cpu" in parts:
+        cpu_work = Path(tempfile.mkdtemp(prefix="scorecard-bench-cpu-"))
+        try:
+            cpu_lines = render_cpu_benchmark(cpu_work, runs)
+        finally:
+            shutil.rmtree(cpu_work, ignore_errors=True)
+    if quick == parts:  # only these: their own file, the full results stay as they are
+        header = (
+            f"# Benchmark results: engines and render CPU\n\nMeasured {dt.date.today()} on "
+            f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+            "by `BENCH_PARTS=engines,render-cpu make bench`.\n\n"
+        )
+        (ROOT / "bench" / "RESULTS-engines.md").write_text(
+            header + "\n".join([*engine_lines, *cpu_lines])
+        )
+        print("\n".join([*engine_lines, *cpu_lines]))
         return
     scales = [float(s) for s in os.environ.get("BENCH_SCALES", "1,4").split(",")]
     sizes = [int(s) for s in os.environ.get("BENCH_SIZES", "1000000,4000000,10000000").split(",")]
@@ -698,6 +983,8 @@ def main() -> None:
         f"Python {platform.python_version()}, by `make bench` (bench/run.py).",
         "",
         *scale_lines,
+        *engine_lines,
+        *cpu_lines,
         "## Demo scales: SQLite and PostgreSQL",
         "",
         "Each row is one `scorecard run` process on the demo world at that scale, as of "

@@ -25,10 +25,11 @@ from scorecard.errors import SourceError
 from scorecard.extract.dialects import at, moment
 from scorecard.extract.mapping import Source, resolve_all
 from scorecard.extract.source import (
-    POLARS_SCHEMA,
     ConnectionLost,
+    as_datetime,
     export_snapshot,
     ids_enforced_unique,
+    polars_schema,
     read_only_connection,
     read_table,
     source_error,
@@ -38,6 +39,7 @@ from scorecard.extract.summaries import (
     WORK_ITEM_DAY_KEYS,
     WORK_ITEM_DAYS_SCHEMA,
     Window,
+    fenced,
     group_examples_query,
     received_part,
     request_days_query,
@@ -97,6 +99,11 @@ def _read_summary(
         raise SourceError(f"table {name!r} holds a value of the wrong type: {exc}") from None
 
 
+def _fence(connection: Connection) -> bool:
+    """SQLite flattens subqueries, computing a column again at each mention (see `fenced`)."""
+    return connection.dialect.name == "sqlite"
+
+
 def work_item_days(
     connection: Connection,
     source: Any,
@@ -108,29 +115,50 @@ def work_item_days(
     """The work items summed per vendor, process, rule and day, in one or several queries.
 
     PostgreSQL's planner cannot foresee how few groups this makes, so it
-    never spreads the grouping over its parallel workers. On PostgreSQL the
-    job does that itself: the rows are sliced by time received and each slice
-    is summed by its own connection, all reading the snapshot this
-    transaction exported, so together they see exactly one state of the data.
-    The slices' groups are then added up.
+    never spreads the grouping over its parallel workers, and SQLite runs a
+    query on one core. On both the job does that itself: the rows are sliced
+    by time received and each slice is summed by its own connection, all
+    reading one state of the data (PostgreSQL: the snapshot this transaction
+    exported; SQLite: the shared lock this transaction holds, under which no
+    write can commit; see `export_snapshot`). The slices' groups are then
+    added up. Elsewhere, one query.
     """
     snapshot = export_snapshot(connection) if parallel_queries > 1 else None
     if snapshot is None:
-        query = work_item_days_query(source, window, ids_unique, parsed=parsed)
+        query = work_item_days_query(
+            source, window, ids_unique, parsed=parsed, fence=_fence(connection)
+        )
         return _read_summary(connection, query, WORK_ITEM_DAYS_SCHEMA, "work_items")
 
-    def summed_slice(part: int) -> pl.DataFrame:
-        query = work_item_days_query(
-            source, window, ids_unique, received_part(window, part, parallel_queries), parsed
-        )
+    def slice_query(part: int) -> Select[Any]:
+        return work_item_days_query(
+            source, window, ids_unique, received_part(window, part, parallel_queries), parsed,
+            fence=_fence(connection),
+        )  # fmt: skip
+
+    def summed_slice(part: int) -> pl.DataFrame | None:
+        query = slice_query(part)
         if part == 0:
             return _read_summary(connection, query, WORK_ITEM_DAYS_SCHEMA, "work_items")
-        with read_only_connection(connection.engine, snapshot) as sibling:
-            return _read_summary(sibling, query, WORK_ITEM_DAYS_SCHEMA, "work_items")
+        try:
+            with read_only_connection(connection.engine, snapshot) as sibling:
+                return _read_summary(sibling, query, WORK_ITEM_DAYS_SCHEMA, "work_items")
+        except SourceError:
+            if connection.dialect.name != "sqlite":
+                raise
+            # SQLite: a writer waiting for this run's lock keeps new readers out. The slice
+            # is then summed on the first connection, after the others (same state).
+            return None
 
     with ThreadPoolExecutor(max_workers=parallel_queries - 1) as pool:
         others = [pool.submit(summed_slice, part) for part in range(1, parallel_queries)]
-        slices = [summed_slice(0), *[future.result() for future in others]]
+        found = [summed_slice(0), *[future.result() for future in others]]
+    slices = [
+        frame
+        if frame is not None
+        else _read_summary(connection, slice_query(part), WORK_ITEM_DAYS_SCHEMA, "work_items")
+        for part, frame in enumerate(found)
+    ]
     sums = [
         name
         for name in WORK_ITEM_DAYS_SCHEMA
@@ -250,7 +278,7 @@ def _vendors_from_activity(spec: TableSource, vendor_ids: Sequence[str]) -> pl.D
         if override is not None:
             row.update(override.model_dump(exclude_none=True))
         rows.append(row)
-    schema = POLARS_SCHEMA["vendors"]
+    schema = polars_schema("vendors")
     return pl.DataFrame(rows, schema=schema) if rows else pl.DataFrame(schema=schema)
 
 
@@ -272,7 +300,7 @@ def _extract_once(
 ) -> Activity:
     charges_source = resolved["charges"]
     charges_read = (
-        pl.DataFrame(schema=POLARS_SCHEMA["charges"])
+        pl.DataFrame(schema=polars_schema("charges"))
         if charges_source.select is None
         else read_table(
             connection,
@@ -293,7 +321,7 @@ def _extract_once(
             days[table] = pl.DataFrame(schema=schema)
             continue
         progress(f"checking and summing {table.replace('_', ' ')} in the database")
-        source = found.select.subquery("src")
+        source = fenced(found.select, _fence(connection)).subquery("src")
         sources[table] = source
         ids_unique = ids_enforced_unique(connection.engine, table, found.spec)
         days[table] = (
@@ -301,7 +329,9 @@ def _extract_once(
             if table == "work_items"
             else _read_summary(
                 connection,
-                request_days_query(source, window, ids_unique, target_hours, found.parsed),
+                request_days_query(
+                    source, window, ids_unique, target_hours, found.parsed, _fence(connection)
+                ),
                 schema,
                 table,
             )
@@ -396,22 +426,6 @@ def extract_activity(
             progress(f"{lost}; retrying the extraction once")
             engine.dispose()  # drop pooled connections to the old server session
     raise AssertionError("unreachable")
-
-
-_UNIX_EPOCH_JULIAN_DAY = 2440587.5
-
-
-def as_datetime(value: object) -> dt.datetime | None:
-    """A time as a database returns it, as a naive UTC datetime (SQLite: a julianday() number)."""
-    if isinstance(value, float):
-        return dt.datetime(1970, 1, 1) + dt.timedelta(days=value - _UNIX_EPOCH_JULIAN_DAY)
-    if isinstance(value, dt.datetime):
-        return value if value.tzinfo is None else value.astimezone(dt.UTC).replace(tzinfo=None)
-    if isinstance(value, dt.date):
-        return dt.datetime.combine(value, dt.time())
-    if isinstance(value, str) and value:
-        return dt.datetime.fromisoformat(value)
-    return None
 
 
 def received_range(

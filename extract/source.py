@@ -6,12 +6,12 @@ the database cannot be reached or a table or column is missing.
 
 from __future__ import annotations
 
+import datetime as dt
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import polars as pl
 from sqlalchemy import (
     Connection,
     Engine,
@@ -36,32 +36,62 @@ from scorecard.extract.readonly import (
 from scorecard.extract.schema import ID_COLUMN
 from scorecard.urls import redact_url
 
-# The polars types of the small tables, which are read as rows (work items and requests
-# arrive summed, see summaries.py); IDs and enums stay text.
-POLARS_SCHEMA: dict[str, dict[str, pl.DataType]] = {
-    "vendors": {
-        "vendor_id": pl.String(),
-        "name": pl.String(),
-        "sourcing": pl.String(),
-        "country": pl.String(),
-        "currency": pl.String(),
-        "manager_email": pl.String(),
-        "contract_start": pl.Date(),
-        "contract_end": pl.Date(),
-    },
-    "charges": {
-        "charge_id": pl.String(),
-        "vendor_id": pl.String(),
-        "process": pl.String(),
-        "service_start": pl.Date(),
-        "service_end": pl.Date(),
-        "amount": pl.Float64(),
-        "currency": pl.String(),
-        "kind": pl.String(),
-    },
-}
+if TYPE_CHECKING:
+    import polars as pl
+
+
+def polars_schema(name: str) -> dict[str, pl.DataType]:
+    """The polars types of the small tables, which are read as rows (work items and requests
+    arrive summed, see summaries.py); IDs and enums stay text. A function, so that importing
+    this module (as `scorecard check` does) does not import polars."""
+    import polars as pl
+
+    return {
+        "vendors": {
+            "vendor_id": pl.String(),
+            "name": pl.String(),
+            "sourcing": pl.String(),
+            "country": pl.String(),
+            "currency": pl.String(),
+            "manager_email": pl.String(),
+            "contract_start": pl.Date(),
+            "contract_end": pl.Date(),
+        },
+        "charges": {
+            "charge_id": pl.String(),
+            "vendor_id": pl.String(),
+            "process": pl.String(),
+            "service_start": pl.Date(),
+            "service_end": pl.Date(),
+            "amount": pl.Float64(),
+            "currency": pl.String(),
+            "kind": pl.String(),
+        },
+    }[name]
+
+
+_UNIX_EPOCH_JULIAN_DAY = 2440587.5
+
+
+def as_datetime(value: object) -> dt.datetime | None:
+    """A time as a database returns it, as a naive UTC datetime (SQLite: a julianday() number)."""
+    if isinstance(value, float):
+        return dt.datetime(1970, 1, 1) + dt.timedelta(days=value - _UNIX_EPOCH_JULIAN_DAY)
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo is None else value.astimezone(dt.UTC).replace(tzinfo=None)
+    if isinstance(value, dt.date):
+        return dt.datetime.combine(value, dt.time())
+    if isinstance(value, str) and value:
+        return dt.datetime.fromisoformat(value)
+    return None
+
 
 _FETCH_ROWS = 50_000
+
+# DuckDB keeps every block it has read in its buffer pool, up to 80 % of the machine's memory
+# by default, so the job's peak RSS grew with the data read. Capped, it evicts blocks and,
+# should a hash table (the duplicate check's IDs) outgrow the cap, spills it to disk.
+DUCKDB_MEMORY_LIMIT = "256MB"
 
 
 def _connect_arguments(
@@ -78,7 +108,8 @@ def _connect_arguments(
         # it reads through a query (read_csv, read_parquet) are files it never writes, and
         # external access stays off unless a query reads files (extract/readonly.py).
         in_memory = parsed.database in (None, "", ":memory:")
-        settings: dict[str, object] = {"config": duckdb_read_only_config(reads_files)}
+        config = duckdb_read_only_config(reads_files) | {"memory_limit": DUCKDB_MEMORY_LIMIT}
+        settings: dict[str, object] = {"config": config}
         return settings if in_memory else {"read_only": True, **settings}
     if backend == "postgresql" and parsed.get_driver_name() in ("psycopg", "psycopg2"):
         options = (
@@ -213,11 +244,34 @@ def _prepare_session(connection: Connection, snapshot: str | None = None) -> Non
         connection.exec_driver_sql("SET spark.sql.session.timeZone = UTC")
 
 
+# What `export_snapshot` gives on SQLite: no name, since the state is held by the lock.
+SQLITE_SHARED_LOCK = "sqlite: the shared lock of the first connection"
+
+
 def export_snapshot(connection: Connection) -> str | None:
-    """PostgreSQL: a name other connections can use to read this transaction's snapshot."""
-    if connection.dialect.name != "postgresql":
+    """A name other connections can use to read exactly what this transaction reads, or None
+    when the database cannot promise that (then the work stays on this one connection).
+
+    PostgreSQL: the transaction's exported snapshot. SQLite with a rollback journal (its
+    default): this transaction holds the file's SHARED lock from its first read to its end,
+    and no write can commit while any reader holds it, so a connection that starts reading
+    while this one is open sees the same file. In WAL mode a write can commit between two
+    readers' starts, and an in-memory database is a different one per connection: None.
+    """
+    dialect = connection.dialect.name
+    if dialect == "postgresql":
+        return str(connection.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one())
+    if dialect != "sqlite":
         return None
-    return str(connection.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one())
+    files = [
+        row[2] for row in connection.exec_driver_sql("PRAGMA database_list") if row[1] == "main"
+    ]
+    journal = str(connection.exec_driver_sql("PRAGMA journal_mode").scalar()).lower()
+    if not files or not files[0] or journal == "wal":
+        return None
+    # A read, so the SHARED lock is held from here on (BEGIN alone takes no lock).
+    connection.exec_driver_sql("SELECT count(*) FROM sqlite_master").scalar()
+    return SQLITE_SHARED_LOCK
 
 
 @contextmanager
@@ -284,7 +338,9 @@ def read_table(
     statement: the canonical SELECT (extract/mapping.py); raw_columns: the
     `_raw_<column>` texts it also returns, for columns parsed from text.
     """
-    schema = {**POLARS_SCHEMA[name], **{f"_raw_{c}": pl.String() for c in raw_columns}}
+    import polars as pl
+
+    schema = {**polars_schema(name), **{f"_raw_{c}": pl.String() for c in raw_columns}}
     if where is not None:
         source = statement.subquery("src")
         statement = select(*source.c).where(where(source.c))
@@ -309,6 +365,8 @@ def read_table(
 
 def _dates_read(part: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
     """Dates a driver hands over as ISO text (PyHive: Spark's Thrift server sends text)."""
+    import polars as pl
+
     texts = [
         name
         for name, kind in schema.items()

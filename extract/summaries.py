@@ -143,6 +143,19 @@ REQUEST_DAYS_SCHEMA = {
 }
 
 
+def fenced(statement: Select[Any], fence: bool) -> Select[Any]:
+    """With `fence` (SQLite), the statement as a subquery that is never flattened into the query
+    around it.
+
+    SQLite flattens a subquery by substituting its expressions for its columns, so
+    each mention of a column computes its expression again: a time read from text
+    is checked and parsed at every one of its dozen mentions, per row. LIMIT -1
+    (no limit) forbids that: the subquery runs as a co-routine that computes each
+    column once per row and streams them; nothing is materialized.
+    """
+    return statement.limit(-1) if fence else statement
+
+
 def _flag(condition: ColumnElement[bool]) -> ColumnElement[int]:
     """1 where the condition holds, else 0 (also when it is NULL), ready to SUM."""
     return case((condition, 1), else_=0)
@@ -335,6 +348,7 @@ def work_item_days_query(
     ids_unique: bool,
     part: Callable[[Any], ColumnElement[bool]] | None = None,
     parsed: Sequence[str] = (),
+    fence: bool = False,
 ) -> Select[Any]:
     """One row per vendor, process, rule, day completed and period due.
 
@@ -344,6 +358,7 @@ def work_item_days_query(
     duplicate check, the one part that needs a second pass, is left out.
     part: only the rows of one slice (`received_part`); duplicates are still
     looked for among all the rows read.
+    fence: SQLite, see `fenced`.
     """
     c: dict[str, ColumnElement[Any]] = dict(source.c.items())
     received, due, completed = c["received_at"], c["due_at"], c["completed_at"]
@@ -361,7 +376,7 @@ def work_item_days_query(
         ],
         else_=None,
     )
-    classified = (
+    classified = fenced(
         select(
             c["vendor_id"],
             c["process"],
@@ -381,9 +396,9 @@ def work_item_days_query(
             _flag(and_(completed < at(window.cutoff), completed <= due)).label("on_time"),
         )
         .select_from(joined)
-        .where(in_window, *([part(source.c)] if part is not None else []))
-        .subquery("classified")
-    )
+        .where(in_window, *([part(source.c)] if part is not None else [])),
+        fence,
+    ).subquery("classified")
     k = classified.c
     return _summary(
         classified,
@@ -407,8 +422,9 @@ def request_days_query(
     ids_unique: bool,
     target_hours: Mapping[str, float],
     parsed: Sequence[str] = (),
+    fence: bool = False,
 ) -> Select[Any]:
-    """One row per vendor, process, rule and day opened."""
+    """One row per vendor, process, rule and day opened (fence: SQLite, see `fenced`)."""
     c: dict[str, ColumnElement[Any]] = dict(source.c.items())
     opened, responded, priority = c["opened_at"], c["first_response_at"], c["priority"]
     in_window = rows_read("requests", source.c, window)
@@ -434,7 +450,7 @@ def request_days_query(
     within_target = and_(answered, response_ms <= target_ms)
     # Unanswered and still inside its target at the cutoff: left out of the denominator.
     target_passed = opened <= latest_opening
-    classified = (
+    classified = fenced(
         select(
             c["vendor_id"],
             c["process"],
@@ -449,9 +465,9 @@ def request_days_query(
             _flag(or_(answered, target_passed)).label("target_due"),
         )
         .select_from(joined)
-        .where(in_window)
-        .subquery("classified")
-    )
+        .where(in_window),
+        fence,
+    ).subquery("classified")
     k = classified.c
     return _summary(
         classified,

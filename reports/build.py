@@ -374,9 +374,14 @@ def report_slugs(table: pl.DataFrame) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class VendorJob:
+    """One vendor's scorecards: the internal one and, where it has one, the vendor-facing one.
+
+    Both variants render in the same worker, so the charts they share are drawn once.
+    """
+
     vendor_id: str
-    folder: str
-    internal: bool
+    variants: tuple[tuple[str, bool], ...]
+    """(folder, internal) of each document."""
 
 
 @dataclass
@@ -389,6 +394,16 @@ class RenderStats:
     portfolio_seconds: float = 0.0
     portfolio_pages: int = 0
 
+
+# What the fork server imports once for every render worker: everything a scorecard needs
+# (polars is imported there but never used, so no thread pool exists yet when it forks).
+WORKER_PRELOAD = [
+    "scorecard.reports.build",
+    "scorecard.reports.charts",
+    "scorecard.reports.vendor",
+    "weasyprint",
+    "weasyprint.text.fonts",
+]
 
 # Per worker process: the inputs and one Renderer, whose fonts and CSS serve every document.
 _WORKER: dict[str, Any] = {}
@@ -416,21 +431,25 @@ def _start_worker(
     use_locale(inputs.config.reports.locale)
 
 
-def _render_vendor(job: VendorJob) -> tuple[dict[str, bytes], float, int]:
+def _render_vendor(job: VendorJob) -> tuple[dict[str, bytes], float, int, int, float]:
+    started = time.perf_counter()
     inputs: ReportInputs = _WORKER["inputs"]
     renderer: Renderer = _WORKER["renderer"]
     before = renderer.pdf_seconds, renderer.pdf_pages
     charts = vendor_charts(_WORKER["monthly"].get(job.vendor_id))
-    model = build_vendor(inputs, job.vendor_id, _WORKER["ranked"], job.internal, charts)
     current = inputs.periods[-1].label
-    title = f"Vendor scorecard {current}: {model['vendor']['name']}"
-    context = context_for(
-        inputs.config, inputs.periods, inputs.as_of, title, document_key(job.vendor_id)
-    )
-    html = renderer.html("vendor.html", ctx=context, **model)
-    stem = f"{job.folder}/{_WORKER['slugs'][job.vendor_id]}"
-    files = renderer.outputs(stem, html, _WORKER["formats"])
-    return files, renderer.pdf_seconds - before[0], renderer.pdf_pages - before[1]
+    files: dict[str, bytes] = {}
+    for folder, internal in job.variants:
+        model = build_vendor(inputs, job.vendor_id, _WORKER["ranked"], internal, charts)
+        title = f"Vendor scorecard {current}: {model['vendor']['name']}"
+        context = context_for(
+            inputs.config, inputs.periods, inputs.as_of, title, document_key(job.vendor_id)
+        )
+        html = renderer.html("vendor.html", ctx=context, **model)
+        stem = f"{folder}/{_WORKER['slugs'][job.vendor_id]}"
+        files.update(renderer.outputs(stem, html, _WORKER["formats"]))
+    seconds, pages = renderer.pdf_seconds - before[0], renderer.pdf_pages - before[1]
+    return files, seconds, pages, len(job.variants), time.perf_counter() - started
 
 
 def _for_workers(inputs: ReportInputs) -> ReportInputs:
@@ -448,10 +467,11 @@ def vendor_jobs(inputs: ReportInputs, vendor_ids: Sequence[str]) -> list[VendorJ
     )
     jobs = []
     for vendor_id in vendor_ids:
-        jobs.append(VendorJob(vendor_id, "vendors", True))
+        variants: list[tuple[str, bool]] = [("vendors", True)]
         # An internal team has nobody outside to send its scorecard to.
         if inputs.config.reports.vendor_facing and vendor_id not in in_house:
-            jobs.append(VendorJob(vendor_id, "vendor-facing", False))
+            variants.append(("vendor-facing", False))
+        jobs.append(VendorJob(vendor_id, tuple(variants)))
     return jobs
 
 
@@ -478,7 +498,15 @@ def _render_portfolio(
         "portfolio.html", ctx=context, **build_portfolio(inputs, slugs, charts_by_vendor)
     )
     collect(
-        [(renderer.outputs("portfolio", html, formats), renderer.pdf_seconds, renderer.pdf_pages)]
+        [
+            (
+                renderer.outputs("portfolio", html, formats),
+                renderer.pdf_seconds,
+                renderer.pdf_pages,
+                1,
+                0.0,
+            )
+        ]
     )
     stats.portfolio_seconds = time.perf_counter() - portfolio_started
     stats.portfolio_pages = renderer.pdf_pages
@@ -521,20 +549,31 @@ def render_reports(
     # The monthly sums behind the control charts: small, and split per vendor once.
     monthly = by_vendor(monthly_rates(inputs.data.work_item_days))
 
+    documents = sum(len(job.variants) for job in jobs)
+    timeout = inputs.config.reports.render_timeout_seconds
+
     def collect(results: Any) -> None:
-        for job_files, seconds, pages in results:
+        for job_files, seconds, pages, made, took in results:
+            # A scorecard that finished while nobody waited (the portfolio was rendering) is
+            # held to the same limit as one that is waited for.
+            if took > timeout * made:
+                raise multiprocessing.TimeoutError
             for relative, content in job_files.items():
                 keep(relative, content)
             stats.weasyprint_seconds += seconds
             stats.pdf_pages += pages
-            stats.documents += 1
-            tick(stats.documents, len(jobs) + 1)
+            stats.documents += made
+            tick(stats.documents, documents + int(portfolio))
 
-    timeout = inputs.config.reports.render_timeout_seconds
     pool = None
     if workers > 1:
-        # Spawned, not forked: polars' thread pool does not survive a fork.
-        pool = multiprocessing.get_context("spawn").Pool(
+        # Forked from a fork server, not from this process: polars' thread pool does not survive
+        # a fork of a process that has used it. The server imports the stage modules once, so
+        # each worker starts with them loaded instead of importing polars, matplotlib and
+        # WeasyPrint again.
+        server = multiprocessing.get_context("forkserver")
+        server.set_forkserver_preload(WORKER_PRELOAD)
+        pool = server.Pool(
             workers,
             initializer=_start_worker,
             initargs=(_for_workers(inputs), formats, slugs, ranked, monthly),
@@ -562,7 +601,7 @@ def render_reports(
     stats.wall_seconds = time.perf_counter() - started
     noun = "process" if stats.workers == 1 else "processes"
     progress(
-        f"rendered {len(jobs)} vendor scorecards with {stats.workers} {noun}: "
+        f"rendered {documents} vendor scorecards with {stats.workers} {noun}: "
         f"{stats.pdf_pages} PDF pages in all, {stats.wall_seconds:.1f} s"
     )
     return files

@@ -8,8 +8,11 @@ printing in grey.
 from __future__ import annotations
 
 import base64
+import functools
 import io
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar, cast
 
 import matplotlib
 
@@ -61,6 +64,34 @@ STANDING_BANDS = [
 ]
 
 
+# The last figures drawn, by what they were drawn from: a vendor's internal and vendor-facing
+# scorecards render one after the other in the same process and share most of their charts,
+# so each figure is drawn once. Small: only the current vendor's figures are ever asked again.
+_DRAWN: OrderedDict[str, str] = OrderedDict()
+_DRAWN_MAX = 8
+
+ChartFunction = TypeVar("ChartFunction", bound=Callable[..., str])
+
+
+def _drawn_once(draw: ChartFunction) -> ChartFunction:
+    """Reuse the data URI of a figure already drawn from the same arguments (by their repr:
+    lists, dicts, numbers, text and frozen dataclasses, all of which print every value)."""
+
+    @functools.wraps(draw)
+    def cached(*args: Any, **kwargs: Any) -> str:
+        key = f"{draw.__name__}{args!r}{sorted(kwargs.items())!r}"
+        if key in _DRAWN:
+            _DRAWN.move_to_end(key)
+            return _DRAWN[key]
+        uri = draw(*args, **kwargs)
+        _DRAWN[key] = uri
+        if len(_DRAWN) > _DRAWN_MAX:
+            _DRAWN.popitem(last=False)
+        return uri
+
+    return cast(ChartFunction, cached)
+
+
 def _data_uri(figure: Figure) -> str:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
@@ -73,6 +104,7 @@ def _standing_background(axes: plt.Axes) -> None:
         axes.axhspan(low, high, color=colour, zorder=0, linewidth=0)
 
 
+@_drawn_once
 def score_trend(
     labels: Sequence[str],
     series: dict[str, list[float | None]],
@@ -106,6 +138,7 @@ def dimension_trend(labels: Sequence[str], series: dict[str, list[float | None]]
 LEGEND_MAX = 10
 
 
+@_drawn_once
 def cost_vs_quality(points: Sequence[tuple[str, float, float, float]]) -> str:
     """Cost ratio against accuracy per vendor; bubble area is spend. Upper right is best.
 
@@ -193,6 +226,7 @@ def sparkline(values: Sequence[float | None], width: int = 64, height: int = 16)
     return "data:image/svg+xml;base64," + base64.b64encode(svg.encode("ascii")).decode("ascii")
 
 
+@_drawn_once
 def control_charts(charts: Sequence[ControlChart]) -> str:
     """One panel per measure: the monthly rate, centre line and 3-sigma limits; signals in red."""
     figure, panels = plt.subplots(1, len(charts), figsize=(3.4 * len(charts), 2.3), squeeze=False)

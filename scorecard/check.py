@@ -17,9 +17,8 @@ from sqlalchemy import func, select, type_coerce
 from sqlalchemy.types import NullType
 
 from scorecard.config import TableSource
-from scorecard.extract.activity import as_datetime
 from scorecard.extract.mapping import resolve_all
-from scorecard.extract.source import open_engine, read_only_connection
+from scorecard.extract.source import as_datetime, open_engine, read_only_connection
 from scorecard.urls import redact_url
 
 # The column that tells how recent each table's data is.

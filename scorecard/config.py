@@ -26,7 +26,6 @@ from pydantic import (
 from sqlalchemy.exc import ArgumentError
 
 from scorecard.errors import ConfigError
-from scorecard.extract.readonly import ensure_read_only_query
 from scorecard.urls import parse_url, secret_query_keys
 
 DATABASE_URL_ENV = "SCORECARD_DATABASE_URL"
@@ -100,6 +99,10 @@ def ensure_single_select(sql: str) -> str:
     Parsed as generic SQL here, before the database is known; the run parses it
     again in the database's own dialect (extract/readonly.py).
     """
+    # Here, not at the top: sqlglot takes a tenth of a second to import, and `--help` or a
+    # config without queries never parses SQL.
+    from scorecard.extract.readonly import ensure_read_only_query
+
     return ensure_read_only_query(sql)
 
 

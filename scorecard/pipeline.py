@@ -613,13 +613,22 @@ _HTML_DOCUMENT = re.compile(r'<meta name="keywords" content="([^"]*)">')
 def recorded_document(path: Path) -> str | None:
     """The document key a report recorded at render time (PDF Keywords, HTML keywords meta)."""
     if path.suffix == ".pdf":
-        from pypdf import PdfReader
-
-        metadata = PdfReader(path).metadata
-        keywords = None if metadata is None else metadata.get("/Keywords")
-        return None if keywords is None else str(keywords)
+        return _pdf_facts(path)[1]
     match = _HTML_DOCUMENT.search(path.read_text("utf-8", errors="replace")[:8192])
     return match.group(1) if match else None
+
+
+def _pdf_facts(path: Path) -> tuple[int, str | None]:
+    """A PDF's page count and recorded key, from its trailer alone: the cross-reference table,
+    the document info and the page tree's root count (no page is parsed)."""
+    from pypdf import PdfReader
+
+    reader = PdfReader(path)
+    root = cast(Any, reader.trailer["/Root"])
+    pages = root["/Pages"].get("/Count", 0)
+    metadata = reader.metadata
+    keywords = None if metadata is None else metadata.get("/Keywords")
+    return int(pages), None if keywords is None else str(keywords)
 
 
 def _check_not_empty(manifest: dict[str, Any]) -> None:
@@ -636,7 +645,6 @@ def _check_documents(staging: Path, expected: dict[str, str]) -> None:
     text: text extraction changes spaces, joiners and right-to-left names, and
     "Acme" is in "Acme V-PH-MNL".
     """
-    from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
     for path in sorted([*staging.glob("*.*"), *staging.glob("*/*.*")]):
@@ -644,9 +652,12 @@ def _check_documents(staging: Path, expected: dict[str, str]) -> None:
         if path.suffix not in (".pdf", ".html") or relative.startswith("emails/"):
             continue
         try:
-            pages = len(PdfReader(path).pages) if path.suffix == ".pdf" else 1
-            recorded = recorded_document(path)
-        except (PdfReadError, OSError, ValueError) as exc:
+            # One read per PDF: its page count and key both come from the trailer.
+            if path.suffix == ".pdf":
+                pages, recorded = _pdf_facts(path)
+            else:
+                pages, recorded = 1, recorded_document(path)
+        except (PdfReadError, OSError, ValueError, KeyError, TypeError) as exc:
             raise OutputError(
                 f"{relative} does not open as a PDF ({exc}); the run is not published"
             ) from None
