@@ -111,3 +111,45 @@ def test_duckdb_in_memory_reads_the_csv_file_itself_through_a_query(sqlite_score
                                    "--format", "csv"])  # fmt: skip
     assert ran.exit_code == 0, ran.output
     assert (out / AS_OF / "scores.csv").read_bytes() == sqlite_scores
+
+
+def _independent_march_on_time() -> dict[str, tuple[int, float]]:
+    """Per group: incidents due in March 2016 (made_sla: due when resolved, else when opened)
+    and the share of them on time, which is the share that made their SLA."""
+    with gzip.open(SAMPLE, "rt", encoding="utf-8", newline="") as handle:
+        closing = [r for r in csv.DictReader(handle) if r["incident_state"] == "Closed"]
+    copies = Counter(r["number"] for r in closing)
+    due: dict[str, list[bool]] = defaultdict(list)
+    for r in closing:
+        if copies[r["number"]] > 1 or r["assignment_group"] == "?" or r["resolved_at"] == "?":
+            continue
+        made = r["made_sla"] == "true"
+        when = dt.datetime.strptime(r["resolved_at" if made else "opened_at"], "%d/%m/%Y %H:%M")
+        if when.year == 2016 and when.month == 3:
+            due[r["assignment_group"]].append(made)
+    return {group: (len(flags), sum(flags) / len(flags)) for group, flags in due.items()}
+
+
+def test_the_sla_variant_measures_on_time_from_made_sla_and_ranks_only_busy_groups(tmp_path):
+    url = f"sqlite:///{tmp_path / 'servicenow.db'}"
+    runner = CliRunner()
+    loaded = runner.invoke(
+        cli, ["load-csv", str(SAMPLE), "--table", "incident_events", "--database-url", url]
+    )
+    assert loaded.exit_code == 0, loaded.output
+    ran = runner.invoke(cli, ["run", "--config", str(EXAMPLE / "scorecard-sla.toml"), "--database-url",
+                              url, "--as-of", AS_OF, "--out", str(tmp_path / "out"), "--format", "csv"])  # fmt: skip
+    assert ran.exit_code == 0, ran.output
+    rows = list(csv.DictReader((tmp_path / "out" / AS_OF / "scores.csv").open(encoding="utf-8")))
+    march = {r["vendor_id"]: r for r in rows if r["period"] == "2016-03" and r["process"] == "ALL"}
+    expected = _independent_march_on_time()
+    for group in sorted(expected, key=lambda g: -expected[g][0])[:4]:
+        count, share = expected[group]
+        assert float(march[group]["on_time_rate"]) == pytest.approx(share, abs=5e-5), group
+    ranked = [r for r in march.values() if r["rank"]]
+    assert ranked, "the busy groups are ranked"
+    assert all(int(r["work_items_completed"]) >= 30 for r in ranked)
+    assert any(
+        r["composite_score"] and not r["rank"] and r["sourcing"] != "in_house"
+        for r in march.values()
+    )
