@@ -144,7 +144,7 @@ def test_the_sla_variant_measures_on_time_from_made_sla_and_ranks_only_busy_grou
     march = {r["vendor_id"]: r for r in rows if r["period"] == "2016-03" and r["process"] == "ALL"}
     expected = _independent_march_on_time()
     for group in sorted(expected, key=lambda g: -expected[g][0])[:4]:
-        count, share = expected[group]
+        _count, share = expected[group]
         assert float(march[group]["on_time_rate"]) == pytest.approx(share, abs=5e-5), group
     ranked = [r for r in march.values() if r["rank"]]
     assert ranked, "the busy groups are ranked"
