@@ -212,7 +212,6 @@ def run(
     log_format: str,
 ) -> None:
     """Extract, score, render and write one run folder OUT/<as-of>/."""
-    _use_log(log_format)
     if (no_portfolio or resend) and not vendors:
         flag = "--no-portfolio" if no_portfolio else "--resend"
         raise ConfigError(f"{flag} goes with --vendor ID (the scorecards to render again)")
@@ -296,7 +295,6 @@ def check(
     log_format: str,
 ) -> None:
     """Check config, database, schema and data freshness without rendering; exit 1 if a check fails."""
-    _use_log(log_format)
     from scorecard.check import check_last_run, check_source
 
     config, origin = discover_config(config_path)
@@ -471,7 +469,6 @@ def demo_data(
 @_fails_cleanly
 def demo(directory: str, formats: str | None, log_format: str) -> None:
     """Build the demo database and run the whole job on it, as of ten days before the last quarter end."""
-    _use_log(log_format)
     from importlib import resources
 
     from scorecard.demo_data import generate_demo_data

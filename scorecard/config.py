@@ -6,7 +6,9 @@ the key so a user can fix the file without reading code.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import functools
 import os
 import re
 import tomllib
@@ -342,6 +344,22 @@ def _relative_luminance(colour: str) -> float:
     return 0.2126 * r + 0.7152 * g + 0.0722 * b
 
 
+@functools.cache
+def _logo_data_uri(path: Path) -> str:
+    """Read and encoded once per process, not once per document."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"reports.logo: cannot read {path}: {exc.strerror or exc}") from None
+    if len(data) > _LOGO_MAX_BYTES:
+        raise ConfigError(
+            f"reports.logo: {path} is {len(data) // 1024} KiB; use a logo under "
+            f"{_LOGO_MAX_BYTES // 1024} KiB (it is embedded in every document)"
+        )
+    media_type = _LOGO_TYPES[path.suffix.lower()]
+    return f"data:{media_type};base64,{base64.b64encode(data).decode('ascii')}"
+
+
 class ReportsConfig(_Frozen):
     company_name: str | None = None
     """Shown on every page: the title block, the running footer, the document's author."""
@@ -399,22 +417,7 @@ class ReportsConfig(_Frozen):
 
     def logo_data_uri(self, base: Path) -> str:
         """The logo as a data: URI (documents embed it; the renderer fetches nothing)."""
-        if self.logo is None:
-            return ""
-        import base64
-
-        path = base / self.logo
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise ConfigError(f"reports.logo: cannot read {path}: {exc.strerror or exc}") from None
-        if len(data) > _LOGO_MAX_BYTES:
-            raise ConfigError(
-                f"reports.logo: {path} is {len(data) // 1024} KiB; use a logo under "
-                f"{_LOGO_MAX_BYTES // 1024} KiB (it is embedded in every document)"
-            )
-        media_type = _LOGO_TYPES[path.suffix.lower()]
-        return f"data:{media_type};base64,{base64.b64encode(data).decode('ascii')}"
+        return "" if self.logo is None else _logo_data_uri((base / self.logo).resolve())
 
     def template_folder(self, base: Path) -> Path | None:
         if self.template_dir is None:
