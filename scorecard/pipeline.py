@@ -288,6 +288,8 @@ def run(
             # Checked before any email goes out: a broken PDF is never sent.
             _check_documents(staging, expected)
             emails: list[dict[str, Any]] = []
+            # What the day's last complete run recorded as emailed: read once.
+            earlier_emails = _previous_emails(final_dir)
             notices: list[str] = []
             if request.send:
                 mails = outgoing_mail(inputs, request, staging, final_dir)
@@ -297,7 +299,7 @@ def run(
                     mails,
                     config.email,
                     staging,
-                    previous=_previous_emails(final_dir),
+                    previous=earlier_emails,
                     dry_run_dir=staging / "emails" if request.email_dry_run else None,
                     journal_path=email_journal_path(request),
                     resend=request.resend,
@@ -319,7 +321,7 @@ def run(
                     )
             exit_code = 1 if problems else 0
             if request.vendors:
-                emails = _with_earlier_emails(emails, _previous_emails(final_dir))
+                emails = _with_earlier_emails(emails, earlier_emails)
             manifest = _manifest(
                 request, data, periods, staging, emails, exit_code, problems, notices
             )
