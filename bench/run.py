@@ -8,7 +8,9 @@
 1. Extract+score (`scorecard run --format csv`) on PostgreSQL at 1M, 4M and 10M
    work items, side by side with (a) the database's own GROUP BY over the same
    rows, the floor, and (b) the way most users would do it: pandas.read_sql of
-   the raw rows, then a groupby.
+   the raw rows, then a groupby; and through queries, without keys. Alone:
+   `BENCH_PARTS=postgresql BENCH_SIZES=1000000,4000000 make bench` (results in
+   bench/RESULTS-postgresql.md).
    The same on SQLite, MariaDB and DuckDB at 1M and 4M work items (`BENCH_ENGINE_SIZES`,
    `BENCH_ENGINES=SQLite,MariaDB,DuckDB`, `BENCH_RUNS`, default 3 alternating runs), with and
    without keys, each against that engine's own GROUP BY; the worlds are generated once into
@@ -918,8 +920,22 @@ def main() -> None:
         _write_results(
             "RESULTS-spark.md", "Spark SQL beside DuckDB and PostgreSQL", [note, *spark_lines]
         )
-    if set(parts) <= {"vendors", "spark"}:
-        print("\n".join(vendor_lines + spark_lines))
+    postgresql_sizes = [
+        int(s) for s in os.environ.get("BENCH_SIZES", "1000000,4000000,10000000").split(",")
+    ]
+    postgresql_lines = (
+        postgresql_at_scale(
+            os.environ.get("BENCH_POSTGRESQL_URL", "postgresql+psycopg://root@127.0.0.1:5432/test"),
+            postgresql_sizes,
+        )
+        if "postgresql" in parts
+        else []
+    )
+    if postgresql_lines:
+        note = f"Load average {load:.1f} (1 min) when the benchmark started.\n\n"
+        _write_results("RESULTS-postgresql.md", "PostgreSQL at scale", [note, *postgresql_lines])
+    if set(parts) <= {"vendors", "spark", "postgresql"}:
+        print("\n".join(vendor_lines + spark_lines + postgresql_lines))
         return
     quick = [p for p in parts if p in ("engines", "render-cpu")]
     engine_sizes = [

@@ -35,13 +35,18 @@ from scorecard.extract.source import (
     source_error,
 )
 from scorecard.extract.summaries import (
+    REPEATED_IDS_LISTED,
     REQUEST_DAYS_SCHEMA,
     WORK_ITEM_DAY_KEYS,
     WORK_ITEM_DAYS_SCHEMA,
+    GroupTest,
+    Repeated,
     Window,
     fenced,
     group_examples_query,
+    group_rejected,
     received_part,
+    repeated_ids_query,
     request_days_query,
     work_item_days_query,
 )
@@ -108,9 +113,10 @@ def work_item_days(
     connection: Connection,
     source: Any,
     window: Window,
-    ids_unique: bool,
+    repeated: Repeated,
     parallel_queries: int,
     parsed: Sequence[str] = (),
+    grouped_out: GroupTest | None = None,
 ) -> pl.DataFrame:
     """The work items summed per vendor, process, rule and day, in one or several queries.
 
@@ -126,14 +132,15 @@ def work_item_days(
     snapshot = export_snapshot(connection) if parallel_queries > 1 else None
     if snapshot is None:
         query = work_item_days_query(
-            source, window, ids_unique, parsed=parsed, fence=_fence(connection)
-        )
+            source, window, repeated, parsed=parsed, fence=_fence(connection),
+            grouped_out=grouped_out,
+        )  # fmt: skip
         return _read_summary(connection, query, WORK_ITEM_DAYS_SCHEMA, "work_items")
 
     def slice_query(part: int) -> Select[Any]:
         return work_item_days_query(
-            source, window, ids_unique, received_part(window, part, parallel_queries), parsed,
-            fence=_fence(connection),
+            source, window, repeated, received_part(window, part, parallel_queries), parsed,
+            fence=_fence(connection), grouped_out=grouped_out,
         )  # fmt: skip
 
     def summed_slice(part: int) -> pl.DataFrame | None:
@@ -205,29 +212,46 @@ def _split_summary(
 GROUP_RULE_NAMES = ("unknown_vendor", "vendor_rejected", "missing_process")
 
 
+def repeated_ids(
+    connection: Connection, table: str, source: Any, window: Window, ids_unique: bool
+) -> Repeated:
+    """The IDs found more than once among the rows read (see `Repeated`); () with a key."""
+    if ids_unique:
+        return ()
+    try:
+        found = connection.execute(repeated_ids_query(table, source, window)).scalars().all()
+    except SQLAlchemyError as exc:
+        raise source_error(exc, f"reading {table!r}", f"cannot read table {table!r}") from None
+    return None if len(found) > REPEATED_IDS_LISTED else tuple(found)
+
+
 def _group_rule_examples(
     connection: Connection,
     table: str,
     source: Any,
     window: Window,
-    ids_unique: bool,
+    repeated: Repeated,
     rejected: pl.DataFrame,
     rules: Sequence[Rule],
+    accepted_before: Sequence[str] | None,
 ) -> pl.DataFrame:
-    """Example IDs for the groups a vendor or process rule rejected (rows: 0, only the IDs)."""
-    by_group = rejected.filter(pl.col("rule").is_in(GROUP_RULE_NAMES))
+    """Example IDs for the groups a vendor or process rule rejected (rows: 0, only the IDs).
+
+    Only for groups the summing query could not foresee (see `group_rejected`, given
+    `accepted_before`), whose good rows therefore kept no IDs: a vendor of
+    `from_activity` that its own defaults or overrides reject. Otherwise nothing is asked.
+    """
+    if accepted_before is not None:
+        return pl.DataFrame(schema=REJECTED_GROUP_SCHEMA)  # every rejected vendor was foreseen
+    # A blank vendor or process was foreseen; a named vendor its own row rejects was not.
+    by_group = rejected.filter(
+        pl.col("rule").is_in(("unknown_vendor", "vendor_rejected"))
+        & (pl.col("vendor_id").str.strip_chars() != "")
+    )
     if by_group.is_empty():
         return pl.DataFrame(schema=REJECTED_GROUP_SCHEMA)
-    vendor_ids = by_group.get_column("vendor_id").drop_nulls().unique().sort().to_list()
-    query = group_examples_query(
-        table,
-        source,
-        window,
-        ids_unique,
-        [v for v in vendor_ids if v.strip()],
-        null_vendor=by_group.get_column("vendor_id").null_count() > 0,
-        blank_process=by_group.filter(pl.col("rule") == "missing_process").height > 0,
-    )
+    vendor_ids = by_group.get_column("vendor_id").unique().sort().to_list()
+    query = group_examples_query(table, source, window, repeated, vendor_ids)
     schema = {"vendor_id": pl.String(), "process": pl.String(), "first_id": pl.String(),
               "last_id": pl.String()}  # fmt: skip
     examples = _read_summary(connection, query, schema, table).with_columns(
@@ -310,8 +334,23 @@ def _extract_once(
             where=_charges_in_window(window),
         )
     )
+    # The vendors first when they are a table: then the summing queries know which vendors
+    # are rejected and keep example IDs for their rows (`group_rejected`).
+    vendor_source = resolved["vendors"]
+    vendors_read: pl.DataFrame | None = None
+    accepted_before: Sequence[str] | None = None
+    if not vendor_source.from_activity:
+        assert vendor_source.select is not None, "vendors cannot be absent"
+        vendors_read = read_table(connection, "vendors", vendor_source.select, vendor_source.parsed)
+        accepted_before = (
+            split_rows(vendors_read, vendor_rules(vendor_source.parsed), "vendors",
+                       vendor_source.parsed)[0].get_column("vendor_id").to_list()
+        )  # fmt: skip
+    grouped_out = group_rejected(accepted_before)
+
     days: dict[str, pl.DataFrame] = {}
     sources: dict[str, Any] = {}
+    repeated: dict[str, Repeated] = {}
     for table, schema in (
         ("work_items", WORK_ITEM_DAYS_SCHEMA),
         ("requests", REQUEST_DAYS_SCHEMA),
@@ -323,28 +362,33 @@ def _extract_once(
         progress(f"checking and summing {table.replace('_', ' ')} in the database")
         source = fenced(found.select, _fence(connection)).subquery("src")
         sources[table] = source
-        ids_unique = ids_enforced_unique(connection.engine, table, found.spec)
+        # Asked first, on this connection and transaction: the same state the sums read.
+        repeated[table] = repeated_ids(
+            connection, table, source, window,
+            ids_enforced_unique(connection.engine, table, found.spec),
+        )  # fmt: skip
         days[table] = (
-            work_item_days(connection, source, window, ids_unique, parallel_queries, found.parsed)
+            work_item_days(
+                connection, source, window, repeated[table], parallel_queries, found.parsed,
+                grouped_out,
+            )
             if table == "work_items"
             else _read_summary(
                 connection,
                 request_days_query(
-                    source, window, ids_unique, target_hours, found.parsed, _fence(connection)
+                    source, window, repeated[table], target_hours, found.parsed,
+                    _fence(connection), grouped_out,
                 ),
                 schema,
                 table,
             )
-        )
+        )  # fmt: skip
 
-    vendor_source = resolved["vendors"]
-    if vendor_source.from_activity and vendor_source.spec is not None:
+    if vendors_read is None:
+        assert vendor_source.spec is not None
         vendors_read = _vendors_from_activity(
             vendor_source.spec, _activity_vendor_ids([*days.values(), charges_read])
         )
-    else:
-        assert vendor_source.select is not None, "vendors cannot be absent"
-        vendors_read = read_table(connection, "vendors", vendor_source.select, vendor_source.parsed)
     vendors, rejected_vendors = split_rows(
         vendors_read, vendor_rules(vendor_source.parsed), "vendors", vendor_source.parsed
     )
@@ -367,9 +411,10 @@ def _extract_once(
                 table,
                 sources[table],
                 window,
-                ids_enforced_unique(connection.engine, table, resolved[table].spec),
+                repeated[table],
                 rejected_days,
                 checks,
+                accepted_before,
             )
             if table in sources
             else pl.DataFrame(schema=REJECTED_GROUP_SCHEMA)

@@ -166,27 +166,53 @@ def _total(value: ColumnElement[Any]) -> ColumnElement[int]:
     return cast(func.sum(value), BigInteger)
 
 
-def _with_duplicates(
-    source: Subquery, id_column: str, window: ColumnElement[bool], ids_unique: bool
-) -> tuple[Any, ColumnElement[bool] | None]:
-    """The source joined to its IDs that occur more than once among the rows read, and the test.
+# The most repeated IDs listed in the summing query itself; beyond that, it joins to them.
+REPEATED_IDS_LISTED = 10_000
 
-    A join to the grouped IDs, never `id IN (subquery)`: every engine hashes a
-    join, while PostgreSQL runs an IN over more IDs than fit in work_mem as a
-    plain subplan, once per row. None: the database keeps the IDs unique.
+Repeated = Sequence[Any] | None
+"""The IDs that occur more than once among the rows read: () when there are none (or a key
+forbids them), None when there are more than REPEATED_IDS_LISTED, so the query finds them itself."""
+
+
+def repeated_ids_query(table: str, source: Subquery, window: Window) -> Select[Any]:
+    """The IDs that occur more than once among the rows read, at most REPEATED_IDS_LISTED + 1.
+
+    One pass over the source, asked before the summing query; the IDs it finds are
+    then written into the summing query as a list, so that a view or a user's query
+    is evaluated twice in all (here and there), never a third time for a join.
     """
-    if ids_unique:
-        return source, None
+    ids = source.c[ID_COLUMN[table]]
+    return (
+        select(ids)
+        .where(rows_read(table, source.c, window), ids.is_not(None))
+        .group_by(ids)
+        .having(func.count() > 1)
+        .limit(REPEATED_IDS_LISTED + 1)
+    )
+
+
+def _with_duplicates(
+    source: Subquery, id_column: str, window: ColumnElement[bool], repeated: Repeated
+) -> tuple[Any, ColumnElement[bool] | None]:
+    """The rows to sum (the source, or the source joined to its repeated IDs) and the test.
+
+    With the repeated IDs listed: an IN over that list, or nothing when there are none.
+    Too many to list: a join to the grouped IDs, never `id IN (subquery)`: every engine
+    hashes a join, while PostgreSQL runs an IN over more IDs than fit in work_mem as a
+    plain subplan, once per row.
+    """
     ids = source.c[id_column]
-    repeated = (
+    if repeated is not None:
+        return source, (ids.in_(list(repeated)) if repeated else None)
+    grouped = (
         select(ids.label("repeated_id"))
         .where(window, ids.is_not(None))
         .group_by(ids)
         .having(func.count() > 1)
         .subquery("repeated")
     )
-    joined = source.outerjoin(repeated, repeated.c.repeated_id == ids)
-    return joined, repeated.c.repeated_id.is_not(None)
+    joined = source.outerjoin(grouped, grouped.c.repeated_id == ids)
+    return joined, grouped.c.repeated_id.is_not(None)
 
 
 def _clamped(value: ColumnElement[Any]) -> ColumnElement[Any]:
@@ -250,32 +276,19 @@ def rows_read(table: str, c: Any, window: Window) -> ColumnElement[bool]:
 
 
 def group_examples_query(
-    table: str,
-    source: Subquery,
-    window: Window,
-    ids_unique: bool,
-    vendor_ids: Sequence[str],
-    null_vendor: bool,
-    blank_process: bool,
+    table: str, source: Subquery, window: Window, repeated: Repeated, vendor_ids: Sequence[str]
 ) -> Select[Any]:
-    """The smallest and largest ID per vendor and process, for groups a group rule rejected.
+    """The smallest and largest ID per process of the given vendors, whose rows a group rule
+    rejected without the summing query foreseeing it (see `group_rejected`).
 
-    Asked only when such groups exist (an unknown vendor, a missing process),
-    so a clean source never pays for it. Rows an ID rule rejects are left out:
-    they are counted, with their own examples, under that rule.
+    Asked only when such vendors exist, so a clean source never pays for it. Rows an
+    ID rule rejects are left out: they are counted, with their own examples, under that rule.
     """
     c = source.c
     id_column = c[ID_COLUMN[table]]
     in_window = rows_read(table, c, window)
-    joined, duplicated = _with_duplicates(source, ID_COLUMN[table], in_window, ids_unique)
+    joined, duplicated = _with_duplicates(source, ID_COLUMN[table], in_window, repeated)
     id_broken = [broken for _, broken in sql_id_rules(dict(c.items()), table, duplicated)]
-    wanted: list[ColumnElement[bool]] = []
-    if vendor_ids:
-        wanted.append(c.vendor_id.in_(vendor_ids))
-    if null_vendor:
-        wanted.append(c.vendor_id.is_(None))
-    if blank_process:
-        wanted.append(sql_blank(c.process))
     return (
         select(
             c.vendor_id,
@@ -284,9 +297,31 @@ def group_examples_query(
             func.max(id_column).label("last_id"),
         )
         .select_from(joined)
-        .where(in_window, or_(*wanted), not_(or_(*id_broken)))
+        .where(in_window, c.vendor_id.in_(list(vendor_ids)), not_(or_(*id_broken)))
         .group_by(c.vendor_id, c.process)
     )
+
+
+GroupTest = Callable[[Mapping[str, ColumnElement[Any]]], ColumnElement[bool]]
+
+
+def group_rejected(accepted_vendor_ids: Sequence[str] | None) -> GroupTest:
+    """Rows whose group a vendor or process rule will reject, as far as is known before summing.
+
+    A blank vendor or process always; with the vendors read first
+    (`accepted_vendor_ids`), a vendor that is not accepted too. The summing query
+    keeps the IDs of these rows as examples, so data_quality.csv names rows for
+    those rules without another pass over the source.
+    """
+
+    def test(c: Mapping[str, ColumnElement[Any]]) -> ColumnElement[bool]:
+        vendor = c["vendor_id"]
+        tests = [sql_blank(vendor), sql_blank(c["process"])]
+        if accepted_vendor_ids is not None:
+            tests.append(vendor.not_in(list(accepted_vendor_ids)))
+        return or_(*tests)
+
+    return test
 
 
 def _summary(
@@ -295,10 +330,15 @@ def _summary(
     count_as: str,
     sums: Mapping[str, ColumnElement[Any]],
     parsed: Sequence[str],
+    grouped_out: GroupTest | None,
 ) -> Select[Any]:
     k = classified.c
     # Example IDs of rejected rows only: good rows give NULL, which MIN and MAX skip cheaply.
-    rejected_id = case((k["rule"].is_not(None), k["_id"]), else_=None)
+    rejected_id = case(
+        (k["rule"].is_not(None), k["_id"]),
+        *([(grouped_out(dict(k.items())), k["_id"])] if grouped_out is not None else []),
+        else_=None,
+    )
     bad_value = _bad_value(k["rule"], dict(k.items()), parsed)
     grouped_by = [bad_value] if bad_value is not None else []
     if bad_value is None:
@@ -345,25 +385,27 @@ def received_part(window: Window, part: int, parts: int) -> Callable[[Any], Colu
 def work_item_days_query(
     source: Subquery,
     window: Window,
-    ids_unique: bool,
+    repeated: Repeated,
     part: Callable[[Any], ColumnElement[bool]] | None = None,
     parsed: Sequence[str] = (),
     fence: bool = False,
+    grouped_out: GroupTest | None = None,
 ) -> Select[Any]:
     """One row per vendor, process, rule, day completed and period due.
 
     The rule is the first row rule broken (vendor and process rules are
     applied to the groups afterwards); NULL for a good row.
-    ids_unique: the database enforces unique IDs (a primary key), so the
-    duplicate check, the one part that needs a second pass, is left out.
-    part: only the rows of one slice (`received_part`); duplicates are still
-    looked for among all the rows read.
+    repeated: the IDs found more than once among all the rows read (see `Repeated`);
+    () also when the database enforces unique IDs (a primary key).
+    part: only the rows of one slice (`received_part`).
+    grouped_out: rows whose group a vendor or process rule will reject (see
+    `group_rejected`), so that their IDs are kept as examples too.
     fence: SQLite, see `fenced`.
     """
     c: dict[str, ColumnElement[Any]] = dict(source.c.items())
     received, due, completed = c["received_at"], c["due_at"], c["completed_at"]
     in_window = rows_read("work_items", source.c, window)
-    joined, duplicated = _with_duplicates(source, "work_item_id", in_window, ids_unique)
+    joined, duplicated = _with_duplicates(source, "work_item_id", in_window, repeated)
     rules = work_item_sql_rules(c, duplicated, parsed)
     # Completed after the cutoff counts as still open; before the window, as out of scope.
     completed_in_window = and_(completed >= at(window.start), completed < at(window.cutoff))
@@ -413,22 +455,24 @@ def work_item_days_query(
             "items_on_time": k.on_time,
         },
         parsed,
+        grouped_out,
     )
 
 
 def request_days_query(
     source: Subquery,
     window: Window,
-    ids_unique: bool,
+    repeated: Repeated,
     target_hours: Mapping[str, float],
     parsed: Sequence[str] = (),
     fence: bool = False,
+    grouped_out: GroupTest | None = None,
 ) -> Select[Any]:
     """One row per vendor, process, rule and day opened (fence: SQLite, see `fenced`)."""
     c: dict[str, ColumnElement[Any]] = dict(source.c.items())
     opened, responded, priority = c["opened_at"], c["first_response_at"], c["priority"]
     in_window = rows_read("requests", source.c, window)
-    joined, duplicated = _with_duplicates(source, "request_id", in_window, ids_unique)
+    joined, duplicated = _with_duplicates(source, "request_id", in_window, repeated)
     rules = request_sql_rules(c, duplicated, parsed)
     targets = list(target_hours.items())
     # A response after the cutoff has not happened yet.
@@ -480,4 +524,5 @@ def request_days_query(
             "requests_target_due": k.target_due,
         },
         parsed,
+        grouped_out,
     )

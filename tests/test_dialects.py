@@ -168,9 +168,11 @@ def test_every_query_the_job_issues_compiles_for_trino():
     for spec in specs:
         parsed = _canonical("work_items", spec, "text").parsed
         for query in (
-            work_item_days_query(_src("work_items", spec), window, False),
-            work_item_days_query(_src("work_items", spec, "text"), window, False, parsed=parsed),
-            request_days_query(_src("requests", spec), window, False, {"urgent": 1.0, "low": 72.0}),
+            work_item_days_query(_src("work_items", spec), window, None),
+            work_item_days_query(
+                _src("work_items", spec, "text"), window, ("w1", "w2"), parsed=parsed
+            ),
+            request_days_query(_src("requests", spec), window, None, {"urgent": 1.0, "low": 72.0}),
         ):
             sql = str(query.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
             assert "date_diff('millisecond', " in sql and "CAST(" in sql and "GROUP BY" in sql

@@ -233,7 +233,7 @@ def test_the_slices_read_the_snapshot_of_the_jobs_transaction(postgresql_url):
                          "'2026-09-01 08:00', NULL, '2026-09-01 09:00', 1, 0, 0, false)")
                 )  # fmt: skip
             source = _work_items_select(postgresql_url).subquery("src")
-            days = work_item_days(connection, source, window_of(PERIODS), True, 2)
+            days = work_item_days(connection, source, window_of(PERIODS), (), 2)
     finally:
         reader.dispose()
         writer.dispose()

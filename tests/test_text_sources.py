@@ -444,3 +444,69 @@ def test_an_untyped_null_in_a_query_is_read_as_null_on_every_engine(any_database
     rows = list(csv.DictReader(io.StringIO((run_dir / "scores.csv").read_text())))
     q3 = next(r for r in rows if r["period"] == "2026-Q3" and r["process"] == "ALL")
     assert q3["requests_opened"] == "1" and q3["mean_first_response_hours"] == ""
+
+
+# A repeated ID (t4) and a row with no team: the duplicate check and a group rule's examples.
+DUPLICATE_AND_NO_TEAM = [
+    *EXPORT,
+    ["t4", "V2", "2026-09-02 00:00", "?", "?", "2", "2", "0", "N", "4 - Low"],
+    ["n1", "?", "2026-07-08 10:00", "?", "2026-07-08 11:00", "1", "0", "0", "N", "2 - High"],
+]
+
+
+@pytest.mark.parametrize("parallel_queries", [1, 2])
+def test_a_query_is_read_whole_at_most_twice_a_run(any_database_url, tmp_path, parallel_queries):
+    """Once for the repeated IDs, once summed (in slices on two connections, with 2); the
+    probe (LIMIT 0) and the text-time check (a LIMIT sample) read no more than a sample."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    load_export(any_database_url, DUPLICATE_AND_NO_TEAM)
+    config = f"[database]\nparallel_queries = {parallel_queries}\n" + MAPPING.replace(
+        'table = "export_tickets"', 'query = "SELECT * FROM export_tickets WHERE 1 = 1"'
+    ).replace(
+        'query = "SELECT * FROM export_tickets"',
+        'query = "SELECT * FROM export_tickets WHERE 2 = 2"',
+    )
+    statements: list[str] = []
+
+    def record(_conn, _cursor, statement, *_):
+        statements.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", record)
+    try:
+        code, err, run_dir = _run(any_database_url, tmp_path, config)
+    finally:
+        event.remove(Engine, "before_cursor_execute", record)
+    assert code == 1, err
+
+    def whole_reads(marker: str) -> int:
+        return sum(
+            s.count(marker) for s in statements if " AS probe" not in s and " AS checked" not in s
+        )
+
+    slicing = any_database_url.startswith(("sqlite", "postgresql"))  # see work_item_days
+    sliced = parallel_queries if slicing else 1
+    assert whole_reads("WHERE 1 = 1") == 1 + sliced  # work items: repeated IDs, then the sums
+    assert whole_reads("WHERE 2 = 2") == 2  # requests
+    quality = list(csv.DictReader(io.StringIO((run_dir / "data_quality.csv").read_text())))
+    found = {(r["table"], r["rule"], r["rows_rejected"], r["example_ids"]) for r in quality}
+    assert {
+        ("work_items", "duplicate_id", "2", "t4"),
+        ("work_items", "unknown_vendor", "1", "n1"),
+        ("requests", "duplicate_id", "2", "t4"),
+        ("requests", "unknown_vendor", "1", "n1"),
+    } <= found
+
+
+def test_a_vendor_its_own_override_rejects_still_has_example_ids(sqlite_url, tmp_path):
+    """The one group rule the summing query cannot foresee (from_activity vendors are known only
+    after it): its examples come from a query of their own."""
+    load_export(sqlite_url)
+    config = MAPPING.replace('sourcing = "in_house"', 'sourcing = "in_house"\ncountry = "Brazil"')
+    code, err, run_dir = _run(sqlite_url, tmp_path, config)
+    assert code == 1, err
+    quality = list(csv.DictReader(io.StringIO((run_dir / "data_quality.csv").read_text())))
+    found = {(r["table"], r["rule"], r["vendor_id"], r["example_ids"]) for r in quality}
+    assert ("vendors", "bad_country", "V2", "V2") in found
+    assert ("work_items", "vendor_rejected", "V2", "b3 t4") in found  # smallest, largest
