@@ -73,7 +73,7 @@ class DatabaseConfig(_Frozen):
     statement_timeout_seconds: Annotated[float, Field(gt=0)] = 600
     """A query running longer is cancelled (PostgreSQL, MariaDB, MySQL) and the run exits 3."""
     parallel_queries: Annotated[int, Field(ge=1, le=16)] = 2
-    """PostgreSQL: sum the work items in this many concurrent queries on one snapshot."""
+    """PostgreSQL and SQLite: sum the work items in this many concurrent queries on one snapshot."""
 
     @field_validator("url")
     @classmethod
