@@ -124,20 +124,32 @@ ISO_8601 = (
 _OFFSET = r"(Z|[+-][0-9]{2}(:?[0-9]{2})?)$"
 _TIME_THEN_OFFSET = r"[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?(Z|[+-][0-9]{2}(:?[0-9]{2})?)$"
 
+_MONTH_NAMES = "JANFEBMARAPRMAYJUNJULAUGSEPOCTNOVDEC"
+_MONTH_NAME = (
+    "("
+    + "|".join(
+        "".join(f"[{c}{c.lower()}]" for c in _MONTH_NAMES[i : i + 3]) for i in range(0, 36, 3)
+    )
+    + ")"
+)
+
 # strftime code -> (regular expression of what it reads, PostgreSQL to_timestamp code,
-# MySQL/MariaDB STR_TO_DATE code). Day, month and hour may be one digit.
+# MySQL/MariaDB STR_TO_DATE code). Day, month and hour may be one digit. The expressions
+# check each field's range, because PostgreSQL's to_timestamp stops the query on a value
+# out of range (13 as a month) where a bad row is meant; the day's fit to its month is
+# checked apart (`_day_fits`).
 STRFTIME = {
     "Y": ("[0-9]{4}", "YYYY", "%Y"),
     "y": ("[0-9]{2}", "YY", "%y"),
-    "m": ("[0-9]{1,2}", "FMMM", "%c"),
-    "d": ("[0-9]{1,2}", "FMDD", "%e"),
-    "H": ("[0-9]{1,2}", "FMHH24", "%k"),
-    "I": ("[0-9]{1,2}", "FMHH12", "%l"),
-    "M": ("[0-9]{2}", "MI", "%i"),
-    "S": ("[0-9]{2}", "SS", "%s"),
+    "m": ("(0?[1-9]|1[0-2])", "FMMM", "%c"),
+    "d": ("(0?[1-9]|[12][0-9]|3[01])", "FMDD", "%e"),
+    "H": ("([01]?[0-9]|2[0-3])", "FMHH24", "%k"),
+    "I": ("(0?[1-9]|1[0-2])", "FMHH12", "%l"),
+    "M": ("[0-5][0-9]", "MI", "%i"),
+    "S": ("[0-5][0-9]", "SS", "%s"),
     "f": ("[0-9]{1,6}", "US", "%f"),
     "p": ("([AaPp][Mm])", "AM", "%p"),
-    "b": ("[A-Za-z]{3}", "Mon", "%b"),
+    "b": (_MONTH_NAME, "Mon", "%b"),
     "z": ("(Z|[+-][0-9]{2}:?[0-9]{2})", "TZH:TZM", None),
     "%": ("%", "%", "%%"),
 }
@@ -162,13 +174,107 @@ def _literal_pattern(character: str) -> str:
     return "\\" + character if character in ".^$*+?()[]{}|\\" else character
 
 
-def format_pattern(fmt: str) -> str:
-    """The regular expression a value must match to be read with the strftime format."""
-    pieces = [
-        STRFTIME[value][0] if kind == "code" else _literal_pattern(value)
-        for kind, value in _format_parts(fmt)
-    ]
+def format_pattern(fmt: str, capture: str | None = None, day: str | None = None) -> str:
+    """The regular expression a value must match to be read with the strftime format.
+
+    capture: the one code whose text is the expression's only group (the others'
+    groups made non-capturing), for reading that field alone. day: another
+    expression for the day (%d).
+    """
+    pieces = []
+    for kind, value in _format_parts(fmt):
+        if kind != "code":
+            pieces.append(_literal_pattern(value))
+            continue
+        piece = day if value == "d" and day is not None else STRFTIME[value][0]
+        if capture is not None:
+            piece = piece.replace("(", "(?:")
+            piece = f"({piece})" if value == capture else piece
+        pieces.append(piece)
     return "^" + "".join(pieces) + "$"
+
+
+# A day that may not exist in its month (29 to 31): only such values are checked further.
+_LATE_DAY = "(29|3[01])"
+_ISO_LATE_DAY = "^[0-9]{4}-[0-9]{2}-(29|3[01])"
+
+
+def _remainder(compiler: SQLCompiler, value: str, by: int) -> str:
+    # SQLite has MOD() only when built with its math functions; % would need doubling
+    # for the drivers whose placeholders are %s.
+    if compiler.dialect.name == "sqlite":
+        return f"({value} - ({value} / {by}) * {by})"
+    return f"MOD({value}, {by})"
+
+
+def _days_in_month(compiler: SQLCompiler, year: str, month: str) -> str:
+    def rest(by: int) -> str:
+        return _remainder(compiler, year, by)
+
+    leap = f"({rest(4)} = 0 AND ({rest(100)} <> 0 OR {rest(400)} = 0))"
+    return (
+        f"CASE WHEN {month} = 2 THEN CASE WHEN {leap} THEN 29 ELSE 28 END "
+        f"WHEN {month} IN (4, 6, 9, 11) THEN 30 ELSE 31 END"
+    )
+
+
+def _day_fits(compiler: SQLCompiler, value: str, fmt: str | None) -> tuple[str, str] | None:
+    """(a test that the day may not exist, a test that it does) in SQL, for the engines
+    whose parsers do not refuse 30 February themselves: PostgreSQL stops the query on it,
+    MariaDB/MySQL keeps it as a date that is none, SQLite's julianday() reads it as
+    2 March. None when the format has no day and month."""
+    mysql = compiler.dialect.name in ("mysql", "mariadb")
+    integer = "SIGNED" if mysql else "INTEGER"
+    if fmt is None:
+        year, month, day = (
+            f"CAST(SUBSTR({value}, {start}, {length}) AS {integer})"
+            for start, length in ((1, 4), (6, 2), (9, 2))
+        )
+        late = (
+            f"({value} GLOB '????-??-29*' OR {value} GLOB '????-??-3[01]*')"
+            if compiler.dialect.name == "sqlite"
+            else _regex_test(compiler, value, _ISO_LATE_DAY)
+        )
+        return late, f"{day} <= {_days_in_month(compiler, year, month)}"
+    codes = {code for kind, code in _format_parts(fmt) if kind == "code"}
+    if "d" not in codes or not codes & {"m", "b"}:
+        return None
+    backreference = "\\\\1" if mysql else "\\1"
+
+    def field(code: str) -> str:
+        pattern = _quoted(compiler, format_pattern(fmt, capture=code))
+        return f"REGEXP_REPLACE({value}, {pattern}, '{backreference}')"
+
+    day = f"CAST({field('d')} AS {integer})"
+    if "m" in codes:
+        month = f"CAST({field('m')} AS {integer})"
+    elif mysql:
+        month = f"((LOCATE(UPPER({field('b')}), '{_MONTH_NAMES}') + 2) DIV 3)"
+    else:
+        month = f"((strpos('{_MONTH_NAMES}', upper({field('b')})) + 2) / 3)"
+    # Two-digit years are this century; a format without a year reads a common year.
+    year = (
+        f"CAST({field('Y')} AS {integer})" if "Y" in codes
+        else f"(2000 + CAST({field('y')} AS {integer}))" if "y" in codes
+        else "2001"
+    )  # fmt: skip
+    late = _regex_test(compiler, value, format_pattern(fmt, day=_LATE_DAY))
+    return late, f"{day} <= {_days_in_month(compiler, year, month)}"
+
+
+def _regex_test(compiler: SQLCompiler, value: str, pattern: str) -> str:
+    operator = "REGEXP" if compiler.dialect.name in ("mysql", "mariadb") else "~"
+    return f"{value} {operator} {_quoted(compiler, pattern)}"
+
+
+def _if_day_fits(compiler: SQLCompiler, value: str, fmt: str | None, parsed: str) -> str:
+    """The parsed value, or NULL where its day is past the end of its month."""
+    checks = _day_fits(compiler, value, fmt)
+    if checks is None:
+        return parsed
+    late, fits = checks
+    # Nested CASE: the field reads run only on matching values, in this order on every engine.
+    return f"CASE WHEN {late} THEN CASE WHEN {fits} THEN {parsed} END ELSE {parsed} END"
 
 
 def _postgresql_format(fmt: str) -> str:
@@ -187,7 +293,9 @@ def _mysql_format(fmt: str) -> str:
         if kind == "code":
             code = STRFTIME[value][2]
             if code is None:
-                raise CompileError(f"%{value} is not supported on MariaDB/MySQL")
+                raise CompileError(
+                    f"%{value} is supported on MariaDB/MySQL only at the end of a format"
+                )
             pieces.append(code)
         else:
             pieces.append(value)
@@ -271,14 +379,23 @@ def _parsed_unknown(element: parsed_timestamp, compiler: SQLCompiler, **kw: Any)
 def _parsed_postgresql(element: parsed_timestamp, compiler: SQLCompiler, **kw: Any) -> str:
     (value,) = _arguments(element, compiler, **kw)
     if element.fmt is None:
+        parsed = f"CAST({value} AS TIMESTAMPTZ) AT TIME ZONE 'UTC'"
         return (
             f"CASE WHEN {value} ~ {_quoted(compiler, ISO_8601)} "
-            f"THEN CAST({value} AS TIMESTAMPTZ) AT TIME ZONE 'UTC' END"
+            f"THEN {_if_day_fits(compiler, value, None, parsed)} END"
         )
+    fmt = _quoted(compiler, _postgresql_format(element.fmt))
+    # TZH:TZM reads +hh:mm only: Z is +00:00, and +hhmm gets its colon.
+    read = (
+        f"regexp_replace(regexp_replace({value}, 'Z$', '+00:00'), "
+        f"'([+-][0-9]{{2}})([0-9]{{2}})$', '\\1:\\2')"
+        if element.fmt.endswith("%z")
+        else value
+    )
+    parsed = f"to_timestamp({read}, {fmt}) AT TIME ZONE 'UTC'"
     return (
         f"CASE WHEN {value} ~ {_quoted(compiler, format_pattern(element.fmt))} "
-        f"THEN to_timestamp({value}, {_quoted(compiler, _postgresql_format(element.fmt))}) "
-        "AT TIME ZONE 'UTC' END"
+        f"THEN {_if_day_fits(compiler, value, element.fmt, parsed)} END"
     )
 
 
@@ -291,9 +408,11 @@ def _parsed_duckdb(element: parsed_timestamp, compiler: SQLCompiler, **kw: Any) 
             f"CASE WHEN regexp_matches({value}, {_quoted(compiler, ISO_8601)}) "
             f"THEN CAST(TRY_CAST({value} AS TIMESTAMPTZ) AS TIMESTAMP) END"
         )
+    # strptime's %z reads +hh:mm and +hhmm, not Z.
+    read = f"regexp_replace({value}, 'Z$', '+00:00')" if element.fmt.endswith("%z") else value
     return (
         f"CASE WHEN regexp_matches({value}, {_quoted(compiler, format_pattern(element.fmt))}) "
-        f"THEN CAST(try_strptime({value}, {_quoted(compiler, element.fmt)}) AS TIMESTAMP) END"
+        f"THEN CAST(try_strptime({read}, {_quoted(compiler, element.fmt)}) AS TIMESTAMP) END"
     )
 
 
@@ -304,7 +423,7 @@ def _parsed_mysql(element: parsed_timestamp, compiler: SQLCompiler, **kw: Any) -
     if element.fmt is not None:
         return (
             f"CASE WHEN {value} REGEXP {_quoted(compiler, format_pattern(element.fmt))} "
-            f"THEN STR_TO_DATE({value}, {_quoted(compiler, _mysql_format(element.fmt))}) END"
+            f"THEN {_if_day_fits(compiler, value, element.fmt, _str_to_date(compiler, value, element.fmt))} END"
         )
     # No type holds an offset: read the local part, then move it by the offset to UTC.
     # An offset only counts after a time: the end of a bare date (-07-01) is no offset.
@@ -318,10 +437,26 @@ def _parsed_mysql(element: parsed_timestamp, compiler: SQLCompiler, **kw: Any) -
         f"REPLACE(CASE WHEN {has_offset} THEN REGEXP_REPLACE({value}, {_quoted(compiler, _OFFSET)}, '') "
         f"ELSE {value} END, 'T', ' ')"
     )
+    parsed = f"CONVERT_TZ(CAST({local} AS DATETIME(6)), {zone}, '+00:00')"
     return (
         f"CASE WHEN {value} REGEXP {_quoted(compiler, ISO_8601)} "
-        f"THEN CONVERT_TZ(CAST({local} AS DATETIME(6)), {zone}, '+00:00') END"
+        f"THEN {_if_day_fits(compiler, value, None, parsed)} END"
     )
+
+
+_FORMAT_OFFSET = "(Z|[+-][0-9]{2}:?[0-9]{2})$"
+
+
+def _str_to_date(compiler: SQLCompiler, value: str, fmt: str) -> str:
+    """STR_TO_DATE, which has no code for an offset: a format ending in %z reads the
+    local part, then moves it by the offset to UTC (as for ISO 8601 below)."""
+    if not fmt.endswith("%z"):
+        return f"STR_TO_DATE({value}, {_quoted(compiler, _mysql_format(fmt))})"
+    local = f"REGEXP_REPLACE({value}, {_quoted(compiler, _FORMAT_OFFSET)}, '')"
+    offset = f"REPLACE(REGEXP_SUBSTR({value}, {_quoted(compiler, _FORMAT_OFFSET)}), ':', '')"
+    zone = f"CASE WHEN {offset} = 'Z' THEN '+00:00' ELSE CONCAT(LEFT({offset}, 3), ':', RIGHT({offset}, 2)) END"
+    read = f"STR_TO_DATE({local}, {_quoted(compiler, _mysql_format(fmt[:-2]))})"
+    return f"CONVERT_TZ({read}, {zone}, '+00:00')"
 
 
 @compiles(parsed_timestamp, "sqlite")
@@ -333,7 +468,7 @@ def _parsed_sqlite(element: parsed_timestamp, compiler: SQLCompiler, **kw: Any) 
         # GLOB, not the REGEXP function: native, and julianday() checks the rest.
         return (
             f"CASE WHEN {value} GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*' "
-            f"THEN julianday({value}) END"
+            f"THEN {_if_day_fits(compiler, value, None, f'julianday({value})')} END"
         )
     # SQLite has no strptime: the function registered on each connection (source.py).
     return f"julianday(scorecard_strptime({value}, {_quoted(compiler, element.fmt)}))"

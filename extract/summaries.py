@@ -161,9 +161,22 @@ def _flag(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return case((condition, 1), else_=0)
 
 
+# The largest BIGINT: a group's sum beyond it cannot be one of the job's figures.
+_BIGINT_MAX = 2**63 - 1
+
+
 def _total(value: ColumnElement[Any]) -> ColumnElement[int]:
-    # A cast, because PostgreSQL sums BIGINT into NUMERIC and DuckDB into HUGEINT.
-    return cast(func.sum(value), BigInteger)
+    """The group's sum as BIGINT (PostgreSQL sums BIGINT into NUMERIC, DuckDB into HUGEINT).
+
+    NULL where the sum is beyond BIGINT: only a group of rejected rows can hold such
+    counts (each good row's are at most MAX_UNITS), and their sums are never used. Tested
+    once per group, not per row, so typed columns cost nothing per row.
+    """
+    total = func.sum(value)
+    fits = and_(
+        total >= literal(-_BIGINT_MAX, BigInteger()), total <= literal(_BIGINT_MAX, BigInteger())
+    )
+    return case((fits, cast(total, BigInteger)), else_=None)
 
 
 # The most repeated IDs listed in the summing query itself; beyond that, it joins to them.
@@ -218,9 +231,9 @@ def _with_duplicates(
 def _clamped(value: ColumnElement[Any]) -> ColumnElement[Any]:
     """A count as summed: one beyond any real volume (rejected anyway) cannot overflow the sum.
 
-    Only for counts read from text or from SQLite, which holds 64-bit values in any
-    column; a typed column costs nothing extra (a known limit: a BIGINT column holding
-    counts near 2^63 makes PostgreSQL's sum fail, exit 3, instead of rejecting the rows).
+    Only for counts read from text or from SQLite, whose sum() stops the query on an
+    overflow; the other engines sum a typed column into a wider type, and `_total` leaves
+    out a group sum beyond BIGINT.
     """
     return case((and_(value >= -MAX_UNITS, value <= MAX_UNITS), value), else_=None)
 

@@ -181,3 +181,82 @@ def test_every_query_the_job_issues_compiles_for_trino():
         str(probe.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
         == "SELECT * \nFROM crm.tickets\nLIMIT 0"
     )
+
+
+# (format, text, what it means in UTC or None): impossible days, out-of-range fields and
+# offsets must read alike everywhere, and a value that is no date is NULL (a bad row), never
+# an error that stops the query.
+TEXT_TIMES = [
+    ("%d/%m/%Y %H:%M", "29/2/2024 10:00", "2024-02-29 10:00"),
+    ("%d/%m/%Y %H:%M", "29/2/2025 10:00", None),
+    ("%d/%m/%Y %H:%M", "29/02/2100 10:00", None),
+    ("%d/%m/%Y %H:%M", "29/2/2000 10:00", "2000-02-29 10:00"),
+    ("%d/%m/%Y %H:%M", "30/2/2026 10:00", None),
+    ("%d/%m/%Y %H:%M", "31/4/2026 10:00", None),
+    ("%d/%m/%Y %H:%M", "31/12/2026 23:59", "2026-12-31 23:59"),
+    ("%d/%m/%Y %H:%M", "13/13/2026 10:00", None),
+    ("%d/%m/%Y %H:%M", "0/1/2026 10:00", None),
+    ("%d/%m/%Y %H:%M", "1/1/2026 24:00", None),
+    ("%d/%m/%Y %H:%M", "1/1/2026 9:60", None),
+    ("%d %b %Y", "30 Apr 2026", "2026-04-30 00:00"),
+    ("%d %b %Y", "31 Apr 2026", None),
+    ("%d %b %Y", "29 Feb 2024", "2024-02-29 00:00"),
+    ("%d %b %Y", "30 Feb 2024", None),
+    ("%Y-%m-%d %H:%M %z", "2026-07-01 10:00 +02:00", "2026-07-01 08:00"),
+    ("%Y-%m-%d %H:%M %z", "2026-07-01 10:00 -0330", "2026-07-01 13:30"),
+    ("%Y-%m-%d %H:%M %z", "2026-07-01 23:30 -03:00", "2026-07-02 02:30"),
+    ("%Y-%m-%d %H:%M %z", "2026-07-01 10:00 Z", "2026-07-01 10:00"),
+    (None, "2026-02-30", None),
+    (None, "2025-02-29 10:00", None),
+    (None, "2024-02-29T12:00:00Z", "2024-02-29 12:00"),
+    (None, "2026-04-31 10:00", None),
+    (None, "2026-04-30T23:00:00-02:00", "2026-05-01 01:00"),
+]
+
+
+def _as_utc_text(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, float):  # SQLite: a julianday() number
+        value = dt.datetime(2000, 1, 1, 12) + dt.timedelta(days=value - 2451545.0)
+    if not isinstance(value, dt.datetime):  # MariaDB: STR_TO_DATE of a date alone
+        assert isinstance(value, dt.date), value
+        value = dt.datetime.combine(value, dt.time())
+    return (value + dt.timedelta(seconds=1)).strftime("%Y-%m-%d %H:%M")  # julianday rounding
+
+
+def test_text_times_read_alike_on_spark_sql(spark_url):
+    _read_text_times_alike(spark_url)
+
+
+def test_text_times_read_alike_and_an_impossible_date_is_null_everywhere(any_database_url):
+    _read_text_times_alike(any_database_url)
+
+
+def _read_text_times_alike(any_database_url: str) -> None:
+    from sqlalchemy import String, literal, type_coerce
+    from sqlalchemy.types import NullType
+
+    from scorecard.extract.dialects import parsed_timestamp
+    from scorecard.extract.source import open_engine, read_only_connection
+
+    create_engine(any_database_url).dispose()
+    if any_database_url.startswith("duckdb"):
+        import duckdb
+
+        duckdb.connect(any_database_url.removeprefix("duckdb:///")).close()
+    engine = open_engine(any_database_url, read_only=True)
+    found = []
+    try:
+        with read_only_connection(engine) as connection:
+            for fmt, value, _ in TEXT_TIMES:
+                parsed = type_coerce(parsed_timestamp(literal(value, String()), fmt), NullType())
+                found.append(_as_utc_text(connection.execute(select(parsed)).scalar_one()))
+    finally:
+        engine.dispose()
+    wrong = [
+        (fmt, value, got, expected)
+        for (fmt, value, expected), got in zip(TEXT_TIMES, found, strict=True)
+        if got != expected
+    ]
+    assert wrong == []

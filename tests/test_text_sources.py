@@ -510,3 +510,33 @@ def test_a_vendor_its_own_override_rejects_still_has_example_ids(sqlite_url, tmp
     found = {(r["table"], r["rule"], r["vendor_id"], r["example_ids"]) for r in quality}
     assert ("vendors", "bad_country", "V2", "V2") in found
     assert ("work_items", "vendor_rejected", "V2", "b3 t4") in found  # smallest, largest
+
+
+def test_a_typed_bigint_count_too_large_to_sum_is_a_bad_row_not_an_overflow(
+    any_database_url, tmp_path
+):
+    """A company's own BIGINT column: three rows near 2^63 would overflow any sum of them."""
+    engine = create_engine(any_database_url)
+    with engine.begin() as connection:
+        connection.execute(text(
+            "CREATE TABLE big_items (work_item_id VARCHAR(20), vendor_id VARCHAR(20), "
+            "process VARCHAR(20), received_at TIMESTAMP, due_at TIMESTAMP, completed_at TIMESTAMP, "
+            "units BIGINT, qa_checked_units BIGINT, defects BIGINT, reworked BOOLEAN)"
+        ))  # fmt: skip
+        connection.execute(
+            text("INSERT INTO big_items VALUES (:id, 'V1', 'support', '2026-07-01 00:00:00', "
+                 "NULL, '2026-07-01 01:00:00', :units, 0, 0, false)"),
+            [{"id": f"w{n}", "units": 2**63 - 1} for n in range(3)] + [{"id": "ok", "units": 1}],
+        )  # fmt: skip
+    engine.dispose()
+    config = (
+        "[source.vendors]\nfrom_activity = true\n[source.vendors.defaults]\n"
+        'sourcing = "offshore"\n[source.work_items]\ntable = "big_items"\n'
+        "[source.requests]\nabsent = true\n[source.charges]\nabsent = true\n"
+    )
+    code, err, run_dir = _run(any_database_url, tmp_path, config)
+    assert code == 1, err
+    quality = (run_dir / "data_quality.csv").read_text()
+    assert "work_items,bad_units,V1,3,w0 w2," in quality
+    rows = list(csv.DictReader(io.StringIO((run_dir / "scores.csv").read_text())))
+    assert {r["units_completed"] for r in rows if r["period"] == "2026-Q3"} == {"1"}
