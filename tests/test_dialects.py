@@ -202,6 +202,12 @@ TEXT_TIMES = [
     ("%d %b %Y", "31 Apr 2026", None),
     ("%d %b %Y", "29 Feb 2024", "2024-02-29 00:00"),
     ("%d %b %Y", "30 Feb 2024", None),
+    ("%d/%m/%Y %I:%M %p", "1/7/2026 1:05 PM", "2026-07-01 13:05"),
+    ("%d/%m/%Y %I:%M %p", "1/7/2026 12:05 am", "2026-07-01 00:05"),
+    ("%d/%m/%Y %I:%M %p", "1/7/2026 13:05 PM", None),
+    ("%d/%m/%y", "29/2/24", "2024-02-29 00:00"),
+    ("%d/%m/%y", "29/2/25", None),
+    ("%Y-%m-%d %H:%M:%S.%f", "2026-07-01 10:00:59.250", "2026-07-01 10:00"),
     ("%Y-%m-%d %H:%M %z", "2026-07-01 10:00 +02:00", "2026-07-01 08:00"),
     ("%Y-%m-%d %H:%M %z", "2026-07-01 10:00 -0330", "2026-07-01 13:30"),
     ("%Y-%m-%d %H:%M %z", "2026-07-01 23:30 -03:00", "2026-07-02 02:30"),
@@ -222,7 +228,8 @@ def _as_utc_text(value: object) -> str | None:
     if not isinstance(value, dt.datetime):  # MariaDB: STR_TO_DATE of a date alone
         assert isinstance(value, dt.date), value
         value = dt.datetime.combine(value, dt.time())
-    return (value + dt.timedelta(seconds=1)).strftime("%Y-%m-%d %H:%M")  # julianday rounding
+    # To the minute, after a millisecond more: julianday() numbers are rounded.
+    return (value + dt.timedelta(milliseconds=1)).strftime("%Y-%m-%d %H:%M")
 
 
 def test_text_times_read_alike_on_spark_sql(spark_url):
