@@ -318,6 +318,11 @@ def group_examples_query(
 GroupTest = Callable[[Mapping[str, ColumnElement[Any]]], ColumnElement[bool]]
 
 
+def every_group(_c: Mapping[str, ColumnElement[Any]]) -> ColumnElement[bool]:
+    """Keep the smallest and largest ID of every group, good ones too (see `_summary`)."""
+    return true()
+
+
 def group_rejected(accepted_vendor_ids: Sequence[str] | None) -> GroupTest:
     """Rows whose group a vendor or process rule will reject, as far as is known before summing.
 
@@ -346,11 +351,17 @@ def _summary(
     grouped_out: GroupTest | None,
 ) -> Select[Any]:
     k = classified.c
-    # Example IDs of rejected rows only: good rows give NULL, which MIN and MAX skip cheaply.
-    rejected_id = case(
-        (k["rule"].is_not(None), k["_id"]),
-        *([(grouped_out(dict(k.items())), k["_id"])] if grouped_out is not None else []),
-        else_=None,
+    # Example IDs of rejected rows only, where good rows give NULL, which MIN and MAX skip
+    # cheaply (SQLite); or of every row (`every_group`), where a text test per row costs
+    # more than MIN and MAX (PostgreSQL).
+    rejected_id = (
+        k["_id"]
+        if grouped_out is every_group
+        else case(
+            (k["rule"].is_not(None), k["_id"]),
+            *([(grouped_out(dict(k.items())), k["_id"])] if grouped_out is not None else []),
+            else_=None,
+        )
     )
     bad_value = _bad_value(k["rule"], dict(k.items()), parsed)
     grouped_by = [bad_value] if bad_value is not None else []
