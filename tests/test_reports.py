@@ -237,3 +237,48 @@ def test_one_process_and_several_render_identical_files(tmp_path):
         }
     # data_quality.csv, the pack, and 5 scorecards (3 internal, 2 vendor-facing), each as PDF and HTML
     assert outputs[1] == outputs[2] and len(outputs[1]) == 13
+
+
+def _pdf_with(html_class: type, html: str) -> bytes:
+    """The PDF of `html` as Renderer.pdf makes it, through the given weasyprint.HTML class."""
+    from scorecard.config import load_config
+    from scorecard.reports.render import Renderer
+
+    renderer = Renderer(load_config(None).scoring.standings)
+    document = html_class(string=html, url_fetcher=restricted_fetcher()).render(
+        stylesheets=[renderer.print_css], font_config=renderer.fonts, pdf_variant="pdf/a-3u"
+    )
+    return document.write_pdf(pdf_variant="pdf/a-3u")
+
+
+def test_leaving_out_the_note_styles_changes_no_byte_of_our_pdfs(run_dir):
+    from weasyprint import HTML
+
+    from scorecard.reports.render import _html_class, html_document
+
+    lean = _html_class()
+    # In force with the WeasyPrint installed: else the packs take 40 % more memory to lay out.
+    assert lean is not HTML and issubclass(lean, HTML)
+    for name in ("portfolio.html", "vendors/acme-offshore.html"):
+        html = (run_dir / name).read_text("utf-8")
+        assert type(html_document(html)) is lean
+        assert _pdf_with(lean, html) == _pdf_with(HTML, html)
+
+
+@pytest.mark.parametrize(
+    "css",
+    [
+        "aside { float: footnote }",
+        "aside { position: note(margin) }",
+        "@import url(data:text/css,x);",
+    ],
+)
+def test_a_template_with_footnotes_keeps_weasyprints_whole_stylesheet(css):
+    from weasyprint import HTML
+
+    from scorecard.reports.render import html_document
+
+    html = (
+        f"<html><head><style>{css}</style></head><body><p>Text<aside>note</aside></p></body></html>"
+    )
+    assert type(html_document(html)) is HTML
