@@ -229,6 +229,11 @@ def test_one_process_and_several_render_identical_files(tmp_path):
                                           "--out", str(tmp_path / f"out{workers}"), "--format", "pdf,html"])  # fmt: skip
         assert result.exit_code == 0, result.output
         assert f"with {workers} {'process' if workers == 1 else 'processes'}" in result.stderr
+        # Each process's peak, for bench/run.py: the pack and the scorecards in their own with two.
+        peaks = re.search(r"peak RSS: main process \d+ MiB(.*)", result.stderr)
+        assert peaks is not None
+        others = ", portfolio process \\d+ MiB, largest scorecard worker \\d+ MiB"
+        assert re.fullmatch(others if workers == 2 else "", peaks.group(1).strip())
         run = tmp_path / f"out{workers}" / AS_OF
         outputs[workers] = {
             p.relative_to(run).as_posix(): p.read_bytes()
