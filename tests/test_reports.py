@@ -262,7 +262,7 @@ def test_leaving_out_the_note_styles_changes_no_byte_of_our_pdfs(run_dir):
     from scorecard.reports.render import _html_class, html_document
 
     lean = _html_class()
-    # In force with the WeasyPrint installed: else the packs take 40 % more memory to lay out.
+    # In force with the WeasyPrint installed: else a pack takes half as much again to lay out.
     assert lean is not HTML and issubclass(lean, HTML)
     for name in ("portfolio.html", "vendors/acme-offshore.html"):
         html = (run_dir / name).read_text("utf-8")
