@@ -287,3 +287,36 @@ def test_a_template_with_footnotes_keeps_weasyprints_whole_stylesheet(css):
         f"<html><head><style>{css}</style></head><body><p>Text<aside>note</aside></p></body></html>"
     )
     assert type(html_document(html)) is HTML
+
+
+class _ExitsWhenUnpickled:
+    """Ends the process that unpickles it at once, as the kernel's OOM killer would."""
+
+    def __reduce__(self):
+        return (os._exit, (3,))
+
+
+def test_an_error_in_the_portfolio_process_reaches_the_run():
+    import multiprocessing
+
+    from scorecard.reports.build import PortfolioProcess
+
+    server = multiprocessing.get_context("forkserver")
+    # No inputs: _start_worker fails there, and the parent raises that same error.
+    pack = PortfolioProcess(server, (None, ("pdf",), {}, 0, {}))
+    with pytest.raises(AttributeError):
+        pack.result()
+    pack.stop()
+
+
+def test_a_portfolio_process_that_dies_fails_the_run_instead_of_hanging_it():
+    import multiprocessing
+
+    from scorecard.errors import OutputError
+    from scorecard.reports.build import PortfolioProcess
+
+    server = multiprocessing.get_context("forkserver")
+    pack = PortfolioProcess(server, (_ExitsWhenUnpickled(),))
+    with pytest.raises(OutputError, match=r"ended without it \(exit code 3"):
+        pack.result()
+    pack.stop()
