@@ -543,10 +543,10 @@ def _portfolio_process(send: Any, *worker_args: Any) -> None:
 class PortfolioProcess:
     """The portfolio pack rendered in a process of its own, beside the scorecard workers.
 
-    WeasyPrint lays out a whole document at once (about 2.5 MiB per page of the pack), and
-    memory a process has used is not given back to the system: in a process that ends with
-    the pack, that memory comes on top of neither the data this process holds nor its later
-    steps. Started from the fork server, it holds only what the scorecard workers hold.
+    WeasyPrint lays out a whole document at once, about 3 MiB per page of the pack, and a
+    process keeps the memory it has used. In a process of its own that memory is not added to
+    the data the run's process holds, and it is all given back when the pack is made. Started
+    from the fork server, the process holds only what the scorecard workers hold.
     """
 
     def __init__(self, server: Any, worker_args: tuple[Any, ...]) -> None:
@@ -641,8 +641,8 @@ def render_reports(
 
     def take_scorecards(results: Iterable[Rendered]) -> None:
         for rendered in results:
-            # A scorecard that finished while nobody waited (the portfolio was rendering) is
-            # held to the same limit as one that is waited for.
+            # Held to the limit by its own render time: one that finished while nobody waited
+            # (in one process, the pack was rendering) is judged as one that was waited for.
             if rendered.seconds > timeout * rendered.documents:
                 raise multiprocessing.TimeoutError
             take(rendered)
