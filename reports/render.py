@@ -64,8 +64,11 @@ def _static(name: str) -> str:
 
 
 def stylesheet() -> Markup:
-    """The project's own CSS, trusted: it is inlined raw (escaping would break its quotes)."""
-    return Markup(_static("report.css"))
+    """The project's own CSS, trusted: it is inlined raw (escaping would break its quotes).
+
+    The browser-only part comes last, so that `Renderer.pdf` can leave it out.
+    """
+    return Markup(_static("report.css") + _static("screen.css"))
 
 
 def restricted_fetcher() -> Any:
@@ -99,13 +102,16 @@ def _html_class() -> Any:
     from weasyprint import CSS, HTML
 
     try:
-        from weasyprint.html import UA, UA_COUNTER_STYLE, UA_STYLESHEET
+        from weasyprint.css.counters import CounterStyle
+        from weasyprint.html import UA, UA_STYLESHEET
     except ImportError:
         return HTML
     if not callable(getattr(HTML, "_ua_stylesheets", None)):
         return HTML
     kept = "\n".join(line for line in UA.splitlines() if not _NOTE_RULE.match(line))
-    sheet = CSS(string=kept, counter_style=UA_COUNTER_STYLE)
+    # Its @counter-style rules go to a throwaway registry: the documents' own copy of
+    # WeasyPrint's registry has them already, and defining them twice would warn each run.
+    sheet = CSS(string=kept, counter_style=CounterStyle())
 
     class WithoutNotes(HTML):
         def _ua_stylesheets(self, forms: bool = False) -> list[Any]:
@@ -133,6 +139,7 @@ class Renderer:
         # One font configuration per process: fonts are found and loaded once, not per document.
         self.fonts = FontConfiguration()
         self.css = stylesheet()
+        self.screen_css = _static("screen.css")
         # Parsed once and reused for every document of the run.
         self.pdf_seconds = 0.0
         self.pdf_pages = 0
@@ -148,6 +155,7 @@ class Renderer:
         # day, so a rerun on the same data gives the same bytes.
         # PDF/A-3u: archivable, fonts embedded, text extractable as Unicode.
         started = time.perf_counter()
+        html = html.replace(self.screen_css, "", 1)
         document = html_document(html).render(
             stylesheets=[self.print_css], font_config=self.fonts, pdf_variant="pdf/a-3u"
         )

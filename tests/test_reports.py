@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import os
 import re
 import shutil
@@ -50,6 +51,20 @@ def run_dir(tmp_path_factory) -> Path:
     )
     assert result.exit_code == 0, result.output
     return base / "out" / AS_OF
+
+
+@pytest.mark.parametrize("name", ["portfolio.html", "vendors/acme-offshore.html"])
+def test_weasyprint_finds_nothing_to_warn_of_in_our_documents(run_dir, caplog, name):
+    """Its warnings would reach every night's log: the browser-only CSS is left out of the PDF."""
+    from scorecard.config import config_from_mapping
+    from scorecard.reports.render import Renderer
+
+    html = (run_dir / name).read_text()
+    assert "max-width: 700px" in html  # kept for browsers
+    renderer = Renderer(config_from_mapping({}, "defaults").scoring.standings)
+    with caplog.at_level(logging.WARNING, logger="weasyprint"):
+        assert renderer.pdf(html).startswith(b"%PDF-")
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("weasyprint")] == []
 
 
 def pdf_text(path: Path) -> tuple[int, str]:
