@@ -439,7 +439,7 @@ def demo_data(
     from scorecard.config import Config
     from scorecard.demo_data import generate_demo_data
     from scorecard.errors import SourceError
-    from scorecard.extract.source import open_engine
+    from scorecard.extract.source import first_line, open_engine
     from scorecard.urls import redact_url
 
     url = resolve_database_url(database_url, Config())
@@ -451,7 +451,7 @@ def demo_data(
         )
     except SQLAlchemyError as exc:
         raise SourceError(
-            f"cannot write demo data to {redact_url(url)}: {exc.__class__.__name__}"
+            f"cannot write demo data to {redact_url(url)}: {first_line(exc)}"
         ) from None
     finally:
         engine.dispose()

@@ -342,3 +342,12 @@ def test_version_and_help():
     assert result.exit_code == 0
     for command in ("run", "init-db", "demo-data", "demo"):
         assert command in result.stdout
+
+
+def test_demo_data_that_cannot_be_written_says_the_databases_own_reason(tmp_path):
+    url = f"sqlite:///{tmp_path / 'no-such-folder' / 'demo.db'}"
+    result = CliRunner().invoke(cli, ["demo-data", "--database-url", url, "--scale", "0.01"])
+    assert result.exit_code == 3
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"scorecard: error: cannot write demo data to {url}: unable to open database file"
+    )
