@@ -693,6 +693,27 @@ class VendorRun:
     """The process that rendered the pack, when not the run's own."""
     worker_peak_rss_mib: float | None
     """The largest of the scorecard workers' peaks."""
+    pack_alone_seconds: float
+    """The pack rendered with nothing beside it: one process, one vendor's scorecards."""
+    pack_alone_pages: int
+
+
+def _pack_alone(work: Path, url: str, out: Path) -> tuple[int, float]:
+    """(pages, seconds) of the pack when it renders alone: `reports.workers = 1` and
+    `--vendor` one vendor, so no scorecard worker shares the cores with it."""
+    config = work / "one-process.toml"
+    config.write_text(re.sub(r"(?m)^\[reports\]$", "[reports]\nworkers = 1", CONFIG.read_text()))
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        first = connection.exec_driver_sql("SELECT MIN(vendor_id) FROM vendors").scalar_one()
+    engine.dispose()
+    ran = subprocess.run([*run_command(url, out, config), "--vendor", str(first)],
+                         capture_output=True, text=True)  # fmt: skip
+    found = PORTFOLIO_LOG.search(ran.stdout + ran.stderr)
+    if ran.returncode not in (0, 1) or found is None:
+        raise SystemExit(f"the pack alone failed:\n{ran.stdout}{ran.stderr}")
+    shutil.rmtree(out, ignore_errors=True)
+    return int(found.group(1)), float(found.group(2))
 
 
 def vendor_run(work: Path, vendors: int) -> VendorRun:
@@ -722,9 +743,13 @@ def vendor_run(work: Path, vendors: int) -> VendorRun:
         pages=int(scorecards.group(2)), render_seconds=float(scorecards.group(3)),
         portfolio_pages=int(portfolio.group(1)), portfolio_seconds=float(portfolio.group(2)),
         portfolio_peak_rss_mib=_mib(memory.group(2)), worker_peak_rss_mib=_mib(memory.group(3)),
+        pack_alone_seconds=0.0, pack_alone_pages=0,
     )  # fmt: skip
     shutil.rmtree(out, ignore_errors=True)
-    return result
+    alone_pages, alone_seconds = _pack_alone(work, url, out)
+    return dataclasses.replace(
+        result, pack_alone_pages=alone_pages, pack_alone_seconds=alone_seconds
+    )
 
 
 def _mib(logged: str | None) -> float | None:
@@ -774,9 +799,24 @@ def vendor_table(runs: list[VendorRun]) -> list[str]:
         "",
         "Per document: the render stage's wall time over the documents (the scorecards render in "
         "the worker processes while another renders the portfolio): wall time, not CPU time. "
-        "Portfolio render: the pack alone, HTML and PDF, in its own process. The run's peak RSS is "
+        "Portfolio render: the pack alone, HTML and PDF, in its own process, beside the two "
+        "scorecard workers on two cores. The run's peak RSS is "
         "what wait4 reports for it, over the whole run; the render processes are the fork server's "
         "children, so each logs its own peak (`peak RSS:` in the run's log).",
+        "",
+        "### The pack's render time against its pages, with nothing beside it",
+        "",
+        "The same world, `scorecard run --vendor <first vendor>` with `reports.workers = 1`: the "
+        "pack renders in the run's own process with no scorecard worker sharing the cores, so its "
+        "time is its own.",
+        "",
+        "| vendors | portfolio pages | portfolio render | per page |",
+        "|---:|---:|---:|---:|",
+        *[
+            f"| {r.vendors:,} | {r.pack_alone_pages} | {r.pack_alone_seconds:.1f} s | "
+            f"{r.pack_alone_seconds / max(r.pack_alone_pages, 1) * 1000:.0f} ms |"
+            for r in runs
+        ],
         "",
     ]
 
