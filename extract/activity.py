@@ -234,16 +234,13 @@ def _group_rule_examples(
     repeated: Repeated,
     rejected: pl.DataFrame,
     rules: Sequence[Rule],
-    accepted_before: Sequence[str] | None,
 ) -> pl.DataFrame:
     """Example IDs for the groups a vendor or process rule rejected (rows: 0, only the IDs).
 
-    Only for groups the summing query could not foresee (see `group_rejected`, given
-    `accepted_before`), whose good rows therefore kept no IDs: a vendor of
-    `from_activity` that its own defaults or overrides reject. Otherwise nothing is asked.
+    Asked only where the summing query could not foresee them (see `group_rejected`):
+    on SQLite, for a vendor of `from_activity` that its own defaults or overrides
+    reject, whose good rows therefore kept no IDs.
     """
-    if accepted_before is not None:
-        return pl.DataFrame(schema=REJECTED_GROUP_SCHEMA)  # every rejected vendor was foreseen
     # A blank vendor or process was foreseen; a named vendor its own row rejects was not.
     by_group = rejected.filter(
         pl.col("rule").is_in(("unknown_vendor", "vendor_rejected"))
@@ -338,20 +335,24 @@ def _extract_once(
     # The vendors first when they are a table: then the summing queries know which vendors
     # are rejected and keep example IDs for their rows (`group_rejected`).
     vendor_source = resolved["vendors"]
+
+    def split_vendors(read: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+        return split_rows(read, vendor_rules(vendor_source.parsed), "vendors", vendor_source.parsed)
+
     vendors_read: pl.DataFrame | None = None
     accepted_before: Sequence[str] | None = None
     if not vendor_source.from_activity:
         assert vendor_source.select is not None, "vendors cannot be absent"
         vendors_read = read_table(connection, "vendors", vendor_source.select, vendor_source.parsed)
-        accepted_before = (
-            split_rows(vendors_read, vendor_rules(vendor_source.parsed), "vendors",
-                       vendor_source.parsed)[0].get_column("vendor_id").to_list()
-        )  # fmt: skip
+        vendors, rejected_vendors = split_vendors(vendors_read)
+        accepted_before = vendors.get_column("vendor_id").to_list()
     # Example IDs for the groups a vendor or process rule will reject, kept by the summing
     # query. On SQLite its rows are told apart one by one (a MIN and MAX of text over every
     # row would cost it a quarter more); elsewhere every group keeps its smallest and largest
     # ID (on PostgreSQL a text test per row costs a third more, MIN and MAX a twelfth).
     grouped_out = group_rejected(accepted_before) if _fence(connection) else every_group
+    # What no test foresaw: on SQLite, a vendor from the activity that its own row rejects.
+    unforeseen = grouped_out is not every_group and accepted_before is None
 
     days: dict[str, pl.DataFrame] = {}
     sources: dict[str, Any] = {}
@@ -394,9 +395,7 @@ def _extract_once(
         vendors_read = _vendors_from_activity(
             vendor_source.spec, _activity_vendor_ids([*days.values(), charges_read])
         )
-    vendors, rejected_vendors = split_rows(
-        vendors_read, vendor_rules(vendor_source.parsed), "vendors", vendor_source.parsed
-    )
+        vendors, rejected_vendors = split_vendors(vendors_read)
     all_ids: Sequence[str] = vendors_read.get_column("vendor_id").drop_nulls().unique().to_list()
     accepted_ids: Sequence[str] = vendors.get_column("vendor_id").to_list()
     charges, rejected_charges = split_rows(
@@ -412,17 +411,9 @@ def _extract_once(
         accepted_days, rejected_days, counts = _split_summary(days[table], table, checks)
         examples = (
             _group_rule_examples(
-                connection,
-                table,
-                sources[table],
-                window,
-                repeated[table],
-                rejected_days,
-                checks,
-                # Every group kept its IDs: nothing left to foresee.
-                accepted_before if grouped_out is not every_group else [],
+                connection, table, sources[table], window, repeated[table], rejected_days, checks
             )
-            if table in sources
+            if table in sources and unforeseen
             else pl.DataFrame(schema=REJECTED_GROUP_SCHEMA)
         )
         summed[table] = (accepted_days, pl.concat([rejected_days, examples]), counts)

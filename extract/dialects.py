@@ -431,7 +431,7 @@ def _parsed_mysql(element: parsed_timestamp, compiler: SQLCompiler, **kw: Any) -
     offset = f"REPLACE(REGEXP_SUBSTR({value}, '[+-][0-9]{{2}}(:?[0-9]{{2}})?$'), ':', '')"
     zone = (
         f"CASE WHEN NOT ({has_offset}) OR {offset} = '' OR {offset} IS NULL THEN '+00:00' "
-        f"ELSE CONCAT(LEFT({offset}, 3), ':', IF(LENGTH({offset}) = 5, RIGHT({offset}, 2), '00')) END"
+        f"ELSE {_mysql_zone(offset)} END"
     )
     local = (
         f"REPLACE(CASE WHEN {has_offset} THEN REGEXP_REPLACE({value}, {_quoted(compiler, _OFFSET)}, '') "
@@ -444,7 +444,12 @@ def _parsed_mysql(element: parsed_timestamp, compiler: SQLCompiler, **kw: Any) -
     )
 
 
-_FORMAT_OFFSET = "(Z|[+-][0-9]{2}:?[0-9]{2})$"
+_FORMAT_OFFSET = STRFTIME["z"][0] + "$"
+
+
+def _mysql_zone(offset: str) -> str:
+    """An offset without its colon (+hh or +hhmm) as CONVERT_TZ's +hh:mm."""
+    return f"CONCAT(LEFT({offset}, 3), ':', IF(LENGTH({offset}) = 5, RIGHT({offset}, 2), '00'))"
 
 
 def _str_to_date(compiler: SQLCompiler, value: str, fmt: str) -> str:
@@ -454,7 +459,7 @@ def _str_to_date(compiler: SQLCompiler, value: str, fmt: str) -> str:
         return f"STR_TO_DATE({value}, {_quoted(compiler, _mysql_format(fmt))})"
     local = f"REGEXP_REPLACE({value}, {_quoted(compiler, _FORMAT_OFFSET)}, '')"
     offset = f"REPLACE(REGEXP_SUBSTR({value}, {_quoted(compiler, _FORMAT_OFFSET)}), ':', '')"
-    zone = f"CASE WHEN {offset} = 'Z' THEN '+00:00' ELSE CONCAT(LEFT({offset}, 3), ':', RIGHT({offset}, 2)) END"
+    zone = f"CASE WHEN {offset} = 'Z' THEN '+00:00' ELSE {_mysql_zone(offset)} END"
     read = f"STR_TO_DATE({local}, {_quoted(compiler, _mysql_format(fmt[:-2]))})"
     return f"CONVERT_TZ({read}, {zone}, '+00:00')"
 

@@ -187,6 +187,11 @@ Repeated = Sequence[Any] | None
 forbids them), None when there are more than REPEATED_IDS_LISTED, so the query finds them itself."""
 
 
+def _repeated(ids: ColumnElement[Any], in_window: ColumnElement[bool]) -> Select[Any]:
+    """The IDs that occur more than once among the rows read."""
+    return select(ids).where(in_window, ids.is_not(None)).group_by(ids).having(func.count() > 1)
+
+
 def repeated_ids_query(table: str, source: Subquery, window: Window) -> Select[Any]:
     """The IDs that occur more than once among the rows read, at most REPEATED_IDS_LISTED + 1.
 
@@ -194,14 +199,8 @@ def repeated_ids_query(table: str, source: Subquery, window: Window) -> Select[A
     then written into the summing query as a list, so that a view or a user's query
     is evaluated twice in all (here and there), never a third time for a join.
     """
-    ids = source.c[ID_COLUMN[table]]
-    return (
-        select(ids)
-        .where(rows_read(table, source.c, window), ids.is_not(None))
-        .group_by(ids)
-        .having(func.count() > 1)
-        .limit(REPEATED_IDS_LISTED + 1)
-    )
+    in_window = rows_read(table, source.c, window)
+    return _repeated(source.c[ID_COLUMN[table]], in_window).limit(REPEATED_IDS_LISTED + 1)
 
 
 def _with_duplicates(
@@ -217,15 +216,9 @@ def _with_duplicates(
     ids = source.c[id_column]
     if repeated is not None:
         return source, (ids.in_(list(repeated)) if repeated else None)
-    grouped = (
-        select(ids.label("repeated_id"))
-        .where(window, ids.is_not(None))
-        .group_by(ids)
-        .having(func.count() > 1)
-        .subquery("repeated")
-    )
-    joined = source.outerjoin(grouped, grouped.c.repeated_id == ids)
-    return joined, grouped.c.repeated_id.is_not(None)
+    grouped = _repeated(ids, window).subquery("repeated")
+    repeated_id = grouped.c[id_column]
+    return source.outerjoin(grouped, repeated_id == ids), repeated_id.is_not(None)
 
 
 def _clamped(value: ColumnElement[Any]) -> ColumnElement[Any]:
