@@ -16,7 +16,21 @@ from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, Engine, Select, and_, func, or_, select, type_coerce
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Integer,
+    Select,
+    Subquery,
+    TableClause,
+    and_,
+    func,
+    literal_column,
+    or_,
+    select,
+    type_coerce,
+)
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.types import NullType
 
@@ -131,6 +145,7 @@ def work_item_days(
     added up. Elsewhere, one query.
     """
     snapshot = export_snapshot(connection) if parallel_queries > 1 else None
+    by_rowid = rowid_slices(connection, source, parallel_queries) if snapshot else None
     if snapshot is None:
         query = work_item_days_query(
             source, window, repeated, parsed=parsed, fence=_fence(connection),
@@ -139,6 +154,11 @@ def work_item_days(
         return _read_summary(connection, query, WORK_ITEM_DAYS_SCHEMA, "work_items")
 
     def slice_query(part: int) -> Select[Any]:
+        if by_rowid is not None:
+            return work_item_days_query(
+                by_rowid[part], window, repeated, None, parsed, fence=True,
+                grouped_out=grouped_out,
+            )  # fmt: skip
         return work_item_days_query(
             source, window, repeated, received_part(window, part, parallel_queries), parsed,
             fence=_fence(connection), grouped_out=grouped_out,
@@ -182,6 +202,52 @@ def work_item_days(
         )
         .select(list(WORK_ITEM_DAYS_SCHEMA))
     )
+
+
+# What SQLite calls a table's rowid; a column of the table's own may take one of the names.
+_ROWID_NAMES = ("_rowid_", "rowid", "oid")
+
+
+def rowid_slices(connection: Connection, source: Subquery, parts: int) -> list[Subquery] | None:
+    """SQLite: the source cut into `parts` slices by rowid, or None where it has no rowid.
+
+    Slices by time received (`received_part`) test a parsed time, so on SQLite, whose
+    times are text, every slice would check and parse every row of the table to keep
+    its share. A rowid range is tested before anything is parsed, on the table's own
+    b-tree, so each slice reads and parses only its rows. A view, a user's query or a
+    WITHOUT ROWID table has no rowid: those are sliced by time. The bounds are read
+    in this transaction, whose lock keeps every slice on the same rows (`export_snapshot`).
+    """
+    if connection.dialect.name != "sqlite":
+        return None
+    canonical = source.element
+    if not isinstance(canonical, Select):
+        return None
+    froms = canonical.columns_clause_froms
+    if len(froms) != 1 or not isinstance(froms[0], TableClause):
+        return None
+    taken = {column.name.lower() for column in froms[0].c}
+    free = [name for name in _ROWID_NAMES if name not in taken]
+    if not free:
+        return None
+    rowid: ColumnElement[int] = literal_column(free[0], Integer())
+    try:
+        low, high = connection.execute(
+            select(func.min(rowid), func.max(rowid)).select_from(froms[0])
+        ).one()
+    except SQLAlchemyError:  # WITHOUT ROWID
+        return None
+    if low is None or high is None:  # a view, or no rows
+        return None
+    bounds = [low + (high - low + 1) * k // parts for k in range(1, parts)]
+    slices = []
+    for part in range(parts):
+        tests = [
+            *([rowid >= bounds[part - 1]] if part > 0 else []),
+            *([rowid < bounds[part]] if part < parts - 1 else []),
+        ]
+        slices.append(canonical.where(*tests).subquery(source.name))
+    return slices
 
 
 def _split_summary(

@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Date, DateTime, literal
+from sqlalchemy import BigInteger, Boolean, ColumnElement, Date, DateTime, String, cast, literal
 from sqlalchemy.exc import CompileError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -230,8 +230,10 @@ def _day_fits(compiler: SQLCompiler, value: str, fmt: str | None) -> tuple[str, 
             f"CAST(SUBSTR({value}, {start}, {length}) AS {integer})"
             for start, length in ((1, 4), (6, 2), (9, 2))
         )
+        # SQLite: the value is known to start YYYY-MM-DD; one text comparison is a third
+        # of the cost of two GLOBs, on every row.
         late = (
-            f"({value} GLOB '????-??-29*' OR {value} GLOB '????-??-3[01]*')"
+            f"SUBSTR({value}, 9, 2) > '28'"
             if compiler.dialect.name == "sqlite"
             else _regex_test(compiler, value, _ISO_LATE_DAY)
         )
@@ -592,3 +594,8 @@ def _parsed_spark(element: parsed_timestamp, compiler: SQLCompiler, **kw: Any) -
         f"CASE WHEN {guard} "
         f"THEN try_to_timestamp({read}, {_spark_quoted(compiler, _spark_format(element.fmt))}) END"
     )
+
+
+def raw_text(raw: ColumnElement[Any]) -> ColumnElement[str]:
+    """A `_raw_<column>` as the text shown for it: SQLite may hold a number there."""
+    return cast(raw, String())

@@ -50,7 +50,7 @@ from sqlalchemy.exc import CompileError, SQLAlchemyError
 
 from scorecard.config import ColumnConstant, TableSource
 from scorecard.errors import ConfigError, SourceError
-from scorecard.extract.dialects import day_of, matches, parsed_timestamp
+from scorecard.extract.dialects import day_of, matches, parsed_timestamp, raw_text
 from scorecard.extract.readonly import NotReadOnly, ensure_read_only_query
 from scorecard.extract.schema import TABLES
 from scorecard.extract.source import first_line, read_only_connection, split_name
@@ -291,8 +291,9 @@ def _canonical_column(
     fmt = spec.formats.get(wanted.name) if spec is not None else None
     parsed = _parsed(value, kind, fmt, column_kind_)
     is_time = isinstance(kind, Date | DateTime)
-    raw = cast(value, String()) if column_kind_ == "any" else value
-    return [parsed.label(wanted.name), raw.label(f"_raw_{wanted.name}")], True, is_time
+    # The value as it is, not yet as text: SQLite would make that copy for every row of a
+    # large table, where only the few that do not read are ever shown (see `raw_text`).
+    return [parsed.label(wanted.name), value.label(f"_raw_{wanted.name}")], True, is_time
 
 
 def resolve(
@@ -352,7 +353,7 @@ def _check_text_times(connection: Connection, resolved: Source, problems: Proble
         measures += [
             func.count(raw),
             func.sum(case((unread, 1), else_=0)),
-            func.min(case((unread, raw), else_=None)),
+            func.min(case((unread, raw_text(raw)), else_=None)),
         ]
     try:
         row = connection.execute(select(*measures)).one()

@@ -26,7 +26,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlch
 
 from scorecard.config import TableSource
 from scorecard.errors import ConfigError, SourceError
-from scorecard.extract.dialects import strptime_utc
+from scorecard.extract.dialects import raw_text, strptime_utc
 from scorecard.extract.readonly import (
     NotReadOnly,
     duckdb_read_only_config,
@@ -341,9 +341,16 @@ def read_table(
     import polars as pl
 
     schema = {**polars_schema(name), **{f"_raw_{c}": pl.String() for c in raw_columns}}
+    source = statement.subquery("src")
+    raw = {f"_raw_{c}" for c in raw_columns}
+    statement = select(
+        *[
+            raw_text(column).label(column.name) if column.name in raw else column
+            for column in source.c
+        ]
+    )
     if where is not None:
-        source = statement.subquery("src")
-        statement = select(*source.c).where(where(source.c))
+        statement = statement.where(where(source.c))
     parts: list[pl.DataFrame] = []
     try:
         # On the statement, not the connection: the summaries after it must not stream

@@ -43,7 +43,7 @@ from sqlalchemy import (
     true,
 )
 
-from scorecard.extract.dialects import at, day_of, milliseconds_between
+from scorecard.extract.dialects import at, day_of, milliseconds_between, raw_text
 from scorecard.extract.schema import ID_COLUMN
 from scorecard.extract.validate import (
     MAX_UNITS,
@@ -238,7 +238,7 @@ def _unreadable(c: Mapping[str, Any], parsed: Sequence[str]) -> list[ColumnEleme
     its text, and every engine must report the same.
     """
     return [
-        case((c[name].is_(None), c[f"_raw_{name}"]), else_=None).label(f"_raw_{name}")
+        case((c[name].is_(None), raw_text(c[f"_raw_{name}"])), else_=None).label(f"_raw_{name}")
         for name in parsed
     ]
 
@@ -255,7 +255,8 @@ def _bad_value(rule: ColumnElement[Any], c: Mapping[str, Any], parsed: Sequence[
         )
     if not shown:
         return None
-    return case(*shown, else_=None)
+    # A good row (no rule) is settled by the first test, not by one per rule.
+    return case((rule.is_(None), None), *shown, else_=None)
 
 
 def rows_read(table: str, c: Any, window: Window) -> ColumnElement[bool]:
