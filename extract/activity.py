@@ -53,13 +53,9 @@ from scorecard.extract.summaries import (
     REQUEST_DAYS_SCHEMA,
     WORK_ITEM_DAY_KEYS,
     WORK_ITEM_DAYS_SCHEMA,
-    GroupTest,
     Repeated,
     Window,
-    every_group,
     fenced,
-    group_examples_query,
-    group_rejected,
     received_part,
     repeated_ids_query,
     request_days_query,
@@ -131,7 +127,6 @@ def work_item_days(
     repeated: Repeated,
     parallel_queries: int,
     parsed: Sequence[str] = (),
-    grouped_out: GroupTest | None = None,
 ) -> pl.DataFrame:
     """The work items summed per vendor, process, rule and day, in one or several queries.
 
@@ -148,20 +143,16 @@ def work_item_days(
     by_rowid = rowid_slices(connection, source, parallel_queries) if snapshot else None
     if snapshot is None:
         query = work_item_days_query(
-            source, window, repeated, parsed=parsed, fence=_fence(connection),
-            grouped_out=grouped_out,
-        )  # fmt: skip
+            source, window, repeated, parsed=parsed, fence=_fence(connection)
+        )
         return _read_summary(connection, query, WORK_ITEM_DAYS_SCHEMA, "work_items")
 
     def slice_query(part: int) -> Select[Any]:
         if by_rowid is not None:
-            return work_item_days_query(
-                by_rowid[part], window, repeated, None, parsed, fence=True,
-                grouped_out=grouped_out,
-            )  # fmt: skip
+            return work_item_days_query(by_rowid[part], window, repeated, None, parsed, fence=True)
         return work_item_days_query(
             source, window, repeated, received_part(window, part, parallel_queries), parsed,
-            fence=_fence(connection), grouped_out=grouped_out,
+            fence=_fence(connection),
         )  # fmt: skip
 
     def summed_slice(part: int) -> pl.DataFrame | None:
@@ -276,9 +267,6 @@ def _split_summary(
     return accepted, rejected, TableCounts(read, accepted_rows, read - accepted_rows)
 
 
-GROUP_RULE_NAMES = ("unknown_vendor", "vendor_rejected", "missing_process")
-
-
 def repeated_ids(
     connection: Connection, table: str, source: Any, window: Window, ids_unique: bool
 ) -> Repeated:
@@ -290,50 +278,6 @@ def repeated_ids(
     except SQLAlchemyError as exc:
         raise source_error(exc, f"reading {table!r}", f"cannot read table {table!r}") from None
     return None if len(found) > REPEATED_IDS_LISTED else tuple(found)
-
-
-def _group_rule_examples(
-    connection: Connection,
-    table: str,
-    source: Any,
-    window: Window,
-    repeated: Repeated,
-    rejected: pl.DataFrame,
-    rules: Sequence[Rule],
-) -> pl.DataFrame:
-    """Example IDs for the groups a vendor or process rule rejected (rows: 0, only the IDs).
-
-    Asked only where the summing query could not foresee them (see `group_rejected`):
-    on SQLite, for a vendor of `from_activity` that its own defaults or overrides
-    reject, whose good rows therefore kept no IDs.
-    """
-    # A blank vendor or process was foreseen; a named vendor its own row rejects was not.
-    by_group = rejected.filter(
-        pl.col("rule").is_in(("unknown_vendor", "vendor_rejected"))
-        & (pl.col("vendor_id").str.strip_chars() != "")
-    )
-    if by_group.is_empty():
-        return pl.DataFrame(schema=REJECTED_GROUP_SCHEMA)
-    vendor_ids = by_group.get_column("vendor_id").unique().sort().to_list()
-    query = group_examples_query(table, source, window, repeated, vendor_ids)
-    schema = {"vendor_id": pl.String(), "process": pl.String(), "first_id": pl.String(),
-              "last_id": pl.String()}  # fmt: skip
-    examples = _read_summary(connection, query, schema, table).with_columns(
-        pl.lit(None, pl.String).alias("rule")
-    )
-    return (
-        with_group_rules(examples, rules)
-        .filter(pl.col("rule").is_in(GROUP_RULE_NAMES))
-        .select(
-            pl.lit(table).alias("table"),
-            "rule",
-            "vendor_id",
-            pl.lit(0, pl.Int64).alias("rows"),
-            "first_id",
-            "last_id",
-            pl.lit(None, pl.String).alias("value"),
-        )
-    )
 
 
 def _small_table_counts(read: pl.DataFrame, accepted: pl.DataFrame) -> TableCounts:
@@ -398,30 +342,18 @@ def _extract_once(
             where=_charges_in_window(window),
         )
     )
-    # The vendors first when they are a table: then the summing queries know which vendors
-    # are rejected and keep example IDs for their rows (`group_rejected`).
     vendor_source = resolved["vendors"]
 
     def split_vendors(read: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         return split_rows(read, vendor_rules(vendor_source.parsed), "vendors", vendor_source.parsed)
 
     vendors_read: pl.DataFrame | None = None
-    accepted_before: Sequence[str] | None = None
     if not vendor_source.from_activity:
         assert vendor_source.select is not None, "vendors cannot be absent"
         vendors_read = read_table(connection, "vendors", vendor_source.select, vendor_source.parsed)
         vendors, rejected_vendors = split_vendors(vendors_read)
-        accepted_before = vendors.get_column("vendor_id").to_list()
-    # Example IDs for the groups a vendor or process rule will reject, kept by the summing
-    # query. On SQLite its rows are told apart one by one (a MIN and MAX of text over every
-    # row would cost it a quarter more); elsewhere every group keeps its smallest and largest
-    # ID (on PostgreSQL a text test per row costs a third more, MIN and MAX a twelfth).
-    grouped_out = group_rejected(accepted_before) if _fence(connection) else every_group
-    # What no test foresaw: on SQLite, a vendor from the activity that its own row rejects.
-    unforeseen = grouped_out is not every_group and accepted_before is None
 
     days: dict[str, pl.DataFrame] = {}
-    sources: dict[str, Any] = {}
     repeated: dict[str, Repeated] = {}
     for table, schema in (
         ("work_items", WORK_ITEM_DAYS_SCHEMA),
@@ -433,7 +365,6 @@ def _extract_once(
             continue
         progress(f"checking and summing {table.replace('_', ' ')} in the database")
         source = fenced(found.select, _fence(connection)).subquery("src")
-        sources[table] = source
         # Asked first, on this connection and transaction: the same state the sums read.
         repeated[table] = repeated_ids(
             connection, table, source, window,
@@ -441,15 +372,14 @@ def _extract_once(
         )  # fmt: skip
         days[table] = (
             work_item_days(
-                connection, source, window, repeated[table], parallel_queries, found.parsed,
-                grouped_out,
+                connection, source, window, repeated[table], parallel_queries, found.parsed
             )
             if table == "work_items"
             else _read_summary(
                 connection,
                 request_days_query(
                     source, window, repeated[table], target_hours, found.parsed,
-                    _fence(connection), grouped_out,
+                    _fence(connection),
                 ),
                 schema,
                 table,
@@ -474,15 +404,7 @@ def _extract_once(
     checks = group_rules(all_ids, accepted_ids)
     summed: dict[str, tuple[pl.DataFrame, pl.DataFrame, TableCounts]] = {}
     for table in ("work_items", "requests"):
-        accepted_days, rejected_days, counts = _split_summary(days[table], table, checks)
-        examples = (
-            _group_rule_examples(
-                connection, table, sources[table], window, repeated[table], rejected_days, checks
-            )
-            if table in sources and unforeseen
-            else pl.DataFrame(schema=REJECTED_GROUP_SCHEMA)
-        )
-        summed[table] = (accepted_days, pl.concat([rejected_days, examples]), counts)
+        summed[table] = _split_summary(days[table], table, checks)
     items, rejected_items, item_counts = summed["work_items"]
     requests, rejected_requests, request_counts = summed["requests"]
     rejected = pl.concat(
