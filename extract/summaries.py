@@ -195,8 +195,23 @@ def repeated_ids_query(table: str, source: Subquery, window: Window) -> Select[A
     then written into the summing query as a list, so that a view or a user's query
     is evaluated twice in all (here and there), never a third time for a join.
     """
+    source = _only(source, {ID_COLUMN[table], *WINDOW_TIMES[table]})
     in_window = rows_read(table, source.c, window)
     return _repeated(source.c[ID_COLUMN[table]], in_window).limit(REPEATED_IDS_LISTED + 1)
+
+
+# The times `rows_read` decides the window on.
+WINDOW_TIMES = {"work_items": ("received_at", "completed_at", "due_at"), "requests": ("opened_at",)}
+
+
+def _only(source: Subquery, names: set[str]) -> Subquery:
+    """The source with only the named columns: SQLite computes every column of a fenced
+    subquery for every row, so the duplicate check would parse and check them all."""
+    canonical = source.element
+    if not isinstance(canonical, Select):
+        return source
+    kept = [column for column in canonical.selected_columns if column.name in names]
+    return canonical.with_only_columns(*kept).subquery(source.name)
 
 
 def _with_duplicates(
