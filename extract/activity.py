@@ -223,8 +223,13 @@ def rowid_slices(connection: Connection, source: Subquery, parts: int) -> list[S
         return None
     rowid: ColumnElement[int] = literal_column(free[0], Integer())
     try:
+        # Two subqueries: SQLite reads MIN or MAX of a rowid off the b-tree's ends only
+        # when it is the query's one aggregate; both in one query scan the table.
         low, high = connection.execute(
-            select(func.min(rowid), func.max(rowid)).select_from(froms[0])
+            select(
+                select(func.min(rowid)).select_from(froms[0]).scalar_subquery(),
+                select(func.max(rowid)).select_from(froms[0]).scalar_subquery(),
+            )
         ).one()
     except SQLAlchemyError:  # WITHOUT ROWID
         return None
