@@ -18,8 +18,11 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from matplotlib.backends.backend_svg import RendererSVG
 from matplotlib.figure import Figure
+from matplotlib.layout_engine import TightLayoutEngine
 from matplotlib.lines import Line2D
+from matplotlib.transforms import Bbox
 
 from scorecard.scoring.control import MEASURES as MEASURE_TITLES
 from scorecard.scoring.control import ControlChart
@@ -92,9 +95,21 @@ def _drawn_once(draw: ChartFunction) -> ChartFunction:
     return cast(ChartFunction, cached)
 
 
+def _tight_bbox(figure: Figure) -> Bbox:
+    """What savefig(bbox_inches="tight") crops to, without the throwaway draw of the whole
+    figure it makes first: the bounds of every artist, measured by the SVG renderer at SVG's
+    72 dpi (as savefig measures them), plus savefig's padding. Same crop to a millionth of a
+    point, for about a third less of the chart's cost."""
+    figure.set_dpi(72)
+    renderer = RendererSVG(*figure.bbox.size, io.StringIO())
+    bbox: Bbox = figure.get_tightbbox(renderer)
+    pad = matplotlib.rcParams["savefig.pad_inches"]
+    return bbox.padded(pad)
+
+
 def _data_uri(figure: Figure) -> str:
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
+    figure.savefig(buffer, format="svg", bbox_inches=_tight_bbox(figure), metadata={"Date": None})
     plt.close(figure)
     return "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
@@ -278,5 +293,7 @@ def control_charts(charts: Sequence[ControlChart]) -> str:
         axes.set_ylim(max(low, -1.0), min(high, 101.0))
         title = MEASURE_TITLES.get(chart.measure, chart.measure)
         axes.set_title(f"{title} · {chart.method} chart", fontsize=7.5)
-    figure.tight_layout()
+    # The tight layout computed once, not set on the figure: Figure.tight_layout leaves a
+    # placeholder layout engine behind, and savefig draws any figure with an engine twice.
+    TightLayoutEngine().execute(figure)
     return _data_uri(figure)
