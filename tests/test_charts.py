@@ -83,3 +83,25 @@ def test_each_figure_is_cropped_as_savefig_tight_would_crop_it(monkeypatch, name
     monkeypatch.setattr(charts, "_tight_bbox", lambda figure: "tight")
     theirs = _size(FIGURES[name]())
     assert ours == pytest.approx(theirs, abs=0.01)
+
+
+def test_control_chart_panels_leave_room_for_the_longest_y_labels(monkeypatch):
+    """A fixed gap, not a tight layout: the right panel's labels ("98.95", "%") stay clear of
+    the left panel even when the rates are so close that every label has five characters."""
+    made = [p_chart(m, MONTHS, [99000 + 7 * (i % 5) for i in range(15)], [100000] * 15)
+            for m in ("quality", "timeliness")]  # fmt: skip
+    labels: list[str] = []
+    gaps: list[float] = []
+    data_uri = charts._data_uri
+
+    def measured(figure: Figure) -> str:
+        left, right = figure.axes
+        renderer = figure.canvas.get_renderer()  # type: ignore[attr-defined]
+        labels.extend(t.get_text() for t in right.get_yticklabels())
+        gaps.append(right.get_tightbbox(renderer).x0 - left.get_window_extent(renderer).x1)
+        return data_uri(figure)
+
+    monkeypatch.setattr(charts, "_data_uri", measured)
+    charts.control_charts([c for c in made if c is not None])
+    assert max(len(label) for label in labels) == 5
+    assert len(gaps) == 1 and gaps[0] > 0
