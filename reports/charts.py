@@ -18,8 +18,10 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from matplotlib.backends.backend_svg import RendererSVG
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.transforms import Bbox
 
 from scorecard.scoring.control import MEASURES as MEASURE_TITLES
 from scorecard.scoring.control import ControlChart
@@ -92,9 +94,21 @@ def _drawn_once(draw: ChartFunction) -> ChartFunction:
     return cast(ChartFunction, cached)
 
 
+def _tight_bbox(figure: Figure) -> Bbox:
+    """What savefig(bbox_inches="tight") crops to, without the throwaway draw of the whole
+    figure it makes first: the bounds of every artist, measured by the SVG renderer at SVG's
+    72 dpi (as savefig measures them), plus savefig's padding. Same crop to a millionth of a
+    point, for about a third less of the chart's cost."""
+    figure.set_dpi(72)
+    renderer = RendererSVG(*figure.bbox.size, io.StringIO())
+    bbox: Bbox = figure.get_tightbbox(renderer)
+    pad = matplotlib.rcParams["savefig.pad_inches"]
+    return bbox.padded(pad)
+
+
 def _data_uri(figure: Figure) -> str:
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
+    figure.savefig(buffer, format="svg", bbox_inches=_tight_bbox(figure), metadata={"Date": None})
     plt.close(figure)
     return "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
@@ -233,6 +247,11 @@ def sparkline(values: Sequence[float | None], width: int = 64, height: int = 16)
     return "data:image/svg+xml;base64," + base64.b64encode(svg.encode("ascii")).decode("ascii")
 
 
+# Where the control charts' panels sit, in fractions of the figure: what a tight layout found
+# for the demo's charts, with the widest gap between panels it needed and a little more.
+CONTROL_LAYOUT = {"left": 0.1, "right": 0.98, "bottom": 0.135, "top": 0.875, "wspace": 0.3}
+
+
 @_drawn_once
 def control_charts(charts: Sequence[ControlChart]) -> str:
     """One panel per measure: the monthly rate, centre line and 3-sigma limits; signals in red."""
@@ -278,5 +297,8 @@ def control_charts(charts: Sequence[ControlChart]) -> str:
         axes.set_ylim(max(low, -1.0), min(high, 101.0))
         title = MEASURE_TITLES.get(chart.measure, chart.measure)
         axes.set_title(f"{title} · {chart.method} chart", fontsize=7.5)
-    figure.tight_layout()
+    # Fixed room between the panels, not a tight layout (a fifth of the chart's cost, measuring
+    # every label): enough for the right panel's longest y labels ("99.25") and its "%"; the
+    # outer margins need no care, since the crop takes in whatever lies beyond them.
+    figure.subplots_adjust(**CONTROL_LAYOUT)
     return _data_uri(figure)
