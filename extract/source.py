@@ -394,9 +394,31 @@ def ids_enforced_unique(engine: Engine, name: str, spec: TableSource | None) -> 
         return False
     try:
         with engine.connect() as connection:
+            if engine.dialect.name == "duckdb":
+                return _has_duckdb_key(connection, table_name, schema, wanted)
             return _has_key(connection, table_name, schema, wanted)
     except (NotImplementedError, SQLAlchemyError):
         return False
+
+
+def _has_duckdb_key(
+    connection: Connection, table_name: str, schema: str | None, wanted: str
+) -> bool:
+    """DuckDB's own catalog: SQLAlchemy's inspector asks it through PostgreSQL's pg_catalog,
+    which DuckDB only imitates (the primary-key query fails), so its keys went unseen.
+
+    A PRIMARY KEY or UNIQUE constraint on that one column (DuckDB enforces both). A unique
+    index made by CREATE UNIQUE INDEX is not looked for (its columns are only listed as
+    text): such a table is checked for duplicates, as a table without a key is.
+    """
+    found = connection.exec_driver_sql(
+        "SELECT constraint_column_names FROM duckdb_constraints() "
+        "WHERE constraint_type IN ('PRIMARY KEY', 'UNIQUE') AND table_name = $1 "
+        "AND schema_name = coalesce($2, current_schema()) "
+        "AND database_name = current_database()",
+        (table_name, schema),
+    ).all()
+    return any([str(c).lower() for c in row[0]] == [wanted.lower()] for row in found)
 
 
 def _has_key(connection: Connection, table_name: str, schema: str | None, wanted: str) -> bool:
