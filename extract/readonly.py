@@ -177,9 +177,16 @@ def limit_duckdb(engine: Engine, folders: Sequence[str]) -> None:
     def lock(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
         try:
+            # DuckDB opens a file once per process and every connection to it shares that
+            # instance and its settings: the first connection set and locked them (GLOBAL), and
+            # a second one (the key lookup's, in source.py) can change nothing, so asks nothing.
+            cursor.execute("SELECT current_setting('lock_configuration')")
+            if cursor.fetchone()[0]:
+                return
             # TimeZone is the ICU extension's setting, unknown at connect time: set it here,
-            # before the lock (times are cut into UTC days whatever the machine's zone).
-            cursor.execute("SET TimeZone = 'UTC'")
+            # before the lock (times are cut into UTC days whatever the machine's zone), for
+            # every connection of the instance.
+            cursor.execute("SET GLOBAL TimeZone = 'UTC'")
             if folders:
                 listed = ", ".join("'" + folder.replace("'", "''") + "'" for folder in folders)
                 cursor.execute(f"SET allowed_directories = [{listed}]")

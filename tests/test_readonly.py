@@ -187,3 +187,38 @@ def test_postgresql_the_job_runs_exactly_one_statement_per_call(postgresql_url):
         pytest.raises(Exception, match=r"(?i)multiple commands"),
     ):
         connection.exec_driver_sql("SELECT 1; SELECT 2")
+
+
+SECOND_CONNECTION = """
+import json, sys
+from scorecard.extract.source import ids_enforced_unique, open_engine, read_only_connection
+engine = open_engine(sys.argv[1], read_only=True)
+with read_only_connection(engine) as first, engine.connect() as second:
+    zone = second.exec_driver_sql("SELECT current_setting('TimeZone')").scalar()
+    try:
+        second.exec_driver_sql("SET enable_external_access = true")
+        lifted = True
+    except Exception:
+        lifted = False
+    keyed = ids_enforced_unique(engine, "work_items", None)
+print(json.dumps({"zone": zone, "lifted": lifted, "keyed": keyed}))
+"""
+
+
+def test_duckdb_a_second_connection_of_the_job_shares_the_first_ones_utc_and_locks(duckdb_url):
+    """DuckDB shares one instance per file in a process: the first connection's settings
+    (locked) hold for a second one, which must still open (the key lookup uses one)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    load(duckdb_url, ROWS)
+    ran = subprocess.run(
+        [sys.executable, "-c", SECOND_CONNECTION, duckdb_url],
+        env={**os.environ, "TZ": "America/New_York"},  # a machine not in UTC
+        capture_output=True,
+        text=True,
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads(ran.stdout) == {"zone": "UTC", "lifted": False, "keyed": True}
