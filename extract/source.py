@@ -6,8 +6,12 @@ the database cannot be reached or a table or column is missing.
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
+import os
+import shutil
 import sqlite3
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
@@ -89,14 +93,21 @@ def as_datetime(value: object) -> dt.datetime | None:
 
 _FETCH_ROWS = 50_000
 
-# DuckDB keeps every block it has read in its buffer pool, up to 80 % of the machine's memory
-# by default, so the job's peak RSS grew with the data read. Capped, it evicts blocks and,
-# should a hash table (the duplicate check's IDs) outgrow the cap, spills it to disk.
-DUCKDB_MEMORY_LIMIT = "256MB"
+
+def duckdb_spill_folder() -> str:
+    """Where DuckDB spills: a private folder (mode 0700) of this process, removed at its exit.
+
+    DuckDB's default is next to the database file, whose folder may be read-only (then a
+    spilling query fails) or readable by others (who could read the rows spilled). DuckDB
+    makes the folder returned inside it, and removes it when the database closes.
+    """
+    parent = tempfile.mkdtemp(prefix="scorecard-duckdb-")
+    atexit.register(shutil.rmtree, parent, ignore_errors=True)
+    return os.path.join(parent, "spill")
 
 
 def _connect_arguments(
-    url: str, statement_timeout_seconds: float | None, read_only: bool, reads_files: bool = False
+    url: str, statement_timeout_seconds: float | None, read_only: bool
 ) -> dict[str, object]:
     """PostgreSQL drivers take the timeout and a name (shown to DBAs) at connect time;
     DuckDB has no read-only transaction, only read-only connections."""
@@ -107,9 +118,10 @@ def _connect_arguments(
             return {}
         # An in-memory database holds nothing to protect and cannot open read-only; what
         # it reads through a query (read_csv, read_parquet) are files it never writes, and
-        # external access stays off unless a query reads files (extract/readonly.py).
+        # external access is off but for the folders such queries name (extract/readonly.py).
         in_memory = parsed.database in (None, "", ":memory:")
-        config = duckdb_read_only_config(reads_files) | {"memory_limit": DUCKDB_MEMORY_LIMIT}
+        # Its memory is capped once connected (limit_duckdb), by its number of threads.
+        config = duckdb_read_only_config(duckdb_spill_folder())
         settings: dict[str, object] = {"config": config}
         return settings if in_memory else {"read_only": True, **settings}
     if backend == "postgresql" and parsed.get_driver_name() in ("psycopg", "psycopg2"):
@@ -175,7 +187,7 @@ def open_engine(
     except NotReadOnly as exc:
         raise ConfigError(f"a source query: {exc}") from None
     try:
-        arguments = _connect_arguments(url, statement_timeout_seconds, read_only, bool(folders))
+        arguments = _connect_arguments(url, statement_timeout_seconds, read_only)
         engine = create_engine(url, connect_args=arguments)
     except (ArgumentError, NoSuchModuleError) as exc:
         raise ConfigError(f"database URL {redact_url(url)}: {exc}") from None
