@@ -169,12 +169,13 @@ def duckdb_read_only_config(spill_folder: str) -> dict[str, object]:
 # DuckDB keeps every block it has read in its buffer pool, up to 80 % of the machine's memory
 # by default, so the job's peak RSS grew with the data read. Capped, it evicts blocks (a scan
 # reads each once) and spills what outgrows the cap (the duplicate check's IDs, when a source
-# has no key) to a folder of the job's (source.py). At 256 MB the peak still grew from 1M to 4M
-# work items (230 -> 306 MiB with keys, 254 -> 449 MiB without); at 32 MB it stays ~230 MiB,
-# as fast. Each of DuckDB's threads (one per core) needs some of it: at 4M work items the
-# duplicate check failed with 12 MB a thread and never with 16 MB (2 to 16 threads).
-DUCKDB_MEMORY_PER_THREAD_MB = 16
-DUCKDB_MEMORY_LEAST_MB = 32
+# has no key) to a folder of the job's (source.py). At 256 MB the peak still grew with the
+# data (230 -> 306 -> 458 MiB at 1M, 4M and 10M work items); at 64 MB (2 threads) it stays at
+# 218-250 MiB, with or without keys. Each of DuckDB's threads (one per core) needs its share,
+# and more with more rows: the duplicate check failed at 4M work items with 12 MB a thread,
+# at 10M with 16 MB (24 MB passed).
+DUCKDB_MEMORY_PER_THREAD_MB = 32
+DUCKDB_MEMORY_LEAST_MB = 64
 
 
 def duckdb_memory_limit_mb(threads: int) -> int:

@@ -225,7 +225,7 @@ def test_duckdb_a_second_connection_of_the_job_shares_the_first_ones_utc_and_loc
 
 
 def test_duckdb_in_a_read_only_folder_spills_what_outgrows_its_memory_cap(tmp_path):
-    """The duplicate check of a keyless table outgrows the memory cap (a million IDs; 16 MB a
+    """The duplicate check of a keyless table outgrows the memory cap (3 million IDs; 32 MB a
     thread) and spills: to a folder of the job's, since DuckDB's default (beside the
     database) may be read-only."""
     import datetime as dt
@@ -241,13 +241,13 @@ def test_duckdb_in_a_read_only_folder_spills_what_outgrows_its_memory_cap(tmp_pa
     built = tmp_path / "built.duckdb"
     load(f"duckdb:///{built}", {"vendors": [vendor("A")]}, primary_keys=False)
     engine = create_engine(f"duckdb:///{built}")
-    with engine.begin() as connection:  # 1,000,000 items, two of them with the same ID
+    with engine.begin() as connection:  # 3,000,000 items, two of them with the same ID
         connection.execute(text(
             "INSERT INTO work_items SELECT CASE WHEN i = 1 THEN 'w0' ELSE 'w' || i END, 'A', "
-            "'desk', TIMESTAMP '2026-07-01 08:00', NULL, NULL, 1, 0, 0, false FROM range(1000000) t(i)"
+            "'desk', TIMESTAMP '2026-07-01 08:00', NULL, NULL, 1, 0, 0, false FROM range(3000000) t(i)"
         ))  # fmt: skip
     engine.dispose()
-    with tmpfs(tmp_path / "ro", "size=100m") as folder:
+    with tmpfs(tmp_path / "ro", "size=200m") as folder:
         (folder / "source.duckdb").write_bytes(built.read_bytes())
         subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True)
         engine = source.open_engine(f"duckdb:///{folder / 'source.duckdb'}", read_only=True)
@@ -261,7 +261,7 @@ def test_duckdb_in_a_read_only_folder_spills_what_outgrows_its_memory_cap(tmp_pa
             )
         finally:
             engine.dispose()
-    assert data.counts["work_items"].read == 1_000_000
+    assert data.counts["work_items"].read == 3_000_000
     assert data.data_quality.select("rule", "rows_rejected").rows() == [("duplicate_id", 2)]
 
 
