@@ -151,23 +151,41 @@ def folders_read(queries: list[str]) -> list[str]:
     return sorted(folders)
 
 
-def duckdb_read_only_config(reads_files: bool) -> dict[str, object]:
-    """DuckDB's connect-time settings for the job: no extension is fetched or loaded, and
-    without file-reading source queries no file but the database is opened, for good."""
-    config: dict[str, object] = {
+def duckdb_read_only_config(spill_folder: str) -> dict[str, object]:
+    """DuckDB's connect-time settings for the job: no extension is fetched or loaded, and what
+    does not fit in its memory is spilled to `spill_folder` (see source.py). No file but the
+    database (and those of file-reading source queries) is opened: external access is turned
+    off right after connecting (limit_duckdb), since off at connect time it would also
+    refuse the spill folder."""
+    return {
         "autoinstall_known_extensions": False,
         "autoload_known_extensions": False,
         "allow_community_extensions": False,
         "allow_unsigned_extensions": False,
+        "temp_directory": spill_folder,
     }
-    if not reads_files:
-        # Locked on connect (limit_duckdb), once the session's time zone is set.
-        config |= {"enable_external_access": False}
-    return config
+
+
+# DuckDB keeps every block it has read in its buffer pool, up to 80 % of the machine's memory
+# by default, so the job's peak RSS grew with the data read. Capped, it evicts blocks (a scan
+# reads each once) and spills what outgrows the cap (the duplicate check's IDs, when a source
+# has no key) to a folder of the job's (source.py). At 256 MB the peak still grew with the
+# data (230 -> 306 -> 458 MiB at 1M, 4M and 10M work items); at 64 MB (2 threads) it stays at
+# 218-250 MiB, with or without keys. Each of DuckDB's threads (one per core) needs its share,
+# and more with more rows: the duplicate check failed at 4M work items with 12 MB a thread,
+# at 10M with 16 MB (24 MB passed).
+DUCKDB_MEMORY_PER_THREAD_MB = 32
+DUCKDB_MEMORY_LEAST_MB = 64
+
+
+def duckdb_memory_limit_mb(threads: int) -> int:
+    """The memory DuckDB may use, whatever the data: a fixed share for each of its threads."""
+    return max(DUCKDB_MEMORY_LEAST_MB, DUCKDB_MEMORY_PER_THREAD_MB * threads)
 
 
 def limit_duckdb(engine: Engine, folders: Sequence[str]) -> None:
-    """Each DuckDB connection: only the named folders readable, settings locked, one statement a call.
+    """Each DuckDB connection: only the named folders readable, memory capped, settings locked,
+    one statement a call.
 
     DuckDB's execute runs every statement of a string; its own parser counts them first here.
     """
@@ -177,13 +195,23 @@ def limit_duckdb(engine: Engine, folders: Sequence[str]) -> None:
     def lock(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
         try:
+            # DuckDB opens a file once per process and every connection to it shares that
+            # instance and its settings: the first connection set and locked them (GLOBAL), and
+            # a second one (the key lookup's, in source.py) can change nothing, so asks nothing.
+            cursor.execute("SELECT current_setting('lock_configuration')")
+            if cursor.fetchone()[0]:
+                return
             # TimeZone is the ICU extension's setting, unknown at connect time: set it here,
-            # before the lock (times are cut into UTC days whatever the machine's zone).
-            cursor.execute("SET TimeZone = 'UTC'")
+            # before the lock (times are cut into UTC days whatever the machine's zone), for
+            # every connection of the instance.
+            cursor.execute("SET GLOBAL TimeZone = 'UTC'")
+            cursor.execute("SELECT current_setting('threads')")
+            limit = duckdb_memory_limit_mb(int(cursor.fetchone()[0]))
+            cursor.execute(f"SET GLOBAL memory_limit = '{limit}MB'")
             if folders:
                 listed = ", ".join("'" + folder.replace("'", "''") + "'" for folder in folders)
                 cursor.execute(f"SET allowed_directories = [{listed}]")
-                cursor.execute("SET enable_external_access = false")
+            cursor.execute("SET enable_external_access = false")
             cursor.execute("SET lock_configuration = true")
         finally:
             cursor.close()

@@ -6,10 +6,15 @@ the database cannot be reached or a table or column is missing.
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
+import os
+import shutil
 import sqlite3
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
@@ -88,14 +93,21 @@ def as_datetime(value: object) -> dt.datetime | None:
 
 _FETCH_ROWS = 50_000
 
-# DuckDB keeps every block it has read in its buffer pool, up to 80 % of the machine's memory
-# by default, so the job's peak RSS grew with the data read. Capped, it evicts blocks and,
-# should a hash table (the duplicate check's IDs) outgrow the cap, spills it to disk.
-DUCKDB_MEMORY_LIMIT = "256MB"
+
+def duckdb_spill_folder() -> str:
+    """Where DuckDB spills: a private folder (mode 0700) of this process, removed at its exit.
+
+    DuckDB's default is next to the database file, whose folder may be read-only (then a
+    spilling query fails) or readable by others (who could read the rows spilled). DuckDB
+    makes the folder returned inside it, and removes it when the database closes.
+    """
+    parent = tempfile.mkdtemp(prefix="scorecard-duckdb-")
+    atexit.register(shutil.rmtree, parent, ignore_errors=True)
+    return os.path.join(parent, "spill")
 
 
 def _connect_arguments(
-    url: str, statement_timeout_seconds: float | None, read_only: bool, reads_files: bool = False
+    url: str, statement_timeout_seconds: float | None, read_only: bool
 ) -> dict[str, object]:
     """PostgreSQL drivers take the timeout and a name (shown to DBAs) at connect time;
     DuckDB has no read-only transaction, only read-only connections."""
@@ -106,9 +118,10 @@ def _connect_arguments(
             return {}
         # An in-memory database holds nothing to protect and cannot open read-only; what
         # it reads through a query (read_csv, read_parquet) are files it never writes, and
-        # external access stays off unless a query reads files (extract/readonly.py).
+        # external access is off but for the folders such queries name (extract/readonly.py).
         in_memory = parsed.database in (None, "", ":memory:")
-        config = duckdb_read_only_config(reads_files) | {"memory_limit": DUCKDB_MEMORY_LIMIT}
+        # Its memory is capped once connected (limit_duckdb), by its number of threads.
+        config = duckdb_read_only_config(duckdb_spill_folder())
         settings: dict[str, object] = {"config": config}
         return settings if in_memory else {"read_only": True, **settings}
     if backend == "postgresql" and parsed.get_driver_name() in ("psycopg", "psycopg2"):
@@ -174,7 +187,7 @@ def open_engine(
     except NotReadOnly as exc:
         raise ConfigError(f"a source query: {exc}") from None
     try:
-        arguments = _connect_arguments(url, statement_timeout_seconds, read_only, bool(folders))
+        arguments = _connect_arguments(url, statement_timeout_seconds, read_only)
         engine = create_engine(url, connect_args=arguments)
     except (ArgumentError, NoSuchModuleError) as exc:
         raise ConfigError(f"database URL {redact_url(url)}: {exc}") from None
@@ -359,7 +372,9 @@ def read_table(
         names = list(result.keys())
         for rows in result.partitions():
             columns = zip(names, zip(*rows, strict=True), strict=True)
-            part = pl.DataFrame({name: list(values) for name, values in columns}, strict=False)
+            part = pl.DataFrame(
+                {name: _without_decimals(values) for name, values in columns}, strict=False
+            )
             parts.append(_dates_read(part, schema).select(list(schema)).cast(schema))  # type: ignore[arg-type]
     except SQLAlchemyError as exc:
         raise source_error(exc, f"reading {name!r}", f"cannot read table {name!r}") from None
@@ -368,6 +383,12 @@ def read_table(
     if not parts:
         return pl.DataFrame(schema=schema)
     return pl.concat(parts, how="vertical")
+
+
+def _without_decimals(values: Sequence[object]) -> list[object]:
+    """Decimals (NUMERIC from DuckDB or PostgreSQL) as floats, the type they are read as:
+    polars imports numpy to build a Decimal column, a tenth of a second of each run."""
+    return [float(v) if isinstance(v, Decimal) else v for v in values]
 
 
 def _dates_read(part: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
@@ -401,9 +422,31 @@ def ids_enforced_unique(engine: Engine, name: str, spec: TableSource | None) -> 
         return False
     try:
         with engine.connect() as connection:
+            if engine.dialect.name == "duckdb":
+                return _has_duckdb_key(connection, table_name, schema, wanted)
             return _has_key(connection, table_name, schema, wanted)
     except (NotImplementedError, SQLAlchemyError):
         return False
+
+
+def _has_duckdb_key(
+    connection: Connection, table_name: str, schema: str | None, wanted: str
+) -> bool:
+    """DuckDB's own catalog: SQLAlchemy's inspector asks it through PostgreSQL's pg_catalog,
+    which DuckDB only imitates (the primary-key query fails), so its keys went unseen.
+
+    A PRIMARY KEY or UNIQUE constraint on that one column (DuckDB enforces both). A unique
+    index made by CREATE UNIQUE INDEX is not looked for (its columns are only listed as
+    text): such a table is checked for duplicates, as a table without a key is.
+    """
+    found = connection.exec_driver_sql(
+        "SELECT constraint_column_names FROM duckdb_constraints() "
+        "WHERE constraint_type IN ('PRIMARY KEY', 'UNIQUE') AND table_name = $1 "
+        "AND schema_name = coalesce($2, current_schema()) "
+        "AND database_name = current_database()",
+        (table_name, schema),
+    ).all()
+    return any([str(c).lower() for c in row[0]] == [wanted.lower()] for row in found)
 
 
 def _has_key(connection: Connection, table_name: str, schema: str | None, wanted: str) -> bool:

@@ -187,3 +187,92 @@ def test_postgresql_the_job_runs_exactly_one_statement_per_call(postgresql_url):
         pytest.raises(Exception, match=r"(?i)multiple commands"),
     ):
         connection.exec_driver_sql("SELECT 1; SELECT 2")
+
+
+SECOND_CONNECTION = """
+import json, sys
+from scorecard.extract.source import ids_enforced_unique, open_engine, read_only_connection
+engine = open_engine(sys.argv[1], read_only=True)
+with read_only_connection(engine) as first, engine.connect() as second:
+    zone = second.exec_driver_sql("SELECT current_setting('TimeZone')").scalar()
+    try:
+        second.exec_driver_sql("SET enable_external_access = true")
+        lifted = True
+    except Exception:
+        lifted = False
+    keyed = ids_enforced_unique(engine, "work_items", None)
+print(json.dumps({"zone": zone, "lifted": lifted, "keyed": keyed}))
+"""
+
+
+def test_duckdb_a_second_connection_of_the_job_shares_the_first_ones_utc_and_locks(duckdb_url):
+    """DuckDB shares one instance per file in a process: the first connection's settings
+    (locked) hold for a second one, which must still open (the key lookup uses one)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    load(duckdb_url, ROWS)
+    ran = subprocess.run(
+        [sys.executable, "-c", SECOND_CONNECTION, duckdb_url],
+        env={**os.environ, "TZ": "America/New_York"},  # a machine not in UTC
+        capture_output=True,
+        text=True,
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads(ran.stdout) == {"zone": "UTC", "lifted": False, "keyed": True}
+
+
+def test_duckdb_in_a_read_only_folder_spills_what_outgrows_its_memory_cap(tmp_path):
+    """The duplicate check of a keyless table outgrows the memory cap (3 million IDs; 32 MB a
+    thread) and spills: to a folder of the job's, since DuckDB's default (beside the
+    database) may be read-only."""
+    import datetime as dt
+    import subprocess
+
+    from scorecard.extract import source
+    from scorecard.extract.activity import extract_activity
+    from scorecard.pipeline import window_of
+    from scorecard.scoring.periods import periods_for
+    from tests.builders import make_config
+    from tests.mounts import tmpfs
+
+    built = tmp_path / "built.duckdb"
+    load(f"duckdb:///{built}", {"vendors": [vendor("A")]}, primary_keys=False)
+    engine = create_engine(f"duckdb:///{built}")
+    with engine.begin() as connection:  # 3,000,000 items, two of them with the same ID
+        connection.execute(text(
+            "INSERT INTO work_items SELECT CASE WHEN i = 1 THEN 'w0' ELSE 'w' || i END, 'A', "
+            "'desk', TIMESTAMP '2026-07-01 08:00', NULL, NULL, 1, 0, 0, false FROM range(3000000) t(i)"
+        ))  # fmt: skip
+    engine.dispose()
+    with tmpfs(tmp_path / "ro", "size=200m") as folder:
+        (folder / "source.duckdb").write_bytes(built.read_bytes())
+        subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True)
+        engine = source.open_engine(f"duckdb:///{folder / 'source.duckdb'}", read_only=True)
+        config = make_config()
+        try:
+            data = extract_activity(
+                engine,
+                window_of(periods_for(dt.date(2026, 9, 30), "quarter", 1)),
+                config.currency,
+                config.response_targets_hours.hours(),
+            )
+        finally:
+            engine.dispose()
+    assert data.counts["work_items"].read == 3_000_000
+    assert data.data_quality.select("rule", "rows_rejected").rows() == [("duplicate_id", 2)]
+
+
+def test_duckdb_memory_is_capped_by_its_threads_not_by_the_machine(duckdb_url):
+    from scorecard.extract.readonly import duckdb_memory_limit_mb
+
+    load(duckdb_url, ROWS)
+    with job_connection(duckdb_url) as connection:
+        threads = int(connection.exec_driver_sql("SELECT current_setting('threads')").scalar())
+        limit = connection.exec_driver_sql(
+            "SELECT value FROM duckdb_settings() WHERE name = 'memory_limit'"
+        ).scalar()
+    mib = duckdb_memory_limit_mb(threads) * 1000**2 / 1024**2
+    assert limit == f"{mib:.1f} MiB"  # DuckDB shows it in MiB

@@ -50,3 +50,20 @@ def test_check_imports_nothing_heavy(sqlite_url):
     assert code == 1  # empty tables: the check says so (exit 1), having read every source
     assert "sqlalchemy" in modules
     assert modules & HEAVY == set()
+
+
+def test_a_csv_run_from_duckdb_imports_no_numpy(duckdb_url, tmp_path):
+    """DuckDB hands charges' amounts over as Decimals, and polars imports numpy (a tenth of a
+    second of the stage) to build a Decimal column: they are read as floats instead."""
+    from tests.builders import charge, item, load, vendor
+
+    load(duckdb_url, {
+        "vendors": [vendor("A")],
+        "work_items": [item("w1", "A", "2026-07-01 08:00", "2026-07-02 08:00", "2026-07-01 10:00")],
+        "charges": [charge("c1", "A", "2026-07-01", "2026-07-31", 100.25)],
+    })  # fmt: skip
+    modules, code = _imported("run", "--database-url", duckdb_url, "--as-of", "2026-09-30",
+                              "--out", str(tmp_path / "out"), "--format", "csv")  # fmt: skip
+    assert code in (0, 1)
+    assert "duckdb" in modules and "polars" in modules  # it did read and score
+    assert "numpy" not in modules
