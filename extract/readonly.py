@@ -183,9 +183,9 @@ def duckdb_memory_limit_mb(threads: int) -> int:
     return max(DUCKDB_MEMORY_LEAST_MB, DUCKDB_MEMORY_PER_THREAD_MB * threads)
 
 
-def limit_duckdb(engine: Engine, folders: Sequence[str]) -> None:
+def limit_duckdb(engine: Engine, folders: Sequence[str], memory_mb: int | None = None) -> None:
     """Each DuckDB connection: only the named folders readable, memory capped, settings locked,
-    one statement a call.
+    one statement a call. memory_mb: the cap, if not `duckdb_memory_limit_mb`'s.
 
     DuckDB's execute runs every statement of a string; its own parser counts them first here.
     """
@@ -206,7 +206,8 @@ def limit_duckdb(engine: Engine, folders: Sequence[str]) -> None:
             # every connection of the instance.
             cursor.execute("SET GLOBAL TimeZone = 'UTC'")
             cursor.execute("SELECT current_setting('threads')")
-            limit = duckdb_memory_limit_mb(int(cursor.fetchone()[0]))
+            threads = int(cursor.fetchone()[0])
+            limit = memory_mb if memory_mb is not None else duckdb_memory_limit_mb(threads)
             cursor.execute(f"SET GLOBAL memory_limit = '{limit}MB'")
             if folders:
                 listed = ", ".join("'" + folder.replace("'", "''") + "'" for folder in folders)

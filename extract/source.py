@@ -176,11 +176,13 @@ def open_engine(
     statement_timeout_seconds: float | None = None,
     read_only: bool = False,
     source_queries: Sequence[str] = (),
+    duckdb_memory_mb: int | None = None,
 ) -> Engine:
     """An engine whose statements give up after the timeout, so a stuck query cannot hang the night.
 
     read_only: for the job's reads (engines that can only be read-only per connection).
     source_queries: the configured source queries (DuckDB may read the folders they name).
+    duckdb_memory_mb: DuckDB's memory cap, if not its default (`duckdb_memory_limit_mb`).
     """
     try:
         folders = folders_read(list(source_queries)) if read_only and "duckdb" in url else []
@@ -201,7 +203,7 @@ def open_engine(
     if statement_timeout_seconds and engine.dialect.name == "hive":
         _limit_statements_on_spark(engine, statement_timeout_seconds)
     if read_only and engine.dialect.name == "duckdb":
-        limit_duckdb(engine, folders)
+        limit_duckdb(engine, folders, duckdb_memory_mb)
     return engine
 
 
@@ -336,7 +338,10 @@ def source_error(exc: SQLAlchemyError, while_doing: str, failure: str) -> Source
     """A dropped connection (worth one retry) or any other failure to read (exit 3)."""
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return ConnectionLost(f"the connection dropped while {while_doing}: {first_line(exc)}")
-    return SourceError(f"{failure}: {first_line(exc)}")
+    message = first_line(exc)
+    if "Out of Memory Error" in message:  # DuckDB, over its cap (a large source without a key)
+        message += " (raise [database] duckdb_memory_mb, or give the table a primary key)"
+    return SourceError(f"{failure}: {message}")
 
 
 def read_table(

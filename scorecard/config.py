@@ -74,6 +74,8 @@ class DatabaseConfig(_Frozen):
     """A query running longer is cancelled (PostgreSQL, MariaDB, MySQL) and the run exits 3."""
     parallel_queries: Annotated[int, Field(ge=1, le=16)] = 2
     """PostgreSQL and SQLite: sum the work items in this many concurrent queries on one snapshot."""
+    duckdb_memory_mb: Annotated[int, Field(ge=64)] | None = None
+    """DuckDB: the most memory it may use; default 32 MB per thread, at least 64 MB."""
 
     @field_validator("url")
     @classmethod

@@ -214,6 +214,7 @@ def run(
             config.database.statement_timeout_seconds,
             read_only=True,
             source_queries=[s.query for s in config.source.values() if s and s.query],
+            duckdb_memory_mb=config.database.duckdb_memory_mb,
         )
         periods = periods_for(
             request.as_of,

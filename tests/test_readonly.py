@@ -276,3 +276,26 @@ def test_duckdb_memory_is_capped_by_its_threads_not_by_the_machine(duckdb_url):
         ).scalar()
     mib = duckdb_memory_limit_mb(threads) * 1000**2 / 1024**2
     assert limit == f"{mib:.1f} MiB"  # DuckDB shows it in MiB
+
+
+def test_duckdb_memory_cap_can_be_raised_in_the_config(duckdb_url):
+    """A source without a key far beyond 10M rows may need more than the default cap."""
+    from scorecard.config import config_from_mapping
+    from scorecard.errors import ConfigError
+    from scorecard.extract.source import open_engine, read_only_connection
+
+    load(duckdb_url, ROWS)
+    config = config_from_mapping({"database": {"duckdb_memory_mb": 300}})
+    engine = open_engine(
+        duckdb_url, read_only=True, duckdb_memory_mb=config.database.duckdb_memory_mb
+    )
+    try:
+        with read_only_connection(engine) as connection:
+            limit = connection.exec_driver_sql(
+                "SELECT value FROM duckdb_settings() WHERE name = 'memory_limit'"
+            ).scalar()
+    finally:
+        engine.dispose()
+    assert limit == f"{300 * 1000**2 / 1024**2:.1f} MiB"
+    with pytest.raises(ConfigError, match="duckdb_memory_mb"):
+        config_from_mapping({"database": {"duckdb_memory_mb": 16}})
