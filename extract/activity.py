@@ -133,7 +133,8 @@ def work_item_days(
     PostgreSQL's planner cannot foresee how few groups this makes, so it
     never spreads the grouping over its parallel workers, and SQLite runs a
     query on one core. On both the job does that itself: the rows are sliced
-    by time received and each slice is summed by its own connection, all
+    (by time received; on SQLite by rowid where it can, see `rowid_slices`)
+    and each slice is summed by its own connection, all
     reading one state of the data (PostgreSQL: the snapshot this transaction
     exported; SQLite: the shared lock this transaction holds, under which no
     write can commit; see `export_snapshot`). The slices' groups are then
