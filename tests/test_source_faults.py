@@ -85,7 +85,9 @@ def test_a_connection_killed_mid_read_is_retried_once(postgresql_url, tmp_path):
                 pids = connection.execute(text(
                     "SELECT pid FROM pg_stat_activity WHERE application_name = 'scorecard' "
                     # Rows come through a server-side cursor: FETCH ... FROM, not the SELECT.
-                    "AND state = 'active' AND (query LIKE '%classified%' OR query LIKE 'FETCH%')"
+                    # pg_stat_activity keeps a query's first 1,024 bytes: the summing query's
+                    # subqueries come later, its start names them (`summed`).
+                    "AND state = 'active' AND (query LIKE 'SELECT summed.%' OR query LIKE 'FETCH%')"
                 )).scalars().all()  # fmt: skip
                 for pid in pids:
                     connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
