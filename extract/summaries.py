@@ -200,10 +200,6 @@ def repeated_ids_query(table: str, source: Subquery, window: Window) -> Select[A
     return _repeated(source.c[ID_COLUMN[table]], in_window).limit(REPEATED_IDS_LISTED + 1)
 
 
-# The times `rows_read` decides the window on.
-WINDOW_TIMES = {"work_items": ("received_at", "completed_at", "due_at"), "requests": ("opened_at",)}
-
-
 def _only(source: Subquery, names: set[str]) -> Subquery:
     """The source with only the named columns: SQLite computes every column of a fenced
     subquery for every row, so the duplicate check would parse and check them all."""
@@ -270,6 +266,10 @@ def _bad_value(rule: ColumnElement[Any], c: Mapping[str, Any], parsed: Sequence[
     return case((rule.is_(None), None), *shown, else_=None)
 
 
+# The times `rows_read` decides the window on (the duplicate check reads only these).
+WINDOW_TIMES = {"work_items": ("received_at", "completed_at", "due_at"), "requests": ("opened_at",)}
+
+
 def rows_read(table: str, c: Any, window: Window) -> ColumnElement[bool]:
     """The rows of a large table that can count in the window, and those with no timestamp.
 
@@ -306,7 +306,7 @@ def _summary(
     # known only once the vendor and process rules are applied to them, and a test on
     # every row to tell would cost more than MIN and MAX (measured: SQLite 7 % of the
     # query, PostgreSQL a third more against a twelfth).
-    rejected_id = k["_id"]
+    example_id = k["_id"]
     bad_value = _bad_value(k["rule"], dict(k.items()), parsed)
     grouped_by = [bad_value] if bad_value is not None else []
     if bad_value is None:
@@ -320,8 +320,8 @@ def _summary(
             *group_keys,
             cast(func.count(), BigInteger).label(count_as),
             *[func.sum(value).label(name) for name, value in sums.items()],
-            func.min(rejected_id).label("first_id"),
-            func.max(rejected_id).label("last_id"),
+            func.min(example_id).label("first_id"),
+            func.max(example_id).label("last_id"),
             bad_value.label("bad_value"),
         )
         .group_by(*group_keys, *grouped_by)
