@@ -18,7 +18,7 @@ TOOLS_STAMP := .tools/.installed-$(VNU_VERSION)-$(AXE_VERSION)-$(PLAYWRIGHT_VERS
 .DEFAULT_GOAL := help
 
 help: ## List the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 $(RUN_STAMP): pyproject.toml scripts/system-deps.sh
 	bash scripts/system-deps.sh
@@ -54,6 +54,9 @@ servicenow: $(RUN_STAMP) ## Load the ServiceNow sample as text and score it thro
 test: $(DEV_STAMP) $(TOOLS_STAMP) ## Run every test (PostgreSQL and MariaDB tests need their servers; under CI=true they must run)
 	$(BIN)/pytest
 
+test-unit: $(DEV_STAMP) ## Run the fast unit half of the tests (no servers, no whole runs): seconds
+	$(BIN)/pytest -m "not integration"
+
 gold: $(DEV_STAMP) ## Rewrite the HTML gold files from the current templates (review the diff!)
 	SCORECARD_UPDATE_GOLD=1 $(BIN)/pytest -q tests/test_reports.py -k gold
 	git diff --stat tests/gold
@@ -63,6 +66,7 @@ lint: $(DEV_STAMP) ## ruff and mypy
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/mypy bench/run.py
+	$(BIN)/python scripts/import_graph.py
 
 bench: $(DEV_STAMP) ## Benchmarks: extract+score and render time and memory (results in bench/RESULTS.md)
 	$(BIN)/python bench/run.py
@@ -70,4 +74,4 @@ bench: $(DEV_STAMP) ## Benchmarks: extract+score and render time and memory (res
 clean: ## Remove the venv, the demo and caches
 	rm -rf $(VENV) .tools $(DEMO_DIR) out build *.egg-info .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help install demo servicenow test gold lint bench clean
+.PHONY: help install demo servicenow test test-unit gold lint bench clean

@@ -53,17 +53,17 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from scorecard.reports.build import ReportInputs
+from reports.build import ReportInputs
 
 ROOT = Path(__file__).resolve().parents[1]
 SCORECARD = [sys.executable, "-m", "scorecard.cli"]
 AS_OF = "2026-09-30"
-CONFIG = ROOT / "examples" / "scorecard.toml"
+CONFIG = ROOT / "scorecard" / "example-config.toml"
 # The window of a run as of AS_OF with four quarters of history.
 WINDOW_START, CUTOFF = "2025-07-01", "2026-10-01"
 # The demo world has about this many work items at --scale 1.
 ITEMS_AT_SCALE_1 = 107_343
-# What a process prints of its own stage time (the pipeline's log line, or the helpers below).
+# What a process prints of its own stage time (the run's log line, or the helpers below).
 STAGE_TIME = re.compile(r"(?:extract and score|stage): ([0-9.]+) s")
 
 
@@ -132,7 +132,7 @@ def weasyprint_alone(folder: str) -> None:
     from weasyprint import CSS, HTML
     from weasyprint.text.fonts import FontConfiguration
 
-    from scorecard.reports.render import _static, restricted_fetcher
+    from reports.render import _static, restricted_fetcher
 
     fonts = FontConfiguration()
     css = CSS(string=_static("print.css"), url_fetcher=restricted_fetcher(), font_config=fonts)
@@ -580,25 +580,15 @@ def hundred_vendor_inputs(work: Path) -> ReportInputs:
     """The demo world's score table with each vendor cloned until there are 100 of them."""
     import polars as pl
 
-    from scorecard.config import load_config
-    from scorecard.extract.activity import extract_activity
-    from scorecard.extract.source import open_engine
-    from scorecard.pipeline import window_of
-    from scorecard.scoring.periods import periods_for
-    from scorecard.scoring.table import score_table
+    import scorecard
 
     url = f"sqlite:///{work / 'render.db'}"
     subprocess.run([*SCORECARD, "demo-data", "--database-url", url, "--scale", "0.2", "--through", AS_OF],
                    check=True, stdout=subprocess.DEVNULL)  # fmt: skip
-    config = load_config(CONFIG)
+    config = scorecard.load_config(CONFIG, period="quarter")
     as_of = dt.date.fromisoformat(AS_OF)
-    periods = periods_for(as_of, "quarter", config.run.history_periods)
-    engine = open_engine(url)
-    data = extract_activity(
-        engine, window_of(periods), config.currency, config.response_targets_hours.hours()
-    )
-    engine.dispose()
-    table = score_table(data, periods, config)
+    scores = scorecard.score(config, database_url=url, as_of=as_of)
+    data, periods, table = scores.data, scores.periods, scores.scored.table
 
     def clone(frame: pl.DataFrame, copies: int, names: bool) -> pl.DataFrame:
         parts = []
@@ -625,7 +615,7 @@ def hundred_vendor_inputs(work: Path) -> ReportInputs:
 
 def render_benchmark(work: Path) -> list[str]:
     """100 vendors: time per page, speed-up over one process, time outside WeasyPrint."""
-    from scorecard.reports.build import RenderStats, render_reports
+    from reports.build import RenderStats, render_reports
 
     inputs = hundred_vendor_inputs(work)
     results = {}
@@ -825,7 +815,7 @@ def _parquet_copy(duckdb_path: Path, folder: Path) -> None:
     """The DuckDB world's tables as Parquet files, times marked as UTC (what Spark reads)."""
     import duckdb
 
-    from scorecard.extract.schema import TABLES
+    from scorecard.schema import TABLES
 
     connection = duckdb.connect(str(duckdb_path), read_only=True)
     try:
@@ -848,7 +838,7 @@ def _parquet_copy(duckdb_path: Path, folder: Path) -> None:
 
 def _spark_tables(server: str, folder: Path) -> str:
     """A Spark database whose tables are the Parquet files (nothing copied into Spark)."""
-    from scorecard.extract.schema import TABLES
+    from scorecard.schema import TABLES
 
     engine = create_engine(f"{server}/default")
     with engine.connect() as connection:

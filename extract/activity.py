@@ -34,21 +34,20 @@ from sqlalchemy import (
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.types import NullType
 
-from scorecard.config import CurrencyConfig, TableSource
-from scorecard.errors import SourceError
-from scorecard.extract.dialects import at, moment
-from scorecard.extract.mapping import Source, resolve_all
-from scorecard.extract.source import (
+from extract.dialects import at, moment
+from extract.mapping import Source, resolve_all
+from extract.source import (
     ConnectionLost,
     as_datetime,
     export_snapshot,
     ids_enforced_unique,
+    open_engine,
     polars_schema,
     read_only_connection,
     read_table,
     source_error,
 )
-from scorecard.extract.summaries import (
+from extract.summaries import (
     REPEATED_IDS_LISTED,
     REQUEST_DAYS_SCHEMA,
     WORK_ITEM_DAY_KEYS,
@@ -61,7 +60,7 @@ from scorecard.extract.summaries import (
     request_days_query,
     work_item_days_query,
 )
-from scorecard.extract.validate import (
+from extract.validate import (
     REJECTED_GROUP_SCHEMA,
     Rule,
     TableCounts,
@@ -72,8 +71,9 @@ from scorecard.extract.validate import (
     vendor_rules,
     with_group_rules,
 )
-
-TABLE_ORDER = ("vendors", "work_items", "requests", "charges")
+from scorecard.config import Config, CurrencyConfig, TableSource
+from scorecard.errors import SourceError
+from scorecard.urls import redact_url
 
 
 @dataclass(frozen=True)
@@ -462,6 +462,50 @@ def extract_activity(
             progress(f"{lost}; retrying the extraction once")
             engine.dispose()  # drop pooled connections to the old server session
     raise AssertionError("unreachable")
+
+
+def source_engine(database_url: str, config: Config) -> Engine:
+    """The engine the run reads through: read-only, with the config's timeout and limits."""
+    return open_engine(
+        database_url,
+        config.database.statement_timeout_seconds,
+        read_only=True,
+        source_queries=[s.query for s in config.source.values() if s and s.query],
+        duckdb_memory_mb=config.database.duckdb_memory_mb,
+    )
+
+
+def read_activity(
+    database_url: str,
+    config: Config,
+    window: Window,
+    progress: Callable[[str], None] = lambda _: None,
+) -> Activity:
+    """The extract stage as one call: connect as the config says, read the window, disconnect."""
+    progress(f"reading {redact_url(database_url)}")
+    engine = source_engine(database_url, config)
+    try:
+        # The keys are canonical table names (checked by the config), so str keys are exact.
+        return extract_activity(
+            engine,
+            window,
+            config.currency,
+            config.response_targets_hours.hours(),
+            config.source,  # type: ignore[arg-type]
+            progress,
+            config.database.parallel_queries,
+        )
+    finally:
+        engine.dispose()
+
+
+def received_span(database_url: str, config: Config) -> tuple[dt.datetime, dt.datetime] | None:
+    """received_range through the run's own kind of connection (a run with nothing to score)."""
+    engine = source_engine(database_url, config)
+    try:
+        return received_range(engine, config.source)  # type: ignore[arg-type]
+    finally:
+        engine.dispose()
 
 
 def received_range(

@@ -48,12 +48,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import CompileError, SQLAlchemyError
 
+from extract.dialects import day_of, matches, parsed_timestamp, raw_text
+from extract.readonly import NotReadOnly, ensure_read_only_query
+from extract.source import first_line, read_only_connection, split_name
 from scorecard.config import ColumnConstant, TableSource
 from scorecard.errors import ConfigError, SourceError
-from scorecard.extract.dialects import day_of, matches, parsed_timestamp, raw_text
-from scorecard.extract.readonly import NotReadOnly, ensure_read_only_query
-from scorecard.extract.schema import TABLES
-from scorecard.extract.source import first_line, read_only_connection, split_name
+from scorecard.schema import TABLES
 
 Kind = Literal["text", "typed", "any"]
 

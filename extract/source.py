@@ -29,16 +29,16 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 
-from scorecard.config import TableSource
-from scorecard.errors import ConfigError, SourceError
-from scorecard.extract.dialects import raw_text, strptime_utc
-from scorecard.extract.readonly import (
+from extract.dialects import raw_text, strptime_utc
+from extract.readonly import (
     NotReadOnly,
     duckdb_read_only_config,
     folders_read,
     limit_duckdb,
 )
-from scorecard.extract.schema import ID_COLUMN
+from scorecard.config import TableSource
+from scorecard.errors import ConfigError, SourceError
+from scorecard.schema import ID_COLUMN
 from scorecard.urls import redact_url
 
 if TYPE_CHECKING:

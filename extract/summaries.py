@@ -42,9 +42,8 @@ from sqlalchemy import (
     true,
 )
 
-from scorecard.extract.dialects import at, day_of, milliseconds_between, raw_text
-from scorecard.extract.schema import ID_COLUMN
-from scorecard.extract.validate import (
+from extract.dialects import at, day_of, milliseconds_between, raw_text
+from extract.validate import (
     MAX_UNITS,
     NULL_ID,
     SqlRule,
@@ -52,6 +51,7 @@ from scorecard.extract.validate import (
     request_sql_rules,
     work_item_sql_rules,
 )
+from scorecard.schema import ID_COLUMN
 
 MILLISECONDS_PER_HOUR = 3_600_000
 

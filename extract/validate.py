@@ -22,7 +22,7 @@ import polars as pl
 from sqlalchemy import ColumnElement, String, and_, case, func, literal, or_
 
 from scorecard.config import CurrencyConfig
-from scorecard.extract.schema import ID_COLUMN
+from scorecard.schema import ID_COLUMN
 
 SOURCINGS = ("offshore", "nearshore", "onshore", "in_house")
 PRIORITIES = ("urgent", "high", "normal", "low")

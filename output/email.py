@@ -41,30 +41,9 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
+from reports.messages import Message
 from scorecard.config import EmailConfig
 from scorecard.errors import ConfigError
-
-
-@dataclass(frozen=True)
-class Outgoing:
-    to: tuple[str, ...]
-    subject: str
-    body: str
-    attachment: Path
-    """Relative to the run folder."""
-    document: str = ""
-    """The document key the attachment must record (reports.view.document_key)."""
-    html: str = ""
-    """The HTML alternative of the body (empty: plain text only)."""
-    dropped: str = ""
-    """Why the attachment is left out (over email.max_attachment_mb); empty: it is attached.
-    The body then says where the file is."""
-
-    @property
-    def key(self) -> str:
-        """What makes two messages "the same message" across reruns."""
-        return f"{','.join(sorted(self.to))}|{self.attachment.as_posix()}"
-
 
 SENT = ("sent", "already sent")
 
@@ -95,7 +74,7 @@ def dry_run_date(as_of: dt.date) -> dt.datetime:
 
 
 def build_message(
-    mail: Outgoing,
+    mail: Message,
     sender: str,
     attachment: bytes,
     date: dt.datetime | None = None,
@@ -310,7 +289,7 @@ def _sha256(data: bytes) -> str:
 
 
 def send_all(
-    mails: Sequence[Outgoing],
+    mails: Sequence[Message],
     config: EmailConfig,
     run_dir: Path,
     previous: Sequence[dict[str, Any]] = (),
@@ -436,3 +415,78 @@ def _send_journaled(
     )
     record["status"] = "sent"  # true even if the journal cannot say so: then it is in doubt
     journal.record("sent", key, _journal_fields(record))
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What sending the run's messages came to."""
+
+    emails: list[dict[str, Any]]
+    """One record per message, as the manifest lists them."""
+    problems: list[str]
+    """Messages failed or in doubt: the run exits 1."""
+    notices: list[str]
+    """Worth knowing, not a failure: messages that went without their attachment."""
+
+
+def deliver_messages(
+    messages: Sequence[Message],
+    config: EmailConfig,
+    run_dir: Path,
+    earlier: Sequence[dict[str, Any]],
+    journal_path: Path,
+    as_of: dt.date,
+    dry_run: bool = False,
+    resend: bool = False,
+) -> Delivery:
+    """send_all, and the run's lines on what failed, is in doubt or lost its attachment.
+
+    run_dir: the folder the attachments are read from (dry run: the .eml files go to its
+    emails/). earlier: the emails the day's last complete run recorded.
+    """
+    emails = send_all(
+        messages,
+        config,
+        run_dir,
+        previous=earlier,
+        dry_run_dir=run_dir / "emails" if dry_run else None,
+        journal_path=journal_path,
+        resend=resend,
+        as_of=as_of,
+    )
+    problems = []
+    in_doubt = [e for e in emails if e["status"] == "in doubt"]
+    if in_doubt:
+        problems.append(
+            f"{len(in_doubt)} email in doubt, to {', '.join(in_doubt[0]['to'])} "
+            f"({in_doubt[0]['attachment']}): it may have arrived and is not sent again; "
+            f"see {journal_path}"
+        )
+    failed = [e for e in emails if e["status"] == "failed"]
+    if failed:
+        problems.append(
+            f"{len(failed)} of {len(emails)} emails failed, first to "
+            f"{', '.join(failed[0]['to'])}: {failed[0]['error']}"
+        )
+    return Delivery(emails, problems, dropped_attachment_notices(emails, config.max_attachment_mb))
+
+
+def dropped_attachment_notices(emails: Sequence[dict[str, Any]], limit_mb: float) -> list[str]:
+    """The run's line on emails that went without their attachment: never a silent drop."""
+    dropped = [e for e in emails if not e.get("attached", True)]
+    if not dropped:
+        return []
+    first = dropped[0]
+    return [
+        f"{len(dropped)} of {len(emails)} emails without their attachment (over "
+        f"email.max_attachment_mb = {limit_mb:g}), first {first['attachment']} to "
+        f"{', '.join(first['to'])}: the email says where the file is"
+    ]
+
+
+def with_earlier_emails(
+    emails: Sequence[dict[str, Any]], earlier: Sequence[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """A run for some vendors keeps the record of every other message the day's runs sent."""
+    keys = {e["key"] for e in emails}
+    return [*(e for e in earlier if e.get("key") not in keys), *emails]

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from scorecard.output.files import write_bytes_atomic
+from scoring.credits import ServiceCredits
 
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
 _FORMULA_START = r"^[=+\-@\t\r]"
@@ -47,9 +47,23 @@ def json_bytes(frame: pl.DataFrame) -> bytes:
     return (json.dumps(rows, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
 
 
-def write_scores_csv(frame: pl.DataFrame, path: Path) -> None:
-    write_bytes_atomic(path, csv_bytes(frame))
-
-
-def write_scores_json(frame: pl.DataFrame, path: Path) -> None:
-    write_bytes_atomic(path, json_bytes(frame))
+def run_tables(
+    table: pl.DataFrame,
+    data_quality: pl.DataFrame,
+    formats: Sequence[str],
+    credits: ServiceCredits | None = None,
+) -> dict[str, bytes]:
+    """The run's tables by file name: scores in the formats asked for, and always what was
+    rejected (a run must say so, whatever the formats) and, with contracts, the credits (the
+    money owed is not a format choice)."""
+    files = {}
+    if "csv" in formats:
+        files["scores.csv"] = csv_bytes(table)
+    if "json" in formats:
+        files["scores.json"] = json_bytes(table)
+    if credits is not None:
+        files["service_credits.csv"] = csv_bytes(credits.levels)
+        if "json" in formats:
+            files["service_credits.json"] = json_bytes(credits.levels)
+    files["data_quality.csv"] = csv_bytes(data_quality)
+    return files

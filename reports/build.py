@@ -16,13 +16,11 @@ from typing import Any
 
 import polars as pl
 
-from scorecard.config import DIMENSIONS, Config
-from scorecard.errors import OutputError
-from scorecard.extract.activity import Activity
-from scorecard.reports.credits import portfolio_credits
-from scorecard.reports.render import Renderer
-from scorecard.reports.vendor import build_vendor
-from scorecard.reports.view import (
+from extract.activity import Activity
+from reports.credits import portfolio_credits
+from reports.render import Renderer
+from reports.vendor import build_vendor
+from reports.view import (
     DASH,
     DIMENSION_KPI,
     DIMENSION_TITLE,
@@ -46,11 +44,13 @@ from scorecard.reports.view import (
     use_locale,
     vendor_slugs,
 )
-from scorecard.scoring.control import MEASURES as CONTROL_MEASURES
-from scorecard.scoring.control import ControlChart, by_vendor, monthly_rates, vendor_charts
-from scorecard.scoring.credits import ServiceCredits
-from scorecard.scoring.periods import Period
-from scorecard.scoring.table import ALL_PROCESSES, IN_HOUSE
+from scorecard.config import DIMENSIONS, Config
+from scorecard.errors import OutputError
+from scoring.control import MEASURES as CONTROL_MEASURES
+from scoring.control import ControlChart, by_vendor, monthly_rates, vendor_charts
+from scoring.credits import ServiceCredits
+from scoring.periods import Period
+from scoring.table import ALL_PROCESSES, IN_HOUSE
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ def _composite_history(table: pl.DataFrame, labels: Sequence[str]) -> dict[str, 
 def _ranking_row(row: dict[str, Any], previous: dict[str, Any] | None, info: dict[str, Any],
                  slug: str, currency: str, history: Sequence[float | None],
                  min_items: int) -> dict[str, Any]:  # fmt: skip
-    from scorecard.reports import charts
+    from reports import charts
 
     return {
         "rank": "" if row["rank"] is None else str(row["rank"]),
@@ -171,7 +171,7 @@ def build_portfolio(
 ) -> dict[str, Any]:
     # Here, not at the top: matplotlib takes half a second to import, and a
     # run without HTML or PDF never draws.
-    from scorecard.reports import charts
+    from reports import charts
 
     table, config = inputs.table, inputs.config
     currency = config.currency.base
@@ -374,6 +374,17 @@ def report_slugs(table: pl.DataFrame) -> dict[str, str]:
     return vendor_slugs(pairs)
 
 
+def expected_documents(table: pl.DataFrame) -> dict[str, str]:
+    """What each report file may be, by its path in the run folder, and the document key it
+    must record: the portfolio, or one vendor's scorecard (internal or vendor-facing)."""
+    expected = {f"portfolio{suffix}": document_key(None) for suffix in (".pdf", ".html")}
+    for vendor_id, slug in report_slugs(table).items():
+        for folder in ("vendors", "vendor-facing"):
+            for suffix in (".pdf", ".html"):
+                expected[f"{folder}/{slug}{suffix}"] = document_key(vendor_id)
+    return expected
+
+
 @dataclass(frozen=True)
 class VendorJob:
     """One vendor's scorecards: the internal one and, where it has one, the vendor-facing one.
@@ -427,9 +438,9 @@ def peak_rss_mib() -> float:
 # What the fork server imports once for every render worker: everything a scorecard needs
 # (polars is imported there but never used, so no thread pool exists yet when it forks).
 WORKER_PRELOAD = [
-    "scorecard.reports.build",
-    "scorecard.reports.charts",
-    "scorecard.reports.vendor",
+    "reports.build",
+    "reports.charts",
+    "reports.vendor",
     "weasyprint",
     "weasyprint.text.fonts",
 ]

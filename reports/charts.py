@@ -23,8 +23,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.transforms import Bbox
 
-from scorecard.scoring.control import MEASURES as MEASURE_TITLES
-from scorecard.scoring.control import ControlChart
+from scoring.control import MEASURES as MEASURE_TITLES
+from scoring.control import ControlChart
 
 matplotlib.rcParams.update(
     {

@@ -7,11 +7,11 @@ from typing import Any
 
 import polars as pl
 
+from reports.view import DASH, hours, money, pct
 from scorecard.config import HIGHER_IS_BETTER, RATE_KPIS
-from scorecard.reports.view import DASH, hours, money, pct
-from scorecard.scoring.credits import CreditTotals, ServiceCredits, credit_totals, period_months
-from scorecard.scoring.periods import Period, months_of
-from scorecard.scoring.table import IN_HOUSE
+from scoring.credits import CreditTotals, ServiceCredits, credit_totals, period_months
+from scoring.periods import Period, months_of
+from scoring.table import IN_HOUSE
 
 STATUS_TITLE = {
     "met": "met",

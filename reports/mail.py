@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from scorecard.reports.view import DASH, ReportContext
+from reports.view import DASH, ReportContext
 
 STANDINGS = ("excellent", "good", "watch", "critical")
 

@@ -28,7 +28,7 @@ from scorecard.config import Standings
 def _environment(standings: Standings, template_folder: Path | None = None) -> Environment:
     # One loader chain: the company's own templates first (reports.template_dir), then ours,
     # so a company overrides one template (say base.html) and keeps the rest.
-    loaders: list[BaseLoader] = [PackageLoader("scorecard.reports", "templates")]
+    loaders: list[BaseLoader] = [PackageLoader("reports", "templates")]
     if template_folder is not None:
         loaders.insert(0, FileSystemLoader(template_folder))
     environment = Environment(
@@ -60,7 +60,7 @@ def template_environment(standings: Standings, template_folder: Path | None = No
 
 
 def _static(name: str) -> str:
-    return resources.files("scorecard.reports").joinpath(f"static/{name}").read_text("utf-8")
+    return resources.files("reports").joinpath(f"static/{name}").read_text("utf-8")
 
 
 def stylesheet() -> Markup:

@@ -14,9 +14,8 @@ from typing import Any
 
 import polars as pl
 
-from scorecard.config import DIMENSIONS, Config
-from scorecard.reports.credits import claim_text, vendor_credits
-from scorecard.reports.view import (
+from reports.credits import claim_text, vendor_credits
+from reports.view import (
     DASH,
     DIMENSION_KPI,
     DIMENSION_TITLE,
@@ -36,11 +35,12 @@ from scorecard.reports.view import (
     signed_money,
     unranked_reason,
 )
-from scorecard.scoring.control import MEASURES as CONTROL_MEASURES
-from scorecard.scoring.control import ControlChart
-from scorecard.scoring.metrics import wilson_interval
-from scorecard.scoring.significance import TESTED_RATES
-from scorecard.scoring.table import ALL_PROCESSES, IN_HOUSE, spend_sums
+from scorecard.config import DIMENSIONS, Config
+from scoring.control import MEASURES as CONTROL_MEASURES
+from scoring.control import ControlChart
+from scoring.metrics import wilson_interval
+from scoring.significance import TESTED_RATES
+from scoring.table import ALL_PROCESSES, IN_HOUSE, spend_sums
 
 # Dimension: (successes, trials) columns behind its KPI, and what the trials are called.
 SAMPLE = {
@@ -324,7 +324,7 @@ def build_vendor(
     """The scorecard model; with internal=False, the variant that is safe to send to the vendor."""
     # Here, not at the top: matplotlib takes half a second to import, and a
     # run without HTML or PDF never draws.
-    from scorecard.reports import charts
+    from reports import charts
 
     table, config = inputs.table, inputs.config
     currency = config.currency.base

@@ -17,10 +17,10 @@ from typing import Any
 
 import polars as pl
 
+from extract.activity import Activity
 from scorecard.config import DIMENSIONS, Config
-from scorecard.extract.activity import Activity
-from scorecard.scoring.periods import Period
-from scorecard.scoring.table import DIMENSION_KPI
+from scoring.periods import Period
+from scoring.table import DIMENSION_KPI
 
 DASH = "–"
 DIMENSION_TITLE = {

@@ -16,24 +16,17 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from scorecard import __version__
-from scorecard.config import (
-    CONFIG_ENV,
-    CONFIG_FILE_NAME,
-    FORMATS,
-    discover_config,
-    load_config,
-    resolve_database_url,
-)
+from scorecard import __version__, api
+from scorecard.config import CONFIG_ENV, CONFIG_FILE_NAME, resolve_database_url
 from scorecard.errors import ConfigError, ScorecardError
 from scorecard.log import FORMAT_CHOICES, RunLog, route_library_logs
 
 if TYPE_CHECKING:
-    from scorecard.pipeline import RunRequest
+    from scorecard.api import RunResult
 
 F = TypeVar("F", bound=Callable[..., Any])
 EXIT_MEANING = {
@@ -43,10 +36,6 @@ EXIT_MEANING = {
     3: "the data source cannot be read",
     4: "another run holds the lock",
 }
-
-
-EARLIEST_DAY = dt.date(1900, 1, 1)
-LATEST_DAY = dt.date(2999, 12, 31)
 
 # The log of the command being run; --log-format replaces it before any work starts.
 _log = RunLog("text")
@@ -136,21 +125,9 @@ def _parse_date(value: str | None, option: str) -> dt.date | None:
     except ValueError:
         raise ConfigError(f"{option}: {value!r} is not a date in the form YYYY-MM-DD") from None
     # The periods and their windows reach past the day; near year 9999 they cannot be dated.
-    if not EARLIEST_DAY <= day <= LATEST_DAY:
-        raise ConfigError(f"{option}: {value} is outside {EARLIEST_DAY} to {LATEST_DAY}")
+    if not api.EARLIEST_DAY <= day <= api.LATEST_DAY:
+        raise ConfigError(f"{option}: {value} is outside {api.EARLIEST_DAY} to {api.LATEST_DAY}")
     return day
-
-
-def _parse_formats(value: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
-    if value is None:
-        return default
-    formats = tuple(f.strip().lower() for f in value.split(",") if f.strip())
-    unknown = [f for f in formats if f not in FORMATS]
-    if unknown or not formats:
-        raise ConfigError(
-            f"--format: {', '.join(unknown) or 'nothing'} is not one of {','.join(FORMATS)}"
-        )
-    return tuple(f for f in FORMATS if f in formats)
 
 
 @click.group(cls=_OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
@@ -212,37 +189,24 @@ def run(
     log_format: str,
 ) -> None:
     """Extract, score, render and write one run folder OUT/<as-of>/."""
-    if (no_portfolio or resend) and not vendors:
-        flag = "--no-portfolio" if no_portfolio else "--resend"
-        raise ConfigError(f"{flag} goes with --vendor ID (the scorecards to render again)")
-    from scorecard.pipeline import RunRequest
-    from scorecard.scoring.periods import default_as_of
-
-    config, origin = discover_config(config_path)
-    request = RunRequest(
-        config=config,
-        database_url=resolve_database_url(database_url, config),
-        as_of=_parse_date(as_of, "--as-of") or default_as_of(),
-        period=period or config.run.period,  # type: ignore[arg-type]
-        history_periods=config.run.history_periods,
-        out_dir=Path(out_dir or config.run.output_dir),
-        formats=_parse_formats(formats, config.run.formats),
-        send=send or email_dry_run,
+    # The options become the config (overrides applied once); every usage error is raised
+    # before the database is touched.
+    config = api.load_config(config_path, period=period, formats=formats, output_dir=out_dir)
+    _run_and_report(
+        config,
+        database_url=database_url,
+        as_of=_parse_date(as_of, "--as-of"),
+        send=send,
         email_dry_run=email_dry_run,
-        vendors=tuple(dict.fromkeys(vendors)),
+        vendors=vendors,
         portfolio=not no_portfolio,
         resend=resend,
     )
-    # Said once the command line is known to be valid: a usage error stays one line.
-    _progress(origin)
-    _run_and_report(request)
 
 
-def _run_and_report(request: RunRequest) -> None:
-    from scorecard.pipeline import run as run_pipeline
-
+def _run_and_report(config: Any, **options: Any) -> None:
     started = time.monotonic()
-    result = run_pipeline(request, _progress, _log.tick)
+    result: RunResult = api.run(config, progress=_progress, tick=_log.tick, **options)
     for problem in result.problems:
         _log.problem(problem)
     for notice in result.notices:
@@ -295,17 +259,9 @@ def check(
     log_format: str,
 ) -> None:
     """Check config, database, schema and data freshness without rendering; exit 1 if a check fails."""
-    from scorecard.check import check_last_run, check_source
-
-    config, origin = discover_config(config_path)
-    _echo_finding("ok", f"{origin}: valid")
-    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    # The same sources as `scorecard run` (the keys are the canonical table names).
-    findings = check_source(
-        resolve_database_url(database_url, config), now, cast(Any, config.source)
-    )
-    if max_age is not None:
-        findings.append(check_last_run(Path(out_dir or config.run.output_dir), max_age, now))
+    config = api.load_config(config_path, output_dir=out_dir)
+    _echo_finding("ok", f"{config.origin}: valid")
+    findings = api.check(config, database_url=database_url, max_age_hours=max_age).findings
     for finding in findings:
         _echo_finding(
             "FAIL" if not finding.ok else "warn" if finding.warning else "ok", finding.text
@@ -362,10 +318,10 @@ def init_db(database_url: str | None) -> None:
     """Create the four canonical tables (existing tables are left alone)."""
     from sqlalchemy.exc import SQLAlchemyError
 
+    from extract.source import first_line, open_engine
     from scorecard.config import Config
     from scorecard.errors import SourceError
-    from scorecard.extract.schema import create_tables
-    from scorecard.extract.source import first_line, open_engine
+    from scorecard.schema import create_tables
     from scorecard.urls import redact_url
 
     url = resolve_database_url(database_url, Config())
@@ -395,8 +351,8 @@ def load_csv_command(
     Read it with a [source.*] mapping: formats, null values and value maps
     turn the text into the canonical columns inside the database.
     """
+    from extract.source import redact_url
     from scorecard.config import Config
-    from scorecard.extract.source import redact_url
     from scorecard.load_csv import load_csv
 
     url = resolve_database_url(database_url, Config())
@@ -436,10 +392,10 @@ def demo_data(
     """Fill a database with six quarters of a believable BPO world."""
     from sqlalchemy.exc import SQLAlchemyError
 
+    from extract.source import first_line, open_engine
     from scorecard.config import Config
     from scorecard.demo_data import generate_demo_data
     from scorecard.errors import SourceError
-    from scorecard.extract.source import first_line, open_engine
     from scorecard.urls import redact_url
 
     url = resolve_database_url(database_url, Config())
@@ -471,9 +427,8 @@ def demo(directory: str, formats: str | None, log_format: str) -> None:
     """Build the demo database and run the whole job on it, as of ten days before the last quarter end."""
     from importlib import resources
 
+    from extract.source import open_engine
     from scorecard.demo_data import generate_demo_data
-    from scorecard.extract.source import open_engine
-    from scorecard.pipeline import RunRequest
 
     base = Path(directory)
     database = base / "scorecard.db"
@@ -492,21 +447,11 @@ def demo(directory: str, formats: str | None, log_format: str) -> None:
     _progress("demo data: " + ", ".join(f"{n} {c:,}" for n, c in counts.items()))
     example = resources.files("scorecard").joinpath("example-config.toml")
     with resources.as_file(example) as config_file:
-        config = load_config(config_file)
-    request = RunRequest(
-        config=config,
-        database_url=url,
-        as_of=as_of,
-        period=config.run.period,
-        history_periods=config.run.history_periods,
-        out_dir=base / "out",
-        formats=_parse_formats(formats, config.run.formats),
-        # The demo shows the emails it would send, as .eml files, and sends nothing.
-        send=True,
-        email_dry_run=True,
-    )
+        config = api.load_config(config_file, formats=formats, output_dir=base / "out")
+    config = config.with_overrides(origin="config: the demo's, scorecard/example-config.toml")
     _progress(f"outputs will be in {base / 'out' / as_of.isoformat()}; open portfolio.pdf first")
-    _run_and_report(request)
+    # The demo shows the emails it would send, as .eml files, and sends nothing.
+    _run_and_report(config, database_url=url, as_of=as_of, email_dry_run=True)
 
 
 def main() -> None:

@@ -94,22 +94,6 @@ class DatabaseConfig(_Frozen):
         return value
 
 
-CANONICAL_TABLES = ("vendors", "work_items", "requests", "charges")
-
-
-def ensure_single_select(sql: str) -> str:
-    """The query must be one SELECT (or WITH ... SELECT) that can only read; ValueError says why not.
-
-    Parsed as generic SQL here, before the database is known; the run parses it
-    again in the database's own dialect (extract/readonly.py).
-    """
-    # Here, not at the top: sqlglot takes a tenth of a second to import, and `--help` or a
-    # config without queries never parses SQL.
-    from scorecard.extract.readonly import ensure_read_only_query
-
-    return ensure_read_only_query(sql)
-
-
 class ColumnConstant(_Frozen):
     """`canonical = { value = ... }`: the same value on every row; `{ null = true }`: always null."""
 
@@ -162,11 +146,6 @@ class TableSource(_Frozen):
     """from_activity: the values every vendor gets unless overridden."""
     overrides: dict[str, VendorOverride] = Field(default_factory=dict)
     """from_activity: vendor_id -> its own values."""
-
-    @field_validator("query")
-    @classmethod
-    def _select_only(cls, value: str | None) -> str | None:
-        return None if value is None else ensure_single_select(value)
 
     @field_validator("formats")
     @classmethod
@@ -533,10 +512,12 @@ class Config(_Frozen):
     """vendor_id -> its contract's service levels and credits (contract section 9)."""
     email: EmailConfig = EmailConfig()
     source_path: str | None = Field(default=None, exclude=True)
+    origin: str = Field(default="", exclude=True)
+    """One line for the run's log: which file the config came from, and why that one."""
 
     @model_validator(mode="after")
     def _mapped_columns_exist(self) -> Config:
-        from scorecard.extract.schema import TABLES
+        from scorecard.schema import TABLES
 
         for name, spec in self.source.items():
             known = {c.name for c in TABLES[name].columns}
@@ -583,15 +564,35 @@ class Config(_Frozen):
             return Path(self.source_path).resolve().parent
         return Path.cwd()
 
+    def with_overrides(self, origin: str = "", **run: Any) -> Config:
+        """This config with [run] keys replaced (the command line's --period, --format, --out),
+        validated as if the file had said so; an option's error names the option."""
+        changes = {key: value for key, value in run.items() if value is not None}
+        try:
+            settings = RunConfig.model_validate({**self.run.model_dump(), **changes})
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            option = _OPTIONS.get(str(first["loc"][0]), f"run.{first['loc'][0]}")
+            message = first["msg"].removeprefix("Value error, ")
+            raise ConfigError(f"{option}: {message}") from None
+        return self.model_copy(update={"run": settings, "origin": origin or self.origin})
+
     def public_dict(self) -> dict[str, Any]:
         """The config as recorded in the manifest: no URL (it may carry credentials)."""
         data = self.model_dump(mode="json")
+        # Where the run was written is the folder the manifest is in; recorded, the same run
+        # written to two folders would differ by more than its place.
+        del data["run"]["output_dir"]
         data["database"] = {
             "url_env": self.database.url_env,
             "url": "(not recorded)",
             "statement_timeout_seconds": self.database.statement_timeout_seconds,
         }
         return data
+
+
+# The command-line option behind each [run] key it overrides, for its error messages.
+_OPTIONS = {"period": "--period", "formats": "--format", "output_dir": "--out"}
 
 
 def _key_path(loc: tuple[int | str, ...]) -> str:
@@ -606,14 +607,16 @@ def config_from_mapping(data: dict[str, Any], source: str = "config") -> Config:
         key = _key_path(first["loc"])
         message = first["msg"].removeprefix("Value error, ")
         if first["type"] == "extra_forbidden":
-            message = "unknown key (check the spelling against examples/scorecard.toml)"
+            message = (
+                "unknown key (check the spelling against the example that `scorecard init` writes)"
+            )
         # A whole-config rule names its own key in its message.
         raise ConfigError(
             f"{source}: {key}: {message}" if key else f"{source}: {message}"
         ) from None
 
 
-def load_config(path: str | os.PathLike[str] | None) -> Config:
+def read_config(path: str | os.PathLike[str] | None) -> Config:
     """Read and validate the TOML file; no file means every default."""
     if path is None:
         return config_from_mapping({}, "defaults")
@@ -645,13 +648,13 @@ def find_config_file(cli_path: str | os.PathLike[str] | None) -> tuple[Path | No
     return None, f"no --config, no {CONFIG_ENV}, no ./{CONFIG_FILE_NAME}"
 
 
-def discover_config(cli_path: str | os.PathLike[str] | None) -> tuple[Config, str]:
-    """The validated config and one line saying which file it came from (for the run's log)."""
+def discover_config(cli_path: str | os.PathLike[str] | None) -> Config:
+    """The validated config, its `origin` one line saying which file it came from (for the log)."""
     path, origin = find_config_file(cli_path)
-    config = load_config(path)
+    config = read_config(path)
     if path is None:
-        return config, f"config: built-in defaults ({origin})"
-    return config, f"config: {path} (from {origin})"
+        return config.with_overrides(f"config: built-in defaults ({origin})")
+    return config.with_overrides(f"config: {path} (from {origin})")
 
 
 def resolve_database_url(cli_url: str | None, config: Config) -> str:

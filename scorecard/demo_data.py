@@ -23,7 +23,7 @@ import polars as pl
 from sqlalchemy import Connection, Engine, func, insert, inspect, select
 
 from scorecard.errors import ConfigError
-from scorecard.extract.schema import TABLES, create_tables, metadata
+from scorecard.schema import TABLES, create_tables, metadata
 
 PRIORITIES = np.array(["urgent", "high", "normal", "low"])
 PRIORITY_WEIGHTS = [0.05, 0.20, 0.60, 0.15]

@@ -15,8 +15,8 @@ from pathlib import Path
 from sqlalchemy import Column, MetaData, Table, Text, insert, inspect
 from sqlalchemy.exc import SQLAlchemyError
 
+from extract.source import first_line, open_engine, redact_url
 from scorecard.errors import ConfigError, SourceError
-from scorecard.extract.source import first_line, open_engine, redact_url
 
 _BATCH = 2_000
 

@@ -19,16 +19,16 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from extract.activity import Activity
 from scorecard.config import Config, Contract
-from scorecard.extract.activity import Activity
-from scorecard.scoring.periods import (
+from scoring.periods import (
     Period,
     fiscal_year_label,
     fiscal_year_start,
     month_is_over,
     months_of,
 )
-from scorecard.scoring.table import score_table, spread_amounts
+from scoring.table import score_table, spread_amounts
 
 # Exactly these columns, in this order (contract section 9).
 SERVICE_CREDIT_COLUMNS = [
@@ -383,12 +383,3 @@ def period_months(periods: Sequence[Period], year_start: dt.date) -> tuple[list[
     current = [m.label for m in months_of(periods[-1:])]
     year = [m.label for m in months_of(periods) if m.start >= year_start]
     return current, year
-
-
-def unclaimed_total(
-    credits: ServiceCredits | None, periods: Sequence[Period]
-) -> CreditTotals | None:
-    """The year-to-date totals the portfolio email states; None without contracts."""
-    if credits is None:
-        return None
-    return credit_totals(credits.months, period_months(periods, credits.year_start)[1])

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from extract.summaries import Window
+
 PeriodKind = Literal["month", "quarter"]
 
 
@@ -116,3 +118,12 @@ def months_of(periods: Sequence[Period]) -> list[Period]:
 def month_is_over(month: Period) -> bool:
     """A month cut short by the as-of day is not over: its figures are provisional."""
     return (month.end + dt.timedelta(days=1)).day == 1
+
+
+def window_of(periods: Sequence[Period]) -> Window:
+    """The extract stage's view of the periods: what to read, and how to cut it.
+
+    Cut by calendar month, whatever the period: service levels are measured
+    per month (contract section 9) and a quarter is the sum of its months.
+    """
+    return Window(tuple(months_of(periods)))

@@ -14,11 +14,11 @@ from collections.abc import Sequence
 
 import polars as pl
 
+from extract.activity import Activity
 from scorecard.config import DIMENSIONS, Config
-from scorecard.extract.activity import Activity
-from scorecard.scoring import metrics as m
-from scorecard.scoring.periods import Period, months_of
-from scorecard.scoring.significance import with_changes
+from scoring import metrics as m
+from scoring.periods import Period, months_of
+from scoring.significance import with_changes
 
 ALL_PROCESSES = "ALL"
 IN_HOUSE = "in_house"

@@ -11,12 +11,11 @@ from typing import Any
 import polars as pl
 from sqlalchemy import Column, MetaData, String, Table, create_engine, insert
 
+from extract.activity import Activity, read_activity
 from scorecard.config import Config, config_from_mapping
-from scorecard.extract.activity import Activity, extract_activity
-from scorecard.extract.schema import TABLES
-from scorecard.pipeline import window_of
-from scorecard.scoring.periods import Period
-from scorecard.scoring.table import score_table
+from scorecard.schema import TABLES
+from scoring.periods import Period, window_of
+from scoring.scored import score
 
 Rows = Mapping[str, Sequence[Mapping[str, Any]]]
 
@@ -67,18 +66,7 @@ def charge(charge_id: str, vendor_id: str, start: str, end: str, amount: float,
 
 def extracted_from(url: str, periods: Sequence[Period], config: Config | None = None) -> Activity:
     """What the extract stage makes of a real database, for these periods."""
-    config = config or make_config()
-    engine = create_engine(url)
-    try:
-        return extract_activity(
-            engine,
-            window_of(periods),
-            config.currency,
-            config.response_targets_hours.hours(),
-            parallel_queries=config.database.parallel_queries,
-        )
-    finally:
-        engine.dispose()
+    return read_activity(url, config or make_config(), window_of(periods))
 
 
 def extracted(
@@ -94,7 +82,7 @@ def extracted(
 def scored(rows: Rows, periods: Sequence[Period], config: Config | None = None) -> pl.DataFrame:
     """The score table a run would make from these rows."""
     config = config or make_config()
-    return score_table(extracted(rows, periods, config), periods, config)
+    return score(extracted(rows, periods, config), periods, config).table
 
 
 def make_config(**sections: Any) -> Config:

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from click.testing import CliRunner, Result
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -84,6 +85,56 @@ def any_database_url(request, tmp_path) -> Iterator[str]:
         yield f"duckdb:///{tmp_path / 'source.duckdb'}"
     else:
         yield from _fresh_database(request.param)
+
+
+AS_OF = "2026-09-30"
+"""The as-of day most tests run on: the end of a quarter of their small worlds."""
+
+
+class ScorecardCommand:
+    """The `scorecard` command, run in this process through click's CliRunner: every test that
+    runs the command goes through here, so they all see it as a user's shell would (exit code,
+    stdout, stderr), and none keeps a wrapper of its own."""
+
+    def __call__(self, *args: str | os.PathLike[str], env: dict[str, str] | None = None) -> Result:
+        """`scorecard ARGS...`; env: variables to set (or, with None as a value, unset)."""
+        from scorecard.cli import cli
+
+        return CliRunner().invoke(cli, [os.fspath(a) for a in args], env=env)
+
+    def run(
+        self,
+        database_url: str,
+        out: os.PathLike[str] | str,
+        *extra: str | os.PathLike[str],
+        config: os.PathLike[str] | str | None = None,
+        as_of: str = AS_OF,
+        env: dict[str, str] | None = None,
+    ) -> Result:
+        """`scorecard run --database-url URL --as-of AS_OF --out OUT [--config FILE] EXTRA...`"""
+        given = ["--config", config] if config is not None else []
+        return self("run", *given, "--database-url", database_url, "--as-of", as_of,
+                    "--out", out, *extra, env=env)  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def scorecard_cli() -> ScorecardCommand:
+    return ScorecardCommand()
+
+
+# A test that uses one of these runs a server, the whole command or a second process: it is
+# an integration test. The rest are the unit half (`make test-unit`, seconds).
+INTEGRATION_FIXTURES = {
+    "postgresql_url", "mariadb_url", "any_database_url", "spark_url", "spark_server",
+    "scorecard_cli",
+}  # fmt: skip
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if fixtures & INTEGRATION_FIXTURES or item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.integration)
 
 
 @pytest.fixture(autouse=True)

@@ -10,9 +10,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-
-from scorecard.cli import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 TOOLS = Path(os.environ.get("SCORECARD_TEST_TOOLS", ROOT / ".tools"))
@@ -51,15 +48,14 @@ def axe_violations(chromium: str, pages: list[Path]) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def demo_html(tmp_path_factory) -> Path:
+def demo_html(tmp_path_factory, scorecard_cli) -> Path:
     """The demo world, small: every kind of page the job writes (pack, scorecards, vendor-facing)."""
     base = tmp_path_factory.mktemp("a11y")
     url = f"sqlite:///{base / 'demo.db'}"
-    made = CliRunner().invoke(cli, ["demo-data", "--database-url", url, "--scale", "0.05",
-                                    "--through", "2026-09-30"])  # fmt: skip
+    made = scorecard_cli("demo-data", "--database-url", url, "--scale", "0.05",
+                         "--through", "2026-09-30")  # fmt: skip
     assert made.exit_code == 0, made.output
-    ran = CliRunner().invoke(cli, ["run", "--database-url", url, "--as-of", "2026-09-30",
-                                   "--out", str(base / "out"), "--format", "html"])  # fmt: skip
+    ran = scorecard_cli.run(url, base / "out", "--format", "html", as_of="2026-09-30")
     assert ran.exit_code in (0, 1), ran.output
     return base / "out" / "2026-09-30"
 
@@ -75,6 +71,7 @@ def test_every_html_output_has_no_serious_or_critical_axe_violation(demo_html):
     assert serious == [], json.dumps(serious[:10], indent=1)
 
 
+@pytest.mark.integration  # Chromium
 def test_the_checker_finds_a_violation_when_there_is_one(tmp_path):
     """The test above can fail: a page with an image without alt text and grey-on-grey text."""
     chromium = browser_or_skip()
@@ -96,7 +93,7 @@ def _chart_text(data_uri: str) -> str:
 
 
 def test_a_vendors_trend_chart_names_its_axis_for_what_it_plots():
-    from scorecard.reports.charts import dimension_trend, score_trend
+    from reports.charts import dimension_trend, score_trend
 
     labels = ["2026-Q2", "2026-Q3"]
     vendor = _chart_text(dimension_trend(labels, {"Composite": [70, 72], "Accuracy": [90, 95]}))

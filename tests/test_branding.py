@@ -8,9 +8,7 @@ import zlib
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from scorecard.cli import cli
 from tests.builders import item, load, vendor
 
 AS_OF = "2026-09-30"
@@ -42,13 +40,10 @@ def tiny_png() -> bytes:
     )
 
 
-def _run(config: Path, url: str, out: Path, formats: str = "html,pdf"):
-    return CliRunner().invoke(cli, ["run", "--config", str(config), "--database-url", url, "--as-of", AS_OF,
-                                    "--out", str(out), "--format", formats])  # fmt: skip
-
-
 @pytest.mark.slow
-def test_company_name_logo_colour_template_override_and_german_locale(sqlite_url, tmp_path):
+def test_company_name_logo_colour_template_override_and_german_locale(
+    sqlite_url, tmp_path, scorecard_cli
+):
     load(sqlite_url, ROWS)
     (tmp_path / "brand").mkdir()
     (tmp_path / "brand" / "logo.png").write_bytes(tiny_png())
@@ -68,7 +63,7 @@ def test_company_name_logo_colour_template_override_and_german_locale(sqlite_url
         '[reports]\ncompany_name = "Nordwind Logistik GmbH"\nlogo = "logo.png"\naccent_colour = "#1F4E79"\n'
         'template_dir = "templates"\nlocale = "de_DE"\n'
     )
-    result = _run(config, sqlite_url, tmp_path / "out")
+    result = scorecard_cli.run(sqlite_url, tmp_path / "out", "--format", "html,pdf", config=config)
     assert result.exit_code == 0, result.output
     run_dir = tmp_path / "out" / AS_OF
     pack = (run_dir / "portfolio.html").read_text()
@@ -124,11 +119,9 @@ def test_company_name_logo_colour_template_override_and_german_locale(sqlite_url
         ('template_dir = "nowhere"', "reports.template_dir: {dir}/nowhere is not a folder"),
     ],
 )
-def test_a_bad_branding_key_stops_the_run_at_once_naming_it(tmp_path, toml, message):
+def test_a_bad_branding_key_stops_the_run_at_once_naming_it(tmp_path, scorecard_cli, toml, message):
     config = tmp_path / "scorecard.toml"
     config.write_text(f"[reports]\n{toml}\n")
-    result = CliRunner().invoke(
-        cli, ["check", "--config", str(config), "--database-url", "sqlite://"]
-    )
+    result = scorecard_cli("check", "--config", config, "--database-url", "sqlite://")
     assert result.exit_code == 2
     assert result.stderr == f"scorecard: error: {config}: {message.format(dir=tmp_path)}\n"

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from matplotlib.figure import Figure
 
-from scorecard.reports import charts
-from scorecard.scoring.control import ControlChart, p_chart
+from reports import charts
+from scoring.control import ControlChart, p_chart
 
 MONTHS = [dt.date(2025 + (m - 1) // 12, (m - 1) % 12 + 1, 1) for m in range(4, 19)]
 

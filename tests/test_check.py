@@ -6,10 +6,8 @@ import datetime as dt
 import json
 import os
 
-from click.testing import CliRunner
 from sqlalchemy import create_engine
 
-from scorecard.cli import cli
 from tests.builders import item, load, vendor
 
 ROWS = {
@@ -18,8 +16,8 @@ ROWS = {
 }
 
 
-def check(*args: str):
-    return CliRunner().invoke(cli, ["check", *args], env={"SCORECARD_DATABASE_URL": ""})
+NO_URL_ENV = {"SCORECARD_DATABASE_URL": ""}
+"""`scorecard check` here ignores any SCORECARD_DATABASE_URL of the shell running the tests."""
 
 
 def _manifest(out, name: str, finished: dt.datetime, exit_code: int) -> None:
@@ -29,9 +27,9 @@ def _manifest(out, name: str, finished: dt.datetime, exit_code: int) -> None:
     os.utime(manifest, (finished.timestamp(), finished.timestamp()))
 
 
-def test_check_reports_each_table_and_exits_0(sqlite_url, tmp_path):
+def test_check_reports_each_table_and_exits_0(sqlite_url, tmp_path, scorecard_cli):
     load(sqlite_url, ROWS)
-    result = check("--database-url", sqlite_url)
+    result = scorecard_cli("check", "--database-url", sqlite_url, env=NO_URL_ENV)
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert (
@@ -43,52 +41,57 @@ def test_check_reports_each_table_and_exits_0(sqlite_url, tmp_path):
     assert lines[4] == "warn  requests: no rows"
 
 
-def test_check_fails_when_the_last_successful_run_is_too_old(sqlite_url, tmp_path):
+def test_check_fails_when_the_last_successful_run_is_too_old(sqlite_url, tmp_path, scorecard_cli):
     load(sqlite_url, ROWS)
     out = tmp_path / "out"
     now = dt.datetime.now(dt.UTC)
     _manifest(out, "2026-09-29", now - dt.timedelta(hours=30), 0)
     _manifest(out, "2026-09-30", now - dt.timedelta(hours=2), 1)  # finished, but not successful
-    result = check("--database-url", sqlite_url, "--out", str(out), "--max-age", "26")
+    result = scorecard_cli(
+        "check", "--database-url", sqlite_url, "--out", out, "--max-age", "26", env=NO_URL_ENV
+    )
     assert result.exit_code == 1
     assert "FAIL  last successful run: 2026-09-29, finished" in result.stdout
     assert "(30.0 h ago, limit 26 h)" in result.stdout
     assert result.stderr.startswith("scorecard: check failed: ")
-    assert check("--database-url", sqlite_url, "--out", str(out), "--max-age", "31").exit_code in (
-        0,
-        1,
+    again = scorecard_cli(
+        "check", "--database-url", sqlite_url, "--out", out, "--max-age", "31", env=NO_URL_ENV
     )
+    assert again.exit_code in (0, 1)
 
 
-def test_check_passes_with_a_recent_successful_run(sqlite_url, tmp_path):
+def test_check_passes_with_a_recent_successful_run(sqlite_url, tmp_path, scorecard_cli):
     load(sqlite_url, {**ROWS, "requests": [], "charges": []})
     out = tmp_path / "out"
     _manifest(out, "2026-09-30", dt.datetime.now(dt.UTC) - dt.timedelta(hours=1), 0)
-    result = check("--database-url", sqlite_url, "--out", str(out), "--max-age", "26")
+    result = scorecard_cli(
+        "check", "--database-url", sqlite_url, "--out", out, "--max-age", "26", env=NO_URL_ENV
+    )
     assert result.exit_code == 0, result.output
     assert "ok    last successful run: 2026-09-30" in result.stdout
 
 
-def test_check_with_no_run_at_all_fails_under_max_age(sqlite_url, tmp_path):
+def test_check_with_no_run_at_all_fails_under_max_age(sqlite_url, tmp_path, scorecard_cli):
     load(sqlite_url, ROWS)
-    result = check(
-        "--database-url", sqlite_url, "--out", str(tmp_path / "nothing"), "--max-age", "26"
+    nothing = tmp_path / "nothing"
+    result = scorecard_cli(
+        "check", "--database-url", sqlite_url, "--out", nothing, "--max-age", "26", env=NO_URL_ENV
     )
     assert result.exit_code == 1
     assert f"FAIL  last successful run: none in {tmp_path / 'nothing'}" in result.stdout
 
 
-def test_check_fails_without_any_work_item(sqlite_url):
+def test_check_fails_without_any_work_item(sqlite_url, scorecard_cli):
     load(sqlite_url, {"vendors": [vendor("A")]})
-    result = check("--database-url", sqlite_url)
+    result = scorecard_cli("check", "--database-url", sqlite_url, env=NO_URL_ENV)
     assert result.exit_code == 1
     assert "FAIL  work_items: no rows: nothing to score" in result.stdout
 
 
-def test_check_exits_3_on_a_missing_table_and_2_on_a_bad_config(tmp_path):
+def test_check_exits_3_on_a_missing_table_and_2_on_a_bad_config(tmp_path, scorecard_cli):
     url = f"sqlite:///{tmp_path / 'empty.db'}"
     create_engine(url).connect().close()
-    result = check("--database-url", url)
+    result = scorecard_cli("check", "--database-url", url, env=NO_URL_ENV)
     assert result.exit_code == 3
     assert (
         result.stderr.splitlines()[-1]
@@ -97,4 +100,5 @@ def test_check_exits_3_on_a_missing_table_and_2_on_a_bad_config(tmp_path):
     )
     config = tmp_path / "bad.toml"
     config.write_text("[run]\nperiod = 'week'\n")
-    assert check("--config", str(config), "--database-url", url).exit_code == 2
+    bad = scorecard_cli("check", "--config", config, "--database-url", url, env=NO_URL_ENV)
+    assert bad.exit_code == 2

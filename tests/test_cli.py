@@ -6,14 +6,11 @@ import csv
 import fcntl
 import hashlib
 import json
-from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from sqlalchemy import create_engine, text
 
-from scorecard.cli import cli
-from scorecard.scoring.table import CONTRACT_COLUMNS
+from scoring.table import CONTRACT_COLUMNS
 from tests.builders import charge, item, load, request, vendor
 
 AS_OF = "2026-09-30"
@@ -35,8 +32,8 @@ def database(sqlite_url) -> str:
     return sqlite_url
 
 
-def invoke(*args: str, env: dict[str, str] | None = None):
-    return CliRunner().invoke(cli, list(args), env=env or {"SCORECARD_DATABASE_URL": ""})
+NO_URL_ENV = {"SCORECARD_DATABASE_URL": ""}
+"""The command here ignores any SCORECARD_DATABASE_URL of the shell running the tests."""
 
 
 def error_line(result) -> str:
@@ -44,12 +41,8 @@ def error_line(result) -> str:
     return result.stderr.splitlines()[-1] + "\n"
 
 
-def run_args(database: str, out: Path, *extra: str) -> list[str]:
-    return ["run", "--database-url", database, "--as-of", AS_OF, "--out", str(out), *extra]
-
-
-def test_run_writes_the_whole_run_folder_and_exits_0(database, tmp_path):
-    result = invoke(*run_args(database, tmp_path))
+def test_run_writes_the_whole_run_folder_and_exits_0(database, tmp_path, scorecard_cli):
+    result = scorecard_cli.run(database, tmp_path, env=NO_URL_ENV)
     assert result.exit_code == 0, result.output
     run_dir = tmp_path / AS_OF
     files = sorted(p.relative_to(run_dir).as_posix() for p in run_dir.rglob("*") if p.is_file())
@@ -63,8 +56,12 @@ def test_run_writes_the_whole_run_folder_and_exits_0(database, tmp_path):
     assert not list(tmp_path.glob(".*staging*")), "no staging folder may be left behind"
 
 
-def test_scores_csv_has_the_contract_columns_first_and_json_the_same_rows(database, tmp_path):
-    assert invoke(*run_args(database, tmp_path, "--format", "csv,json")).exit_code == 0
+def test_scores_csv_has_the_contract_columns_first_and_json_the_same_rows(
+    database, tmp_path, scorecard_cli
+):
+    assert (
+        scorecard_cli.run(database, tmp_path, "--format", "csv,json", env=NO_URL_ENV).exit_code == 0
+    )
     with (tmp_path / AS_OF / "scores.csv").open() as handle:
         rows = list(csv.DictReader(handle))
     header = list(rows[0])
@@ -99,17 +96,21 @@ def test_scores_csv_has_the_contract_columns_first_and_json_the_same_rows(databa
 
 
 def test_format_limits_the_outputs_but_data_quality_and_manifest_are_always_written(
-    database, tmp_path
+    database, tmp_path, scorecard_cli
 ):
-    result = invoke(*run_args(database, tmp_path, "--format", "csv"))
+    result = scorecard_cli.run(database, tmp_path, "--format", "csv", env=NO_URL_ENV)
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (tmp_path / AS_OF).iterdir()) == [
         "data_quality.csv", "manifest.json", "scores.csv",
     ]  # fmt: skip
 
 
-def test_manifest_records_tables_config_and_every_artifact_with_its_sha256(database, tmp_path):
-    assert invoke(*run_args(database, tmp_path, "--format", "csv,html")).exit_code == 0
+def test_manifest_records_tables_config_and_every_artifact_with_its_sha256(
+    database, tmp_path, scorecard_cli
+):
+    assert (
+        scorecard_cli.run(database, tmp_path, "--format", "csv,html", env=NO_URL_ENV).exit_code == 0
+    )
     run_dir = tmp_path / AS_OF
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["as_of"] == AS_OF and manifest["period"] == "quarter"
@@ -131,44 +132,44 @@ def test_manifest_records_tables_config_and_every_artifact_with_its_sha256(datab
     assert [p["label"] for p in manifest["periods"]][-1] == "2026-Q3"
 
 
-def test_a_bad_config_exits_2_naming_the_key(database, tmp_path):
+def test_a_bad_config_exits_2_naming_the_key(database, tmp_path, scorecard_cli):
     config = tmp_path / "bad.toml"
     config.write_text("[scoring.weights]\naccuracy = -1\n")
-    result = invoke(*run_args(database, tmp_path, "--config", str(config)))
+    result = scorecard_cli.run(database, tmp_path, config=config, env=NO_URL_ENV)
     assert result.exit_code == 2
     assert error_line(result) == (
         f"scorecard: error: {config}: scoring.weights.accuracy: Input should be greater than or equal to 0\n"
     )
 
 
-def test_an_unknown_config_key_exits_2(database, tmp_path):
+def test_an_unknown_config_key_exits_2(database, tmp_path, scorecard_cli):
     config = tmp_path / "typo.toml"
     config.write_text("[run]\nperiods = 'month'\n")
-    result = invoke(*run_args(database, tmp_path, "--config", str(config)))
+    result = scorecard_cli.run(database, tmp_path, config=config, env=NO_URL_ENV)
     assert result.exit_code == 2
     assert "run.periods: unknown key" in result.stderr
 
 
-def test_a_password_in_the_config_file_is_refused(tmp_path):
+def test_a_password_in_the_config_file_is_refused(tmp_path, scorecard_cli):
     config = tmp_path / "secret.toml"
     config.write_text('[database]\nurl = "postgresql://app:hunter2@db/prod"\n')
-    result = invoke("run", "--config", str(config), "--out", str(tmp_path))
+    result = scorecard_cli("run", "--config", config, "--out", tmp_path, env=NO_URL_ENV)
     assert result.exit_code == 2
     assert "database.url: holds a literal password" in result.stderr
     assert "hunter2" not in result.output
 
 
-def test_no_database_url_anywhere_exits_2(tmp_path):
-    result = invoke("run", "--out", str(tmp_path))
+def test_no_database_url_anywhere_exits_2(tmp_path, scorecard_cli):
+    result = scorecard_cli("run", "--out", tmp_path, env=NO_URL_ENV)
     assert result.exit_code == 2
     assert error_line(result).startswith(
         "scorecard: error: no database URL: pass --database-url, set SCORECARD_DATABASE_URL"
     )
 
 
-def test_the_environment_variable_gives_the_url(database, tmp_path):
-    result = invoke("run", "--as-of", AS_OF, "--out", str(tmp_path), "--format", "csv",
-                    env={"SCORECARD_DATABASE_URL": database})  # fmt: skip
+def test_the_environment_variable_gives_the_url(database, tmp_path, scorecard_cli):
+    result = scorecard_cli("run", "--as-of", AS_OF, "--out", tmp_path, "--format", "csv",
+                           env={"SCORECARD_DATABASE_URL": database})  # fmt: skip
     assert result.exit_code == 0, result.output
 
 
@@ -185,22 +186,24 @@ def test_the_environment_variable_gives_the_url(database, tmp_path):
         ),
     ],
 )
-def test_bad_options_exit_2_with_a_clear_message(database, tmp_path, args, message):
-    result = invoke("run", "--database-url", database, "--out", str(tmp_path), *args)
+def test_bad_options_exit_2_with_a_clear_message(database, tmp_path, scorecard_cli, args, message):
+    result = scorecard_cli(
+        "run", "--database-url", database, "--out", tmp_path, *args, env=NO_URL_ENV
+    )
     assert result.exit_code == 2
     assert error_line(result) == message
 
 
-def test_a_bad_period_choice_is_a_usage_error(database, tmp_path):
-    result = invoke(*run_args(database, tmp_path, "--period", "week"))
+def test_a_bad_period_choice_is_a_usage_error(database, tmp_path, scorecard_cli):
+    result = scorecard_cli.run(database, tmp_path, "--period", "week", env=NO_URL_ENV)
     assert result.exit_code == 2
     assert "'week' is not one of 'month', 'quarter'" in result.stderr
 
 
-def test_a_missing_table_exits_3(tmp_path):
+def test_a_missing_table_exits_3(tmp_path, scorecard_cli):
     url = f"sqlite:///{tmp_path / 'empty.db'}"
     create_engine(url).connect().close()
-    result = invoke(*run_args(url, tmp_path / "out"))
+    result = scorecard_cli.run(url, tmp_path / "out", env=NO_URL_ENV)
     assert result.exit_code == 3
     assert (
         error_line(result)
@@ -210,23 +213,23 @@ def test_a_missing_table_exits_3(tmp_path):
     assert not (tmp_path / "out" / AS_OF).exists()
 
 
-def test_a_missing_column_exits_3(tmp_path):
+def test_a_missing_column_exits_3(tmp_path, scorecard_cli):
     url = f"sqlite:///{tmp_path / 'partial.db'}"
     load(url, {})
     engine = create_engine(url)
     with engine.begin() as connection:
         connection.execute(text("ALTER TABLE charges DROP COLUMN kind"))
     engine.dispose()
-    result = invoke(*run_args(url, tmp_path / "out"))
+    result = scorecard_cli.run(url, tmp_path / "out", env=NO_URL_ENV)
     assert result.exit_code == 3
     assert (
         error_line(result) == "scorecard: error: column charges.kind is missing from the database\n"
     )
 
 
-def test_an_unreachable_server_exits_3_without_showing_the_password(tmp_path):
+def test_an_unreachable_server_exits_3_without_showing_the_password(tmp_path, scorecard_cli):
     url = "postgresql+psycopg://app:s3cret@127.0.0.1:1/nothing"
-    result = invoke(*run_args(url, tmp_path))
+    result = scorecard_cli.run(url, tmp_path, env=NO_URL_ENV)
     assert result.exit_code == 3
     assert error_line(result).startswith(
         "scorecard: error: cannot connect to postgresql+psycopg://app:***@127.0.0.1:1/nothing: "
@@ -234,11 +237,13 @@ def test_an_unreachable_server_exits_3_without_showing_the_password(tmp_path):
     assert "s3cret" not in result.output
 
 
-def test_a_run_while_another_holds_the_lock_exits_4_and_writes_nothing(database, tmp_path):
+def test_a_run_while_another_holds_the_lock_exits_4_and_writes_nothing(
+    database, tmp_path, scorecard_cli
+):
     tmp_path.mkdir(exist_ok=True)
     with (tmp_path / ".scorecard.lock").open("a+") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        result = invoke(*run_args(database, tmp_path))
+        result = scorecard_cli.run(database, tmp_path, env=NO_URL_ENV)
     assert result.exit_code == 4
     assert (
         error_line(result)
@@ -247,12 +252,14 @@ def test_a_run_while_another_holds_the_lock_exits_4_and_writes_nothing(database,
     assert not (tmp_path / AS_OF).exists()
 
 
-def test_rejections_beyond_the_limit_exit_1_but_everything_is_written(sqlite_url, tmp_path):
+def test_rejections_beyond_the_limit_exit_1_but_everything_is_written(
+    sqlite_url, tmp_path, scorecard_cli
+):
     rows = dict(ROWS) | {
         "work_items": [*ROWS["work_items"], item("bad", "NOPE", "2026-07-01 00:00", None, None)]
     }
     load(sqlite_url, rows)
-    result = invoke(*run_args(sqlite_url, tmp_path, "--format", "csv"))
+    result = scorecard_cli.run(sqlite_url, tmp_path, "--format", "csv", env=NO_URL_ENV)
     assert result.exit_code == 1
     assert (
         "problem: 1 of 4 work_items rows rejected (25.0%, limit 5.0%): see data_quality.csv"
@@ -263,8 +270,12 @@ def test_rejections_beyond_the_limit_exit_1_but_everything_is_written(sqlite_url
     assert json.loads((tmp_path / AS_OF / "manifest.json").read_text())["exit_code"] == 1
 
 
-def test_no_activity_in_the_periods_fails_instead_of_writing_empty_reports(database, tmp_path):
-    result = invoke(*run_args(database, tmp_path, "--format", "csv"), "--as-of", "2020-01-31")
+def test_no_activity_in_the_periods_fails_instead_of_writing_empty_reports(
+    database, tmp_path, scorecard_cli
+):
+    result = scorecard_cli.run(
+        database, tmp_path, "--format", "csv", as_of="2020-01-31", env=NO_URL_ENV
+    )
     assert result.exit_code == 1
     problem = next(line for line in result.stderr.splitlines() if "nothing to score" in line)
     assert problem.startswith(
@@ -279,13 +290,13 @@ def test_no_activity_in_the_periods_fails_instead_of_writing_empty_reports(datab
     assert not (tmp_path / "latest").exists()
 
 
-def test_every_row_rejected_says_which_rule_rejected_the_most(sqlite_url, tmp_path):
+def test_every_row_rejected_says_which_rule_rejected_the_most(sqlite_url, tmp_path, scorecard_cli):
     load(sqlite_url, {
         "vendors": [vendor("A")],
         "work_items": [item(f"w{n}", "A", "2026-07-01 00:00", None, None, units=0) for n in range(3)]
         + [item("x", "NOPE", "2026-07-01 00:00", None, None)],
     })  # fmt: skip
-    result = invoke(*run_args(sqlite_url, tmp_path, "--format", "csv"))
+    result = scorecard_cli.run(sqlite_url, tmp_path, "--format", "csv", env=NO_URL_ENV)
     assert result.exit_code == 1
     assert (
         "scorecard: problem: nothing to score from 2025-07-01 to 2026-09-30: all 4 work items "
@@ -296,20 +307,20 @@ def test_every_row_rejected_says_which_rule_rejected_the_most(sqlite_url, tmp_pa
     assert 'work_items,unknown_vendor,NOPE,1,x,"""NOPE"" x1"' in quality
 
 
-def test_a_rerun_replaces_the_folder_for_that_day(database, tmp_path):
-    assert invoke(*run_args(database, tmp_path)).exit_code == 0
+def test_a_rerun_replaces_the_folder_for_that_day(database, tmp_path, scorecard_cli):
+    assert scorecard_cli.run(database, tmp_path, env=NO_URL_ENV).exit_code == 0
     (tmp_path / AS_OF / "stale.txt").write_text("from an older run")
-    assert invoke(*run_args(database, tmp_path, "--format", "csv")).exit_code == 0
+    assert scorecard_cli.run(database, tmp_path, "--format", "csv", env=NO_URL_ENV).exit_code == 0
     assert not (tmp_path / AS_OF / "stale.txt").exists()
     assert not (tmp_path / AS_OF / "portfolio.pdf").exists()
 
 
-def test_init_db_creates_the_tables_and_demo_data_will_not_overwrite_rows(tmp_path):
+def test_init_db_creates_the_tables_and_demo_data_will_not_overwrite_rows(tmp_path, scorecard_cli):
     url = f"sqlite:///{tmp_path / 'new.db'}"
-    result = invoke("init-db", "--database-url", url)
+    result = scorecard_cli("init-db", "--database-url", url, env=NO_URL_ENV)
     assert result.exit_code == 0 and result.stdout == f"created the canonical tables in {url}\n"
     load(url, {"vendors": [vendor("A")]})
-    result = invoke("demo-data", "--database-url", url, "--scale", "0.02")
+    result = scorecard_cli("demo-data", "--database-url", url, "--scale", "0.02", env=NO_URL_ENV)
     assert result.exit_code == 2
     assert error_line(result) == (
         "scorecard: error: the database already holds rows in vendors; demo-data only fills "
@@ -317,13 +328,12 @@ def test_init_db_creates_the_tables_and_demo_data_will_not_overwrite_rows(tmp_pa
     )
 
 
-def test_demo_data_is_reproducible_from_its_seed(tmp_path):
+def test_demo_data_is_reproducible_from_its_seed(tmp_path, scorecard_cli):
     dumps = []
     for name in ("one", "two"):
         url = f"sqlite:///{tmp_path / name}.db"
-        result = invoke(
-            "demo-data", "--database-url", url, "--scale", "0.02", "--seed", "3", "--through", AS_OF
-        )
+        result = scorecard_cli("demo-data", "--database-url", url, "--scale", "0.02",
+                               "--seed", "3", "--through", AS_OF, env=NO_URL_ENV)  # fmt: skip
         assert result.exit_code == 0, result.output
         engine = create_engine(url)
         with engine.connect() as connection:
@@ -336,17 +346,17 @@ def test_demo_data_is_reproducible_from_its_seed(tmp_path):
     assert dumps[0] == dumps[1] and len(dumps[0]) > 500
 
 
-def test_version_and_help():
-    assert invoke("--version").stdout.startswith("scorecard, version ")
-    result = invoke("--help")
+def test_version_and_help(scorecard_cli):
+    assert scorecard_cli("--version", env=NO_URL_ENV).stdout.startswith("scorecard, version ")
+    result = scorecard_cli("--help", env=NO_URL_ENV)
     assert result.exit_code == 0
     for command in ("run", "init-db", "demo-data", "demo"):
         assert command in result.stdout
 
 
-def test_demo_data_that_cannot_be_written_says_the_databases_own_reason(tmp_path):
+def test_demo_data_that_cannot_be_written_says_the_databases_own_reason(tmp_path, scorecard_cli):
     url = f"sqlite:///{tmp_path / 'no-such-folder' / 'demo.db'}"
-    result = CliRunner().invoke(cli, ["demo-data", "--database-url", url, "--scale", "0.01"])
+    result = scorecard_cli("demo-data", "--database-url", url, "--scale", "0.01")
     assert result.exit_code == 3
     assert result.stderr.strip().splitlines()[-1] == (
         f"scorecard: error: cannot write demo data to {url}: unable to open database file"

@@ -7,7 +7,7 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from scorecard.scoring.control import monthly_rates, p_chart
+from scoring.control import monthly_rates, p_chart
 
 MONTHS = [dt.date(2025 + (m - 1) // 12, (m - 1) % 12 + 1, 1) for m in range(4, 19)]  # 15 months
 

@@ -7,9 +7,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from scorecard.cli import cli
 from tests.builders import item, load, vendor
 
 AS_OF = "2026-09-30"
@@ -39,12 +37,11 @@ def _modes(folder: Path) -> dict[str, int]:
     ("mask", "file_mode", "folder_mode"), [(0o022, 0o644, 0o755), (0o077, 0o600, 0o700)]
 )
 def test_output_files_and_folders_follow_the_umask(
-    umask, sqlite_url, tmp_path, mask, file_mode, folder_mode
+    umask, sqlite_url, tmp_path, scorecard_cli, mask, file_mode, folder_mode
 ):
     load(sqlite_url, ROWS)
     umask(mask)
-    result = CliRunner().invoke(cli, ["run", "--database-url", sqlite_url, "--as-of", AS_OF,
-                                      "--out", str(tmp_path / "out"), "--format", "html,csv,json"])  # fmt: skip
+    result = scorecard_cli.run(sqlite_url, tmp_path / "out", "--format", "html,csv,json")
     assert result.exit_code == 0, result.output
     run_dir = tmp_path / "out" / AS_OF
     modes = _modes(run_dir)
@@ -54,30 +51,26 @@ def test_output_files_and_folders_follow_the_umask(
         assert mode == expected, f"{name}: {oct(mode)} != {oct(expected)}"
 
 
-def _run(*args: str, env: dict[str, str] | None = None):
-    return CliRunner().invoke(cli, ["run", "--as-of", AS_OF, "--format", "csv", *args], env=env)
-
-
 def test_the_config_is_found_by_flag_then_variable_then_working_folder(
-    sqlite_url, tmp_path, monkeypatch
+    sqlite_url, tmp_path, monkeypatch, scorecard_cli
 ):
     load(sqlite_url, ROWS)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "flag.toml").write_text('[run]\noutput_dir = "from-flag"\n')
     (tmp_path / "env.toml").write_text('[run]\noutput_dir = "from-env"\n')
     (tmp_path / "scorecard.toml").write_text('[run]\noutput_dir = "from-cwd"\n')
-    url = ["--database-url", sqlite_url]
+    run = ["run", "--as-of", AS_OF, "--format", "csv", "--database-url", sqlite_url]  # no --out
 
-    result = _run(*url, "--config", "flag.toml", env={"SCORECARD_CONFIG": "env.toml"})
+    result = scorecard_cli(*run, "--config", "flag.toml", env={"SCORECARD_CONFIG": "env.toml"})
     assert result.exit_code == 0, result.output
     assert "scorecard: config: flag.toml (from --config)" in result.stderr
     assert (tmp_path / "from-flag" / AS_OF / "scores.csv").is_file()
 
-    result = _run(*url, env={"SCORECARD_CONFIG": "env.toml"})
+    result = scorecard_cli(*run, env={"SCORECARD_CONFIG": "env.toml"})
     assert "scorecard: config: env.toml (from SCORECARD_CONFIG)" in result.stderr
     assert (tmp_path / "from-env" / AS_OF / "scores.csv").is_file()
 
-    result = _run(*url, env={"SCORECARD_CONFIG": ""})
+    result = scorecard_cli(*run, env={"SCORECARD_CONFIG": ""})
     assert (
         "scorecard: config: scorecard.toml (from ./scorecard.toml in the working folder)"
         in result.stderr
@@ -85,7 +78,7 @@ def test_the_config_is_found_by_flag_then_variable_then_working_folder(
     assert (tmp_path / "from-cwd" / AS_OF / "scores.csv").is_file()
 
     (tmp_path / "scorecard.toml").unlink()
-    result = _run(*url, env={"SCORECARD_CONFIG": ""})
+    result = scorecard_cli(*run, env={"SCORECARD_CONFIG": ""})
     assert (
         "scorecard: config: built-in defaults (no --config, no SCORECARD_CONFIG, no ./scorecard.toml)"
         in result.stderr
@@ -93,10 +86,9 @@ def test_the_config_is_found_by_flag_then_variable_then_working_folder(
     assert (tmp_path / "out" / AS_OF / "scores.csv").is_file()
 
 
-def test_a_config_file_named_by_the_variable_must_exist(tmp_path):
-    result = _run(
-        "--database-url", "sqlite://", env={"SCORECARD_CONFIG": str(tmp_path / "nope.toml")}
-    )
+def test_a_config_file_named_by_the_variable_must_exist(tmp_path, scorecard_cli):
+    result = scorecard_cli("run", "--as-of", AS_OF, "--format", "csv", "--database-url", "sqlite://",
+                           env={"SCORECARD_CONFIG": str(tmp_path / "nope.toml")})  # fmt: skip
     assert result.exit_code == 2
     assert (
         result.stderr
@@ -104,23 +96,25 @@ def test_a_config_file_named_by_the_variable_must_exist(tmp_path):
     )
 
 
-def test_init_writes_the_annotated_example_and_never_overwrites_silently(tmp_path, monkeypatch):
+def test_init_writes_the_annotated_example_and_never_overwrites_silently(
+    tmp_path, monkeypatch, scorecard_cli
+):
     monkeypatch.chdir(tmp_path)
-    first = CliRunner().invoke(cli, ["init"])
+    first = scorecard_cli("init")
     assert first.exit_code == 0, first.output
     written = (tmp_path / "scorecard.toml").read_text()
     example = Path(__file__).resolve().parents[1] / "scorecard" / "example-config.toml"
     assert written == example.read_text()
     assert "# " in written  # annotated
     (tmp_path / "scorecard.toml").write_text("# mine\n")
-    again = CliRunner().invoke(cli, ["init"])
+    again = scorecard_cli("init")
     assert again.exit_code == 2
     assert (
         again.stderr
         == "scorecard: error: scorecard.toml exists already; edit it, or pass --force to replace it\n"
     )
     assert (tmp_path / "scorecard.toml").read_text() == "# mine\n"
-    assert CliRunner().invoke(cli, ["init", "--force"]).exit_code == 0
+    assert scorecard_cli("init", "--force").exit_code == 0
     assert (tmp_path / "scorecard.toml").read_text() == written
 
 
@@ -136,12 +130,12 @@ def test_init_writes_the_annotated_example_and_never_overwrites_silently(tmp_pat
         ("email.vendor_contacts.V1", 'vendor_contacts = { V1 = "a@@b" }', "a@@b"),
     ],
 )
-def test_a_malformed_address_in_the_config_fails_check_naming_the_key(tmp_path, key, toml, value):
+def test_a_malformed_address_in_the_config_fails_check_naming_the_key(
+    tmp_path, scorecard_cli, key, toml, value
+):
     config = tmp_path / "c.toml"
     config.write_text(f"[email]\n{toml}\n")
-    result = CliRunner().invoke(
-        cli, ["check", "--config", str(config), "--database-url", "sqlite://"]
-    )
+    result = scorecard_cli("check", "--config", config, "--database-url", "sqlite://")
     assert result.exit_code == 2
     assert result.stderr.startswith(
         f"scorecard: error: {config}: {key}: {value!r} is not an email address: "
@@ -162,10 +156,10 @@ def test_good_addresses_pass_including_the_local_mail_system(tmp_path):
     assert config.email.portfolio_recipients == ("Jürgen@bücher.de", "ops@corp.example")
 
 
-def test_check_speaks_json_lines_when_asked(sqlite_url):
+def test_check_speaks_json_lines_when_asked(sqlite_url, scorecard_cli):
     load(sqlite_url, ROWS)
-    result = CliRunner().invoke(cli, ["check", "--database-url", sqlite_url, "--log-format", "json"],
-                                env={"SCORECARD_CONFIG": ""})  # fmt: skip
+    result = scorecard_cli("check", "--database-url", sqlite_url, "--log-format", "json",
+                           env={"SCORECARD_CONFIG": ""})  # fmt: skip
     assert result.exit_code == 0, result.output
     import json
 
@@ -209,7 +203,9 @@ def test_library_log_records_and_warnings_go_through_the_run_log():
     assert text.getvalue() == "scorecard: error from sqlalchemy.engine: connection lost\n"
 
 
-def test_a_fiscal_year_from_october_labels_quarters_fy_and_keeps_real_dates(sqlite_url, tmp_path):
+def test_a_fiscal_year_from_october_labels_quarters_fy_and_keeps_real_dates(
+    sqlite_url, tmp_path, scorecard_cli
+):
     import csv
 
     load(
@@ -223,9 +219,7 @@ def test_a_fiscal_year_from_october_labels_quarters_fy_and_keeps_real_dates(sqli
     )
     config = tmp_path / "fiscal.toml"
     config.write_text("[run]\nfiscal_year_start_month = 10\nhistory_periods = 1\n")
-    result = _run(
-        "--config", str(config), "--database-url", sqlite_url, "--out", str(tmp_path / "out")
-    )
+    result = scorecard_cli.run(sqlite_url, tmp_path / "out", "--format", "csv", config=config)
     assert result.exit_code == 0, result.output
     with (tmp_path / "out" / AS_OF / "scores.csv").open() as handle:
         rows = list(csv.DictReader(handle))

@@ -11,14 +11,14 @@ import pytest
 
 from scorecard.config import config_from_mapping
 from scorecard.errors import ConfigError
-from scorecard.scoring.credits import (
+from scoring.credits import (
     SERVICE_CREDIT_COLUMNS,
     ServiceCredits,
     earn_back_statuses,
     service_credits,
 )
-from scorecard.scoring.periods import months_of, periods_for
-from scorecard.scoring.table import billed_days, mark_billed
+from scoring.periods import months_of, periods_for
+from scoring.table import billed_days, mark_billed
 
 RATES = {"EUR": 1.0, "USD": 0.5}
 VENDORS = pl.DataFrame({"vendor_id": ["V1", "V2"], "name": ["Vendor One", "Vendor Two"]})

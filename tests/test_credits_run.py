@@ -9,11 +9,9 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from pypdf import PdfReader
 
-from scorecard.cli import cli
-from scorecard.reports.view import slugify
+from reports.view import slugify
 from tests.builders import charge, item, load, vendor
 
 AS_OF = "2026-08-20"  # July is over; August is provisional.
@@ -72,15 +70,13 @@ allocation_pct = 60
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory) -> tuple[Path, str]:
+def run_dir(tmp_path_factory, scorecard_cli) -> tuple[Path, str]:
     base = tmp_path_factory.mktemp("credits")
     url = f"sqlite:///{base / 'src.db'}"
     load(url, ROWS)
     config = base / "scorecard.toml"
     config.write_text(CONFIG)
-    result = CliRunner().invoke(cli, [
-        "run", "--config", str(config), "--database-url", url, "--as-of", AS_OF,
-        "--out", str(base / "out"), "--email-dry-run"])  # fmt: skip
+    result = scorecard_cli.run(url, base / "out", "--email-dry-run", config=config, as_of=AS_OF)
     assert result.exit_code == 0, result.output
     return base / "out" / AS_OF, result.output
 
@@ -180,10 +176,9 @@ def test_the_vendor_facing_scorecard_shows_its_own_contract_only(run_dir):
     )
 
 
-def test_without_contracts_there_is_no_service_credits_file(tmp_path):
+def test_without_contracts_there_is_no_service_credits_file(tmp_path, scorecard_cli):
     url = f"sqlite:///{tmp_path / 'src.db'}"
     load(url, ROWS)
-    result = CliRunner().invoke(cli, ["run", "--database-url", url, "--as-of", AS_OF,
-                                      "--out", str(tmp_path / "out"), "--format", "csv"])  # fmt: skip
+    result = scorecard_cli.run(url, tmp_path / "out", "--format", "csv", as_of=AS_OF)
     assert result.exit_code == 0, result.output
     assert not (tmp_path / "out" / AS_OF / "service_credits.csv").exists()

@@ -6,39 +6,20 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from sqlalchemy import Column, DateTime, MetaData, Table, create_engine, insert, select, text
 
-from scorecard.cli import cli
-from scorecard.extract.schema import TABLES
-from scorecard.extract.summaries import request_days_query, work_item_days_query
-from scorecard.pipeline import window_of
-from scorecard.scoring.periods import periods_for
+from extract.summaries import request_days_query, work_item_days_query
+from scorecard.schema import TABLES
+from scoring.periods import periods_for, window_of
 from tests.builders import extracted_from, load, load_parquet_tables, rows_in
 from tests.test_validation import CASES, _dataset
 
 AS_OF = "2026-09-30"
+EXAMPLE_CONFIG = Path(__file__).resolve().parents[1] / "scorecard" / "example-config.toml"
 
 
-def _run_demo(url: str, out: Path) -> dict[str, bytes]:
-    make_demo(url)
-    return run_example(url, out)
-
-
-def make_demo(url: str) -> None:
-    made = CliRunner().invoke(
-        cli, ["demo-data", "--database-url", url, "--scale", "0.05", "--through", AS_OF]
-    )
-    assert made.exit_code == 0, made.output
-
-
-def run_example(url: str, out: Path) -> dict[str, bytes]:
-    """The example config's run on the database; its CSV and JSON outputs."""
-    runner = CliRunner()
-    config = Path(__file__).resolve().parents[1] / "examples" / "scorecard.toml"
-    ran = runner.invoke(cli, ["run", "--config", str(config), "--database-url", url, "--as-of", AS_OF,
-                              "--out", str(out), "--format", "csv,json"])  # fmt: skip
-    assert ran.exit_code == 0, ran.output
+def example_outputs(out: Path) -> dict[str, bytes]:
+    """The CSV and JSON outputs of the example config's run (`--format csv,json`) into out."""
     return {
         name: (out / AS_OF / name).read_bytes()
         for name in (
@@ -52,21 +33,31 @@ def run_example(url: str, out: Path) -> dict[str, bytes]:
 
 
 @pytest.fixture(scope="module")
-def sqlite_demo_url(tmp_path_factory) -> str:
+def sqlite_demo_url(tmp_path_factory, scorecard_cli) -> str:
     url = f"sqlite:///{tmp_path_factory.mktemp('reference') / 'demo.db'}"
-    make_demo(url)
+    made = scorecard_cli("demo-data", "--database-url", url, "--scale", "0.05", "--through", AS_OF)
+    assert made.exit_code == 0, made.output
     return url
 
 
 @pytest.fixture(scope="module")
-def sqlite_reference(sqlite_demo_url, tmp_path_factory) -> dict[str, bytes]:
-    return run_example(sqlite_demo_url, tmp_path_factory.mktemp("reference_out"))
+def sqlite_reference(sqlite_demo_url, tmp_path_factory, scorecard_cli) -> dict[str, bytes]:
+    out = tmp_path_factory.mktemp("reference_out")
+    ran = scorecard_cli.run(sqlite_demo_url, out, "--format", "csv,json", config=EXAMPLE_CONFIG)
+    assert ran.exit_code == 0, ran.output
+    return example_outputs(out)
 
 
 @pytest.mark.parametrize("server", ["postgresql", "mariadb", "duckdb"])
-def test_demo_data_scores_identically_to_sqlite(server, sqlite_reference, request, tmp_path):
+def test_demo_data_scores_identically_to_sqlite(
+    server, sqlite_reference, request, tmp_path, scorecard_cli
+):
     url = request.getfixturevalue(f"{server}_url")
-    outputs = _run_demo(url, tmp_path / "out")
+    made = scorecard_cli("demo-data", "--database-url", url, "--scale", "0.05", "--through", AS_OF)
+    assert made.exit_code == 0, made.output
+    ran = scorecard_cli.run(url, tmp_path / "out", "--format", "csv,json", config=EXAMPLE_CONFIG)
+    assert ran.exit_code == 0, ran.output
+    outputs = example_outputs(tmp_path / "out")
     assert sqlite_reference["scores.csv"].count(b"\n") > 50
     # The example config's contracts: every level of 7 vendors over 15 months, some credits due.
     assert sqlite_reference["service_credits.csv"].count(b"\n") > 100
@@ -76,11 +67,15 @@ def test_demo_data_scores_identically_to_sqlite(server, sqlite_reference, reques
 
 
 def test_demo_data_scores_identically_on_spark_sql(
-    sqlite_demo_url, sqlite_reference, spark_url, tmp_path
+    sqlite_demo_url, sqlite_reference, spark_url, tmp_path, scorecard_cli
 ):
     """The same world as Parquet tables of a real Spark SQL engine (local mode, Thrift server)."""
     load_parquet_tables(spark_url, rows_in(sqlite_demo_url), tmp_path / "parquet")
-    outputs = run_example(spark_url, tmp_path / "out")
+    ran = scorecard_cli.run(
+        spark_url, tmp_path / "out", "--format", "csv,json", config=EXAMPLE_CONFIG
+    )
+    assert ran.exit_code == 0, ran.output
+    outputs = example_outputs(tmp_path / "out")
     assert sqlite_reference["scores.csv"].count(b"\n") > 50
     assert b",due\n" in sqlite_reference["service_credits.csv"]
     for name, content in outputs.items():
@@ -128,8 +123,8 @@ def test_aware_timestamps_are_cut_into_utc_days(postgresql_url):
 
 
 def _canonical(name, spec, kind="typed"):
-    from scorecard.extract.mapping import Problems, canonical_source
-    from scorecard.extract.schema import TABLES
+    from extract.mapping import Problems, canonical_source
+    from scorecard.schema import TABLES
 
     columns = {c.name: kind for c in TABLES[name].columns}
     if spec is not None:
@@ -244,8 +239,8 @@ def _read_text_times_alike(any_database_url: str) -> None:
     from sqlalchemy import String, literal, type_coerce
     from sqlalchemy.types import NullType
 
-    from scorecard.extract.dialects import parsed_timestamp
-    from scorecard.extract.source import open_engine, read_only_connection
+    from extract.dialects import parsed_timestamp
+    from extract.source import open_engine, read_only_connection
 
     create_engine(any_database_url).dispose()
     if any_database_url.startswith("duckdb"):

@@ -16,10 +16,8 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from click.testing import CliRunner
 
-from scorecard.cli import cli
-from scorecard.output.email import parse_address
+from output.email import parse_address
 from tests.builders import item, load, vendor
 
 AS_OF = "2026-09-30"
@@ -80,12 +78,13 @@ def _free_port() -> int:
 
 
 def test_send_mails_the_pack_to_the_list_and_each_scorecard_to_its_owner(
-    smtp_server, sqlite_url, tmp_path
+    smtp_server, sqlite_url, tmp_path, scorecard_cli
 ):
     port, inbox = smtp_server
     load(sqlite_url, ROWS)
-    result = CliRunner().invoke(cli, ["run", "--config", str(_config(tmp_path, port)), "--database-url",
-                                      sqlite_url, "--as-of", AS_OF, "--out", str(tmp_path / "out"), "--send"])  # fmt: skip
+    result = scorecard_cli.run(
+        sqlite_url, tmp_path / "out", "--send", config=_config(tmp_path, port)
+    )
     assert result.exit_code == 0, result.output
     assert len(inbox.messages) == 2
     (pack_to, pack), (card_to, card) = inbox.messages
@@ -104,11 +103,14 @@ def test_send_mails_the_pack_to_the_list_and_each_scorecard_to_its_owner(
     ]  # fmt: skip
 
 
-def test_a_server_that_is_down_fails_the_emails_not_the_outputs_and_exits_1(sqlite_url, tmp_path):
+def test_a_server_that_is_down_fails_the_emails_not_the_outputs_and_exits_1(
+    sqlite_url, tmp_path, scorecard_cli
+):
     load(sqlite_url, ROWS)
-    result = CliRunner().invoke(cli, ["run", "--config", str(_config(tmp_path, _free_port())), "--database-url",
-                                      sqlite_url, "--as-of", AS_OF, "--out", str(tmp_path / "out"),
-                                      "--send", "--format", "html"])  # fmt: skip
+    config = _config(tmp_path, _free_port())
+    result = scorecard_cli.run(
+        sqlite_url, tmp_path / "out", "--send", "--format", "html", config=config
+    )
     assert result.exit_code == 1
     assert (
         "problem: 2 of 2 emails failed, first to cfo@example.com, procurement@example.com: ConnectionRefusedError"
@@ -120,10 +122,9 @@ def test_a_server_that_is_down_fails_the_emails_not_the_outputs_and_exits_1(sqli
     assert {e["status"] for e in manifest["emails"]} == {"failed"}
 
 
-def test_send_without_a_document_format_is_a_usage_error(sqlite_url, tmp_path):
+def test_send_without_a_document_format_is_a_usage_error(sqlite_url, tmp_path, scorecard_cli):
     load(sqlite_url, ROWS)
-    result = CliRunner().invoke(cli, ["run", "--database-url", sqlite_url, "--as-of", AS_OF,
-                                      "--out", str(tmp_path), "--send", "--format", "csv"])  # fmt: skip
+    result = scorecard_cli.run(sqlite_url, tmp_path, "--send", "--format", "csv")
     assert result.exit_code == 2
     assert result.stderr.splitlines()[-1] == (
         "scorecard: error: --send needs pdf or html among the formats: there is nothing to attach"
@@ -136,15 +137,18 @@ def test_header_injection_and_bad_addresses_are_refused(bad):
         parse_address(bad)
 
 
-def test_a_vendor_contact_gets_only_the_vendor_facing_scorecard(smtp_server, sqlite_url, tmp_path):
+def test_a_vendor_contact_gets_only_the_vendor_facing_scorecard(
+    smtp_server, sqlite_url, tmp_path, scorecard_cli
+):
     port, inbox = smtp_server
     load(sqlite_url, ROWS)
     config = _config(tmp_path, port)
     config.write_text(
         config.read_text() + '[email.vendor_contacts]\nA = "account-lead@acme.example"\n'
     )
-    result = CliRunner().invoke(cli, ["run", "--config", str(config), "--database-url", sqlite_url, "--as-of", AS_OF,
-                                      "--out", str(tmp_path / "out"), "--send", "--format", "pdf"])  # fmt: skip
+    result = scorecard_cli.run(
+        sqlite_url, tmp_path / "out", "--send", "--format", "pdf", config=config
+    )
     assert result.exit_code == 0, result.output
     to_vendor = [(to, m) for to, m in inbox.messages if to == ["account-lead@acme.example"]]
     assert len(to_vendor) == 1
@@ -183,7 +187,7 @@ class Authenticator:
 @pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 @pytest.mark.parametrize("security", ["starttls", "ssl"])
 def test_tls_and_login_with_credentials_from_the_environment(
-    certificate, security, sqlite_url, tmp_path, monkeypatch
+    certificate, security, sqlite_url, tmp_path, monkeypatch, scorecard_cli
 ):
     cert, key = certificate
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -207,9 +211,8 @@ def test_tls_and_login_with_credentials_from_the_environment(
             config.read_text()
             + f'security = "{security}"\nusername_env = "MAIL_USER"\npassword_env = "MAIL_PASSWORD"\n'
         )
-        result = CliRunner().invoke(
-            cli, ["run", "--config", str(config), "--database-url", sqlite_url, "--as-of", AS_OF,
-                  "--out", str(tmp_path / "out"), "--send", "--format", "html"],
+        result = scorecard_cli.run(
+            sqlite_url, tmp_path / "out", "--send", "--format", "html", config=config,
             env={"MAIL_USER": "scorecard", "MAIL_PASSWORD": "app-password-123"},
         )  # fmt: skip
     finally:

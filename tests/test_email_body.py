@@ -20,9 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
-from scorecard.cli import cli
 from tests.test_accessibility import TOOLS, axe_violations, browser_or_skip
 from tests.test_email import smtp_on_loopback
 from tests.test_reports import VNU_JAR
@@ -57,29 +55,30 @@ def _config(base: Path, port: int, extra: str = "") -> Path:
     return path
 
 
-def _run(config: Path, url: str, out: Path, *options: str) -> Any:
-    result = CliRunner().invoke(cli, ["run", "--config", str(config), "--database-url", url,
-                                      "--as-of", AS_OF, "--out", str(out), *options])  # fmt: skip
-    assert result.exit_code == 0, result.output
-    return result
-
-
 @pytest.fixture(scope="module")
-def world(tmp_path_factory) -> dict[str, Any]:
+def world(tmp_path_factory, scorecard_cli) -> dict[str, Any]:
     base = tmp_path_factory.mktemp("mailbody")
     url = f"sqlite:///{base / 'demo.db'}"
-    made = CliRunner().invoke(cli, ["demo-data", "--database-url", url, "--scale", "0.05",
-                                    "--through", AS_OF])  # fmt: skip
+    made = scorecard_cli("demo-data", "--database-url", url, "--scale", "0.05", "--through", AS_OF)
     assert made.exit_code == 0, made.output
     inbox, small = Inbox(), Inbox()
     with smtp_on_loopback(inbox) as port:
-        _run(_config(base, port), url, base / "sent", "--send", "--format", "pdf,html,csv")
+        sent = scorecard_cli.run(
+            url, base / "sent", "--send", "--format", "pdf,html,csv", config=_config(base, port)
+        )
+        assert sent.exit_code == 0, sent.output
     # A tiny limit: every attachment is over it (HTML only, to keep the test quick).
     tiny = f'max_attachment_mb = 0.001\nlink_base = "{LINK_BASE}/"\n'
     with smtp_on_loopback(small) as port:
         config = _config(base, port, tiny)
-        over = _run(config, url, base / "over", "--send", "--format", "html,csv")
-        dry = _run(config, url, base / "dry", "--email-dry-run", "--format", "html,csv")
+        over = scorecard_cli.run(
+            url, base / "over", "--send", "--format", "html,csv", config=config
+        )
+        assert over.exit_code == 0, over.output
+        dry = scorecard_cli.run(
+            url, base / "dry", "--email-dry-run", "--format", "html,csv", config=config
+        )
+        assert dry.exit_code == 0, dry.output
     return {"base": base, "inbox": inbox.messages, "small": small.messages, "over": over,
             "dry": dry, "run": base / "sent" / AS_OF}  # fmt: skip
 
@@ -235,26 +234,19 @@ def test_over_the_limit_the_email_goes_without_the_attachment_and_says_where_it_
 
 
 def test_without_link_base_the_email_names_the_folder_and_a_vendor_is_asked_to_reply(tmp_path):
-    import datetime as dt
-
+    from reports.messages import attachment_notice
     from scorecard.config import config_from_mapping
-    from scorecard.pipeline import RunRequest, attachment_notice
 
-    config = config_from_mapping({"email": {"max_attachment_mb": 0.001}})
-    request = RunRequest(
-        config, "sqlite://", dt.date(2026, 9, 30), "quarter", 4, tmp_path, ("pdf",)
-    )
+    settings = config_from_mapping({"email": {"max_attachment_mb": 0.001}}).email
     final_dir = tmp_path / AS_OF
-    big, small = tmp_path / "big.pdf", tmp_path / "small.pdf"
-    big.write_bytes(b"x" * 2000)
-    small.write_bytes(b"x" * 1000)
+    big, small = 2000, 1000
     relative = Path("vendors/acme.pdf")
-    assert attachment_notice(small, relative, request, final_dir, vendor_facing=False) is None
-    internal = attachment_notice(big, relative, request, final_dir, vendor_facing=False)
+    assert attachment_notice(small, relative, settings, final_dir, vendor_facing=False) is None
+    internal = attachment_notice(big, relative, settings, final_dir, vendor_facing=False)
     assert internal is not None and internal.where == str(final_dir.absolute() / relative)
     assert not internal.is_link and "over the 0.001 MB limit" in internal.reason
     # The vendor cannot reach our folders: its email asks it to reply instead.
-    facing = attachment_notice(big, relative, request, final_dir, vendor_facing=True)
+    facing = attachment_notice(big, relative, settings, final_dir, vendor_facing=True)
     assert facing is not None and facing.where == ""
 
 

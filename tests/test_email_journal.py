@@ -15,10 +15,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from scorecard.cli import cli
-from scorecard.output.email import read_journal
+from output.email import read_journal
 from tests.builders import item, load, vendor
 from tests.test_email import smtp_on_loopback
 from tests.test_nightly import _config as nightly_config
@@ -93,6 +91,7 @@ def _command(config: Path, url: str, out: Path) -> list[str]:
             "--as-of", AS_OF, "--out", str(out), "--format", "html", "--send"]  # fmt: skip
 
 
+@pytest.mark.integration  # a real process, killed at each step of sending
 @pytest.mark.parametrize(
     "kill",
     [("DATA", 1), ("DATA", 2), ("DATA", 4), ("MAIL", 2), ("MAIL", 3)],
@@ -129,7 +128,12 @@ def test_a_run_killed_at_any_step_of_sending_sends_nothing_twice(smtp, sqlite_ur
     assert statuses["sent"] + statuses["already sent"] + statuses["in doubt"] == len(MANAGERS)
 
 
-def test_a_disk_that_fills_after_the_second_message_sends_nothing_twice(smtp, tiny_disk, tmp_path):  # noqa: F811
+def test_a_disk_that_fills_after_the_second_message_sends_nothing_twice(
+    smtp,
+    tiny_disk,  # noqa: F811
+    tmp_path,
+    scorecard_cli,
+):
     port, server = smtp
     url = f"sqlite:///{tmp_path / 'source.db'}"
     load(url, _rows(MANAGERS))
@@ -147,29 +151,34 @@ def test_a_disk_that_fills_after_the_second_message_sends_nothing_twice(smtp, ti
             handle.close()
 
     server.on_data[2] = fill_the_disk
-    first = CliRunner().invoke(cli, ["run", "--config", str(_config(tmp_path, port)), "--database-url", url,
-                                     "--as-of", AS_OF, "--out", str(out), "--format", "html", "--send"])  # fmt: skip
+    first = scorecard_cli.run(
+        url, out, "--format", "html", "--send", config=_config(tmp_path, port)
+    )
     assert first.exit_code == 1, (first.output, first.exception)
     assert "No space left on device" in first.stderr.strip().splitlines()[-1]
     # The journal may still append within its last allocated block: maybe one more went.
     assert sum(server.received.values()) >= 2
     filler.unlink()
     server.on_data.clear()
-    rerun = CliRunner().invoke(cli, ["run", "--config", str(_config(tmp_path, port)), "--database-url", url,
-                                     "--as-of", AS_OF, "--out", str(out), "--format", "html", "--send"])  # fmt: skip
+    rerun = scorecard_cli.run(
+        url, out, "--format", "html", "--send", config=_config(tmp_path, port)
+    )
     assert rerun.exit_code in (0, 1), (rerun.output, rerun.exception)
     assert server.received == Counter(dict.fromkeys(MANAGERS, 1)), server.received
     assert (out / AS_OF / "manifest.json").exists()
 
 
-def test_a_bad_address_fails_that_message_only_and_nothing_goes_twice(smtp, sqlite_url, tmp_path):
+def test_a_bad_address_fails_that_message_only_and_nothing_goes_twice(
+    smtp, sqlite_url, tmp_path, scorecard_cli
+):
     port, server = smtp
     managers = ["good-1@example.com", "x@example.com.", "a@@b", "good-2@example.com"]
     load(sqlite_url, _rows(managers))
-    arguments = ["run", "--config", str(_config(tmp_path, port)), "--database-url", sqlite_url,
-                 "--as-of", AS_OF, "--out", str(tmp_path / "out"), "--format", "html", "--send"]  # fmt: skip
+    config = _config(tmp_path, port)
     for _ in range(2):
-        result = CliRunner().invoke(cli, arguments)
+        result = scorecard_cli.run(
+            sqlite_url, tmp_path / "out", "--format", "html", "--send", config=config
+        )
         assert result.exit_code == 1, (result.output, result.exception)
         (line,) = [ln for ln in result.stderr.splitlines() if "emails failed" in ln]
         assert "2 of 4 emails failed" in line
@@ -184,8 +193,9 @@ def test_a_bad_address_fails_that_message_only_and_nothing_goes_twice(smtp, sqli
 
 
 def test_nothing_is_sent_when_the_journal_cannot_be_written(smtp, tiny_disk, tmp_path):  # noqa: F811
+    from output.email import send_all
+    from reports.messages import Message
     from scorecard.config import EmailConfig
-    from scorecard.output.email import Outgoing, send_all
 
     port, server = smtp
     run_dir = tmp_path / "run"
@@ -193,7 +203,7 @@ def test_nothing_is_sent_when_the_journal_cannot_be_written(smtp, tiny_disk, tmp
     (run_dir / "a.html").write_text("<p>a</p>")
     (run_dir / "b.html").write_text("<p>b</p>")
     mails = [
-        Outgoing((m,), "s", "b", Path(name))
+        Message((m,), "s", "b", Path(name))
         for m, name in zip(MANAGERS, ["a.html", "b.html"], strict=False)
     ]
     (tiny_disk / "filler").write_bytes(

@@ -7,10 +7,8 @@ import io
 import json
 
 import pytest
-from click.testing import CliRunner
 from pypdf import PdfReader
 
-from scorecard.cli import cli
 from tests.builders import item, load, vendor
 from tests.test_email import Inbox, _free_port
 
@@ -54,7 +52,7 @@ IDS = ["V-PH-MNL", "V-IN-PNQ", "V-US-NYC"] + [f"V-{n:02d}" for n in range(3, len
 
 
 @pytest.fixture(scope="module")
-def published(tmp_path_factory):
+def published(tmp_path_factory, scorecard_cli):
     """One run over every hostile name, each vendor with its own manager, mailed to a real server."""
     from aiosmtpd.controller import Controller
 
@@ -87,8 +85,7 @@ def published(tmp_path_factory):
         "[reports]\nworkers = 2\n"
     )
     try:
-        result = CliRunner().invoke(cli, ["run", "--config", str(config), "--database-url", url, "--as-of", AS_OF,
-                                          "--out", str(base / "out"), "--send"])  # fmt: skip
+        result = scorecard_cli.run(url, base / "out", "--send", config=config)
     finally:
         controller.stop()
     return result, base / "out" / AS_OF, inbox

@@ -5,10 +5,8 @@ from __future__ import annotations
 import io
 import json
 
-from click.testing import CliRunner
 from sqlalchemy import create_engine
 
-from scorecard.cli import cli
 from scorecard.log import RunLog
 from tests.builders import item, load, vendor
 
@@ -22,12 +20,11 @@ ROWS = {
 
 
 def test_not_on_a_terminal_the_log_is_json_lines_and_the_summary_json(
-    sqlite_url, tmp_path, monkeypatch
+    sqlite_url, tmp_path, monkeypatch, scorecard_cli
 ):
-    monkeypatch.delenv("SCORECARD_LOG_FORMAT")  # auto: CliRunner's stderr is not a terminal
+    monkeypatch.delenv("SCORECARD_LOG_FORMAT")  # auto: scorecard_cli's stderr is not a terminal
     load(sqlite_url, ROWS)
-    result = CliRunner().invoke(cli, ["run", "--database-url", sqlite_url, "--as-of", AS_OF,
-                                      "--out", str(tmp_path / "out"), "--format", "csv,html"])  # fmt: skip
+    result = scorecard_cli.run(sqlite_url, tmp_path / "out", "--format", "csv,html")
     assert result.exit_code == 0, result.output
     records = [json.loads(line) for line in result.stderr.splitlines()]
     assert {r["level"] for r in records} == {"info"}
@@ -42,12 +39,10 @@ def test_not_on_a_terminal_the_log_is_json_lines_and_the_summary_json(
     }
 
 
-def test_errors_are_json_too_with_their_exit_code(tmp_path):
+def test_errors_are_json_too_with_their_exit_code(tmp_path, scorecard_cli):
     url = f"sqlite:///{tmp_path / 'empty.db'}"
     create_engine(url).connect().close()
-    result = CliRunner().invoke(
-        cli, ["run", "--database-url", url, "--out", str(tmp_path), "--log-format", "json"]
-    )
+    result = scorecard_cli("run", "--database-url", url, "--out", tmp_path, "--log-format", "json")
     assert result.exit_code == 3
     error = json.loads(result.stderr.splitlines()[-1])
     assert error["level"] == "error" and error["exit_code"] == 3

@@ -8,8 +8,8 @@ import polars as pl
 import pytest
 
 from scorecard.config import Band, Standings
-from scorecard.scoring import metrics as m
-from scorecard.scoring.periods import periods_for
+from scoring import metrics as m
+from scoring.periods import periods_for
 
 
 def evaluate(expr: pl.Expr, **columns) -> list:
@@ -177,8 +177,8 @@ def test_months_ignore_the_fiscal_year():
 
 
 def test_the_year_to_date_follows_the_fiscal_year():
-    from scorecard.scoring.credits import period_months
-    from scorecard.scoring.periods import fiscal_year_label, fiscal_year_start
+    from scoring.credits import period_months
+    from scoring.periods import fiscal_year_label, fiscal_year_start
 
     as_of = dt.date(2026, 9, 20)
     assert (fiscal_year_start(as_of), fiscal_year_label(as_of)) == (dt.date(2026, 1, 1), "2026")

@@ -15,9 +15,7 @@ from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
-from click.testing import CliRunner
 
-from scorecard.cli import cli
 from tests.builders import item, load, vendor
 from tests.mounts import tmpfs
 from tests.test_email import _free_port
@@ -72,9 +70,8 @@ def _config(tmp_path: Path, port: int) -> Path:
     return config
 
 
-def _run(config: Path, url: str, out: Path, *extra: str):
-    return CliRunner().invoke(cli, ["run", "--config", str(config), "--database-url", url, "--as-of", AS_OF,
-                                    "--out", str(out), "--format", "html", "--send", *extra])  # fmt: skip
+SEND_HTML = ("--format", "html", "--send")
+"""The `scorecard run` options of most tests here: HTML documents, emailed."""
 
 
 def _emails(out: Path) -> list[dict]:
@@ -84,20 +81,28 @@ def _emails(out: Path) -> list[dict]:
 @pytest.mark.parametrize(
     "reply", ["421 Service not available, try later", "451 Local error in processing"]
 )
-def test_a_4xx_reply_is_retried_and_the_message_arrives_once(server, sqlite_url, tmp_path, reply):
+def test_a_4xx_reply_is_retried_and_the_message_arrives_once(
+    server, sqlite_url, tmp_path, scorecard_cli, reply
+):
     port, handler = server([reply])
     load(sqlite_url, ROWS)
-    result = _run(_config(tmp_path, port), sqlite_url, tmp_path / "out")
+    result = scorecard_cli.run(
+        sqlite_url, tmp_path / "out", *SEND_HTML, config=_config(tmp_path, port)
+    )
     assert result.exit_code == 0, result.output
     assert handler.calls == 2 and len(handler.accepted) == 1
     (record,) = _emails(tmp_path / "out")
     assert (record["status"], record["attempts"]) == ("sent", 2)
 
 
-def test_a_550_reply_is_not_retried_and_the_run_exits_1(server, sqlite_url, tmp_path):
+def test_a_550_reply_is_not_retried_and_the_run_exits_1(
+    server, sqlite_url, tmp_path, scorecard_cli
+):
     port, handler = server(["550 No such user here"] * 3)
     load(sqlite_url, ROWS)
-    result = _run(_config(tmp_path, port), sqlite_url, tmp_path / "out")
+    result = scorecard_cli.run(
+        sqlite_url, tmp_path / "out", *SEND_HTML, config=_config(tmp_path, port)
+    )
     assert result.exit_code == 1
     assert handler.calls == 1 and handler.accepted == []
     (record,) = _emails(tmp_path / "out")
@@ -107,14 +112,14 @@ def test_a_550_reply_is_not_retried_and_the_run_exits_1(server, sqlite_url, tmp_
 
 
 def test_a_rerun_sends_nothing_twice_and_a_corrected_rerun_sends_a_revision(
-    server, sqlite_url, tmp_path
+    server, sqlite_url, tmp_path, scorecard_cli
 ):
     port, handler = server([])
     load(sqlite_url, ROWS)
     config, out = _config(tmp_path, port), tmp_path / "out"
-    assert _run(config, sqlite_url, out).exit_code == 0
-    assert _run(config, sqlite_url, out).exit_code == 0
-    assert _run(config, sqlite_url, out).exit_code == 0
+    assert scorecard_cli.run(sqlite_url, out, *SEND_HTML, config=config).exit_code == 0
+    assert scorecard_cli.run(sqlite_url, out, *SEND_HTML, config=config).exit_code == 0
+    assert scorecard_cli.run(sqlite_url, out, *SEND_HTML, config=config).exit_code == 0
     assert len(handler.accepted) == 1
     assert [e["status"] for e in _emails(out)] == ["already sent"]
     # Corrected data: the scorecard changes, so it goes again, marked as a revision.
@@ -126,16 +131,18 @@ def test_a_rerun_sends_nothing_twice_and_a_corrected_rerun_sends_a_revision(
             ]
         },
     )
-    assert _run(config, sqlite_url, out).exit_code == 0
+    assert scorecard_cli.run(sqlite_url, out, *SEND_HTML, config=config).exit_code == 0
     assert len(handler.accepted) == 2
     assert handler.accepted[1]["Subject"] == "[Revised] Vendor scorecard 2026-Q3: Acme Offshore"
     assert [(e["status"], e["revision"]) for e in _emails(out)] == [("sent", 1)]
 
 
-def test_email_dry_run_writes_eml_files_and_sends_nothing(sqlite_url, tmp_path):
+def test_email_dry_run_writes_eml_files_and_sends_nothing(sqlite_url, tmp_path, scorecard_cli):
     load(sqlite_url, ROWS)
     config = _config(tmp_path, _free_port())  # nothing listens there
-    result = _run(config, sqlite_url, tmp_path / "out", "--email-dry-run")
+    result = scorecard_cli.run(
+        sqlite_url, tmp_path / "out", *SEND_HTML, "--email-dry-run", config=config
+    )
     assert result.exit_code == 0, result.output
     run_dir = tmp_path / "out" / AS_OF
     (eml,) = (run_dir / "emails").glob("*.eml")
@@ -147,7 +154,7 @@ def test_email_dry_run_writes_eml_files_and_sends_nothing(sqlite_url, tmp_path):
     assert f"emails/{eml.name}" in {a["path"] for a in manifest["artifacts"]}
 
 
-def test_no_secret_reaches_logs_manifest_or_email(postgresql_url, tmp_path):
+def test_no_secret_reaches_logs_manifest_or_email(postgresql_url, tmp_path, scorecard_cli):
     secret = "s3cret-Pa55word"
     url = postgresql_url.replace(
         "root@", f"root:{secret}@"
@@ -157,8 +164,8 @@ def test_no_secret_reaches_logs_manifest_or_email(postgresql_url, tmp_path):
     config.write_text(
         config.read_text() + 'username_env = "SMTP_USER"\npassword_env = "SMTP_PASSWORD"\n'
     )
-    result = CliRunner().invoke(
-        cli, ["run", "--config", str(config), "--as-of", AS_OF, "--out", str(tmp_path / "out"), "--send", "--email-dry-run"],
+    result = scorecard_cli(
+        "run", "--config", config, "--as-of", AS_OF, "--out", tmp_path / "out", "--send", "--email-dry-run",
         env={"SCORECARD_DATABASE_URL": url, "SMTP_USER": "mailer", "SMTP_PASSWORD": secret},
     )  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -176,23 +183,19 @@ def _tree(path: Path) -> dict[str, str]:
     }
 
 
-def _demo_run_command(tmp_path: Path) -> list[str]:
-    """A small demo database, and the `scorecard run` process command that reports on it."""
-    url = f"sqlite:///{tmp_path / 'demo.db'}"
-    assert (
-        CliRunner()
-        .invoke(cli, ["demo-data", "--database-url", url, "--scale", "0.05", "--through", AS_OF])
-        .exit_code
-        == 0
-    )
-    config = Path(__file__).resolve().parents[1] / "examples" / "scorecard.toml"
+def _run_process_command(url: str, out: Path) -> list[str]:
+    """The `scorecard run` process command with the example config, reporting on url into out."""
+    config = Path(__file__).resolve().parents[1] / "scorecard" / "example-config.toml"
     return [sys.executable, "-m", "scorecard.cli", "run", "--config", str(config),
-            "--database-url", url, "--as-of", AS_OF, "--out", str(tmp_path / "out")]  # fmt: skip
+            "--database-url", url, "--as-of", AS_OF, "--out", str(out)]  # fmt: skip
 
 
-def test_a_run_killed_mid_render_leaves_the_previous_run_untouched(tmp_path):
+def test_a_run_killed_mid_render_leaves_the_previous_run_untouched(tmp_path, scorecard_cli):
     out = tmp_path / "out"
-    command = _demo_run_command(tmp_path)
+    url = f"sqlite:///{tmp_path / 'demo.db'}"  # a small demo database
+    made = scorecard_cli("demo-data", "--database-url", url, "--scale", "0.05", "--through", AS_OF)
+    assert made.exit_code == 0
+    command = _run_process_command(url, out)
     assert subprocess.run(command, capture_output=True, check=False).returncode == 0
     before = _tree(out / AS_OF)
     assert (out / "latest").resolve() == (out / AS_OF).resolve()
@@ -223,16 +226,17 @@ def tiny_disk(tmp_path):
         yield mount_point
 
 
-def test_a_full_disk_fails_the_run_clearly_and_keeps_the_previous_run(tiny_disk, sqlite_url):
+def test_a_full_disk_fails_the_run_clearly_and_keeps_the_previous_run(
+    tiny_disk, sqlite_url, scorecard_cli
+):
     load(sqlite_url, ROWS)
     out = tiny_disk / "out"
-    base = ["run", "--database-url", sqlite_url, "--as-of", AS_OF, "--out", str(out)]
-    assert CliRunner().invoke(cli, [*base, "--format", "csv"]).exit_code == 0
+    assert scorecard_cli.run(sqlite_url, out, "--format", "csv").exit_code == 0
     before = _tree(out / AS_OF)
     filler = tiny_disk / "filler"
     free = os.statvfs(tiny_disk).f_bavail * os.statvfs(tiny_disk).f_frsize
     filler.write_bytes(b"\0" * max(free - 40_000, 0))  # leave room for little more than the CSVs
-    result = CliRunner().invoke(cli, base)
+    result = scorecard_cli.run(sqlite_url, out)
     assert result.exit_code == 1
     assert "No space left on device" in result.stderr.splitlines()[-1]
     assert result.stderr.splitlines()[-1].startswith("scorecard: error: cannot write ")
@@ -240,13 +244,14 @@ def test_a_full_disk_fails_the_run_clearly_and_keeps_the_previous_run(tiny_disk,
     assert not list(out.glob(".*.staging-*")) and not list(out.rglob("*.tmp"))
 
 
-def test_a_render_that_takes_too_long_fails_the_run_and_publishes_nothing(sqlite_url, tmp_path):
+def test_a_render_that_takes_too_long_fails_the_run_and_publishes_nothing(
+    sqlite_url, tmp_path, scorecard_cli
+):
     load(sqlite_url, ROWS)
     config = tmp_path / "slow.toml"
     # Starting a render process alone takes longer than this.
     config.write_text("[reports]\nworkers = 2\nrender_timeout_seconds = 0.001\n")
-    result = CliRunner().invoke(cli, ["run", "--config", str(config), "--database-url", sqlite_url,
-                                      "--as-of", AS_OF, "--out", str(tmp_path / "out")])  # fmt: skip
+    result = scorecard_cli.run(sqlite_url, tmp_path / "out", config=config)
     assert result.exit_code == 1
     assert result.stderr.splitlines()[-1] == (
         "scorecard: error: a scorecard took longer than reports.render_timeout_seconds = 0.001 s "
@@ -255,8 +260,11 @@ def test_a_render_that_takes_too_long_fails_the_run_and_publishes_nothing(sqlite
     assert not (tmp_path / "out" / AS_OF).exists()
 
 
-def test_two_runs_at_once_one_exits_4(tmp_path):
-    command = _demo_run_command(tmp_path)
+def test_two_runs_at_once_one_exits_4(tmp_path, scorecard_cli):
+    url = f"sqlite:///{tmp_path / 'demo.db'}"  # a small demo database
+    made = scorecard_cli("demo-data", "--database-url", url, "--scale", "0.05", "--through", AS_OF)
+    assert made.exit_code == 0
+    command = _run_process_command(url, tmp_path / "out")
     first = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert first.stderr is not None
     for line in first.stderr:
@@ -272,13 +280,12 @@ def test_two_runs_at_once_one_exits_4(tmp_path):
     assert "exit 0 (all done)" in first_out
 
 
-def test_a_rerun_on_the_same_data_writes_identical_files(sqlite_url, tmp_path):
+def test_a_rerun_on_the_same_data_writes_identical_files(sqlite_url, tmp_path, scorecard_cli):
     load(sqlite_url, ROWS)
     trees = []
     for name in ("first", "second"):
         out = tmp_path / name
-        result = CliRunner().invoke(cli, ["run", "--database-url", sqlite_url, "--as-of", AS_OF, "--out", str(out),
-                                          "--email-dry-run"])  # fmt: skip
+        result = scorecard_cli.run(sqlite_url, out, "--email-dry-run")
         assert result.exit_code == 0, result.output
         trees.append(_tree(out / AS_OF))
     assert trees[0] == trees[1]
@@ -287,12 +294,15 @@ def test_a_rerun_on_the_same_data_writes_identical_files(sqlite_url, tmp_path):
 
 
 def test_a_pdf_that_is_broken_or_records_another_vendor_stops_the_run(tmp_path):
+    import datetime as dt
+
     from weasyprint import HTML
 
+    from output.run_folder import RunFolder
     from scorecard.errors import OutputError
-    from scorecard.pipeline import _check_documents
 
-    staging = tmp_path / "staging"
+    folder = RunFolder(tmp_path, dt.date(2026, 9, 30))
+    staging = folder.staging
     (staging / "vendors").mkdir(parents=True)
     expected = {"vendors/acme.pdf": "scorecard-vendor 41"}
 
@@ -301,14 +311,14 @@ def test_a_pdf_that_is_broken_or_records_another_vendor_stops_the_run(tmp_path):
         HTML(string=page).write_pdf(staging / "vendors" / "acme.pdf")
 
     pdf("scorecard-vendor 41")
-    _check_documents(staging, expected)  # a good one passes
+    folder.verify_documents(expected)  # a good one passes
     pdf("scorecard-vendor 42")  # another vendor's scorecard under this vendor's name
     with pytest.raises(
         OutputError, match="records 'scorecard-vendor 42', not 'scorecard-vendor 41'"
     ):
-        _check_documents(staging, expected)
+        folder.verify_documents(expected)
     (staging / "vendors" / "acme.pdf").write_bytes(b"%PDF-1.7\nthis is not a PDF body\n")
     with pytest.raises(
         OutputError, match=r"vendors/acme\.pdf (does not open as a PDF|has no pages)"
     ):
-        _check_documents(staging, expected)
+        folder.verify_documents(expected)

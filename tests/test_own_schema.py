@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
-from click.testing import CliRunner
 from sqlalchemy import create_engine, insert, text
 
-from scorecard.cli import cli
-from scorecard.config import ensure_single_select
-from scorecard.extract.schema import vendors as vendors_table
-from scorecard.extract.source import open_engine, read_only_connection
+from extract.readonly import ensure_read_only_query
+from extract.source import open_engine, read_only_connection
+from scorecard.schema import vendors as vendors_table
 from tests.builders import charge, item, load, request, vendor
 
 AS_OF = "2026-09-30"
@@ -54,13 +54,11 @@ WHERE queue <> 'internal-test'   -- a filter the company wants applied
 '''
 
 
-def _scores(url: str, out, config_text: str = "") -> tuple[int, str, str]:
+def _config(out: Path, config_text: str = "") -> Path:
+    """The config file of the run into out, beside it: config_text."""
     config = out.parent / f"{out.name}.toml"
     config.write_text(config_text)
-    result = CliRunner().invoke(cli, ["run", "--config", str(config), "--database-url", url, "--as-of", AS_OF,
-                                      "--out", str(out), "--format", "csv"])  # fmt: skip
-    csv = (out / AS_OF / "scores.csv").read_text() if result.exit_code == 0 else ""
-    return result.exit_code, result.stderr, csv
+    return config
 
 
 def _with_tickets(url: str) -> None:
@@ -83,44 +81,52 @@ def _with_tickets(url: str) -> None:
 
 
 @pytest.fixture
-def canonical_scores(tmp_path_factory) -> str:
+def canonical_scores(tmp_path_factory, scorecard_cli) -> str:
     base = tmp_path_factory.mktemp("canonical")
     url = f"sqlite:///{base / 'canonical.db'}"
     load(url, ROWS)
-    code, err, csv = _scores(url, base / "out")
-    assert code == 0, err
-    return csv
+    out = base / "out"
+    result = scorecard_cli.run(url, out, "--format", "csv", config=_config(out))
+    assert result.exit_code == 0, result.stderr
+    return (out / AS_OF / "scores.csv").read_text()
 
 
 @pytest.mark.parametrize("config_text", [MAPPING, QUERY], ids=["mapped-table", "query"])
 def test_own_schema_scores_exactly_like_the_canonical_tables(
-    any_database_url, tmp_path, canonical_scores, config_text
+    any_database_url, tmp_path, canonical_scores, scorecard_cli, config_text
 ):
     _with_tickets(any_database_url)
-    code, err, csv = _scores(any_database_url, tmp_path / "out", config_text)
-    assert code == 0, err
+    out = tmp_path / "out"
+    result = scorecard_cli.run(
+        any_database_url, out, "--format", "csv", config=_config(out, config_text)
+    )
+    assert result.exit_code == 0, result.stderr
+    csv = (out / AS_OF / "scores.csv").read_text()
     assert csv == canonical_scores
     assert csv.count("\n") > 3
 
 
-def test_a_mapping_naming_a_missing_table_exits_3_before_any_work(sqlite_url, tmp_path):
+def test_a_mapping_naming_a_missing_table_exits_3_before_any_work(
+    sqlite_url, tmp_path, scorecard_cli
+):
     load(sqlite_url, ROWS)
-    code, err, _ = _scores(sqlite_url, tmp_path / "out", MAPPING)
-    assert code == 3
+    out = tmp_path / "out"
+    result = scorecard_cli.run(sqlite_url, out, "--format", "csv", config=_config(out, MAPPING))
+    assert result.exit_code == 3
     assert (
-        err.splitlines()[-1]
+        result.stderr.splitlines()[-1]
         == "scorecard: error: source.work_items.table 'helpdesk_tickets' is missing from the database"
     )
     assert not (tmp_path / "out" / AS_OF).exists()
 
 
-def test_a_mapping_naming_a_missing_column_exits_3_naming_it(sqlite_url, tmp_path):
+def test_a_mapping_naming_a_missing_column_exits_3_naming_it(sqlite_url, tmp_path, scorecard_cli):
     _with_tickets(sqlite_url)
-    code, err, _ = _scores(
-        sqlite_url, tmp_path / "out", MAPPING.replace('units = "volume"', 'units = "pages"')
-    )
-    assert code == 3
-    assert err.splitlines()[-1] == (
+    out = tmp_path / "out"
+    config = _config(out, MAPPING.replace('units = "volume"', 'units = "pages"'))
+    result = scorecard_cli.run(sqlite_url, out, "--format", "csv", config=config)
+    assert result.exit_code == 3
+    assert result.stderr.splitlines()[-1] == (
         "scorecard: error: source.work_items.table 'helpdesk_tickets' has no column 'pages' "
         "(for work_items.units): name the right one under [source.work_items.columns] "
         "or give units = { null = true }"
@@ -142,17 +148,19 @@ def test_a_mapping_naming_a_missing_column_exits_3_naming_it(sqlite_url, tmp_pat
         ("SELECT * INTO backup FROM work_items", "must only read, but uses INTO"),
     ],
 )
-def test_anything_but_one_select_is_refused_with_exit_2(sqlite_url, tmp_path, query, reason):
+def test_anything_but_one_select_is_refused_with_exit_2(
+    sqlite_url, tmp_path, scorecard_cli, query, reason
+):
     load(sqlite_url, ROWS)
-    code, err, _ = _scores(
-        sqlite_url, tmp_path / "out", f'[source.work_items]\nquery = "{query}"\n'
-    )
-    assert code == 2
-    assert err.splitlines()[-1].endswith(f"source.work_items.query: {reason}")
+    out = tmp_path / "out"
+    config = _config(out, f'[source.work_items]\nquery = "{query}"\n')
+    result = scorecard_cli.run(sqlite_url, out, "--format", "csv", config=config)
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1].endswith(f"source.work_items.query: {reason}")
 
 
 def test_words_inside_strings_and_comments_do_not_count_as_writing():
-    assert ensure_single_select("SELECT 'delete me' AS note -- update later\nFROM t;")
+    assert ensure_read_only_query("SELECT 'delete me' AS note -- update later\nFROM t;")
 
 
 def test_the_database_itself_refuses_writes_inside_the_jobs_transaction(any_database_url):
@@ -170,7 +178,9 @@ def test_the_database_itself_refuses_writes_inside_the_jobs_transaction(any_data
     engine.dispose()
 
 
-def test_a_query_with_a_hidden_write_fails_in_the_read_only_transaction(postgresql_url, tmp_path):
+def test_a_query_with_a_hidden_write_fails_in_the_read_only_transaction(
+    postgresql_url, tmp_path, scorecard_cli
+):
     load(postgresql_url, ROWS)
     engine = create_engine(postgresql_url)
     with engine.begin() as connection:
@@ -178,8 +188,8 @@ def test_a_query_with_a_hidden_write_fails_in_the_read_only_transaction(postgres
     engine.dispose()
     # nextval() changes the database; no keyword gives it away, the transaction stops it.
     query = "SELECT w.* FROM work_items w WHERE nextval('ticket_seq') > 0"
-    code, err, _ = _scores(
-        postgresql_url, tmp_path / "out", f'[source.work_items]\nquery = "{query}"\n'
-    )
-    assert code == 3
-    assert "cannot execute nextval() in a read-only transaction" in err.splitlines()[-1]
+    out = tmp_path / "out"
+    config = _config(out, f'[source.work_items]\nquery = "{query}"\n')
+    result = scorecard_cli.run(postgresql_url, out, "--format", "csv", config=config)
+    assert result.exit_code == 3
+    assert "cannot execute nextval() in a read-only transaction" in result.stderr.splitlines()[-1]

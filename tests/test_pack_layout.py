@@ -18,20 +18,19 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from scorecard.config import load_config
-from scorecard.demo_data import generate_demo_data
-from scorecard.pipeline import window_of
-from scorecard.reports.build import (
+from reports.build import (
     ReportInputs,
     build_portfolio,
     control_charts_by_vendor,
     report_slugs,
 )
-from scorecard.reports.render import Renderer
-from scorecard.reports.vendor import build_vendor
-from scorecard.reports.view import context_for
-from scorecard.scoring.periods import periods_for
-from scorecard.scoring.table import score_table
+from reports.render import Renderer
+from reports.vendor import build_vendor
+from reports.view import context_for
+from scorecard.config import read_config as load_config
+from scorecard.demo_data import generate_demo_data
+from scoring.periods import periods_for, window_of
+from scoring.table import score_table
 
 pytestmark = pytest.mark.slow
 
@@ -68,9 +67,9 @@ def pack(tmp_path_factory) -> dict[str, Path]:
                 text("UPDATE vendors SET name = :name WHERE vendor_id = :id"),
                 {"name": long_name(index), "id": vendor_id},
             )
-    from scorecard.extract.activity import extract_activity
+    from extract.activity import extract_activity
 
-    config = load_config(ROOT / "examples" / "scorecard.toml")
+    config = load_config(ROOT / "scorecard" / "example-config.toml")
     periods = periods_for(AS_OF, "quarter", config.run.history_periods)
     data = extract_activity(
         engine, window_of(periods), config.currency, config.response_targets_hours.hours()

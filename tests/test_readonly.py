@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from sqlalchemy import Connection, create_engine, text
 
-from scorecard.cli import cli
-from scorecard.extract.readonly import NotReadOnly, ensure_read_only_query, folders_read
-from scorecard.extract.source import open_engine, read_only_connection
+from extract.readonly import NotReadOnly, ensure_read_only_query, folders_read
+from extract.source import open_engine, read_only_connection
 from tests.builders import charge, item, load, vendor
 
 AS_OF = "2026-09-30"
@@ -88,18 +87,19 @@ def job_connection(url: str, source_queries: tuple[str, ...] = ()) -> Iterator[C
         engine.dispose()
 
 
-def _run(url: str, config: str, tmp_path):
+def _config(tmp_path: Path, config_text: str) -> Path:
+    """The run's config file: config_text in tmp_path/source.toml."""
     path = tmp_path / "source.toml"
-    path.write_text(config)
-    return CliRunner().invoke(cli, ["run", "--config", str(path), "--database-url", url, "--as-of", AS_OF,
-                                    "--out", str(tmp_path / "out"), "--format", "csv"])  # fmt: skip
+    path.write_text(config_text)
+    return path
 
 
-def test_duckdb_the_smuggled_copy_writes_no_file_and_exits_2(duckdb_url, tmp_path):
+def test_duckdb_the_smuggled_copy_writes_no_file_and_exits_2(duckdb_url, tmp_path, scorecard_cli):
     load(duckdb_url, ROWS)
     target = tmp_path / "stolen.csv"
     query = SMUGGLED_COPY.format(target=target)
-    result = _run(duckdb_url, f'[source.vendors]\nquery = """{query}"""\n', tmp_path)
+    config = _config(tmp_path, f'[source.vendors]\nquery = """{query}"""\n')
+    result = scorecard_cli.run(duckdb_url, tmp_path / "out", "--format", "csv", config=config)
     assert result.exit_code == 2, result.output
     assert not target.exists()
 
@@ -118,7 +118,9 @@ def test_duckdb_runs_one_statement_per_call_with_no_file_access(duckdb_url, tmp_
             connection.exec_driver_sql(statement).fetchall()
 
 
-def test_duckdb_reads_the_files_a_source_query_names_and_nothing_else(duckdb_url, tmp_path):
+def test_duckdb_reads_the_files_a_source_query_names_and_nothing_else(
+    duckdb_url, tmp_path, scorecard_cli
+):
     load(duckdb_url, {"vendors": [], "work_items": ROWS["work_items"]})
     folder = tmp_path / "exports"
     folder.mkdir()
@@ -127,7 +129,8 @@ def test_duckdb_reads_the_files_a_source_query_names_and_nothing_else(duckdb_url
         "A,Acme,offshore,PH,EUR,,,\n"
     )
     query = f"SELECT * FROM read_csv('{folder}/vendors.csv', all_varchar = true)"
-    result = _run(duckdb_url, f'[source.vendors]\nquery = """{query}"""\n', tmp_path)
+    config = _config(tmp_path, f'[source.vendors]\nquery = """{query}"""\n')
+    result = scorecard_cli.run(duckdb_url, tmp_path / "out", "--format", "csv", config=config)
     assert result.exit_code == 0, result.output
     with (
         job_connection(duckdb_url, (query,)) as connection,
@@ -156,7 +159,9 @@ def _charges(url: str) -> int:
         engine.dispose()
 
 
-def test_postgresql_dblink_exec_cannot_delete_the_charges(postgresql_with_dblink, tmp_path):
+def test_postgresql_dblink_exec_cannot_delete_the_charges(
+    postgresql_with_dblink, tmp_path, scorecard_cli
+):
     url = postgresql_with_dblink
     load(url, ROWS)
     database = url.rsplit("/", 1)[1]
@@ -164,18 +169,22 @@ def test_postgresql_dblink_exec_cannot_delete_the_charges(postgresql_with_dblink
         f"SELECT v.*, dblink_exec('dbname={database} user=root host=127.0.0.1', 'DELETE FROM charges') AS gone "
         "FROM vendors v"
     )
-    result = _run(url, f'[source.vendors]\nquery = """{query}"""\n', tmp_path)
+    config = _config(tmp_path, f'[source.vendors]\nquery = """{query}"""\n')
+    result = scorecard_cli.run(url, tmp_path / "out", "--format", "csv", config=config)
     assert result.exit_code == 2, result.output
     assert "dblink_exec" in result.stderr.splitlines()[-1]
     assert _charges(url) == 1
 
 
-def test_postgresql_a_query_cannot_lift_its_statement_timeout(postgresql_url, tmp_path):
+def test_postgresql_a_query_cannot_lift_its_statement_timeout(
+    postgresql_url, tmp_path, scorecard_cli
+):
     load(postgresql_url, ROWS)
     query = (
         "SELECT v.* FROM vendors v WHERE set_config('statement_timeout', '0', false) IS NOT NULL"
     )
-    result = _run(postgresql_url, f'[source.vendors]\nquery = """{query}"""\n', tmp_path)
+    config = _config(tmp_path, f'[source.vendors]\nquery = """{query}"""\n')
+    result = scorecard_cli.run(postgresql_url, tmp_path / "out", "--format", "csv", config=config)
     assert result.exit_code == 2
     assert "set_config" in result.stderr.splitlines()[-1]
 
@@ -191,7 +200,7 @@ def test_postgresql_the_job_runs_exactly_one_statement_per_call(postgresql_url):
 
 SECOND_CONNECTION = """
 import json, sys
-from scorecard.extract.source import ids_enforced_unique, open_engine, read_only_connection
+from extract.source import ids_enforced_unique, open_engine, read_only_connection
 engine = open_engine(sys.argv[1], read_only=True)
 with read_only_connection(engine) as first, engine.connect() as second:
     zone = second.exec_driver_sql("SELECT current_setting('TimeZone')").scalar()
@@ -224,6 +233,7 @@ def test_duckdb_a_second_connection_of_the_job_shares_the_first_ones_utc_and_loc
     assert json.loads(ran.stdout) == {"zone": "UTC", "lifted": False, "keyed": True}
 
 
+@pytest.mark.integration  # DuckDB spilling to disk in a process of its own
 def test_duckdb_in_a_read_only_folder_spills_what_outgrows_its_memory_cap(tmp_path):
     """The duplicate check of a keyless table outgrows the memory cap (3 million IDs; 32 MB a
     thread) and spills: to a folder of the job's, since DuckDB's default (beside the
@@ -231,10 +241,9 @@ def test_duckdb_in_a_read_only_folder_spills_what_outgrows_its_memory_cap(tmp_pa
     import datetime as dt
     import subprocess
 
-    from scorecard.extract import source
-    from scorecard.extract.activity import extract_activity
-    from scorecard.pipeline import window_of
-    from scorecard.scoring.periods import periods_for
+    from extract import source
+    from extract.activity import extract_activity
+    from scoring.periods import periods_for, window_of
     from tests.builders import make_config
     from tests.mounts import tmpfs
 
@@ -266,7 +275,7 @@ def test_duckdb_in_a_read_only_folder_spills_what_outgrows_its_memory_cap(tmp_pa
 
 
 def test_duckdb_memory_is_capped_by_its_threads_not_by_the_machine(duckdb_url):
-    from scorecard.extract.readonly import duckdb_memory_limit_mb
+    from extract.readonly import duckdb_memory_limit_mb
 
     load(duckdb_url, ROWS)
     with job_connection(duckdb_url) as connection:
@@ -280,9 +289,9 @@ def test_duckdb_memory_is_capped_by_its_threads_not_by_the_machine(duckdb_url):
 
 def test_duckdb_memory_cap_can_be_raised_in_the_config(duckdb_url):
     """A source without a key far beyond 10M rows may need more than the default cap."""
+    from extract.source import open_engine, read_only_connection
     from scorecard.config import config_from_mapping
     from scorecard.errors import ConfigError
-    from scorecard.extract.source import open_engine, read_only_connection
 
     load(duckdb_url, ROWS)
     config = config_from_mapping({"database": {"duckdb_memory_mb": 300}})

@@ -12,12 +12,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from pypdf import PdfReader
 
-from scorecard.cli import cli
-from scorecard.reports.render import restricted_fetcher
-from scorecard.reports.view import slugify, vendor_slugs
+from reports.render import restricted_fetcher
+from reports.view import slugify, vendor_slugs
 from tests.builders import charge, item, load, request, vendor
 
 AS_OF = "2026-09-30"
@@ -42,13 +40,11 @@ ROWS = {
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory) -> Path:
+def run_dir(tmp_path_factory, scorecard_cli) -> Path:
     base = tmp_path_factory.mktemp("reports")
     url = f"sqlite:///{base / 'src.db'}"
     load(url, ROWS)
-    result = CliRunner().invoke(
-        cli, ["run", "--database-url", url, "--as-of", AS_OF, "--out", str(base / "out")]
-    )
+    result = scorecard_cli.run(url, base / "out")
     assert result.exit_code == 0, result.output
     return base / "out" / AS_OF
 
@@ -56,8 +52,8 @@ def run_dir(tmp_path_factory) -> Path:
 @pytest.mark.parametrize("name", ["portfolio.html", "vendors/acme-offshore.html"])
 def test_weasyprint_finds_nothing_to_warn_of_in_our_documents(run_dir, caplog, name):
     """Its warnings would reach every night's log: the browser-only CSS is left out of the PDF."""
+    from reports.render import Renderer
     from scorecard.config import config_from_mapping
-    from scorecard.reports.render import Renderer
 
     html = (run_dir / name).read_text()
     assert "max-width: 700px" in html  # kept for browsers
@@ -137,13 +133,12 @@ def test_vendor_slugs_are_readable_ascii_and_never_collide():
     assert vendor_slugs([("X-1", "***")]) == {"X-1": "x-1"}
 
 
-def test_pdf_bytes_are_identical_on_a_rerun(tmp_path):
+def test_pdf_bytes_are_identical_on_a_rerun(tmp_path, scorecard_cli):
     url = f"sqlite:///{tmp_path / 'src.db'}"
     load(url, ROWS)
     outputs = []
     for name in ("one", "two"):
-        result = CliRunner().invoke(cli, ["run", "--database-url", url, "--as-of", AS_OF,
-                                          "--out", str(tmp_path / name), "--format", "pdf"])  # fmt: skip
+        result = scorecard_cli.run(url, tmp_path / name, "--format", "pdf")
         assert result.exit_code == 0, result.output
         outputs.append((tmp_path / name / AS_OF / "portfolio.pdf").read_bytes())
     assert outputs[0] == outputs[1]
@@ -233,15 +228,15 @@ def test_pdfs_are_pdf_a_3u_with_bookmarks_and_embedded_fonts(run_dir):
     assert fonts and all("/DescendantFonts" in f or "/FontDescriptor" in f for f in fonts.values())
 
 
-def test_one_process_and_several_render_identical_files(tmp_path):
+def test_one_process_and_several_render_identical_files(tmp_path, scorecard_cli):
     url = f"sqlite:///{tmp_path / 'src.db'}"
     load(url, ROWS)
     outputs = {}
     for workers in (1, 2):
         config = tmp_path / f"w{workers}.toml"
         config.write_text(f"[reports]\nworkers = {workers}\n")
-        result = CliRunner().invoke(cli, ["run", "--config", str(config), "--database-url", url, "--as-of", AS_OF,
-                                          "--out", str(tmp_path / f"out{workers}"), "--format", "pdf,html"])  # fmt: skip
+        out = tmp_path / f"out{workers}"
+        result = scorecard_cli.run(url, out, "--format", "pdf,html", config=config)
         assert result.exit_code == 0, result.output
         assert f"with {workers} {'process' if workers == 1 else 'processes'}" in result.stderr
         # Each process's peak, for bench/run.py: the pack and the scorecards in their own with two.
@@ -261,8 +256,8 @@ def test_one_process_and_several_render_identical_files(tmp_path):
 
 def _pdf_with(html_class: type, html: str) -> bytes:
     """The PDF of `html` as Renderer.pdf makes it, through the given weasyprint.HTML class."""
-    from scorecard.config import load_config
-    from scorecard.reports.render import Renderer
+    from reports.render import Renderer
+    from scorecard.config import read_config as load_config
 
     renderer = Renderer(load_config(None).scoring.standings)
     document = html_class(string=html, url_fetcher=restricted_fetcher()).render(
@@ -274,7 +269,7 @@ def _pdf_with(html_class: type, html: str) -> bytes:
 def test_leaving_out_the_note_styles_changes_no_byte_of_our_pdfs(run_dir):
     from weasyprint import HTML
 
-    from scorecard.reports.render import _html_class, html_document
+    from reports.render import _html_class, html_document
 
     lean = _html_class()
     # In force with the WeasyPrint installed: else a pack takes half as much again to lay out.
@@ -296,7 +291,7 @@ def test_leaving_out_the_note_styles_changes_no_byte_of_our_pdfs(run_dir):
 def test_a_template_with_footnotes_keeps_weasyprints_whole_stylesheet(css):
     from weasyprint import HTML
 
-    from scorecard.reports.render import html_document
+    from reports.render import html_document
 
     html = (
         f"<html><head><style>{css}</style></head><body><p>Text<aside>note</aside></p></body></html>"
@@ -314,7 +309,7 @@ class _ExitsWhenUnpickled:
 def test_an_error_in_the_portfolio_process_reaches_the_run():
     import multiprocessing
 
-    from scorecard.reports.build import PortfolioProcess
+    from reports.build import PortfolioProcess
 
     server = multiprocessing.get_context("forkserver")
     # No inputs: _start_worker fails there, and the parent raises that same error.
@@ -327,8 +322,8 @@ def test_an_error_in_the_portfolio_process_reaches_the_run():
 def test_a_portfolio_process_that_dies_fails_the_run_instead_of_hanging_it():
     import multiprocessing
 
+    from reports.build import PortfolioProcess
     from scorecard.errors import OutputError
-    from scorecard.reports.build import PortfolioProcess
 
     server = multiprocessing.get_context("forkserver")
     pack = PortfolioProcess(server, (_ExitsWhenUnpickled(),))

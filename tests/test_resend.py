@@ -6,10 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from sqlalchemy import create_engine, text
 
-from scorecard.cli import cli
 from tests.builders import item, load, vendor
 from tests.test_email import Inbox, _config, smtp_on_loopback
 
@@ -35,11 +33,6 @@ def mail_server():
         yield port, inbox
 
 
-def _run(config: Path, url: str, out: Path, *extra: str):
-    return CliRunner().invoke(cli, ["run", "--config", str(config), "--database-url", url, "--as-of", AS_OF,
-                                    "--out", str(out), "--format", "pdf,csv", "--send", *extra])  # fmt: skip
-
-
 def _manifest(out: Path) -> dict:
     return json.loads((out / AS_OF / "manifest.json").read_text())
 
@@ -48,17 +41,20 @@ def _inbox(inbox) -> list[tuple[list[str], str]]:
     return [(to, message["Subject"]) for to, message in inbox.messages]
 
 
-def test_one_vendor_is_rendered_again_and_sent_only_when_asked(mail_server, sqlite_url, tmp_path):
+def test_one_vendor_is_rendered_again_and_sent_only_when_asked(
+    mail_server, sqlite_url, tmp_path, scorecard_cli
+):
     port, inbox = mail_server
     load(sqlite_url, ROWS)
     config, out = _config(tmp_path, port), tmp_path / "out"
-    first = _run(config, sqlite_url, out)
+    send = ["--format", "pdf,csv", "--send"]
+    first = scorecard_cli.run(sqlite_url, out, *send, config=config)
     assert first.exit_code == 0, first.output
     assert len(inbox.messages) == 4  # the pack, and one scorecard per manager
     before = {a["path"]: a["sha256"] for a in _manifest(out)["artifacts"]}
 
     # Same data: B's scorecard is rendered again, identical, so nothing goes out twice.
-    again = _run(config, sqlite_url, out, "--vendor", "B")
+    again = scorecard_cli.run(sqlite_url, out, *send, "--vendor", "B", config=config)
     assert again.exit_code == 0, again.output
     assert len(inbox.messages) == 4
     manifest = _manifest(out)
@@ -72,7 +68,9 @@ def test_one_vendor_is_rendered_again_and_sent_only_when_asked(mail_server, sqli
     }
 
     # --resend: B's manager gets the same scorecard again; nobody else gets anything.
-    resent = _run(config, sqlite_url, out, "--vendor", "B", "--resend", "--no-portfolio")
+    resent = scorecard_cli.run(
+        sqlite_url, out, *send, "--vendor", "B", "--resend", "--no-portfolio", config=config
+    )
     assert resent.exit_code == 0, resent.output
     assert _inbox(inbox)[4:] == [
         (["owner-b@example.com"], "Vendor scorecard 2026-Q3: Bravo Nearshore")
@@ -87,7 +85,9 @@ def test_one_vendor_is_rendered_again_and_sent_only_when_asked(mail_server, sqli
     with engine.begin() as connection:
         connection.execute(text("UPDATE work_items SET defects = 1 WHERE work_item_id = 'B0'"))
     engine.dispose()
-    revised = _run(config, sqlite_url, out, "--vendor", "B", "--no-portfolio")
+    revised = scorecard_cli.run(
+        sqlite_url, out, *send, "--vendor", "B", "--no-portfolio", config=config
+    )
     assert revised.exit_code == 0, revised.output
     assert _inbox(inbox)[5:] == [
         (["owner-b@example.com"], "[Revised] Vendor scorecard 2026-Q3: Bravo Nearshore")
@@ -99,10 +99,11 @@ def test_one_vendor_is_rendered_again_and_sent_only_when_asked(mail_server, sqli
     assert not {p for p in changed if "acme" in p or "charlie" in p or p.startswith("portfolio")}
 
 
-def test_a_vendor_run_without_an_earlier_run_publishes_what_it_made(sqlite_url, tmp_path):
+def test_a_vendor_run_without_an_earlier_run_publishes_what_it_made(
+    sqlite_url, tmp_path, scorecard_cli
+):
     load(sqlite_url, ROWS)
-    result = CliRunner().invoke(cli, ["run", "--database-url", sqlite_url, "--as-of", AS_OF, "--out",
-                                      str(tmp_path / "out"), "--format", "html", "--vendor", "C"])  # fmt: skip
+    result = scorecard_cli.run(sqlite_url, tmp_path / "out", "--format", "html", "--vendor", "C")
     assert result.exit_code == 0, result.output
     run_dir = tmp_path / "out" / AS_OF
     made = sorted(p.relative_to(run_dir).as_posix() for p in run_dir.rglob("*.html"))
@@ -113,10 +114,11 @@ def test_a_vendor_run_without_an_earlier_run_publishes_what_it_made(sqlite_url, 
     ]
 
 
-def test_an_unknown_vendor_or_a_flag_without_vendor_is_a_one_line_usage_error(sqlite_url, tmp_path):
+def test_an_unknown_vendor_or_a_flag_without_vendor_is_a_one_line_usage_error(
+    sqlite_url, tmp_path, scorecard_cli
+):
     load(sqlite_url, ROWS)
-    base = ["run", "--database-url", sqlite_url, "--as-of", AS_OF, "--out", str(tmp_path / "out")]
-    unknown = CliRunner().invoke(cli, [*base, "--vendor", "Z", "--vendor", "B"])
+    unknown = scorecard_cli.run(sqlite_url, tmp_path / "out", "--vendor", "Z", "--vendor", "B")
     assert unknown.exit_code == 2
     assert unknown.stderr.splitlines()[-1] == (
         "scorecard: error: --vendor Z: no vendor with that ID in the data "
@@ -124,7 +126,7 @@ def test_an_unknown_vendor_or_a_flag_without_vendor_is_a_one_line_usage_error(sq
     )
     assert not (tmp_path / "out" / AS_OF).exists()
     for flag in ("--resend", "--no-portfolio"):
-        alone = CliRunner().invoke(cli, [*base, flag])
+        alone = scorecard_cli.run(sqlite_url, tmp_path / "out", flag)
         assert alone.exit_code == 2
         assert (
             alone.stderr

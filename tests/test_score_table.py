@@ -10,8 +10,8 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from scorecard.scoring.periods import periods_for
-from scorecard.scoring.table import CONTRACT_COLUMNS, score_table
+from scoring.periods import periods_for
+from scoring.table import CONTRACT_COLUMNS, score_table
 from tests.builders import charge, item, make_config, request, scored, vendor
 
 AS_OF = dt.date(2026, 9, 30)
@@ -340,14 +340,14 @@ def test_a_change_on_forty_items_that_is_noise_is_not_flagged_and_a_real_one_is(
 
 
 def test_the_change_columns_follow_the_contract_columns_and_the_inputs(table):
-    from scorecard.scoring.significance import SIGNIFICANCE_COLUMNS
-    from scorecard.scoring.table import INPUT_COLUMNS
+    from scoring.significance import SIGNIFICANCE_COLUMNS
+    from scoring.table import INPUT_COLUMNS
 
     assert table.columns == [*CONTRACT_COLUMNS, *INPUT_COLUMNS, *SIGNIFICANCE_COLUMNS]
 
 
 def test_movers_are_ranked_vendors_whose_change_is_real():
-    from scorecard.reports.build import ReportInputs, build_portfolio, report_slugs
+    from reports.build import ReportInputs, build_portfolio, report_slugs
     from tests.builders import extracted
 
     periods = periods_for(AS_OF, "quarter", 1)

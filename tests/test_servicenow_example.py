@@ -15,32 +15,24 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-
-from scorecard.cli import cli
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "servicenow"
 SAMPLE = EXAMPLE / "incident_event_log.sample.csv.gz"
 AS_OF = "2016-03-31"
 
 
-def _scores(url: str, out: Path) -> bytes:
-    runner = CliRunner()
-    loaded = runner.invoke(
-        cli, ["load-csv", str(SAMPLE), "--table", "incident_events", "--database-url", url]
-    )
+@pytest.fixture(scope="module")
+def sqlite_scores(tmp_path_factory, scorecard_cli) -> bytes:
+    base = tmp_path_factory.mktemp("servicenow")
+    url, out = f"sqlite:///{base / 'servicenow.db'}", base / "out"
+    loaded = scorecard_cli("load-csv", SAMPLE, "--table", "incident_events", "--database-url", url)
     assert loaded.exit_code == 0, loaded.output
     assert "loaded 4,137 rows" in loaded.output
-    ran = runner.invoke(cli, ["run", "--config", str(EXAMPLE / "scorecard.toml"), "--database-url",
-                              url, "--as-of", AS_OF, "--out", str(out), "--format", "csv"])  # fmt: skip
+    ran = scorecard_cli.run(
+        url, out, "--format", "csv", config=EXAMPLE / "scorecard.toml", as_of=AS_OF
+    )
     assert ran.exit_code == 0, ran.output
     return (out / AS_OF / "scores.csv").read_bytes()
-
-
-@pytest.fixture(scope="module")
-def sqlite_scores(tmp_path_factory) -> bytes:
-    base = tmp_path_factory.mktemp("servicenow")
-    return _scores(f"sqlite:///{base / 'servicenow.db'}", base / "out")
 
 
 def _independent_march_kpis() -> dict[str, tuple[int, float, float]]:
@@ -89,12 +81,23 @@ def test_the_example_scores_match_a_computation_in_plain_python(sqlite_scores):
 
 
 @pytest.mark.parametrize("server", ["postgresql", "mariadb", "duckdb"])
-def test_the_example_scores_identically_on_every_engine(server, sqlite_scores, request, tmp_path):
-    url = request.getfixturevalue(f"{server}_url")
-    assert _scores(url, tmp_path / "out") == sqlite_scores
+def test_the_example_scores_identically_on_every_engine(
+    server, sqlite_scores, request, tmp_path, scorecard_cli
+):
+    url, out = request.getfixturevalue(f"{server}_url"), tmp_path / "out"
+    loaded = scorecard_cli("load-csv", SAMPLE, "--table", "incident_events", "--database-url", url)
+    assert loaded.exit_code == 0, loaded.output
+    assert "loaded 4,137 rows" in loaded.output
+    ran = scorecard_cli.run(
+        url, out, "--format", "csv", config=EXAMPLE / "scorecard.toml", as_of=AS_OF
+    )
+    assert ran.exit_code == 0, ran.output
+    assert (out / AS_OF / "scores.csv").read_bytes() == sqlite_scores
 
 
-def test_duckdb_in_memory_reads_the_csv_file_itself_through_a_query(sqlite_scores, tmp_path):
+def test_duckdb_in_memory_reads_the_csv_file_itself_through_a_query(
+    sqlite_scores, tmp_path, scorecard_cli
+):
     """duckdb:///:memory: as the URL: the query reads the file, nothing is loaded first."""
     csv_file = tmp_path / "incidents.csv"
     csv_file.write_bytes(gzip.decompress(SAMPLE.read_bytes()))
@@ -106,9 +109,8 @@ def test_duckdb_in_memory_reads_the_csv_file_itself_through_a_query(sqlite_score
     assert "read_csv" in config
     (tmp_path / "memory.toml").write_text(config)
     out = tmp_path / "out"
-    ran = CliRunner().invoke(cli, ["run", "--config", str(tmp_path / "memory.toml"), "--database-url",
-                                   "duckdb:///:memory:", "--as-of", AS_OF, "--out", str(out),
-                                   "--format", "csv"])  # fmt: skip
+    ran = scorecard_cli.run("duckdb:///:memory:", out, "--format", "csv",
+                            config=tmp_path / "memory.toml", as_of=AS_OF)  # fmt: skip
     assert ran.exit_code == 0, ran.output
     assert (out / AS_OF / "scores.csv").read_bytes() == sqlite_scores
 
@@ -130,15 +132,14 @@ def _independent_march_on_time() -> dict[str, tuple[int, float]]:
     return {group: (len(flags), sum(flags) / len(flags)) for group, flags in due.items()}
 
 
-def test_the_sla_variant_measures_on_time_from_made_sla_and_ranks_only_busy_groups(tmp_path):
+def test_the_sla_variant_measures_on_time_from_made_sla_and_ranks_only_busy_groups(
+    tmp_path, scorecard_cli
+):
     url = f"sqlite:///{tmp_path / 'servicenow.db'}"
-    runner = CliRunner()
-    loaded = runner.invoke(
-        cli, ["load-csv", str(SAMPLE), "--table", "incident_events", "--database-url", url]
-    )
+    loaded = scorecard_cli("load-csv", SAMPLE, "--table", "incident_events", "--database-url", url)
     assert loaded.exit_code == 0, loaded.output
-    ran = runner.invoke(cli, ["run", "--config", str(EXAMPLE / "scorecard-sla.toml"), "--database-url",
-                              url, "--as-of", AS_OF, "--out", str(tmp_path / "out"), "--format", "csv"])  # fmt: skip
+    ran = scorecard_cli.run(url, tmp_path / "out", "--format", "csv",
+                            config=EXAMPLE / "scorecard-sla.toml", as_of=AS_OF)  # fmt: skip
     assert ran.exit_code == 0, ran.output
     rows = list(csv.DictReader((tmp_path / "out" / AS_OF / "scores.csv").open(encoding="utf-8")))
     march = {r["vendor_id"]: r for r in rows if r["period"] == "2016-03" and r["process"] == "ALL"}

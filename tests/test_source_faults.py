@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
-from click.testing import CliRunner
 from sqlalchemy import create_engine, text
 
-from scorecard.cli import cli
 from tests.builders import item, load, vendor
 
 AS_OF = "2026-09-30"
@@ -31,30 +30,21 @@ def _slow_work_items(url: str, sleep_sql: str) -> None:
     engine.dispose()
 
 
-def _run(url: str, tmp_path, timeout: float | None = None):
-    args = [
-        "run",
-        "--database-url",
-        url,
-        "--as-of",
-        AS_OF,
-        "--out",
-        str(tmp_path / "out"),
-        "--format",
-        "csv",
-    ]
-    if timeout is not None:
-        config = tmp_path / "timeout.toml"
-        config.write_text(f"[database]\nstatement_timeout_seconds = {timeout}\n")
-        args += ["--config", str(config)]
-    return CliRunner().invoke(cli, args)
+def _timeout_config(tmp_path: Path, timeout: float) -> Path:
+    """A config file that limits each statement to timeout seconds."""
+    config = tmp_path / "timeout.toml"
+    config.write_text(f"[database]\nstatement_timeout_seconds = {timeout}\n")
+    return config
 
 
-def test_a_slow_statement_on_postgresql_is_cancelled_and_exits_3(postgresql_url, tmp_path):
+def test_a_slow_statement_on_postgresql_is_cancelled_and_exits_3(
+    postgresql_url, tmp_path, scorecard_cli
+):
     load(postgresql_url, ROWS)
     _slow_work_items(postgresql_url, "pg_sleep(3) IS NOT NULL")
     started = time.monotonic()
-    result = _run(postgresql_url, tmp_path, timeout=0.5)
+    config = _timeout_config(tmp_path, 0.5)
+    result = scorecard_cli.run(postgresql_url, tmp_path / "out", "--format", "csv", config=config)
     assert result.exit_code == 3
     assert result.stderr.splitlines()[-1].startswith(
         "scorecard: error: cannot read table 'work_items': canceling statement due to statement timeout"
@@ -62,17 +52,18 @@ def test_a_slow_statement_on_postgresql_is_cancelled_and_exits_3(postgresql_url,
     assert time.monotonic() - started < 3
 
 
-def test_a_slow_statement_on_mariadb_is_cancelled_and_exits_3(mariadb_url, tmp_path):
+def test_a_slow_statement_on_mariadb_is_cancelled_and_exits_3(mariadb_url, tmp_path, scorecard_cli):
     load(mariadb_url, ROWS)
     _slow_work_items(mariadb_url, "SLEEP(3) = 0")
-    result = _run(mariadb_url, tmp_path, timeout=0.5)
+    config = _timeout_config(tmp_path, 0.5)
+    result = scorecard_cli.run(mariadb_url, tmp_path / "out", "--format", "csv", config=config)
     assert result.exit_code == 3
     last = result.stderr.splitlines()[-1]
     assert last.startswith("scorecard: error: cannot read table 'work_items': ")
     assert "max_statement_time" in last or "interrupted" in last.lower()
 
 
-def test_a_connection_killed_mid_read_is_retried_once(postgresql_url, tmp_path):
+def test_a_connection_killed_mid_read_is_retried_once(postgresql_url, tmp_path, scorecard_cli):
     load(postgresql_url, ROWS)
     _slow_work_items(postgresql_url, "pg_sleep(1.5) IS NOT NULL")
     admin = create_engine(postgresql_url, isolation_level="AUTOCOMMIT")
@@ -96,7 +87,7 @@ def test_a_connection_killed_mid_read_is_retried_once(postgresql_url, tmp_path):
 
     killer = threading.Thread(target=kill_the_first_read)
     killer.start()
-    result = _run(postgresql_url, tmp_path)
+    result = scorecard_cli.run(postgresql_url, tmp_path / "out", "--format", "csv")
     killer.join()
     admin.dispose()
     assert killed, "the test never saw the job's query to kill it"

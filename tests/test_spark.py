@@ -11,9 +11,9 @@ import inspect
 import pytest
 from sqlalchemy import create_engine
 
-from scorecard.extract.dialects import _spark_format
-from scorecard.extract.readonly import NotReadOnly, ensure_read_only_query
-from scorecard.extract.source import open_engine, read_only_connection
+from extract.dialects import _spark_format
+from extract.readonly import NotReadOnly, ensure_read_only_query
+from extract.source import open_engine, read_only_connection
 from tests import test_text_sources as text_sources
 
 canonical_scores = text_sources.canonical_scores  # the same module fixture, here too

@@ -10,8 +10,10 @@ import sys
 
 import pytest
 
-from scorecard.extract.schema import create_tables
-from scorecard.extract.source import open_engine
+from extract.source import open_engine
+from scorecard.schema import create_tables
+
+pytestmark = pytest.mark.integration  # each test starts a process of its own
 
 HEAVY = {"polars", "weasyprint", "matplotlib", "babel", "pypdf", "pyarrow", "numpy"}
 

@@ -8,8 +8,8 @@ import polars as pl
 import pytest
 from sqlalchemy import create_engine, text
 
-from scorecard.extract.source import ids_enforced_unique
-from scorecard.scoring.periods import periods_for
+from extract.source import ids_enforced_unique
+from scoring.periods import periods_for
 from tests.builders import extracted, extracted_from, item, load, make_config, request, vendor
 
 # As of 2026-09-30 with one quarter of history: the window is 2026-04-01 to the end of 30 September.
@@ -150,7 +150,7 @@ def test_id_rules_come_before_the_vendor_and_process_rules(rule):
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql", "mariadb"])
 def test_the_whole_extraction_reads_one_snapshot(kind, request):
     """A load that commits while the job reads must not show up half-way through."""
-    from scorecard.extract.source import open_engine, read_only_connection
+    from extract.source import open_engine, read_only_connection
 
     any_database_url = request.getfixturevalue(f"{kind}_url")
     load(any_database_url, {"vendors": [vendor("A")]})
@@ -205,8 +205,8 @@ def test_slicing_the_work_items_over_several_connections_changes_no_figure(postg
 
 def _work_items_select(url):
     """The canonical SELECT of work_items, as the run resolves it."""
-    from scorecard.extract.mapping import resolve_all
-    from scorecard.extract.source import open_engine
+    from extract.mapping import resolve_all
+    from extract.source import open_engine
 
     engine = open_engine(url)
     try:
@@ -216,9 +216,9 @@ def _work_items_select(url):
 
 
 def test_the_slices_read_the_snapshot_of_the_jobs_transaction(postgresql_url):
-    from scorecard.extract.activity import work_item_days
-    from scorecard.extract.source import open_engine, read_only_connection
-    from scorecard.pipeline import window_of
+    from extract.activity import work_item_days
+    from extract.source import open_engine, read_only_connection
+    from scoring.periods import window_of
 
     rows = {"vendors": [vendor("A")], "work_items": [
         item(f"w{n}", "A", "2026-07-01 08:00", None, "2026-07-01 09:00") for n in range(4)
@@ -245,8 +245,8 @@ def test_the_slices_read_the_snapshot_of_the_jobs_transaction(postgresql_url):
 def test_the_slices_of_the_window_hold_every_row_once(sqlite_url):
     from sqlalchemy import func, select
 
-    from scorecard.extract.summaries import received_part
-    from scorecard.pipeline import window_of
+    from extract.summaries import received_part
+    from scoring.periods import window_of
 
     times = ["2026-04-01 00:00", "2026-05-16 11:59", "2026-05-16 12:00", "2026-09-30 23:59",
              "2025-01-01 00:00", "2026-08-15 00:00"]  # fmt: skip
@@ -278,10 +278,10 @@ def test_sqlite_slices_by_rowid_so_each_reads_only_its_own_rows(sqlite_url):
     from polars.testing import assert_frame_equal
     from sqlalchemy import func, select
 
+    from extract.activity import rowid_slices, work_item_days
+    from extract.mapping import resolve_all
     from scorecard.config import TableSource
-    from scorecard.extract.activity import rowid_slices, work_item_days
-    from scorecard.extract.mapping import resolve_all
-    from scorecard.pipeline import window_of
+    from scoring.periods import window_of
 
     times = ["2026-07-01 08:00", "2026-07-02 09:00", "2026-08-15 12:00", "2026-09-30 23:00"]
     rows = {"vendors": [vendor("A")], "work_items": [

@@ -14,12 +14,11 @@ import csv
 import datetime as dt
 import io
 import json
+from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from sqlalchemy import create_engine, text
 
-from scorecard.cli import cli
 from tests.builders import item, load, request, vendor
 
 AS_OF = "2026-09-30"
@@ -122,35 +121,34 @@ def load_export(url: str, rows: list[list[str]] = EXPORT) -> None:
     engine.dispose()
 
 
-def _run(url: str, tmp_path, config_text: str, command: str = "run") -> tuple[int, str, object]:
-    config = tmp_path / "scorecard.toml"
+def _config(folder: Path, config_text: str) -> Path:
+    """The config file folder/scorecard.toml: config_text."""
+    config = folder / "scorecard.toml"
     config.write_text(config_text)
-    out = tmp_path / "out"
-    arguments = ["--config", str(config), "--database-url", url]
-    if command == "run":
-        arguments += ["--as-of", AS_OF, "--out", str(out), "--format", "csv,json"]
-    result = CliRunner().invoke(cli, [command, *arguments])
-    return result.exit_code, result.stderr, out / AS_OF
+    return config
 
 
 @pytest.fixture(scope="module")
-def canonical_scores(tmp_path_factory) -> str:
+def canonical_scores(tmp_path_factory, scorecard_cli) -> str:
     base = tmp_path_factory.mktemp("canonical")
     url = f"sqlite:///{base / 'canonical.db'}"
     load(url, CANONICAL)
-    code, err, run_dir = _run(
-        url, base, '[run]\nperiod = "month"\n[source.charges]\nabsent = true\n'
-    )
-    assert code == 0, err
+    out = base / "out"
+    config_file = _config(base, '[run]\nperiod = "month"\n[source.charges]\nabsent = true\n')
+    result = scorecard_cli.run(url, out, "--format", "csv,json", config=config_file)
+    run_dir = out / AS_OF
+    assert result.exit_code == 0, result.stderr
     return (run_dir / "scores.csv").read_text()
 
 
 def test_a_text_export_scores_exactly_like_the_canonical_tables(
-    any_database_url, tmp_path, canonical_scores
+    any_database_url, tmp_path, canonical_scores, scorecard_cli
 ):
     load_export(any_database_url)
-    code, err, run_dir = _run(any_database_url, tmp_path, MAPPING)
-    assert code == 1, err  # the bad rows are beyond the 5 % limit
+    out, config_file = tmp_path / "out", _config(tmp_path, MAPPING)
+    result = scorecard_cli.run(any_database_url, out, "--format", "csv,json", config=config_file)
+    run_dir = out / AS_OF
+    assert result.exit_code == 1, result.stderr  # the bad rows are beyond the 5 % limit
     scores = (run_dir / "scores.csv").read_text()
     assert scores == canonical_scores
     rows = list(csv.DictReader(io.StringIO(scores)))
@@ -174,11 +172,13 @@ def test_a_text_export_scores_exactly_like_the_canonical_tables(
 
 
 def test_bad_text_values_are_rejected_under_their_columns_rule_and_shown(
-    any_database_url, tmp_path
+    any_database_url, tmp_path, scorecard_cli
 ):
     load_export(any_database_url)
-    code, err, run_dir = _run(any_database_url, tmp_path, MAPPING)
-    assert code == 1, err
+    out, config_file = tmp_path / "out", _config(tmp_path, MAPPING)
+    result = scorecard_cli.run(any_database_url, out, "--format", "csv,json", config=config_file)
+    run_dir = out / AS_OF
+    assert result.exit_code == 1, result.stderr
     quality = list(csv.DictReader(io.StringIO((run_dir / "data_quality.csv").read_text())))
     found = {(r["table"], r["rule"], r["example_ids"], r["example_values"]) for r in quality}
     assert found == {
@@ -228,12 +228,17 @@ columns = { work_item_id = "ticket", vendor_id = "team", process = { value = "x"
 
 @pytest.mark.parametrize("command", ["run", "check"])
 def test_every_source_problem_is_reported_at_once_by_run_and_check_alike(
-    any_database_url, tmp_path, command
+    any_database_url, tmp_path, command, scorecard_cli
 ):
     load_export(any_database_url)
-    code, err, _ = _run(any_database_url, tmp_path, BROKEN, command)
-    assert code == 3, err
-    message = err.strip().splitlines()[-1]
+    config_file = _config(tmp_path, BROKEN)
+    run = ["--as-of", AS_OF, "--out", tmp_path / "out", "--format", "csv,json"]
+    extra = run if command == "run" else []  # check takes no run options
+    result = scorecard_cli(
+        command, "--config", config_file, "--database-url", any_database_url, *extra
+    )
+    assert result.exit_code == 3, result.stderr
+    message = result.stderr.strip().splitlines()[-1]
     assert message.startswith("scorecard: error: 3 problems with the sources: "), message
     assert (
         "source.work_items.table 'export_tickets' has no column 'rework_flag' (for "
@@ -246,12 +251,17 @@ def test_every_source_problem_is_reported_at_once_by_run_and_check_alike(
 
 @pytest.mark.parametrize("command", ["run", "check"])
 def test_text_times_that_are_not_iso_need_a_format_named_with_a_sample(
-    any_database_url, tmp_path, command
+    any_database_url, tmp_path, command, scorecard_cli
 ):
     load_export(any_database_url)
-    code, err, _ = _run(any_database_url, tmp_path, NOT_ISO, command)
-    assert code == 3, err
-    assert err.strip().splitlines()[-1] == (
+    config_file = _config(tmp_path, NOT_ISO)
+    run = ["--as-of", AS_OF, "--out", tmp_path / "out", "--format", "csv,json"]
+    extra = run if command == "run" else []  # check takes no run options
+    result = scorecard_cli(
+        command, "--config", config_file, "--database-url", any_database_url, *extra
+    )
+    assert result.exit_code == 3, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
         "scorecard: error: source.work_items: received_at is held as text that is not ISO 8601 "
         "(3 of 3 values, e.g. '1/9/2026 12:00'): give its format under "
         '[source.work_items.formats], e.g. received_at = "%d/%m/%Y %H:%M"'
@@ -268,19 +278,23 @@ def test_text_times_that_are_not_iso_need_a_format_named_with_a_sample(
         ('[source.charges]\nfrom_activity = true\n', "from_activity = true is for vendors only"),
     ],
 )  # fmt: skip
-def test_a_config_that_contradicts_itself_exits_2(sqlite_url, tmp_path, text_, message):
-    code, err, _ = _run(sqlite_url, tmp_path, text_)
-    assert code == 2
-    assert message in err
+def test_a_config_that_contradicts_itself_exits_2(
+    sqlite_url, tmp_path, text_, message, scorecard_cli
+):
+    out, config_file = tmp_path / "out", _config(tmp_path, text_)
+    result = scorecard_cli.run(sqlite_url, out, "--format", "csv,json", config=config_file)
+    assert result.exit_code == 2
+    assert message in result.stderr
 
 
-def test_reports_say_not_measured_and_rest_nothing_on_absent_charges(sqlite_url, tmp_path):
+def test_reports_say_not_measured_and_rest_nothing_on_absent_charges(
+    sqlite_url, tmp_path, scorecard_cli
+):
     load_export(sqlite_url)
     config = tmp_path / "scorecard.toml"
     config.write_text(MAPPING)
     out = tmp_path / "out"
-    result = CliRunner().invoke(cli, ["run", "--config", str(config), "--database-url", sqlite_url,
-                                      "--as-of", AS_OF, "--out", str(out), "--format", "html"])  # fmt: skip
+    result = scorecard_cli.run(sqlite_url, out, "--format", "html", config=config)
     assert result.exit_code == 1, result.output
     portfolio = (out / AS_OF / "portfolio.html").read_text()
     assert "spend and savings: no charges are tracked" in portfolio
@@ -321,7 +335,7 @@ def test_duckdb_cuts_zoned_times_into_utc_days_whatever_the_machines_zone(duckdb
     assert completed["2026-Q3"] == "1" and completed["2026-Q2"] == "0"
 
 
-def test_sqlite_compares_times_as_times_not_as_text(sqlite_url, tmp_path):
+def test_sqlite_compares_times_as_times_not_as_text(sqlite_url, tmp_path, scorecard_cli):
     """'2026-07-01T14:57:10' sorts after '2026-07-01 20:49:28' as text, yet happened before it."""
     load(sqlite_url, {
         "vendors": [vendor("V1")],
@@ -331,15 +345,19 @@ def test_sqlite_compares_times_as_times_not_as_text(sqlite_url, tmp_path):
     with engine.begin() as connection:
         connection.execute(text("UPDATE work_items SET received_at = '2026-07-01T14:57:10'"))
     engine.dispose()
-    code, err, run_dir = _run(sqlite_url, tmp_path, "")
-    assert code == 0, err
+    out, config_file = tmp_path / "out", _config(tmp_path, "")
+    result = scorecard_cli.run(sqlite_url, out, "--format", "csv,json", config=config_file)
+    run_dir = out / AS_OF
+    assert result.exit_code == 0, result.stderr
     rows = list(csv.DictReader(io.StringIO((run_dir / "scores.csv").read_text())))
     q3 = next(r for r in rows if r["period"] == "2026-Q3" and r["process"] == "ALL")
     assert q3["work_items_completed"] == "1"
     assert q3["mean_turnaround_hours"] == "5.87"
 
 
-def test_booleans_held_as_text_read_in_every_spelling(any_database_url, tmp_path, canonical_scores):
+def test_booleans_held_as_text_read_in_every_spelling(
+    any_database_url, tmp_path, canonical_scores, scorecard_cli
+):
     spelled = {
         "t1": "TRUE",
         "t2": "no",
@@ -351,9 +369,11 @@ def test_booleans_held_as_text_read_in_every_spelling(any_database_url, tmp_path
         "b4": "False",
     }
     load_export(any_database_url, [[*row[:8], spelled[row[0]], row[9]] for row in EXPORT])
-    code, err, run_dir = _run(any_database_url, tmp_path, MAPPING.replace(
-        'values.reworked = { "Y" = true, "N" = false }\n', ""))  # fmt: skip
-    assert code == 1, err
+    mapping = MAPPING.replace('values.reworked = { "Y" = true, "N" = false }\n', "")
+    out, config_file = tmp_path / "out", _config(tmp_path, mapping)
+    result = scorecard_cli.run(any_database_url, out, "--format", "csv,json", config=config_file)
+    run_dir = out / AS_OF
+    assert result.exit_code == 1, result.stderr
     assert (run_dir / "scores.csv").read_text() == canonical_scores
 
 
@@ -366,7 +386,9 @@ INVOICES = [
 ]
 
 
-def test_text_amounts_and_dates_that_do_not_read_are_rejected_not_fatal(any_database_url, tmp_path):
+def test_text_amounts_and_dates_that_do_not_read_are_rejected_not_fatal(
+    any_database_url, tmp_path, scorecard_cli
+):
     load_export(any_database_url)
     engine = create_engine(any_database_url)
     names = ["charge_id", "vendor_id", "service_start", "service_end", "amount", "currency", "kind"]
@@ -379,8 +401,10 @@ def test_text_amounts_and_dates_that_do_not_read_are_rejected_not_fatal(any_data
     engine.dispose()
     mapping = MAPPING.replace("[source.charges]\nabsent = true\n", (
         '[source.charges]\ntable = "invoice_lines"\ncolumns = { process = { value = "service_desk" } }\n'))  # fmt: skip
-    code, err, run_dir = _run(any_database_url, tmp_path, mapping)
-    assert code == 1, err
+    out, config_file = tmp_path / "out", _config(tmp_path, mapping)
+    result = scorecard_cli.run(any_database_url, out, "--format", "csv,json", config=config_file)
+    run_dir = out / AS_OF
+    assert result.exit_code == 1, result.stderr
     quality = list(csv.DictReader(io.StringIO((run_dir / "data_quality.csv").read_text())))
     charges = {
         (r["rule"], r["example_ids"], r["example_values"])
@@ -400,14 +424,16 @@ def test_text_amounts_and_dates_that_do_not_read_are_rejected_not_fatal(any_data
     assert v1_july["spend"] == "12.5"
 
 
-def test_a_count_too_large_to_sum_is_a_bad_row_not_an_overflow(sqlite_url, tmp_path):
+def test_a_count_too_large_to_sum_is_a_bad_row_not_an_overflow(sqlite_url, tmp_path, scorecard_cli):
     load(sqlite_url, {
         "vendors": [vendor("V1")],
         "work_items": [item(f"w{n}", "V1", "2026-07-01 00:00", None, "2026-07-01 01:00", units=2**63 - 1)
                        for n in range(3)] + [item("ok", "V1", "2026-07-01 00:00", None, "2026-07-01 01:00")],
     })  # fmt: skip
-    code, err, run_dir = _run(sqlite_url, tmp_path, "")
-    assert code == 1, err
+    out, config_file = tmp_path / "out", _config(tmp_path, "")
+    result = scorecard_cli.run(sqlite_url, out, "--format", "csv,json", config=config_file)
+    run_dir = out / AS_OF
+    assert result.exit_code == 1, result.stderr
     quality = (run_dir / "data_quality.csv").read_text()
     assert "work_items,bad_units,V1,3,w0 w2," in quality
     rows = list(csv.DictReader(io.StringIO((run_dir / "scores.csv").read_text())))
@@ -428,7 +454,9 @@ query = "SELECT charge_id, vendor_id, process, service_start, service_end, NULL 
 """
 
 
-def test_an_untyped_null_in_a_query_is_read_as_null_on_every_engine(any_database_url, tmp_path):
+def test_an_untyped_null_in_a_query_is_read_as_null_on_every_engine(
+    any_database_url, tmp_path, scorecard_cli
+):
     """PostgreSQL types `NULL AS x` as text ("Unknown PG numeric type: 25" before): it reads as null."""
     load(any_database_url, {
         "vendors": [vendor("V1")],
@@ -437,8 +465,10 @@ def test_an_untyped_null_in_a_query_is_read_as_null_on_every_engine(any_database
         "charges": [{"charge_id": "c1", "vendor_id": "V1", "process": "support", "service_start": dt.date(2026, 7, 1),
                      "service_end": dt.date(2026, 7, 31), "amount": 10.0, "currency": "EUR", "kind": "fee"}],
     })  # fmt: skip
-    code, err, run_dir = _run(any_database_url, tmp_path, UNTYPED_NULLS)
-    assert code == 1, err  # the charge without an amount is rejected: 1 of 1
+    out, config_file = tmp_path / "out", _config(tmp_path, UNTYPED_NULLS)
+    result = scorecard_cli.run(any_database_url, out, "--format", "csv,json", config=config_file)
+    run_dir = out / AS_OF
+    assert result.exit_code == 1, result.stderr  # the charge without an amount is rejected: 1 of 1
     quality = (run_dir / "data_quality.csv").read_text()
     assert "charges,missing_amount,V1,1,c1," in quality
     rows = list(csv.DictReader(io.StringIO((run_dir / "scores.csv").read_text())))
@@ -455,7 +485,9 @@ DUPLICATE_AND_NO_TEAM = [
 
 
 @pytest.mark.parametrize("parallel_queries", [1, 2])
-def test_a_query_is_read_whole_at_most_twice_a_run(any_database_url, tmp_path, parallel_queries):
+def test_a_query_is_read_whole_at_most_twice_a_run(
+    any_database_url, tmp_path, parallel_queries, scorecard_cli
+):
     """Once for the repeated IDs, once summed (in slices on two connections, with 2); the
     probe (LIMIT 0) and the text-time check (a LIMIT sample) read no more than a sample."""
     from sqlalchemy import event
@@ -473,12 +505,16 @@ def test_a_query_is_read_whole_at_most_twice_a_run(any_database_url, tmp_path, p
     def record(_conn, _cursor, statement, *_):
         statements.append(statement)
 
+    out, config_file = tmp_path / "out", _config(tmp_path, config)
     event.listen(Engine, "before_cursor_execute", record)
     try:
-        code, err, run_dir = _run(any_database_url, tmp_path, config)
+        result = scorecard_cli.run(
+            any_database_url, out, "--format", "csv,json", config=config_file
+        )
     finally:
         event.remove(Engine, "before_cursor_execute", record)
-    assert code == 1, err
+    assert result.exit_code == 1, result.stderr
+    run_dir = out / AS_OF
 
     def whole_reads(marker: str) -> int:
         return sum(
@@ -499,14 +535,18 @@ def test_a_query_is_read_whole_at_most_twice_a_run(any_database_url, tmp_path, p
     } <= found
 
 
-def test_a_vendor_its_own_override_rejects_still_has_example_ids(any_database_url, tmp_path):
+def test_a_vendor_its_own_override_rejects_still_has_example_ids(
+    any_database_url, tmp_path, scorecard_cli
+):
     """The group rule SQLite's summing query cannot foresee (from_activity vendors are known
     only after it): there its examples come from a query of their own; elsewhere every group
     kept its smallest and largest ID."""
     load_export(any_database_url)
     config = MAPPING.replace('sourcing = "in_house"', 'sourcing = "in_house"\ncountry = "Brazil"')
-    code, err, run_dir = _run(any_database_url, tmp_path, config)
-    assert code == 1, err
+    out, config_file = tmp_path / "out", _config(tmp_path, config)
+    result = scorecard_cli.run(any_database_url, out, "--format", "csv,json", config=config_file)
+    run_dir = out / AS_OF
+    assert result.exit_code == 1, result.stderr
     quality = list(csv.DictReader(io.StringIO((run_dir / "data_quality.csv").read_text())))
     found = {(r["table"], r["rule"], r["vendor_id"]): r for r in quality}
     assert found["vendors", "bad_country", "V2"]["example_ids"] == "V2"
@@ -518,7 +558,7 @@ def test_a_vendor_its_own_override_rejects_still_has_example_ids(any_database_ur
 
 
 def test_a_typed_bigint_count_too_large_to_sum_is_a_bad_row_not_an_overflow(
-    any_database_url, tmp_path
+    any_database_url, tmp_path, scorecard_cli
 ):
     """A company's own BIGINT column: three rows near 2^63 would overflow any sum of them."""
     engine = create_engine(any_database_url)
@@ -539,8 +579,10 @@ def test_a_typed_bigint_count_too_large_to_sum_is_a_bad_row_not_an_overflow(
         'sourcing = "offshore"\n[source.work_items]\ntable = "big_items"\n'
         "[source.requests]\nabsent = true\n[source.charges]\nabsent = true\n"
     )
-    code, err, run_dir = _run(any_database_url, tmp_path, config)
-    assert code == 1, err
+    out, config_file = tmp_path / "out", _config(tmp_path, config)
+    result = scorecard_cli.run(any_database_url, out, "--format", "csv,json", config=config_file)
+    run_dir = out / AS_OF
+    assert result.exit_code == 1, result.stderr
     quality = (run_dir / "data_quality.csv").read_text()
     assert "work_items,bad_units,V1,3,w0 w2," in quality
     rows = list(csv.DictReader(io.StringIO((run_dir / "scores.csv").read_text())))

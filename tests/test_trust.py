@@ -7,16 +7,14 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from click.testing import CliRunner
 
-from scorecard.cli import cli
+from extract.source import redact_url
+from output.files import publish_run_folder, restore_unpublished_run
+from output.tables import csv_bytes
+from reports.vendor import peer_ranges
+from reports.view import vendor_slugs
 from scorecard.config import config_from_mapping
 from scorecard.errors import ConfigError
-from scorecard.extract.source import redact_url
-from scorecard.output.files import publish_run_folder, restore_unpublished_run
-from scorecard.output.tables import csv_bytes
-from scorecard.reports.vendor import peer_ranges
-from scorecard.reports.view import vendor_slugs
 from tests.builders import item, load, vendor
 from tests.mounts import tmpfs
 
@@ -86,21 +84,22 @@ def test_redacted_urls_never_show_a_password(url):
     assert "db.example.com" in redact_url(url)
 
 
-def test_a_query_string_password_reaches_no_log_manifest_or_check(tmp_path, sqlite_url):
+def test_a_query_string_password_reaches_no_log_manifest_or_check(
+    tmp_path, sqlite_url, scorecard_cli
+):
     load(sqlite_url, {"vendors": [vendor("A")], "work_items": [
         item("a1", "A", "2026-07-01 00:00", "2026-07-02 00:00", "2026-07-01 12:00", qa=1)]})  # fmt: skip
     url = sqlite_url + "?password=s3cr3t-pw"
     out = tmp_path / "out"
-    run = CliRunner().invoke(cli, ["run", "--database-url", url, "--as-of", AS_OF, "--out", str(out),
-                                   "--format", "csv"])  # fmt: skip
+    run = scorecard_cli.run(url, out, "--format", "csv")
     assert run.exit_code in (0, 3), run.output
     assert "s3cr3t-pw" not in run.output + run.stderr
     for manifest in out.rglob("manifest.json"):
         assert "s3cr3t-pw" not in manifest.read_text()
-    check = CliRunner().invoke(cli, ["check", "--database-url", url])
+    check = scorecard_cli("check", "--database-url", url)
     assert "s3cr3t-pw" not in check.output + check.stderr
     bad = "postgresql://scorer@127.0.0.1:1/ops?password=s3cr3t-pw"
-    unreachable = CliRunner().invoke(cli, ["run", "--database-url", bad, "--out", str(out)])
+    unreachable = scorecard_cli("run", "--database-url", bad, "--out", out)
     assert unreachable.exit_code == 3
     assert "s3cr3t-pw" not in unreachable.output + unreachable.stderr
 
@@ -144,7 +143,7 @@ def test_csv_cells_cannot_become_spreadsheet_formulas():
 
 
 def test_chart_labels_never_go_through_mathtext():
-    from scorecard.reports.charts import cost_vs_quality
+    from reports.charts import cost_vs_quality
 
     svg = cost_vs_quality(
         [("Dollar $\\frac$ Ltd", 0.9, 80.0, 1000.0), ("B $x^2$", 1.1, 60.0, 500.0)]
@@ -166,11 +165,12 @@ def test_a_leftover_previous_is_restored_when_the_run_folder_is_missing(tmp_path
     assert not (out / f".{AS_OF}.previous").exists()
 
 
-def test_a_failing_run_after_a_kill_between_renames_keeps_the_last_good_run(tmp_path):
+def test_a_failing_run_after_a_kill_between_renames_keeps_the_last_good_run(
+    tmp_path, scorecard_cli
+):
     out = tmp_path / "out"
     _complete_run(out / f".{AS_OF}.previous", "good")
-    result = CliRunner().invoke(cli, ["run", "--database-url", f"sqlite:///{tmp_path / 'none.db'}",
-                                      "--as-of", AS_OF, "--out", str(out)])  # fmt: skip
+    result = scorecard_cli.run(f"sqlite:///{tmp_path / 'none.db'}", out)
     assert result.exit_code == 3
     assert json.loads((out / AS_OF / "manifest.json").read_text()) == {"marker": "good"}
 
@@ -194,9 +194,10 @@ def read_only_folder(tmp_path):
 
 
 @pytest.mark.parametrize("log_format", ["text", "json"])
-def test_a_read_only_output_folder_is_one_line_exit_1(read_only_folder, sqlite_url, log_format):
-    result = CliRunner().invoke(cli, ["run", "--database-url", sqlite_url, "--as-of", AS_OF,
-                                      "--out", str(read_only_folder / "out"), "--log-format", log_format])  # fmt: skip
+def test_a_read_only_output_folder_is_one_line_exit_1(
+    read_only_folder, sqlite_url, scorecard_cli, log_format
+):
+    result = scorecard_cli.run(sqlite_url, read_only_folder / "out", "--log-format", log_format)
     assert result.exit_code == 1, result.output
     # The run says which config it uses, then fails in one line.
     *before, line = result.stderr.strip().splitlines()
@@ -217,10 +218,12 @@ def test_a_read_only_output_folder_is_one_line_exit_1(read_only_folder, sqlite_u
     ],
 )
 @pytest.mark.parametrize("log_format", ["text", "json"])
-def test_every_usage_error_is_one_line(arguments, code, says, log_format, tmp_path, monkeypatch):
+def test_every_usage_error_is_one_line(
+    arguments, code, says, log_format, tmp_path, monkeypatch, scorecard_cli
+):
     monkeypatch.setenv("SCORECARD_LOG_FORMAT", log_format)
     monkeypatch.chdir(tmp_path)  # a run that went further would write ./out here
-    result = CliRunner().invoke(cli, arguments)
+    result = scorecard_cli(*arguments)
     assert result.exit_code == code, (result.output, result.exception)
     (line,) = result.stderr.strip().splitlines()
     assert says in line
@@ -230,12 +233,10 @@ def test_every_usage_error_is_one_line(arguments, code, says, log_format, tmp_pa
         assert line.startswith("scorecard: error: ")
 
 
-def test_an_infinite_statement_timeout_in_the_config_is_one_line_exit_2(tmp_path):
+def test_an_infinite_statement_timeout_in_the_config_is_one_line_exit_2(tmp_path, scorecard_cli):
     config = tmp_path / "inf.toml"
     config.write_text("[database]\nstatement_timeout_seconds = inf\n")
-    result = CliRunner().invoke(
-        cli, ["run", "--config", str(config), "--database-url", "sqlite://"]
-    )
+    result = scorecard_cli("run", "--config", config, "--database-url", "sqlite://")
     assert result.exit_code == 2
     (line,) = result.stderr.strip().splitlines()
     assert "database.statement_timeout_seconds" in line

@@ -7,8 +7,8 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from scorecard.scoring.periods import periods_for
-from scorecard.scoring.table import score_table
+from scoring.periods import periods_for
+from scoring.table import score_table
 from tests.builders import (
     charge,
     extracted,

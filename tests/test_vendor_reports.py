@@ -7,31 +7,23 @@ import re
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from pypdf import PdfReader
 
-from scorecard.cli import cli
+from reports.vendor import Recommendation, recommendations
+from reports.view import pct, slugify
 from scorecard.config import config_from_mapping
-from scorecard.reports.vendor import Recommendation, recommendations
-from scorecard.reports.view import pct, slugify
 
 AS_OF = "2026-09-30"
-CONFIG = Path(__file__).resolve().parents[1] / "examples" / "scorecard.toml"
+CONFIG = Path(__file__).resolve().parents[1] / "scorecard" / "example-config.toml"
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory) -> tuple[Path, list[dict[str, str]]]:
+def run(tmp_path_factory, scorecard_cli) -> tuple[Path, list[dict[str, str]]]:
     base = tmp_path_factory.mktemp("vendor-reports")
     url = f"sqlite:///{base / 'demo.db'}"
-    runner = CliRunner()
-    assert (
-        runner.invoke(
-            cli, ["demo-data", "--database-url", url, "--scale", "0.1", "--through", AS_OF]
-        ).exit_code
-        == 0
-    )
-    result = runner.invoke(cli, ["run", "--config", str(CONFIG), "--database-url", url, "--as-of", AS_OF,
-                                 "--out", str(base / "out")])  # fmt: skip
+    made = scorecard_cli("demo-data", "--database-url", url, "--scale", "0.1", "--through", AS_OF)
+    assert made.exit_code == 0
+    result = scorecard_cli.run(url, base / "out", config=CONFIG)
     assert result.exit_code == 0, result.output
     run_dir = base / "out" / AS_OF
     with (run_dir / "scores.csv").open() as handle:
@@ -196,7 +188,7 @@ def test_the_portfolio_ranking_shows_each_vendors_scores_and_money_from_scores_c
 
 
 def test_what_changed_never_shows_a_zero_change_between_different_rates():
-    from scorecard.reports.vendor import _what_changed
+    from reports.vendor import _what_changed
 
     keys = (
         "on_time_rate",
@@ -219,7 +211,7 @@ def test_what_changed_never_shows_a_zero_change_between_different_rates():
 
 
 def test_what_changed_names_only_real_changes_slipping_or_improving_and_greys_the_rest():
-    from scorecard.reports.vendor import _what_changed
+    from reports.vendor import _what_changed
 
     before = {"accuracy": 0.99, "on_time_rate": 0.90, "response_within_target_rate": 0.769,
               "rework_rate": 0.02, "cost_ratio": None, "mean_turnaround_hours": None}  # fmt: skip

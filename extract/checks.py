@@ -1,24 +1,22 @@
-"""`scorecard check`: is tonight's run going to work, and did last night's?
+"""What `scorecard check` asks of the source: is tonight's run going to be able to read it?
 
-Validates what a run needs without rendering anything: the config, the
-database connection and schema, how fresh the data is, and (for monitoring
-missed nights) how long ago the last successful run finished.
+The database connection and every source the run reads, checked as the run checks
+them, and how fresh each table's data is. (How long ago the last run succeeded is
+the output folder's to say: output/run_folder.py.)
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 from sqlalchemy import func, select, type_coerce
 from sqlalchemy.types import NullType
 
+from extract.mapping import resolve_all
+from extract.source import as_datetime, open_engine, read_only_connection
 from scorecard.config import TableSource
-from scorecard.extract.mapping import resolve_all
-from scorecard.extract.source import as_datetime, open_engine, read_only_connection
 from scorecard.urls import redact_url
 
 # The column that tells how recent each table's data is.
@@ -85,30 +83,3 @@ def check_source(
     finally:
         engine.dispose()
     return findings
-
-
-def last_successful_run(out_dir: Path) -> tuple[Path, dt.datetime] | None:
-    """The run folder whose manifest says exit 0 and finished last."""
-    best: tuple[Path, dt.datetime] | None = None
-    for manifest_path in out_dir.glob("*/manifest.json"):
-        if manifest_path.parent.is_symlink():
-            continue
-        try:
-            manifest = json.loads(manifest_path.read_text("utf-8"))
-            # The manifest is written last and renamed into place: its time is the run's end.
-            finished = dt.datetime.fromtimestamp(manifest_path.stat().st_mtime, dt.UTC)
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-        if manifest.get("exit_code") == 0 and (best is None or finished > best[1]):
-            best = (manifest_path.parent, finished)
-    return best
-
-
-def check_last_run(out_dir: Path, max_age_hours: float, now: dt.datetime) -> Finding:
-    found = last_successful_run(out_dir)
-    if found is None:
-        return Finding(False, f"last successful run: none in {out_dir}")
-    folder, finished = found
-    age = (now.replace(tzinfo=dt.UTC) - finished).total_seconds() / 3600
-    text = f"last successful run: {folder.name}, finished {finished:%Y-%m-%d %H:%M} UTC ({age:,.1f} h ago, limit {max_age_hours:g} h)"
-    return Finding(age <= max_age_hours, text)

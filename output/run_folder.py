@@ -1,0 +1,254 @@
+"""The run folder OUT/<as-of>/ as one object: lock, leftovers, staging, carry-over, writing,
+read-back checks and publishing, in the order that keeps every promise of contract section 5.
+
+Nothing is visible in OUT/<as-of>/ until `publish`: a run is written into a staging folder
+beside it under a lock, its documents are read back before any email leaves
+(`verify_documents`, `check_attachments`), and `latest` moves only once the run is in place.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import json
+import os
+import re
+import shutil
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+from extract.checks import Finding
+from output.files import (
+    make_staging_folder,
+    publish_run_folder,
+    restore_unpublished_run,
+    sha256_of,
+    write_bytes_atomic,
+)
+from scorecard.errors import LockError, OutputError
+
+if TYPE_CHECKING:
+    from reports.messages import Message
+
+LOCK_NAME = ".scorecard.lock"
+
+
+class RunFolder:
+    """One day's run folder in the making. Open it with `RunFolder.locked(out_dir, day)`."""
+
+    def __init__(self, out_dir: Path, day: dt.date) -> None:
+        self.out_dir = out_dir
+        self.day = day
+        self.final = out_dir / day.isoformat()
+        """Where the run is published."""
+        self.staging = make_staging_folder(out_dir, f".{self.final.name}.staging-")
+        """Where it is written until then."""
+
+    @classmethod
+    @contextmanager
+    def locked(cls, out_dir: Path, day: dt.date) -> Iterator[RunFolder]:
+        """One run at a time per output folder (a second fails at once, exit 4); what killed
+        runs left is cleared under the lock; the staging folder is gone when the block ends."""
+        out_dir.mkdir(parents=True, exist_ok=True)
+        lock_path = out_dir / LOCK_NAME
+        with lock_path.open("a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise LockError(f"another scorecard run holds the lock {lock_path}") from None
+            try:
+                _remove_leftovers(out_dir)
+                folder = cls(out_dir, day)
+                try:
+                    yield folder
+                finally:
+                    shutil.rmtree(folder.staging, ignore_errors=True)
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    @property
+    def email_journal(self) -> Path:
+        """The day's email journal: beside the run folders, so it outlives every run of the day."""
+        return self.out_dir / f"{self.day.isoformat()}.emails.jsonl"
+
+    def write(self, relative: str | Path, content: bytes) -> None:
+        write_bytes_atomic(self.staging / relative, content)
+
+    def write_all(self, files: Mapping[str, bytes]) -> None:
+        for relative, content in files.items():
+            self.write(relative, content)
+
+    def size_of(self, relative: Path) -> int:
+        return (self.staging / relative).stat().st_size
+
+    def carry_over(self, expected: Mapping[str, str]) -> None:
+        """The last run's documents, linked (not copied) into this one: a run for some vendors
+        replaces their documents and keeps everyone else's. A document whose path now means
+        another vendor (the names changed since) is left behind, never carried over."""
+        if not self.final.is_dir():
+            return
+        for path in sorted(self.final.rglob("*")):
+            relative = path.relative_to(self.final).as_posix()
+            if not path.is_file() or relative == "manifest.json":
+                continue
+            if relative in expected and recorded_document(path) != expected[relative]:
+                continue
+            target = self.staging / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            # A hard link: written files are replaced by rename, so the old run is never changed.
+            os.link(path, target)
+
+    def verify_documents(self, expected: Mapping[str, str]) -> None:
+        """Each PDF opens and has pages, and every report records the document its path promises.
+
+        By the key recorded at render time, never by looking for the name in the
+        text: text extraction changes spaces, joiners and right-to-left names, and
+        "Acme" is in "Acme V-PH-MNL".
+        """
+        from pypdf.errors import PdfReadError
+
+        for path in sorted([*self.staging.glob("*.*"), *self.staging.glob("*/*.*")]):
+            relative = path.relative_to(self.staging).as_posix()
+            if path.suffix not in (".pdf", ".html") or relative.startswith("emails/"):
+                continue
+            try:
+                # One read per PDF: its page count and key both come from the trailer.
+                if path.suffix == ".pdf":
+                    pages, recorded = _pdf_facts(path)
+                else:
+                    pages, recorded = 1, recorded_document(path)
+            except (PdfReadError, OSError, ValueError, KeyError, TypeError) as exc:
+                raise OutputError(
+                    f"{relative} does not open as a PDF ({exc}); the run is not published"
+                ) from None
+            if not pages:
+                raise OutputError(f"{relative} has no pages; the run is not published")
+            if recorded != expected.get(relative):
+                raise OutputError(
+                    f"{relative} records {recorded!r}, not {expected.get(relative)!r} (the "
+                    "document its name promises); the run is not published"
+                )
+
+    def check_attachments(self, messages: Sequence[Message]) -> None:
+        """Every attachment is the document its message is about, checked before anything is sent."""
+        for message in messages:
+            recorded = recorded_document(self.staging / message.attachment)
+            if recorded != message.document:
+                raise OutputError(
+                    f"{message.attachment} records {recorded!r}, not {message.document!r}: it "
+                    f"would reach {', '.join(message.to)} by mistake; nothing is sent and the "
+                    "run is not published"
+                )
+
+    @cached_property
+    def earlier_emails(self) -> list[dict[str, Any]]:
+        """What the day's last complete run recorded as emailed (read once), so nothing goes twice."""
+        try:
+            manifest = json.loads((self.final / "manifest.json").read_text("utf-8"))
+            emails = manifest.get("emails", [])
+        except (OSError, ValueError, AttributeError):
+            return []
+        return emails if isinstance(emails, list) else []
+
+    def artifacts(self) -> list[dict[str, Any]]:
+        """Every file written so far, with its size and SHA-256, as the manifest lists them."""
+        return [
+            {
+                "path": path.relative_to(self.staging).as_posix(),
+                "bytes": path.stat().st_size,
+                "sha256": sha256_of(path),
+            }
+            for path in sorted(p for p in self.staging.rglob("*") if p.is_file())
+        ]
+
+    def publish(self, manifest: dict[str, Any], point_latest: bool = True) -> None:
+        """Write manifest.json last, refuse an empty file, swap the run into place, then (for a
+        run with reports) point OUT/latest at it."""
+        for artifact in manifest["artifacts"]:
+            if artifact["bytes"] == 0:
+                raise OutputError(f"{artifact['path']} came out empty; the run is not published")
+        self.write(
+            "manifest.json",
+            (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8"),
+        )
+        publish_run_folder(self.staging, self.final)
+        if point_latest:
+            self._point_latest()
+
+    def _point_latest(self) -> None:
+        """out/latest -> the run just published, swapped atomically."""
+        temporary = self.out_dir / f".latest-{os.getpid()}"
+        try:
+            temporary.unlink(missing_ok=True)
+            os.symlink(self.final.name, temporary)
+            os.replace(temporary, self.out_dir / "latest")
+        except OSError as exc:
+            temporary.unlink(missing_ok=True)
+            raise OutputError(
+                f"the run is complete in {self.final}, but {self.out_dir / 'latest'} "
+                f"cannot point at it: {exc.strerror or exc}"
+            ) from None
+
+
+def _remove_leftovers(out_dir: Path) -> None:
+    """Staging folders of runs that were killed: never published, safe to delete under the lock.
+
+    A `.previous` folder is a complete run: put back if its run folder is missing.
+    """
+    for leftover in out_dir.glob(".*.staging-*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+    restore_unpublished_run(out_dir)
+
+
+_HTML_DOCUMENT = re.compile(r'<meta name="keywords" content="([^"]*)">')
+
+
+def recorded_document(path: Path) -> str | None:
+    """The document key a report recorded at render time (PDF Keywords, HTML keywords meta)."""
+    if path.suffix == ".pdf":
+        return _pdf_facts(path)[1]
+    match = _HTML_DOCUMENT.search(path.read_text("utf-8", errors="replace")[:8192])
+    return match.group(1) if match else None
+
+
+def _pdf_facts(path: Path) -> tuple[int, str | None]:
+    """A PDF's page count and recorded key, from its trailer alone: the cross-reference table,
+    the document info and the page tree's root count (no page is parsed)."""
+    from pypdf import PdfReader
+
+    reader = PdfReader(path)
+    root = cast(Any, reader.trailer["/Root"])
+    pages = root["/Pages"].get("/Count", 0)
+    metadata = reader.metadata
+    keywords = None if metadata is None else metadata.get("/Keywords")
+    return int(pages), None if keywords is None else str(keywords)
+
+
+def last_successful_run(out_dir: Path) -> tuple[Path, dt.datetime] | None:
+    """The run folder whose manifest says exit 0 and finished last."""
+    best: tuple[Path, dt.datetime] | None = None
+    for manifest_path in out_dir.glob("*/manifest.json"):
+        if manifest_path.parent.is_symlink():
+            continue
+        try:
+            manifest = json.loads(manifest_path.read_text("utf-8"))
+            # The manifest is written last and renamed into place: its time is the run's end.
+            finished = dt.datetime.fromtimestamp(manifest_path.stat().st_mtime, dt.UTC)
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if manifest.get("exit_code") == 0 and (best is None or finished > best[1]):
+            best = (manifest_path.parent, finished)
+    return best
+
+
+def check_last_run(out_dir: Path, max_age_hours: float, now: dt.datetime) -> Finding:
+    found = last_successful_run(out_dir)
+    if found is None:
+        return Finding(False, f"last successful run: none in {out_dir}")
+    folder, finished = found
+    age = (now.replace(tzinfo=dt.UTC) - finished).total_seconds() / 3600
+    text = f"last successful run: {folder.name}, finished {finished:%Y-%m-%d %H:%M} UTC ({age:,.1f} h ago, limit {max_age_hours:g} h)"
+    return Finding(age <= max_age_hours, text)

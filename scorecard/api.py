@@ -1,0 +1,376 @@
+"""The public API: `load_config`, `run` and `check`, which the `scorecard` command, the tests and
+the benchmarks all call.
+
+    import scorecard
+
+    config = scorecard.load_config("scorecard.toml", period="month", formats=["pdf", "csv"])
+    result = scorecard.run(config, as_of=datetime.date(2026, 9, 30))
+    print(result.run_dir, result.exit_code, result.problems)
+
+The config is resolved once (the file, then the overrides) and every stage reads that one
+object. Every usage error is raised as a ConfigError before the database is touched. The
+stages are imported inside the functions: `scorecard --help` and `check` stay light.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from scorecard.config import FORMATS, Config, discover_config, resolve_database_url
+from scorecard.errors import ConfigError
+
+if TYPE_CHECKING:
+    from extract.activity import Activity
+    from extract.checks import Finding
+    from output.email import Delivery
+    from output.run_folder import RunFolder
+    from reports.build import ReportInputs
+    from scoring.periods import Period
+    from scoring.scored import Scored
+
+Progress = Callable[[str], None]
+Tick = Callable[[int, int], None]
+
+EARLIEST_DAY = dt.date(1900, 1, 1)
+LATEST_DAY = dt.date(2999, 12, 31)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_dir: Path
+    """OUT/<as-of>/, published."""
+    exit_code: int
+    """0 all done; 1 finished, but something failed or was rejected beyond the limit."""
+    problems: list[str] = field(default_factory=list)
+    """Why the exit code is 1, one line each."""
+    notices: list[str] = field(default_factory=list)
+    """What the reader should know but is not a failure (an email sent without its attachment)."""
+    artifacts: list[str] = field(default_factory=list)
+    """Every file of the run folder, relative to it, manifest.json last."""
+    counts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Rows read, accepted and rejected per table, as manifest.json's `tables`."""
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    findings: list[Finding]
+    """One line per check, in the order they ran."""
+
+    @property
+    def ok(self) -> bool:
+        return all(finding.ok for finding in self.findings)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What one run is asked to do beyond the config, checked before anything is read."""
+
+    database_url: str
+    as_of: dt.date
+    send: bool = False
+    email_dry_run: bool = False
+    vendors: tuple[str, ...] = ()
+    portfolio: bool = True
+    resend: bool = False
+
+    @property
+    def selection(self) -> dict[str, Any] | None:
+        """The manifest's record of a run for some vendors (--vendor); None for a whole run."""
+        return (
+            {"vendors": list(self.vendors), "portfolio": self.portfolio} if self.vendors else None
+        )
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    period: str | None = None,
+    formats: str | Sequence[str] | None = None,
+    output_dir: str | os.PathLike[str] | None = None,
+) -> Config:
+    """The validated config with the overrides applied: the one object every stage reads.
+
+    path: the TOML file; None finds it as the command does ($SCORECARD_CONFIG, else
+    ./scorecard.toml, else the built-in defaults). period, formats ("pdf,csv" or a list) and
+    output_dir replace run.period, run.formats and run.output_dir. Source queries are checked
+    to be one reading SELECT here, before any database is known.
+    """
+    config = discover_config(path).with_overrides(
+        period=period,
+        formats=None if formats is None else parse_formats(formats),
+        output_dir=None if output_dir is None else os.fspath(output_dir),
+    )
+    _check_source_queries(config)
+    return config
+
+
+def run(
+    config: Config,
+    *,
+    database_url: str | None = None,
+    as_of: dt.date | None = None,
+    send: bool = False,
+    email_dry_run: bool = False,
+    vendors: Sequence[str] = (),
+    portfolio: bool = True,
+    resend: bool = False,
+    progress: Progress = lambda _: None,
+    tick: Tick = lambda done, total: None,
+) -> RunResult:
+    """Extract, score, render and write one run folder OUT/<as-of>/; email it with send.
+
+    database_url: else $SCORECARD_DATABASE_URL, else the config. as_of: the last day
+    included (default yesterday, UTC). email_dry_run: write each message as an .eml file
+    under emails/ instead of sending it. vendors: only these vendors' scorecards (the others
+    stay as the day's last run wrote them); portfolio: with vendors, the pack too; resend:
+    with vendors, send their messages again even when the same ones went out.
+    """
+    from output.email import Delivery, with_earlier_emails
+    from output.manifest import run_manifest
+    from output.run_folder import RunFolder
+    from output.tables import run_tables
+    from reports.build import ReportInputs, expected_documents, render_reports
+
+    options = run_options(config, database_url, as_of, send, email_dry_run, vendors, portfolio, resend)  # fmt: skip
+    progress(config.origin or f"config: {config.source_path}")
+    with RunFolder.locked(Path(config.run.output_dir), options.as_of) as folder:
+        periods, data, scored = _scored(config, options, progress)
+        record = partial(run_manifest, config, options.database_url, options.as_of, periods, data)
+        if scored.table.is_empty():
+            return _publish_unscored(folder, record, options, config, periods, data)
+        _check_selection(options.vendors, scored.vendor_ids)
+        inputs = ReportInputs(scored.table, data, periods, config, options.as_of, scored.credits)
+        expected = expected_documents(scored.table)
+        if options.vendors:
+            folder.carry_over(expected)  # the other vendors' documents, as the last run wrote them
+        folder.write_all(
+            run_tables(scored.table, data.data_quality, config.run.formats, scored.credits)
+        )
+        if documents := [f for f in ("html", "pdf") if f in config.run.formats]:
+            render_reports(inputs, documents, progress, tick=tick, sink=folder.write,
+                           vendors=options.vendors or None, portfolio=options.portfolio)  # fmt: skip
+        folder.verify_documents(expected)  # before any email: a broken PDF is never sent
+        delivery = (
+            _send(inputs, options, folder, progress) if options.send else Delivery([], [], [])
+        )
+        emails = delivery.emails
+        if options.vendors:  # the record keeps every other message the day's runs sent
+            emails = with_earlier_emails(emails, folder.earlier_emails)
+        manifest = record(folder.artifacts(), emails, scored.problems + delivery.problems,
+                          delivery.notices, options.selection)  # fmt: skip
+        folder.publish(manifest)
+        return _result(folder.final, manifest)
+
+
+def _publish_unscored(
+    folder: RunFolder,
+    record: Callable[..., dict[str, Any]],
+    options: RunOptions,
+    config: Config,
+    periods: list[Period],
+    data: Activity,
+) -> RunResult:
+    """Nothing to score: exit 1 with data_quality.csv, the manifest and one line saying why.
+    `latest` keeps pointing at the last run that has reports."""
+    from extract.activity import received_span
+    from output.tables import csv_bytes
+    from scoring.scored import why_nothing_to_score
+
+    why = why_nothing_to_score(data, periods, received_span(options.database_url, config))
+    folder.write("data_quality.csv", csv_bytes(data.data_quality))
+    manifest = record(folder.artifacts(), [], [why])
+    folder.publish(manifest, point_latest=False)
+    return _result(folder.final, manifest)
+
+
+def _send(
+    inputs: ReportInputs, options: RunOptions, folder: RunFolder, progress: Progress
+) -> Delivery:
+    """The run's messages, each attachment checked against its message, then sent (or, as a dry
+    run, written as .eml files); the journal makes sure none goes twice."""
+    from output.email import deliver_messages
+    from reports.messages import attachment_suffix, run_messages
+
+    messages = run_messages(inputs, attachment_suffix(inputs.config.run.formats) or "",
+                            folder.size_of, folder.final, options.vendors, options.portfolio)  # fmt: skip
+    folder.check_attachments(messages)
+    progress(f"{'writing' if options.email_dry_run else 'sending'} {len(messages)} emails")
+    return deliver_messages(messages, inputs.config.email, folder.staging, folder.earlier_emails,
+                            folder.email_journal, options.as_of, dry_run=options.email_dry_run,
+                            resend=options.resend)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Scores:
+    """A run's figures, before anything is rendered or written."""
+
+    periods: list[Period]
+    data: Activity
+    """What the extract stage read and rejected."""
+    scored: Scored
+    """The score table, the service credits, and what the run says about them."""
+
+
+def score(
+    config: Config,
+    *,
+    database_url: str | None = None,
+    as_of: dt.date | None = None,
+    progress: Progress = lambda _: None,
+) -> Scores:
+    """Extract and score as `run` does, and stop there: nothing is rendered or written."""
+    options = run_options(config, database_url, as_of)
+    progress(config.origin or f"config: {config.source_path}")
+    periods, data, scored = _scored(config, options, progress)
+    return Scores(periods, data, scored)
+
+
+def _scored(
+    config: Config, options: RunOptions, progress: Progress
+) -> tuple[list[Period], Activity, Scored]:
+    from extract.activity import read_activity
+    from scoring.periods import periods_for, window_of
+    from scoring.scored import score
+
+    periods = periods_for(options.as_of, config.run.period, config.run.history_periods,
+                          config.run.fiscal_year_start_month)  # fmt: skip
+    started = time.perf_counter()
+    data = read_activity(options.database_url, config, window_of(periods), progress)
+    scored = score(data, periods, config)
+    _log_scored(progress, data, scored, len(periods), time.perf_counter() - started)
+    return periods, data, scored
+
+
+def check(
+    config: Config,
+    *,
+    database_url: str | None = None,
+    max_age_hours: float | None = None,
+    now: dt.datetime | None = None,
+) -> CheckResult:
+    """Config, database, schema and data freshness, without rendering anything; with
+    max_age_hours, also whether the last successful run in run.output_dir is recent enough.
+
+    A source that cannot be read raises SourceError, as the run would (exit 3).
+    """
+    from extract.checks import check_source
+    from output.run_folder import check_last_run
+
+    url = resolve_database_url(database_url, config)
+    now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    # The same sources as `run` (the keys are the canonical table names).
+    findings = check_source(url, now, config.source)  # type: ignore[arg-type]
+    if max_age_hours is not None:
+        findings.append(check_last_run(Path(config.run.output_dir), max_age_hours, now))
+    return CheckResult(findings)
+
+
+def run_options(
+    config: Config,
+    database_url: str | None = None,
+    as_of: dt.date | None = None,
+    send: bool = False,
+    email_dry_run: bool = False,
+    vendors: Sequence[str] = (),
+    portfolio: bool = True,
+    resend: bool = False,
+) -> RunOptions:
+    """Every usage error of a run, found before the database is touched (ConfigError, exit 2)."""
+    from reports.messages import attachment_suffix
+    from scoring.periods import default_as_of
+
+    if (not portfolio or resend) and not vendors:
+        flag = "--no-portfolio" if not portfolio else "--resend"
+        raise ConfigError(f"{flag} goes with --vendor ID (the scorecards to render again)")
+    send = send or email_dry_run
+    if send and attachment_suffix(config.run.formats) is None:
+        raise ConfigError("--send needs pdf or html among the formats: there is nothing to attach")
+    if send and config.email.vendor_contacts and not config.reports.vendor_facing:
+        raise ConfigError(
+            "email.vendor_contacts needs reports.vendor_facing = true: "
+            "only the vendor-facing scorecard may go to a vendor"
+        )
+    if as_of is not None and not EARLIEST_DAY <= as_of <= LATEST_DAY:
+        # The periods and their windows reach past the day; near year 9999 they cannot be dated.
+        raise ConfigError(f"--as-of: {as_of} is outside {EARLIEST_DAY} to {LATEST_DAY}")
+    return RunOptions(
+        database_url=resolve_database_url(database_url, config),
+        as_of=as_of or default_as_of(),
+        send=send,
+        email_dry_run=email_dry_run,
+        vendors=tuple(dict.fromkeys(vendors)),
+        portfolio=portfolio,
+        resend=resend,
+    )
+
+
+def parse_formats(value: str | Sequence[str]) -> tuple[str, ...]:
+    """ "pdf,csv" or ["pdf", "csv"] as the formats in their canonical order."""
+    given = value.split(",") if isinstance(value, str) else list(value)
+    formats = tuple(f.strip().lower() for f in given if f.strip())
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        raise ConfigError(
+            f"--format: {', '.join(unknown) or 'nothing'} is not one of {','.join(FORMATS)}"
+        )
+    return tuple(f for f in FORMATS if f in formats)
+
+
+def _check_source_queries(config: Config) -> None:
+    """Each source query is one SELECT that can only read, parsed as generic SQL; the run parses
+    it again in the database's own dialect (extract/readonly.py)."""
+    queries = {name: spec.query for name, spec in config.source.items() if spec.query}
+    if not queries:
+        return  # sqlglot takes a tenth of a second to import: not for a config without queries
+    from extract.readonly import NotReadOnly, ensure_read_only_query
+
+    for name, sql in queries.items():
+        try:
+            ensure_read_only_query(sql)
+        except NotReadOnly as exc:
+            raise ConfigError(f"{config.source_path}: source.{name}.query: {exc}") from None
+
+
+def _check_selection(selected: Sequence[str], vendor_ids: Sequence[str]) -> None:
+    unknown = sorted(set(selected) - set(vendor_ids))
+    if unknown:
+        raise ConfigError(
+            f"--vendor {', '.join(unknown)}: no vendor with that ID in the data "
+            "(IDs are matched exactly, as in scores.csv's vendor_id)"
+        )
+
+
+def _log_scored(
+    progress: Progress, data: Activity, scored: Scored, periods: int, seconds: float
+) -> None:
+    progress(
+        "validated: "
+        + ", ".join(f"{n} {c.accepted}/{c.read}" for n, c in data.counts.items())
+        + " rows accepted"
+    )
+    if not scored.table.is_empty():
+        progress(
+            f"scored {scored.table.height} rows over {periods} periods "
+            f"(extract and score: {seconds:.2f} s)"
+        )
+        for warning in scored.warnings:
+            progress(warning)
+
+
+def _result(run_dir: Path, manifest: dict[str, Any]) -> RunResult:
+    """What the caller learns of a published run: the manifest's own record of it."""
+    return RunResult(
+        run_dir=run_dir,
+        exit_code=manifest["exit_code"],
+        problems=manifest["problems"],
+        notices=manifest["notices"],
+        artifacts=[a["path"] for a in manifest["artifacts"]] + ["manifest.json"],
+        counts=manifest["tables"],
+    )
