@@ -226,17 +226,19 @@ columns = { work_item_id = "ticket", vendor_id = "team", process = { value = "x"
 """
 
 
+def _run_or_check(scorecard_cli, command: str, url: str, config_file, tmp_path):
+    run = ["--as-of", AS_OF, "--out", tmp_path / "out", "--format", "csv,json"]
+    extra = run if command == "run" else []  # check takes no run options
+    return scorecard_cli(command, "--config", config_file, "--database-url", url, *extra)
+
+
 @pytest.mark.parametrize("command", ["run", "check"])
 def test_every_source_problem_is_reported_at_once_by_run_and_check_alike(
     any_database_url, tmp_path, command, scorecard_cli
 ):
     load_export(any_database_url)
     config_file = _config(tmp_path, BROKEN)
-    run = ["--as-of", AS_OF, "--out", tmp_path / "out", "--format", "csv,json"]
-    extra = run if command == "run" else []  # check takes no run options
-    result = scorecard_cli(
-        command, "--config", config_file, "--database-url", any_database_url, *extra
-    )
+    result = _run_or_check(scorecard_cli, command, any_database_url, config_file, tmp_path)
     assert result.exit_code == 3, result.stderr
     message = result.stderr.strip().splitlines()[-1]
     assert message.startswith("scorecard: error: 3 problems with the sources: "), message
@@ -255,11 +257,7 @@ def test_text_times_that_are_not_iso_need_a_format_named_with_a_sample(
 ):
     load_export(any_database_url)
     config_file = _config(tmp_path, NOT_ISO)
-    run = ["--as-of", AS_OF, "--out", tmp_path / "out", "--format", "csv,json"]
-    extra = run if command == "run" else []  # check takes no run options
-    result = scorecard_cli(
-        command, "--config", config_file, "--database-url", any_database_url, *extra
-    )
+    result = _run_or_check(scorecard_cli, command, any_database_url, config_file, tmp_path)
     assert result.exit_code == 3, result.stderr
     assert result.stderr.strip().splitlines()[-1] == (
         "scorecard: error: source.work_items: received_at is held as text that is not ISO 8601 "
