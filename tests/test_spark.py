@@ -29,25 +29,28 @@ canonical_scores = text_sources.canonical_scores  # the same module fixture, her
     ids=lambda check: check.__name__.removeprefix("test_"),
 )
 def test_a_text_export_reads_on_spark_as_on_every_engine(
-    check, spark_url, tmp_path, canonical_scores
+    check, spark_url, tmp_path, canonical_scores, scorecard_cli
 ):
     wanted = inspect.signature(check).parameters
     check(
         spark_url,
         tmp_path,
         **({"canonical_scores": canonical_scores} if "canonical_scores" in wanted else {}),
+        scorecard_cli=scorecard_cli,
     )
 
 
-def test_text_times_that_are_not_iso_need_a_format_on_spark(spark_url, tmp_path):
+def test_text_times_that_are_not_iso_need_a_format_on_spark(spark_url, tmp_path, scorecard_cli):
     text_sources.test_text_times_that_are_not_iso_need_a_format_named_with_a_sample(
-        spark_url, tmp_path, "check"
+        spark_url, tmp_path, "check", scorecard_cli
     )
 
 
-def test_missing_spark_tables_columns_and_broken_queries_are_reported_at_once(spark_url, tmp_path):
+def test_missing_spark_tables_columns_and_broken_queries_are_reported_at_once(
+    spark_url, tmp_path, scorecard_cli
+):
     text_sources.test_every_source_problem_is_reported_at_once_by_run_and_check_alike(
-        spark_url, tmp_path, "check"
+        spark_url, tmp_path, "check", scorecard_cli
     )
 
 
