@@ -32,6 +32,10 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'scorecard' has no attribute {name!r}")
 
 
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
 def _check_stages_beside_us() -> None:
     """The four stages are top-level packages installed beside this one. Another package that
     took one of their generic names would be imported instead, and fail somewhere deep: say so

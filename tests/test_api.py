@@ -154,3 +154,26 @@ def test_an_override_is_validated_and_its_error_names_the_option():
         scorecard.load_config(None, period="week")
     with pytest.raises(ConfigError, match=r"^--format: xml is not one of pdf,html,csv,json$"):
         scorecard.load_config(None, formats="pdf,xml")
+
+
+@pytest.mark.integration  # a process of its own, as a user's script is
+def test_the_readme_example_runs_as_a_script_of_its_own(sqlite_url, tmp_path):
+    """The README's block, saved as a file and run: the render workers import the script, so
+    the guard it shows is what keeps them from starting the run again."""
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text("utf-8")
+    block = re.search(r"### From Python\n.*?```python\n(.*?)```", readme, re.S)
+    assert block is not None
+    load(sqlite_url, ROWS)
+    (tmp_path / "scorecard.toml").write_text(f'[database]\nurl = "{sqlite_url}"\n')
+    script = tmp_path / "nightly.py"
+    script.write_text(block.group(1))
+    ran = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True,
+                         text=True, check=False, timeout=300)  # fmt: skip
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    assert f"out/{AS_OF} 0 []" in ran.stdout.splitlines()
+    assert (tmp_path / "out" / AS_OF / "portfolio.pdf").stat().st_size > 0
