@@ -139,7 +139,7 @@ def run(
     from reports.build import ReportInputs, expected_documents, render_reports
 
     options = run_options(config, database_url, as_of, send, email_dry_run, vendors, portfolio, resend)  # fmt: skip
-    progress(config.origin or f"config: {config.source_path}")
+    progress(config.origin)
     with RunFolder.locked(Path(config.run.output_dir), options.as_of) as folder:
         periods, data, scored = _scored(config, options, progress)
         record = partial(run_manifest, config, options.database_url, options.as_of, periods, data)
@@ -227,7 +227,7 @@ def score(
 ) -> Scores:
     """Extract and score as `run` does, and stop there: nothing is rendered or written."""
     options = run_options(config, database_url, as_of)
-    progress(config.origin or f"config: {config.source_path}")
+    progress(config.origin)
     periods, data, scored = _scored(config, options, progress)
     return Scores(periods, data, scored)
 
@@ -297,9 +297,8 @@ def run_options(
             "email.vendor_contacts needs reports.vendor_facing = true: "
             "only the vendor-facing scorecard may go to a vendor"
         )
-    if as_of is not None and not EARLIEST_DAY <= as_of <= LATEST_DAY:
-        # The periods and their windows reach past the day; near year 9999 they cannot be dated.
-        raise ConfigError(f"--as-of: {as_of} is outside {EARLIEST_DAY} to {LATEST_DAY}")
+    if as_of is not None:
+        within_dated_range(as_of, "--as-of")
     return RunOptions(
         database_url=resolve_database_url(database_url, config),
         as_of=as_of or default_as_of(),
@@ -309,6 +308,14 @@ def run_options(
         portfolio=portfolio,
         resend=resend,
     )
+
+
+def within_dated_range(day: dt.date, option: str) -> dt.date:
+    """The day itself, when its periods can be dated: they and their windows reach past it, and
+    near year 9999 they cannot be."""
+    if not EARLIEST_DAY <= day <= LATEST_DAY:
+        raise ConfigError(f"{option}: {day} is outside {EARLIEST_DAY} to {LATEST_DAY}")
+    return day
 
 
 def parse_formats(value: str | Sequence[str]) -> tuple[str, ...]:

@@ -124,10 +124,7 @@ def _parse_date(value: str | None, option: str) -> dt.date | None:
         day = dt.date.fromisoformat(value)
     except ValueError:
         raise ConfigError(f"{option}: {value!r} is not a date in the form YYYY-MM-DD") from None
-    # The periods and their windows reach past the day; near year 9999 they cannot be dated.
-    if not api.EARLIEST_DAY <= day <= api.LATEST_DAY:
-        raise ConfigError(f"{option}: {value} is outside {api.EARLIEST_DAY} to {api.LATEST_DAY}")
-    return day
+    return api.within_dated_range(day, option)
 
 
 @click.group(cls=_OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})

@@ -601,7 +601,7 @@ def _key_path(loc: tuple[int | str, ...]) -> str:
 
 def config_from_mapping(data: dict[str, Any], source: str = "config") -> Config:
     try:
-        return Config.model_validate({**data, "source_path": source})
+        return Config.model_validate({**data, "source_path": source, "origin": f"config: {source}"})
     except ValidationError as exc:
         first = exc.errors()[0]
         key = _key_path(first["loc"])
