@@ -100,6 +100,9 @@ class Source:
     text_times: tuple[tuple[str, str | None], ...] = ()
     """(canonical column, format) of the time columns read from text, checked up front."""
     from_activity: bool = False
+    checkable: Select[Any] | None = None
+    """The columns that could be made, even when others are missing: the up-front checks run
+    on them, so every problem of a table is reported at once (contract section 6)."""
 
     @property
     def absent(self) -> bool:
@@ -330,9 +333,10 @@ def canonical_source(
             parsed.append(wanted.name)
         if is_time:
             text_times.append((wanted.name, spec.formats.get(wanted.name) if spec else None))
+    checkable = select(*expressions) if expressions else None
     if not complete:
-        return Source(name, spec)
-    return Source(name, spec, select(*expressions), tuple(parsed), tuple(text_times))
+        return Source(name, spec, text_times=tuple(text_times), checkable=checkable)
+    return Source(name, spec, checkable, tuple(parsed), tuple(text_times), checkable=checkable)
 
 
 def _check_text_times(connection: Connection, resolved: Source, problems: Problems) -> None:
@@ -343,9 +347,9 @@ def _check_text_times(connection: Connection, resolved: Source, problems: Proble
     whole once more for it. A wrong format shows in any such sample; a value that
     does not read further on is rejected as a bad row and counted with its text.
     """
-    if resolved.select is None or not resolved.text_times:
+    if resolved.checkable is None or not resolved.text_times:
         return
-    source = resolved.select.limit(TEXT_TIME_SAMPLE).subquery("checked")
+    source = resolved.checkable.limit(TEXT_TIME_SAMPLE).subquery("checked")
     measures: list[ColumnElement[Any]] = [func.count()]
     for name, _ in resolved.text_times:
         raw, parsed = source.c[f"_raw_{name}"], source.c[name]
@@ -399,8 +403,7 @@ def resolve_all(engine: Engine, sources: Mapping[str, TableSource]) -> dict[str,
     for name in TABLE_ORDER:
         with read_only_connection(engine) as connection:
             found = resolve(connection, name, sources.get(name), problems)
-            if found.select is not None:
-                _check_text_times(connection, found, problems)
+            _check_text_times(connection, found, problems)
             resolved[name] = found
     every = problems.all()
     if every:

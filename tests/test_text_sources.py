@@ -241,7 +241,9 @@ def test_every_source_problem_is_reported_at_once_by_run_and_check_alike(
     result = _run_or_check(scorecard_cli, command, any_database_url, config_file, tmp_path)
     assert result.exit_code == 3, result.stderr
     message = result.stderr.strip().splitlines()[-1]
-    assert message.startswith("scorecard: error: 3 problems with the sources: "), message
+    # Four: the mapping's text due_at without a format is one too, found beside the missing column.
+    assert message.startswith("scorecard: error: 4 problems with the sources: "), message
+    assert "source.work_items: due_at is held as text that is not ISO 8601" in message
     assert (
         "source.work_items.table 'export_tickets' has no column 'rework_flag' (for "
         "work_items.reworked): name the right one under [source.work_items.columns] or give "
@@ -585,3 +587,21 @@ def test_a_typed_bigint_count_too_large_to_sum_is_a_bad_row_not_an_overflow(
     assert "work_items,bad_units,V1,3,w0 w2," in quality
     rows = list(csv.DictReader(io.StringIO((run_dir / "scores.csv").read_text())))
     assert {r["units_completed"] for r in rows if r["period"] == "2026-Q3"} == {"1"}
+
+
+MISSING_COLUMN_AND_NOT_ISO = NOT_ISO.replace('reworked = "redo"', 'reworked = "rework_flag"')
+
+
+@pytest.mark.parametrize("command", ["run", "check"])
+def test_a_missing_column_and_a_text_time_without_format_are_reported_together(
+    any_database_url, tmp_path, command, scorecard_cli
+):
+    """Contract section 6: every problem at once, not the first and then, after the fix, the next."""
+    load_export(any_database_url)
+    config_file = _config(tmp_path, MISSING_COLUMN_AND_NOT_ISO)
+    result = _run_or_check(scorecard_cli, command, any_database_url, config_file, tmp_path)
+    assert result.exit_code == 3, result.stderr
+    message = result.stderr.strip().splitlines()[-1]
+    assert message.startswith("scorecard: error: 2 problems with the sources: "), message
+    assert "has no column 'rework_flag' (for work_items.reworked)" in message
+    assert "source.work_items: received_at is held as text that is not ISO 8601" in message
