@@ -135,6 +135,17 @@ def run_messages(
     return messages
 
 
+def vendors_without_manager(inputs: ReportInputs, vendors: Sequence[str] = ()) -> list[str]:
+    """The scored vendors (of those selected) whose scorecard reaches no one inside the
+    company: they have no manager_email. Never silent: the run says so."""
+    current = inputs.periods[-1].label
+    scored = inputs.table.filter((pl.col("process") == "ALL") & (pl.col("period") == current))
+    managed = inputs.data.vendors.filter(pl.col("manager_email").is_not_null())
+    missing = scored.join(managed.select("vendor_id"), on="vendor_id", how="anti")
+    selected = set(vendors)
+    return sorted(v for v in missing.get_column("vendor_id") if not selected or v in selected)
+
+
 def attachment_notice(
     size: int, relative: Path, settings: EmailConfig, run_dir: Path, vendor_facing: bool
 ) -> Notice | None:

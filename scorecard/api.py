@@ -14,6 +14,7 @@ stages are imported inside the functions: `scorecard --help` and `check` stay li
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import time
@@ -196,15 +197,20 @@ def _send(
     """The run's messages, each attachment checked against its message, then sent (or, as a dry
     run, written as .eml files); the journal makes sure none goes twice."""
     from output.email import deliver_messages
-    from reports.messages import attachment_suffix, run_messages
+    from reports.messages import attachment_suffix, run_messages, vendors_without_manager
 
     messages = run_messages(inputs, attachment_suffix(inputs.config.run.formats) or "",
                             folder.size_of, folder.final, options.vendors, options.portfolio)  # fmt: skip
     folder.check_attachments(messages)
     progress(f"{'writing' if options.email_dry_run else 'sending'} {len(messages)} emails")
-    return deliver_messages(messages, inputs.config.email, folder.staging, folder.earlier_emails,
-                            folder.email_journal, options.as_of, dry_run=options.email_dry_run,
-                            resend=options.resend)  # fmt: skip
+    delivery = deliver_messages(messages, inputs.config.email, folder.staging, folder.earlier_emails,
+                                folder.email_journal, options.as_of, dry_run=options.email_dry_run,
+                                resend=options.resend)  # fmt: skip
+    if unaddressed := vendors_without_manager(inputs, options.vendors):
+        named = ", ".join(unaddressed[:5]) + (f" and {len(unaddressed) - 5} more" if len(unaddressed) > 5 else "")  # fmt: skip
+        notice = f"no one got the scorecard of {named} (no manager_email in vendors)"
+        return dataclasses.replace(delivery, notices=[*delivery.notices, notice])
+    return delivery
 
 
 @dataclass(frozen=True)

@@ -101,6 +101,10 @@ def test_send_mails_the_pack_to_the_list_and_each_scorecard_to_its_owner(
     assert [(e["to"], e["status"]) for e in manifest["emails"]] == [
         (["cfo@example.com", "procurement@example.com"], "sent"), (["owner-a@example.com"], "sent"),
     ]  # fmt: skip
+    # B has no manager: its scorecard reaches no one, and the run says so rather than nothing.
+    unaddressed = "no one got the scorecard of B (no manager_email in vendors)"
+    assert manifest["notices"] == [unaddressed]
+    assert f"notice: {unaddressed}" in result.stderr
 
 
 def test_a_server_that_is_down_fails_the_emails_not_the_outputs_and_exits_1(
