@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
@@ -204,7 +205,41 @@ def open_engine(
         _limit_statements_on_spark(engine, statement_timeout_seconds)
     if read_only and engine.dialect.name == "duckdb":
         limit_duckdb(engine, folders, duckdb_memory_mb)
+    if read_only and (path := _sqlite_file(url)) is not None:
+        _open_sqlite_read_only(engine, url, path)
     return engine
+
+
+def _sqlite_file(url: str) -> str | None:
+    """The file a SQLite URL names, absolute; None for an in-memory database, or a URI filename
+    (`?uri=true`: its own mode= says how it opens), or a driver other than Python's sqlite3."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.get_driver_name() != "pysqlite":
+        return None
+    if parsed.database in (None, "", ":memory:"):
+        return None
+    if str(parsed.query.get("uri", "")).lower() in ("true", "1"):
+        return None
+    return os.path.abspath(parsed.database)
+
+
+def _open_sqlite_read_only(engine: Engine, url: str, path: str) -> None:
+    """The job's SQLite file opened read-only (mode=ro): a mistyped path is an error naming it,
+    where sqlite3 would have made an empty file there and the run then reported every table
+    missing. `init-db`, `demo-data` and `load-csv` open without read_only: they may create it."""
+    if not os.path.exists(path):
+        raise SourceError(
+            f"{redact_url(url)}: no such file {path} "
+            "(check the path; `scorecard init-db` creates the tables in a new database)"
+        )
+
+    @event.listens_for(engine, "do_connect")
+    def read_only_file(
+        _dialect: Any, _record: Any, cargs: list[Any], cparams: dict[str, Any]
+    ) -> None:
+        # The URI form percent-encodes what would otherwise read as its query (?, #, %).
+        cargs[0] = f"{Path(path).as_uri()}?mode=ro"
+        cparams["uri"] = True
 
 
 @event.listens_for(Engine, "connect")
