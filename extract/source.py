@@ -40,7 +40,7 @@ from extract.readonly import (
 from scorecard.config import TableSource
 from scorecard.errors import ConfigError, SourceError
 from scorecard.schema import ID_COLUMN
-from scorecard.urls import redact_url
+from scorecard.urls import parse_url, redact_url
 
 if TYPE_CHECKING:
     import polars as pl
@@ -190,14 +190,21 @@ def open_engine(
     except NotReadOnly as exc:
         raise ConfigError(f"a source query: {exc}") from None
     try:
+        parse_url(url)  # postgres:// named with the scheme to write instead
         arguments = _connect_arguments(url, statement_timeout_seconds, read_only)
         engine = create_engine(url, connect_args=arguments)
-    except (ArgumentError, NoSuchModuleError) as exc:
+    except NoSuchModuleError:
+        scheme = make_url(url).drivername
+        raise ConfigError(
+            f"database URL {redact_url(url)}: no SQLAlchemy dialect for {scheme}:// is "
+            f"installed ({_install_hint(scheme.partition('+')[0])})"
+        ) from None
+    except ArgumentError as exc:
         raise ConfigError(f"database URL {redact_url(url)}: {exc}") from None
     except ModuleNotFoundError as exc:
         raise ConfigError(
             f"database URL {redact_url(url)} needs the Python driver {exc.name!r}: "
-            "install it (for example pip install 'vendor-scorecard[postgresql]')"
+            f"install it{_driver_extra(exc.name)}"
         ) from None
     if statement_timeout_seconds and engine.dialect.name in ("mysql", "mariadb"):
         _limit_statements_on_mysql(engine, statement_timeout_seconds)
@@ -208,6 +215,27 @@ def open_engine(
     if read_only and (path := _sqlite_file(url)) is not None:
         _open_sqlite_read_only(engine, url, path)
     return engine
+
+
+# The extras of vendor-scorecard that install a dialect SQLAlchemy lacks, or a driver.
+_EXTRA_OF_BACKEND = {"duckdb": "duckdb", "hive": "spark"}
+_EXTRA_OF_MODULE = {"psycopg": "postgresql", "pymysql": "mysql", "duckdb": "duckdb",
+                    "duckdb_engine": "duckdb", "pyhive": "spark"}  # fmt: skip
+
+
+def _install_hint(backend: str) -> str:
+    """What to do when SQLAlchemy knows no dialect of that name."""
+    if backend in _EXTRA_OF_BACKEND:
+        return f"pip install 'vendor-scorecard[{_EXTRA_OF_BACKEND[backend]}]'"
+    return (
+        "check the scheme, e.g. postgresql+psycopg://, mysql+pymysql://, sqlite:///, duckdb:///, "
+        "or install the package that provides the dialect"
+    )
+
+
+def _driver_extra(module: str | None) -> str:
+    extra = _EXTRA_OF_MODULE.get((module or "").partition(".")[0])
+    return f" (pip install 'vendor-scorecard[{extra}]')" if extra else ""
 
 
 def _sqlite_file(url: str) -> str | None:

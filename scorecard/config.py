@@ -28,7 +28,7 @@ from pydantic import (
 from sqlalchemy.exc import ArgumentError
 
 from scorecard.errors import ConfigError
-from scorecard.urls import parse_url, secret_query_keys
+from scorecard.urls import RenamedScheme, parse_url, secret_query_keys
 
 DATABASE_URL_ENV = "SCORECARD_DATABASE_URL"
 CONFIG_ENV = "SCORECARD_CONFIG"
@@ -84,6 +84,8 @@ class DatabaseConfig(_Frozen):
             return value
         try:
             parsed = parse_url(value)
+        except RenamedScheme as exc:
+            raise ValueError(str(exc)) from None
         except ArgumentError as exc:
             raise ValueError(f"not a SQLAlchemy URL: {exc}") from None
         if parsed.password or secret_query_keys(parsed):
@@ -670,6 +672,8 @@ def resolve_database_url(cli_url: str | None, config: Config) -> str:
         if value:
             try:
                 parse_url(value)
+            except RenamedScheme as exc:
+                raise ConfigError(f"{origin}: {exc}") from None
             except ArgumentError:
                 raise ConfigError(f"{origin}: not a SQLAlchemy database URL") from None
             return value

@@ -6,6 +6,7 @@ import csv
 import fcntl
 import hashlib
 import json
+import sys
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -164,6 +165,67 @@ def test_no_database_url_anywhere_exits_2(tmp_path, scorecard_cli):
     assert result.exit_code == 2
     assert error_line(result).startswith(
         "scorecard: error: no database URL: pass --database-url, set SCORECARD_DATABASE_URL"
+    )
+
+
+HEROKU_URL = "postgres://app:hunter2@db.example.com:5432/prod"
+
+
+@pytest.mark.parametrize(
+    ("where", "origin"),
+    [
+        ("option", "--database-url"),
+        ("environment", "SCORECARD_DATABASE_URL"),
+        ("url_env", "DATABASE_URL"),
+        ("config", "database.url"),
+    ],
+)
+def test_a_postgres_scheme_says_what_to_write_and_where_it_came_from(
+    where, origin, tmp_path, scorecard_cli
+):
+    config = tmp_path / "scorecard.toml"
+    config.write_text(
+        {
+            "url_env": '[database]\nurl_env = "DATABASE_URL"\n',
+            "config": '[database]\nurl = "postgres://db.example.com/prod"\n',
+        }.get(where, "")
+    )
+    given = ["--database-url", HEROKU_URL] if where == "option" else []
+    env = {**NO_URL_ENV, "SCORECARD_DATABASE_URL": HEROKU_URL if where == "environment" else ""}
+    env["DATABASE_URL"] = HEROKU_URL
+    result = scorecard_cli("run", "--config", config, *given, "--out", tmp_path, env=env)
+    assert result.exit_code == 2, result.output
+    if where == "config":
+        assert error_line(result) == (
+            f"scorecard: error: {config}: database.url: SQLAlchemy 2 does not accept postgres://; "
+            "write postgresql+psycopg:// in its place (postgresql+psycopg://db.example.com/prod)\n"
+        )
+    else:
+        assert error_line(result) == (
+            f"scorecard: error: {origin}: SQLAlchemy 2 does not accept postgres://; write "
+            "postgresql+psycopg:// in its place "
+            "(postgresql+psycopg://app:***@db.example.com:5432/prod)\n"
+        )
+    assert "hunter2" not in result.output
+
+
+def test_a_scheme_without_its_dialect_or_driver_says_what_to_install(
+    tmp_path, monkeypatch, scorecard_cli
+):
+    result = scorecard_cli.run("nosuchdb://db/prod", tmp_path, env=NO_URL_ENV)
+    assert result.exit_code == 2, result.output
+    assert error_line(result) == (
+        "scorecard: error: database URL nosuchdb://db/prod: no SQLAlchemy dialect for "
+        "nosuchdb:// is installed (check the scheme, e.g. postgresql+psycopg://, "
+        "mysql+pymysql://, sqlite:///, duckdb:///, or install the package that provides the "
+        "dialect)\n"
+    )
+    monkeypatch.setitem(sys.modules, "pymysql", None)  # as if PyMySQL were not installed
+    result = scorecard_cli.run("mysql+pymysql://db/prod", tmp_path, env=NO_URL_ENV)
+    assert result.exit_code == 2, result.output
+    assert error_line(result) == (
+        "scorecard: error: database URL mysql+pymysql://db/prod needs the Python driver "
+        "'pymysql': install it (pip install 'vendor-scorecard[mysql]')\n"
     )
 
 
