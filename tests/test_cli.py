@@ -423,3 +423,13 @@ def test_demo_data_that_cannot_be_written_says_the_databases_own_reason(tmp_path
     assert result.stderr.strip().splitlines()[-1] == (
         f"scorecard: error: cannot write demo data to {url}: unable to open database file"
     )
+
+
+def test_demo_with_csv_only_writes_no_emails_and_asks_for_no_send(tmp_path, scorecard_cli):
+    """The demo writes the .eml files it would send only when there is a document to attach."""
+    result = scorecard_cli("demo", "--dir", tmp_path / "demo", "--format", "csv")
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "demo" / "out"
+    (run_dir,) = [p for p in out.iterdir() if p.is_dir() and not p.is_symlink()]
+    assert (run_dir / "scores.csv").is_file()
+    assert not (run_dir / "emails").exists()
