@@ -56,6 +56,44 @@ def test_a_query_that_could_write_or_escape_is_refused_by_its_parsed_tree(query,
 
 
 @pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        (
+            "SELEC * FROM t",
+            'incomplete near "FROM" at line 1, column 9 (in "SELEC * FROM t"); '
+            "it starts with SELEC, not SELECT or WITH",
+        ),
+        (
+            "SELECT a,\n       b\nFROM t WHERE (x = 1 OR y = 2",
+            'expected ) near "2" at line 3, column 28 (in "...WHERE (x = 1 OR y = 2")',
+        ),
+        (
+            "SELECT a FROM t)",
+            'unexpected ")" at line 1, column 16 (in "SELECT a FROM t)")',
+        ),
+        (
+            "SELECT a,\n  'open FROM t WHERE b = 1",
+            "the ' opened at line 2, column 3 is never closed (in \"'open FROM t WHERE b...\")",
+        ),
+    ],
+)
+def test_a_query_that_does_not_parse_says_where_in_one_line(query, message):
+    with pytest.raises(NotReadOnly) as refused:
+        ensure_read_only_query(query, "postgresql")
+    assert str(refused.value) == f"does not parse as one SELECT: {message}"
+
+
+def test_a_mistyped_query_in_the_config_names_its_key_and_position(tmp_path, scorecard_cli):
+    config = _config(tmp_path, '[source.vendors]\nquery = "SELECT (vendor_id FROM crm"\n')
+    result = scorecard_cli.run("sqlite://", tmp_path / "out", config=config)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines() == [
+        f"scorecard: error: {config}: source.vendors.query: does not parse as one SELECT: "
+        'expected ) near "FROM" at line 1, column 19 (in "SELECT (vendor_id FROM crm")'
+    ]
+
+
+@pytest.mark.parametrize(
     "query",
     [
         "SELECT 'delete me; -- not a comment' AS note, \"set\" FROM t -- update later",
