@@ -11,6 +11,8 @@ import sys
 import pytest
 from sqlalchemy import create_engine, text
 
+from scorecard.config import config_from_mapping
+from scorecard.errors import ConfigError
 from scoring.table import CONTRACT_COLUMNS
 from tests.builders import charge, item, load, request, vendor
 
@@ -149,6 +151,38 @@ def test_an_unknown_config_key_exits_2(database, tmp_path, scorecard_cli):
     result = scorecard_cli.run(database, tmp_path, config=config, env=NO_URL_ENV)
     assert result.exit_code == 2
     assert "run.periods: unknown key" in result.stderr
+
+
+def test_a_misspelt_config_key_is_named_with_the_key_it_is_closest_to(tmp_path, scorecard_cli):
+    config = tmp_path / "typo.toml"
+    config.write_text('[run]\nperod = "month"\n')
+    result = scorecard_cli("check", "--config", config, env=NO_URL_ENV)
+    assert result.exit_code == 2
+    assert error_line(result) == (
+        f"scorecard: error: {config}: run.perod: unknown key; did you mean period?\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        # The misspelling, not the "field required" it leaves behind.
+        ({"scoring": {"bands": {"speed": {"flor": 0.8, "target": 0.9}}}},
+         "scoring.bands.speed.flor: unknown key; did you mean floor?"),
+        ({"source": {"vendors": {"from_activity": True, "overrides": {"A": {"nmae": "x"}}}}},
+         "source.vendors.overrides.A.nmae: unknown key; did you mean name?"),
+        # A column constant is one member of a union: pydantic's name for it is left out.
+        ({"source": {"vendors": {"table": "v", "columns": {"name": {"valeu": "x"}}}}},
+         "source.vendors.columns.name.valeu: unknown key; did you mean value?"),
+        ({"databse": {"url": "sqlite://"}}, "databse: unknown key; did you mean database?"),
+        ({"run": {"zzz": 1}}, "run.zzz: unknown key (check the spelling against the example "
+                              "that `scorecard init` writes)"),
+    ],
+)  # fmt: skip
+def test_unknown_keys_anywhere_suggest_the_closest_key_there(data, message):
+    with pytest.raises(ConfigError) as refused:
+        config_from_mapping(data, "c.toml")
+    assert str(refused.value) == f"c.toml: {message}"
 
 
 def test_a_password_in_the_config_file_is_refused(tmp_path, scorecard_cli):
