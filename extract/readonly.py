@@ -89,11 +89,81 @@ def _parse_one(sql: str, dialect: str | None) -> exp.Expression:
     try:
         statements = [s for s in sqlglot.parse(sql, read=_DIALECTS.get(dialect or "")) if s]
     except SqlglotError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise NotReadOnly(f"does not parse as one SELECT: {first}") from None
+        raise NotReadOnly(f"does not parse as one SELECT: {_where_it_fails(sql, exc)}") from None
     if len(statements) != 1:
         raise NotReadOnly("must be a single statement (found a ';' inside)")
     return cast(exp.Expression, statements[0])
+
+
+_CONTEXT_CHARS = 20
+# sqlglot's descriptions as a user reads them, {token} being where it stopped: "Required
+# keyword: 'expression' missing for <class 'sqlglot.expressions.core.Mul'>" is its internals.
+_READABLE = (
+    (re.compile(r"Expecting (.+)", re.S), r"expected \1 near {token}"),
+    (re.compile(r"Required keyword.*", re.S), "incomplete near {token}"),
+    (re.compile(r"Invalid expression / Unexpected token", re.S), "unexpected {token}"),
+)
+_UNCLOSED = re.compile(r"Missing (.+) from \d+:(\d+)")
+
+
+def _where_it_fails(sql: str, exc: SqlglotError) -> str:
+    """Where and why sqlglot gave up, in one line: the token it stopped at, its line and column
+    (from 1), and the few characters around it; none of sqlglot's own formatting (it underlines
+    the token with terminal escape codes and names its classes)."""
+    hint = _first_word_hint(sql)
+    errors = getattr(exc, "errors", None) or []
+    if errors and errors[0].get("line") and errors[0].get("highlight") is not None:
+        error = errors[0]
+        token = str(error["highlight"])
+        # sqlglot counts the column of the token's last character; the user looks for its first.
+        column = int(error["col"]) - (len(token) - 1 if "\n" not in token else 0)
+        before = _squeeze(str(error.get("start_context") or ""))
+        after = _squeeze(str(error.get("end_context") or ""))
+        context = (
+            ("..." if len(before) > _CONTEXT_CHARS else "")
+            + f"{before[-_CONTEXT_CHARS:]}{_squeeze(token)}{after[:_CONTEXT_CHARS]}"
+            + ("..." if len(after) > _CONTEXT_CHARS else "")
+        ).strip()
+        what = _readable(str(error.get("description") or ""), f'"{_squeeze(token)}"')
+        return f'{what} at line {error["line"]}, column {column} (in "{context}"){hint}'
+    cause = _UNCLOSED.fullmatch(str(exc.__cause__ or ""))
+    if cause:  # the tokenizer's own error: the quote opened at that offset is never closed
+        offset = int(cause.group(2))
+        line = sql.count("\n", 0, offset) + 1
+        column = offset - sql.rfind("\n", 0, offset)
+        tail = _squeeze(sql[offset:])
+        context = tail[:_CONTEXT_CHARS] + ("..." if len(tail) > _CONTEXT_CHARS else "")
+        return (
+            f"the {cause.group(1)} opened at line {line}, column {column} is never closed "
+            f'(in "{context}"){hint}'
+        )
+    return f"a quote or comment is not closed, or a character is not SQL{hint}"
+
+
+def _readable(description: str, token: str) -> str:
+    for pattern, phrase in _READABLE:
+        if found := pattern.fullmatch(description):
+            return found.expand(phrase).replace("{token}", token)
+    readable = description and "<" not in description and "sqlglot" not in description
+    return (
+        f"{description[:1].lower()}{description[1:]} near {token}"
+        if readable
+        else f"stops at {token}"
+    )
+
+
+def _squeeze(text: str) -> str:
+    """Line breaks and runs of spaces as one space: the message is one line."""
+    return re.sub(r"\s+", " ", text)
+
+
+def _first_word_hint(sql: str) -> str:
+    """A misspelled first keyword (SELEC) is the likeliest reason of all, and sqlglot stops
+    only a few tokens later, where it no longer makes sense of the words."""
+    word = re.match(r"\s*([A-Za-z_]+)", sql)
+    if word is None or word.group(1).upper() in ("SELECT", "WITH", "VALUES", "TABLE", "FROM"):
+        return ""
+    return f"; it starts with {word.group(1)}, not SELECT or WITH"
 
 
 def ensure_read_only_query(sql: str, dialect: str | None = None) -> str:

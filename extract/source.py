@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
@@ -39,7 +40,7 @@ from extract.readonly import (
 from scorecard.config import TableSource
 from scorecard.errors import ConfigError, SourceError
 from scorecard.schema import ID_COLUMN
-from scorecard.urls import redact_url
+from scorecard.urls import parse_url, redact_url
 
 if TYPE_CHECKING:
     import polars as pl
@@ -189,14 +190,21 @@ def open_engine(
     except NotReadOnly as exc:
         raise ConfigError(f"a source query: {exc}") from None
     try:
+        parse_url(url)  # postgres:// named with the scheme to write instead
         arguments = _connect_arguments(url, statement_timeout_seconds, read_only)
         engine = create_engine(url, connect_args=arguments)
-    except (ArgumentError, NoSuchModuleError) as exc:
+    except NoSuchModuleError:
+        scheme = make_url(url).drivername
+        raise ConfigError(
+            f"database URL {redact_url(url)}: no SQLAlchemy dialect for {scheme}:// is "
+            f"installed ({_install_hint(scheme.partition('+')[0])})"
+        ) from None
+    except ArgumentError as exc:
         raise ConfigError(f"database URL {redact_url(url)}: {exc}") from None
     except ModuleNotFoundError as exc:
         raise ConfigError(
             f"database URL {redact_url(url)} needs the Python driver {exc.name!r}: "
-            "install it (for example pip install 'vendor-scorecard[postgresql]')"
+            f"install it{_driver_extra(exc.name)}"
         ) from None
     if statement_timeout_seconds and engine.dialect.name in ("mysql", "mariadb"):
         _limit_statements_on_mysql(engine, statement_timeout_seconds)
@@ -204,7 +212,62 @@ def open_engine(
         _limit_statements_on_spark(engine, statement_timeout_seconds)
     if read_only and engine.dialect.name == "duckdb":
         limit_duckdb(engine, folders, duckdb_memory_mb)
+    if read_only and (path := _sqlite_file(url)) is not None:
+        _open_sqlite_read_only(engine, url, path)
     return engine
+
+
+# The extras of vendor-scorecard that install a dialect SQLAlchemy lacks, or a driver.
+_EXTRA_OF_BACKEND = {"duckdb": "duckdb", "hive": "spark"}
+_EXTRA_OF_MODULE = {"psycopg": "postgresql", "pymysql": "mysql", "duckdb": "duckdb",
+                    "duckdb_engine": "duckdb", "pyhive": "spark"}  # fmt: skip
+
+
+def _install_hint(backend: str) -> str:
+    """What to do when SQLAlchemy knows no dialect of that name."""
+    if backend in _EXTRA_OF_BACKEND:
+        return f"pip install 'vendor-scorecard[{_EXTRA_OF_BACKEND[backend]}]'"
+    return (
+        "check the scheme, e.g. postgresql+psycopg://, mysql+pymysql://, sqlite:///, duckdb:///, "
+        "or install the package that provides the dialect"
+    )
+
+
+def _driver_extra(module: str | None) -> str:
+    extra = _EXTRA_OF_MODULE.get((module or "").partition(".")[0])
+    return f" (pip install 'vendor-scorecard[{extra}]')" if extra else ""
+
+
+def _sqlite_file(url: str) -> str | None:
+    """The file a SQLite URL names, absolute; None for an in-memory database, or a URI filename
+    (`?uri=true`: its own mode= says how it opens), or a driver other than Python's sqlite3."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.get_driver_name() != "pysqlite":
+        return None
+    if parsed.database in (None, "", ":memory:"):
+        return None
+    if str(parsed.query.get("uri", "")).lower() in ("true", "1"):
+        return None
+    return os.path.abspath(parsed.database)
+
+
+def _open_sqlite_read_only(engine: Engine, url: str, path: str) -> None:
+    """The job's SQLite file opened read-only (mode=ro): a mistyped path is an error naming it,
+    where sqlite3 would have made an empty file there and the run then reported every table
+    missing. `init-db`, `demo-data` and `load-csv` open without read_only: they may create it."""
+    if not os.path.exists(path):
+        raise SourceError(
+            f"{redact_url(url)}: no such file {path} "
+            "(check the path; `scorecard init-db` creates the tables in a new database)"
+        )
+
+    @event.listens_for(engine, "do_connect")
+    def read_only_file(
+        _dialect: Any, _record: Any, cargs: list[Any], cparams: dict[str, Any]
+    ) -> None:
+        # The URI form percent-encodes what would otherwise read as its query (?, #, %).
+        cargs[0] = f"{Path(path).as_uri()}?mode=ro"
+        cparams["uri"] = True
 
 
 @event.listens_for(Engine, "connect")

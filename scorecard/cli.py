@@ -447,8 +447,10 @@ def demo(directory: str, formats: str | None, log_format: str) -> None:
         config = api.load_config(config_file, formats=formats, output_dir=base / "out")
     config = config.with_overrides(origin="config: the demo's, scorecard/example-config.toml")
     _progress(f"outputs will be in {base / 'out' / as_of.isoformat()}; open portfolio.pdf first")
-    # The demo shows the emails it would send, as .eml files, and sends nothing.
-    _run_and_report(config, database_url=url, as_of=as_of, email_dry_run=True)
+    # The demo shows the emails it would send, as .eml files, and sends nothing; with neither
+    # pdf nor html there is nothing to attach, so no email, and no --send to complain about.
+    attaches = any(f in config.run.formats for f in ("pdf", "html"))
+    _run_and_report(config, database_url=url, as_of=as_of, email_dry_run=attaches)
 
 
 def main() -> None:

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import difflib
 import functools
 import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from email_validator import EmailNotValidError, validate_email
 from pydantic import (
@@ -28,7 +30,7 @@ from pydantic import (
 from sqlalchemy.exc import ArgumentError
 
 from scorecard.errors import ConfigError
-from scorecard.urls import parse_url, secret_query_keys
+from scorecard.urls import RenamedScheme, parse_url, secret_query_keys
 
 DATABASE_URL_ENV = "SCORECARD_DATABASE_URL"
 CONFIG_ENV = "SCORECARD_CONFIG"
@@ -84,6 +86,8 @@ class DatabaseConfig(_Frozen):
             return value
         try:
             parsed = parse_url(value)
+        except RenamedScheme as exc:
+            raise ValueError(str(exc)) from None
         except ArgumentError as exc:
             raise ValueError(f"not a SQLAlchemy URL: {exc}") from None
         if parsed.password or secret_query_keys(parsed):
@@ -599,17 +603,66 @@ def _key_path(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(part) for part in loc)
 
 
+def _unknown_key(loc: tuple[int | str, ...]) -> tuple[str, str]:
+    """An unknown key's path as the file writes it, and the message: the key of the model at
+    that place spelled most like it, if any is close.
+
+    pydantic's location also names the member of a union it tried (columns.name's
+    "function-after[_one_of(), ColumnConstant]"): the walk through the models drops it.
+    """
+    at: Any = Config
+    path: list[int | str] = []
+    for part in loc[:-1]:
+        at, is_key = _step(at, part)
+        if is_key:
+            path.append(part)
+    path.append(loc[-1])
+    known = (
+        [name for name, field in at.model_fields.items() if not field.exclude]
+        if isinstance(at, type) and issubclass(at, BaseModel)
+        else []
+    )
+    close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+    if close:
+        return _key_path(tuple(path)), f"unknown key; did you mean {close[0]}?"
+    return _key_path(tuple(path)), (
+        "unknown key (check the spelling against the example that `scorecard init` writes)"
+    )
+
+
+def _step(at: Any, part: int | str) -> tuple[Any, bool]:
+    """The type one step of a location further in (None where it cannot be followed), and
+    whether that step is a key of the file rather than the name of a union's member."""
+    while get_origin(at) is Annotated:
+        at = get_args(at)[0]
+    if isinstance(at, type) and issubclass(at, BaseModel):
+        field = at.model_fields.get(str(part))
+        return (field.annotation if field is not None else None), True
+    if get_origin(at) is dict:
+        return get_args(at)[1], True
+    if get_origin(at) is tuple:
+        return get_args(at)[0], True
+    if get_origin(at) in (Union, UnionType):
+        models = [a for a in get_args(at) if isinstance(a, type) and issubclass(a, BaseModel)]
+        named = [m for m in models if isinstance(part, str) and m.__name__ in part]
+        if named:
+            return named[0], False
+        if len(models) == 1:
+            return _step(models[0], part)
+    return None, True
+
+
 def config_from_mapping(data: dict[str, Any], source: str = "config") -> Config:
     try:
         return Config.model_validate({**data, "source_path": source, "origin": f"config: {source}"})
     except ValidationError as exc:
-        first = exc.errors()[0]
+        errors = exc.errors()
+        # A misspelt key also leaves the right one missing: the misspelling is what to show.
+        first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
         key = _key_path(first["loc"])
         message = first["msg"].removeprefix("Value error, ")
         if first["type"] == "extra_forbidden":
-            message = (
-                "unknown key (check the spelling against the example that `scorecard init` writes)"
-            )
+            key, message = _unknown_key(first["loc"])
         # A whole-config rule names its own key in its message.
         raise ConfigError(
             f"{source}: {key}: {message}" if key else f"{source}: {message}"
@@ -670,6 +723,8 @@ def resolve_database_url(cli_url: str | None, config: Config) -> str:
         if value:
             try:
                 parse_url(value)
+            except RenamedScheme as exc:
+                raise ConfigError(f"{origin}: {exc}") from None
             except ArgumentError:
                 raise ConfigError(f"{origin}: not a SQLAlchemy database URL") from None
             return value

@@ -13,8 +13,26 @@ REDACTED = "***"
 _SECRET_KEY = re.compile(r"pass|pwd|secret|token|credential|auth|key", re.I)
 
 
+class RenamedScheme(ArgumentError):
+    """A scheme SQLAlchemy 2 refuses though SQLAlchemy 1 took it; the message says what to write."""
+
+
 def parse_url(url: str) -> URL:
-    """make_url, with a bad port (ValueError) reported like any other unparseable URL."""
+    """make_url, with a bad port (ValueError) reported like any other unparseable URL, and
+    postgres:// (Heroku-style, refused by SQLAlchemy 2) refused with the scheme to write."""
+    parsed = _make_url(url)
+    backend, _, driver = parsed.drivername.partition("+")
+    if backend == "postgres":
+        scheme = f"postgresql+{driver or 'psycopg'}"
+        fixed = _redacted(parsed.set(drivername=scheme))
+        raise RenamedScheme(
+            f"SQLAlchemy 2 does not accept {parsed.drivername}://; "
+            f"write {scheme}:// in its place ({fixed})"
+        )
+    return parsed
+
+
+def _make_url(url: str) -> URL:
     try:
         return make_url(url)
     except ValueError as exc:  # "postgresql://host:abc/db": int("abc")
@@ -28,8 +46,12 @@ def secret_query_keys(url: URL) -> list[str]:
 def redact_url(url: str) -> str:
     """The URL as it may appear in logs, messages, `check` and the manifest."""
     try:
-        parsed = parse_url(url)
+        parsed = _make_url(url)
     except ArgumentError:
         return "(unparseable URL)"
+    return _redacted(parsed)
+
+
+def _redacted(parsed: URL) -> str:
     hidden = dict.fromkeys(secret_query_keys(parsed), REDACTED)
     return parsed.update_query_dict(hidden).render_as_string(hide_password=True)

@@ -6,10 +6,13 @@ import csv
 import fcntl
 import hashlib
 import json
+import sys
 
 import pytest
 from sqlalchemy import create_engine, text
 
+from scorecard.config import config_from_mapping
+from scorecard.errors import ConfigError
 from scoring.table import CONTRACT_COLUMNS
 from tests.builders import charge, item, load, request, vendor
 
@@ -150,6 +153,38 @@ def test_an_unknown_config_key_exits_2(database, tmp_path, scorecard_cli):
     assert "run.periods: unknown key" in result.stderr
 
 
+def test_a_misspelt_config_key_is_named_with_the_key_it_is_closest_to(tmp_path, scorecard_cli):
+    config = tmp_path / "typo.toml"
+    config.write_text('[run]\nperod = "month"\n')
+    result = scorecard_cli("check", "--config", config, env=NO_URL_ENV)
+    assert result.exit_code == 2
+    assert error_line(result) == (
+        f"scorecard: error: {config}: run.perod: unknown key; did you mean period?\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        # The misspelling, not the "field required" it leaves behind.
+        ({"scoring": {"bands": {"speed": {"flor": 0.8, "target": 0.9}}}},
+         "scoring.bands.speed.flor: unknown key; did you mean floor?"),
+        ({"source": {"vendors": {"from_activity": True, "overrides": {"A": {"nmae": "x"}}}}},
+         "source.vendors.overrides.A.nmae: unknown key; did you mean name?"),
+        # A column constant is one member of a union: pydantic's name for it is left out.
+        ({"source": {"vendors": {"table": "v", "columns": {"name": {"valeu": "x"}}}}},
+         "source.vendors.columns.name.valeu: unknown key; did you mean value?"),
+        ({"databse": {"url": "sqlite://"}}, "databse: unknown key; did you mean database?"),
+        ({"run": {"zzz": 1}}, "run.zzz: unknown key (check the spelling against the example "
+                              "that `scorecard init` writes)"),
+    ],
+)  # fmt: skip
+def test_unknown_keys_anywhere_suggest_the_closest_key_there(data, message):
+    with pytest.raises(ConfigError) as refused:
+        config_from_mapping(data, "c.toml")
+    assert str(refused.value) == f"c.toml: {message}"
+
+
 def test_a_password_in_the_config_file_is_refused(tmp_path, scorecard_cli):
     config = tmp_path / "secret.toml"
     config.write_text('[database]\nurl = "postgresql://app:hunter2@db/prod"\n')
@@ -164,6 +199,67 @@ def test_no_database_url_anywhere_exits_2(tmp_path, scorecard_cli):
     assert result.exit_code == 2
     assert error_line(result).startswith(
         "scorecard: error: no database URL: pass --database-url, set SCORECARD_DATABASE_URL"
+    )
+
+
+HEROKU_URL = "postgres://app:hunter2@db.example.com:5432/prod"
+
+
+@pytest.mark.parametrize(
+    ("where", "origin"),
+    [
+        ("option", "--database-url"),
+        ("environment", "SCORECARD_DATABASE_URL"),
+        ("url_env", "DATABASE_URL"),
+        ("config", "database.url"),
+    ],
+)
+def test_a_postgres_scheme_says_what_to_write_and_where_it_came_from(
+    where, origin, tmp_path, scorecard_cli
+):
+    config = tmp_path / "scorecard.toml"
+    config.write_text(
+        {
+            "url_env": '[database]\nurl_env = "DATABASE_URL"\n',
+            "config": '[database]\nurl = "postgres://db.example.com/prod"\n',
+        }.get(where, "")
+    )
+    given = ["--database-url", HEROKU_URL] if where == "option" else []
+    env = {**NO_URL_ENV, "SCORECARD_DATABASE_URL": HEROKU_URL if where == "environment" else ""}
+    env["DATABASE_URL"] = HEROKU_URL
+    result = scorecard_cli("run", "--config", config, *given, "--out", tmp_path, env=env)
+    assert result.exit_code == 2, result.output
+    if where == "config":
+        assert error_line(result) == (
+            f"scorecard: error: {config}: database.url: SQLAlchemy 2 does not accept postgres://; "
+            "write postgresql+psycopg:// in its place (postgresql+psycopg://db.example.com/prod)\n"
+        )
+    else:
+        assert error_line(result) == (
+            f"scorecard: error: {origin}: SQLAlchemy 2 does not accept postgres://; write "
+            "postgresql+psycopg:// in its place "
+            "(postgresql+psycopg://app:***@db.example.com:5432/prod)\n"
+        )
+    assert "hunter2" not in result.output
+
+
+def test_a_scheme_without_its_dialect_or_driver_says_what_to_install(
+    tmp_path, monkeypatch, scorecard_cli
+):
+    result = scorecard_cli.run("nosuchdb://db/prod", tmp_path, env=NO_URL_ENV)
+    assert result.exit_code == 2, result.output
+    assert error_line(result) == (
+        "scorecard: error: database URL nosuchdb://db/prod: no SQLAlchemy dialect for "
+        "nosuchdb:// is installed (check the scheme, e.g. postgresql+psycopg://, "
+        "mysql+pymysql://, sqlite:///, duckdb:///, or install the package that provides the "
+        "dialect)\n"
+    )
+    monkeypatch.setitem(sys.modules, "pymysql", None)  # as if PyMySQL were not installed
+    result = scorecard_cli.run("mysql+pymysql://db/prod", tmp_path, env=NO_URL_ENV)
+    assert result.exit_code == 2, result.output
+    assert error_line(result) == (
+        "scorecard: error: database URL mysql+pymysql://db/prod needs the Python driver "
+        "'pymysql': install it (pip install 'vendor-scorecard[mysql]')\n"
     )
 
 
@@ -361,3 +457,13 @@ def test_demo_data_that_cannot_be_written_says_the_databases_own_reason(tmp_path
     assert result.stderr.strip().splitlines()[-1] == (
         f"scorecard: error: cannot write demo data to {url}: unable to open database file"
     )
+
+
+def test_demo_with_csv_only_writes_no_emails_and_asks_for_no_send(tmp_path, scorecard_cli):
+    """The demo writes the .eml files it would send only when there is a document to attach."""
+    result = scorecard_cli("demo", "--dir", tmp_path / "demo", "--format", "csv")
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "demo" / "out"
+    (run_dir,) = [p for p in out.iterdir() if p.is_dir() and not p.is_symlink()]
+    assert (run_dir / "scores.csv").is_file()
+    assert not (run_dir / "emails").exists()

@@ -56,6 +56,44 @@ def test_a_query_that_could_write_or_escape_is_refused_by_its_parsed_tree(query,
 
 
 @pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        (
+            "SELEC * FROM t",
+            'incomplete near "FROM" at line 1, column 9 (in "SELEC * FROM t"); '
+            "it starts with SELEC, not SELECT or WITH",
+        ),
+        (
+            "SELECT a,\n       b\nFROM t WHERE (x = 1 OR y = 2",
+            'expected ) near "2" at line 3, column 28 (in "...WHERE (x = 1 OR y = 2")',
+        ),
+        (
+            "SELECT a FROM t)",
+            'unexpected ")" at line 1, column 16 (in "SELECT a FROM t)")',
+        ),
+        (
+            "SELECT a,\n  'open FROM t WHERE b = 1",
+            "the ' opened at line 2, column 3 is never closed (in \"'open FROM t WHERE b...\")",
+        ),
+    ],
+)
+def test_a_query_that_does_not_parse_says_where_in_one_line(query, message):
+    with pytest.raises(NotReadOnly) as refused:
+        ensure_read_only_query(query, "postgresql")
+    assert str(refused.value) == f"does not parse as one SELECT: {message}"
+
+
+def test_a_mistyped_query_in_the_config_names_its_key_and_position(tmp_path, scorecard_cli):
+    config = _config(tmp_path, '[source.vendors]\nquery = "SELECT (vendor_id FROM crm"\n')
+    result = scorecard_cli.run("sqlite://", tmp_path / "out", config=config)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines() == [
+        f"scorecard: error: {config}: source.vendors.query: does not parse as one SELECT: "
+        'expected ) near "FROM" at line 1, column 19 (in "SELECT (vendor_id FROM crm")'
+    ]
+
+
+@pytest.mark.parametrize(
     "query",
     [
         "SELECT 'delete me; -- not a comment' AS note, \"set\" FROM t -- update later",
@@ -308,3 +346,37 @@ def test_duckdb_memory_cap_can_be_raised_in_the_config(duckdb_url):
     assert limit == f"{300 * 1000**2 / 1024**2:.1f} MiB"
     with pytest.raises(ConfigError, match="duckdb_memory_mb"):
         config_from_mapping({"database": {"duckdb_memory_mb": 16}})
+
+
+@pytest.mark.parametrize("command", ["run", "check"])
+def test_sqlite_a_mistyped_path_is_an_error_naming_it_and_no_file_is_made(
+    command, tmp_path, monkeypatch, scorecard_cli
+):
+    monkeypatch.chdir(tmp_path)
+    arguments = ["--database-url", "sqlite:///mistyped.db", "--out", tmp_path / "out"]
+    result = scorecard_cli(command, *arguments, env={"SCORECARD_DATABASE_URL": None})
+    assert result.exit_code == 3, result.output
+    assert result.stderr.splitlines()[-1] == (
+        f"scorecard: error: sqlite:///mistyped.db: no such file {tmp_path / 'mistyped.db'} "
+        "(check the path; `scorecard init-db` creates the tables in a new database)"
+    )
+    assert not (tmp_path / "mistyped.db").exists()
+
+
+def test_sqlite_the_job_opens_its_file_read_only_and_memory_as_before(tmp_path):
+    odd = tmp_path / "a folder" / "50% #1.db"
+    odd.parent.mkdir()
+    url = f"sqlite:///{odd}"
+    load(url, ROWS)
+    before = odd.read_bytes()
+    engine = open_engine(url, read_only=True)
+    try:
+        with engine.connect() as connection:  # not even outside the job's read-only session
+            assert connection.exec_driver_sql("SELECT count(*) FROM vendors").scalar() == 1
+            with pytest.raises(Exception, match="readonly database"):
+                connection.exec_driver_sql("CREATE TABLE z (a INTEGER)")
+    finally:
+        engine.dispose()
+    assert odd.read_bytes() == before
+    with job_connection("sqlite://") as connection:
+        assert connection.exec_driver_sql("SELECT 1").scalar() == 1
