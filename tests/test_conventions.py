@@ -145,6 +145,58 @@ def test_the_starter_holds_only_what_a_company_fills_in_not_the_demo():
     assert uncommented == {"[database", "[run", "[currency"}
 
 
+def test_check_after_init_says_the_url_comes_from_scorecard_toml_and_what_to_put_there(
+    tmp_path, monkeypatch, scorecard_cli
+):
+    monkeypatch.chdir(tmp_path)
+    assert scorecard_cli("init").exit_code == 0
+    result = scorecard_cli("check", env={"SCORECARD_DATABASE_URL": None, "SCORECARD_CONFIG": None})
+    assert result.exit_code == 2, result.output
+    assert result.stdout == (
+        "ok    config: scorecard.toml (from ./scorecard.toml in the working folder): valid\n"
+    )
+    assert result.stderr == (
+        "scorecard: error: no database URL: scorecard.toml names database.url_env = "
+        "SCORECARD_DATABASE_URL, which is not set; set it to your database's SQLAlchemy URL "
+        "(e.g. postgresql+psycopg://user@host/db), or pass --database-url\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("toml", "env", "message"),
+    [
+        (
+            '[database]\nurl_env = "VENDOR_DB_URL"\n',
+            {"VENDOR_DB_URL": ""},
+            "{file} names database.url_env = VENDOR_DB_URL, which is empty; set it to your "
+            "database's SQLAlchemy URL (e.g. postgresql+psycopg://user@host/db), "
+            "or pass --database-url",
+        ),
+        (
+            '[run]\nperiod = "month"\n',
+            {},
+            "{file} gives neither database.url_env nor database.url; set SCORECARD_DATABASE_URL "
+            "to your database's SQLAlchemy URL (e.g. postgresql+psycopg://user@host/db), "
+            "or pass --database-url",
+        ),
+    ],
+)
+def test_no_database_url_names_the_config_file_in_use_and_what_to_put_there(
+    tmp_path, monkeypatch, toml, env, message
+):
+    from scorecard.config import read_config, resolve_database_url
+    from scorecard.errors import ConfigError
+
+    monkeypatch.delenv("SCORECARD_DATABASE_URL", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    file = tmp_path / "mine.toml"
+    file.write_text(toml)
+    with pytest.raises(ConfigError) as caught:
+        resolve_database_url(None, read_config(file))
+    assert str(caught.value) == "no database URL: " + message.format(file=file)
+
+
 def _uncommented(text: str) -> str:
     """The starter with every commented setting switched on: what a user gets by deleting "# "."""
     return "\n".join(
