@@ -21,7 +21,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from scorecard import __version__, api
-from scorecard.config import CONFIG_ENV, CONFIG_FILE_NAME, resolve_database_url
+from scorecard.config import (
+    CONFIG_ENV,
+    CONFIG_FILE_NAME,
+    DATABASE_URL_ENV,
+    resolve_database_url,
+)
 from scorecard.errors import ConfigError, ScorecardError
 from scorecard.log import FORMAT_CHOICES, RunLog, route_library_logs
 
@@ -286,25 +291,30 @@ def _echo_finding(status: str, text: str) -> None:
     type=click.Path(dir_okay=False),
     default=CONFIG_FILE_NAME,
     show_default=True,
-    help="Where to write the annotated example config.",
+    help="Where to write the starter config.",
 )
 @click.option("--force", is_flag=True, help="Replace the file if it exists.")
 @_fails_cleanly
 def init(path: str, force: bool) -> None:
-    """Write the annotated example config, to edit for your own data (the run finds ./scorecard.toml)."""
+    """Write a starter config to fill in for your own data (the run finds ./scorecard.toml).
+
+    Only what every company sets is in force; each optional block is there, commented. The
+    demo's config, every block filled in, is scorecard/example-config.toml in the package.
+    """
     from importlib import resources
 
     target = Path(path)
     if target.exists() and not force:
         raise ConfigError(f"{target} exists already; edit it, or pass --force to replace it")
-    example = resources.files("scorecard").joinpath("example-config.toml").read_bytes()
+    starter = resources.files("scorecard").joinpath("starter-config.toml").read_bytes()
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(example)
+        target.write_bytes(starter)
     except OSError as exc:
         raise ConfigError(f"cannot write {target}: {exc.strerror or exc}") from None
     click.echo(
-        f"wrote {target}: every key is annotated; `scorecard check` tries it against your database"
+        f"wrote {target}: a starter config. Set {DATABASE_URL_ENV} to your database's URL, "
+        "uncomment the optional blocks you need, then run `scorecard check`"
     )
 
 

@@ -562,10 +562,17 @@ class Config(_Frozen):
         return self
 
     @property
+    def source_file(self) -> str | None:
+        """The config file this came from, as named; None for the defaults or a mapping."""
+        if self.source_path and self.source_path not in ("defaults", "config"):
+            return self.source_path
+        return None
+
+    @property
     def base_dir(self) -> Path:
         """The folder relative paths in the config (logo, templates) are read from."""
-        if self.source_path and self.source_path not in ("defaults", "config"):
-            return Path(self.source_path).resolve().parent
+        if self.source_file:
+            return Path(self.source_file).resolve().parent
         return Path.cwd()
 
     def with_overrides(self, origin: str = "", **run: Any) -> Config:
@@ -728,8 +735,23 @@ def resolve_database_url(cli_url: str | None, config: Config) -> str:
             except ArgumentError:
                 raise ConfigError(f"{origin}: not a SQLAlchemy database URL") from None
             return value
-    hint = f" or set {config.database.url_env}" if config.database.url_env else ""
-    raise ConfigError(
-        f"no database URL: pass --database-url, set {DATABASE_URL_ENV}{hint}, "
-        "or give database.url in the config file"
-    )
+    raise ConfigError(f"no database URL: {_where_the_url_goes(config)}")
+
+
+def _where_the_url_goes(config: Config) -> str:
+    """What to do when no URL was found, said of the config file the run actually read."""
+    what = "your database's SQLAlchemy URL (e.g. postgresql+psycopg://user@host/db)"
+    named = config.database.url_env
+    if named:
+        state = "is empty" if os.environ.get(named) == "" else "is not set"
+        where = config.source_file or "the config"
+        return (
+            f"{where} names database.url_env = {named}, which {state}; "
+            f"set it to {what}, or pass --database-url"
+        )
+    if config.source_file:
+        return (
+            f"{config.source_file} gives neither database.url_env nor database.url; "
+            f"set {DATABASE_URL_ENV} to {what}, or pass --database-url"
+        )
+    return f"pass --database-url, set {DATABASE_URL_ENV}, or give database.url in the config file"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -96,16 +97,20 @@ def test_a_config_file_named_by_the_variable_must_exist(tmp_path, scorecard_cli)
     )
 
 
-def test_init_writes_the_annotated_example_and_never_overwrites_silently(
+STARTER = Path(__file__).resolve().parents[1] / "scorecard" / "starter-config.toml"
+# A commented setting: `# key = ...`, `# [table]` or `# [[array.of.tables]]`; other comments are prose.
+_COMMENTED_SETTING = re.compile(r'^# (\[\[?[A-Za-z0-9_."<>-]+\]\]?|[A-Za-z0-9_."-]+ *=)')
+
+
+def test_init_writes_the_starter_config_and_never_overwrites_silently(
     tmp_path, monkeypatch, scorecard_cli
 ):
     monkeypatch.chdir(tmp_path)
     first = scorecard_cli("init")
     assert first.exit_code == 0, first.output
+    assert first.stdout.startswith("wrote scorecard.toml: a starter config")
     written = (tmp_path / "scorecard.toml").read_text()
-    example = Path(__file__).resolve().parents[1] / "scorecard" / "example-config.toml"
-    assert written == example.read_text()
-    assert "# " in written  # annotated
+    assert written == STARTER.read_text()
     (tmp_path / "scorecard.toml").write_text("# mine\n")
     again = scorecard_cli("init")
     assert again.exit_code == 2
@@ -116,6 +121,119 @@ def test_init_writes_the_annotated_example_and_never_overwrites_silently(
     assert (tmp_path / "scorecard.toml").read_text() == "# mine\n"
     assert scorecard_cli("init", "--force").exit_code == 0
     assert (tmp_path / "scorecard.toml").read_text() == written
+
+
+def test_the_starter_holds_only_what_a_company_fills_in_not_the_demo():
+    from scorecard.config import read_config
+
+    text = STARTER.read_text()
+    demo = read_config(Path(__file__).resolve().parents[1] / "scorecard" / "example-config.toml")
+    for demo_only in ("V-PH-MNL", *demo.contracts, "demo/scorecard.db", "demo/"):
+        assert demo_only not in text, demo_only
+    # Nothing said twice: no line of settings or prose appears two times.
+    lines = [line.strip() for line in text.splitlines() if line.strip() not in ("", "#")]
+    assert len(lines) == len(set(lines)), sorted({x for x in lines if lines.count(x) > 1})
+    # As written it loads: a URL from the environment, never one in the file, and no
+    # optional block switched on.
+    config = read_config(STARTER)
+    assert config.database.url_env == "SCORECARD_DATABASE_URL"
+    assert config.database.url is None
+    assert (config.contracts, config.in_house, config.source) == ({}, {}, {})
+    assert config.currency.rates == {}
+    assert config.reports.company_name is None
+    uncommented = {line.split("]")[0] for line in text.splitlines() if line.startswith("[")}
+    assert uncommented == {"[database", "[run", "[currency"}
+
+
+def test_check_after_init_says_the_url_comes_from_scorecard_toml_and_what_to_put_there(
+    tmp_path, monkeypatch, scorecard_cli
+):
+    monkeypatch.chdir(tmp_path)
+    assert scorecard_cli("init").exit_code == 0
+    result = scorecard_cli("check", env={"SCORECARD_DATABASE_URL": None, "SCORECARD_CONFIG": None})
+    assert result.exit_code == 2, result.output
+    assert result.stdout == (
+        "ok    config: scorecard.toml (from ./scorecard.toml in the working folder): valid\n"
+    )
+    assert result.stderr == (
+        "scorecard: error: no database URL: scorecard.toml names database.url_env = "
+        "SCORECARD_DATABASE_URL, which is not set; set it to your database's SQLAlchemy URL "
+        "(e.g. postgresql+psycopg://user@host/db), or pass --database-url\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("toml", "env", "message"),
+    [
+        (
+            '[database]\nurl_env = "VENDOR_DB_URL"\n',
+            {"VENDOR_DB_URL": ""},
+            "{file} names database.url_env = VENDOR_DB_URL, which is empty; set it to your "
+            "database's SQLAlchemy URL (e.g. postgresql+psycopg://user@host/db), "
+            "or pass --database-url",
+        ),
+        (
+            '[run]\nperiod = "month"\n',
+            {},
+            "{file} gives neither database.url_env nor database.url; set SCORECARD_DATABASE_URL "
+            "to your database's SQLAlchemy URL (e.g. postgresql+psycopg://user@host/db), "
+            "or pass --database-url",
+        ),
+    ],
+)
+def test_no_database_url_names_the_config_file_in_use_and_what_to_put_there(
+    tmp_path, monkeypatch, toml, env, message
+):
+    from scorecard.config import read_config, resolve_database_url
+    from scorecard.errors import ConfigError
+
+    monkeypatch.delenv("SCORECARD_DATABASE_URL", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    file = tmp_path / "mine.toml"
+    file.write_text(toml)
+    with pytest.raises(ConfigError) as caught:
+        resolve_database_url(None, read_config(file))
+    assert str(caught.value) == "no database URL: " + message.format(file=file)
+
+
+def _uncommented(text: str) -> str:
+    """The starter with every commented setting switched on: what a user gets by deleting "# "."""
+    return "\n".join(
+        line[2:] if _COMMENTED_SETTING.match(line) else line for line in text.splitlines()
+    )
+
+
+def test_every_commented_block_of_the_starter_is_valid_when_uncommented(tmp_path):
+    import tomllib
+
+    from scorecard.config import Config, read_config
+
+    text = _uncommented(STARTER.read_text())
+    data = tomllib.loads(text)
+    # Every block of the config is there, commented, for the user to find.
+    blocks = set(Config.model_fields) - {"source_path", "origin"}
+    assert set(data) == blocks
+    for section, keys in {
+        "database": {"url", "url_env", "statement_timeout_seconds", "parallel_queries"},
+        "currency": {"base", "rates"},
+        "scoring": {"weights", "bands", "standings", "governance_overhead"},
+        "reports": {"company_name", "logo", "accent_colour", "template_dir", "locale"},
+        "email": {"smtp_host", "sender", "portfolio_recipients", "vendor_contacts"},
+        "source": {"work_items", "vendors", "requests", "charges"},
+    }.items():
+        assert keys <= set(data[section]), (section, keys - set(data[section]))
+    # The logo and the template folder are read relative to the file: give them.
+    (tmp_path / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "scorecard.toml").write_text(text)
+    config = read_config(tmp_path / "scorecard.toml")
+    assert config.currency.rates and config.in_house and config.contracts
+    assert config.scoring.bands.cost.target < config.scoring.bands.cost.floor
+    # A line the pattern above took for prose must not be a setting left behind.
+    for line in text.splitlines():
+        if line.startswith("#"):
+            assert not re.match(r"^#\s*(\[|[A-Za-z0-9_.\"-]+ *= )", line), line
 
 
 @pytest.mark.parametrize(

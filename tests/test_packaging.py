@@ -35,6 +35,7 @@ def test_the_wheel_ships_every_stage_and_asset_and_runs_from_outside_the_repo(tm
     names = set(zipfile.ZipFile(wheel).namelist())
     for expected in (
         "scorecard/cli.py", "scorecard/api.py", "scorecard/example-config.toml",
+        "scorecard/starter-config.toml",
         "scorecard/schema.py", "extract/source.py", "scoring/table.py",
         "reports/templates/portfolio.html", "reports/templates/vendor.html",
         "reports/static/report.css", "output/files.py",
