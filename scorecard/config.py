@@ -633,7 +633,7 @@ def _unknown_key(loc: tuple[int | str, ...]) -> tuple[str, str]:
     if close:
         return _key_path(tuple(path)), f"unknown key; did you mean {close[0]}?"
     return _key_path(tuple(path)), (
-        "unknown key (check the spelling against the example that `scorecard init` writes)"
+        "unknown key, and no key of this section is spelled like it: check the section"
     )
 
 

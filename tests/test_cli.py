@@ -175,8 +175,8 @@ def test_a_misspelt_config_key_is_named_with_the_key_it_is_closest_to(tmp_path, 
         ({"source": {"vendors": {"table": "v", "columns": {"name": {"valeu": "x"}}}}},
          "source.vendors.columns.name.valeu: unknown key; did you mean value?"),
         ({"databse": {"url": "sqlite://"}}, "databse: unknown key; did you mean database?"),
-        ({"run": {"zzz": 1}}, "run.zzz: unknown key (check the spelling against the example "
-                              "that `scorecard init` writes)"),
+        ({"run": {"zzz": 1}}, "run.zzz: unknown key, and no key of this section is spelled "
+                              "like it: check the section"),
     ],
 )  # fmt: skip
 def test_unknown_keys_anywhere_suggest_the_closest_key_there(data, message):
