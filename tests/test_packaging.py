@@ -126,3 +126,10 @@ def test_the_version_is_written_once_and_both_distributions_carry_it(tmp_path):
         dist_info = f"vendor_scorecard-{scorecard.__version__}.dist-info"
         metadata = archive.read(f"{dist_info}/METADATA").decode()
     assert f"\nVersion: {scorecard.__version__}\n" in metadata
+    # What PyPI would refuse or render badly (the README as the long description) fails here.
+    check = subprocess.run(
+        [sys.executable, "-m", "twine", "check", "--strict", str(sdist), str(wheel)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert check.stdout.count("PASSED") == 2, check.stdout
