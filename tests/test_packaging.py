@@ -1,6 +1,6 @@
 """`pip install .` (not editable) gives a working scorecard with its templates and CSS;
 the sdist carries its licence and tests, and those tests run from it; `make dist`'s
-sdist and wheel carry the one version and pass `twine check --strict`."""
+sdist and wheel carry the one version (with its changelog) and pass `twine check --strict`."""
 
 from __future__ import annotations
 
@@ -108,7 +108,7 @@ def test_the_sdist_is_named_for_pypi_carries_its_licence_and_its_tests_run(tmp_p
     assert probe.stdout.strip().startswith(str(unpacked))
 
 
-def test_the_version_is_written_once_and_both_distributions_carry_it(tmp_path):
+def test_the_version_is_written_once_and_the_checked_sdist_and_wheel_carry_it(tmp_path):
     # pyproject.toml reads the version from scorecard/__init__.py: no second copy to forget.
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert "version" not in project
@@ -126,6 +126,12 @@ def test_the_version_is_written_once_and_both_distributions_carry_it(tmp_path):
         dist_info = f"vendor_scorecard-{scorecard.__version__}.dist-info"
         metadata = archive.read(f"{dist_info}/METADATA").decode()
     assert f"\nVersion: {scorecard.__version__}\n" in metadata
+    # The sdist carries the changelog, and the changelog has a section for this version.
+    with tarfile.open(sdist) as archive:
+        member = archive.extractfile(f"vendor_scorecard-{scorecard.__version__}/CHANGELOG.md")
+        assert member is not None
+        changelog = member.read().decode()
+    assert f"\n## [{scorecard.__version__}]" in changelog
     # What PyPI would refuse or render badly (the README as the long description) fails here.
     check = subprocess.run(
         [sys.executable, "-m", "twine", "check", "--strict", str(sdist), str(wheel)],
