@@ -195,8 +195,9 @@ def open_engine(
         raise ConfigError(f"database URL {redact_url(url)}: {exc}") from None
     except ModuleNotFoundError as exc:
         raise ConfigError(
-            f"database URL {redact_url(url)} needs the Python driver {exc.name!r}: "
-            "install it (for example pip install 'vendor-scorecard[postgresql]')"
+            f"database URL {redact_url(url)} needs the Python driver {exc.name!r}: install it "
+            "beside scorecard (its extras [postgresql], [mysql], [duckdb] and [spark] bring "
+            "the drivers it is tested with)"
         ) from None
     if statement_timeout_seconds and engine.dialect.name in ("mysql", "mariadb"):
         _limit_statements_on_mysql(engine, statement_timeout_seconds)
