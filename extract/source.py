@@ -204,7 +204,7 @@ def open_engine(
     except ModuleNotFoundError as exc:
         raise ConfigError(
             f"database URL {redact_url(url)} needs the Python driver {exc.name!r}: "
-            f"install it{_driver_extra(exc.name)}"
+            f"install it beside scorecard{_driver_extra(exc.name)}"
         ) from None
     if statement_timeout_seconds and engine.dialect.name in ("mysql", "mariadb"):
         _limit_statements_on_mysql(engine, statement_timeout_seconds)
@@ -235,7 +235,10 @@ def _install_hint(backend: str) -> str:
 
 def _driver_extra(module: str | None) -> str:
     extra = _EXTRA_OF_MODULE.get((module or "").partition(".")[0])
-    return f" (pip install 'vendor-scorecard[{extra}]')" if extra else ""
+    # Extras of a checkout or a built wheel: the distribution is not on PyPI (README, install).
+    if extra:
+        return f" (its extra [{extra}] brings it)"
+    return " (its extras [postgresql], [mysql], [duckdb] and [spark] bring the drivers it is tested with)"
 
 
 def _sqlite_file(url: str) -> str | None:

@@ -12,6 +12,8 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+# The one place the version is written: pyproject.toml reads it from here (as a literal, so
+# keep it one), and CHANGELOG.md has a section for it.
 __version__ = "0.1.0"
 
 __all__ = [

@@ -259,7 +259,7 @@ def test_a_scheme_without_its_dialect_or_driver_says_what_to_install(
     assert result.exit_code == 2, result.output
     assert error_line(result) == (
         "scorecard: error: database URL mysql+pymysql://db/prod needs the Python driver "
-        "'pymysql': install it (pip install 'vendor-scorecard[mysql]')\n"
+        "'pymysql': install it beside scorecard (its extra [mysql] brings it)\n"
     )
 
 

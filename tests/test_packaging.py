@@ -1,5 +1,6 @@
 """`pip install .` (not editable) gives a working scorecard with its templates and CSS;
-the sdist carries its licence and tests, and those tests run from it."""
+the sdist carries its licence and tests, and those tests run from it; `make dist`'s
+sdist and wheel carry the one version (with its changelog) and pass `twine check --strict`."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ import os
 import subprocess
 import sys
 import tarfile
+import tomllib
 import zipfile
 from pathlib import Path
 
 import pytest
+
+import scorecard
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.integration  # builds and installs the package in other processes
@@ -103,3 +107,36 @@ def test_the_sdist_is_named_for_pypi_carries_its_licence_and_its_tests_run(tmp_p
         env={**os.environ, "PYTHONPATH": str(unpacked)},
     )  # fmt: skip
     assert probe.stdout.strip().startswith(str(unpacked))
+
+
+def test_the_version_is_written_once_and_the_checked_sdist_and_wheel_carry_it(tmp_path):
+    # pyproject.toml reads the version from scorecard/__init__.py: no second copy to forget.
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert "version" not in project
+    assert "version" in project["dynamic"]
+    # `python -m build` as `make dist` runs it: the sdist, then the wheel built from the sdist.
+    subprocess.run(
+        [sys.executable, "-m", "build", "--outdir", str(tmp_path), str(ROOT)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    sdist = next(tmp_path.glob("vendor_scorecard-*.tar.gz"))
+    wheel = next(tmp_path.glob("vendor_scorecard-*.whl"))
+    assert sdist.name == f"vendor_scorecard-{scorecard.__version__}.tar.gz"
+    assert wheel.name == f"vendor_scorecard-{scorecard.__version__}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel) as archive:
+        dist_info = f"vendor_scorecard-{scorecard.__version__}.dist-info"
+        metadata = archive.read(f"{dist_info}/METADATA").decode()
+    assert f"\nVersion: {scorecard.__version__}\n" in metadata
+    # The sdist carries the changelog, and the changelog has a section for this version.
+    with tarfile.open(sdist) as archive:
+        member = archive.extractfile(f"vendor_scorecard-{scorecard.__version__}/CHANGELOG.md")
+        assert member is not None
+        changelog = member.read().decode()
+    assert f"\n## [{scorecard.__version__}]" in changelog
+    # What PyPI would refuse or render badly (the README as the long description) fails here.
+    check = subprocess.run(
+        [sys.executable, "-m", "twine", "check", "--strict", str(sdist), str(wheel)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert check.stdout.count("PASSED") == 2, check.stdout

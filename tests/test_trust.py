@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from importlib.util import find_spec
 from pathlib import Path
 
 import polars as pl
 import pytest
 
-from extract.source import redact_url
+from extract.source import open_engine, redact_url
 from output.files import publish_run_folder, restore_unpublished_run
 from output.tables import csv_bytes
 from reports.vendor import peer_ranges
@@ -82,6 +83,19 @@ def test_three_peers_give_a_range():
 def test_redacted_urls_never_show_a_password(url):
     assert "s3cr3t-pw" not in redact_url(url)
     assert "db.example.com" in redact_url(url)
+
+
+def test_a_missing_driver_is_named_with_a_way_to_install_it_that_works():
+    if find_spec("pg8000") is not None:
+        pytest.skip("pg8000 is installed here: no missing driver to report")
+    with pytest.raises(ConfigError) as raised:
+        open_engine("postgresql+pg8000://scorer:s3cr3t-pw@db.example.com/ops")
+    message = str(raised.value)
+    assert "'pg8000'" in message
+    assert "s3cr3t-pw" not in message
+    # Not `pip install 'vendor-scorecard[...]'`: the distribution is not on PyPI.
+    assert "vendor-scorecard" not in message
+    assert "[postgresql]" in message
 
 
 def test_a_query_string_password_reaches_no_log_manifest_or_check(
