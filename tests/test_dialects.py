@@ -242,7 +242,11 @@ def _read_text_times_alike(any_database_url: str) -> None:
     from extract.dialects import parsed_timestamp
     from extract.source import open_engine, read_only_connection
 
-    create_engine(any_database_url).dispose()
+    # The job opens SQLite read-only and refuses a missing file: the database must exist.
+    maker = create_engine(any_database_url)
+    with maker.connect():
+        pass
+    maker.dispose()
     if any_database_url.startswith("duckdb"):
         import duckdb
 
