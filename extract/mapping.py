@@ -52,7 +52,7 @@ from extract.dialects import day_of, matches, parsed_timestamp, raw_text
 from extract.readonly import NotReadOnly, ensure_read_only_query
 from extract.source import first_line, read_only_connection, split_name
 from scorecard.config import ColumnConstant, TableSource
-from scorecard.errors import ConfigError, SourceError
+from scorecard.errors import ConfigError, SourceError, nearest
 from scorecard.schema import TABLES
 
 Kind = Literal["text", "typed", "any"]
@@ -160,6 +160,17 @@ def _table_exists(connection: Connection, table_name: str, schema: str | None) -
     )
 
 
+def _table_names(connection: Connection, schema: str | None) -> list[str]:
+    """The tables and views a schema has, for a "did you mean" (empty where they cannot be listed)."""
+    try:
+        if connection.dialect.name == "hive":
+            return [str(row[1]) for row in connection.exec_driver_sql("SHOW TABLES").fetchall()]
+        inspector = inspect(connection)
+        return [*inspector.get_table_names(schema=schema), *inspector.get_view_names(schema=schema)]
+    except SQLAlchemyError:
+        return []
+
+
 def _probe(
     connection: Connection, name: str, spec: TableSource | None, problems: Problems, label: str
 ) -> dict[str, Kind] | None:
@@ -179,7 +190,9 @@ def _probe(
             if spec is None:
                 problems.missing_tables.append(name)
             else:
-                problems.add(f"{label} is missing from the database")
+                close = nearest(table_name, _table_names(connection, schema))
+                hint = f" (did you mean {close!r}?)" if close else ""
+                problems.add(f"{label} is missing from the database{hint}")
             return None
         probe = select(text("*")).select_from(table(table_name, schema=schema))
         failure = f"cannot read {label}"
@@ -267,8 +280,10 @@ def _canonical_column(
         if spec is None:
             problems.add(f"column {name}.{wanted.name} is missing from the database")
         else:
+            close = nearest(mapped, kinds)
+            hint = f"; did you mean {close!r}?" if close else ""
             problems.add(
-                f"{label} has no column {mapped!r} (for {name}.{wanted.name}): "
+                f"{label} has no column {mapped!r} (for {name}.{wanted.name}{hint}): "
                 f"name the right one under [source.{name}.columns] or give "
                 f"{wanted.name} = {{ null = true }}"
             )

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scorecard.config import FORMATS, Config, discover_config, resolve_database_url
-from scorecard.errors import ConfigError
+from scorecard.errors import ConfigError, nearest
 
 if TYPE_CHECKING:
     from extract.activity import Activity
@@ -354,9 +354,11 @@ def _check_source_queries(config: Config) -> None:
 def _check_selection(selected: Sequence[str], vendor_ids: Sequence[str]) -> None:
     unknown = sorted(set(selected) - set(vendor_ids))
     if unknown:
+        close = nearest(unknown[0], vendor_ids)
         raise ConfigError(
             f"--vendor {', '.join(unknown)}: no vendor with that ID in the data "
             "(IDs are matched exactly, as in scores.csv's vendor_id)"
+            + (f"; did you mean {close}?" if close else "")
         )
 
 

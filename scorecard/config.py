@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import difflib
 import functools
 import os
 import re
@@ -29,7 +28,7 @@ from pydantic import (
 )
 from sqlalchemy.exc import ArgumentError
 
-from scorecard.errors import ConfigError
+from scorecard.errors import ConfigError, nearest
 from scorecard.urls import RenamedScheme, parse_url, secret_query_keys
 
 DATABASE_URL_ENV = "SCORECARD_DATABASE_URL"
@@ -629,9 +628,8 @@ def _unknown_key(loc: tuple[int | str, ...]) -> tuple[str, str]:
         if isinstance(at, type) and issubclass(at, BaseModel)
         else []
     )
-    close = difflib.get_close_matches(str(loc[-1]), known, n=1)
-    if close:
-        return _key_path(tuple(path)), f"unknown key; did you mean {close[0]}?"
+    if close := nearest(str(loc[-1]), known):
+        return _key_path(tuple(path)), f"unknown key; did you mean {close}?"
     return _key_path(tuple(path)), (
         "unknown key, and no key of this section is spelled like it: check the section"
     )

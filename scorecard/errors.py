@@ -6,6 +6,17 @@ that is not a ScorecardError is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
+
+def nearest(word: str, options: Iterable[str]) -> str | None:
+    """The option spelled most like `word` (difflib's ratio of at least 0.6), for "did you
+    mean" in a message; None when nothing is close. Case is ignored, the option's kept."""
+    spelled = {option.lower(): option for option in options}
+    close = difflib.get_close_matches(word.lower(), list(spelled), n=1)
+    return spelled[close[0]] if close else None
+
 
 class ScorecardError(Exception):
     """Base of every error a user can act on."""

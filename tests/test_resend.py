@@ -125,6 +125,10 @@ def test_an_unknown_vendor_or_a_flag_without_vendor_is_a_one_line_usage_error(
         "(IDs are matched exactly, as in scores.csv's vendor_id)"
     )
     assert not (tmp_path / "out" / AS_OF).exists()
+    # IDs are matched exactly, but a near miss is named.
+    near = scorecard_cli.run(sqlite_url, tmp_path / "out", "--vendor", "b")
+    assert near.exit_code == 2
+    assert near.stderr.splitlines()[-1].endswith("vendor_id); did you mean B?")
     for flag in ("--resend", "--no-portfolio"):
         alone = scorecard_cli.run(sqlite_url, tmp_path / "out", flag)
         assert alone.exit_code == 2

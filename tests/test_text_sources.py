@@ -605,3 +605,28 @@ def test_a_missing_column_and_a_text_time_without_format_are_reported_together(
     assert message.startswith("scorecard: error: 2 problems with the sources: "), message
     assert "has no column 'rework_flag' (for work_items.reworked)" in message
     assert "source.work_items: received_at is held as text that is not ISO 8601" in message
+
+
+NEAR_MISSES = NOT_ISO.replace('table = "export_tickets"', 'table = "export_ticket"').replace(
+    "[source.charges]\nabsent = true",
+    '[source.charges]\ntable = "export_tickets"\ncolumns = { charge_id = "tickett" }',
+)
+
+
+@pytest.mark.parametrize("command", ["run", "check"])
+def test_a_near_miss_of_a_table_or_column_name_gets_a_did_you_mean(
+    any_database_url, tmp_path, command, scorecard_cli
+):
+    load_export(any_database_url)
+    config_file = _config(tmp_path, NEAR_MISSES)
+    result = _run_or_check(scorecard_cli, command, any_database_url, config_file, tmp_path)
+    assert result.exit_code == 3, result.stderr
+    message = result.stderr.strip().splitlines()[-1]
+    assert (
+        "source.work_items.table 'export_ticket' is missing from the database "
+        "(did you mean 'export_tickets'?)" in message
+    )
+    assert (
+        "source.charges.table 'export_tickets' has no column 'tickett' "
+        "(for charges.charge_id; did you mean 'ticket'?): name the right one" in message
+    )
