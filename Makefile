@@ -71,12 +71,15 @@ lint: $(DEV_STAMP) ## ruff and mypy
 bench: $(DEV_STAMP) ## Benchmarks: extract+score and render time and memory (results in bench/RESULTS.md)
 	$(BIN)/python bench/run.py
 
+docs: $(DEV_STAMP) ## Build the documentation (docs/) into site/, strictly: a broken link or anchor fails
+	$(BIN)/mkdocs build --strict --site-dir site
+
 dist: $(DEV_STAMP) ## Build the sdist and wheel into dist/ and check them as PyPI would (twine check --strict)
 	rm -rf dist
 	$(BIN)/python -m build --outdir dist .
 	$(BIN)/twine check --strict dist/*
 
 clean: ## Remove the venv, the demo, built distributions and caches
-	rm -rf $(VENV) .tools $(DEMO_DIR) out build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .tools $(DEMO_DIR) out build dist site *.egg-info .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help install demo servicenow test test-unit gold lint bench dist clean
+.PHONY: help install demo servicenow test test-unit gold lint bench docs dist clean

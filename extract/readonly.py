@@ -4,7 +4,7 @@ One statement, whose tree is a SELECT (or WITH ... SELECT, or a set operation
 of SELECTs) with no writing node anywhere in it (a writable CTE, SELECT INTO,
 FOR UPDATE), and no call of a function that writes, reaches another database
 or lifts the session's limits. The database's read-only transaction and the
-user's role are the other two locks (README, "Read-only"); this one names the
+user's role are the other two locks (docs/security.md); this one names the
 problem before anything runs.
 """
 

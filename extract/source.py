@@ -321,7 +321,7 @@ def _prepare_session(connection: Connection, snapshot: str | None = None) -> Non
         # For the next transaction, which the first SELECT starts (and snapshots).
         connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
     elif dialect == "hive":
-        # Spark SQL: no transactions, so neither read-only nor one snapshot (README, "Spark SQL").
+        # Spark SQL: no transactions, so neither read-only nor one snapshot (docs/engines.md, "Apache Spark SQL").
         connection.exec_driver_sql("SET spark.sql.session.timeZone = UTC")
 
 

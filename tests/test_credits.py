@@ -276,8 +276,8 @@ def test_an_open_ended_charge_is_one_range_not_one_row_per_day():
     assert mark_billed(item_days, open_ended).get_column("billed").to_list() == [True, False, False]
 
 
-def test_the_worked_example_of_the_readme():
-    """The README's numbers, computed by the job (keep the two in step)."""
+def test_the_worked_example_of_the_docs():
+    """The worked example's numbers in docs/computation.md, computed by the job (keep the two in step)."""
     months = months_of(periods_for(dt.date(2026, 6, 30), "month", 3))
     assert [m.label for m in months] == ["2026-03", "2026-04", "2026-05", "2026-06"]
     levels = [
@@ -305,8 +305,8 @@ def test_the_worked_example_of_the_readme():
     assert sum(r["credit"] for r in by_month["2026-04"]) == pytest.approx(6_000, abs=1e-9)
     march = result.months.row(0, named=True)
     assert (march["due"], march["credited"], march["unclaimed"]) == (5_400, 2_000, 3_400)
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    section = readme[readme.index("**Worked example**") :][:1600]
+    page = (Path(__file__).resolve().parents[1] / "docs" / "computation.md").read_text("utf-8")
+    section = page[page.index("**Worked example**") :][:1600]
     for figure in ("50,000 EUR", "6,000 EUR", "3,600.00", "1,800.00", "5,400.00", "7,800",
                    "2,769.23", "1,846.15", "1,384.62", "6,000.00", "2,000.00", "3,400.00 EUR"):  # fmt: skip
         assert figure in section, figure

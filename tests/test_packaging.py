@@ -92,10 +92,11 @@ def test_the_sdist_is_named_for_pypi_carries_its_licence_and_its_tests_run(tmp_p
     assert "Name: vendor-scorecard" in metadata
     assert "License-Expression: Apache-2.0" in metadata
     assert "Apache License" in (unpacked / "LICENSE").read_text()
-    # Run some of the sdist's own tests against the sdist's own code (not this checkout's).
+    # Run some of the sdist's own tests against the sdist's own code (not this checkout's);
+    # test_docs builds the sdist's docs/ with its mkdocs.yml, so both must be in it.
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-         "tests/test_metrics.py", "tests/test_validation.py"],
+         "tests/test_metrics.py", "tests/test_validation.py", "tests/test_docs.py"],
         cwd=unpacked, capture_output=True, text=True, check=False,
         env={**os.environ, "PYTHONPATH": str(unpacked)},
     )  # fmt: skip
