@@ -7,7 +7,7 @@ from typing import Any
 
 import polars as pl
 
-from reports.view import DASH, hours, money, pct
+from reports.view import DASH, hours, money, pct, process_title
 from scorecard.config import HIGHER_IS_BETTER, RATE_KPIS
 from scoring.credits import CreditTotals, ServiceCredits, credit_totals, period_months
 from scoring.periods import Period, months_of
@@ -112,7 +112,7 @@ def level_row(row: dict[str, Any], currency: str) -> dict[str, Any]:
         "month": row["month"] + (" (provisional)" if row["provisional"] else ""),
         "vendor": row["vendor_name"],
         "level": row["service_level"],
-        "process": row["process"],
+        "process": process_title(row["process"]),
         "threshold": ("≥ " if higher else "≤ ") + kpi_value(kpi, row["threshold"]),
         "actual": kpi_value(kpi, row["actual"]),
         "met": DASH if row["met"] is None else ("yes" if row["met"] else "no"),

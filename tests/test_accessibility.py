@@ -100,3 +100,27 @@ def test_a_vendors_trend_chart_names_its_axis_for_what_it_plots():
     assert "Score (0–100)" in vendor and "Composite score" not in vendor
     portfolio = _chart_text(score_trend(labels, {"Acme": [70, 72]}))
     assert "Composite score" in portfolio
+
+
+OVERFLOW_SCRIPT = Path(__file__).resolve().parent / "browser" / "overflow_check.cjs"
+
+
+@pytest.mark.slow
+def test_no_page_scrolls_sideways_and_no_standing_badge_is_clipped(demo_html):
+    """At 1280 and 390 px: the document is no wider than the window (a wide table scrolls
+    inside its own box), and every standing badge fits its box and its cell."""
+    chromium = browser_or_skip()
+    pages = sorted(demo_html.rglob("*.html"))
+    result = subprocess.run(
+        ["node", str(OVERFLOW_SCRIPT), str(TOOLS), chromium, *map(str, pages)],
+        capture_output=True, text=True, check=False, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    measured = json.loads(result.stdout)
+    assert len(measured) == 2 * len(pages)
+    wide = [(Path(m["file"]).name, m["width"], m["scrollWidth"]) for m in measured
+            if m["scrollWidth"] > m["width"]]  # fmt: skip
+    assert wide == []
+    clipped = [(Path(m["file"]).name, m["width"], m["clipped"][:3]) for m in measured
+               if m["clipped"]]  # fmt: skip
+    assert clipped == []

@@ -310,3 +310,28 @@ def test_the_worked_example_of_the_docs():
     for figure in ("50,000 EUR", "6,000 EUR", "3,600.00", "1,800.00", "5,400.00", "7,800",
                    "2,769.23", "1,846.15", "1,384.62", "6,000.00", "2,000.00", "3,400.00 EUR"):  # fmt: skip
         assert figure in section, figure
+
+
+def test_the_credit_rows_and_the_vendor_email_name_the_process_in_words_not_its_code():
+    from types import SimpleNamespace
+
+    from reports.credits import portfolio_credits, vendor_credits
+    from reports.mail import vendor_text
+
+    desk = {**ON_TIME, "process": "it_service_desk"}
+    kpis = [{"period": m, "process": "it_service_desk", "on_time_rate": 0.9}
+            for m in ("2026-07", "2026-08", "2026-09")]  # fmt: skip
+    result = run(kpis, contract([desk]))
+    periods = periods_for(dt.date(2026, 9, 30), "quarter", 0)
+    vendor = vendor_credits(result, "V1", periods, "EUR")
+    portfolio = portfolio_credits(result, periods, {}, "EUR")
+    assert vendor is not None and portfolio is not None
+    shown = [r["process"] for r in vendor["levels"] + portfolio["missed"]]
+    assert shown and set(shown) == {"IT service desk"}
+    ctx = SimpleNamespace(period_label="Q3 2026", period_range="1 Jul to 30 Sep", generated="Now")
+    model = {"ctx": ctx, "heading": "Vendor One", "composite": "70", "standing": "Good",
+             "rank": "1 of 2", "change": "+1", "dimensions": [], "recommendation": None,
+             "has_contract": True, "missed": vendor["levels"], "notice": None,
+             "attachment_name": "scorecard"}  # fmt: skip
+    text = vendor_text(model)
+    assert "(IT service desk)" in text and "it_service_desk" not in text
