@@ -511,3 +511,22 @@ def test_vendor_selection_of_a_vendor_not_scored_in_any_period_is_a_usage_error(
     result = scorecard_cli.run(sqlite_url, tmp_path / "out", "--format", "html", "--vendor", "Z")
     assert result.exit_code == 2, result.output
     assert "--vendor Z: nothing scored in any period" in result.output
+
+
+def test_a_vendor_not_scored_in_any_period_is_not_named_as_missing_a_manager():
+    import datetime as dt
+
+    from reports.build import ReportInputs, unscored_vendors
+    from reports.messages import vendors_without_manager
+    from scoring.periods import periods_for
+    from scoring.table import score_table
+    from tests.builders import extracted, make_config
+
+    periods = periods_for(dt.date(2026, 9, 30), "quarter", 1)
+    config = make_config()
+    data = extracted(UNSCORED_ROWS, periods, config)
+    table = score_table(data, periods, config)
+    assert unscored_vendors(table) == ["Z"]
+    inputs = ReportInputs(table, data, periods, config, dt.date(2026, 9, 30))
+    # No vendor here has a manager_email; Z has no scorecard, so none fails to reach anyone.
+    assert vendors_without_manager(inputs) == ["A", "H"]
