@@ -185,8 +185,11 @@ def build_portfolio(
     def rank_key(row: dict[str, Any]) -> tuple[int, float, str]:
         return (row["rank"] or 10**6, -(row["composite_score"] or -1), row["vendor_name"])
 
-    outsourced = sorted((r for r in current.values() if r["sourcing"] != IN_HOUSE), key=rank_key)
-    in_house = sorted((r for r in current.values() if r["sourcing"] == IN_HOUSE), key=rank_key)
+    # Vendors with nothing scored in any period are listed once, in not_scored, and nowhere else.
+    unscored = set(unscored_vendors(table))
+    listed = [r for r in current.values() if r["vendor_id"] not in unscored]
+    outsourced = sorted((r for r in listed if r["sourcing"] != IN_HOUSE), key=rank_key)
+    in_house = sorted((r for r in listed if r["sourcing"] == IN_HOUSE), key=rank_key)
 
     history = _composite_history(table, labels)
     min_items = config.scoring.min_rank_items
@@ -218,7 +221,9 @@ def build_portfolio(
     total_savings = _sum([r["savings_vs_in_house"] for r in outsourced])
 
     process_rows = table.filter(
-        (pl.col("period") == current_label) & (pl.col("process") != ALL_PROCESSES)
+        (pl.col("period") == current_label)
+        & (pl.col("process") != ALL_PROCESSES)
+        & ~pl.col("vendor_id").is_in(list(unscored))
     ).sort(
         "process",
         pl.col("sourcing") == IN_HOUSE,
@@ -266,7 +271,7 @@ def build_portfolio(
     return {
         "summary": {
             "scored": sum(1 for r in outsourced if r["composite_score"] is not None),
-            "vendors": len(outsourced),
+            "vendors": sum(1 for r in current.values() if r["sourcing"] != IN_HOUSE),
             "excellent": _named(by_standing.get("excellent", [])),
             "good": _named(by_standing.get("good", [])),
             "watch": _named(by_standing.get("watch", [])),
@@ -288,6 +293,7 @@ def build_portfolio(
         },
         "ranking": ranking,
         "in_house": in_house_rows,
+        "not_scored": not_scored_rows(table, sorted(unscored)),
         "processes": processes,
         "signals": portfolio_signals(
             charts_by_vendor, names, inputs.periods[-1].start.strftime("%Y-%m")
@@ -307,6 +313,43 @@ def build_portfolio(
             {"key": d, "title": DIMENSION_TITLE[d], "short": DIMENSION_SHORT[d]} for d in DIMENSIONS
         ],
     }
+
+
+def not_scored_rows(table: pl.DataFrame, vendor_ids: Sequence[str]) -> list[dict[str, Any]]:
+    """The pack's one line per vendor not scored in any period (unscored_vendors): who it is,
+    the work items it completed over the run's periods, and why nothing could be scored."""
+    totals = (
+        table.filter(
+            (pl.col("process") == ALL_PROCESSES) & pl.col("vendor_id").is_in(list(vendor_ids))
+        )
+        .group_by("vendor_id")
+        .agg(
+            pl.col("vendor_name").first(),
+            pl.col("sourcing").first(),
+            pl.col("work_items_completed").fill_null(0).sum().alias("items"),
+        )
+        .sort(pl.col("vendor_name"), pl.col("vendor_id"))
+    )
+    rows = []
+    for r in totals.iter_rows(named=True):
+        items = r["items"]
+        noun = "work item" if items == 1 else "work items"
+        why = (
+            "no work items completed in any period"
+            if not items
+            else "none of its work could be measured on any dimension (no quality checks, "
+            "due dates, answered requests or charges)"
+        )
+        rows.append(
+            {
+                "name": r["vendor_name"],
+                "vendor_id": r["vendor_id"],
+                "sourcing": SOURCING_TITLE.get(r["sourcing"], r["sourcing"]),
+                "items_completed": f"{num(items)} {noun}",
+                "why": why,
+            }
+        )
+    return rows
 
 
 def methods(config: Config) -> dict[str, Any]:
@@ -368,10 +411,24 @@ def control_charts_by_vendor(data: Activity) -> dict[str, list[ControlChart]]:
     }
 
 
+def unscored_vendors(table: pl.DataFrame) -> list[str]:
+    """The vendors with nothing scored in any reported period: their ALL row has no composite
+    in any period of the run. They stay in the score table, and the pack lists them in one
+    place; they get no scorecard and no scorecard email."""
+    totals = table.filter(pl.col("process") == ALL_PROCESSES)
+    unscored = totals.group_by("vendor_id").agg(
+        pl.col("composite_score").is_null().all().alias("none")
+    )
+    return sorted(unscored.filter(pl.col("none")).get_column("vendor_id").to_list())
+
+
 def report_slugs(table: pl.DataFrame) -> dict[str, str]:
-    """The file name (without suffix) of each scored vendor's scorecard under vendors/."""
+    """The file name (without suffix) of each scored vendor's scorecard under vendors/: every
+    vendor but those not scored in any period (unscored_vendors). The slugs are made among all
+    the vendors, so a vendor's file name does not change when another one is scored or not."""
     pairs = table.select("vendor_id", "vendor_name").unique().sort("vendor_id").rows()
-    return vendor_slugs(pairs)
+    unscored = set(unscored_vendors(table))
+    return {v: slug for v, slug in vendor_slugs(pairs).items() if v not in unscored}
 
 
 def expected_documents(table: pl.DataFrame) -> dict[str, str]:
@@ -630,7 +687,8 @@ def render_reports(
     ranked = inputs.table.filter(
         (pl.col("period") == current) & pl.col("rank").is_not_null()
     ).height
-    jobs = vendor_jobs(inputs, sorted(slugs if vendors is None else vendors))
+    # A vendor not scored in any period has no scorecard (the pack lists it): never a job.
+    jobs = vendor_jobs(inputs, sorted(slugs if vendors is None else set(vendors) & set(slugs)))
     workers = min(inputs.config.reports.workers or os.cpu_count() or 1, len(jobs))
     files: dict[str, bytes] = {}
     keep = sink if sink is not None else files.__setitem__

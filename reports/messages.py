@@ -15,7 +15,7 @@ from typing import Any
 
 import polars as pl
 
-from reports.build import ReportInputs, build_portfolio, report_slugs
+from reports.build import ReportInputs, build_portfolio, report_slugs, unscored_vendors
 from reports.mail import Notice, email_body, portfolio_email, vendor_email
 from reports.render import template_environment
 from reports.vendor import build_vendor
@@ -124,6 +124,8 @@ def run_messages(
         vendor_id = row["vendor_id"]
         if selected and vendor_id not in selected:
             continue
+        if vendor_id not in slugs:  # not scored in any period: no scorecard, so no message
+            continue
         subject = f"Vendor scorecard {current.label}: {row['vendor_name']}"
         if manager := managers.get(vendor_id):
             messages.append(scorecard_message(manager, vendor_id, subject, internal=True))
@@ -137,9 +139,14 @@ def run_messages(
 
 def vendors_without_manager(inputs: ReportInputs, vendors: Sequence[str] = ()) -> list[str]:
     """The scored vendors (of those selected) whose scorecard reaches no one inside the
-    company: they have no manager_email. Never silent: the run says so."""
+    company: they have no manager_email. Never silent: the run says so. A vendor not scored in
+    any period has no scorecard to send, so it is never named here."""
     current = inputs.periods[-1].label
-    scored = inputs.table.filter((pl.col("process") == "ALL") & (pl.col("period") == current))
+    scored = inputs.table.filter(
+        (pl.col("process") == "ALL")
+        & (pl.col("period") == current)
+        & ~pl.col("vendor_id").is_in(unscored_vendors(inputs.table))
+    )
     managed = inputs.data.vendors.filter(pl.col("manager_email").is_not_null())
     missing = scored.join(managed.select("vendor_id"), on="vendor_id", how="anti")
     selected = set(vendors)

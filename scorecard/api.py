@@ -137,7 +137,7 @@ def run(
     from output.manifest import run_manifest
     from output.run_folder import RunFolder
     from output.tables import run_tables
-    from reports.build import ReportInputs, expected_documents, render_reports
+    from reports.build import ReportInputs, expected_documents, render_reports, unscored_vendors
 
     options = run_options(config, database_url, as_of, send, email_dry_run, vendors, portfolio, resend)  # fmt: skip
     progress(config.origin)
@@ -147,6 +147,13 @@ def run(
         if scored.table.is_empty():
             return _publish_unscored(folder, record, options, config, periods, data)
         _check_selection(options.vendors, scored.vendor_ids)
+        unscored = unscored_vendors(scored.table)
+        _check_selection_scored(options.vendors, unscored)
+        if unscored:
+            noun = "vendor" if len(unscored) == 1 else "vendors"
+            progress(
+                f"{len(unscored)} {noun} not scored in any period: listed in the pack, no scorecard"
+            )
         inputs = ReportInputs(scored.table, data, periods, config, options.as_of, scored.credits)
         expected = expected_documents(scored.table)
         if options.vendors:
@@ -359,6 +366,15 @@ def _check_selection(selected: Sequence[str], vendor_ids: Sequence[str]) -> None
             f"--vendor {', '.join(unknown)}: no vendor with that ID in the data "
             "(IDs are matched exactly, as in scores.csv's vendor_id)"
             + (f"; did you mean {close}?" if close else "")
+        )
+
+
+def _check_selection_scored(selected: Sequence[str], unscored: Sequence[str]) -> None:
+    """A vendor not scored in any period has no scorecard to render again: a usage error."""
+    if nothing := sorted(set(selected) & set(unscored)):
+        raise ConfigError(
+            f"--vendor {', '.join(nothing)}: nothing scored in any period of this run, so no "
+            "scorecard (the portfolio pack lists it under 'Not scored in any period')"
         )
 
 

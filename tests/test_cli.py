@@ -467,3 +467,66 @@ def test_demo_with_csv_only_writes_no_emails_and_asks_for_no_send(tmp_path, scor
     (run_dir,) = [p for p in out.iterdir() if p.is_dir() and not p.is_symlink()]
     assert (run_dir / "scores.csv").is_file()
     assert not (run_dir / "emails").exists()
+
+
+UNSCORED_ROWS = {
+    **ROWS,
+    "vendors": [*ROWS["vendors"], vendor("Z", name="Zeta Idle")],
+    # Completed, but with no due date, no quality check and no charge: nothing of Zeta Idle's
+    # can be scored in any period.
+    "work_items": [
+        *ROWS["work_items"],
+        item("z1", "Z", "2026-07-03 00:00", None, "2026-07-04 00:00"),
+    ],
+}
+
+
+def test_a_vendor_not_scored_in_any_period_is_listed_in_the_pack_with_no_scorecard(
+    sqlite_url, tmp_path, scorecard_cli
+):
+    load(sqlite_url, UNSCORED_ROWS)
+    result = scorecard_cli.run(sqlite_url, tmp_path / "out", "--format", "html,csv")
+    assert result.exit_code == 0, result.output
+    assert "1 vendor not scored in any period: listed in the pack, no scorecard" in result.output
+    run_dir = tmp_path / "out" / AS_OF
+    assert (run_dir / "vendors" / "acme-offshore.html").exists()
+    assert not list(run_dir.glob("vendors/zeta-idle.*"))
+    assert not list(run_dir.glob("vendor-facing/zeta-idle.*"))
+    pack = (run_dir / "portfolio.html").read_text()
+    assert "Not scored in any period: 1 vendor" in pack
+    assert "Zeta Idle" in pack and "none of its work could be measured" in pack
+    assert 'href="vendors/zeta-idle.html"' not in pack
+    with (run_dir / "scores.csv").open() as handle:
+        zeta = [r for r in csv.DictReader(handle) if r["vendor_id"] == "Z"]
+    assert zeta and all(r["composite_score"] == "" for r in zeta if r["process"] == "ALL")
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert not [a for a in manifest["artifacts"] if "zeta-idle" in a["path"]]
+
+
+def test_vendor_selection_of_a_vendor_not_scored_in_any_period_is_a_usage_error(
+    sqlite_url, tmp_path, scorecard_cli
+):
+    load(sqlite_url, UNSCORED_ROWS)
+    assert scorecard_cli.run(sqlite_url, tmp_path / "out", "--format", "html").exit_code == 0
+    result = scorecard_cli.run(sqlite_url, tmp_path / "out", "--format", "html", "--vendor", "Z")
+    assert result.exit_code == 2, result.output
+    assert "--vendor Z: nothing scored in any period" in result.output
+
+
+def test_a_vendor_not_scored_in_any_period_is_not_named_as_missing_a_manager():
+    import datetime as dt
+
+    from reports.build import ReportInputs, unscored_vendors
+    from reports.messages import vendors_without_manager
+    from scoring.periods import periods_for
+    from scoring.table import score_table
+    from tests.builders import extracted, make_config
+
+    periods = periods_for(dt.date(2026, 9, 30), "quarter", 1)
+    config = make_config()
+    data = extracted(UNSCORED_ROWS, periods, config)
+    table = score_table(data, periods, config)
+    assert unscored_vendors(table) == ["Z"]
+    inputs = ReportInputs(table, data, periods, config, dt.date(2026, 9, 30))
+    # No vendor here has a manager_email; Z has no scorecard, so none fails to reach anyone.
+    assert vendors_without_manager(inputs) == ["A", "H"]
