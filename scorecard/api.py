@@ -146,14 +146,7 @@ def run(
         record = partial(run_manifest, config, options.database_url, options.as_of, periods, data)
         if scored.table.is_empty():
             return _publish_unscored(folder, record, options, config, periods, data)
-        _check_selection(options.vendors, scored.vendor_ids)
-        unscored = unscored_vendors(scored.table)
-        _check_selection_scored(options.vendors, unscored)
-        if unscored:
-            noun = "vendor" if len(unscored) == 1 else "vendors"
-            progress(
-                f"{len(unscored)} {noun} not scored in any period: listed in the pack, no scorecard"
-            )
+        _check_selection(options.vendors, scored.vendor_ids, unscored_vendors(scored.table))
         inputs = ReportInputs(scored.table, data, periods, config, options.as_of, scored.credits)
         expected = expected_documents(scored.table)
         if options.vendors:
@@ -358,7 +351,10 @@ def _check_source_queries(config: Config) -> None:
             raise ConfigError(f"{config.source_path}: source.{name}.query: {exc}") from None
 
 
-def _check_selection(selected: Sequence[str], vendor_ids: Sequence[str]) -> None:
+def _check_selection(
+    selected: Sequence[str], vendor_ids: Sequence[str], unscored: Sequence[str]
+) -> None:
+    """--vendor names vendors of the data that have a scorecard to render again."""
     unknown = sorted(set(selected) - set(vendor_ids))
     if unknown:
         close = nearest(unknown[0], vendor_ids)
@@ -367,10 +363,6 @@ def _check_selection(selected: Sequence[str], vendor_ids: Sequence[str]) -> None
             "(IDs are matched exactly, as in scores.csv's vendor_id)"
             + (f"; did you mean {close}?" if close else "")
         )
-
-
-def _check_selection_scored(selected: Sequence[str], unscored: Sequence[str]) -> None:
-    """A vendor not scored in any period has no scorecard to render again: a usage error."""
     if nothing := sorted(set(selected) & set(unscored)):
         raise ConfigError(
             f"--vendor {', '.join(nothing)}: nothing scored in any period of this run, so no "
@@ -381,6 +373,8 @@ def _check_selection_scored(selected: Sequence[str], unscored: Sequence[str]) ->
 def _log_scored(
     progress: Progress, data: Activity, scored: Scored, periods: int, seconds: float
 ) -> None:
+    from reports.build import unscored_vendors
+
     progress(
         "validated: "
         + ", ".join(f"{n} {c.accepted}/{c.read}" for n, c in data.counts.items())
@@ -393,6 +387,11 @@ def _log_scored(
         )
         for warning in scored.warnings:
             progress(warning)
+        if unscored := unscored_vendors(scored.table):
+            noun = "vendor" if len(unscored) == 1 else "vendors"
+            progress(
+                f"{len(unscored)} {noun} not scored in any period: listed in the pack, no scorecard"
+            )
 
 
 def _result(run_dir: Path, manifest: dict[str, Any]) -> RunResult:
