@@ -226,21 +226,22 @@ columns = { work_item_id = "ticket", vendor_id = "team", process = { value = "x"
 """
 
 
-def _run_or_check(scorecard_cli, command: str, url: str, config_file, tmp_path):
+def _source_error(scorecard_cli, command: str, url: str, tmp_path, config_text: str) -> str:
+    """The one line `run` or `check` stops with (exit 3) on the export, read through the config."""
+    load_export(url)
+    config_file = _config(tmp_path, config_text)
     run = ["--as-of", AS_OF, "--out", tmp_path / "out", "--format", "csv,json"]
     extra = run if command == "run" else []  # check takes no run options
-    return scorecard_cli(command, "--config", config_file, "--database-url", url, *extra)
+    result = scorecard_cli(command, "--config", config_file, "--database-url", url, *extra)
+    assert result.exit_code == 3, result.stderr
+    return result.stderr.strip().splitlines()[-1]
 
 
 @pytest.mark.parametrize("command", ["run", "check"])
 def test_every_source_problem_is_reported_at_once_by_run_and_check_alike(
     any_database_url, tmp_path, command, scorecard_cli
 ):
-    load_export(any_database_url)
-    config_file = _config(tmp_path, BROKEN)
-    result = _run_or_check(scorecard_cli, command, any_database_url, config_file, tmp_path)
-    assert result.exit_code == 3, result.stderr
-    message = result.stderr.strip().splitlines()[-1]
+    message = _source_error(scorecard_cli, command, any_database_url, tmp_path, BROKEN)
     # Four: the mapping's text due_at without a format is one too, found beside the missing column.
     assert message.startswith("scorecard: error: 4 problems with the sources: "), message
     assert "source.work_items: due_at is held as text that is not ISO 8601" in message
@@ -257,11 +258,7 @@ def test_every_source_problem_is_reported_at_once_by_run_and_check_alike(
 def test_text_times_that_are_not_iso_need_a_format_named_with_a_sample(
     any_database_url, tmp_path, command, scorecard_cli
 ):
-    load_export(any_database_url)
-    config_file = _config(tmp_path, NOT_ISO)
-    result = _run_or_check(scorecard_cli, command, any_database_url, config_file, tmp_path)
-    assert result.exit_code == 3, result.stderr
-    assert result.stderr.strip().splitlines()[-1] == (
+    assert _source_error(scorecard_cli, command, any_database_url, tmp_path, NOT_ISO) == (
         "scorecard: error: source.work_items: received_at is held as text that is not ISO 8601 "
         "(3 of 3 values, e.g. '1/9/2026 12:00'): give its format under "
         '[source.work_items.formats], e.g. received_at = "%d/%m/%Y %H:%M"'
@@ -597,11 +594,9 @@ def test_a_missing_column_and_a_text_time_without_format_are_reported_together(
     any_database_url, tmp_path, command, scorecard_cli
 ):
     """Contract section 6: every problem at once, not the first and then, after the fix, the next."""
-    load_export(any_database_url)
-    config_file = _config(tmp_path, MISSING_COLUMN_AND_NOT_ISO)
-    result = _run_or_check(scorecard_cli, command, any_database_url, config_file, tmp_path)
-    assert result.exit_code == 3, result.stderr
-    message = result.stderr.strip().splitlines()[-1]
+    message = _source_error(
+        scorecard_cli, command, any_database_url, tmp_path, MISSING_COLUMN_AND_NOT_ISO
+    )
     assert message.startswith("scorecard: error: 2 problems with the sources: "), message
     assert "has no column 'rework_flag' (for work_items.reworked)" in message
     assert "source.work_items: received_at is held as text that is not ISO 8601" in message
@@ -617,11 +612,7 @@ NEAR_MISSES = NOT_ISO.replace('table = "export_tickets"', 'table = "export_ticke
 def test_a_near_miss_of_a_table_or_column_name_gets_a_did_you_mean(
     any_database_url, tmp_path, command, scorecard_cli
 ):
-    load_export(any_database_url)
-    config_file = _config(tmp_path, NEAR_MISSES)
-    result = _run_or_check(scorecard_cli, command, any_database_url, config_file, tmp_path)
-    assert result.exit_code == 3, result.stderr
-    message = result.stderr.strip().splitlines()[-1]
+    message = _source_error(scorecard_cli, command, any_database_url, tmp_path, NEAR_MISSES)
     assert (
         "source.work_items.table 'export_ticket' is missing from the database "
         "(did you mean 'export_tickets'?)" in message

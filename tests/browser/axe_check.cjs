@@ -2,20 +2,15 @@
 // and prints the violations as one JSON array. Usage:
 //   node axe_check.cjs TOOLS_DIR CHROMIUM FILE.html...
 const path = require("node:path");
+const { launch } = require("./chromium.cjs");
 const fs = require("node:fs");
 
 async function main() {
   const [tools, chromiumPath, ...files] = process.argv.slice(2);
   const toolsDir = path.resolve(tools);
-  const { chromium } = require(path.join(toolsDir, "node_modules", "playwright-core"));
   const axeSource = fs.readFileSync(
     path.join(toolsDir, "node_modules", "axe-core", "axe.min.js"), "utf8");
-  // The flags keep Chromium off the network: the reports must need none.
-  const browser = await chromium.launch({
-    executablePath: chromiumPath,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  const browser = await launch(tools, chromiumPath);
   const violations = [];
   try {
     for (const width of [1280, 390]) {

@@ -3,16 +3,11 @@
 // the computed colours of the card, so a test can tell that dark mode really is dark.
 // Usage: node email_screens.cjs TOOLS_DIR CHROMIUM OUT_DIR FILE.html...
 const path = require("node:path");
+const { launch } = require("./chromium.cjs");
 
 async function main() {
   const [tools, chromiumPath, outDir, ...files] = process.argv.slice(2);
-  const { chromium } = require(path.join(path.resolve(tools), "node_modules", "playwright-core"));
-  // Off the network: an email must need nothing remote.
-  const browser = await chromium.launch({
-    executablePath: chromiumPath,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  const browser = await launch(tools, chromiumPath);
   const shots = [];
   const requests = [];
   try {

@@ -4,17 +4,12 @@
 //   node overflow_check.cjs TOOLS_DIR CHROMIUM FILE.html...
 // With SCORECARD_SCREENSHOTS=DIR set, also saves a full-page PNG of each file at each width.
 const path = require("node:path");
+const { launch } = require("./chromium.cjs");
 
 async function main() {
   const [tools, chromiumPath, ...files] = process.argv.slice(2);
-  const { chromium } = require(path.join(path.resolve(tools), "node_modules", "playwright-core"));
   const shots = process.env.SCORECARD_SCREENSHOTS;
-  // The flags keep Chromium off the network: the reports must need none.
-  const browser = await chromium.launch({
-    executablePath: chromiumPath,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  const browser = await launch(tools, chromiumPath);
   const results = [];
   try {
     for (const width of [1280, 390]) {
