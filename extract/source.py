@@ -172,18 +172,49 @@ def _limit_statements_on_spark(engine: Engine, seconds: float) -> None:
             cursor.close()
 
 
+def _limit_statements_on_warehouse(engine: Engine, seconds: float) -> None:
+    """Snowflake and Databricks SQL cancel a statement of this session running longer."""
+    statement = {
+        "snowflake": f"ALTER SESSION SET STATEMENT_TIMEOUT_IN_SECONDS = {max(1, round(seconds))}",
+        "databricks": f"SET STATEMENT_TIMEOUT = {max(1, round(seconds))}",
+    }[engine.dialect.name]
+
+    @event.listens_for(engine, "connect")
+    def set_timeout(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(statement)
+        finally:
+            cursor.close()
+
+
+def _bigquery_capped(url: str, maximum_bytes_billed: int | None) -> str:
+    """A BigQuery URL whose queries fail, unbilled, past the cap: the smaller of the URL's own
+    `maximum_bytes_billed` and the config's."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "bigquery" or maximum_bytes_billed is None:
+        return url
+    given = parsed.query.get("maximum_bytes_billed")
+    cap = min(int(str(given)), maximum_bytes_billed) if given else maximum_bytes_billed
+    return parsed.update_query_dict({"maximum_bytes_billed": str(cap)}).render_as_string(
+        hide_password=False
+    )
+
+
 def open_engine(
     url: str,
     statement_timeout_seconds: float | None = None,
     read_only: bool = False,
     source_queries: Sequence[str] = (),
     duckdb_memory_mb: int | None = None,
+    bigquery_maximum_bytes_billed: int | None = None,
 ) -> Engine:
     """An engine whose statements give up after the timeout, so a stuck query cannot hang the night.
 
     read_only: for the job's reads (engines that can only be read-only per connection).
     source_queries: the configured source queries (DuckDB may read the folders they name).
     duckdb_memory_mb: DuckDB's memory cap, if not its default (`duckdb_memory_limit_mb`).
+    bigquery_maximum_bytes_billed: BigQuery's cap on the bytes a query may bill.
     """
     try:
         folders = folders_read(list(source_queries)) if read_only and "duckdb" in url else []
@@ -191,6 +222,7 @@ def open_engine(
         raise ConfigError(f"a source query: {exc}") from None
     try:
         parse_url(url)  # postgres:// named with the scheme to write instead
+        url = _bigquery_capped(url, bigquery_maximum_bytes_billed)
         arguments = _connect_arguments(url, statement_timeout_seconds, read_only)
         engine = create_engine(url, connect_args=arguments)
     except NoSuchModuleError:
@@ -210,6 +242,8 @@ def open_engine(
         _limit_statements_on_mysql(engine, statement_timeout_seconds)
     if statement_timeout_seconds and engine.dialect.name == "hive":
         _limit_statements_on_spark(engine, statement_timeout_seconds)
+    if statement_timeout_seconds and engine.dialect.name in ("snowflake", "databricks"):
+        _limit_statements_on_warehouse(engine, statement_timeout_seconds)
     if read_only and engine.dialect.name == "duckdb":
         limit_duckdb(engine, folders, duckdb_memory_mb)
     if read_only and (path := _sqlite_file(url)) is not None:
@@ -218,9 +252,13 @@ def open_engine(
 
 
 # The extras of vendor-scorecard that install a dialect SQLAlchemy lacks, or a driver.
-_EXTRA_OF_BACKEND = {"duckdb": "duckdb", "hive": "spark"}
+_EXTRA_OF_BACKEND = {"duckdb": "duckdb", "hive": "spark", "snowflake": "snowflake",
+                     "bigquery": "bigquery", "databricks": "databricks", "redshift": "redshift",
+                     "awsathena": "athena"}  # fmt: skip
 _EXTRA_OF_MODULE = {"psycopg": "postgresql", "pymysql": "mysql", "duckdb": "duckdb",
-                    "duckdb_engine": "duckdb", "pyhive": "spark"}  # fmt: skip
+                    "duckdb_engine": "duckdb", "pyhive": "spark", "snowflake": "snowflake",
+                    "google": "bigquery", "databricks": "databricks", "redshift_connector": "redshift",
+                    "pyathena": "athena"}  # fmt: skip
 
 
 def _install_hint(backend: str) -> str:
@@ -323,6 +361,13 @@ def _prepare_session(connection: Connection, snapshot: str | None = None) -> Non
     elif dialect == "hive":
         # Spark SQL: no transactions, so neither read-only nor one snapshot (docs/engines.md, "Apache Spark SQL").
         connection.exec_driver_sql("SET spark.sql.session.timeZone = UTC")
+    elif dialect == "databricks":
+        # Databricks SQL: Spark's time zone setting, in its SQL spelling.
+        connection.exec_driver_sql("SET TIME ZONE 'UTC'")
+    elif dialect == "snowflake":
+        # Snowflake reads each statement as of its own start (READ COMMITTED); no read-only
+        # transaction: the role must only read (docs/engines.md, "Warehouses").
+        connection.exec_driver_sql("ALTER SESSION SET TIMEZONE = 'UTC'")
 
 
 # What `export_snapshot` gives on SQLite: no name, since the state is held by the lock.
