@@ -15,13 +15,25 @@ warehouse fails at the first query instead of returning wrong numbers.
 from __future__ import annotations
 
 import datetime as dt
+from contextvars import ContextVar
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, ColumnElement, Date, DateTime, String, cast, literal
-from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ColumnElement,
+    Date,
+    DateTime,
+    String,
+    Table,
+    cast,
+    literal,
+)
 from sqlalchemy.exc import CompileError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.sql.expression import TableClause
 from sqlalchemy.sql.functions import FunctionElement
 
 
@@ -641,9 +653,7 @@ def _snowflake_format(fmt: str) -> str:
 
 
 @compiles(milliseconds_between, "snowflake")
-def _milliseconds_snowflake(
-    element: milliseconds_between, compiler: SQLCompiler, **kw: Any
-) -> str:
+def _milliseconds_snowflake(element: milliseconds_between, compiler: SQLCompiler, **kw: Any) -> str:
     # DATEDIFF counts unit boundaries crossed: in microseconds that is exact, then rounded
     # to the nearest millisecond as on the other engines.
     start, end = _arguments(element, compiler, **kw)
@@ -708,9 +718,7 @@ def _day_bigquery(element: day_of, compiler: SQLCompiler, **kw: Any) -> str:
 
 
 @compiles(milliseconds_between, "bigquery")
-def _milliseconds_bigquery(
-    element: milliseconds_between, compiler: SQLCompiler, **kw: Any
-) -> str:
+def _milliseconds_bigquery(element: milliseconds_between, compiler: SQLCompiler, **kw: Any) -> str:
     start, end = _arguments(element, compiler, **kw)
     return (
         f"CAST(ROUND(TIMESTAMP_DIFF(CAST({end} AS TIMESTAMP), CAST({start} AS TIMESTAMP), "
@@ -753,9 +761,7 @@ _parsed_redshift = compiles(parsed_timestamp, "redshift")(_parsed_postgresql)
 
 
 @compiles(milliseconds_between, "redshift")
-def _milliseconds_redshift(
-    element: milliseconds_between, compiler: SQLCompiler, **kw: Any
-) -> str:
+def _milliseconds_redshift(element: milliseconds_between, compiler: SQLCompiler, **kw: Any) -> str:
     start, end = _arguments(element, compiler, **kw)
     return f"CAST(ROUND(DATEDIFF(microsecond, {start}, {end}) / 1000.0) AS BIGINT)"
 
@@ -770,3 +776,36 @@ def _moment_snowflake(element: moment, compiler: SQLCompiler, **kw: Any) -> str:
         kind = "DATE" if isinstance(argument.type, Date) else "TIMESTAMP_NTZ"
         return f"CAST({value} AS {kind})"
     return value
+
+
+# -- One state of the data: time travel pinned to the run's start (source.py sets the
+# moment, read from the warehouse's own clock, for the job's read-only connection, and
+# turns SQLAlchemy's statement cache off there, since the moment is written into the SQL).
+# Every table the job reads, in every statement, is read as of that moment. A source
+# `query` is the user's own SQL, and is not rewritten.
+
+PINNED_AT: ContextVar[dt.datetime | None] = ContextVar("scorecard_pinned_at", default=None)
+TIME_TRAVEL_DIALECTS = ("snowflake", "bigquery", "databricks")
+
+
+def _as_of_clause(dialect: str, moment_: dt.datetime) -> str:
+    text = moment_.strftime("%Y-%m-%d %H:%M:%S.%f")
+    if dialect == "snowflake":
+        return f"AT(TIMESTAMP => CAST('{text}' AS TIMESTAMP_LTZ))"
+    if dialect == "bigquery":
+        return f"FOR SYSTEM_TIME AS OF TIMESTAMP '{text}+00'"
+    return f"TIMESTAMP AS OF '{text}'"  # Databricks: Delta tables
+
+
+@compiles(Table, "snowflake")
+@compiles(Table, "bigquery")
+@compiles(Table, "databricks")
+@compiles(TableClause, "snowflake")
+@compiles(TableClause, "bigquery")
+@compiles(TableClause, "databricks")
+def _table_as_of(element: TableClause, compiler: SQLCompiler, **kw: Any) -> str:
+    sql = compiler.visit_table(element, **kw)
+    pinned = PINNED_AT.get()
+    if pinned is None or not kw.get("asfrom"):
+        return sql
+    return f"{sql} {_as_of_clause(compiler.dialect.name, pinned)}"

@@ -30,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 
-from extract.dialects import raw_text, strptime_utc
+from extract.dialects import PINNED_AT, TIME_TRAVEL_DIALECTS, raw_text, strptime_utc
 from extract.readonly import (
     NotReadOnly,
     duckdb_read_only_config,
@@ -208,6 +208,7 @@ def open_engine(
     source_queries: Sequence[str] = (),
     duckdb_memory_mb: int | None = None,
     bigquery_maximum_bytes_billed: int | None = None,
+    time_travel: bool = False,
 ) -> Engine:
     """An engine whose statements give up after the timeout, so a stuck query cannot hang the night.
 
@@ -215,6 +216,8 @@ def open_engine(
     source_queries: the configured source queries (DuckDB may read the folders they name).
     duckdb_memory_mb: DuckDB's memory cap, if not its default (`duckdb_memory_limit_mb`).
     bigquery_maximum_bytes_billed: BigQuery's cap on the bytes a query may bill.
+    time_travel: Snowflake, BigQuery, Databricks: read every table as of the moment the
+    job's connection opened (`read_only_connection`).
     """
     try:
         folders = folders_read(list(source_queries)) if read_only and "duckdb" in url else []
@@ -244,6 +247,8 @@ def open_engine(
         _limit_statements_on_spark(engine, statement_timeout_seconds)
     if statement_timeout_seconds and engine.dialect.name in ("snowflake", "databricks"):
         _limit_statements_on_warehouse(engine, statement_timeout_seconds)
+    if time_travel and engine.dialect.name in TIME_TRAVEL_DIALECTS:
+        engine.update_execution_options(scorecard_time_travel=True)
     if read_only and engine.dialect.name == "duckdb":
         limit_duckdb(engine, folders, duckdb_memory_mb)
     if read_only and (path := _sqlite_file(url)) is not None:
@@ -413,13 +418,30 @@ def read_only_connection(engine: Engine, snapshot: str | None = None) -> Iterato
             f"cannot connect to {redact_url(engine.url.render_as_string(hide_password=False))}: "
             f"{first_line(exc)}"
         ) from None
+    pinned = None
     try:
         with connection.begin() as transaction:
             _prepare_session(connection, snapshot)
+            if engine.get_execution_options().get("scorecard_time_travel"):
+                pinned = PINNED_AT.set(_pin_to_now(connection))
             yield connection
             transaction.rollback()
     finally:
+        if pinned is not None:
+            PINNED_AT.reset(pinned)
         connection.close()
+
+
+def _pin_to_now(connection: Connection) -> dt.datetime:
+    """The warehouse's own clock now, in UTC: every table read on this connection is read as
+    of it (time travel, extract/dialects.py). SQLAlchemy's statement cache is off on the
+    connection, since the moment is written into each statement's SQL."""
+    connection.execution_options(compiled_cache=None)
+    now = connection.exec_driver_sql("SELECT CURRENT_TIMESTAMP()").scalar_one()
+    pinned = as_datetime(now)
+    if pinned is None:
+        raise SourceError(f"the database's clock gave {now!r}, not a time, to pin the run to")
+    return pinned
 
 
 def first_line(exc: BaseException) -> str:

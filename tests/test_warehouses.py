@@ -22,6 +22,7 @@ from extract.source import _bigquery_capped
 from extract.summaries import request_days_query, work_item_days_query
 from scorecard.config import TableSource
 from scoring.periods import periods_for, window_of
+from tests import test_dialects
 from tests.builders import load_parquet_tables, rows_in
 from tests.test_dialects import (
     AS_OF,
@@ -31,9 +32,10 @@ from tests.test_dialects import (
     _canonical,
     _src,
     example_outputs,
-    sqlite_demo_url,  # noqa: F401 (a module fixture, shared)
-    sqlite_reference,  # noqa: F401
 )
+
+sqlite_demo_url = test_dialects.sqlite_demo_url  # the same module fixtures, here too
+sqlite_reference = test_dialects.sqlite_reference
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = Path(__file__).parent / "golden_sql"
@@ -113,6 +115,30 @@ def test_every_query_compiles_for_the_warehouse_as_the_golden_sql_says(name):
 
 
 @pytest.mark.parametrize(
+    ("name", "clause"),
+    [
+        ("snowflake", "AT(TIMESTAMP => CAST('2026-09-30 21:15:07.250000' AS TIMESTAMP_LTZ))"),
+        ("bigquery", "FOR SYSTEM_TIME AS OF TIMESTAMP '2026-09-30 21:15:07.250000+00'"),
+        ("databricks", "TIMESTAMP AS OF '2026-09-30 21:15:07.250000'"),
+    ],
+)
+def test_pinned_to_the_run_start_every_table_of_every_query_is_read_as_of_it(name, clause):
+    from extract.dialects import PINNED_AT
+
+    dialect = _dialects()[name]
+    pinned = PINNED_AT.set(dt.datetime(2026, 9, 30, 21, 15, 7, 250000))
+    try:
+        texts = {label: _compiled(query, dialect) for label, query in _queries().items()}
+    finally:
+        PINNED_AT.reset(pinned)
+    for label, sql in texts.items():
+        tables = sql.count(" FROM ") + sql.count("\nFROM ")
+        assert tables >= 1 and sql.count(clause) == tables - sql.count("FROM ("), label
+    # Unpinned (time_travel = false, or another engine), no clause.
+    assert clause not in _compiled(_queries()["vendors (canonical)"], dialect)
+
+
+@pytest.mark.parametrize(
     ("dialect", "sql"),
     [
         ("snowflake", "SELECT 1; DROP TABLE work_items"),
@@ -129,7 +155,9 @@ def test_a_source_query_that_could_write_is_refused_in_the_warehouses_dialect(di
         ensure_read_only_query(sql, dialect)
 
 
-@pytest.mark.parametrize("dialect", ["snowflake", "bigquery", "databricks", "redshift", "awsathena"])
+@pytest.mark.parametrize(
+    "dialect", ["snowflake", "bigquery", "databricks", "redshift", "awsathena"]
+)
 def test_a_plain_select_in_the_warehouses_own_syntax_is_read_only(dialect):
     sql = {
         "snowflake": "SELECT * FROM lake.work AT(TIMESTAMP => '2026-09-30'::timestamp_ltz)",
@@ -190,14 +218,26 @@ def _snowflake(*arguments: str | os.PathLike[str], folder: Path, source: str = "
     )  # fmt: skip
 
 
+def _without_time_travel(folder: Path) -> Path:
+    """The example config with `time_travel = false`: the emulation's DuckDB has none."""
+    text = EXAMPLE_CONFIG.read_text().replace(
+        "[database]\n", "[database]\ntime_travel = false\n", 1
+    )
+    config = folder / "scorecard.toml"
+    config.write_text(text)
+    return config
+
+
 def test_demo_data_scores_identically_on_snowflake(
     sqlite_demo_url, sqlite_reference, tmp_path, scorecard_cli
 ):
     """The demo world loaded into Snowflake (emulated), the whole job run through
-    snowflake://: every output byte-identical to SQLite's."""
+    snowflake://: every output byte-identical to SQLite's. Then the same run with time
+    travel on (the default) reaches the engine with its AT clause, which the emulation
+    refuses, so the run stops as a source error (exit 3) naming it."""
     (tmp_path / "account").mkdir()
     ran = _snowflake(
-        "run", "--config", EXAMPLE_CONFIG, "--database-url", "SNOWFLAKE_URL", "--as-of", AS_OF,
+        "run", "--config", _without_time_travel(tmp_path), "--database-url", "SNOWFLAKE_URL", "--as-of", AS_OF,
         "--out", tmp_path / "out", "--format", "csv,json",
         folder=tmp_path / "account", source=sqlite_demo_url,
     )  # fmt: skip
@@ -206,6 +246,12 @@ def test_demo_data_scores_identically_on_snowflake(
     assert sqlite_reference["scores.csv"].count(b"\n") > 50
     for name, content in outputs.items():
         assert content == sqlite_reference[name], f"{name} differs on Snowflake"
+    pinned = _snowflake(
+        "run", "--config", EXAMPLE_CONFIG, "--database-url", "SNOWFLAKE_URL", "--as-of", AS_OF,
+        "--out", tmp_path / "pinned", "--format", "csv", folder=tmp_path / "account",
+    )  # fmt: skip
+    assert pinned.returncode == 3, pinned.stdout + pinned.stderr
+    assert "does not support time travel" in pinned.stderr
 
 
 # ---- Databricks SQL: the SQL it would send, run on a real Spark engine ------------------
@@ -233,7 +279,7 @@ def test_the_sql_databricks_would_send_gives_sparks_answers_on_spark(
             for name, query in queries.items():
                 sent = _compiled(query, databricks)
                 hive = _compiled(query, HiveDialect())
-                got = sorted(map(tuple, connection.exec_driver_sql(sent).fetchall()), key=repr)
+                got = sorted(_sent_to_spark(connection, sent), key=repr)
                 want = sorted(map(tuple, connection.exec_driver_sql(hive).fetchall()), key=repr)
                 assert len(want) > 5, name
                 assert got == want, f"{name}: Databricks' SQL gives other rows on Spark"
@@ -256,7 +302,8 @@ def test_text_times_read_alike_in_the_sql_databricks_would_send(spark_url):
             for fmt, value, _ in TEXT_TIMES:
                 parsed = type_coerce(parsed_timestamp(literal(value, String()), fmt), NullType())
                 sent = _compiled(select(parsed), databricks)
-                found.append(_as_utc_text(_as_time(connection.exec_driver_sql(sent).scalar())))
+                (row,) = _sent_to_spark(connection, sent)
+                found.append(_as_utc_text(_as_time(row[0])))
     finally:
         engine.dispose()
     wrong = [
@@ -267,7 +314,17 @@ def test_text_times_read_alike_in_the_sql_databricks_would_send(spark_url):
     assert wrong == []
 
 
+def _sent_to_spark(connection, sql: str) -> list[tuple]:
+    """The SQL as Databricks' connector would send it (no parameters: they are written in),
+    on PyHive's cursor, which otherwise reads % in it as its own placeholders."""
+    cursor = connection.connection.dbapi_connection.cursor()
+    try:
+        cursor.execute(sql)
+        return [tuple(row) for row in cursor.fetchall()]
+    finally:
+        cursor.close()
+
+
 def _as_time(value: object) -> object:
     """PyHive hands a TIMESTAMP over as text."""
     return dt.datetime.fromisoformat(value) if isinstance(value, str) else value
-
