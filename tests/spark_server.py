@@ -107,9 +107,9 @@ def thrift_server(
         _stop(process)
 
 
-# Every Spark process binds to the loopback address only, and no daemon gets more heap than
-# it needs (the machine is small and shared).
-_LOOPBACK_ENV = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "SPARK_DAEMON_MEMORY": "256m"}
+# Every Spark process binds to the loopback address only. (The launcher gives the Thrift
+# server SPARK_DAEMON_MEMORY as its heap when set: only the cluster's daemons get it.)
+_LOOPBACK_ENV = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1"}
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -126,7 +126,10 @@ def _daemon(spark_class: Path, home: Path, name: str, *arguments: str) -> subpro
     with (home / f"{name}.log").open("wb") as output:
         return subprocess.Popen(
             [str(spark_class), *arguments], cwd=home, stdout=output, stderr=subprocess.STDOUT,
-            start_new_session=True, env={**_LOOPBACK_ENV, "SPARK_WORKER_DIR": str(home / name)},
+            start_new_session=True,
+            # No daemon gets more heap than it needs: the machine is small and shared.
+            env={**_LOOPBACK_ENV, "SPARK_DAEMON_MEMORY": "256m",
+                 "SPARK_WORKER_DIR": str(home / name)},
         )  # fmt: skip
 
 
