@@ -118,34 +118,81 @@ def _standing_background(axes: plt.Axes) -> None:
         axes.axhspan(low, high, color=colour, zorder=0, linewidth=0)
 
 
+# The marker of each line as a character, for a legend written in HTML beside the image.
+MARKER_GLYPHS = {
+    "o": "●", "s": "■", "^": "▲", "D": "◆", "v": "▼", "P": "✚", "X": "✖", "<": "◀", ">": "▶",
+    "*": "★",
+}  # fmt: skip
+# The dash of each line in an SVG swatch (stroke-dasharray), matching DASHES.
+DASH_ARRAYS = {"-": "", "--": "5 3", "-.": "6 2 1.5 2", ":": "1.5 2"}
+
+
+def line_legend(names: Sequence[str]) -> list[dict[str, str]]:
+    """The colour, marker and dash of each line of score_trend, in order: the legend is
+    written in the page, as text, so it stays legible when the image shrinks to a phone."""
+    return [
+        {
+            "name": name,
+            "colour": PALETTE[i % len(PALETTE)],
+            "glyph": MARKER_GLYPHS[MARKERS[i % len(MARKERS)]],
+            "dasharray": DASH_ARRAYS[DASHES[i % len(DASHES)]],
+        }
+        for i, name in enumerate(names)
+    ]
+
+
 @_drawn_once
 def score_trend(
     labels: Sequence[str],
     series: dict[str, list[float | None]],
     width: float = 7.0,
     y_label: str = "Composite score",
+    small: dict[str, list[bool]] | None = None,
+    legend: bool = True,
 ) -> str:
-    """Composite score per period, one line per vendor, over the standing bands."""
+    """Composite score per period, one line per vendor, over the standing bands.
+
+    A point in `small` (the score rests on a small sample) is drawn hollow, so a swing on a
+    few items does not read like one on thousands. legend=False leaves the legend to the
+    page (see line_legend).
+    """
     figure, axes = plt.subplots(figsize=(width, 3.1))
     _standing_background(axes)
     x = list(range(len(labels)))
     for i, (name, values) in enumerate(series.items()):
         ys = [float("nan") if v is None else v for v in values]
+        colour = PALETTE[i % len(PALETTE)]
+        marker = MARKERS[i % len(MARKERS)]
         axes.plot(
-            x, ys, label=name, color=PALETTE[i % len(PALETTE)], marker=MARKERS[i % len(MARKERS)],
+            x, ys, label=name, color=colour, marker=marker,
             linestyle=DASHES[i % len(DASHES)], linewidth=1.4, markersize=4,
         )  # fmt: skip
+        flags = (small or {}).get(name, [])
+        hollow = [(xi, y) for xi, y, flag in zip(x, ys, flags, strict=False) if flag]
+        if hollow:
+            axes.plot(
+                [h[0] for h in hollow], [h[1] for h in hollow], linestyle="none", marker=marker,
+                markersize=6, markerfacecolor="white", markeredgecolor=colour, markeredgewidth=1.4,
+            )  # fmt: skip
     axes.set_xticks(x, labels)
     axes.set_ylim(0, 100)
     axes.set_ylabel(y_label)
-    axes.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, fontsize=7)
+    if legend:
+        axes.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, fontsize=7)
     return _data_uri(figure)
 
 
-def dimension_trend(labels: Sequence[str], series: dict[str, list[float | None]]) -> str:
-    """Composite and the four dimension scores of one vendor over the periods."""
+def dimension_trend(
+    labels: Sequence[str],
+    series: dict[str, list[float | None]],
+    small: dict[str, list[bool]] | None = None,
+) -> str:
+    """Composite and the dimension scores of one vendor over the periods; the legend is
+    the page's (line_legend), and a score on a small sample is a hollow marker."""
     # The axis carries the composite and each dimension: it is a score, not "the composite".
-    return score_trend(labels, series, width=6.2, y_label="Score (0–100)")
+    return score_trend(
+        labels, series, width=6.2, y_label="Score (0–100)", small=small, legend=False
+    )
 
 
 # Above this many vendors a legend would outgrow the chart: the bubbles go unnamed.

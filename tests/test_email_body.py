@@ -167,7 +167,7 @@ def test_each_vendor_email_states_its_composite_rank_and_change_as_in_scores_csv
             assert re.search(rf"\b{composite} / 100", body)
             assert row["standing"] in body
             assert rank in body if row["sourcing"] != "in_house" else "not ranked" in body
-            assert re.search(r"(points since last period \((a real change|within noise|not tested)\)"
+            assert re.search(r"(points since last period \((a real change: [^)]*|not shown to be real: [^)]*|not tested)\)"
                              r"|no comparison)", body)  # fmt: skip
         checked += 1
     assert checked >= 2
