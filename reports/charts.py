@@ -20,7 +20,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.backends.backend_svg import RendererSVG
 from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
 from matplotlib.transforms import Bbox
 
 from scoring.control import MEASURES as MEASURE_TITLES
@@ -127,15 +126,17 @@ MARKER_GLYPHS = {
 DASH_ARRAYS = {"-": "", "--": "5 3", "-.": "6 2 1.5 2", ":": "1.5 2"}
 
 
-def line_legend(names: Sequence[str]) -> list[dict[str, str]]:
-    """The colour, marker and dash of each line of score_trend, in order: the legend is
-    written in the page, as text, so it stays legible when the image shrinks to a phone."""
+def line_legend(names: Sequence[str], lines: bool = True) -> list[dict[str, Any]]:
+    """The colour, marker and dash of each series of score_trend (or, lines=False, each
+    bubble of cost_vs_quality), in order: the legend is written in the page, as text, so it
+    stays legible when the image shrinks to a phone's width."""
     return [
         {
             "name": name,
             "colour": PALETTE[i % len(PALETTE)],
             "glyph": MARKER_GLYPHS[MARKERS[i % len(MARKERS)]],
-            "dasharray": DASH_ARRAYS[DASHES[i % len(DASHES)]],
+            "line": lines,
+            "dasharray": DASH_ARRAYS[DASHES[i % len(DASHES)]] if lines else "",
         }
         for i, name in enumerate(names)
     ]
@@ -203,33 +204,20 @@ LEGEND_MAX = 10
 def cost_vs_quality(points: Sequence[tuple[str, float, float, float]]) -> str:
     """Cost ratio against accuracy per vendor; bubble area is spend. Upper right is best.
 
-    Up to LEGEND_MAX vendors, a legend names them (shape and colour), since
-    labels on the plot collide; beyond that the chart shows the spread only.
+    Up to LEGEND_MAX vendors, each has its own shape and colour, which the page's legend
+    names (line_legend(names, lines=False)), since labels on the plot collide; beyond that
+    the chart shows the spread only.
     """
     named = len(points) <= LEGEND_MAX
     figure, axes = plt.subplots(figsize=(7.0, 3.4))
     largest = max((abs(p[3]) for p in points), default=1.0) or 1.0
-    handles = []
     if named:
-        for i, (name, cost, quality, spend) in enumerate(points):
+        for i, (_name, cost, quality, spend) in enumerate(points):
             colour, marker = PALETTE[i % len(PALETTE)], MARKERS[i % len(MARKERS)]
             axes.scatter(
                 [cost], [quality * 100], s=40 + 560 * abs(spend) / largest, color=colour,
                 marker=marker, alpha=0.75, edgecolors="#222222", linewidths=0.5, zorder=3,
             )  # fmt: skip
-            handles.append(
-                Line2D(
-                    [],
-                    [],
-                    color=colour,
-                    marker=marker,
-                    linestyle="",
-                    markersize=7,
-                    markeredgecolor="#222222",
-                    markeredgewidth=0.5,
-                    label=name,
-                )
-            )
     else:
         # Unnamed bubbles all look alike: one collection, drawn in the same order, not one per
         # vendor (at 1,000 vendors that took 2.4 s and 30 MiB to draw, and 1.1 MB to embed).
@@ -245,14 +233,6 @@ def cost_vs_quality(points: Sequence[tuple[str, float, float, float]]) -> str:
     axes.set_xlabel("Cost ratio (total cost of ownership / in-house cost per unit; < 1 is cheaper)")
     axes.set_ylabel("Accuracy (%)")
     axes.invert_xaxis()
-    if named:
-        axes.legend(
-            handles=handles,
-            loc="center left",
-            bbox_to_anchor=(1.01, 0.5),
-            frameon=False,
-            fontsize=7,
-        )
     return _data_uri(figure)
 
 
