@@ -19,7 +19,6 @@ from reports.view import COMPOSITE_CHANGE_NOTE, DASH, ReportContext
 STANDINGS = ("excellent", "good", "watch", "critical")
 
 
-
 @dataclass(frozen=True)
 class Notice:
     """Why the attachment is not in the message, and where the reader finds the file."""

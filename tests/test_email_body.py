@@ -306,6 +306,8 @@ def test_the_html_renders_light_and_dark_in_chromium_and_passes_axe(world, tmp_p
             assert background > 0.9 and text < 0.3, shot
     # On a 390 px phone no message scrolls sideways.
     assert len(report["phone"]) == len(pages)
-    assert [(Path(s["file"]).name, s["scrollWidth"]) for s in report["phone"] if s["scrollWidth"] > 390] == []
+    assert [
+        (Path(s["file"]).name, s["scrollWidth"]) for s in report["phone"] if s["scrollWidth"] > 390
+    ] == []
     serious = [v for v in axe_violations(chromium, pages) if v["impact"] in ("serious", "critical")]
     assert serious == []
