@@ -22,6 +22,13 @@ STATUS_TITLE = {
 }
 
 
+def status_title(status: str, provisional: bool) -> str:
+    """A miss in a month not yet over owes nothing yet: it is never called "credit due"."""
+    if provisional and status in ("due", "pending"):
+        return "provisional miss: month not over"
+    return STATUS_TITLE[status]
+
+
 def _money2(value: float, currency: str) -> str:
     return money(value, currency, 2)
 
@@ -120,7 +127,7 @@ def level_row(row: dict[str, Any], currency: str) -> dict[str, Any]:
         "fees": _money2(row["fees"], currency),
         "credit": _money2(row["credit"], currency) if row["credit"] else DASH,
         "status": row["status"],
-        "status_title": STATUS_TITLE[row["status"]],
+        "status_title": status_title(row["status"], row["provisional"]),
     }
 
 

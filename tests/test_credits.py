@@ -335,3 +335,12 @@ def test_the_credit_rows_and_the_vendor_email_name_the_process_in_words_not_its_
              "attachment_name": "scorecard"}  # fmt: skip
     text = vendor_text(model)
     assert "(IT service desk)" in text and "it_service_desk" not in text
+
+
+def test_a_miss_in_a_month_not_over_is_a_provisional_miss_never_credit_due():
+    from reports.credits import status_title
+
+    assert status_title("due", provisional=True) == "provisional miss: month not over"
+    assert status_title("pending", provisional=True) == "provisional miss: month not over"
+    assert status_title("due", provisional=False) == "credit due"
+    assert status_title("met", provisional=True) == "met"
