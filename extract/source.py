@@ -447,7 +447,10 @@ def _pin_to_now(connection: Connection) -> dt.datetime:
 def first_line(exc: BaseException) -> str:
     """The driver's own message, first line only: what a user can act on."""
     text = _spark_message(exc) or str(getattr(exc, "orig", None) or exc)
-    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    line = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    if "time travel" in line.lower():  # a view, or a table kept without its history
+        line += " (set [database] time_travel = false to read it as it is)"
+    return line
 
 
 def _spark_message(exc: BaseException) -> str | None:

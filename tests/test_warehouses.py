@@ -252,6 +252,7 @@ def test_demo_data_scores_identically_on_snowflake(
     )  # fmt: skip
     assert pinned.returncode == 3, pinned.stdout + pinned.stderr
     assert "does not support time travel" in pinned.stderr
+    assert "(set [database] time_travel = false to read it as it is)" in pinned.stderr
 
 
 # ---- Databricks SQL: the SQL it would send, run on a real Spark engine ------------------
