@@ -365,12 +365,14 @@ def ensure_read_only_query(sql: str, dialect: str | None = None) -> str:
         if isinstance(node, exp.Anonymous):
             if str(node.name).lower() not in names:
                 raise NotReadOnly(_refused_function(str(node.name)))
+        elif isinstance(node, _CONSTRUCTS):  # And and Or are functions to sqlglot
+            continue
         elif isinstance(node, exp.Func):
             if not isinstance(node, _FUNCTIONS) and not (
                 duckdb and isinstance(node, _DUCKDB_FUNCTIONS)
             ):
                 raise NotReadOnly(_refused_function(_written_name(node, dialect)))
-        elif not isinstance(node, _CONSTRUCTS):
+        else:
             raise NotReadOnly(
                 f"uses {_construct_name(node)}, which is not on the job's list of what a read "
                 "query needs (docs/security.md, \"Source queries\")"
@@ -420,6 +422,8 @@ def _read_alike(sql: str, dialect: str | None) -> None:
     for token in tokens:
         gaps.append((previous_end + 1, sql[previous_end + 1 : token.start]))
         previous_end = token.end
+        if token.token_type.name == "HINT":  # sqlglot reads /*+ as a hint of its own
+            gaps.append((token.start, sql[token.start : token.end + 1] + " */"))
         if glot == "mysql" and token.token_type.name.endswith("STRING"):
             written = sql[token.start : token.end + 1]
             if "\\" in written:
