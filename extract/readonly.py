@@ -222,7 +222,8 @@ _ANY_DIALECT = frozenset(
 )
 # DuckDB's file readers, which sqlglot knows by name: DuckDB only (see files_read).
 _DUCKDB_FUNCTIONS: tuple[type[exp.Expression], ...] = tuple(
-    node for node in (getattr(exp, name, None) for name in ("ReadCSV", "ReadParquet"))
+    node
+    for node in (getattr(exp, name, None) for name in ("ReadCSV", "ReadParquet"))
     if isinstance(node, type)
 )
 
@@ -375,7 +376,7 @@ def ensure_read_only_query(sql: str, dialect: str | None = None) -> str:
         else:
             raise NotReadOnly(
                 f"uses {_construct_name(node)}, which is not on the job's list of what a read "
-                "query needs (docs/security.md, \"Source queries\")"
+                'query needs (docs/security.md, "Source queries")'
             )
     return sql
 
@@ -383,7 +384,7 @@ def ensure_read_only_query(sql: str, dialect: str | None = None) -> str:
 def _refused_function(name: str) -> str:
     return (
         f"calls {name}(), which is not on the job's list of functions a read query needs "
-        "(docs/security.md, \"Source queries\")"
+        '(docs/security.md, "Source queries")'
     )
 
 

@@ -198,7 +198,9 @@ def test_a_query_with_a_hidden_write_is_refused_and_the_transaction_would_stop_i
     engine = open_engine(postgresql_url, read_only=True)
     try:
         with (
-            pytest.raises(Exception, match=r"cannot execute nextval\(\) in a read-only transaction"),
+            pytest.raises(
+                Exception, match=r"cannot execute nextval\(\) in a read-only transaction"
+            ),
             read_only_connection(engine) as connection,
         ):
             connection.exec_driver_sql(query)
