@@ -398,7 +398,7 @@ def _written_name(node: exp.Func, dialect: str | None) -> str:
     return name.group(0) if name else node.sql_name()
 
 
-def _construct_name(node: exp.Expression) -> str:
+def _construct_name(node: object) -> str:
     return re.sub(r"(?<=[a-z])(?=[A-Z])", " ", type(node).__name__).upper()
 
 

@@ -7,7 +7,7 @@ from sqlalchemy import String, create_engine, literal, select, text, type_coerce
 from sqlalchemy.types import NullType
 
 from extract.dialects import parsed_timestamp
-from extract.mapping import Problems, canonical_source
+from extract.mapping import Kind, Problems, canonical_source
 from extract.source import open_engine, read_only_connection
 from scorecard.config import ColumnConstant, TableSource
 from tests.test_dialects import _as_utc_text
@@ -82,7 +82,7 @@ def test_value_maps_null_values_and_constants_with_quotes_and_backslashes(any_da
     try:
         with read_only_connection(engine) as connection:
             probe = connection.execute(select(text("*")).select_from(text("export")).limit(0))
-            kinds = {name: "text" for name in probe.keys()}
+            kinds: dict[str, Kind] = dict.fromkeys(probe.keys(), "text")
             problems = Problems()
             source = canonical_source("work_items", spec, kinds, problems)
             assert source.select is not None, problems
