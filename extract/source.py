@@ -9,6 +9,7 @@ from __future__ import annotations
 import atexit
 import datetime as dt
 import os
+import re
 import shutil
 import sqlite3
 import tempfile
@@ -295,6 +296,8 @@ def _prepare_session(connection: Connection, snapshot: str | None = None) -> Non
     dialect = connection.dialect.name
     if dialect == "sqlite":
         connection.exec_driver_sql("PRAGMA query_only = ON")
+        # A damaged or truncated file fails here, in one line, not in the first catalog call.
+        connection.exec_driver_sql("SELECT count(*) FROM sqlite_master").scalar()
         # Python's sqlite3 starts no transaction for a SELECT: without one, each
         # statement would see the file as it is at that moment.
         connection.exec_driver_sql("BEGIN")
@@ -361,20 +364,37 @@ def read_only_connection(engine: Engine, snapshot: str | None = None) -> Iterato
 
     snapshot: from `export_snapshot`, to read exactly what another open transaction reads.
     """
+    url = redact_url(engine.url.render_as_string(hide_password=False))
     try:
         connection = engine.connect()
     except SQLAlchemyError as exc:
-        raise SourceError(
-            f"cannot connect to {redact_url(engine.url.render_as_string(hide_password=False))}: "
-            f"{first_line(exc)}"
+        raise SourceError(f"cannot connect to {url}: {first_line(exc)}") from None
+    except TypeError as exc:  # the driver refused an option of the URL's query string
+        unknown = re.search(r"unexpected keyword argument '([^']+)'", str(exc))
+        if unknown is None:
+            raise
+        raise ConfigError(
+            f"database URL {url}: the driver knows no option {unknown.group(1)!r} "
+            "(check its spelling after the ?)"
         ) from None
     try:
         with connection.begin() as transaction:
-            _prepare_session(connection, snapshot)
+            try:
+                _prepare_session(connection, snapshot)
+            except SQLAlchemyError as exc:
+                raise SourceError(f"cannot read {url}: {_damaged(exc)}") from None
             yield connection
             transaction.rollback()
     finally:
         connection.close()
+
+
+def _damaged(exc: SQLAlchemyError) -> str:
+    """The driver's line, and for SQLite what it means: the file is not a whole database."""
+    message = first_line(exc)
+    if message in ("file is not a database", "database disk image is malformed"):
+        return f"{message} (the file is damaged, truncated or not a SQLite database)"
+    return message
 
 
 def first_line(exc: BaseException) -> str:

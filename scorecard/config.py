@@ -42,6 +42,10 @@ _CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 Fraction = Annotated[float, Field(ge=0, le=1)]
 Positive = Annotated[float, Field(gt=0)]
+# PostgreSQL's statement_timeout is a 32-bit number of milliseconds.
+MAX_STATEMENT_TIMEOUT_SECONDS = 2_147_483
+# Base-currency units for one unit of a currency: no currency is worth a million of another.
+MAX_EXCHANGE_RATE = 1_000_000
 NonNegative = Annotated[float, Field(ge=0)]
 
 
@@ -71,8 +75,9 @@ class DatabaseConfig(_Frozen):
     """A URL without a password (a SQLite file, or a server using trust/peer auth)."""
     url_env: str | None = None
     """Name of an environment variable that holds the URL (the way to pass passwords)."""
-    statement_timeout_seconds: Annotated[float, Field(gt=0)] = 600
-    """A query running longer is cancelled (PostgreSQL, MariaDB, MySQL) and the run exits 3."""
+    statement_timeout_seconds: Annotated[float, Field(gt=0, le=MAX_STATEMENT_TIMEOUT_SECONDS)] = 600
+    """A query running longer is cancelled (PostgreSQL, MariaDB, MySQL) and the run exits 3.
+    At most 2,147,483 s (24.8 days): PostgreSQL's largest statement_timeout."""
     parallel_queries: Annotated[int, Field(ge=1, le=16)] = 2
     """PostgreSQL and SQLite: sum the work items in this many concurrent queries on one snapshot."""
     duckdb_memory_mb: Annotated[int, Field(ge=64)] | None = None
@@ -197,8 +202,11 @@ class RunConfig(_Frozen):
 
 class CurrencyConfig(_Frozen):
     base: str = "EUR"
-    rates: dict[str, Positive] = Field(default_factory=dict)
-    """Units of the base currency for one unit of each other currency."""
+    rates: dict[str, Annotated[float, Field(gt=0, le=MAX_EXCHANGE_RATE)]] = Field(
+        default_factory=dict
+    )
+    """Units of the base currency for one unit of each other currency (at most a million:
+    every charge then still converts to an exact number of cents)."""
 
     @field_validator("base")
     @classmethod
