@@ -103,9 +103,50 @@ def duckdb_spill_folder() -> str:
     spilling query fails) or readable by others (who could read the rows spilled). DuckDB
     makes the folder returned inside it, and removes it when the database closes.
     """
-    parent = tempfile.mkdtemp(prefix="scorecard-duckdb-")
+    remove_dead_spill_folders()
+    parent = tempfile.mkdtemp(prefix=f"{_SPILL_PREFIX}{os.getpid()}-")
     atexit.register(shutil.rmtree, parent, ignore_errors=True)
     return os.path.join(parent, "spill")
+
+
+_SPILL_PREFIX = "scorecard-duckdb-"
+_SPILL_FOLDER = re.compile(re.escape(_SPILL_PREFIX) + r"(\d+)-[^/]+")
+
+
+def remove_dead_spill_folders(folder: str | None = None) -> list[str]:
+    """The job's spill folders left by runs that were killed (no atexit ran), removed: only
+    folders named by the job (scorecard-duckdb-<pid>-...), owned by this user, whose process
+    is gone. A folder of a live process, or of another user, is never touched."""
+    folder = folder or tempfile.gettempdir()
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        found = _SPILL_FOLDER.fullmatch(entry.name)
+        if found is None or not entry.is_dir(follow_symlinks=False):
+            continue
+        try:
+            if entry.stat(follow_symlinks=False).st_uid != os.getuid():
+                continue
+        except OSError:
+            continue
+        if _alive(int(found.group(1))):
+            continue
+        shutil.rmtree(entry.path, ignore_errors=True)
+        removed.append(entry.path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # another user's process, or no such number: not ours to judge
+    return True
 
 
 def _connect_arguments(
