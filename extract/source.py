@@ -118,7 +118,7 @@ def remove_dead_spill_folders(folder: str | None = None) -> list[str]:
     folders named by the job (scorecard-duckdb-<pid>-...), owned by this user, whose process
     is gone. A folder of a live process, or of another user, is never touched."""
     folder = folder or tempfile.gettempdir()
-    removed = []
+    removed: list[str] = []
     try:
         entries = list(os.scandir(folder))
     except OSError:
