@@ -10,7 +10,7 @@ from typing import Any
 
 import polars as pl
 
-from scoring.credits import ServiceCredits
+from scoring.credits import ServiceCredits, claims
 
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
 _FORMULA_START = r"^[=+\-@\t\r]"
@@ -52,6 +52,7 @@ def run_tables(
     data_quality: pl.DataFrame,
     formats: Sequence[str],
     credits: ServiceCredits | None = None,
+    currency: str = "",
 ) -> dict[str, bytes]:
     """The run's tables by file name: scores in the formats asked for, and always what was
     rejected (a run must say so, whatever the formats) and, with contracts, the credits (the
@@ -65,5 +66,11 @@ def run_tables(
         files["service_credits.csv"] = csv_bytes(credits.levels)
         if "json" in formats:
             files["service_credits.json"] = json_bytes(credits.levels)
+        # For accounts payable: what to claim, vendor by month (contract section 12).
+        files["credit_claims.csv"] = csv_bytes(claims(credits, currency))
+        if credits.evidence is not None:
+            files["evidence.csv"] = csv_bytes(credits.evidence)
+            if "json" in formats:
+                files["evidence.json"] = json_bytes(credits.evidence)
     files["data_quality.csv"] = csv_bytes(data_quality)
     return files

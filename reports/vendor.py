@@ -37,6 +37,7 @@ from reports.view import (
 )
 from scorecard.config import DIMENSIONS, Config
 from scoring.control import MEASURES as CONTROL_MEASURES
+from scoring.facing import vendor_facing_table
 from scoring.control import ControlChart
 from scoring.metrics import wilson_interval
 from scoring.significance import TESTED_RATES
@@ -329,6 +330,12 @@ def build_vendor(
     table, config = inputs.table, inputs.config
     currency = config.currency.base
     labels = [p.label for p in inputs.periods]
+    if not internal:
+        # Made only of what it shows: nothing on it rests on the in-house cost (section 12).
+        table = facing_table(table, config, labels)
+        portfolio_ranked = int(
+            table.filter((pl.col("period") == labels[-1]) & pl.col("rank").is_not_null()).height
+        )
     current_period = inputs.periods[-1]
     vendor_rows = table.filter(pl.col("vendor_id") == vendor_id)
     all_rows = {
@@ -462,6 +469,20 @@ def build_vendor(
     else:
         model["peers"] = peer_ranges(table, vendor_id, labels[-1], processes)
     return model
+
+
+_FACING: list[tuple[pl.DataFrame, Config, tuple[str, ...], pl.DataFrame]] = []
+
+
+def facing_table(table: pl.DataFrame, config: Config, labels: Sequence[str]) -> pl.DataFrame:
+    """vendor_facing_table, made once per run's table (a pack builds one scorecard per vendor)."""
+    key = tuple(labels)
+    for known, known_config, known_labels, facing in _FACING:
+        if known is table and known_config is config and known_labels == key:
+            return facing
+    facing = vendor_facing_table(table, config, labels)
+    _FACING[:] = [(table, config, key, facing)]
+    return facing
 
 
 KPI_CHANGES = [
