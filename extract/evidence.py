@@ -169,13 +169,19 @@ def work_item_evidence_query(
         elif group.kpi in failed:
             month, test = failed[group.kpi]
             tests.append(_group_test(k, group, month, test))
-    return (
-        select(
-            k.vendor_id, k.process, k["_id"].label("item_id"), k.due_month, k.completed_month,
-            k.on_time, k.completed, k.defects, k.reworked, k.turnaround_ms, k.late_ms,
-        )  # fmt: skip
-        .where(k.rule.is_(None), _any(tests))
-    )
+    return select(
+        k.vendor_id,
+        k.process,
+        k["_id"].label("item_id"),
+        k.due_month,
+        k.completed_month,
+        k.on_time,
+        k.completed,
+        k.defects,
+        k.reworked,
+        k.turnaround_ms,
+        k.late_ms,
+    ).where(k.rule.is_(None), _any(tests))  # fmt: skip
 
 
 def request_evidence_query(
@@ -235,19 +241,20 @@ def request_evidence_query(
         if group.kpi == "response_within_target_rate":
             failed = and_(k.target_due == 1, k.within_target == 0)
         elif group.kpi == "mean_first_response_hours":
-            failed = and_(
-                k.answered == 1, k.response_ms > group.threshold * MILLISECONDS_PER_HOUR
-            )
+            failed = and_(k.answered == 1, k.response_ms > group.threshold * MILLISECONDS_PER_HOUR)
         else:
             continue
         tests.append(_group_test(k, group, "opened_month", failed))
-    return (
-        select(
-            k.vendor_id, k.process, k["_id"].label("item_id"), k.opened_month, k.answered,
-            k.response_ms, k.within_target, k.target_due,
-        )  # fmt: skip
-        .where(k.rule.is_(None), _any(tests))
-    )
+    return select(
+        k.vendor_id,
+        k.process,
+        k["_id"].label("item_id"),
+        k.opened_month,
+        k.answered,
+        k.response_ms,
+        k.within_target,
+        k.target_due,
+    ).where(k.rule.is_(None), _any(tests))  # fmt: skip
 
 
 def groups_of(groups: Sequence[EvidenceGroup], table: str) -> list[EvidenceGroup]:

@@ -151,10 +151,9 @@ def run(
         expected = expected_documents(scored.table)
         if options.vendors:
             folder.carry_over(expected)  # the other vendors' documents, as the last run wrote them
-        folder.write_all(
-            run_tables(scored.table, data.data_quality, config.run.formats, scored.credits,
-                       config.currency.base)  # fmt: skip
-        )
+        tables = run_tables(scored.table, data.data_quality, config.run.formats, scored.credits,
+                            config.currency.base)  # fmt: skip
+        folder.write_all(tables)
         if documents := [f for f in ("html", "pdf") if f in config.run.formats]:
             render_reports(inputs, documents, progress, tick=tick, sink=folder.write,
                            vendors=options.vendors or None, portfolio=options.portfolio)  # fmt: skip

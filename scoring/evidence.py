@@ -57,9 +57,13 @@ def evidence_groups(levels: pl.DataFrame) -> list[EvidenceGroup]:
     chosen = levels.filter(needs_evidence()).sort("month", "vendor_id", "service_level")
     return [
         EvidenceGroup(
-            vendor_id=r["vendor_id"], service_level=r["service_level"], process=r["process"],
-            month=r["month"], kpi=r["kpi"], threshold=float(r["threshold"]),
-        )  # fmt: skip
+            vendor_id=r["vendor_id"],
+            service_level=r["service_level"],
+            process=r["process"],
+            month=r["month"],
+            kpi=r["kpi"],
+            threshold=float(r["threshold"]),
+        )
         for r in chosen.iter_rows(named=True)
     ]
 
@@ -67,13 +71,25 @@ def evidence_groups(levels: pl.DataFrame) -> list[EvidenceGroup]:
 def _groups_frame(groups: Sequence[EvidenceGroup]) -> pl.DataFrame:
     return pl.DataFrame(
         [
-            {"vendor_id": g.vendor_id, "service_level": g.service_level, "g_process": g.process,
-             "month": g.month, "kpi": g.kpi, "threshold": g.threshold}  # fmt: skip
+            {
+                "vendor_id": g.vendor_id,
+                "service_level": g.service_level,
+                "g_process": g.process,
+                "month": g.month,
+                "kpi": g.kpi,
+                "threshold": g.threshold,
+            }
             for g in groups
         ],
-        schema={"vendor_id": pl.String, "service_level": pl.String, "g_process": pl.String,
-                "month": pl.String, "kpi": pl.String, "threshold": pl.Float64},
-    )  # fmt: skip
+        schema={
+            "vendor_id": pl.String,
+            "service_level": pl.String,
+            "g_process": pl.String,
+            "month": pl.String,
+            "kpi": pl.String,
+            "threshold": pl.Float64,
+        },
+    )
 
 
 def _matched(rows: pl.DataFrame, groups: pl.DataFrame, kpis: Sequence[str]) -> pl.DataFrame:
@@ -151,13 +167,10 @@ def bounded(rows: pl.DataFrame, max_items: int) -> pl.DataFrame:
         pl.int_range(pl.len()).over(group).alias("_place"), pl.len().over(group).alias("_count")
     )
     kept = ordered.filter(pl.col("_place") < max_items)
-    more = (
-        ordered.filter(pl.col("_place") == max_items)
-        .with_columns(
-            pl.lit(None, pl.String).alias("item_id"),
-            pl.lit(MORE).alias("reason"),
-            (pl.col("_count") - max_items).cast(pl.Float64).alias("value"),
-        )
+    more = ordered.filter(pl.col("_place") == max_items).with_columns(
+        pl.lit(None, pl.String).alias("item_id"),
+        pl.lit(MORE).alias("reason"),
+        (pl.col("_count") - max_items).cast(pl.Float64).alias("value"),
     )
     return (
         pl.concat([kept, more])
@@ -170,9 +183,13 @@ def bounded(rows: pl.DataFrame, max_items: int) -> pl.DataFrame:
 def evidence_rows(read: EvidenceRows) -> pl.DataFrame:
     """Every item behind every group, unbounded, with its reason and value."""
     groups = _groups_frame(read.groups)
-    return pl.concat(
-        [work_item_reasons(read.work_items, groups), request_reasons(read.requests, groups)]
-    ).cast(EVIDENCE_SCHEMA).select(EVIDENCE_COLUMNS)  # type: ignore[arg-type]
+    return (
+        pl.concat(
+            [work_item_reasons(read.work_items, groups), request_reasons(read.requests, groups)]
+        )
+        .cast(EVIDENCE_SCHEMA)  # type: ignore[arg-type]
+        .select(EVIDENCE_COLUMNS)
+    )
 
 
 def evidence_counts(read: EvidenceRows, rows: pl.DataFrame) -> pl.DataFrame:

@@ -52,8 +52,13 @@ def strict_config(max_items: int = 1000) -> Any:
         vendor: {
             "at_risk_pct": 0.1,
             "service_levels": [
-                {"name": name, "process": process if process == "ALL" else own, "kpi": kpi,
-                 side: threshold, "allocation_pct": 10}  # fmt: skip
+                {
+                    "name": name,
+                    "process": process if process == "ALL" else own,
+                    "kpi": kpi,
+                    side: threshold,
+                    "allocation_pct": 10,
+                }
                 for name, process, kpi, side, threshold in STRICT_LEVELS
             ],
         }
@@ -67,7 +72,9 @@ def strict_config(max_items: int = 1000) -> Any:
 def demo(tmp_path_factory, scorecard_cli) -> str:
     base = tmp_path_factory.mktemp("evidence")
     url = f"sqlite:///{base / 'demo.db'}"
-    made = scorecard_cli("demo-data", "--database-url", url, "--scale", "0.1", "--through", "2026-09-30")
+    made = scorecard_cli(
+        "demo-data", "--database-url", url, "--scale", "0.1", "--through", "2026-09-30"
+    )
     assert made.exit_code == 0, made.output
     return url
 
@@ -121,7 +128,9 @@ def test_every_rate_reconciles_with_its_numerator_and_denominator(demo):
     # The counts the reports show are the same.
     counts = credits.evidence_counts
     assert counts is not None
-    mine = counts.join(_counted(credits.evidence), on=["month", "vendor_id", "service_level"], how="left")
+    mine = counts.join(
+        _counted(credits.evidence), on=["month", "vendor_id", "service_level"], how="left"
+    )
     assert (mine.get_column("items") == mine.get_column("n").fill_null(0).cast(pl.Int64)).all()
 
 
@@ -221,15 +230,17 @@ def test_a_mean_kpis_over_maximum_items_carry_their_own_value(demo):
 
 
 def test_the_claim_file_holds_every_month_over_with_money_unclaimed(demo):
-    scores, _ = _scored(demo, CONFIG_DEFAULT())
+    scores, _ = _scored(demo, default_config())
     credits = scores.scored.credits
     claim = claims(credits, "EUR")
     over = credits.months.filter(~pl.col("provisional"))
     assert claim.height == over.filter(pl.col("unclaimed") > 0).height > 0
-    assert round(claim.get_column("unclaimed").sum(), 2) == round(over.get_column("unclaimed").sum(), 2)
+    assert round(claim.get_column("unclaimed").sum(), 2) == round(
+        over.get_column("unclaimed").sum(), 2
+    )
     assert claim.columns == ["vendor_id", "vendor_name", "month", "levels_missed", "credit_due",
                              "credited", "unclaimed", "currency"]  # fmt: skip
 
 
-def CONFIG_DEFAULT() -> Any:  # noqa: N802
+def default_config() -> Any:
     return config_from_mapping(tomllib.loads(CONFIG.read_text()))
