@@ -41,6 +41,7 @@ from extract.evidence import (
     WORK_ITEM_EVIDENCE_SCHEMA,
     EvidenceGroup,
     EvidenceRows,
+    accepted,
     groups_of,
     request_evidence_query,
     work_item_evidence_query,
@@ -460,7 +461,10 @@ def _extract_once(
     if not groups:
         return activity
     progress(f"listing the items behind {len(groups)} missed service levels")
-    read = {}
+    if connection.dialect.name == "postgresql":
+        # Its JIT would spend seconds compiling the groups' tests for one pass over the rows.
+        connection.exec_driver_sql("SET LOCAL jit = off")
+    read: dict[str, pl.DataFrame] = {}
     for table, schema in (
         ("work_items", WORK_ITEM_EVIDENCE_SCHEMA),
         ("requests", REQUEST_EVIDENCE_SCHEMA),
@@ -471,17 +475,14 @@ def _extract_once(
             continue
         found = resolved[table]
         query = (
-            work_item_evidence_query(
-                sources[table], window, repeated[table], wanted, found.parsed, _fence(connection)
-            )
+            work_item_evidence_query(sources[table], window, repeated[table], wanted, found.parsed)
             if table == "work_items"
             else request_evidence_query(
-                sources[table], window, repeated[table], wanted, target_hours, found.parsed,
-                _fence(connection),
+                sources[table], window, repeated[table], wanted, target_hours, found.parsed
             )
         )  # fmt: skip
         # On this connection, in this transaction: the state of the data the sums read.
-        read[table] = _read_summary(connection, query, schema, table)
+        read[table] = accepted(_read_summary(connection, query, schema, table))
     return dataclasses.replace(
         activity, evidence=EvidenceRows(groups, read["work_items"], read["requests"])
     )

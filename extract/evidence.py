@@ -27,13 +27,13 @@ from extract.dialects import at, milliseconds_between
 from extract.summaries import (
     MILLISECONDS_PER_HOUR,
     Repeated,
+    ReportPeriod,
     Window,
     _example_id,
     _flag,
     _period_of,
     _rule_column,
     _with_duplicates,
-    fenced,
     rows_read,
 )
 from extract.validate import request_sql_rules, work_item_sql_rules
@@ -70,6 +70,7 @@ WORK_ITEM_EVIDENCE_SCHEMA = {
     "vendor_id": pl.String(),
     "process": pl.String(),
     "item_id": pl.String(),
+    "rule": pl.String(),
     "due_month": pl.String(),
     "completed_month": pl.String(),
     "on_time": pl.Int64(),
@@ -83,6 +84,7 @@ REQUEST_EVIDENCE_SCHEMA = {
     "vendor_id": pl.String(),
     "process": pl.String(),
     "item_id": pl.String(),
+    "rule": pl.String(),
     "opened_month": pl.String(),
     "answered": pl.Int64(),
     "response_ms": pl.Int64(),
@@ -91,23 +93,56 @@ REQUEST_EVIDENCE_SCHEMA = {
 }
 
 
-def _group_test(
-    k: Any, group: EvidenceGroup, month_column: str, failed: ColumnElement[bool]
-) -> ColumnElement[bool]:
-    tests = [k.vendor_id == group.vendor_id, k[month_column] == group.month, failed]
-    if group.process != ALL_PROCESSES:
-        tests.append(k.process == group.process)
-    return and_(*tests)
-
-
 def _any(tests: Sequence[ColumnElement[bool]]) -> ColumnElement[bool]:
     return or_(*tests) if tests else false()
 
 
-def _months(window: Window, groups: Sequence[EvidenceGroup]) -> tuple[dt.datetime, dt.datetime]:
-    """The span of the groups' months: the rows outside it are left out before any rule runs."""
-    chosen = [p for p in window.periods if p.label in {g.month for g in groups}]
-    return min(p.window_start for p in chosen), max(p.window_end for p in chosen)
+def _period(window: Window, label: str) -> ReportPeriod:
+    return next(p for p in window.periods if p.label == label)
+
+
+def _source_test(
+    c: Mapping[str, ColumnElement[Any]], group: EvidenceGroup, failed: ColumnElement[bool]
+) -> ColumnElement[bool]:
+    """The group's vendor, process and failing test on the source's own columns."""
+    tests = [c["vendor_id"] == group.vendor_id, failed]
+    if group.process != ALL_PROCESSES:
+        tests.append(c["process"] == group.process)
+    return and_(*tests)
+
+
+def _merged(
+    window: Window, groups: Sequence[EvidenceGroup]
+) -> list[tuple[EvidenceGroup, list[tuple[dt.datetime, dt.datetime]]]]:
+    """The groups of one vendor, process, KPI and threshold together, their months merged
+    into spans of consecutive months: a dozen missed months are one range test, not twelve."""
+    by_level: dict[tuple[str, str, str, float], list[ReportPeriod]] = {}
+    first: dict[tuple[str, str, str, float], EvidenceGroup] = {}
+    for group in groups:
+        key = (group.vendor_id, group.process, group.kpi, group.threshold)
+        by_level.setdefault(key, []).append(_period(window, group.month))
+        first.setdefault(key, group)
+    merged = []
+    for key, months in by_level.items():
+        spans: list[tuple[dt.datetime, dt.datetime]] = []
+        for month in sorted(months, key=lambda m: m.window_start):
+            if spans and spans[-1][1] == month.window_start:
+                spans[-1] = (spans[-1][0], month.window_end)
+            else:
+                spans.append((month.window_start, month.window_end))
+        merged.append((first[key], spans))
+    return merged
+
+
+def _within(time: ColumnElement[Any], spans: Sequence[tuple[dt.datetime, dt.datetime]]) -> Any:
+    return _any([and_(time >= at(start), time < at(end)) for start, end in spans])
+
+
+def _narrowed(
+    c: Mapping[str, ColumnElement[Any]], groups: Sequence[EvidenceGroup], tests: Any
+) -> Any:
+    """Only the missed vendors (tested first, on a plain column), then the groups' tests."""
+    return and_(c["vendor_id"].in_(sorted({g.vendor_id for g in groups})), _any(tests))
 
 
 def work_item_evidence_query(
@@ -116,7 +151,6 @@ def work_item_evidence_query(
     repeated: Repeated,
     groups: Sequence[EvidenceGroup],
     parsed: Sequence[str] = (),
-    fence: bool = False,
 ) -> Select[Any]:
     """The accepted work items behind the groups' misses, one query (see the module's doc)."""
     c: dict[str, ColumnElement[Any]] = dict(source.c.items())
@@ -125,21 +159,32 @@ def work_item_evidence_query(
     joined, duplicated = _with_duplicates(source, "work_item_id", in_window, repeated)
     rules = work_item_sql_rules(c, duplicated, parsed)
     completed_in_window = and_(completed >= at(window.start), completed < at(window.cutoff))
-    first, last = _months(window, groups)
-    # Only the missed vendors, and rows due or completed in the span of their missed months.
-    narrowed = and_(
-        c["vendor_id"].in_(sorted({g.vendor_id for g in groups})),
-        or_(
-            and_(due >= at(first), due < at(last)),
-            and_(completed >= at(first), completed < at(last)),
-        ),
-    )
-    classified = fenced(
+    # The groups' own tests on the source's columns, inside the scan: only the rows behind
+    # a miss reach the rules and the wire (the same tests, on labels, follow below).
+    late = or_(completed.is_(None), completed >= at(window.cutoff), completed > due)
+    raw = []
+    for group, spans in _merged(window, groups):
+        due_in, done_in = _within(due, spans), _within(completed, spans)
+        failed_raw = {
+            "on_time_rate": and_(due_in, late),
+            "accuracy": and_(done_in, c["defects"] > 0),
+            "rework_rate": and_(done_in, c["reworked"] == true()),
+            "mean_turnaround_hours": and_(
+                done_in,
+                milliseconds_between(received, completed) > group.threshold * MILLISECONDS_PER_HOUR,
+            ),
+        }.get(group.kpi)
+        if failed_raw is not None:
+            raw.append(_source_test(c, group, failed_raw))
+    # One SELECT, not wrapped: the groups' tests on the source's columns decide which rows
+    # are read, and only those are checked (their rule) and classified. A wrapping query
+    # that filtered on the rule would let a planner test every row's rule first.
+    return (
         select(
             c["vendor_id"],
             c["process"],
+            _example_id(c["work_item_id"]).label("item_id"),
             _rule_column(rules),
-            _example_id(c["work_item_id"]),
             _period_of(due, window).label("due_month"),
             case((completed_in_window, _period_of(completed, window)), else_=None).label(
                 "completed_month"
@@ -152,36 +197,8 @@ def work_item_evidence_query(
             milliseconds_between(due, completed).label("late_ms"),
         )
         .select_from(joined)
-        .where(in_window, narrowed),
-        fence,
-    ).subquery("classified")
-    k = classified.c
-    failed = {
-        "on_time_rate": ("due_month", k.on_time == 0),
-        "accuracy": ("completed_month", k.defects > 0),
-        "rework_rate": ("completed_month", k.reworked == 1),
-    }
-    tests = []
-    for group in groups:
-        if group.kpi == "mean_turnaround_hours":
-            over = k.turnaround_ms > group.threshold * MILLISECONDS_PER_HOUR
-            tests.append(_group_test(k, group, "completed_month", over))
-        elif group.kpi in failed:
-            month, test = failed[group.kpi]
-            tests.append(_group_test(k, group, month, test))
-    return select(
-        k.vendor_id,
-        k.process,
-        k["_id"].label("item_id"),
-        k.due_month,
-        k.completed_month,
-        k.on_time,
-        k.completed,
-        k.defects,
-        k.reworked,
-        k.turnaround_ms,
-        k.late_ms,
-    ).where(k.rule.is_(None), _any(tests))  # fmt: skip
+        .where(in_window, _narrowed(c, groups, raw))
+    )
 
 
 def request_evidence_query(
@@ -191,7 +208,6 @@ def request_evidence_query(
     groups: Sequence[EvidenceGroup],
     target_hours: Mapping[str, float],
     parsed: Sequence[str] = (),
-    fence: bool = False,
 ) -> Select[Any]:
     """The accepted requests behind the groups' misses, one query."""
     c: dict[str, ColumnElement[Any]] = dict(source.c.items())
@@ -213,18 +229,26 @@ def request_evidence_query(
         ],
         else_=None,
     )
-    first, last = _months(window, groups)
-    narrowed = and_(
-        c["vendor_id"].in_(sorted({g.vendor_id for g in groups})),
-        opened >= at(first),
-        opened < at(last),
-    )
-    classified = fenced(
+    unanswered = or_(responded.is_(None), responded >= at(window.cutoff))
+    raw = []
+    for group, spans in _merged(window, groups):
+        opened_in = _within(opened, spans)
+        if group.kpi == "response_within_target_rate":
+            failed_raw = or_(
+                and_(answered, response_ms > target_ms),
+                and_(unanswered, opened <= latest_opening),
+            )
+        elif group.kpi == "mean_first_response_hours":
+            failed_raw = and_(answered, response_ms > group.threshold * MILLISECONDS_PER_HOUR)
+        else:
+            continue
+        raw.append(_source_test(c, group, and_(opened_in, failed_raw)))
+    return (
         select(
             c["vendor_id"],
             c["process"],
+            _example_id(c["request_id"]).label("item_id"),
             _rule_column(rules),
-            _example_id(c["request_id"]),
             _period_of(opened, window).label("opened_month"),
             _flag(answered).label("answered"),
             case((answered, response_ms), else_=None).label("response_ms"),
@@ -232,29 +256,14 @@ def request_evidence_query(
             _flag(or_(answered, opened <= latest_opening)).label("target_due"),
         )
         .select_from(joined)
-        .where(in_window, narrowed),
-        fence,
-    ).subquery("classified")
-    k = classified.c
-    tests = []
-    for group in groups:
-        if group.kpi == "response_within_target_rate":
-            failed = and_(k.target_due == 1, k.within_target == 0)
-        elif group.kpi == "mean_first_response_hours":
-            failed = and_(k.answered == 1, k.response_ms > group.threshold * MILLISECONDS_PER_HOUR)
-        else:
-            continue
-        tests.append(_group_test(k, group, "opened_month", failed))
-    return select(
-        k.vendor_id,
-        k.process,
-        k["_id"].label("item_id"),
-        k.opened_month,
-        k.answered,
-        k.response_ms,
-        k.within_target,
-        k.target_due,
-    ).where(k.rule.is_(None), _any(tests))  # fmt: skip
+        .where(in_window, _narrowed(c, groups, raw))
+    )
+
+
+def accepted(frame: pl.DataFrame) -> pl.DataFrame:
+    """The rows no row rule rejected (the group rules are the scoring stage's: see
+    `scoring.evidence`), without their rule: a rejected row is never evidence."""
+    return frame.filter(pl.col("rule").is_null()).drop("rule")
 
 
 def groups_of(groups: Sequence[EvidenceGroup], table: str) -> list[EvidenceGroup]:
