@@ -176,5 +176,32 @@ def test_the_claim_file_adds_up_to_the_credits_page(run_dir):
     assert float(year.group(1).replace(",", "")) == pytest.approx(total, abs=0.001)
     # 2026-07 for A: 620 x 10 % = 310 due, 50 credited, 260 unclaimed.
     a_july = next(r for r in claims if r["vendor_id"] == "A" and r["month"] == "2026-07")
-    assert (a_july["credit_due"], a_july["credited"], a_july["unclaimed"]) == ("310.0", "50.0", "260.0")
+    assert (a_july["credit_due"], a_july["credited"], a_july["unclaimed"]) == (
+        "310.0",
+        "50.0",
+        "260.0",
+    )
     assert a_july["levels_missed"] == "1" and a_july["currency"] == "EUR"
+
+
+def test_every_engine_lists_the_same_items(any_database_url):
+    import datetime as dt
+    import tomllib
+
+    from scorecard.api import score
+    from scorecard.config import config_from_mapping
+
+    load(any_database_url, ROWS)
+    config = config_from_mapping(tomllib.loads(CONFIG))
+    scores = score(config, database_url=any_database_url, as_of=dt.date.fromisoformat(AS_OF))
+    evidence = scores.scored.credits.evidence
+    assert evidence is not None
+    got = {(r["vendor_id"], r["month"], r["item_id"], r["reason"], r["value"])
+           for r in evidence.iter_rows(named=True)}  # fmt: skip
+    expected = {
+        (v, f"2026-{m}", f"{x}-{m}", "late", 76.0)  # due 08:00 on the 2nd, done 12:00 on the 5th
+        for v, ids in OWN_IDS.items()
+        for m in ("07", "08")
+        for x in ids
+    }
+    assert got == expected
