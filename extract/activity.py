@@ -458,8 +458,13 @@ def _extract_once(
     if evidence is None:
         return activity
     groups = tuple(evidence(activity))
-    if not groups:
-        return activity
+    if not groups:  # every level met: an evidence file with nothing in it, and no query
+        empty = EvidenceRows(
+            (),
+            accepted(pl.DataFrame(schema=WORK_ITEM_EVIDENCE_SCHEMA)),
+            accepted(pl.DataFrame(schema=REQUEST_EVIDENCE_SCHEMA)),
+        )
+        return dataclasses.replace(activity, evidence=empty)
     progress(f"listing the items behind {len(groups)} missed service levels")
     if connection.dialect.name == "postgresql":
         # Its JIT would spend seconds compiling the groups' tests for one pass over the rows.
@@ -471,7 +476,7 @@ def _extract_once(
     ):
         wanted = groups_of(groups, table)
         if not wanted or table not in sources:
-            read[table] = pl.DataFrame(schema=schema)
+            read[table] = accepted(pl.DataFrame(schema=schema))
             continue
         found = resolved[table]
         query = (

@@ -244,3 +244,25 @@ def test_the_claim_file_holds_every_month_over_with_money_unclaimed(demo):
 
 def default_config() -> Any:
     return config_from_mapping(tomllib.loads(CONFIG.read_text()))
+
+
+def test_with_every_level_met_the_evidence_is_empty_not_missing(demo):
+    data = tomllib.loads(CONFIG.read_text())
+    data["contracts"] = {
+        "V-IN-BLR": {
+            "at_risk_pct": 0.1,
+            "service_levels": [{"name": "Anything on time", "process": "ALL",
+                                "kpi": "on_time_rate", "minimum": 0.0, "allocation_pct": 10}],
+        }
+    }  # fmt: skip
+    scores, _ = _scored(demo, config_from_mapping(data))
+    credits = scores.scored.credits
+    assert credits is not None and credits.evidence is not None
+    assert credits.evidence.is_empty()
+    assert credits.evidence.columns == ["month", "vendor_id", "service_level", "process", "kpi",
+                                        "table", "item_id", "reason", "value"]  # fmt: skip
+    from output.tables import run_tables
+
+    files = run_tables(scores.scored.table, scores.data.data_quality, ("csv",), credits, "EUR")
+    assert files["evidence.csv"].decode().splitlines() == [",".join(credits.evidence.columns)]
+    assert files["credit_claims.csv"].decode().splitlines()[1:] == []
