@@ -565,6 +565,13 @@ class Contract(_Frozen):
         return self
 
 
+class EvidenceConfig(_Frozen):
+    """The items behind every missed service level (contract section 12)."""
+
+    max_items: Annotated[int, Field(ge=1)] = 1000
+    """Most items listed per vendor x service level x month; a "more" row counts the rest."""
+
+
 class Config(_Frozen):
     database: DatabaseConfig = DatabaseConfig()
     run: RunConfig = RunConfig()
@@ -580,6 +587,7 @@ class Config(_Frozen):
     reports: ReportsConfig = ReportsConfig()
     contracts: dict[str, Contract] = Field(default_factory=dict)
     """vendor_id -> its contract's service levels and credits (contract section 9)."""
+    evidence: EvidenceConfig = EvidenceConfig()
     email: EmailConfig = EmailConfig()
     source_path: str | None = Field(default=None, exclude=True)
     origin: str = Field(default="", exclude=True)
