@@ -16,7 +16,6 @@ import polars as pl
 
 from reports.credits import claim_text, vendor_credits
 from reports.view import (
-    COMPOSITE_CHANGE_NOTE,
     DASH,
     DIMENSION_KPI,
     DIMENSION_TITLE,
@@ -24,6 +23,7 @@ from reports.view import (
     change,
     change_class,
     composite_change,
+    composite_change_note,
     country_name,
     data_quality_rows,
     hours,
@@ -407,7 +407,9 @@ def build_vendor(
             "change": change(composite_change(row, previous)),
             "why": why_moved(row, previous, shown, config.scoring.weights.model_dump()),
             "change_class": change_class(row["composite_change_significant"]),
-            "change_note": COMPOSITE_CHANGE_NOTE[change_class(row["composite_change_significant"])]
+            "change_note": composite_change_note(
+                change_class(row["composite_change_significant"]), internal
+            )
             if composite_change(row, previous) is not None
             else "",
             "previous_standing": previous["standing"] if previous else DASH,
