@@ -46,6 +46,7 @@ from reports.view import (
 )
 from scorecard.config import DIMENSIONS, Config
 from scorecard.errors import OutputError
+from scoring.catalogue import catalogue
 from scoring.control import MEASURES as CONTROL_MEASURES
 from scoring.control import ControlChart, by_vendor, monthly_rates, vendor_charts
 from scoring.credits import ServiceCredits
@@ -304,6 +305,7 @@ def build_portfolio(
             inputs.periods,
             dict(inputs.data.vendors.select("vendor_id", "sourcing").rows()),
             currency,
+            catalogue(config),
         ),
         "cost_named": len(cost_points) <= charts.LEGEND_MAX,
         "cost_legend": charts.line_legend([p[0] for p in cost_points], lines=False)

@@ -8,7 +8,7 @@ from typing import Any
 import polars as pl
 
 from reports.view import DASH, hours, money, pct, process_title
-from scorecard.config import HIGHER_IS_BETTER, RATE_KPIS
+from scoring.catalogue import BUILT_IN_CATALOGUE, Catalogue, Kpi
 from scoring.credits import CreditTotals, ServiceCredits, credit_totals, period_months
 from scoring.periods import Period, months_of
 from scoring.table import IN_HOUSE
@@ -33,8 +33,13 @@ def _money2(value: float, currency: str) -> str:
     return money(value, currency, 2)
 
 
-def kpi_value(kpi: str, value: float | None) -> str:
-    return pct(value) if kpi in RATE_KPIS else hours(value)
+def kpi_value(kpi: Kpi, value: float | None) -> str:
+    """A KPI's figure in its unit: a rate as a percentage, a mean with its unit."""
+    if kpi.is_rate:
+        return pct(value)
+    if kpi.unit == "hours":
+        return hours(value)
+    return DASH if value is None else f"{value:,.1f} {kpi.unit}".rstrip()
 
 
 def totals_view(totals: CreditTotals, currency: str) -> dict[str, Any]:
@@ -69,6 +74,7 @@ def portfolio_credits(
     periods: Sequence[Period],
     sourcing: dict[str, str],
     currency: str,
+    kpis: Catalogue = BUILT_IN_CATALOGUE,
 ) -> dict[str, Any] | None:
     """The "Service credits" page: per vendor, due, credited, unclaimed this period and this year."""
     if credits is None:
@@ -105,16 +111,18 @@ def portfolio_credits(
         "vendors": vendors,
         "period": totals_view(credit_totals(months, current), currency),
         "year": totals_view(year_totals, currency),
-        "missed": [level_row(r, currency) for r in missed],
+        "missed": [level_row(r, currency, kpis) for r in missed],
         "cover_unclaimed": _money2(year_totals.unclaimed, currency)
         if year_totals.unclaimed
         else None,
     }
 
 
-def level_row(row: dict[str, Any], currency: str) -> dict[str, Any]:
-    kpi = row["kpi"]
-    higher = kpi in HIGHER_IS_BETTER
+def level_row(
+    row: dict[str, Any], currency: str, kpis: Catalogue = BUILT_IN_CATALOGUE
+) -> dict[str, Any]:
+    kpi = kpis[row["kpi"]]
+    higher = kpi.higher_is_better
     return {
         "month": row["month"] + (" (provisional)" if row["provisional"] else ""),
         "vendor": row["vendor_name"],
@@ -132,7 +140,11 @@ def level_row(row: dict[str, Any], currency: str) -> dict[str, Any]:
 
 
 def vendor_credits(
-    credits: ServiceCredits | None, vendor_id: str, periods: Sequence[Period], currency: str
+    credits: ServiceCredits | None,
+    vendor_id: str,
+    periods: Sequence[Period],
+    currency: str,
+    kpis: Catalogue = BUILT_IN_CATALOGUE,
 ) -> dict[str, Any] | None:
     """One vendor's levels month by month and its credit totals; None without a contract.
 
@@ -151,7 +163,7 @@ def vendor_credits(
     year_totals = credit_totals(months, year)
     return {
         "spans": span_labels(periods, credits),
-        "levels": [level_row(r, currency) for r in reversed(rows)],
+        "levels": [level_row(r, currency, kpis) for r in reversed(rows)],
         "period": totals_view(credit_totals(months, current), currency),
         "year": totals_view(year_totals, currency),
         "year_totals": year_totals,

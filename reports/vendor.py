@@ -37,6 +37,7 @@ from reports.view import (
     unranked_reason,
 )
 from scorecard.config import DIMENSIONS, Config
+from scoring.catalogue import catalogue
 from scoring.control import MEASURES as CONTROL_MEASURES
 from scoring.control import ControlChart
 from scoring.metrics import wilson_interval
@@ -457,7 +458,11 @@ def build_vendor(
         "data_quality": data_quality_rows(inputs.data, vendor_id),
         # Its own contract's levels and credits: shown on the vendor-facing scorecard too.
         "contract": vendor_credits(
-            getattr(inputs, "credits", None), vendor_id, inputs.periods, currency
+            getattr(inputs, "credits", None),
+            vendor_id,
+            inputs.periods,
+            currency,
+            catalogue(inputs.config),
         ),
     }
     if internal:

@@ -12,6 +12,7 @@ import polars as pl
 
 from extract.activity import Activity
 from scorecard.config import Config
+from scoring.catalogue import check_config
 from scoring.credits import ServiceCredits, run_credits, unknown_contract_vendors
 from scoring.periods import Period
 from scoring.table import score_table
@@ -34,6 +35,7 @@ class Scored:
 
 
 def score(data: Activity, periods: Sequence[Period], config: Config) -> Scored:
+    check_config(config)
     table = score_table(data, periods, config)
     vendor_ids = data.vendors.get_column("vendor_id").to_list()
     warnings = [
