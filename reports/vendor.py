@@ -37,9 +37,8 @@ from reports.view import (
     unranked_reason,
 )
 from scorecard.config import DIMENSIONS, Config
-from scoring.catalogue import catalogue
-from scoring.control import MEASURES as CONTROL_MEASURES
-from scoring.control import ControlChart
+from scoring.catalogue import Kpi, catalogue
+from scoring.control import ControlChart, measure_titles
 from scoring.metrics import wilson_interval
 from scoring.significance import TESTED_RATES
 from scoring.table import ALL_PROCESSES, IN_HOUSE, spend_sums
@@ -144,6 +143,63 @@ def dimension_views(
                 ),
                 change_class=change_class(
                     row.get(f"{kpi}_change_significant") if kpi in TESTED_RATES else None
+                ),
+            )
+        )
+    return views + declared_views(row, history, config, previous)
+
+
+def kpi_text(kpi: Kpi, value: float | None) -> str:
+    """A declared KPI's figure: a rate as a percentage, a mean with its unit."""
+    if kpi.is_rate:
+        return pct(value)
+    return DASH if value is None else f"{value:,.1f} {kpi.unit}".rstrip()
+
+
+def declared_views(
+    row: dict[str, Any],
+    history: Sequence[dict[str, Any] | None],
+    config: Config,
+    previous: dict[str, Any] | None,
+) -> list[DimensionView]:
+    """The declared KPIs as rows of the dimension table (contract section 10): a rate with its
+    interval, sample and test of change like the built-in rates; a mean with its values."""
+    views = []
+    for kpi in catalogue(config).declared:
+        name = kpi.name
+        numerator, trials = row[f"{name}_numerator"], int(row[f"{name}_denominator"] or 0)
+        score_value = row[f"{name}_score"]
+        previous_score = previous[f"{name}_score"] if previous else None
+        interval = ""
+        if kpi.is_rate:
+            inputs = f"{num(numerator)} of {num(trials)} {kpi.sample}"
+            bounds = wilson_interval(int(numerator or 0), trials)
+            if bounds is not None:
+                interval = f"{bounds[0] * 100:.1f}–{bounds[1] * 100:.1f} %"
+        else:
+            inputs = f"{kpi_text(kpi, numerator)} over {num(trials)} {kpi.sample}"
+        weight = config.scoring.weights.of(name)
+        views.append(
+            DimensionView(
+                key=name,
+                title=kpi.title,
+                kpi=kpi_text(kpi, row[name]),
+                interval=interval,
+                sample=f"n = {num(trials)} {kpi.sample}",
+                small_sample=score_value is not None and trials < config.reports.min_sample_items,
+                score=score(score_value),
+                score_value=score_value,
+                inputs=inputs + ("" if weight else " (not in the composite)"),
+                target=kpi_text(kpi, kpi.band.target if kpi.band else None),
+                in_house=DASH,
+                trend=[score(h[f"{name}_score"]) if h else DASH for h in history],
+                change=change(
+                    None
+                    if score_value is None or previous_score is None
+                    else score_value - previous_score
+                ),
+                change_class=change_class(
+                    row.get(f"{name}_change_significant") if kpi.is_rate else None
                 ),
             )
         )
@@ -374,6 +430,7 @@ def build_vendor(
     history = [all_rows.get(label) for label in labels]
     days = (current_period.end - current_period.start).days + 1
     dimensions = dimension_views(row, history, baseline, config, previous)
+    titles = measure_titles(catalogue(config))
     shown = [d for d in DIMENSIONS if internal or d != "cost"]
     series: dict[str, list[float | None]] = {
         "Composite": [h["composite_score"] if h else None for h in history]
@@ -404,7 +461,7 @@ def build_vendor(
             else "",
             "previous_standing": previous["standing"] if previous else DASH,
         },
-        "dimensions": [v for v in dimensions if v.key in shown],
+        "dimensions": [v for v in dimensions if v.key in shown or v.key in config.kpis],
         "min_sample": config.reports.min_sample_items,
         "processes": [
             {
@@ -430,7 +487,7 @@ def build_vendor(
             "chart": charts.control_charts(control) if control else None,
             "charts": [
                 {
-                    "measure": CONTROL_MEASURES[c.measure],
+                    "measure": titles[c.measure],
                     "method": c.method,
                     "centre": pct(c.centre),
                     "months": len(c.months),
@@ -440,7 +497,7 @@ def build_vendor(
             ],
             "signals": [
                 {
-                    "measure": CONTROL_MEASURES[s.measure],
+                    "measure": titles[s.measure],
                     "signal": s.description,
                     "months": s.months,
                     "better": s.better,

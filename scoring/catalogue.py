@@ -47,6 +47,8 @@ class Kpi:
     """The numerator counts failures (accuracy = 1 - defects / checked units)."""
     sample: str = "items"
     """What its trials are called in the reports ("checked units", "requests due")."""
+    counted_on_completion: bool = True
+    """Its rows count in the period they were completed in (declared: counted_when)."""
 
     @property
     def successes(self) -> pl.Expr:
@@ -101,6 +103,7 @@ def declared_kpi(name: str, kpi: DeclaredKpi) -> Kpi:
         band=Band(floor=kpi.floor, target=kpi.target),
         declared=True,
         sample=sample,
+        counted_on_completion=kpi.when == "completed",
     )
 
 
