@@ -163,10 +163,13 @@ def declared_views(
     previous: dict[str, Any] | None,
 ) -> list[DimensionView]:
     """The declared KPIs as rows of the dimension table (contract section 10): a rate with its
-    interval, sample and test of change like the built-in rates; a mean with its values."""
+    interval, sample and test of change like the built-in rates; a mean with its values. A KPI
+    not measured in any period shown (a payroll bureau has no satisfaction survey) is left out."""
     views = []
     for kpi in catalogue(config).declared:
         name = kpi.name
+        if not any(h and h[f"{name}_denominator"] for h in [*history, row]):
+            continue  # never measured for this vendor: not its kind of work
         numerator, trials = row[f"{name}_numerator"], int(row[f"{name}_denominator"] or 0)
         score_value = row[f"{name}_score"]
         previous_score = previous[f"{name}_score"] if previous else None

@@ -366,3 +366,37 @@ def test_the_engines_give_byte_identical_scores(
     assert {engine: body == first for engine, body in outputs.items()} == dict.fromkeys(
         outputs, True
     )
+
+
+CALLS = [
+    # call_id, agency, queue, offered_at, due_at, closed_at, csat, contacts, talk_s, wrap_s, answer_s, abandoned
+    ("c1", "AGENCY-1", "inbound", "2026-07-01 09:00:00", "", "2026-07-01 09:10:00", "5", "1", "300", "20", "10", "N"),
+    ("c2", "AGENCY-1", "inbound", "2026-07-01 10:00:00", "", "2026-07-01 10:20:00", "2", "2", "900", "20", "30", "N"),
+    ("c3", "AGENCY-1", "inbound", "2026-07-02 11:00:00", "", "", "", "", "", "", "", "Y"),
+    ("c4", "AGENCY-1", "inbound", "2026-07-03 12:00:00", "", "2026-07-03 12:10:00", "n/a", "1", "600", "20", "15", "N"),
+]  # fmt: skip
+
+
+def test_the_contact_centre_example_scores_its_five_kpis(sqlite_url):
+    from pathlib import Path
+
+    from scorecard.config import read_config
+
+    engine = create_engine(sqlite_url)
+    columns = ["call_id", "agency", "queue", "offered_at", "due_at", "closed_at", "csat", "contacts", "talk_s", "wrap_s", "answer_s", "abandoned"]  # fmt: skip
+    with engine.begin() as connection:
+        connection.execute(text(f"CREATE TABLE calls ({', '.join(c + ' TEXT' for c in columns)})"))
+        for call in CALLS:
+            connection.execute(
+                text(f"INSERT INTO calls VALUES ({', '.join(':' + c for c in columns)})"),
+                dict(zip(columns, call, strict=True)),
+            )
+    engine.dispose()
+    config = read_config(Path(__file__).parent.parent / "examples/contact-centre/scorecard.toml")
+    check_config(config)
+    row = _row(_scored(sqlite_url, config).table, "ALL")
+    assert row["csat_top2"] == 0.5  # c1 5, c2 2; c4 "n/a" is null
+    assert row["first_contact_resolution"] == round(2 / 3, 6)  # completed: c1, c2, c4
+    assert row["handle_minutes"] == 10.0  # (300 + 900 + 600) s / 3
+    assert row["answered_within_20s"] == round(2 / 3, 6)  # offered, not abandoned: c1, c4 of 3
+    assert (row["abandonment_numerator"], row["abandonment_denominator"]) == (1, 4)
