@@ -37,19 +37,20 @@ from reports.view import (
     unranked_reason,
 )
 from scorecard.config import DIMENSIONS, Config
-from scoring.catalogue import Kpi, catalogue
+from scoring.catalogue import BUILT_IN_CATALOGUE, Catalogue, Kpi, catalogue
 from scoring.control import ControlChart, measure_titles
 from scoring.metrics import wilson_interval
 from scoring.significance import TESTED_RATES
 from scoring.table import ALL_PROCESSES, IN_HOUSE, spend_sums
 
-# Dimension: (successes, trials) columns behind its KPI, and what the trials are called.
-SAMPLE = {
-    "accuracy": (None, "qa_checked_units", "checked units"),
-    "speed": ("items_on_time", "items_due", "items due"),
-    "cost": (None, "billed_units", "billed units"),
-    "responsiveness": ("requests_within_target", "requests_target_due", "requests due"),
-}
+
+def _sample(dimension: str) -> tuple[str, str]:
+    """The column counting a dimension's sample, and what its trials are called (from the KPI
+    catalogue; the cost ratio rests on billed units, not on a sample)."""
+    kpi = BUILT_IN_CATALOGUE.dimensions[dimension]
+    if not kpi.is_rate:
+        return "billed_units", "billed units"
+    return kpi.denominator, kpi.sample
 
 
 @dataclass
@@ -80,14 +81,12 @@ class Recommendation:
 
 
 def _interval(row: dict[str, Any], dimension: str) -> tuple[str, int]:
-    successes_column, trials_column, _ = SAMPLE[dimension]
-    trials = int(row[trials_column] or 0)
-    if dimension == "accuracy":
-        successes = trials - int(row["defects"] or 0)
-    elif successes_column is None:
+    kpi = BUILT_IN_CATALOGUE.dimensions[dimension]
+    trials = int(row[_sample(dimension)[0]] or 0)
+    if not kpi.is_rate:
         return "", trials
-    else:
-        successes = int(row[successes_column] or 0)
+    counted = int(row[kpi.numerator] or 0)
+    successes = trials - counted if kpi.complement else counted
     bounds = wilson_interval(successes, trials)
     if bounds is None:
         return "", trials
@@ -128,7 +127,7 @@ def dimension_views(
                 title=DIMENSION_TITLE[d],
                 kpi=fmt(row[kpi]),
                 interval=interval,
-                sample=f"n = {num(trials)} {SAMPLE[d][2]}",
+                sample=f"n = {num(trials)} {_sample(d)[1]}",
                 small_sample=score_value is not None and trials < config.reports.min_sample_items,
                 score=score(score_value),
                 score_value=score_value,
@@ -217,7 +216,7 @@ def trend_small_samples(
     is flagged when any dimension in it is. Cost comes from invoices, not a sample."""
     flags: dict[str, list[bool]] = {}
     for d in shown:
-        trials_column = SAMPLE[d][1]
+        trials_column = _sample(d)[0]
         flags[DIMENSION_TITLE[d]] = [
             d != "cost"
             and h is not None
@@ -484,7 +483,9 @@ def build_vendor(
             for r in process_rows
         ],
         "changes": [
-            c for c in _what_changed(row, previous) if internal or c["column"] != "cost_ratio"
+            c
+            for c in _what_changed(row, previous, catalogue(config))
+            if internal or c["column"] != "cost_ratio"
         ],
         "control": {
             "chart": charts.control_charts(control) if control else None,
@@ -571,7 +572,9 @@ KPI_CHANGES = [
 ]
 
 
-def _what_changed(row: dict[str, Any], previous: dict[str, Any] | None) -> list[dict[str, Any]]:
+def _what_changed(
+    row: dict[str, Any], previous: dict[str, Any] | None, kpis: Catalogue = BUILT_IN_CATALOGUE
+) -> list[dict[str, Any]]:
     """Each KPI that moved at the precision shown, with whether the move is likely real.
 
     Rates carry the two-proportion test of the score table: a real change is
@@ -580,7 +583,8 @@ def _what_changed(row: dict[str, Any], previous: dict[str, Any] | None) -> list[
     if previous is None:
         return []
     notes = []
-    for column, title, kind in KPI_CHANGES:
+    declared = [(k.name, k.title, "rate" if k.is_rate else "mean") for k in kpis.declared]
+    for column, title, kind in [*KPI_CHANGES, *declared]:
         now, before = row[column], previous[column]
         if now is None or before is None:
             continue
@@ -594,9 +598,11 @@ def _what_changed(row: dict[str, Any], previous: dict[str, Any] | None) -> list[
             text = f"{title}: {ratio_text(before)} → {ratio_text(now)}"
         elif kind == "hours" and hours(before) != hours(now):
             text = f"{title}: {hours(before)} → {hours(now)}"
+        elif kind == "mean" and kpi_text(kpis[column], before) != kpi_text(kpis[column], now):
+            text = f"{title}: {kpi_text(kpis[column], before)} → {kpi_text(kpis[column], now)}"
         else:
             continue
-        significant = row.get(f"{column}_change_significant") if column in TESTED_RATES else None
+        significant = row.get(f"{column}_change_significant") if kpis[column].is_rate else None
         z = row.get(f"{column}_change_z")
         if significant:
             # Rework is the one rate where higher is worse.
