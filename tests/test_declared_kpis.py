@@ -400,3 +400,36 @@ def test_the_contact_centre_example_scores_its_five_kpis(sqlite_url):
     assert row["handle_minutes"] == 10.0  # (300 + 900 + 600) s / 3
     assert row["answered_within_20s"] == round(2 / 3, 6)  # offered, not abandoned: c1, c4 of 3
     assert (row["abandonment_numerator"], row["abandonment_denominator"]) == (1, 4)
+
+
+def test_a_declared_rate_gets_a_control_chart_and_lower_is_better_reads_right():
+    from scoring.control import charted_rates, measure_titles, monthly_rates, p_chart, vendor_charts
+
+    kpis = catalogue(_config(_kpis(unhappy={
+        "kind": "rate", "trial": {"column": "csat", "not_null": True},
+        "success": {"column": "csat", "at_most": 3}, "floor": 0.5, "target": 0.0,
+    })))  # fmt: skip
+    assert list(charted_rates(kpis)) == ["csat_top2", "first_contact_resolution", "unhappy"]
+    assert measure_titles(kpis)["csat_top2"] == "Satisfied customers (4 or 5 of 5)"
+    months = [dt.date(2026, m, 1) for m in range(1, 7)]
+    item_days = pl.DataFrame(
+        {
+            "vendor_id": ["A"] * 6,
+            "completed_day": months,
+            "due_period": [None] * 6,
+            "items": [100] * 6,
+            "items_on_time": [0] * 6,
+            "qa_checked_units": [0] * 6,
+            "defects": [0] * 6,
+            **{f"kpi_num_{n}": [50, 52, 49, 51, 50, 95] for n in charted_rates(kpis)},
+            **{f"kpi_den_{n}": [100] * 6 for n in charted_rates(kpis)},
+        }
+    )
+    monthly = monthly_rates(item_days, kpis)
+    charts = {c.measure: c for c in vendor_charts(monthly, kpis)}
+    assert charts["csat_top2"].title == "Satisfied customers (4 or 5 of 5)"
+    assert charts["csat_top2"].rates[-1] == 0.95
+    # The same jump is better for satisfaction and worse for unhappiness.
+    assert [s.better for s in charts["csat_top2"].signals if s.kind == "outside"] == [True]
+    assert [s.better for s in charts["unhappy"].signals if s.kind == "outside"] == [False]
+    assert p_chart("x", months[:2], [1, 1], [2, 2]) is None  # too few months, as before
