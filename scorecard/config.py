@@ -722,6 +722,10 @@ class Config(_Frozen):
                         f"kpis.{kpi_name}.{key}: {column_name!r} is not a column of "
                         f"{kpi.table} nor one of its [source.{kpi.table}.extra] columns{hint}"
                     )
+            for key in ("trial", "success"):
+                condition = getattr(kpi, key)
+                if condition is not None:
+                    _check_condition_types(condition, f"kpis.{kpi_name}.{key}", kpi.table, extra)
             if kpi.value is not None:
                 numeric = {"integer", "number"}
                 typed = extra.get(kpi.value.column)
@@ -792,6 +796,58 @@ class Config(_Frozen):
             "statement_timeout_seconds": self.database.statement_timeout_seconds,
         }
         return data
+
+
+def _column_type(table: str, name: str, extra: dict[str, ExtraColumn]) -> str:
+    """integer, number, boolean, text or timestamp: an extra column's declared type, or what
+    the canonical column holds."""
+    from scorecard.schema import TABLES
+
+    if name in extra:
+        return extra[name].type
+    python_type = TABLES[table].columns[name].type.python_type
+    if python_type is bool:
+        return "boolean"
+    if python_type is int:
+        return "integer"
+    if python_type is str:
+        return "text"
+    if python_type in (dt.date, dt.datetime):
+        return "timestamp"
+    return "number"
+
+
+def _check_condition_types(
+    condition: Condition, key: str, table: str, extra: dict[str, ExtraColumn]
+) -> None:
+    """A value the column can hold: a number for a number column, text for text, true or false
+    for a boolean (compared otherwise, some databases refuse the query and others never match)."""
+    if condition.all is not None:
+        for index, part in enumerate(condition.all):
+            _check_condition_types(part, f"{key}.all.{index}", table, extra)
+        return
+    assert condition.column is not None
+    kind = _column_type(table, condition.column, extra)
+    numeric = kind in ("integer", "number")
+    if (condition.at_least is not None or condition.at_most is not None) and not numeric:
+        op = "at_least" if condition.at_least is not None else "at_most"
+        raise ValueError(f"{key}.{op}: {condition.column} is {kind}, not a number")
+    if condition.is_true is not None and kind != "boolean":
+        raise ValueError(f"{key}.is_true: {condition.column} is {kind}, not a boolean")
+    values = [condition.equals] if condition.equals is not None else list(condition.in_ or ())
+    for value in values:
+        fits = (
+            isinstance(value, bool)
+            if kind == "boolean"
+            else isinstance(value, str)
+            if kind == "text"
+            else numeric and isinstance(value, int | float) and not isinstance(value, bool)
+        )
+        if not fits:
+            op = "equals" if condition.equals is not None else "in"
+            raise ValueError(
+                f"{key}.{op}: {value!r} cannot be a value of {condition.column} ({kind})"
+            )
 
 
 # The command-line option behind each [run] key it overrides, for its error messages.

@@ -289,6 +289,14 @@ def test_a_declared_kpi_as_a_service_level_with_its_credit(sqlite_url):
         ({"target": 90}, "kpis.csat_top2: target: a rate is a fraction 0-1"),
         ({"value": {"column": "csat"}}, 'kpis.csat_top2: value: goes with kind = "mean"'),
         ({"counted_when": "opened"}, "kpis.csat_top2: counted_when: work_items rows are counted"),
+        (
+            {"success": {"column": "csat", "equals": "4"}},
+            "kpis.csat_top2.success.equals: '4' cannot be a value of csat (integer)",
+        ),
+        (
+            {"trial": {"all": [{"column": "process", "at_least": 1}]}},
+            "kpis.csat_top2.trial.all.0.at_least: process is text, not a number",
+        ),
     ],
 )
 def test_config_errors_name_the_key(change, message):
