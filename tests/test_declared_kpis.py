@@ -441,3 +441,35 @@ def test_a_declared_rate_gets_a_control_chart_and_lower_is_better_reads_right():
     assert [s.better for s in charts["csat_top2"].signals if s.kind == "outside"] == [True]
     assert [s.better for s in charts["unhappy"].signals if s.kind == "outside"] == [False]
     assert p_chart("x", months[:2], [1, 1], [2, 2]) is None  # too few months, as before
+
+
+def test_a_declared_rate_of_requests_counts_them_when_opened(sqlite_url):
+    from tests.builders import request
+
+    rows = {
+        **ROWS,
+        "requests": [
+            request("r1", "A", "urgent", "2026-07-01 09:00", "2026-07-01 09:30"),
+            request("r2", "A", "high", "2026-07-02 09:00", None),
+            request("r3", "A", "low", "2026-07-03 09:00", "2026-07-03 10:00"),
+            request("r4", "A", "urgent", "2026-06-30 23:00", "2026-07-01 01:00"),  # June
+        ],
+    }
+    load(sqlite_url, rows)
+    kpis = {
+        "urgent_answered": {
+            "table": "requests", "counted_when": "opened", "kind": "rate",
+            "trial": {"column": "priority", "in": ["urgent", "high"]},
+            "success": {"column": "first_response_at", "not_null": True},
+            "floor": 0.5, "target": 1.0,
+        }
+    }  # fmt: skip
+    config = make_config(kpis=kpis)
+    table = _scored(sqlite_url, config).table
+    july, june = _row(table, "support"), _row(table, "support", "2026-06")
+    assert (july["urgent_answered_numerator"], july["urgent_answered_denominator"]) == (1, 2)
+    assert (june["urgent_answered_numerator"], june["urgent_answered_denominator"]) == (1, 1)
+    # Requests declared absent: the KPI is not measured, null, never 0.
+    absent = make_config(kpis=kpis, source={"requests": {"absent": True}})
+    row = _row(_scored(sqlite_url, absent).table, "support")
+    assert row["urgent_answered"] is None and row["urgent_answered_denominator"] is None
