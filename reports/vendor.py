@@ -440,6 +440,17 @@ def build_vendor(
     for d in shown:
         series[DIMENSION_TITLE[d]] = [h[f"{d}_score"] if h else None for h in history]
     small = trend_small_samples(history, shown, config.reports.min_sample_items)
+    # The declared KPIs this vendor is measured on have their line too (a rate's small
+    # samples hollow, as the built-in rates').
+    for view in dimensions:
+        if view.key in config.kpis:
+            series[view.title] = [h[f"{view.key}_score"] if h else None for h in history]
+            small[view.title] = [
+                h is not None
+                and h[f"{view.key}_score"] is not None
+                and int(h[f"{view.key}_denominator"] or 0) < config.reports.min_sample_items
+                for h in history
+            ]
     model: dict[str, Any] = {
         "internal": internal,
         "vendor": {
