@@ -110,7 +110,11 @@ def measure_titles(kpis: Catalogue) -> dict[str, str]:
 def monthly_rates(item_days: pl.DataFrame, kpis: Catalogue | None = None) -> pl.DataFrame:
     """Per vendor, measure and month: successes and trials (vendor level, all processes);
     with `kpis`, the declared rates of `charted_rates` too."""
-    declared = charted_rates(kpis) if kpis is not None else {}
+    declared = {
+        name: kpi
+        for name, kpi in (charted_rates(kpis) if kpis is not None else {}).items()
+        if numerator_column(name) in item_days.columns  # summed by the extract
+    }
     completed = item_days.filter(pl.col("completed_day").is_not_null()).with_columns(
         pl.col("completed_day").dt.truncate("1mo").alias("month")
     )

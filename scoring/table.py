@@ -69,12 +69,19 @@ def declared_columns(config: Config) -> list[str]:
 
 
 def _declared_period_sums(
-    kpis: dict[str, DeclaredKpi], windows: dict[str, pl.Expr]
+    kpis: dict[str, DeclaredKpi], windows: dict[str, pl.Expr], summed: Sequence[str]
 ) -> list[pl.Expr]:
     """Each declared KPI's numerator and denominator over the rows it counts in the period
-    (a mean's numerator is its values' sum times its scale)."""
+    (a mean's numerator is its values' sum times its scale). A KPI the extract did not sum
+    (`summed`: the summary's columns) is not measured: null, never 0."""
     sums = []
     for name, kpi in kpis.items():
+        if numerator_column(name) not in summed or kpi.when not in windows:
+            sums += [
+                pl.lit(None, pl.Float64).alias(f"{name}_numerator"),
+                pl.lit(None, pl.Int64).alias(f"{name}_denominator"),
+            ]
+            continue
         counted = windows[kpi.when]
         numerator = pl.col(numerator_column(name)).filter(counted).sum()
         if kpi.value is not None:
@@ -159,7 +166,7 @@ def work_item_sums(
         pl.col("items").filter(due).sum().alias("items_due"),
         pl.col("items_on_time").filter(due).sum().alias("items_on_time"),
         pl.col("units").filter(completed & pl.col("billed")).sum().alias("billed_units"),
-        *_declared_period_sums(kpis or {}, windows),
+        *_declared_period_sums(kpis or {}, windows, item_days.columns),
     )
 
 
@@ -177,7 +184,7 @@ def request_sums(
             m.hours_from_milliseconds(pl.col("response_ms").sum()).alias("response_hours_total"),
             pl.col("requests_within_target").sum(),
             pl.col("requests_target_due").sum(),
-            *_declared_period_sums(kpis or {}, {"opened": pl.lit(True)}),
+            *_declared_period_sums(kpis or {}, {"opened": pl.lit(True)}, request_days.columns),
         )
     )
 

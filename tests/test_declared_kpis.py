@@ -473,3 +473,14 @@ def test_a_declared_rate_of_requests_counts_them_when_opened(sqlite_url):
     absent = make_config(kpis=kpis, source={"requests": {"absent": True}})
     row = _row(_scored(sqlite_url, absent).table, "support")
     assert row["urgent_answered"] is None and row["urgent_answered_denominator"] is None
+
+
+def test_a_declared_kpi_the_extract_did_not_sum_is_not_measured(sqlite_url):
+    """Scoring data extracted without the declared KPIs (the Python API, called without them):
+    null, not a crash and never 0."""
+    _load(sqlite_url)
+    data = extracted_from(sqlite_url, PERIODS, make_config())
+    table = score(data, PERIODS, _config()).table
+    support = _row(table, "support")
+    assert support["csat_top2"] is None and support["csat_top2_score"] is None
+    assert support["work_items_completed"] == 4
