@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
-
-import polars as pl
+from typing import TYPE_CHECKING, Literal
 
 from scorecard.config import DIMENSIONS, Band, Config, DeclaredKpi
 from scorecard.errors import ConfigError
+
+if TYPE_CHECKING:
+    import polars as pl
 
 Kind = Literal["rate", "mean", "ratio"]
 
@@ -53,12 +54,16 @@ class Kpi:
     @property
     def successes(self) -> pl.Expr:
         """The successes of a rate, over the score table's columns."""
+        import polars as pl  # here: reading the config (`scorecard --help`, check) needs no polars
+
         if self.complement:
             return pl.col(self.denominator) - pl.col(self.numerator)
         return pl.col(self.numerator)
 
     @property
     def trials(self) -> pl.Expr:
+        import polars as pl
+
         return pl.col(self.denominator)
 
     @property
