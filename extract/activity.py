@@ -60,16 +60,17 @@ from extract.source import (
 )
 from extract.summaries import (
     REPEATED_IDS_LISTED,
-    REQUEST_DAYS_SCHEMA,
-    WORK_ITEM_DAY_KEYS,
-    WORK_ITEM_DAYS_SCHEMA,
     Repeated,
     Window,
     fenced,
     received_part,
     repeated_ids_query,
     request_days_query,
+    request_days_schema,
+    unreadable_column,
+    work_item_day_keys,
     work_item_days_query,
+    work_item_days_schema,
 )
 from extract.validate import (
     REJECTED_GROUP_SCHEMA,
@@ -82,7 +83,7 @@ from extract.validate import (
     vendor_rules,
     with_group_rules,
 )
-from scorecard.config import Config, CurrencyConfig, TableSource
+from scorecard.config import Config, CurrencyConfig, DeclaredKpi, TableSource
 from scorecard.errors import SourceError
 from scorecard.urls import redact_url
 
@@ -118,14 +119,18 @@ def _read_summary(
     connection: Connection, statement: Select[Any], schema: Mapping[str, pl.DataType], name: str
 ) -> pl.DataFrame:
     try:
-        rows = connection.execute(statement).all()
+        result = connection.execute(statement)
+        names = list(result.keys())
+        rows = result.all()
     except SQLAlchemyError as exc:
         raise source_error(exc, f"reading {name!r}", f"cannot read table {name!r}") from None
-    # Column by column: several times faster for polars than row tuples.
-    columns = list(zip(*rows, strict=True)) if rows else [() for _ in schema]
+    # Column by column: several times faster for polars than row tuples. By name: the declared
+    # KPIs' sums and keys are not at the end of the query's columns.
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in names]
+    by_name = dict(zip(names, columns, strict=True))
     try:
         return pl.DataFrame(
-            {name: list(values) for name, values in zip(schema, columns, strict=True)},
+            {column: list(by_name[column]) for column in schema},
             schema=dict(schema),
             strict=False,
         )
@@ -145,6 +150,8 @@ def work_item_days(
     repeated: Repeated,
     parallel_queries: int,
     parsed: Sequence[str] = (),
+    kpis: Mapping[str, DeclaredKpi] | None = None,
+    extras: Sequence[str] = (),
 ) -> pl.DataFrame:
     """The work items summed per vendor, process, rule and day, in one or several queries.
 
@@ -158,29 +165,35 @@ def work_item_days(
     write can commit; see `export_snapshot`). The slices' groups are then
     added up. Elsewhere, one query.
     """
+    schema = work_item_days_schema(kpis, extras)
+    keys = work_item_day_keys(kpis)
     snapshot = export_snapshot(connection) if parallel_queries > 1 else None
     by_rowid = rowid_slices(connection, source, parallel_queries) if snapshot else None
     if snapshot is None:
         query = work_item_days_query(
-            source, window, repeated, parsed=parsed, fence=_fence(connection)
-        )
-        return _read_summary(connection, query, WORK_ITEM_DAYS_SCHEMA, "work_items")
+            source, window, repeated, parsed=parsed, fence=_fence(connection), kpis=kpis,
+            extras=extras,
+        )  # fmt: skip
+        return _read_summary(connection, query, schema, "work_items")
 
     def slice_query(part: int) -> Select[Any]:
         if by_rowid is not None:
-            return work_item_days_query(by_rowid[part], window, repeated, None, parsed, fence=True)
+            return work_item_days_query(
+                by_rowid[part], window, repeated, None, parsed, fence=True, kpis=kpis,
+                extras=extras,
+            )  # fmt: skip
         return work_item_days_query(
             source, window, repeated, received_part(window, part, parallel_queries), parsed,
-            fence=_fence(connection),
+            fence=_fence(connection), kpis=kpis, extras=extras,
         )  # fmt: skip
 
     def summed_slice(part: int) -> pl.DataFrame | None:
         query = slice_query(part)
         if part == 0:
-            return _read_summary(connection, query, WORK_ITEM_DAYS_SCHEMA, "work_items")
+            return _read_summary(connection, query, schema, "work_items")
         try:
             with read_only_connection(connection.engine, snapshot) as sibling:
-                return _read_summary(sibling, query, WORK_ITEM_DAYS_SCHEMA, "work_items")
+                return _read_summary(sibling, query, schema, "work_items")
         except SourceError:
             if connection.dialect.name != "sqlite":
                 raise
@@ -194,23 +207,19 @@ def work_item_days(
     slices = [
         frame
         if frame is not None
-        else _read_summary(connection, slice_query(part), WORK_ITEM_DAYS_SCHEMA, "work_items")
+        else _read_summary(connection, slice_query(part), schema, "work_items")
         for part, frame in enumerate(found)
     ]
-    sums = [
-        name
-        for name in WORK_ITEM_DAYS_SCHEMA
-        if name not in WORK_ITEM_DAY_KEYS and name not in ("first_id", "last_id", "bad_value")
-    ]
+    sums = [name for name in schema if name not in keys and name not in ("first_id", "last_id")]
     return (
         pl.concat(slices)
-        .group_by(WORK_ITEM_DAY_KEYS)
+        .group_by(keys)
         .agg(
             *[pl.col(name).sum() for name in sums],
             pl.col("first_id").min(),
             pl.col("last_id").max(),
         )
-        .select(list(WORK_ITEM_DAYS_SCHEMA))
+        .select(list(schema))
     )
 
 
@@ -291,6 +300,29 @@ def _split_summary(
     return accepted, rejected, TableCounts(read, accepted_rows, read - accepted_rows)
 
 
+def unreadable_extras(accepted: pl.DataFrame, table: str, extras: Sequence[str]) -> pl.DataFrame:
+    """Accepted rows whose extra column did not read as its type, per vendor (contract section
+    10): null for the declared KPIs that use the column, counted in data_quality.csv under
+    `unreadable_<column>`, while the row stays accepted (so it is not in the table's rejected
+    count)."""
+    frames = [
+        accepted.group_by("vendor_id")
+        .agg(pl.col(unreadable_column(extra)).sum().alias("rows"))
+        .filter(pl.col("rows") > 0)
+        .select(
+            pl.lit(table).alias("table"),
+            pl.lit(unreadable_column(extra)).alias("rule"),
+            "vendor_id",
+            "rows",
+            pl.lit(None, pl.String).alias("first_id"),
+            pl.lit(None, pl.String).alias("last_id"),
+            pl.lit(None, pl.String).alias("value"),
+        )
+        for extra in extras
+    ]
+    return pl.concat(frames) if frames else pl.DataFrame(schema=REJECTED_GROUP_SCHEMA)
+
+
 def repeated_ids(
     connection: Connection, table: str, source: Any, window: Window, ids_unique: bool
 ) -> Repeated:
@@ -353,6 +385,7 @@ def _extract_once(
     target_hours: Mapping[str, float],
     progress: Callable[[str], None],
     parallel_queries: int,
+    kpis: Mapping[str, DeclaredKpi],
     evidence: EvidenceWanted | None = None,
 ) -> Activity:
     charges_source = resolved["charges"]
@@ -381,11 +414,16 @@ def _extract_once(
     days: dict[str, pl.DataFrame] = {}
     repeated: dict[str, Repeated] = {}
     sources: dict[str, Subquery] = {}
+    declared = {
+        table: {name: kpi for name, kpi in kpis.items() if kpi.table == table}
+        for table in ("work_items", "requests")
+    }
     for table, schema in (
-        ("work_items", WORK_ITEM_DAYS_SCHEMA),
-        ("requests", REQUEST_DAYS_SCHEMA),
+        ("work_items", work_item_days_schema(declared["work_items"])),
+        ("requests", request_days_schema(declared["requests"])),
     ):
         found = resolved[table]
+        extras = found.extras_parsed
         if found.select is None:
             days[table] = pl.DataFrame(schema=schema)
             continue
@@ -399,16 +437,17 @@ def _extract_once(
         )  # fmt: skip
         days[table] = (
             work_item_days(
-                connection, source, window, repeated[table], parallel_queries, found.parsed
+                connection, source, window, repeated[table], parallel_queries, found.parsed,
+                declared[table], extras,
             )
             if table == "work_items"
             else _read_summary(
                 connection,
                 request_days_query(
                     source, window, repeated[table], target_hours, found.parsed,
-                    _fence(connection),
+                    _fence(connection), declared[table], extras,
                 ),
-                schema,
+                request_days_schema(declared[table], extras),
                 table,
             )
         )  # fmt: skip
@@ -434,10 +473,20 @@ def _extract_once(
         summed[table] = _split_summary(days[table], table, checks)
     items, rejected_items, item_counts = summed["work_items"]
     requests, rejected_requests, request_counts = summed["requests"]
+    unreadable = [
+        unreadable_extras(accepted, table, resolved[table].extras_parsed)
+        for table, (accepted, _, _) in summed.items()
+    ]
     rejected = pl.concat(
         [
             frame.cast(REJECTED_GROUP_SCHEMA)  # type: ignore[arg-type]
-            for frame in (rejected_vendors, rejected_items, rejected_requests, rejected_charges)
+            for frame in (
+                rejected_vendors,
+                rejected_items,
+                rejected_requests,
+                rejected_charges,
+                *unreadable,
+            )
         ]
     )
     table_counts = {
@@ -501,11 +550,13 @@ def extract_activity(
     sources: Mapping[str, TableSource] | None = None,
     progress: Callable[[str], None] = lambda _: None,
     parallel_queries: int = 1,
+    kpis: Mapping[str, DeclaredKpi] | None = None,
     evidence: EvidenceWanted | None = None,
 ) -> Activity:
     """Read, check and sum everything for the window; retried once if the connection drops.
 
     parallel_queries: on PostgreSQL, how many connections sum the work items together.
+    kpis: the declared KPIs, summed with the built-in sums (contract section 10).
     evidence: which missed service levels' items to list, in the same transaction.
     """
     resolved = resolve_all(engine, sources or {})
@@ -514,7 +565,7 @@ def extract_activity(
             with read_only_connection(engine) as connection:
                 return _extract_once(
                     connection, window, resolved, currency, target_hours, progress,
-                    parallel_queries, evidence,
+                    parallel_queries, kpis or {}, evidence,
                 )  # fmt: skip
         except ConnectionLost as lost:
             if attempt == 2:
@@ -561,6 +612,7 @@ def read_activity(
             config.source,  # type: ignore[arg-type]
             progress,
             config.database.parallel_queries,
+            config.kpis,
             evidence,
         )
     finally:

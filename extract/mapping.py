@@ -103,6 +103,11 @@ class Source:
     checkable: Select[Any] | None = None
     """The columns that could be made, even when others are missing: the up-front checks run
     on them, so every problem of a table is reported at once (contract section 6)."""
+    extras: tuple[str, ...] = ()
+    """The [source.<table>.extra] columns in the SELECT, by their own names (section 10)."""
+    extras_parsed: tuple[str, ...] = ()
+    """The extra columns read from text: a value that does not read is null and counted as
+    `unreadable_<column>`, the row stays accepted."""
 
     @property
     def absent(self) -> bool:
@@ -260,6 +265,16 @@ def _parsed(
     return value
 
 
+# The SQL type an extra column of each declared type is read as.
+EXTRA_TYPES: dict[str, Any] = {
+    "integer": BigInteger(),
+    "number": Numeric(18, 4, asdecimal=False),
+    "boolean": Boolean(),
+    "text": String(),
+    "timestamp": DateTime(),
+}
+
+
 def _canonical_column(
     name: str,
     wanted: Any,
@@ -268,16 +283,30 @@ def _canonical_column(
     spec: TableSource | None,
     problems: Problems,
     label: str,
+    extra_column: str | None = None,
 ) -> tuple[list[ColumnElement[Any]], bool, bool]:
-    """The column's expressions ([canonical] or [canonical, _raw_]), parsed?, a text time?"""
-    mapped = spec.columns.get(wanted.name, wanted.name) if spec is not None else wanted.name
+    """The column's expressions ([canonical] or [canonical, _raw_]), parsed?, a text time?
+
+    extra_column: the source column of an extra column (`wanted` is then its name and type).
+    """
+    if extra_column is not None:
+        mapped: str | ColumnConstant = extra_column
+    else:
+        mapped = spec.columns.get(wanted.name, wanted.name) if spec is not None else wanted.name
     kind = wanted.type
     if isinstance(mapped, ColumnConstant):
         return [_constant(mapped, kind).label(wanted.name)], False, False
     # Names as the database spells them; matched without regard to case.
     actual = {n.lower(): n for n in kinds}.get(mapped.lower())
     if actual is None:
-        if spec is None:
+        if extra_column is not None:
+            close = nearest(mapped, kinds)
+            hint = f"; did you mean {close!r}?" if close else ""
+            problems.add(
+                f"{label} has no column {mapped!r} (for source.{name}.extra.{wanted.name}{hint}): "
+                f"name the right one in [source.{name}.extra]"
+            )
+        elif spec is None:
             problems.add(f"column {name}.{wanted.name} is missing from the database")
         else:
             close = nearest(mapped, kinds)
@@ -348,10 +377,33 @@ def canonical_source(
             parsed.append(wanted.name)
         if is_time:
             text_times.append((wanted.name, spec.formats.get(wanted.name) if spec else None))
+    extras: list[str] = []
+    extras_parsed: list[str] = []
+    for extra_name, extra in (spec.extra if spec is not None else {}).items():
+        wanted_extra = _Extra(extra_name, EXTRA_TYPES[extra.type])
+        made, is_parsed, _ = _canonical_column(
+            name, wanted_extra, source, kinds, spec, problems, label, extra.column
+        )
+        complete = complete and bool(made)
+        expressions.extend(made)
+        extras.append(extra_name)
+        if is_parsed:
+            extras_parsed.append(extra_name)
     checkable = select(*expressions) if expressions else None
     if not complete:
         return Source(name, spec, text_times=tuple(text_times), checkable=checkable)
-    return Source(name, spec, checkable, tuple(parsed), tuple(text_times), checkable=checkable)
+    return Source(
+        name, spec, checkable, tuple(parsed), tuple(text_times), checkable=checkable,
+        extras=tuple(extras), extras_parsed=tuple(extras_parsed),
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Extra:
+    """An extra column as `_canonical_column` reads a wanted column: a name and a SQL type."""
+
+    name: str
+    type: Any
 
 
 def _check_text_times(connection: Connection, resolved: Source, problems: Problems) -> None:

@@ -28,12 +28,14 @@ import polars as pl
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
+    Float,
     Select,
     String,
     Subquery,
     and_,
     case,
     cast,
+    false,
     func,
     literal,
     null,
@@ -51,6 +53,7 @@ from extract.validate import (
     request_sql_rules,
     work_item_sql_rules,
 )
+from scorecard.config import Condition, DeclaredKpi
 from scorecard.schema import ID_COLUMN
 
 MILLISECONDS_PER_HOUR = 3_600_000
@@ -138,6 +141,116 @@ REQUEST_DAYS_SCHEMA = {
     "last_id": pl.String(),
     "bad_value": pl.String(),
 }
+
+
+# Declared KPIs (contract section 10): per KPI a numerator and a denominator summed with the
+# built-in sums, and per extra column read from text the rows whose value did not read.
+def numerator_column(name: str) -> str:
+    return f"kpi_num_{name}"
+
+
+def denominator_column(name: str) -> str:
+    return f"kpi_den_{name}"
+
+
+def unreadable_column(extra: str) -> str:
+    return f"unreadable_{extra}"
+
+
+def declared_schema(
+    kpis: Mapping[str, DeclaredKpi], extras: Sequence[str]
+) -> dict[str, pl.DataType]:
+    """The summary's columns for the declared KPIs of one table and its parsed extra columns."""
+    schema: dict[str, pl.DataType] = {}
+    for name, kpi in kpis.items():
+        schema[numerator_column(name)] = pl.Float64() if kpi.kind == "mean" else pl.Int64()
+        schema[denominator_column(name)] = pl.Int64()
+    for extra in extras:
+        schema[unreadable_column(extra)] = pl.Int64()
+    return schema
+
+
+def counted_on_received(kpis: Mapping[str, DeclaredKpi]) -> bool:
+    return any(kpi.when == "received" for kpi in kpis.values())
+
+
+def work_item_days_schema(
+    kpis: Mapping[str, DeclaredKpi] | None = None, extras: Sequence[str] = ()
+) -> dict[str, pl.DataType]:
+    """WORK_ITEM_DAYS_SCHEMA, with the period received and the declared sums when asked for."""
+    kpis = kpis or {}
+    received = {"received_period": pl.String()} if counted_on_received(kpis) else {}
+    return {**WORK_ITEM_DAYS_SCHEMA, **received, **declared_schema(kpis, extras)}
+
+
+def work_item_day_keys(kpis: Mapping[str, DeclaredKpi] | None = None) -> list[str]:
+    return WORK_ITEM_DAY_KEYS + (["received_period"] if counted_on_received(kpis or {}) else [])
+
+
+def request_days_schema(
+    kpis: Mapping[str, DeclaredKpi] | None = None, extras: Sequence[str] = ()
+) -> dict[str, pl.DataType]:
+    return {**REQUEST_DAYS_SCHEMA, **declared_schema(kpis or {}, extras)}
+
+
+def condition_sql(condition: Condition, c: Mapping[str, Any]) -> ColumnElement[bool]:
+    """A declared condition as a SQLAlchemy expression: its values are bound parameters and its
+    column one the config validated, so nothing of the config is ever SQL text."""
+    if condition.all is not None:
+        return and_(*[condition_sql(part, c) for part in condition.all])
+    assert condition.column is not None
+    value = c[condition.column]
+    if condition.at_least is not None:
+        return value >= literal(condition.at_least, Float())
+    if condition.at_most is not None:
+        return value <= literal(condition.at_most, Float())
+    if condition.not_null is not None:
+        return value.is_not(None)
+    if condition.is_true is not None:
+        return value == true()
+    if condition.in_ is not None:
+        return or_(*[_equals(value, v) for v in condition.in_])
+    assert condition.equals is not None
+    return _equals(value, condition.equals)
+
+
+def _equals(value: ColumnElement[Any], wanted: str | bool | int | float) -> ColumnElement[bool]:
+    if isinstance(wanted, bool):
+        return value == (true() if wanted else false())
+    if isinstance(wanted, str):
+        return value == literal(wanted, String())
+    return value == literal(float(wanted), Float())
+
+
+def declared_flags(
+    c: Mapping[str, Any], kpis: Mapping[str, DeclaredKpi], extras: Sequence[str]
+) -> list[ColumnElement[Any]]:
+    """Per row: each declared KPI's numerator and denominator, and each parsed extra column's
+    "did not read" flag, ready to SUM with the built-in sums (no query of their own)."""
+    flags: list[ColumnElement[Any]] = []
+    for name, kpi in kpis.items():
+        if kpi.kind == "rate":
+            assert kpi.trial is not None and kpi.success is not None
+            trial = condition_sql(kpi.trial, c)
+            success = and_(trial, condition_sql(kpi.success, c))
+            flags += [
+                _flag(success).label(numerator_column(name)),
+                _flag(trial).label(denominator_column(name)),
+            ]
+        else:
+            assert kpi.value is not None
+            value = c[kpi.value.column]
+            flags += [
+                value.label(numerator_column(name)),
+                _flag(value.is_not(None)).label(denominator_column(name)),
+            ]
+    flags += [
+        _flag(and_(c[f"_raw_{extra}"].is_not(None), c[extra].is_(None))).label(
+            unreadable_column(extra)
+        )
+        for extra in extras
+    ]
+    return flags
 
 
 def fenced(statement: Select[Any], fence: bool) -> Select[Any]:
@@ -299,7 +412,9 @@ def _summary(
     count_as: str,
     sums: Mapping[str, ColumnElement[Any]],
     parsed: Sequence[str],
+    floating: Sequence[str] = (),
 ) -> Select[Any]:
+    """floating: sums of values that are not counts (a declared mean's values), kept as they are."""
     k = classified.c
     # Every group keeps its smallest and largest ID as examples, good groups too: the
     # rule, vendor and process are keys of the group, so which groups are rejected is
@@ -331,7 +446,7 @@ def _summary(
     return select(
         *[g[key.name] for key in group_keys],
         g[count_as],
-        *[_within_bigint(g[name]).label(name) for name in sums],
+        *[(g[name] if name in floating else _within_bigint(g[name])).label(name) for name in sums],
         g.first_id,
         g.last_id,
         g.bad_value,
@@ -397,6 +512,8 @@ def work_item_days_query(
     part: Callable[[Any], ColumnElement[bool]] | None = None,
     parsed: Sequence[str] = (),
     fence: bool = False,
+    kpis: Mapping[str, DeclaredKpi] | None = None,
+    extras: Sequence[str] = (),
 ) -> Select[Any]:
     """One row per vendor, process, rule, day completed and period due.
 
@@ -406,7 +523,10 @@ def work_item_days_query(
     () also when the database enforces unique IDs (a primary key).
     part: only the rows of one slice (`received_part`).
     fence: SQLite, see `fenced`.
+    kpis, extras: the declared KPIs of work items and the extra columns read from text
+    (contract section 10), summed in the same query.
     """
+    kpis = kpis or {}
     c: dict[str, ColumnElement[Any]] = dict(source.c.items())
     received, due, completed = c["received_at"], c["due_at"], c["completed_at"]
     in_window = rows_read("work_items", source.c, window)
@@ -422,6 +542,11 @@ def work_item_days_query(
             _rule_column(rules),
             case((completed_in_window, day_of(completed)), else_=None).label("completed_day"),
             due_period.label("due_period"),
+            *(
+                [_period_of(received, window).label("received_period")]
+                if counted_on_received(kpis)
+                else []
+            ),
             _example_id(c["work_item_id"]),
             *[
                 (_clamped(c[name]) if name in parsed else c[name]).label(name)
@@ -433,6 +558,7 @@ def work_item_days_query(
             milliseconds_between(received, completed).label("turnaround_ms"),
             # An item still open at the cutoff is late (contract section 3).
             _flag(and_(completed < at(window.cutoff), completed <= due)).label("on_time"),
+            *declared_flags(c, kpis, extras),
         )
         .select_from(joined)
         .where(in_window, *([part(source.c)] if part is not None else [])),
@@ -441,7 +567,7 @@ def work_item_days_query(
     k = classified.c
     return _summary(
         classified,
-        WORK_ITEM_DAY_KEYS,
+        work_item_day_keys(kpis),
         "items",
         {
             "units": k.units,
@@ -450,9 +576,15 @@ def work_item_days_query(
             "reworked_items": k.reworked,
             "turnaround_ms": k.turnaround_ms,
             "items_on_time": k.on_time,
+            **{name: k[name] for name in declared_schema(kpis, extras)},
         },
         parsed,
+        _floating(kpis),
     )
+
+
+def _floating(kpis: Mapping[str, DeclaredKpi]) -> list[str]:
+    return [numerator_column(name) for name, kpi in kpis.items() if kpi.kind == "mean"]
 
 
 def request_days_query(
@@ -462,8 +594,11 @@ def request_days_query(
     target_hours: Mapping[str, float],
     parsed: Sequence[str] = (),
     fence: bool = False,
+    kpis: Mapping[str, DeclaredKpi] | None = None,
+    extras: Sequence[str] = (),
 ) -> Select[Any]:
     """One row per vendor, process, rule and day opened (fence: SQLite, see `fenced`)."""
+    kpis = kpis or {}
     c: dict[str, ColumnElement[Any]] = dict(source.c.items())
     opened, responded, priority = c["opened_at"], c["first_response_at"], c["priority"]
     in_window = rows_read("requests", source.c, window)
@@ -502,6 +637,7 @@ def request_days_query(
             case((answered, response_ms), else_=None).label("response_ms"),
             _flag(within_target).label("within_target"),
             _flag(or_(answered, target_passed)).label("target_due"),
+            *declared_flags(c, kpis, extras),
         )
         .select_from(joined)
         .where(in_window),
@@ -517,6 +653,8 @@ def request_days_query(
             "response_ms": k.response_ms,
             "requests_within_target": k.within_target,
             "requests_target_due": k.target_due,
+            **{name: k[name] for name in declared_schema(kpis, extras)},
         },
         parsed,
+        _floating(kpis),
     )

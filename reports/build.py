@@ -46,9 +46,16 @@ from reports.view import (
 )
 from scorecard.config import DIMENSIONS, Config
 from scorecard.errors import OutputError
-from scoring.control import MEASURES as CONTROL_MEASURES
-from scoring.control import ControlChart, by_vendor, monthly_rates, vendor_charts
+from scoring.catalogue import BUILT_IN_CATALOGUE, Catalogue, catalogue
+from scoring.control import (
+    ControlChart,
+    by_vendor,
+    measure_titles,
+    monthly_rates,
+    vendor_charts,
+)
 from scoring.credits import ServiceCredits
+from scoring.metrics import wilson_interval
 from scoring.periods import Period
 from scoring.table import ALL_PROCESSES, IN_HOUSE
 
@@ -176,7 +183,10 @@ def _named(names: Sequence[str]) -> str:
 
 
 def portfolio_signals(
-    charts_by_vendor: Mapping[str, Sequence[ControlChart]], names: Mapping[str, str], since: str
+    charts_by_vendor: Mapping[str, Sequence[ControlChart]],
+    names: Mapping[str, str],
+    since: str,
+    titles: Mapping[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     """The special-cause signals across vendors that reach into the current period (month
     `since` on): worse ones first, the most recent first. Older ones are on each scorecard."""
@@ -190,10 +200,11 @@ def portfolio_signals(
     ]
     found.sort(key=lambda f: f[1].last_month, reverse=True)
     found.sort(key=lambda f: f[1].better)
+    titles = titles if titles is not None else measure_titles(BUILT_IN_CATALOGUE)
     return [
         {
             "name": names[vendor_id],
-            "measure": CONTROL_MEASURES[signal.measure],
+            "measure": titles[signal.measure],
             "signal": signal.description,
             "months": signal.months,
             "better": signal.better,
@@ -304,7 +315,7 @@ def build_portfolio(
         )
 
     if charts_by_vendor is None:
-        charts_by_vendor = control_charts_by_vendor(inputs.data)
+        charts_by_vendor = control_charts_by_vendor(inputs.data, catalogue(config))
     names = {v: row["name"] for v, row in info.items()}
     cost_points = [
         (r["vendor_name"], r["cost_ratio"], r["accuracy"], r["spend"])
@@ -339,7 +350,10 @@ def build_portfolio(
         "not_scored": not_scored_rows(table, sorted(unscored)),
         "processes": processes,
         "signals": portfolio_signals(
-            charts_by_vendor, names, inputs.periods[-1].start.strftime("%Y-%m")
+            charts_by_vendor,
+            names,
+            inputs.periods[-1].start.strftime("%Y-%m"),
+            measure_titles(catalogue(config)),
         ),
         "cost_chart": charts.cost_vs_quality(cost_points) if cost_points else None,
         "credits": portfolio_credits(
@@ -347,6 +361,7 @@ def build_portfolio(
             inputs.periods,
             dict(inputs.data.vendors.select("vendor_id", "sourcing").rows()),
             currency,
+            catalogue(config),
         ),
         "cost_named": len(cost_points) <= charts.LEGEND_MAX,
         "cost_legend": charts.line_legend([p[0] for p in cost_points], lines=False)
@@ -358,7 +373,51 @@ def build_portfolio(
         "dimensions": [
             {"key": d, "title": DIMENSION_TITLE[d], "short": DIMENSION_SHORT[d]} for d in DIMENSIONS
         ],
+        "declared": declared_kpi_tables(table, current_label, config),
+        "min_sample": config.reports.min_sample_items,
     }
+
+
+def declared_kpi_tables(table: pl.DataFrame, period: str, config: Config) -> list[dict[str, Any]]:
+    """Per declared KPI, every vendor that has it measured this period (its ALL row): the
+    figure, its interval and sample for a rate, its score and whether its change is real."""
+    from reports.vendor import kpi_text
+
+    current = table.filter(
+        (pl.col("period") == period) & (pl.col("process") == ALL_PROCESSES)
+    ).sort("vendor_name")
+    found = []
+    for kpi in catalogue(config).declared:
+        name = kpi.name
+        rows = []
+        for r in current.filter(pl.col(f"{name}_denominator") > 0).to_dicts():
+            trials = int(r[f"{name}_denominator"])
+            bounds = wilson_interval(int(r[f"{name}_numerator"]), trials) if kpi.is_rate else None
+            rows.append(
+                {
+                    "name": r["vendor_name"],
+                    "kpi": kpi_text(kpi, r[name]),
+                    "interval": ""
+                    if bounds is None
+                    else f"{bounds[0] * 100:.1f}–{bounds[1] * 100:.1f} %",
+                    "sample": num(trials),
+                    "small": trials < config.reports.min_sample_items,
+                    "score": score(r[f"{name}_score"]),
+                    "score_value": r[f"{name}_score"],
+                    "change_class": change_class(r.get(f"{name}_change_significant")),
+                    "previous": kpi_text(kpi, r.get(f"previous_{name}")) if kpi.is_rate else DASH,
+                }
+            )
+        if rows:
+            found.append(
+                {
+                    "name": name,
+                    "title": kpi.title,
+                    "target": kpi_text(kpi, kpi.band.target if kpi.band else None),
+                    "rows": rows,
+                }
+            )
+    return found
 
 
 def not_scored_rows(table: pl.DataFrame, vendor_ids: Sequence[str]) -> list[dict[str, Any]]:
@@ -413,6 +472,18 @@ def methods(config: Config) -> dict[str, Any]:
                 "target": f"{getattr(scoring.bands, d).target:g}",
             }
             for d in DIMENSIONS
+        ]
+        + [
+            {
+                "title": kpi.title,
+                "kpi": kpi.name,
+                "weight": f"{weights.get(kpi.name, 0):g} ({weights.get(kpi.name, 0) / total:.0%})"
+                if total
+                else "0",
+                "floor": f"{kpi.band.floor:g}" if kpi.band else DASH,
+                "target": f"{kpi.band.target:g}" if kpi.band else DASH,
+            }
+            for kpi in catalogue(config).declared
         ],
         "standings": {k: f"{v:g}" for k, v in scoring.standings.model_dump().items()},
         "min_rank_items": num(scoring.min_rank_items),
@@ -450,10 +521,12 @@ def significance_level(z: float) -> str:
     return f"{level:.2g} %"
 
 
-def control_charts_by_vendor(data: Activity) -> dict[str, list[ControlChart]]:
+def control_charts_by_vendor(
+    data: Activity, kpis: Catalogue = BUILT_IN_CATALOGUE
+) -> dict[str, list[ControlChart]]:
     return {
-        v: vendor_charts(frame)
-        for v, frame in by_vendor(monthly_rates(data.work_item_days)).items()
+        v: vendor_charts(frame, kpis)
+        for v, frame in by_vendor(monthly_rates(data.work_item_days, kpis)).items()
     }
 
 
@@ -579,7 +652,7 @@ def _render_vendor(job: VendorJob) -> Rendered:
     inputs: ReportInputs = _WORKER["inputs"]
     renderer: Renderer = _WORKER["renderer"]
     before = renderer.pdf_seconds, renderer.pdf_pages
-    charts = vendor_charts(_WORKER["monthly"].get(job.vendor_id))
+    charts = vendor_charts(_WORKER["monthly"].get(job.vendor_id), catalogue(inputs.config))
     current = inputs.periods[-1].label
     files: dict[str, bytes] = {}
     for folder, internal in job.variants:
@@ -631,7 +704,8 @@ def _render_portfolio() -> Rendered:
     title = f"Vendor performance review {current}"
     context = context_for(inputs.config, inputs.periods, inputs.as_of, title, document_key(None))
     # Only the signals are read from these: the figures are on each vendor's scorecard.
-    charts_by_vendor = {v: vendor_charts(frame) for v, frame in _WORKER["monthly"].items()}
+    kpis = catalogue(inputs.config)
+    charts_by_vendor = {v: vendor_charts(frame, kpis) for v, frame in _WORKER["monthly"].items()}
     started = time.perf_counter()
     html = renderer.html(
         "portfolio.html", ctx=context, **build_portfolio(inputs, _WORKER["slugs"], charts_by_vendor)
@@ -739,7 +813,7 @@ def render_reports(
     files: dict[str, bytes] = {}
     keep = sink if sink is not None else files.__setitem__
     # The monthly sums behind the control charts: small, and split per vendor once.
-    monthly = by_vendor(monthly_rates(inputs.data.work_item_days))
+    monthly = by_vendor(monthly_rates(inputs.data.work_item_days, catalogue(inputs.config)))
 
     documents = sum(len(job.variants) for job in jobs)
     timeout = inputs.config.reports.render_timeout_seconds

@@ -322,7 +322,7 @@ def control_charts(charts: Sequence[ControlChart]) -> str:
         # A rate never leaves 0-100 %: no axis past it, even when every month is at 100 %.
         low, high = axes.get_ylim()
         axes.set_ylim(max(low, -1.0), min(high, 101.0))
-        title = MEASURE_TITLES.get(chart.measure, chart.measure)
+        title = chart.title or MEASURE_TITLES.get(chart.measure, chart.measure)
         axes.set_title(f"{title} · {chart.method} chart", fontsize=7.5)
     # Fixed room between the panels, not a tight layout (a fifth of the chart's cost, measuring
     # every label): enough for the right panel's longest y labels ("99.25") and its "%"; the

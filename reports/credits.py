@@ -10,7 +10,7 @@ import polars as pl
 
 from reports.tabular import csv_bytes
 from reports.view import DASH, hours, money, num, pct, process_title
-from scorecard.config import HIGHER_IS_BETTER, RATE_KPIS
+from scoring.catalogue import BUILT_IN_CATALOGUE, Catalogue, Kpi
 from scoring.credits import CreditTotals, ServiceCredits, claims, credit_totals, period_months
 from scoring.periods import Period, months_of
 from scoring.table import IN_HOUSE
@@ -63,8 +63,13 @@ def _money2(value: float, currency: str) -> str:
     return money(value, currency, 2)
 
 
-def kpi_value(kpi: str, value: float | None) -> str:
-    return pct(value) if kpi in RATE_KPIS else hours(value)
+def kpi_value(kpi: Kpi, value: float | None) -> str:
+    """A KPI's figure in its unit: a rate as a percentage, a mean with its unit."""
+    if kpi.is_rate:
+        return pct(value)
+    if kpi.unit == "hours":
+        return hours(value)
+    return DASH if value is None else f"{value:,.1f} {kpi.unit}".rstrip()
 
 
 def totals_view(totals: CreditTotals, currency: str) -> dict[str, Any]:
@@ -106,6 +111,7 @@ def portfolio_credits(
     periods: Sequence[Period],
     sourcing: dict[str, str],
     currency: str,
+    kpis: Catalogue = BUILT_IN_CATALOGUE,
 ) -> dict[str, Any] | None:
     """The "Service credits" page: per vendor, due, credited, unclaimed this period and this year."""
     if credits is None:
@@ -143,7 +149,7 @@ def portfolio_credits(
         "vendors": vendors,
         "period": totals_view(credit_totals(months, current), currency),
         "year": totals_view(year_totals, currency),
-        "missed": [level_row(r, currency, counts) for r in missed],
+        "missed": [level_row(r, currency, counts, kpis) for r in missed],
         "evidence_file": EVIDENCE_FILE if credits.evidence is not None else None,
         "claims": claims_view(credits, currency),
         "cover_unclaimed": _money2(year_totals.unclaimed, currency)
@@ -168,12 +174,13 @@ def level_row(
     row: dict[str, Any],
     currency: str,
     counts: dict[tuple[str, str, str], int | None] | None = None,
+    kpis: Catalogue = BUILT_IN_CATALOGUE,
 ) -> dict[str, Any]:
     """One vendor x level x month; counts: the items behind each miss (item_counts)."""
-    kpi = row["kpi"]
+    kpi = kpis[row["kpi"]]
     key = (row["month"], row["vendor_id"], row["service_level"])
     listed = counts is not None and key in counts
-    higher = kpi in HIGHER_IS_BETTER
+    higher = kpi.higher_is_better
     return {
         "month": row["month"] + (" (provisional)" if row["provisional"] else ""),
         "vendor": row["vendor_name"],
@@ -187,12 +194,16 @@ def level_row(
         "credit": _money2(row["credit"], currency) if row["credit"] else DASH,
         "status": row["status"],
         "status_title": status_title(row["status"], row["provisional"]),
-        "behind": items_text(kpi, counts[key]) if counts is not None and listed else DASH,
+        "behind": items_text(kpi.name, counts[key]) if counts is not None and listed else DASH,
     }
 
 
 def vendor_credits(
-    credits: ServiceCredits | None, vendor_id: str, periods: Sequence[Period], currency: str
+    credits: ServiceCredits | None,
+    vendor_id: str,
+    periods: Sequence[Period],
+    currency: str,
+    kpis: Catalogue = BUILT_IN_CATALOGUE,
 ) -> dict[str, Any] | None:
     """One vendor's levels month by month and its credit totals; None without a contract.
 
@@ -212,7 +223,7 @@ def vendor_credits(
     counts = item_counts(credits)
     return {
         "spans": span_labels(periods, credits),
-        "levels": [level_row(r, currency, counts) for r in reversed(rows)],
+        "levels": [level_row(r, currency, counts, kpis) for r in reversed(rows)],
         "evidence": own_evidence(credits, vendor_id),
         "period": totals_view(credit_totals(months, current), currency),
         "year": totals_view(year_totals, currency),

@@ -38,20 +38,21 @@ from reports.view import (
 )
 from scorecard.config import DIMENSIONS, Config
 from scoring.attribution import apportioned, contributions
-from scoring.control import MEASURES as CONTROL_MEASURES
-from scoring.control import ControlChart
+from scoring.catalogue import BUILT_IN_CATALOGUE, Catalogue, Kpi, catalogue
+from scoring.control import ControlChart, measure_titles
 from scoring.facing import vendor_facing_table
 from scoring.metrics import wilson_interval
 from scoring.significance import TESTED_RATES
 from scoring.table import ALL_PROCESSES, IN_HOUSE, spend_sums
 
-# Dimension: (successes, trials) columns behind its KPI, and what the trials are called.
-SAMPLE = {
-    "accuracy": (None, "qa_checked_units", "checked units"),
-    "speed": ("items_on_time", "items_due", "items due"),
-    "cost": (None, "billed_units", "billed units"),
-    "responsiveness": ("requests_within_target", "requests_target_due", "requests due"),
-}
+
+def _sample(dimension: str) -> tuple[str, str]:
+    """The column counting a dimension's sample, and what its trials are called (from the KPI
+    catalogue; the cost ratio rests on billed units, not on a sample)."""
+    kpi = BUILT_IN_CATALOGUE.dimensions[dimension]
+    if not kpi.is_rate:
+        return "billed_units", "billed units"
+    return kpi.denominator, kpi.sample
 
 
 @dataclass
@@ -82,14 +83,12 @@ class Recommendation:
 
 
 def _interval(row: dict[str, Any], dimension: str) -> tuple[str, int]:
-    successes_column, trials_column, _ = SAMPLE[dimension]
-    trials = int(row[trials_column] or 0)
-    if dimension == "accuracy":
-        successes = trials - int(row["defects"] or 0)
-    elif successes_column is None:
+    kpi = BUILT_IN_CATALOGUE.dimensions[dimension]
+    trials = int(row[_sample(dimension)[0]] or 0)
+    if not kpi.is_rate:
         return "", trials
-    else:
-        successes = int(row[successes_column] or 0)
+    counted = int(row[kpi.numerator] or 0)
+    successes = trials - counted if kpi.complement else counted
     bounds = wilson_interval(successes, trials)
     if bounds is None:
         return "", trials
@@ -130,7 +129,7 @@ def dimension_views(
                 title=DIMENSION_TITLE[d],
                 kpi=fmt(row[kpi]),
                 interval=interval,
-                sample=f"n = {num(trials)} {SAMPLE[d][2]}",
+                sample=f"n = {num(trials)} {_sample(d)[1]}",
                 small_sample=score_value is not None and trials < config.reports.min_sample_items,
                 score=score(score_value),
                 score_value=score_value,
@@ -148,6 +147,66 @@ def dimension_views(
                 ),
             )
         )
+    return views + declared_views(row, history, config, previous)
+
+
+def kpi_text(kpi: Kpi, value: float | None) -> str:
+    """A declared KPI's figure: a rate as a percentage, a mean with its unit."""
+    if kpi.is_rate:
+        return pct(value)
+    return DASH if value is None else f"{value:,.1f} {kpi.unit}".rstrip()
+
+
+def declared_views(
+    row: dict[str, Any],
+    history: Sequence[dict[str, Any] | None],
+    config: Config,
+    previous: dict[str, Any] | None,
+) -> list[DimensionView]:
+    """The declared KPIs as rows of the dimension table (contract section 10): a rate with its
+    interval, sample and test of change like the built-in rates; a mean with its values. A KPI
+    not measured in any period shown (a payroll bureau has no satisfaction survey) is left out."""
+    views = []
+    for kpi in catalogue(config).declared:
+        name = kpi.name
+        if not any(h and h[f"{name}_denominator"] for h in [*history, row]):
+            continue  # never measured for this vendor: not its kind of work
+        numerator, trials = row[f"{name}_numerator"], int(row[f"{name}_denominator"] or 0)
+        score_value = row[f"{name}_score"]
+        previous_score = previous[f"{name}_score"] if previous else None
+        interval = ""
+        if kpi.is_rate:
+            inputs = f"{num(numerator)} of {num(trials)} {kpi.sample}"
+            bounds = wilson_interval(int(numerator or 0), trials)
+            if bounds is not None:
+                interval = f"{bounds[0] * 100:.1f}–{bounds[1] * 100:.1f} %"
+        else:
+            inputs = f"{kpi_text(kpi, numerator)} over {num(trials)} {kpi.sample}"
+        weight = config.scoring.weights.of(name)
+        views.append(
+            DimensionView(
+                key=name,
+                title=kpi.title,
+                kpi=kpi_text(kpi, row[name]),
+                interval=interval,
+                sample=f"n = {num(trials)} {kpi.sample}",
+                small_sample=score_value is not None and trials < config.reports.min_sample_items,
+                score=score(score_value),
+                score_value=score_value,
+                inputs=inputs + ("" if weight else " (not in the composite)"),
+                target=kpi_text(kpi, kpi.band.target if kpi.band else None),
+                in_house=DASH,
+                trend=[score(h[f"{name}_score"]) if h else DASH for h in history],
+                change=change(
+                    None
+                    if score_value is None or previous_score is None
+                    else score_value - previous_score
+                ),
+                change_class=change_class(
+                    row.get(f"{name}_change_significant") if kpi.is_rate else None
+                ),
+            )
+        )
     return views
 
 
@@ -159,7 +218,7 @@ def trend_small_samples(
     is flagged when any dimension in it is. Cost comes from invoices, not a sample."""
     flags: dict[str, list[bool]] = {}
     for d in shown:
-        trials_column = SAMPLE[d][1]
+        trials_column = _sample(d)[0]
         flags[DIMENSION_TITLE[d]] = [
             d != "cost"
             and h is not None
@@ -381,6 +440,7 @@ def build_vendor(
     history = [all_rows.get(label) for label in labels]
     days = (current_period.end - current_period.start).days + 1
     dimensions = dimension_views(row, history, baseline, config, previous)
+    titles = measure_titles(catalogue(config))
     shown = [d for d in DIMENSIONS if internal or d != "cost"]
     series: dict[str, list[float | None]] = {
         "Composite": [h["composite_score"] if h else None for h in history]
@@ -388,6 +448,17 @@ def build_vendor(
     for d in shown:
         series[DIMENSION_TITLE[d]] = [h[f"{d}_score"] if h else None for h in history]
     small = trend_small_samples(history, shown, config.reports.min_sample_items)
+    # The declared KPIs this vendor is measured on have their line too (a rate's small
+    # samples hollow, as the built-in rates').
+    for view in dimensions:
+        if view.key in config.kpis:
+            series[view.title] = [h[f"{view.key}_score"] if h else None for h in history]
+            small[view.title] = [
+                h is not None
+                and h[f"{view.key}_score"] is not None
+                and int(h[f"{view.key}_denominator"] or 0) < config.reports.min_sample_items
+                for h in history
+            ]
     model: dict[str, Any] = {
         "internal": internal,
         "vendor": {
@@ -405,7 +476,13 @@ def build_vendor(
             "rank": DASH if row["rank"] is None else f"{row['rank']} of {portfolio_ranked}",
             "rank_note": unranked_reason(row, config.scoring.min_rank_items),
             "change": change(composite_change(row, previous)),
-            "why": why_moved(row, previous, shown, config.scoring.weights.model_dump()),
+            # Every dimension in the composite, declared KPIs included, so the parts add up.
+            "why": why_moved(
+                row,
+                previous,
+                [d for d in catalogue(config).dimensions if internal or d != "cost"],
+                catalogue(config).weights(config),
+            ),
             "change_class": change_class(row["composite_change_significant"]),
             "change_note": composite_change_note(
                 change_class(row["composite_change_significant"]), internal
@@ -414,7 +491,7 @@ def build_vendor(
             else "",
             "previous_standing": previous["standing"] if previous else DASH,
         },
-        "dimensions": [v for v in dimensions if v.key in shown],
+        "dimensions": [v for v in dimensions if v.key in shown or v.key in config.kpis],
         "min_sample": config.reports.min_sample_items,
         "processes": [
             {
@@ -434,13 +511,15 @@ def build_vendor(
             for r in process_rows
         ],
         "changes": [
-            c for c in _what_changed(row, previous) if internal or c["column"] != "cost_ratio"
+            c
+            for c in _what_changed(row, previous, catalogue(config))
+            if internal or c["column"] != "cost_ratio"
         ],
         "control": {
             "chart": charts.control_charts(control) if control else None,
             "charts": [
                 {
-                    "measure": CONTROL_MEASURES[c.measure],
+                    "measure": titles[c.measure],
                     "method": c.method,
                     "centre": pct(c.centre),
                     "months": len(c.months),
@@ -450,7 +529,7 @@ def build_vendor(
             ],
             "signals": [
                 {
-                    "measure": CONTROL_MEASURES[s.measure],
+                    "measure": titles[s.measure],
                     "signal": s.description,
                     "months": s.months,
                     "better": s.better,
@@ -468,7 +547,11 @@ def build_vendor(
         "data_quality": data_quality_rows(inputs.data, vendor_id),
         # Its own contract's levels and credits: shown on the vendor-facing scorecard too.
         "contract": vendor_credits(
-            getattr(inputs, "credits", None), vendor_id, inputs.periods, currency
+            getattr(inputs, "credits", None),
+            vendor_id,
+            inputs.periods,
+            currency,
+            catalogue(inputs.config),
         ),
     }
     if internal:
@@ -533,7 +616,7 @@ def why_moved(
     parts = contributions(
         {d: row[f"{d}_score"] for d in dimensions},
         {d: previous[f"{d}_score"] for d in dimensions},
-        {d: weights[d] for d in dimensions},
+        {d: weights.get(d, 0.0) for d in dimensions},
     )
     if parts is None:
         return ""
@@ -573,7 +656,9 @@ KPI_CHANGES = [
 ]
 
 
-def _what_changed(row: dict[str, Any], previous: dict[str, Any] | None) -> list[dict[str, Any]]:
+def _what_changed(
+    row: dict[str, Any], previous: dict[str, Any] | None, kpis: Catalogue = BUILT_IN_CATALOGUE
+) -> list[dict[str, Any]]:
     """Each KPI that moved at the precision shown, with whether the move is likely real.
 
     Rates carry the two-proportion test of the score table: a real change is
@@ -582,7 +667,8 @@ def _what_changed(row: dict[str, Any], previous: dict[str, Any] | None) -> list[
     if previous is None:
         return []
     notes = []
-    for column, title, kind in KPI_CHANGES:
+    declared = [(k.name, k.title, "rate" if k.is_rate else "mean") for k in kpis.declared]
+    for column, title, kind in [*KPI_CHANGES, *declared]:
         now, before = row[column], previous[column]
         if now is None or before is None:
             continue
@@ -596,9 +682,11 @@ def _what_changed(row: dict[str, Any], previous: dict[str, Any] | None) -> list[
             text = f"{title}: {ratio_text(before)} → {ratio_text(now)}"
         elif kind == "hours" and hours(before) != hours(now):
             text = f"{title}: {hours(before)} → {hours(now)}"
+        elif kind == "mean" and kpi_text(kpis[column], before) != kpi_text(kpis[column], now):
+            text = f"{title}: {kpi_text(kpis[column], before)} → {kpi_text(kpis[column], now)}"
         else:
             continue
-        significant = row.get(f"{column}_change_significant") if column in TESTED_RATES else None
+        significant = row.get(f"{column}_change_significant") if kpis[column].is_rate else None
         z = row.get(f"{column}_change_z")
         if significant:
             # Rework is the one rate where higher is worse.

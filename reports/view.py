@@ -19,8 +19,8 @@ import polars as pl
 
 from extract.activity import Activity
 from scorecard.config import DIMENSIONS, Config
+from scoring.catalogue import DIMENSION_KPI
 from scoring.periods import Period
-from scoring.table import DIMENSION_KPI
 
 DASH = "–"
 DIMENSION_TITLE = {

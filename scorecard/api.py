@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from scorecard.config import FORMATS, Config, discover_config, resolve_database_url
 from scorecard.errors import ConfigError, nearest
+from scoring.catalogue import check_config
 
 if TYPE_CHECKING:
     from extract.activity import Activity
@@ -111,6 +112,7 @@ def load_config(
         output_dir=None if output_dir is None else os.fspath(output_dir),
     )
     _check_source_queries(config)
+    check_config(config)
     return config
 
 

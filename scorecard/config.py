@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import functools
+import math
 import os
 import re
 import tomllib
@@ -135,6 +136,17 @@ class VendorOverride(_Frozen):
     contract_end: dt.date | None = None
 
 
+ExtraType = Literal["integer", "number", "boolean", "text", "timestamp"]
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+
+
+class ExtraColumn(_Frozen):
+    """`name = { column = "source_column", type = "integer" }` (contract section 10)."""
+
+    column: Annotated[str, Field(min_length=1)]
+    type: ExtraType
+
+
 class TableSource(_Frozen):
     """Where a canonical table comes from when it is not a table of that name (contract section 6)."""
 
@@ -158,6 +170,8 @@ class TableSource(_Frozen):
     """from_activity: the values every vendor gets unless overridden."""
     overrides: dict[str, VendorOverride] = Field(default_factory=dict)
     """from_activity: vendor_id -> its own values."""
+    extra: dict[str, ExtraColumn] = Field(default_factory=dict)
+    """Columns beyond the canonical ones, for declared KPIs: name -> source column and type."""
 
     @field_validator("formats")
     @classmethod
@@ -182,9 +196,17 @@ class TableSource(_Frozen):
                 "give exactly one of table, query, absent = true or (vendors) from_activity = true"
             )
         if not self.reads_rows and (
-            self.columns or self.values or self.formats or self.null_values
+            self.columns or self.values or self.formats or self.null_values or self.extra
         ):
-            raise ValueError("columns, values, formats and null_values go with table or query")
+            raise ValueError(
+                "columns, values, formats, null_values and extra go with table or query"
+            )
+        for name in self.extra:
+            if not _NAME.match(name):
+                raise ValueError(
+                    f"extra.{name}: a name of lower-case letters, digits and _ "
+                    "(starting with a letter) is needed"
+                )
         if not self.from_activity and (self.overrides or self.defaults != VendorOverride()):
             raise ValueError("defaults and overrides go with from_activity = true")
         return self
@@ -246,6 +268,9 @@ class Band(_Frozen):
 
 
 class Weights(_Frozen):
+    """The four dimensions' weights; a declared KPI's weight is a key of its own (`csat_top2 = 15`)."""
+
+    model_config = ConfigDict(frozen=True, extra="allow", allow_inf_nan=False)
     accuracy: NonNegative = 30
     speed: NonNegative = 25
     cost: NonNegative = 25
@@ -253,9 +278,23 @@ class Weights(_Frozen):
 
     @model_validator(mode="after")
     def _some_weight(self) -> Weights:
-        if self.accuracy + self.speed + self.cost + self.responsiveness <= 0:
+        for name, value in self.declared().items():
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"{name}: a weight is a number, not {value!r}")
+            if not math.isfinite(value) or value < 0:
+                raise ValueError(f"{name}: a weight is a number of 0 or more")
+        total = self.accuracy + self.speed + self.cost + self.responsiveness
+        if total + sum(self.declared().values()) <= 0:
             raise ValueError("at least one weight must be above 0")
         return self
+
+    def declared(self) -> dict[str, float]:
+        """The weights of declared KPIs, by KPI name."""
+        return dict(self.model_extra or {})
+
+    def of(self, dimension: str) -> float:
+        """The weight of a built-in dimension or a declared KPI (0 when not weighted)."""
+        return float(getattr(self, dimension, None) or self.declared().get(dimension, 0.0))
 
 
 class Bands(_Frozen):
@@ -502,14 +541,121 @@ class EmailConfig(_Frozen):
     """Where readers find the run folders (a share or intranet URL), named when a file is not attached."""
 
 
-# The KPIs a service level can hold, and which way is better (contract section 9).
-HIGHER_IS_BETTER = ("accuracy", "on_time_rate", "response_within_target_rate")
-LOWER_IS_BETTER = ("rework_rate", "mean_turnaround_hours", "mean_first_response_hours")
-RATE_KPIS = ("accuracy", "on_time_rate", "response_within_target_rate", "rework_rate")
-ServiceLevelKpi = Literal[
-    "accuracy", "on_time_rate", "response_within_target_rate",
-    "rework_rate", "mean_turnaround_hours", "mean_first_response_hours",
-]  # fmt: skip
+ConditionValue = str | bool | int | float
+_OPERATORS = ("at_least", "at_most", "equals", "in", "not_null", "is_true")
+
+
+class Condition(_Frozen):
+    """A test of one column, as data (never SQL text): `column` and exactly one operator, or
+    `all = [..]`, their conjunction (contract section 10)."""
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, populate_by_name=True
+    )
+    column: str | None = None
+    at_least: float | None = None
+    at_most: float | None = None
+    equals: ConditionValue | None = None
+    in_: tuple[ConditionValue, ...] | None = Field(default=None, alias="in", min_length=1)
+    not_null: Literal[True] | None = None
+    is_true: Literal[True] | None = None
+    all: Annotated[tuple[Condition, ...], Field(min_length=1)] | None = None
+
+    @model_validator(mode="after")
+    def _one_operator(self) -> Condition:
+        given = [op for op in _OPERATORS if getattr(self, "in_" if op == "in" else op) is not None]
+        if self.all is not None:
+            if self.column is not None or given:
+                raise ValueError("all = [..] stands alone: give no column or operator beside it")
+            return self
+        if self.column is None:
+            raise ValueError("a condition names a column (or is all = [..])")
+        if len(given) != 1:
+            found = f" (found {', '.join(given)})" if given else ""
+            raise ValueError(
+                "give exactly one of at_least, at_most, equals, in, not_null = true, "
+                f"is_true = true{found}"
+            )
+        return self
+
+    def columns(self) -> list[str]:
+        """Every column the condition reads."""
+        if self.all is not None:
+            return [name for part in self.all for name in part.columns()]
+        return [self.column] if self.column is not None else []
+
+
+class MeanValue(_Frozen):
+    """The value a mean KPI averages: a column, times `scale` (e.g. seconds -> minutes)."""
+
+    column: Annotated[str, Field(min_length=1)]
+    scale: Annotated[float, Field(gt=0)] = 1.0
+
+
+# When a row counts in a period, per table (contract section 10).
+COUNTED_WHEN = {"work_items": ("completed", "due", "received"), "requests": ("opened",)}
+
+
+class DeclaredKpi(_Frozen):
+    """A KPI the company declares: a rate (successes / trials) or a mean of a value."""
+
+    title: str | None = None
+    unit: str | None = None
+    """For a mean: what its value is in ("minutes"); a rate is a percentage."""
+    table: Literal["work_items", "requests"] = "work_items"
+    counted_when: Literal["completed", "due", "received", "opened"] | None = None
+    kind: Literal["rate", "mean"]
+    trial: Condition | None = None
+    success: Condition | None = None
+    value: MeanValue | None = None
+    floor: float
+    target: float
+
+    @model_validator(mode="after")
+    def _complete(self) -> DeclaredKpi:
+        if self.counted_when is not None and self.counted_when not in COUNTED_WHEN[self.table]:
+            allowed = " | ".join(COUNTED_WHEN[self.table])
+            raise ValueError(f"counted_when: {self.table} rows are counted when {allowed}")
+        if self.kind == "rate":
+            for key in ("trial", "success"):
+                if getattr(self, key) is None:
+                    raise ValueError(f"{key}: a rate needs trial and success conditions")
+            if self.value is not None:
+                raise ValueError('value: goes with kind = "mean"; a rate has trial and success')
+            if self.floor > 1 or self.target > 1 or self.floor < 0 or self.target < 0:
+                key = "floor" if not 0 <= self.floor <= 1 else "target"
+                raise ValueError(f"{key}: a rate is a fraction 0-1 (0.9 means 90 %)")
+        else:
+            if self.value is None:
+                raise ValueError("value: a mean needs value = { column = .., scale = .. }")
+            for key in ("trial", "success"):
+                if getattr(self, key) is not None:
+                    raise ValueError(f'{key}: goes with kind = "rate"; a mean has a value')
+        if self.floor == self.target:
+            raise ValueError(
+                "target: floor and target must differ (their order gives the direction)"
+            )
+        return self
+
+    @property
+    def when(self) -> str:
+        """counted_when, defaulting to completed (work items) or opened (requests)."""
+        return self.counted_when or COUNTED_WHEN[self.table][0]
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.target > self.floor
+
+    def columns(self) -> list[tuple[str, str]]:
+        """(key, column) of every column the KPI reads."""
+        found: list[tuple[str, str]] = []
+        for key in ("trial", "success"):
+            condition = getattr(self, key)
+            if condition is not None:
+                found += [(key, name) for name in condition.columns()]
+        if self.value is not None:
+            found.append(("value", self.value.column))
+        return found
 
 
 class ServiceLevel(_Frozen):
@@ -518,7 +664,9 @@ class ServiceLevel(_Frozen):
     name: Annotated[str, Field(min_length=1)]
     process: Annotated[str, Field(min_length=1)]
     """A process name, or "ALL" for the vendor-level row."""
-    kpi: ServiceLevelKpi
+    kpi: Annotated[str, Field(min_length=1)]
+    """A built-in KPI or a declared one: which are allowed, and which way is better, is the
+    KPI catalogue's to say (scoring.catalogue.check_config)."""
     minimum: NonNegative | None = None
     maximum: NonNegative | None = None
     allocation_pct: Annotated[float, Field(gt=0, le=100)]
@@ -528,15 +676,6 @@ class ServiceLevel(_Frozen):
     def _one_threshold(self) -> ServiceLevel:
         if (self.minimum is None) == (self.maximum is None):
             raise ValueError("give exactly one of minimum or maximum")
-        if self.minimum is not None and self.kpi in LOWER_IS_BETTER:
-            raise ValueError(f"minimum: {self.kpi} is better when lower, so its level is a maximum")
-        if self.maximum is not None and self.kpi in HIGHER_IS_BETTER:
-            raise ValueError(
-                f"maximum: {self.kpi} is better when higher, so its level is a minimum"
-            )
-        if self.kpi in RATE_KPIS and self.threshold > 1:
-            key = "minimum" if self.minimum is not None else "maximum"
-            raise ValueError(f"{key}: {self.kpi} is a fraction 0-1 (0.95 means 95 %)")
         return self
 
     @property
@@ -588,6 +727,8 @@ class Config(_Frozen):
     contracts: dict[str, Contract] = Field(default_factory=dict)
     """vendor_id -> its contract's service levels and credits (contract section 9)."""
     evidence: EvidenceConfig = EvidenceConfig()
+    kpis: dict[str, DeclaredKpi] = Field(default_factory=dict)
+    """KPIs the company declares, in the order their columns come in scores.csv (section 10)."""
     email: EmailConfig = EmailConfig()
     source_path: str | None = Field(default=None, exclude=True)
     origin: str = Field(default="", exclude=True)
@@ -604,7 +745,10 @@ class Config(_Frozen):
                 ("values", spec.values),
                 ("formats", spec.formats),
             ):
-                unknown = sorted(set(named) - known)
+                # A value map may also translate an extra column's values.
+                unknown = sorted(
+                    set(named) - known - (set(spec.extra) if key == "values" else set())
+                )
                 if unknown:
                     raise ValueError(
                         f"source.{name}.{key}: {', '.join(unknown)} is not a column of {name}"
@@ -623,6 +767,59 @@ class Config(_Frozen):
                 )
             if spec.from_activity and name != "vendors":
                 raise ValueError(f"source.{name}: from_activity = true is for vendors only")
+        return self
+
+    @model_validator(mode="after")
+    def _declared_kpis_readable(self) -> Config:
+        from scorecard.schema import TABLES
+
+        for name, spec in self.source.items():
+            clash = sorted(set(spec.extra) & {c.name for c in TABLES[name].columns})
+            if clash:
+                raise ValueError(
+                    f"source.{name}.extra.{clash[0]}: {clash[0]} is a canonical column of "
+                    f"{name}; give the extra column another name"
+                )
+        for kpi_name, kpi in self.kpis.items():
+            if not _NAME.match(kpi_name):
+                raise ValueError(
+                    f"kpis.{kpi_name}: a KPI name is lower-case letters, digits and _ "
+                    "(starting with a letter), as it becomes a column of scores.csv"
+                )
+            source = self.source.get(kpi.table)
+            extra = source.extra if source is not None else {}
+            known = {c.name for c in TABLES[kpi.table].columns} | set(extra)
+            for key, column_name in kpi.columns():
+                if column_name not in known:
+                    close = nearest(column_name, known)
+                    hint = f"; did you mean {close!r}?" if close else ""
+                    raise ValueError(
+                        f"kpis.{kpi_name}.{key}: {column_name!r} is not a column of "
+                        f"{kpi.table} nor one of its [source.{kpi.table}.extra] columns{hint}"
+                    )
+            for key in ("trial", "success"):
+                condition = getattr(kpi, key)
+                if condition is not None:
+                    _check_condition_types(condition, f"kpis.{kpi_name}.{key}", kpi.table, extra)
+            if kpi.value is not None:
+                numeric = {"integer", "number"}
+                typed = extra.get(kpi.value.column)
+                canonical_numbers = {"units", "qa_checked_units", "defects"}
+                if (typed is not None and typed.type not in numeric) or (
+                    typed is None and kpi.value.column not in canonical_numbers
+                ):
+                    raise ValueError(
+                        f"kpis.{kpi_name}.value: {kpi.value.column!r} is not a number column "
+                        "(an extra column of type integer or number, or units)"
+                    )
+        for weight in self.scoring.weights.declared():
+            if weight not in self.kpis:
+                close = nearest(weight, [*DIMENSIONS, *self.kpis])
+                hint = f"; did you mean {close}?" if close else ""
+                raise ValueError(
+                    f"scoring.weights.{weight}: no dimension and no declared KPI "
+                    f"(a [kpis.{weight}] section) has that name{hint}"
+                )
         return self
 
     @model_validator(mode="after")
@@ -674,6 +871,58 @@ class Config(_Frozen):
             "statement_timeout_seconds": self.database.statement_timeout_seconds,
         }
         return data
+
+
+def _column_type(table: str, name: str, extra: dict[str, ExtraColumn]) -> str:
+    """integer, number, boolean, text or timestamp: an extra column's declared type, or what
+    the canonical column holds."""
+    from scorecard.schema import TABLES
+
+    if name in extra:
+        return extra[name].type
+    python_type = TABLES[table].columns[name].type.python_type
+    if python_type is bool:
+        return "boolean"
+    if python_type is int:
+        return "integer"
+    if python_type is str:
+        return "text"
+    if python_type in (dt.date, dt.datetime):
+        return "timestamp"
+    return "number"
+
+
+def _check_condition_types(
+    condition: Condition, key: str, table: str, extra: dict[str, ExtraColumn]
+) -> None:
+    """A value the column can hold: a number for a number column, text for text, true or false
+    for a boolean (compared otherwise, some databases refuse the query and others never match)."""
+    if condition.all is not None:
+        for index, part in enumerate(condition.all):
+            _check_condition_types(part, f"{key}.all.{index}", table, extra)
+        return
+    assert condition.column is not None
+    kind = _column_type(table, condition.column, extra)
+    numeric = kind in ("integer", "number")
+    if (condition.at_least is not None or condition.at_most is not None) and not numeric:
+        op = "at_least" if condition.at_least is not None else "at_most"
+        raise ValueError(f"{key}.{op}: {condition.column} is {kind}, not a number")
+    if condition.is_true is not None and kind != "boolean":
+        raise ValueError(f"{key}.is_true: {condition.column} is {kind}, not a boolean")
+    values = [condition.equals] if condition.equals is not None else list(condition.in_ or ())
+    for value in values:
+        fits = (
+            isinstance(value, bool)
+            if kind == "boolean"
+            else isinstance(value, str)
+            if kind == "text"
+            else numeric and isinstance(value, int | float) and not isinstance(value, bool)
+        )
+        if not fits:
+            op = "equals" if condition.equals is not None else "in"
+            raise ValueError(
+                f"{key}.{op}: {value!r} cannot be a value of {condition.column} ({kind})"
+            )
 
 
 # The command-line option behind each [run] key it overrides, for its error messages.

@@ -3,7 +3,8 @@
 Six quarters up to the `through` day, with stories in them: Bangalore's IT
 service desk slips (and misses its contract's on-time level month after
 month, invoicing only part of the credits it owes), Manila's contact centre
-improves, Wisła's payroll has one late month (and earns its credit back), Hudson's legal review is
+improves on every service level while its customers grow less satisfied (CSAT and
+first-contact resolution, columns beyond the canonical ones, scored as declared KPIs), Wisła's payroll has one late month (and earns its credit back), Hudson's legal review is
 excellent but dearer than in-house, Pune is cheap but error-prone. In-house
 teams do customer support, payroll and IT service desk work. A sprinkling of
 bad rows exercises every stage of validation.
@@ -20,7 +21,18 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-from sqlalchemy import Connection, Engine, func, insert, inspect, select
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    Integer,
+    MetaData,
+    Table,
+    func,
+    insert,
+    inspect,
+    select,
+)
 
 from scorecard.errors import ConfigError
 from scorecard.schema import TABLES, create_tables, metadata
@@ -63,6 +75,16 @@ class Line:
     """Service credits (5 % of the fee) in months whose on-time rate falls below this."""
     bad_month: int | None = None
     """One month (counted from the first, 0) whose on-time rate drops by 20 points."""
+    survey: tuple[tuple[float, float], tuple[float, float]] | None = None
+    """A contact centre's export: the share of surveyed contacts rating 4 or 5 of 5, and the
+    share resolved in one contact, as trajectories; None: no such columns (null)."""
+
+
+# Columns of the demo's work items beyond the canonical ones (contract section 10): the
+# satisfaction score (1-5) of the surveyed contacts and the number of contacts an item took.
+EXTRA_WORK_ITEM_COLUMNS = {"csat": "INTEGER", "contacts": "INTEGER"}
+SURVEY_SHARE = 0.35
+"""The share of completed contacts whose customer answered the survey."""
 
 
 # One row per vendor and per line: easier to read as a table than formatted.
@@ -83,9 +105,12 @@ VENDORS = [
 ]
 
 LINES = [
-    Line("V-PH-MNL", "customer_support", 60, 1.0, 0.30, (0.030, 0.004), (0.86, 0.975), 24, 0.03, 3.0, (0.78, 0.96), 340.0, 0.90),
-    Line("V-MX-MTY", "customer_support", 25, 1.0, 0.30, (0.010, 0.011), (0.93, 0.93), 24, 0.03, 1.5, (0.70, 0.66), 150.0),
-    Line("IH-CS-DUB", "customer_support", 18, 1.0, 0.40, (0.006, 0.006), (0.95, 0.95), 24, 0.02, 1.0, (0.92, 0.92), 10.5),
+    Line("V-PH-MNL", "customer_support", 60, 1.0, 0.30, (0.030, 0.004), (0.86, 0.975), 24, 0.03, 3.0, (0.78, 0.96), 340.0, 0.90,
+         survey=((0.90, 0.66), (0.82, 0.70))),
+    Line("V-MX-MTY", "customer_support", 25, 1.0, 0.30, (0.010, 0.011), (0.93, 0.93), 24, 0.03, 1.5, (0.70, 0.66), 150.0,
+         survey=((0.84, 0.85), (0.76, 0.77))),
+    Line("IH-CS-DUB", "customer_support", 18, 1.0, 0.40, (0.006, 0.006), (0.95, 0.95), 24, 0.02, 1.0, (0.92, 0.92), 10.5,
+         survey=((0.88, 0.88), (0.80, 0.80))),
     Line("V-PL-WAW", "payroll", 6, 180.0, 0.20, (0.002, 0.002), (0.99, 0.99), 72, 0.01, 0.6, (0.95, 0.96), 18.0, None, 12),
     Line("IH-PAY", "payroll", 2, 150.0, 0.25, (0.004, 0.004), (0.97, 0.97), 72, 0.02, 0.3, (0.90, 0.90), None),
     Line("V-IN-BLR", "it_service_desk", 40, 1.0, 0.25, (0.004, 0.030), (0.97, 0.74), 8, 0.03, 2.0, (0.93, 0.72), 1100.0, 0.90),
@@ -152,8 +177,13 @@ def _line_months(
     scale: float,
     rng: np.random.Generator,
     state: _LineState,
+    survey_rng: np.random.Generator,
 ) -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
-    """One line's work items and requests, a month at a time, so memory stays flat at any scale."""
+    """One line's work items and requests, a month at a time, so memory stays flat at any scale.
+
+    survey_rng: the satisfaction and contact counts draw from a generator of their own, so the
+    rest of the world is the same with or without them.
+    """
     days = (through - start).days + 1
     epoch = dt.datetime.combine(start, dt.time())
     cutoff_hours = days * 24.0
@@ -208,6 +238,7 @@ def _line_months(
                 "reworked": reworked,
             }
         )
+        items = items.with_columns(**_survey(line, progress, done, survey_rng))
         state.items += n
 
         per_day_requests = rng.poisson(line.requests_per_day * scale * weekday_factor)
@@ -239,6 +270,27 @@ def _line_months(
         )
         state.requests += k
         yield items, requests
+
+
+def _survey(
+    line: Line, progress: np.ndarray, done: np.ndarray, rng: np.random.Generator
+) -> dict[str, pl.Series]:
+    """csat (1-5, for the completed contacts whose customer answered) and contacts (per item)."""
+    n = progress.size
+    if line.survey is None:
+        return {
+            name: pl.Series(name, [None] * n, dtype=pl.Int64) for name in EXTRA_WORK_ITEM_COLUMNS
+        }
+    top2_share, first_contact_share = line.survey
+    answered = done & (rng.random(n) < SURVEY_SHARE)
+    top2 = rng.random(n) < _trajectory(top2_share, progress)
+    csat = np.where(top2, rng.choice([4, 5], size=n, p=[0.45, 0.55]), rng.choice([1, 2, 3], size=n))
+    one_contact = rng.random(n) < _trajectory(first_contact_share, progress)
+    contacts = np.where(one_contact, 1, 2 + rng.poisson(0.6, n))
+    return {
+        "csat": pl.Series("csat", csat.astype("int64")).set(pl.Series(~answered), None),
+        "contacts": pl.Series("contacts", contacts.astype("int64")),
+    }
 
 
 def _line_charges(
@@ -347,8 +399,17 @@ def _bad_rows(start: dt.date) -> dict[str, list[dict]]:
     return {"work_items": bad_items, "requests": bad_requests, "charges": bad_charges}
 
 
+# The demo's work items as inserted: the canonical columns and the extra ones.
+_WORK_ITEMS = Table(
+    "work_items",
+    MetaData(),
+    *[Column(c.name, c.type) for c in TABLES["work_items"].columns],
+    *[Column(name, Integer) for name in EXTRA_WORK_ITEM_COLUMNS],
+)
+
+
 def _insert(connection: Connection, table_name: str, rows: list[dict]) -> None:
-    table = metadata.tables[table_name]
+    table = _WORK_ITEMS if table_name == "work_items" else metadata.tables[table_name]
     for offset in range(0, len(rows), _BATCH):
         connection.execute(insert(table), rows[offset : offset + _BATCH])
 
@@ -443,6 +504,9 @@ def generate_demo_data(
     if replace:
         metadata.drop_all(engine)
     create_tables(engine)
+    with engine.begin() as connection:
+        for name, sql_type in EXTRA_WORK_ITEM_COLUMNS.items():
+            connection.exec_driver_sql(f"ALTER TABLE work_items ADD COLUMN {name} {sql_type}")
     start = demo_start(through)
     rng = np.random.default_rng(seed)
     counts = {"vendors": 0, "work_items": 0, "requests": 0, "charges": 0}
@@ -451,7 +515,9 @@ def generate_demo_data(
     counts["vendors"] = len(world)
     for line_no, line in enumerate(world_lines, start=1):
         state = _LineState()
-        for items, requests in _line_months(line, line_no, start, through, scale, rng, state):
+        survey_rng = np.random.default_rng([seed, line_no])
+        months = _line_months(line, line_no, start, through, scale, rng, state, survey_rng)
+        for items, requests in months:
             # A transaction per month: a big scale never holds one huge transaction open.
             with engine.begin() as connection:
                 _bulk_insert(connection, "work_items", items)

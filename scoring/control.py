@@ -23,6 +23,7 @@ something happen (special cause)?
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 import math
@@ -31,6 +32,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import polars as pl
+
+from extract.summaries import denominator_column, numerator_column
+from scoring.catalogue import Catalogue, Kpi
 
 MEASURES = {"quality": "Quality (accuracy)", "timeliness": "Timeliness (completed on time)"}
 RUN_LENGTH = 8
@@ -84,10 +88,33 @@ class ControlChart:
     """"p" or "Laney p'"."""
     sigma_z: float | None
     signals: list[Signal] = field(default_factory=list)
+    title: str = ""
+    """A declared rate's title (the built-in measures' titles are MEASURES)."""
 
 
-def monthly_rates(item_days: pl.DataFrame) -> pl.DataFrame:
-    """Per vendor, measure and month: successes and trials (vendor level, all processes)."""
+def charted_rates(kpis: Catalogue) -> dict[str, Kpi]:
+    """The declared rates that get a control chart: those of work items counted when completed
+    (a month is then the month completed, as for the two built-in measures)."""
+    return {
+        kpi.name: kpi
+        for kpi in kpis.declared
+        if kpi.is_rate and kpi.table == "work_items" and kpi.counted_on_completion
+    }
+
+
+def measure_titles(kpis: Catalogue) -> dict[str, str]:
+    """Each charted measure's title: the two built-in ones, then the declared rates."""
+    return {**MEASURES, **{name: kpi.title for name, kpi in charted_rates(kpis).items()}}
+
+
+def monthly_rates(item_days: pl.DataFrame, kpis: Catalogue | None = None) -> pl.DataFrame:
+    """Per vendor, measure and month: successes and trials (vendor level, all processes);
+    with `kpis`, the declared rates of `charted_rates` too."""
+    declared = {
+        name: kpi
+        for name, kpi in (charted_rates(kpis) if kpis is not None else {}).items()
+        if numerator_column(name) in item_days.columns  # summed by the extract
+    }
     completed = item_days.filter(pl.col("completed_day").is_not_null()).with_columns(
         pl.col("completed_day").dt.truncate("1mo").alias("month")
     )
@@ -97,6 +124,8 @@ def monthly_rates(item_days: pl.DataFrame) -> pl.DataFrame:
         pl.col("qa_checked_units").sum().alias("quality_n"),
         pl.col("items_on_time").filter(with_deadline).sum().alias("timeliness_x"),
         pl.col("items").filter(with_deadline).sum().alias("timeliness_n"),
+        *[pl.col(numerator_column(name)).sum().alias(f"{name}_x") for name in declared],
+        *[pl.col(denominator_column(name)).sum().alias(f"{name}_n") for name in declared],
     )
     parts = [
         sums.select(
@@ -106,7 +135,7 @@ def monthly_rates(item_days: pl.DataFrame) -> pl.DataFrame:
             pl.col(f"{measure}_x").fill_null(0).cast(pl.Int64).alias("successes"),
             pl.col(f"{measure}_n").fill_null(0).cast(pl.Int64).alias("trials"),
         )
-        for measure in MEASURES
+        for measure in [*MEASURES, *declared]
     ]
     return pl.concat(parts).filter(pl.col("trials") > 0).sort("vendor_id", "measure", "month")
 
@@ -119,7 +148,7 @@ def by_vendor(monthly: pl.DataFrame) -> dict[str, pl.DataFrame]:
 
 
 def p_chart(measure: str, months: Sequence[dt.date], successes: Sequence[int],
-            trials: Sequence[int]) -> ControlChart | None:  # fmt: skip
+            trials: Sequence[int], higher_is_better: bool = True) -> ControlChart | None:  # fmt: skip
     """The chart of one measure; None with fewer than MIN_MONTHS months that have a sample."""
     points = [(m, x, n) for m, x, n in zip(months, successes, trials, strict=True) if n > 0]
     if len(points) < MIN_MONTHS:
@@ -141,12 +170,13 @@ def p_chart(measure: str, months: Sequence[dt.date], successes: Sequence[int],
     lower = [max(0.0, centre - SIGMA_LIMITS * s) for s in sigmas]
     upper = [min(1.0, centre + SIGMA_LIMITS * s) for s in sigmas]
     chart = ControlChart(measure, labels, rates, ns, centre, lower, upper, method, sigma_z)
-    chart.signals.extend(special_causes(chart))
+    chart.signals.extend(special_causes(chart, higher_is_better))
     return chart
 
 
-def special_causes(chart: ControlChart) -> list[Signal]:
-    """Months outside the limits, and runs of eight or more on one side of the centre line."""
+def special_causes(chart: ControlChart, higher_is_better: bool = True) -> list[Signal]:
+    """Months outside the limits, and runs of eight or more on one side of the centre line
+    (above it is better unless the rate is one where lower is better)."""
     found = []
     for label, rate, low, high in zip(
         chart.months, chart.rates, chart.lower, chart.upper, strict=True
@@ -154,31 +184,39 @@ def special_causes(chart: ControlChart) -> list[Signal]:
         if low == high:
             continue  # no variation at all (every month 0 % or 100 %): nothing to judge
         if rate > high or rate < low:
-            found.append(Signal(chart.measure, "outside", label, label, rate > high))
+            found.append(
+                Signal(chart.measure, "outside", label, label, (rate > high) == higher_is_better)
+            )
     sides = [(rate > chart.centre) - (rate < chart.centre) for rate in chart.rates]
     position = 0
     for side, run in itertools.groupby(sides):
         length = len(list(run))
         if side != 0 and length >= RUN_LENGTH:
             first, last = chart.months[position], chart.months[position + length - 1]
-            found.append(Signal(chart.measure, "run", first, last, side > 0))
+            found.append(Signal(chart.measure, "run", first, last, (side > 0) == higher_is_better))
         position += length
     return found
 
 
-def vendor_charts(monthly: pl.DataFrame | None) -> list[ControlChart]:
-    """Both measures' charts for one vendor's rows of `monthly_rates` (None: no rows)."""
+def vendor_charts(
+    monthly: pl.DataFrame | None, kpis: Catalogue | None = None
+) -> list[ControlChart]:
+    """Each measure's chart for one vendor's rows of `monthly_rates` (None: no rows)."""
     if monthly is None:
         return []
+    declared = charted_rates(kpis) if kpis is not None else {}
     charts = []
-    for measure in MEASURES:
+    for measure in [*MEASURES, *declared]:
         rows = monthly.filter(pl.col("measure") == measure).sort("month")
         chart = p_chart(
             measure,
             rows.get_column("month").to_list(),
             rows.get_column("successes").to_list(),
             rows.get_column("trials").to_list(),
+            declared[measure].higher_is_better if measure in declared else True,
         )
+        if chart is not None and measure in declared:
+            chart = dataclasses.replace(chart, title=declared[measure].title)
         if chart is not None:
             charts.append(chart)
     return charts

@@ -18,6 +18,7 @@ import polars as pl
 
 from scorecard.config import DIMENSIONS, Config
 from scoring import metrics as m
+from scoring.catalogue import catalogue
 from scoring.significance import COMPOSITE_RATES
 from scoring.table import rankable
 
@@ -30,15 +31,22 @@ IN_HOUSE_COST_COLUMNS = (
 )  # fmt: skip
 
 
-def shown_dimensions(withheld: Sequence[str] = WITHHELD) -> list[str]:
-    return [d for d in DIMENSIONS if d not in withheld]
+def shown_dimensions(
+    dimensions: Sequence[str] = DIMENSIONS, withheld: Sequence[str] = WITHHELD
+) -> list[str]:
+    return [d for d in dimensions if d not in withheld]
 
 
-def facing_composite(weights: dict[str, float], withheld: Sequence[str] = WITHHELD) -> pl.Expr:
-    """Weighted mean of the shown dimensions' scores, renormalised over those not null."""
-    shown = shown_dimensions(withheld)
+def facing_composite(
+    weights: dict[str, float],
+    dimensions: Sequence[str] = DIMENSIONS,
+    withheld: Sequence[str] = WITHHELD,
+) -> pl.Expr:
+    """Weighted mean of the shown dimensions' scores (the built-in ones and every declared
+    KPI: the catalogue's dimensions), renormalised over those not null."""
+    shown = shown_dimensions(dimensions, withheld)
     return m.composite_score(
-        {d: pl.col(f"{d}_score") for d in shown}, {d: weights[d] for d in shown}
+        {d: pl.col(f"{d}_score") for d in shown}, {d: weights.get(d, 0.0) for d in shown}
     )
 
 
@@ -49,11 +57,13 @@ def vendor_facing_table(
 
     period_order: the period labels oldest first (for the previous composite).
     """
-    weights = config.scoring.weights.model_dump()
+    kpis = catalogue(config)
+    weights = kpis.weights(config)
+    dimensions = list(kpis.dimensions)
     present = [c for c in IN_HOUSE_COST_COLUMNS if c in table.columns]
     facing = table.with_columns(
         *[pl.lit(None, table.schema[c]).alias(c) for c in present],
-        facing_composite(weights).round(2).alias("composite_score"),
+        facing_composite(weights, dimensions).round(2).alias("composite_score"),
     )
     min_items = config.scoring.min_rank_items
     facing = facing.with_columns(
@@ -88,8 +98,17 @@ def vendor_facing_table(
         .sort("_order")
     )
     both = pl.col("composite_score").is_not_null() & pl.col("_previous_composite").is_not_null()
+    # The rates in the composite it shows: the built-in ones and the weighted declared rates.
+    sampled = [
+        *COMPOSITE_RATES,
+        *[k.name for k in kpis.declared if k.is_rate and weights.get(k.name, 0.0) > 0],
+    ]
     real = pl.any_horizontal(
-        *[pl.col(f"{rate}_change_significant").fill_null(False) for rate in COMPOSITE_RATES]
+        *[
+            pl.col(f"{rate}_change_significant").fill_null(False)
+            for rate in sampled
+            if f"{rate}_change_significant" in table.columns
+        ]
     )
     columns = {
         "previous_composite_score": pl.col("_previous_composite"),

@@ -12,6 +12,7 @@ import polars as pl
 
 from extract.activity import Activity
 from scorecard.config import Config
+from scoring.catalogue import check_config
 from scoring.credits import ServiceCredits, run_credits, unknown_contract_vendors
 from scoring.evidence import with_evidence
 from scoring.periods import Period
@@ -35,6 +36,7 @@ class Scored:
 
 
 def score(data: Activity, periods: Sequence[Period], config: Config) -> Scored:
+    check_config(config)
     table = score_table(data, periods, config)
     vendor_ids = data.vendors.get_column("vendor_id").to_list()
     warnings = [

@@ -18,20 +18,24 @@ from invoices, not from a sample, so it has no sampling noise to test).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import polars as pl
 
-# Each tested rate: (successes, trials) as expressions over the KPI inputs of a row.
+from scoring.catalogue import BUILT_IN_CATALOGUE, Catalogue
+
+# Each tested built-in rate: (successes, trials) as expressions over the KPI inputs of a row.
 TESTED_RATES: dict[str, tuple[pl.Expr, pl.Expr]] = {
-    "accuracy": (pl.col("qa_checked_units") - pl.col("defects"), pl.col("qa_checked_units")),
-    "rework_rate": (pl.col("reworked_items"), pl.col("work_items_completed")),
-    "on_time_rate": (pl.col("items_on_time"), pl.col("items_due")),
-    "response_within_target_rate": (
-        pl.col("requests_within_target"),
-        pl.col("requests_target_due"),
-    ),
+    kpi.name: (kpi.successes, kpi.trials) for kpi in BUILT_IN_CATALOGUE.rates
 }
-# The composite's sampled inputs (its cost input is tested as "did it move at all").
-COMPOSITE_RATES = ["accuracy", "on_time_rate", "response_within_target_rate"]
+# The composite's sampled inputs: the rates that are dimensions (its cost input is a ratio of
+# invoices, tested as "did it move at all").
+COMPOSITE_RATES = [kpi.name for kpi in BUILT_IN_CATALOGUE.rates if kpi.dimension is not None]
+
+
+def change_columns(rate: str) -> list[str]:
+    return [f"previous_{rate}", f"{rate}_change_z", f"{rate}_change_significant"]
+
 
 # After the contract's columns and the KPI inputs, in this order (scores.csv, scores.json).
 SIGNIFICANCE_COLUMNS = [
@@ -62,22 +66,35 @@ def two_proportion_z(
     )
 
 
-def with_changes(table: pl.DataFrame, previous_label: dict[str, str], z: float) -> pl.DataFrame:
-    """Add SIGNIFICANCE_COLUMNS: each row against the same vendor and process one period earlier.
+def with_changes(
+    table: pl.DataFrame,
+    previous_label: dict[str, str],
+    z: float,
+    kpis: Catalogue = BUILT_IN_CATALOGUE,
+    weighted: Sequence[str] = (),
+) -> pl.DataFrame:
+    """Add SIGNIFICANCE_COLUMNS: each row against the same vendor and process one period earlier,
+    then the change columns of each declared rate (`change_columns`).
 
     `previous_label` maps each period label to the label of the period before it
-    (the oldest period has none, so its comparisons are null).
+    (the oldest period has none, so its comparisons are null). `weighted`: the declared KPIs
+    in the composite: a significant change of a declared rate, or a move of a declared mean's
+    score, makes the composite's change real too.
     """
+    tested = {kpi.name: (kpi.successes, kpi.trials) for kpi in kpis.rates}
+    declared_rates = [kpi.name for kpi in kpis.declared if kpi.is_rate]
+    declared_means = [kpi.name for kpi in kpis.declared if not kpi.is_rate and kpi.name in weighted]
     keys = ["vendor_id", "process"]
-    counts = {rate: (f"_x_{rate}", f"_n_{rate}") for rate in TESTED_RATES}
+    counts = {rate: (f"_x_{rate}", f"_n_{rate}") for rate in tested}
     earlier = table.select(
         *keys,
         pl.col("period").alias("_earlier"),
-        *[pl.col(rate).alias(f"previous_{rate}") for rate in TESTED_RATES],
+        *[pl.col(rate).alias(f"previous_{rate}") for rate in tested],
         pl.col("composite_score").alias("previous_composite_score"),
         pl.col("cost_score").alias("_previous_cost_score"),
-        *[x.alias(counts[rate][0]) for rate, (x, _) in TESTED_RATES.items()],
-        *[n.alias(counts[rate][1]) for rate, (_, n) in TESTED_RATES.items()],
+        *[pl.col(f"{mean}_score").alias(f"_previous_{mean}_score") for mean in declared_means],
+        *[x.alias(counts[rate][0]) for rate, (x, _) in tested.items()],
+        *[n.alias(counts[rate][1]) for rate, (_, n) in tested.items()],
     )
     mapping = pl.DataFrame(
         {"period": list(previous_label), "_earlier": list(previous_label.values())},
@@ -90,7 +107,7 @@ def with_changes(table: pl.DataFrame, previous_label: dict[str, str], z: float) 
         .sort("_order")
     )
     z_columns = []
-    for rate, (x, n) in TESTED_RATES.items():
+    for rate, (x, n) in tested.items():
         x_before, n_before = counts[rate]
         z_columns.append(
             two_proportion_z(pl.col(x_before), pl.col(n_before), x, n).alias(f"{rate}_change_z")
@@ -98,19 +115,29 @@ def with_changes(table: pl.DataFrame, previous_label: dict[str, str], z: float) 
     joined = joined.with_columns(z_columns).with_columns(
         [
             (pl.col(f"{rate}_change_z").abs() >= z).alias(f"{rate}_change_significant")
-            for rate in TESTED_RATES
+            for rate in tested
         ]
     )
     both_scored = (
         pl.col("composite_score").is_not_null() & pl.col("previous_composite_score").is_not_null()
     )
     cost_moved = (pl.col("cost_score") - pl.col("_previous_cost_score")).abs() >= 1
+    means_moved = [
+        ((pl.col(f"{mean}_score") - pl.col(f"_previous_{mean}_score")).abs() >= 1).fill_null(False)
+        for mean in declared_means
+    ]
+    sampled = [*COMPOSITE_RATES, *[rate for rate in declared_rates if rate in weighted]]
     real_input = pl.any_horizontal(
-        *[pl.col(f"{rate}_change_significant").fill_null(False) for rate in COMPOSITE_RATES],
+        *[pl.col(f"{rate}_change_significant").fill_null(False) for rate in sampled],
         cost_moved.fill_null(False),
+        *means_moved,
     )
     joined = joined.with_columns(
         pl.when(both_scored).then(real_input).otherwise(None).alias("composite_change_significant"),
-        *[pl.col(f"{rate}_change_z").round(3) for rate in TESTED_RATES],
+        *[pl.col(f"{rate}_change_z").round(3) for rate in tested],
     )
-    return joined.select(*table.columns, *SIGNIFICANCE_COLUMNS)
+    return joined.select(
+        *table.columns,
+        *SIGNIFICANCE_COLUMNS,
+        *[column for rate in declared_rates for column in change_columns(rate)],
+    )

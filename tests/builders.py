@@ -145,7 +145,11 @@ def load_parquet_tables(url: str, rows: Rows, folder: Path) -> None:
     with engine.connect() as connection:
         for name, table in TABLES.items():
             schema = {c.name: _polars_type(c) for c in table.columns}
-            frame = pl.DataFrame([dict(r) for r in rows.get(name, [])], schema=schema, orient="row")
+            table_rows = [dict(r) for r in rows.get(name, [])]
+            # Columns beyond the canonical ones (the demo's csat and contacts): integers.
+            extra = [c for c in (table_rows[0] if table_rows else {}) if c not in schema]
+            schema |= dict.fromkeys(extra, pl.Int64)
+            frame = pl.DataFrame(table_rows, schema=schema, orient="row")
             (folder / name).mkdir(parents=True, exist_ok=True)
             frame.write_parquet(folder / name / "part-0.parquet")
             connection.exec_driver_sql(
@@ -156,14 +160,22 @@ def load_parquet_tables(url: str, rows: Rows, folder: Path) -> None:
 
 def rows_in(url: str) -> dict[str, list[dict[str, Any]]]:
     """Every canonical table's rows in a database (to load the same world into another one)."""
-    from sqlalchemy import select
+    from sqlalchemy import select, type_coerce
 
     engine = create_engine(url)
     try:
         with engine.connect() as connection:
-            return {
-                name: [dict(row) for row in connection.execute(select(table)).mappings()]
-                for name, table in TABLES.items()
-            }
+            # Every column, the canonical ones typed as the schema says and any beyond them
+            # (columns a declared KPI reads) as the database has them.
+            found: dict[str, list[dict[str, Any]]] = {}
+            for name, table in TABLES.items():
+                reflected = Table(name, MetaData(), autoload_with=connection)
+                extra = [c for c in reflected.columns if c.name not in table.columns]
+                canonical = [
+                    type_coerce(reflected.c[c.name], c.type).label(c.name) for c in table.columns
+                ]
+                query = select(*canonical, *extra)
+                found[name] = [dict(row) for row in connection.execute(query).mappings()]
+            return found
     finally:
         engine.dispose()

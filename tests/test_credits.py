@@ -11,6 +11,7 @@ import pytest
 
 from scorecard.config import config_from_mapping
 from scorecard.errors import ConfigError
+from scoring.catalogue import check_config
 from scoring.credits import (
     SERVICE_CREDIT_COLUMNS,
     ServiceCredits,
@@ -50,8 +51,15 @@ def charges(*rows: dict[str, Any]) -> pl.DataFrame:
         "currency": pl.String, "kind": pl.String})  # fmt: skip
 
 
+def checked(data: dict[str, Any]) -> Any:
+    """The config as a run loads it: read, then checked against the KPI catalogue."""
+    config = config_from_mapping(data)
+    check_config(config)
+    return config
+
+
 def contract(levels: list[dict[str, Any]], at_risk_pct: float = 0.1, earn_back: int = 0) -> Any:
-    config = config_from_mapping(
+    config = checked(
         {
             "contracts": {
                 "V1": {

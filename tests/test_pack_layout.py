@@ -29,6 +29,7 @@ from reports.vendor import build_vendor
 from reports.view import context_for
 from scorecard.config import read_config as load_config
 from scorecard.demo_data import generate_demo_data
+from scoring.catalogue import catalogue
 from scoring.periods import periods_for, window_of
 from scoring.table import score_table
 
@@ -72,14 +73,19 @@ def pack(tmp_path_factory) -> dict[str, Path]:
     config = load_config(ROOT / "scorecard" / "example-config.toml")
     periods = periods_for(AS_OF, "quarter", config.run.history_periods)
     data = extract_activity(
-        engine, window_of(periods), config.currency, config.response_targets_hours.hours()
+        engine,
+        window_of(periods),
+        config.currency,
+        config.response_targets_hours.hours(),
+        config.source,  # type: ignore[arg-type]
+        kpis=config.kpis,  # the declared KPIs' page lists every contact centre too
     )
     engine.dispose()
     table = score_table(data, periods, config)
     inputs = ReportInputs(table, data, periods, config, AS_OF)
     renderer = Renderer(config.scoring.standings)
     slugs = report_slugs(table)
-    charts = control_charts_by_vendor(data)
+    charts = control_charts_by_vendor(data, catalogue(config))
     files = {}
     title = f"Vendor performance review {periods[-1].label}"
     page = renderer.html(

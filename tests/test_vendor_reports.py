@@ -156,6 +156,30 @@ def test_critical_standing_calls_for_a_remediation_plan_and_on_track_says_so():
     ]
 
 
+def test_declared_kpis_are_on_the_scorecards_and_in_the_pack_as_in_scores_csv(run):
+    run_dir, rows = run
+    manila = next(r for r in _current_all(rows) if r["vendor_id"] == "V-PH-MNL")
+    pack = " ".join(
+        " ".join(page.extract_text().split()) for page in PdfReader(run_dir / "portfolio.pdf").pages
+    )
+    assert "KPIs you declare" in pack
+    for folder in ("vendors", "vendor-facing"):
+        text = _text(run_dir / folder / f"{slugify(manila['vendor_name'])}.pdf")
+        for name, title in (
+            ("csat_top2", "Satisfied customers (4 or 5 of 5)"),
+            ("first_contact_resolution", "Resolved in the first contact"),
+        ):
+            value = pct(float(manila[name]))
+            assert title in text and value in text, (folder, name)
+            numerator, trials = int(manila[f"{name}_numerator"]), int(manila[f"{name}_denominator"])
+            assert f"{numerator:,} of {trials:,} items" in text, (folder, name)
+            assert f"{float(manila[f'{name}_score']):.0f}" in text
+            assert title in pack and value in pack, name
+    # A vendor that measures none of them shows none of them.
+    payroll = _text(run_dir / "vendors" / "wisla-payroll-services-sp-z-o-o.pdf")
+    assert "Satisfied customers" not in payroll
+
+
 def test_the_portfolio_ranking_shows_each_vendors_scores_and_money_from_scores_csv(run):
     run_dir, rows = run
     reader = PdfReader(run_dir / "portfolio.pdf")
