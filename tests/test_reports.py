@@ -128,9 +128,9 @@ def test_the_renderer_still_resolves_data_uris():
 def test_vendor_slugs_are_readable_ascii_and_never_collide():
     assert slugify("Wisła Payroll Services sp. z o.o.") == "wisla-payroll-services-sp-z-o-o"
     assert vendor_slugs([("V1", "Acme"), ("V2", "ACME"), ("V3", "Zeta")]) == {
-        "V1": "acme-v1", "V2": "acme-v2", "V3": "zeta",
+        "V1": "acme_v1", "V2": "acme_v2", "V3": "zeta_v3",
     }  # fmt: skip
-    assert vendor_slugs([("X-1", "***")]) == {"X-1": "x-1"}
+    assert vendor_slugs([("X-1", "***")]) == {"X-1": "vendor_x-1"}
 
 
 def test_pdf_bytes_are_identical_on_a_rerun(tmp_path, scorecard_cli):
