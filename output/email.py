@@ -120,7 +120,13 @@ def wire_bytes(message: EmailMessage) -> bytes:
     """The message exactly as smtplib hands it to the server (CRLF line ends), for .eml files."""
     international = any(not str(message[h] or "").isascii() for h in ("From", "To"))
     buffer = io.BytesIO()
-    policy = message.policy.clone(utf8=True) if international else None  # type: ignore[call-arg]
+    # With raw UTF-8 headers the folder can break a long Subject right after "Subject:", which
+    # parsers read with a leading space (" [Revised] ..."): fold only at RFC 5322's 998.
+    policy = (
+        message.policy.clone(utf8=True, max_line_length=998)  # type: ignore[call-arg]
+        if international
+        else None
+    )
     BytesGenerator(buffer, policy=policy).flatten(message, linesep="\r\n")
     return buffer.getvalue()
 

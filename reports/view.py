@@ -93,6 +93,11 @@ def vendor_slugs(vendors: Sequence[tuple[str, str]]) -> dict[str, str]:
     return slugs
 
 
+def vendor_slug(vendor_id: str, name: str) -> str:
+    """One vendor's file name (vendor_slugs), which no other vendor changes."""
+    return vendor_slugs([(vendor_id, name)])[vendor_id]
+
+
 # The locale numbers and dates are written in ([reports] locale), per process: None keeps
 # the locale-free style (1,234.5 and ISO dates) the gold files and tests are written in.
 _locale: str | None = None

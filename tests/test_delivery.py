@@ -261,3 +261,18 @@ def test_a_message_in_doubt_is_listed_every_night_until_settled(
     tonight = "Vendor performance review 2026-Q3 (as of 2026-09-30)"
     assert server.subjects[("cfo@example.com", tonight)] == 1
     assert server.subjects[("procurement@example.com", tonight)] == 1
+
+
+@pytest.mark.parametrize("length", [40, 1200])
+def test_a_long_revised_subject_reads_back_without_a_leading_space(tmp_path, length):
+    """Issue 22: with an international address the folded "[Revised]" subject was read back as
+    " [Revised] ..." by header parsers (folded right after "Subject:")."""
+    from output.email import build_message, wire_bytes
+    from reports.messages import Message
+
+    subject = "[Revised] Vendor scorecard 2026-Q3: " + "Ł" * length
+    mail = Message(("anna@bücher.example",), subject, "body", Path("vendors/x.html"))
+    wire = wire_bytes(build_message(mail, "scorecards@example.com", b"<p>x</p>"))
+    parsed = email.message_from_bytes(wire, policy=policy.default)
+    assert str(parsed["Subject"]) == subject
+    assert b"Subject: [Revised] " in wire

@@ -33,7 +33,9 @@ def test_slugs_are_unique_even_when_a_name_equals_another_names_clash_suffix():
 def test_a_rename_never_changes_another_vendors_file_name():
     # Issue 27 point 8: "Acme" renamed to Manila's name took "manila" from Manila.
     before = vendor_slugs([("V-PH-MNL", "Manila Ops"), ("V-IN-PNQ", "Acme"), ("V-US-NYC", "Zeta")])
-    after = vendor_slugs([("V-PH-MNL", "Manila Ops"), ("V-IN-PNQ", "Manila Ops"), ("V-US-NYC", "Zeta")])
+    after = vendor_slugs(
+        [("V-PH-MNL", "Manila Ops"), ("V-IN-PNQ", "Manila Ops"), ("V-US-NYC", "Zeta")]
+    )
     assert after["V-PH-MNL"] == before["V-PH-MNL"] == "manila-ops_v-ph-mnl"
     assert after["V-US-NYC"] == before["V-US-NYC"]
     assert after["V-IN-PNQ"] == "manila-ops_v-in-pnq" != before["V-IN-PNQ"]
