@@ -539,12 +539,22 @@ def send_all(
         batches: dict[tuple[str, int], list[str]] = {}
         shown: dict[str, Any] = {}
         for recipient in mail.to:
-            if journal is not None and journal.in_doubt(key, recipient):
+            # Journals and manifests written before the document key knew a message by its
+            # recipients and file name: a same-day rerun after an upgrade still sees them.
+            legacy = f"{','.join(sorted(mail.to))}|{mail.attachment.as_posix()}"
+            if journal is not None and (
+                journal.in_doubt(key, recipient) or journal.in_doubt(legacy, recipient)
+            ):
                 statuses[recipient] = "in doubt"
                 continue
-            before = journal.delivered.get((key, recipient)) if journal is not None else None
-            if before is None and recipient in earlier.get(key, {}).get("to", []):
-                before = earlier[key]
+            before = None
+            if journal is not None:
+                before = journal.delivered.get((key, recipient)) or journal.delivered.get(
+                    (legacy, recipient)
+                )
+            for old in (key, legacy):
+                if before is None and recipient in earlier.get(old, {}).get("to", []):
+                    before = earlier[old]
             if before is None:
                 batches.setdefault((mail.subject, 0), []).append(recipient)
             elif before.get("attachment_sha256") == digest:

@@ -91,7 +91,9 @@ class RunFolder:
         to its new name); one recorded by no expected path is left behind."""
         if not self.final.is_dir():
             return
-        now_at = {(Path(p).parent, Path(p).suffix, key): p for p, key in expected.items()}
+        now_at: dict[tuple[Path, str, str | None], str] = {
+            (Path(p).parent, Path(p).suffix, key): p for p, key in expected.items()
+        }
         for path in sorted(self.final.rglob("*")):
             relative = path.relative_to(self.final).as_posix()
             if not path.is_file() or relative == "manifest.json":
