@@ -5,19 +5,25 @@ so data can never inject headers. Credentials come only from environment
 variables named in the config, and never reach a log, the manifest or a message.
 
 Nightly runs must never send the same message twice. Each message is keyed by
-its recipients and attachment, and written to a journal in the output folder
-(OUT/<as-of>.emails.jsonl, one JSON line per step, each flushed to disk) before
-anything is sent: "sending" before connecting, "data" just before the message
-itself goes, "sent" once the server accepted it, "failed" when it refused. A
-rerun skips what was sent with the same attachment bytes; when the attachment
-has changed (corrected data), it is sent again, marked as a revision. A message
-whose last step is "data" is in doubt (the run died, or the disk filled, between
-handing it over and recording the answer): it is never sent again on its own,
-and every rerun names it until someone removes its lines from the journal. When
+its document (the pack, or one vendor's internal or vendor-facing scorecard, by
+vendor ID; never the file name) and tracked per recipient in a journal in the
+output folder (OUT/<as-of>.emails.jsonl, one JSON line per step, each flushed
+to disk) before anything is sent: "sending" before connecting, "data" (with the
+recipients the server accepted) just before the message itself goes, "sent"
+once the server answered 250 to it, "failed" with the recipients it refused.
+After that 250 the message is delivered, whatever QUIT gets (221, 421, a 5xx,
+a dropped line). A rerun skips each recipient who has the same attachment
+bytes; one who had other bytes (corrected data) gets it again as "[Revised]".
+A recipient whose last step is "data" is in doubt (the run died, or the line
+dropped, between handing it over and reading the answer): it is never sent
+again on its own, a copy waits in OUT/.emails-outbox/, and every later run
+names it and exits 1 until an operator settles it (`scorecard emails settle`):
+delivered, or not delivered, and then the copy goes out on the next run. When
 the journal cannot be written, nothing more is sent. Transient failures
 (connection refused or dropped before the message went, 4xx replies) are
-retried with exponential backoff; permanent ones (5xx, a malformed address) are
-not. One failed message does not stop the others.
+retried with exponential backoff, to the recipients still waiting only;
+permanent ones (5xx, a malformed address) are not. One failed message or
+recipient does not stop the others.
 """
 
 from __future__ import annotations
@@ -46,10 +52,6 @@ from scorecard.config import EmailConfig
 from scorecard.errors import ConfigError
 
 SENT = ("sent", "already sent")
-
-
-class PermanentFailure(Exception):
-    """The server refused for good (a 5xx reply): retrying cannot help."""
 
 
 def parse_address(text: str) -> Address:
