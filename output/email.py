@@ -593,8 +593,9 @@ def send_all(
             fields = _journal_fields(record | {"subject": subject, "revision": revision,
                                                "message_id": message["Message-ID"]})  # fmt: skip
             try:
-                _send_batch(wire_bytes(message), key, recipients, config, credentials, journal,
-                            journal_path, fields, statuses, errors)  # fmt: skip
+                attempts = _send_batch(wire_bytes(message), key, recipients, config, credentials,
+                                       journal, journal_path, fields, statuses, errors)  # fmt: skip
+                record["attempts"] = max(record.get("attempts", 0), attempts)
             except JournalError as exc:
                 stopped = f"not sent: {exc}"
                 for recipient in recipients:
@@ -649,9 +650,10 @@ def _send_batch(
     fields: dict[str, Any],
     statuses: dict[str, str],
     errors: dict[str, tuple[bool, str]],
-) -> None:
+) -> int:
     """sending -> (connect, MAIL, RCPT) -> data -> (DATA) -> sent or failed, per recipient,
-    each step on disk first; the message is kept in the outbox while it may be in doubt."""
+    each step on disk first; the message is kept in the outbox while it may be in doubt.
+    Returns the attempts made."""
     message_id = fields["message_id"]
 
     def record(event: str, who: list[str], **extra: Any) -> None:
@@ -676,7 +678,7 @@ def _send_batch(
         statuses.update(dict.fromkeys(_named(recipients, exc.recipients), "in doubt"))
         for recipient in recipients:
             errors.setdefault(recipient, (False, f"not sent: {exc}"))
-        return
+        return 1
     failed = {r: outcome.failed[a] for r, a in zip(recipients, _envelope(recipients), strict=True)
               if a in outcome.failed}  # fmt: skip
     errors |= failed
@@ -684,6 +686,7 @@ def _send_batch(
         record("failed", who, error=error, permanent=permanent)
     if journal_path is not None:
         _drop_from_outbox(journal_path, message_id)
+    return outcome.attempts
 
 
 def _envelope(recipients: Sequence[str]) -> list[str]:
