@@ -86,16 +86,25 @@ class RunFolder:
 
     def carry_over(self, expected: Mapping[str, str]) -> None:
         """The last run's documents, linked (not copied) into this one: a run for some vendors
-        replaces their documents and keeps everyone else's. A document whose path now means
-        another vendor (the names changed since) is left behind, never carried over."""
+        replaces their documents and keeps everyone else's. A document is carried by the
+        document it records, to the path that document has now (a renamed vendor's file moves
+        to its new name); one recorded by no expected path is left behind."""
         if not self.final.is_dir():
             return
+        now_at: dict[tuple[Path, str, str | None], str] = {
+            (Path(p).parent, Path(p).suffix, key): p for p, key in expected.items()
+        }
         for path in sorted(self.final.rglob("*")):
             relative = path.relative_to(self.final).as_posix()
             if not path.is_file() or relative == "manifest.json":
                 continue
-            if relative in expected and recorded_document(path) != expected[relative]:
-                continue
+            if relative in expected or _is_report(relative):
+                recorded = recorded_document(path)
+                if recorded != expected.get(relative):
+                    moved = now_at.get((Path(relative).parent, path.suffix, recorded))
+                    if moved is None or (self.final / moved).exists():
+                        continue
+                    relative = moved
             target = self.staging / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             # A hard link: written files are replaced by rename, so the old run is never changed.
@@ -201,6 +210,14 @@ def _remove_leftovers(out_dir: Path) -> None:
     for leftover in out_dir.glob(".*.staging-*"):
         shutil.rmtree(leftover, ignore_errors=True)
     restore_unpublished_run(out_dir)
+
+
+def _is_report(relative: str) -> bool:
+    """A rendered document (the pack, a scorecard), not a table, an .eml or a chart."""
+    parts = relative.split("/")
+    return relative.endswith((".pdf", ".html")) and (
+        len(parts) == 1 or (len(parts) == 2 and parts[0] in ("vendors", "vendor-facing"))
+    )
 
 
 _HTML_DOCUMENT = re.compile(r'<meta name="keywords" content="([^"]*)">')

@@ -59,32 +59,43 @@ def _bounded(slug: str, length: int) -> str:
     return slug[:length].strip("-")
 
 
-def vendor_slugs(vendors: Sequence[tuple[str, str]]) -> dict[str, str]:
-    """File name per vendor ID, unique by construction and at most about 110 characters.
+def _id_digest(vendor_id: str, salt: int = 0) -> str:
+    return hashlib.sha256(f"{vendor_id}|{salt}".encode()).hexdigest()[:12]
 
-    A vendor keeps the slug of its name when no other vendor's name makes the
-    same one; where names clash, the ID's slug is added, and where even that is
-    taken (by another name, or IDs that slug alike) or empty, a digest of the ID.
+
+def vendor_slugs(vendors: Sequence[tuple[str, str]]) -> dict[str, str]:
+    """File name per vendor ID: `<name>_<id>`, unique, at most about 115 characters.
+
+    Each vendor's file name comes from its own name and ID alone, so renaming, adding or
+    dropping another vendor never changes it (the email journal and every link rely on that).
+    The name part is the name's slug (at most 60 characters; "vendor" when nothing is left);
+    the ID part is the ID's slug, or a digest of the ID where that slug is empty, longer than
+    40 characters, or made by another ID too (IDs differing only in case or punctuation).
+    A name's slug never holds "_", so no name and ID can make another vendor's file name.
     """
-    base = {
-        vendor_id: _bounded(slugify(name), _NAME_PART)
-        or _bounded(slugify(vendor_id), _NAME_PART)
-        or "vendor"
-        for vendor_id, name in vendors
+    names = {
+        vendor_id: _bounded(slugify(name), _NAME_PART) or "vendor" for vendor_id, name in vendors
     }
-    clashing = {slug for slug, count in Counter(base.values()).items() if count > 1}
-    slugs = {vendor_id: slug for vendor_id, slug in base.items() if slug not in clashing}
-    taken = set(slugs.values())
-    for vendor_id in sorted(v for v, slug in base.items() if slug in clashing):
-        id_part = _bounded(slugify(vendor_id), _ID_PART)
-        candidate = f"{base[vendor_id]}-{id_part}" if id_part else ""
+    id_parts = {vendor_id: slugify(vendor_id) for vendor_id, _ in vendors}
+    shared = {part for part, count in Counter(id_parts.values()).items() if count > 1}
+    slugs: dict[str, str] = {}
+    taken: set[str] = set()
+    for vendor_id in sorted(names):
+        part = id_parts[vendor_id]
+        if not part or len(part) > _ID_PART or part in shared:
+            part = _id_digest(vendor_id)
         salt = 0
-        while not candidate or candidate in taken:
-            digest = hashlib.sha256(f"{vendor_id}|{salt}".encode()).hexdigest()[:10]
-            candidate, salt = f"{base[vendor_id]}-{digest}", salt + 1
-        slugs[vendor_id] = candidate
-        taken.add(candidate)
+        while f"{names[vendor_id]}_{part}" in taken:  # a digest equal to an ID's slug: never seen
+            salt += 1
+            part = _id_digest(vendor_id, salt)
+        slugs[vendor_id] = f"{names[vendor_id]}_{part}"
+        taken.add(slugs[vendor_id])
     return slugs
+
+
+def vendor_slug(vendor_id: str, name: str) -> str:
+    """One vendor's file name (vendor_slugs), which no other vendor changes."""
+    return vendor_slugs([(vendor_id, name)])[vendor_id]
 
 
 # The locale numbers and dates are written in ([reports] locale), per process: None keeps

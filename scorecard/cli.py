@@ -432,6 +432,70 @@ def demo_data(
     )
 
 
+@cli.group()
+def emails() -> None:
+    """The email journal: list and settle the messages in doubt."""
+
+
+def _emails_out_dir(config_path: str | None, out_dir: str | None) -> Path:
+    return Path(api.load_config(config_path, output_dir=out_dir).run.output_dir)
+
+
+@emails.command("in-doubt")
+@config_option
+@out_option
+@log_format_option
+@_fails_cleanly
+def emails_in_doubt(config_path: str | None, out_dir: str | None, log_format: str) -> None:
+    """List every message in doubt, from any night; exit 1 while there is one."""
+    from output.email import messages_in_doubt
+
+    folder = _emails_out_dir(config_path, out_dir)
+    doubts = messages_in_doubt(folder)
+    for doubt in doubts:
+        _log.problem(doubt.line())
+    click.echo(f"{len(doubts)} email{'' if len(doubts) == 1 else 's'} in doubt in {folder}")
+    sys.exit(1 if doubts else 0)
+
+
+@emails.command()
+@click.argument("message")
+@click.option("--delivered", is_flag=True, help="It arrived: it counts as sent, never goes again.")
+@click.option(
+    "--not-delivered", is_flag=True, help="It did not arrive: the next run with --send sends it."
+)
+@config_option
+@out_option
+@log_format_option
+@_fails_cleanly
+def settle(
+    message: str,
+    delivered: bool,
+    not_delivered: bool,
+    config_path: str | None,
+    out_dir: str | None,
+    log_format: str,
+) -> None:
+    """Settle MESSAGE (as a run names it: <as-of>/<id>), a message in doubt."""
+    import fcntl
+
+    from output.email import settle as settle_message
+    from output.run_folder import LOCK_NAME
+    from scorecard.errors import LockError
+
+    if delivered == not_delivered:
+        raise ConfigError(f"settle {message}: say what happened: --delivered or --not-delivered")
+    folder = _emails_out_dir(config_path, out_dir)
+    if not folder.is_dir():
+        raise ConfigError(f"settle {message}: no output folder {folder}")
+    with (folder / LOCK_NAME).open("a+") as lock:
+        try:  # not while a run is sending
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise LockError(f"another scorecard run holds the lock {folder / LOCK_NAME}") from None
+        click.echo(settle_message(folder, message, delivered))
+
+
 @cli.command()
 @click.option("--dir", "directory", type=click.Path(file_okay=False), default="demo", show_default=True,
               help="Where the demo database and outputs go (it is replaced).")  # fmt: skip

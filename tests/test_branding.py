@@ -67,7 +67,7 @@ def test_company_name_logo_colour_template_override_and_german_locale(
     assert result.exit_code == 0, result.output
     run_dir = tmp_path / "out" / AS_OF
     pack = (run_dir / "portfolio.html").read_text()
-    scorecard = (run_dir / "vendors" / "acme-offshore.html").read_text()
+    scorecard = (run_dir / "vendors" / "acme-offshore_a.html").read_text()
     for html in (pack, scorecard):
         assert "<span>Nordwind Logistik GmbH</span>" in html
         assert 'src="data:image/png;base64,' in html and 'alt="Nordwind Logistik GmbH logo"' in html
@@ -84,7 +84,7 @@ def test_company_name_logo_colour_template_override_and_german_locale(
     # A fiscal year from April: July to September 2026 is the second quarter of FY2027.
     assert 'Vendor performance review <span class="nowrap">FY2027-Q2</span>' in pack
     assert "Vendor scorecard FY2027-Q2: Acme Offshore" in scorecard
-    facing = (run_dir / "vendor-facing" / "acme-offshore.html").read_text()
+    facing = (run_dir / "vendor-facing" / "acme-offshore_a.html").read_text()
     assert "Prepared for Acme Offshore by Nordwind Logistik GmbH" in facing
     text = subprocess.run(["pdftotext", "-layout", str(run_dir / "portfolio.pdf"), "-"],
                           capture_output=True, text=True, check=True).stdout  # fmt: skip

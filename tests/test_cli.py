@@ -51,9 +51,9 @@ def test_run_writes_the_whole_run_folder_and_exits_0(database, tmp_path, scoreca
     files = sorted(p.relative_to(run_dir).as_posix() for p in run_dir.rglob("*") if p.is_file())
     assert files == [
         "data_quality.csv", "manifest.json", "portfolio.html", "portfolio.pdf", "scores.csv",
-        "scores.json", "vendor-facing/acme-offshore.html", "vendor-facing/acme-offshore.pdf",
-        "vendors/acme-offshore.html", "vendors/acme-offshore.pdf",
-        "vendors/support-in-house.html", "vendors/support-in-house.pdf",
+        "scores.json", "vendor-facing/acme-offshore_a.html", "vendor-facing/acme-offshore_a.pdf",
+        "vendors/acme-offshore_a.html", "vendors/acme-offshore_a.pdf",
+        "vendors/support-in-house_h.html", "vendors/support-in-house_h.pdf",
     ]  # fmt: skip
     assert "exit 0 (all done)" in result.stdout
     assert not list(tmp_path.glob(".*staging*")), "no staging folder may be left behind"
@@ -489,18 +489,18 @@ def test_a_vendor_not_scored_in_any_period_is_listed_in_the_pack_with_no_scoreca
     assert result.exit_code == 0, result.output
     assert "1 vendor not scored in any period: listed in the pack, no scorecard" in result.output
     run_dir = tmp_path / "out" / AS_OF
-    assert (run_dir / "vendors" / "acme-offshore.html").exists()
-    assert not list(run_dir.glob("vendors/zeta-idle.*"))
-    assert not list(run_dir.glob("vendor-facing/zeta-idle.*"))
+    assert (run_dir / "vendors" / "acme-offshore_a.html").exists()
+    assert not list(run_dir.glob("vendors/zeta-idle_z.*"))
+    assert not list(run_dir.glob("vendor-facing/zeta-idle_z.*"))
     pack = (run_dir / "portfolio.html").read_text()
     assert "Not scored in any period: 1 vendor" in pack
     assert "Zeta Idle" in pack and "none of its work could be measured" in pack
-    assert 'href="vendors/zeta-idle.html"' not in pack
+    assert 'href="vendors/zeta-idle_z.html"' not in pack
     with (run_dir / "scores.csv").open() as handle:
         zeta = [r for r in csv.DictReader(handle) if r["vendor_id"] == "Z"]
     assert zeta and all(r["composite_score"] == "" for r in zeta if r["process"] == "ALL")
     manifest = json.loads((run_dir / "manifest.json").read_text())
-    assert not [a for a in manifest["artifacts"] if "zeta-idle" in a["path"]]
+    assert not [a for a in manifest["artifacts"] if "zeta-idle_z" in a["path"]]
 
 
 def test_vendor_selection_of_a_vendor_not_scored_in_any_period_is_a_usage_error(

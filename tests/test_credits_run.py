@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
-from reports.view import slugify
+from reports.view import vendor_slug
 from tests.builders import charge, item, load, vendor
 
 AS_OF = "2026-08-20"  # July is over; August is provisional.
@@ -156,23 +156,23 @@ def test_the_portfolio_pack_has_a_service_credits_page_and_the_email_the_total(r
 
 def test_the_vendor_scorecard_shows_its_levels_and_asks_to_claim(run_dir):
     folder, _ = run_dir
-    text = _pdf_text(folder / "vendors" / f"{slugify('Vendor A')}.pdf")
+    text = _pdf_text(folder / "vendors" / f"{vendor_slug('A', 'Vendor A')}.pdf")
     assert "Service levels and credits" in text
     assert "2026-08 (provisional)" in text and "≥ 90.0 %" in text
     assert "Claim 1 unclaimed service credit: 86.00 EUR" in text
     assert "SLA credit clause" not in text
     # Vendor E has no contract: the generic line stays, and no levels are shown.
-    other = _pdf_text(folder / "vendors" / f"{slugify('Vendor E')}.pdf")
+    other = _pdf_text(folder / "vendors" / f"{vendor_slug('E', 'Vendor E')}.pdf")
     assert "SLA credit clause" in other and "Service levels and credits" not in other
 
 
 def test_the_vendor_facing_scorecard_shows_its_own_contract_only(run_dir):
     folder, _ = run_dir
-    text = _pdf_text(folder / "vendor-facing" / f"{slugify('Vendor A')}.pdf")
+    text = _pdf_text(folder / "vendor-facing" / f"{vendor_slug('A', 'Vendor A')}.pdf")
     assert "Service levels and credits" in text and "186.00 EUR" in text
     assert "Vendor E" not in text and "Unclaimed" not in text
     assert "Service levels" not in _pdf_text(
-        folder / "vendor-facing" / f"{slugify('Vendor E')}.pdf"
+        folder / "vendor-facing" / f"{vendor_slug('E', 'Vendor E')}.pdf"
     )
 
 

@@ -96,7 +96,7 @@ def test_send_mails_the_pack_to_the_list_and_each_scorecard_to_its_owner(
     )
     assert card_to == ["owner-a@example.com"]
     assert card["Subject"] == "Vendor scorecard 2026-Q3: Acme Offshore"
-    assert next(card.iter_attachments()).get_filename() == "acme-offshore.pdf"
+    assert next(card.iter_attachments()).get_filename() == "acme-offshore_a.pdf"
     manifest = json.loads((tmp_path / "out" / AS_OF / "manifest.json").read_text())
     assert [(e["to"], e["status"]) for e in manifest["emails"]] == [
         (["cfo@example.com", "procurement@example.com"], "sent"), (["owner-a@example.com"], "sent"),
@@ -157,8 +157,8 @@ def test_a_vendor_contact_gets_only_the_vendor_facing_scorecard(
     to_vendor = [(to, m) for to, m in inbox.messages if to == ["account-lead@acme.example"]]
     assert len(to_vendor) == 1
     attachment = next(to_vendor[0][1].iter_attachments())
-    assert attachment.get_filename() == "acme-offshore.pdf"
-    facing = (tmp_path / "out" / AS_OF / "vendor-facing" / "acme-offshore.pdf").read_bytes()
+    assert attachment.get_filename() == "acme-offshore_a.pdf"
+    facing = (tmp_path / "out" / AS_OF / "vendor-facing" / "acme-offshore_a.pdf").read_bytes()
     assert attachment.get_content() == facing
 
 

@@ -132,4 +132,4 @@ def test_twin_names_get_distinct_files_that_record_their_vendor(published):
         PdfReader(p).metadata["/Keywords"]: p.name for p in (run_dir / "vendors").glob("acme*.pdf")
     }
     assert sorted(documents) == sorted(f"scorecard-vendor {v.encode().hex()}" for v in IDS[:3])
-    assert documents[f"scorecard-vendor {b'V-US-NYC'.hex()}"] == "acme-v-ph-mnl.pdf"
+    assert documents[f"scorecard-vendor {b'V-US-NYC'.hex()}"] == "acme-v-ph-mnl_v-us-nyc.pdf"

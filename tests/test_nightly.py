@@ -108,7 +108,7 @@ def test_a_550_reply_is_not_retried_and_the_run_exits_1(
     (record,) = _emails(tmp_path / "out")
     assert record["status"] == "failed" and record["permanent"] is True
     assert "550" in record["error"]
-    assert (tmp_path / "out" / AS_OF / "vendors" / "acme-offshore.html").exists()
+    assert (tmp_path / "out" / AS_OF / "vendors" / "acme-offshore_a.html").exists()
 
 
 def test_a_rerun_sends_nothing_twice_and_a_corrected_rerun_sends_a_revision(
@@ -148,7 +148,7 @@ def test_email_dry_run_writes_eml_files_and_sends_nothing(sqlite_url, tmp_path, 
     (eml,) = (run_dir / "emails").glob("*.eml")
     message = email.message_from_bytes(eml.read_bytes(), policy=policy.default)
     assert message["To"] == "owner-a@example.com"
-    assert next(message.iter_attachments()).get_filename() == "acme-offshore.html"
+    assert next(message.iter_attachments()).get_filename() == "acme-offshore_a.html"
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["emails"][0]["status"] == "dry run"
     assert f"emails/{eml.name}" in {a["path"] for a in manifest["artifacts"]}

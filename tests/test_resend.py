@@ -76,7 +76,7 @@ def test_one_vendor_is_rendered_again_and_sent_only_when_asked(
         (["owner-b@example.com"], "Vendor scorecard 2026-Q3: Bravo Nearshore")
     ]
     attachment = next(inbox.messages[4][1].iter_attachments())
-    assert attachment.get_filename() == "bravo-nearshore.pdf"
+    assert attachment.get_filename() == "bravo-nearshore_b.pdf"
     assert _manifest(out)["selection"] == {"vendors": ["B"], "portfolio": False}
     assert {a["path"]: a["sha256"] for a in _manifest(out)["artifacts"]} == before
 
@@ -95,7 +95,7 @@ def test_one_vendor_is_rendered_again_and_sent_only_when_asked(
     after = {a["path"]: a["sha256"] for a in _manifest(out)["artifacts"]}
     changed = {path for path in after if after[path] != before.get(path)}
     # B's own documents and the tables (scored over everyone); A's and C's untouched.
-    assert {"vendors/bravo-nearshore.pdf", "scores.csv"} <= changed
+    assert {"vendors/bravo-nearshore_b.pdf", "scores.csv"} <= changed
     assert not {p for p in changed if "acme" in p or "charlie" in p or p.startswith("portfolio")}
 
 
@@ -109,8 +109,8 @@ def test_a_vendor_run_without_an_earlier_run_publishes_what_it_made(
     made = sorted(p.relative_to(run_dir).as_posix() for p in run_dir.rglob("*.html"))
     assert made == [
         "portfolio.html",
-        "vendor-facing/charlie-onshore.html",
-        "vendors/charlie-onshore.html",
+        "vendor-facing/charlie-onshore_c.html",
+        "vendors/charlie-onshore_c.html",
     ]
 
 

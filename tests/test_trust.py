@@ -27,7 +27,20 @@ def test_slugs_are_unique_even_when_a_name_equals_another_names_clash_suffix():
         [("V-PH-MNL", "Acme"), ("V-IN-PNQ", "Acme"), ("V-US-NYC", "Acme V-PH-MNL")]
     )
     assert len(set(slugs.values())) == 3, slugs
-    assert slugs["V-US-NYC"] == "acme-v-ph-mnl"  # a unique name keeps its plain slug
+    assert slugs["V-US-NYC"] == "acme-v-ph-mnl_v-us-nyc"
+
+
+def test_a_rename_never_changes_another_vendors_file_name():
+    # Issue 27 point 8: "Acme" renamed to Manila's name took "manila" from Manila.
+    before = vendor_slugs([("V-PH-MNL", "Manila Ops"), ("V-IN-PNQ", "Acme"), ("V-US-NYC", "Zeta")])
+    after = vendor_slugs(
+        [("V-PH-MNL", "Manila Ops"), ("V-IN-PNQ", "Manila Ops"), ("V-US-NYC", "Zeta")]
+    )
+    assert after["V-PH-MNL"] == before["V-PH-MNL"] == "manila-ops_v-ph-mnl"
+    assert after["V-US-NYC"] == before["V-US-NYC"]
+    assert after["V-IN-PNQ"] == "manila-ops_v-in-pnq" != before["V-IN-PNQ"]
+    # Adding or dropping a vendor changes no one else's either.
+    assert vendor_slugs([("V-PH-MNL", "Manila Ops")])["V-PH-MNL"] == before["V-PH-MNL"]
 
 
 def test_all_cjk_names_and_ids_get_distinct_non_empty_slugs():

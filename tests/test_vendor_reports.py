@@ -10,7 +10,7 @@ import pytest
 from pypdf import PdfReader
 
 from reports.vendor import Recommendation, recommendations
-from reports.view import pct, slugify
+from reports.view import pct, vendor_slug
 from scorecard.config import config_from_mapping
 
 AS_OF = "2026-09-30"
@@ -42,7 +42,7 @@ def _current_all(rows: list[dict[str, str]]) -> list[dict[str, str]]:
 def test_every_vendor_has_a_scorecard_and_outsourced_ones_a_vendor_facing_one(run):
     run_dir, rows = run
     for row in _current_all(rows):
-        slug = slugify(row["vendor_name"])
+        slug = vendor_slug(row["vendor_id"], row["vendor_name"])
         assert (run_dir / "vendors" / f"{slug}.pdf").stat().st_size > 0
         assert (run_dir / "vendors" / f"{slug}.html").stat().st_size > 0
         facing = run_dir / "vendor-facing" / f"{slug}.pdf"
@@ -52,7 +52,9 @@ def test_every_vendor_has_a_scorecard_and_outsourced_ones_a_vendor_facing_one(ru
 def test_the_kpis_shown_in_each_pdf_are_those_in_scores_csv(run):
     run_dir, rows = run
     for row in _current_all(rows):
-        text = _text(run_dir / "vendors" / f"{slugify(row['vendor_name'])}.pdf")
+        text = _text(
+            run_dir / "vendors" / f"{vendor_slug(row['vendor_id'], row['vendor_name'])}.pdf"
+        )
         if row["composite_score"]:
             assert re.search(rf"(^|\s){float(row['composite_score']):.0f}\s*/ 100", text), row[
                 "vendor_name"
@@ -75,7 +77,7 @@ def test_the_vendor_facing_variant_names_no_other_vendor_and_no_in_house_cost(ru
     }
     assert in_house_costs, "the demo has in-house costs to hide"
     for row in (r for r in current if r["sourcing"] != "in_house"):
-        slug = slugify(row["vendor_name"])
+        slug = vendor_slug(row["vendor_id"], row["vendor_name"])
         html_body = (run_dir / "vendor-facing" / f"{slug}.html").read_text().split("</style>", 1)[1]
         for text in (_text(run_dir / "vendor-facing" / f"{slug}.pdf"), html_body):
             for other in all_names - {row["vendor_name"]}:
@@ -92,7 +94,9 @@ def test_the_vendor_facing_variant_names_no_other_vendor_and_no_in_house_cost(ru
 def test_the_internal_scorecard_does_show_the_in_house_comparison(run):
     run_dir, rows = run
     manila = next(r for r in _current_all(rows) if r["vendor_id"] == "V-PH-MNL")
-    text = _text(run_dir / "vendors" / f"{slugify(manila['vendor_name'])}.pdf")
+    text = _text(
+        run_dir / "vendors" / f"{vendor_slug(manila['vendor_id'], manila['vendor_name'])}.pdf"
+    )
     assert f"{float(manila['in_house_cost_per_unit']):,.2f} EUR" in text
     assert "confidential: internal use" in text
 
