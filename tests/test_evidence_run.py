@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
-from reports.view import slugify
+from reports.view import vendor_slug
 from tests.builders import charge, item, load, vendor
 
 AS_OF = "2026-08-31"
@@ -130,14 +130,14 @@ def test_evidence_csv_lists_every_late_item_of_both_vendors(run_dir):
 @pytest.mark.parametrize("vendor_id", ["A", "AB"])
 def test_a_vendor_facing_scorecard_carries_its_own_evidence_only(run_dir, vendor_id):
     name = "Acme" if vendor_id == "A" else "Acme Acme"
-    html = (run_dir / "vendor-facing" / f"{slugify(name)}.html").read_text()
+    html = (run_dir / "vendor-facing" / f"{vendor_slug(vendor_id, name)}.html").read_text()
     rows = _embedded(html)
     assert {r["vendor_id"] for r in rows} == {vendor_id}
     assert {r["item_id"] for r in rows} == _expected(vendor_id)
     # The levels table says how many late items stand behind each missed month.
     assert html.count(">3 late<") == 2
     # The PDF embeds the same file; the email to the vendor attaches that PDF.
-    pdf = PdfReader(run_dir / "vendor-facing" / f"{slugify(name)}.pdf")
+    pdf = PdfReader(run_dir / "vendor-facing" / f"{vendor_slug(vendor_id, name)}.pdf")
     attached = _pdf_files(pdf)
     assert len(attached) == 1 and _csv(attached[0]) == rows
 

@@ -168,7 +168,9 @@ def test_declared_kpis_are_on_the_scorecards_and_in_the_pack_as_in_scores_csv(ru
     )
     assert "KPIs you declare" in pack
     for folder in ("vendors", "vendor-facing"):
-        text = _text(run_dir / folder / f"{slugify(manila['vendor_name'])}.pdf")
+        text = _text(
+            run_dir / folder / f"{vendor_slug(manila['vendor_id'], manila['vendor_name'])}.pdf"
+        )
         for name, title in (
             ("csat_top2", "Satisfied customers (4 or 5 of 5)"),
             ("first_contact_resolution", "Resolved in the first contact"),
