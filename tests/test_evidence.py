@@ -166,7 +166,10 @@ def test_open_past_due_items_are_those_open_at_the_end_of_the_as_of_day(demo, tm
     with sqlite3.connect(copy) as db:
         # Still open; completed after the end of the as-of day (open then); late; on time.
         db.executemany(
-            "INSERT INTO work_items VALUES (?, 'V-IN-BLR', 'it_service_desk', ?, ?, ?, 1, 0, 0, 0)",
+            # Named columns: the demo's table also has the contact centres' extra columns.
+            "INSERT INTO work_items (work_item_id, vendor_id, process, received_at, due_at,"
+            " completed_at, units, qa_checked_units, defects, reworked)"
+            " VALUES (?, 'V-IN-BLR', 'it_service_desk', ?, ?, ?, 1, 0, 0, 0)",
             [
                 ("ZZ-open", "2026-09-10 08:00:00", "2026-09-11 08:00:00", None),
                 ("ZZ-after", "2026-09-10 08:00:00", "2026-09-12 08:00:00", "2026-09-21 00:00:00"),
