@@ -69,9 +69,8 @@ def config_file(tmp_path) -> Path:
 
 def _row(scores: bytes, vendor_id: str, process: str = "ALL") -> dict[str, str]:
     for row in csv.DictReader(io.StringIO(scores.decode())):
-        if row["period"] == "2026-Q3" and row["vendor_id"] == vendor_id:
-            if row["process"] == process:
-                return row
+        if (row["period"], row["vendor_id"], row["process"]) == ("2026-Q3", vendor_id, process):
+            return row
     raise AssertionError(f"no 2026-Q3 row for {vendor_id} {process}")
 
 
