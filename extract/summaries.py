@@ -488,7 +488,9 @@ def request_days_query(
     )
     within_target = and_(answered, response_ms <= target_ms)
     # Unanswered and still inside its target at the cutoff: left out of the denominator.
-    target_passed = opened <= latest_opening
+    # A target ending exactly at the cutoff has not passed, as a response at the cutoff has
+    # not happened: the end of the as-of day is one boundary with one rule (not yet).
+    target_passed = opened < latest_opening
     classified = fenced(
         select(
             c["vendor_id"],

@@ -410,6 +410,10 @@ def _vendor_totals(
     return totals.with_columns(_kpis_from_sums())
 
 
+# The written precision of the composite: the whole number every report shows.
+COMPOSITE_PLACES = 0
+
+
 def _scores(rows: pl.DataFrame, config: Config) -> pl.DataFrame:
     bands = config.scoring.bands
     weights = config.scoring.weights.model_dump()
@@ -423,10 +427,12 @@ def _scores(rows: pl.DataFrame, config: Config) -> pl.DataFrame:
             value = pl.when(in_house).then(None).otherwise(value)
         dimension_scores.append(value.round(2, mode="half_to_even").alias(f"{d}_score"))
     scored = rows.with_columns(dimension_scores)
-    # The composite of the scores as shown, rounded as shown; the standing and the rank are
-    # decided on that figure, so a reader never sees 70.00 beside "watch".
+    # The composite as the reports show it, a whole number (half to even); the standing and
+    # the rank are decided on that figure, so no reader sees "70" beside "watch".
     composite = m.composite_score({d: pl.col(f"{d}_score") for d in DIMENSIONS}, weights)
-    scored = scored.with_columns(composite.round(2, mode="half_to_even").alias("composite_score"))
+    scored = scored.with_columns(
+        composite.round(COMPOSITE_PLACES, mode="half_to_even").alias("composite_score")
+    )
     return scored.with_columns(
         m.standing(pl.col("composite_score"), config.scoring.standings).alias("standing"),
         pl.when(rankable(config.scoring.min_rank_items))
