@@ -170,6 +170,12 @@ def cli() -> None:
     "--no-portfolio", is_flag=True, help="With --vendor: leave the portfolio pack as it is."
 )
 @click.option(
+    "--scorecards",
+    type=click.Choice(["all", "active", "ranked", "none"]),
+    help="Which vendors get a scorecard: all scored ones, active ones (activity this period), "
+    "ranked ones, or none (the portfolio pack alone). Default: run.scorecards, else all.",
+)
+@click.option(
     "--resend",
     is_flag=True,
     help="With --vendor and --send: send their messages again even if the same ones went out.",
@@ -187,13 +193,16 @@ def run(
     email_dry_run: bool,
     vendors: tuple[str, ...],
     no_portfolio: bool,
+    scorecards: str | None,
     resend: bool,
     log_format: str,
 ) -> None:
     """Extract, score, render and write one run folder OUT/<as-of>/."""
     # The options become the config (overrides applied once); every usage error is raised
     # before the database is touched.
-    config = api.load_config(config_path, period=period, formats=formats, output_dir=out_dir)
+    config = api.load_config(
+        config_path, period=period, formats=formats, output_dir=out_dir, scorecards=scorecards
+    )
     _run_and_report(
         config,
         database_url=database_url,

@@ -190,6 +190,9 @@ class RunConfig(_Frozen):
     output_dir: str = "out"
     formats: tuple[Format, ...] = FORMATS
     max_rejected_fraction: Fraction = 0.05
+    scorecards: Literal["all", "active", "ranked", "none"] = "all"
+    """Which vendors get a scorecard: all (every vendor scored in some period), active (activity
+    in the current period), ranked (ranked in it), none (the portfolio pack alone)."""
     fiscal_year_start_month: Annotated[int, Field(ge=1, le=12)] = 1
     """First month of the fiscal year: quarters start there and read FY2027-Q1 (1: calendar)."""
     """Above this share of rejected rows in any table the run exits 1 (it still writes everything)."""
@@ -361,6 +364,9 @@ class ReportsConfig(_Frozen):
     """Also render a variant of each scorecard that is safe to send to the vendor."""
     workers: Annotated[int, Field(ge=0, le=256)] = 0
     """Processes rendering the vendor scorecards; 0 means one per core."""
+    list_unranked_up_to: Annotated[int, Field(ge=0)] = 40
+    """The pack lists the vendors it does not rank (too little activity, none this period, or
+    never scored) one by one up to this many; beyond it, it counts them and lists the ranked."""
     render_timeout_seconds: Annotated[float, Field(gt=0)] = 300
     """Longest wait for any one scorecard from a render process; beyond it the run fails (exit 1)."""
 
@@ -602,7 +608,12 @@ class Config(_Frozen):
 
 
 # The command-line option behind each [run] key it overrides, for its error messages.
-_OPTIONS = {"period": "--period", "formats": "--format", "output_dir": "--out"}
+_OPTIONS = {
+    "period": "--period",
+    "formats": "--format",
+    "output_dir": "--out",
+    "scorecards": "--scorecards",
+}
 
 
 def _key_path(loc: tuple[int | str, ...]) -> str:
