@@ -298,10 +298,10 @@ def build_portfolio(
     return {
         "summary": {
             "ranked": len(ranked_rows),
-            "small": len(small),
-            "inactive": len(inactive),
+            "small": num(len(small)),
+            "inactive": num(len(inactive)),
             "lists_all": lists_all,
-            "not_scored_count": len(unscored),
+            "not_scored_count": num(len(unscored)) if unscored else "",
             "without_baseline": [process_title(p) for p in without_baseline],
             "scored": sum(1 for r in outsourced if r["composite_score"] is not None),
             "vendors": sum(1 for r in current.values() if r["sourcing"] != IN_HOUSE),
