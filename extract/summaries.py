@@ -275,11 +275,26 @@ def rows_read(table: str, c: Any, window: Window) -> ColumnElement[bool]:
 
     A work item counts if it was received before the cutoff and received,
     completed or due in the window; a request if it was opened in the window.
+
+    A work item with no received time is read (to be rejected and counted) only when its
+    completion or due time falls in the window, or when it has no time at all: an old
+    item whose received time is empty is not rejected again every night forever.
     """
     if table == "work_items":
         received = c.received_at
+
+        def in_window(time: Any) -> ColumnElement[bool]:
+            return and_(time >= at(window.start), time < at(window.cutoff))
+
         return or_(
-            received.is_(None),
+            and_(
+                received.is_(None),
+                or_(
+                    and_(c.completed_at.is_(None), c.due_at.is_(None)),
+                    in_window(c.completed_at),
+                    in_window(c.due_at),
+                ),
+            ),
             and_(
                 received < at(window.cutoff),
                 or_(

@@ -114,6 +114,33 @@ ColumnSource = str | ColumnConstant
 Canonical = str | bool | int | float
 
 
+class RowFilter(_Frozen):
+    """`where = { column = "received_at", at_least = "2025-01-01" }`: only the rows that meet it
+    are read (data, never SQL text). `column` is a canonical column, compared as its type."""
+
+    column: str
+    at_least: str | int | float | None = None
+    at_most: str | int | float | None = None
+    equals: Canonical | None = None
+    in_: tuple[Canonical, ...] | None = Field(default=None, alias="in")
+    not_null: bool = False
+
+    @model_validator(mode="after")
+    def _one_test(self) -> RowFilter:
+        given = [
+            name
+            for name, value in (("at_least", self.at_least), ("at_most", self.at_most),
+                                ("equals", self.equals), ("in", self.in_))
+            if value is not None
+        ] + (["not_null"] if self.not_null else [])  # fmt: skip
+        if len(given) != 1:
+            raise ValueError(
+                f"where on {self.column!r}: give exactly one of at_least, at_most, equals, in, "
+                "not_null = true"
+            )
+        return self
+
+
 class VendorOverride(_Frozen):
     """What `from_activity` cannot know about one vendor."""
 
@@ -145,6 +172,12 @@ class TableSource(_Frozen):
     """canonical column -> {source value: canonical value}."""
     formats: dict[str, str] = Field(default_factory=dict)
     """canonical column -> strftime format of a timestamp or date held as text."""
+    if_null: dict[str, Canonical] = Field(default_factory=dict)
+    """canonical column -> the value a null (or a null_values text) reads as; a value that is
+    there but does not read is still a bad row."""
+    where: RowFilter | tuple[RowFilter, ...] | None = None
+    """Only the rows that meet this condition (or all of these) are read: rows left out are
+    not read, so neither accepted nor rejected. A null never meets a condition."""
     defaults: VendorOverride = VendorOverride()
     """from_activity: the values every vendor gets unless overridden."""
     overrides: dict[str, VendorOverride] = Field(default_factory=dict)
@@ -173,9 +206,16 @@ class TableSource(_Frozen):
                 "give exactly one of table, query, absent = true or (vendors) from_activity = true"
             )
         if not self.reads_rows and (
-            self.columns or self.values or self.formats or self.null_values
+            self.columns
+            or self.values
+            or self.formats
+            or self.null_values
+            or self.if_null
+            or self.where is not None
         ):
-            raise ValueError("columns, values, formats and null_values go with table or query")
+            raise ValueError(
+                "columns, values, formats, null_values, if_null and where go with table or query"
+            )
         if not self.from_activity and (self.overrides or self.defaults != VendorOverride()):
             raise ValueError("defaults and overrides go with from_activity = true")
         return self
