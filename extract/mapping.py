@@ -288,12 +288,12 @@ def _canonical_column(
             instead = (
                 f" or give {wanted.name} = {{ null = true }}"
                 if wanted.name in NULLABLE.get(name, ())
-                else f" or a constant, {wanted.name} = {{ value = ... }}"
+                else f" or give a constant, {wanted.name} = {{ value = ... }}"
             )
             problems.add(
-                f"{label} has no column {mapped!r} (for {name}.{wanted.name}{hint}; "
-                f"it has {_listed(kinds)}): name the right one under "
-                f"[source.{name}.columns]{instead}"
+                f"{label} has no column {mapped!r} (for {name}.{wanted.name}{hint}): "
+                f"name the right one under [source.{name}.columns]{instead}; "
+                f"it has {_listed(kinds)}"
             )
         return [], False, False
     column_kind_ = kinds[actual]

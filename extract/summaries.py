@@ -141,16 +141,16 @@ REQUEST_DAYS_SCHEMA = {
 
 
 def fenced(statement: Select[Any], fence: bool) -> Select[Any]:
-    """With `fence` (SQLite), the statement as a subquery that is never flattened into the query
-    around it.
+    """With `fence` (SQLite; PostgreSQL over text columns), the statement as a subquery that is
+    never flattened into the query around it.
 
-    SQLite flattens a subquery by substituting its expressions for its columns, so
-    each mention of a column computes its expression again: a time read from text
-    is checked and parsed at every one of its dozen mentions, per row. LIMIT -1
-    (no limit) forbids that: the subquery runs as a co-routine that computes each
-    column once per row and streams them; nothing is materialized.
+    SQLite and PostgreSQL flatten a subquery by substituting its expressions for its
+    columns, so each mention of a column computes its expression again: a time read
+    from text is checked and parsed at every one of its dozen mentions, per row.
+    OFFSET 0 forbids that (SQLite writes it LIMIT -1 OFFSET 0): the subquery computes
+    each column once per row and streams them; nothing is materialized.
     """
-    return statement.limit(-1) if fence else statement
+    return statement.offset(0) if fence else statement
 
 
 def _flag(condition: ColumnElement[bool]) -> ColumnElement[int]:
