@@ -366,7 +366,7 @@ def canonical_source(
             text_times.append((wanted.name, spec.formats.get(wanted.name) if spec else None))
     checkable = select(*expressions) if expressions else None
     if checkable is not None and spec is not None and spec.where is not None:
-        checkable = checkable.where(*_row_filters(name, spec, expressions))
+        checkable = checkable.where(*_row_filters(name, spec, expressions, source, kinds))
     if not complete:
         return Source(name, spec, text_times=tuple(text_times), checkable=checkable)
     return Source(name, spec, checkable, tuple(parsed), tuple(text_times), checkable=checkable)
@@ -390,7 +390,10 @@ def _listed(kinds: Mapping[str, Kind], most: int = 20) -> str:
 
 
 def _filter_value(value: Any, kind: Any) -> ColumnElement[Any]:
-    """A row filter's value as a bound value of the canonical column's type."""
+    """A row filter's value as a bound value of the canonical column's type (None: a source
+    column, compared as the value is given)."""
+    if kind is None:
+        return literal(value)
     if isinstance(kind, DateTime):
         return at(dt.datetime.fromisoformat(str(value)))
     if isinstance(kind, Date):
@@ -399,26 +402,37 @@ def _filter_value(value: Any, kind: Any) -> ColumnElement[Any]:
 
 
 def _row_filters(
-    name: str, spec: TableSource, expressions: list[ColumnElement[Any]]
+    name: str,
+    spec: TableSource,
+    expressions: list[ColumnElement[Any]],
+    source: Any,
+    source_kinds: Mapping[str, Kind],
 ) -> list[ColumnElement[bool]]:
-    """[source.<table>] where: conditions on canonical columns, as data (never SQL text)."""
+    """[source.<table>] where: conditions as data (never SQL text) on a canonical column, read
+    as its type, or else on a column of the source, compared as it is stored."""
     canonical = {e.name: e for e in expressions if isinstance(e, Label)}
     kinds = {c.name: c.type for c in TABLES[name].columns}
+    own = {n.lower(): n for n in source_kinds}
     filters = spec.where if isinstance(spec.where, tuple) else (spec.where,)
     conditions: list[ColumnElement[bool]] = []
     for f in filters:
         if f is None:
             continue
-        if f.column not in kinds:
-            close = nearest(f.column, list(kinds))
+        if f.column in kinds:
+            if f.column not in canonical:
+                continue  # its own problem (a missing source column) is reported already
+            value = canonical[f.column].element
+            kind = kinds[f.column]
+        elif f.column.lower() in own:
+            value = source.c[own[f.column.lower()]]
+            kind = None
+        else:
+            close = nearest(f.column, [*kinds, *source_kinds])
             hint = f" (did you mean {close!r}?)" if close else ""
             raise ConfigError(
-                f"source.{name}.where: {f.column!r} is not a canonical column of {name}{hint}"
+                f"source.{name}.where: {f.column!r} is neither a canonical column of {name} "
+                f"nor a column of its source{hint}"
             )
-        if f.column not in canonical:
-            continue  # its own problem (a missing source column) is reported already
-        value = canonical[f.column].element
-        kind = kinds[f.column]
         try:
             if f.not_null:
                 conditions.append(value.is_not(None))

@@ -26,6 +26,8 @@ EXPORT = (
     "w3,A,orders,2024-08-01 09:00,2024-08-03 09:00,,1,,0,n\n"
     # There but unreadable: still a bad row, the default is for a null only.
     "w4,A,orders,2026-08-01 09:00,2026-08-03 09:00,2026-08-02 09:00,1,lots,0,n\n"
+    # Another queue: left out by the row filter on the export's own column.
+    "w5,A,test,2026-08-01 09:00,2026-08-03 09:00,2026-08-02 09:00,1,1,0,n\n"
 )
 
 MAPPING = {
@@ -37,7 +39,10 @@ MAPPING = {
     },
     "null_values": [""],
     "if_null": {"qa_checked_units": 0},
-    "where": {"column": "received_at", "at_least": "2025-01-01"},
+    "where": [
+        {"column": "received_at", "at_least": "2025-01-01"},
+        {"column": "Queue", "in": ["orders", "returns"]},  # a column of the export itself
+    ],
 }  # fmt: skip
 
 
@@ -104,5 +109,5 @@ def test_a_missing_column_lists_the_columns_found_and_suggests_null_only_where_a
 
 def test_a_row_filter_names_a_canonical_column(sqlite_url, tmp_path, scorecard_cli):
     _loaded(sqlite_url, tmp_path, scorecard_cli)
-    with pytest.raises(ConfigError, match="'recieved_at' is not a canonical column of work_items"):
+    with pytest.raises(ConfigError, match="'recieved_at' is neither a canonical column"):
         _read(sqlite_url, MAPPING | {"where": {"column": "recieved_at", "at_least": "2025-01-01"}})
