@@ -96,6 +96,7 @@ def load_config(
     formats: str | Sequence[str] | None = None,
     output_dir: str | os.PathLike[str] | None = None,
     scorecards: str | None = None,
+    named_by: str = "load_config(path)",
 ) -> Config:
     """The validated config with the overrides applied: the one object every stage reads.
 
@@ -103,9 +104,10 @@ def load_config(
     ./scorecard.toml, else the built-in defaults). period, formats ("pdf,csv" or a list) and
     output_dir replace run.period, run.formats and run.output_dir; scorecards (all, active,
     ranked, none) replaces run.scorecards. Source queries are checked
-    to be one reading SELECT here, before any database is known.
+    to be one reading SELECT here, before any database is known. named_by: how the path was
+    given, for the log's first line (the command passes "--config").
     """
-    config = discover_config(path).with_overrides(
+    config = discover_config(path, named_by).with_overrides(
         period=period,
         formats=None if formats is None else parse_formats(formats),
         output_dir=None if output_dir is None else os.fspath(output_dir),
@@ -274,8 +276,7 @@ def check(
 
     url = resolve_database_url(database_url, config)
     now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    # The same sources as `run` (the keys are the canonical table names).
-    findings = check_source(url, now, config.source)  # type: ignore[arg-type]
+    findings = check_source(url, now, config)
     if max_age_hours is not None:
         findings.append(check_last_run(Path(config.run.output_dir), max_age_hours, now))
     return CheckResult(findings)
