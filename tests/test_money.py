@@ -130,3 +130,13 @@ def test_midpoint_money_is_byte_identical_on_spark_sql(
     load_parquet_tables(spark_url, _midpoint_world(), tmp_path / "parquet")
     scores = _scores_csv(spark_url, tmp_path / "out", scorecard_cli, config_file)
     assert scores == sqlite_reference
+
+
+def test_reports_round_a_written_figure_half_to_even_too():
+    from reports.view import money, signed_money
+
+    # 1.275 is stored as the float just below it: formatted as written, half to even.
+    assert money(1.275, "EUR", 2) == "1.28 EUR"
+    assert money(1.265, "EUR", 2) == "1.26 EUR"
+    assert money(1234567.5, "EUR") == "1,234,568 EUR"
+    assert signed_money(-2.5, "EUR") == "-2 EUR"
