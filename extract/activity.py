@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
@@ -50,7 +50,6 @@ from extract.source import (
 from extract.summaries import (
     REPEATED_IDS_LISTED,
     REQUEST_DAYS_SCHEMA,
-    TURNAROUND_MINUTES_SCHEMA,
     WORK_ITEM_DAY_KEYS,
     WORK_ITEM_DAYS_SCHEMA,
     Repeated,
@@ -59,7 +58,6 @@ from extract.summaries import (
     received_part,
     repeated_ids_query,
     request_days_query,
-    turnaround_minutes_query,
     work_item_days_query,
 )
 from extract.validate import (
@@ -96,11 +94,6 @@ class Activity:
     """Rows read, accepted and rejected, per table read (absent tables have none)."""
     not_measured: tuple[str, ...] = ()
     """The tables the config declares absent: what they would measure is not measured."""
-    turnaround_minutes: pl.DataFrame = field(
-        default_factory=lambda: pl.DataFrame(schema=TURNAROUND_MINUTES_SCHEMA)
-    )
-    """Accepted items completed in the window, counted per vendor, process, day completed and
-    turnaround in whole minutes (for the median turnaround)."""
 
 
 def _read_summary(
@@ -377,7 +370,6 @@ def _extract_once(
 
     days: dict[str, pl.DataFrame] = {}
     repeated: dict[str, Repeated] = {}
-    minutes_read = pl.DataFrame(schema=TURNAROUND_MINUTES_SCHEMA)
     for table, schema in (
         ("work_items", WORK_ITEM_DAYS_SCHEMA),
         ("requests", REQUEST_DAYS_SCHEMA),
@@ -393,16 +385,6 @@ def _extract_once(
             connection, table, source, window,
             ids_enforced_unique(connection.engine, table, found.spec),
         )  # fmt: skip
-        if table == "work_items":
-            minutes_read = _read_summary(
-                connection,
-                turnaround_minutes_query(
-                    source, window, repeated[table], found.parsed,
-                    _fence(connection, found.parsed),
-                ),
-                TURNAROUND_MINUTES_SCHEMA,
-                table,
-            )  # fmt: skip
         days[table] = (
             work_item_days(
                 connection, source, window, repeated[table], parallel_queries, found.parsed
@@ -439,10 +421,6 @@ def _extract_once(
     for table in ("work_items", "requests"):
         summed[table] = _split_summary(days[table], table, checks)
     items, rejected_items, item_counts = summed["work_items"]
-    # The groups the vendor and process rules accepted, as for the day sums.
-    turnaround = minutes_read.join(
-        items.select("vendor_id", "process").unique(), on=["vendor_id", "process"], how="semi"
-    )
     requests, rejected_requests, request_counts = summed["requests"]
     rejected = pl.concat(
         [
@@ -464,7 +442,6 @@ def _extract_once(
         data_quality=summarise_rejections(rejected),
         counts={name: c for name, c in table_counts.items() if not resolved[name].absent},
         not_measured=tuple(name for name, found in resolved.items() if found.absent),
-        turnaround_minutes=turnaround,
     )
 
 

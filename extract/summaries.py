@@ -405,45 +405,6 @@ def _period_of(time: ColumnElement[Any], window: Window) -> ColumnElement[str]:
     )
 
 
-TURNAROUND_MINUTES_SCHEMA = {
-    "vendor_id": pl.String(),
-    "process": pl.String(),
-    "completed_day": pl.Date(),
-    "minutes": pl.Int64(),
-    "items": pl.Int64(),
-}
-
-
-def turnaround_minutes_query(
-    source: Subquery,
-    window: Window,
-    repeated: Repeated,
-    parsed: Sequence[str] = (),
-    fence: bool = False,
-) -> Select[Any]:
-    """Good items completed in the window, counted per vendor, process, day completed and
-    turnaround in whole minutes: what a median turnaround needs, without reading the rows.
-
-    Its rows grow with the distinct turnarounds (in minutes) of each vendor, process and day.
-    Group rules (vendor, process) are applied afterwards, as for the day sums.
-    """
-    k = work_item_days_query(source, window, repeated, None, parsed, fence, only_classified=True)
-    ms = k.c.turnaround_ms
-    # Whole minutes by integer arithmetic that every engine does alike (no floor()).
-    minutes = cast((ms - ms % 60_000) / 60_000, BigInteger).label("minutes")
-    return (
-        select(
-            k.c.vendor_id,
-            k.c.process,
-            k.c.completed_day,
-            minutes,
-            cast(func.count(), BigInteger).label("items"),
-        )
-        .where(k.c.rule.is_(None), k.c.completed_day.is_not(None), ms.is_not(None))
-        .group_by(k.c.vendor_id, k.c.process, k.c.completed_day, minutes)
-    )
-
-
 def work_item_days_query(
     source: Subquery,
     window: Window,
@@ -451,8 +412,7 @@ def work_item_days_query(
     part: Callable[[Any], ColumnElement[bool]] | None = None,
     parsed: Sequence[str] = (),
     fence: bool = False,
-    only_classified: bool = False,
-) -> Any:
+) -> Select[Any]:
     """One row per vendor, process, rule, day completed and period due.
 
     The rule is the first row rule broken (vendor and process rules are
@@ -493,8 +453,6 @@ def work_item_days_query(
         .where(in_window, *([part(source.c)] if part is not None else [])),
         fence,
     ).subquery("classified")
-    if only_classified:  # the classified rows themselves (turnaround_minutes_query)
-        return classified
     k = classified.c
     return _summary(
         classified,

@@ -32,7 +32,6 @@ from scoring.money import (
 )
 from scoring.periods import Period, months_of
 from scoring.significance import with_changes
-from scoring.turnaround import median_turnaround_hours
 
 ALL_PROCESSES = "ALL"
 IN_HOUSE = "in_house"
@@ -517,14 +516,7 @@ def score_table(data: Activity, periods: Sequence[Period], config: Config) -> pl
         ).select(*CONTRACT_COLUMNS, *INPUT_COLUMNS)
     )
     # After the contract's columns: the previous period's rates and whether each change is real.
-    changed = with_changes(ordered, previous_label, config.scoring.significance_z)
-    # Last: the median turnaround beside the mean (added after every earlier column).
-    return changed.join(
-        median_turnaround_hours(data.turnaround_minutes, periods),
-        on=["vendor_id", "process", "period"],
-        how="left",
-        maintain_order="left",
-    )
+    return with_changes(ordered, previous_label, config.scoring.significance_z)
 
 
 def rounded(table: pl.DataFrame) -> pl.DataFrame:

@@ -343,12 +343,7 @@ def test_the_change_columns_follow_the_contract_columns_and_the_inputs(table):
     from scoring.significance import SIGNIFICANCE_COLUMNS
     from scoring.table import INPUT_COLUMNS
 
-    assert table.columns == [
-        *CONTRACT_COLUMNS,
-        *INPUT_COLUMNS,
-        *SIGNIFICANCE_COLUMNS,
-        "median_turnaround_hours",
-    ]
+    assert table.columns == [*CONTRACT_COLUMNS, *INPUT_COLUMNS, *SIGNIFICANCE_COLUMNS]
 
 
 def test_movers_are_ranked_vendors_whose_change_is_real():
@@ -413,18 +408,3 @@ def test_the_standing_is_decided_on_the_composite_as_shown():
     # Accuracy 0.69999 scores 69.999, shown as 70: so the standing is "good", not "watch".
     assert r["composite_score"] == 70.0
     assert r["standing"] == "good"
-
-
-def test_the_median_turnaround_stands_beside_the_mean_as_the_last_column():
-    # Skewed: 1 h, 2 h, 10 h and 100 h. Mean 28.25 h, median 6 h.
-    rows = {"vendors": [vendor("M")], "work_items": [
-        item(f"m{k}", "M", "2026-08-03 00:00", None, f"2026-08-0{3 + h // 24} {h % 24:02d}:00",
-             process=process)
-        for k, (h, process) in enumerate([(1, "a"), (2, "a"), (10, "b"), (100, "b")])
-    ]}  # fmt: skip
-    table = scored(rows, periods_for(AS_OF, "quarter", 0), make_config())
-    assert table.columns[-1] == "median_turnaround_hours"
-    total = row(table, "M", "ALL", "2026-Q3")
-    assert (total["mean_turnaround_hours"], total["median_turnaround_hours"]) == (28.25, 6.0)
-    assert row(table, "M", "a", "2026-Q3")["median_turnaround_hours"] == 1.5
-    assert row(table, "M", "b", "2026-Q3")["median_turnaround_hours"] == 55.0
