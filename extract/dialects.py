@@ -285,7 +285,8 @@ def _postgresql_format(fmt: str) -> str:
         if kind == "code":
             pieces.append(STRFTIME[value][1])
         else:
-            pieces.append(f'"{value}"' if value.isalpha() else value)
+            # Text in double quotes is copied; a double quote itself is written \".
+            pieces.append(f'"{value}"' if value.isalpha() else '\\"' if value == '"' else value)
     return "".join(pieces)
 
 
@@ -305,9 +306,12 @@ def _mysql_format(fmt: str) -> str:
 
 
 def _quoted(compiler: SQLCompiler, text: str) -> str:
-    """A string literal; with % doubled for drivers whose placeholders are %s (pymysql, psycopg)."""
-    quoted = "'" + text.replace("'", "''") + "'"
-    return quoted.replace("%", "%%") if compiler.preparer._double_percents else quoted
+    """A string literal as the dialect reads it: quotes doubled, backslashes doubled where the
+    server reads them as escapes (MariaDB/MySQL unless NO_BACKSLASH_ESCAPES; PostgreSQL with
+    standard_conforming_strings off), % doubled for drivers whose placeholders are %s."""
+    if compiler.dialect.name == "hive":
+        return _spark_quoted(compiler, text)
+    return compiler.render_literal_value(text, String())
 
 
 class matches(FunctionElement[Any]):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import atexit
 import datetime as dt
 import os
+import re
 import shutil
 import sqlite3
 import tempfile
@@ -102,9 +103,50 @@ def duckdb_spill_folder() -> str:
     spilling query fails) or readable by others (who could read the rows spilled). DuckDB
     makes the folder returned inside it, and removes it when the database closes.
     """
-    parent = tempfile.mkdtemp(prefix="scorecard-duckdb-")
+    remove_dead_spill_folders()
+    parent = tempfile.mkdtemp(prefix=f"{_SPILL_PREFIX}{os.getpid()}-")
     atexit.register(shutil.rmtree, parent, ignore_errors=True)
     return os.path.join(parent, "spill")
+
+
+_SPILL_PREFIX = "scorecard-duckdb-"
+_SPILL_FOLDER = re.compile(re.escape(_SPILL_PREFIX) + r"(\d+)-[^/]+")
+
+
+def remove_dead_spill_folders(folder: str | None = None) -> list[str]:
+    """The job's spill folders left by runs that were killed (no atexit ran), removed: only
+    folders named by the job (scorecard-duckdb-<pid>-...), owned by this user, whose process
+    is gone. A folder of a live process, or of another user, is never touched."""
+    folder = folder or tempfile.gettempdir()
+    removed: list[str] = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        found = _SPILL_FOLDER.fullmatch(entry.name)
+        if found is None or not entry.is_dir(follow_symlinks=False):
+            continue
+        try:
+            if entry.stat(follow_symlinks=False).st_uid != os.getuid():
+                continue
+        except OSError:
+            continue
+        if _alive(int(found.group(1))):
+            continue
+        shutil.rmtree(entry.path, ignore_errors=True)
+        removed.append(entry.path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # another user's process, or no such number: not ours to judge
+    return True
 
 
 def _connect_arguments(
@@ -295,6 +337,8 @@ def _prepare_session(connection: Connection, snapshot: str | None = None) -> Non
     dialect = connection.dialect.name
     if dialect == "sqlite":
         connection.exec_driver_sql("PRAGMA query_only = ON")
+        # A damaged or truncated file fails here, in one line, not in the first catalog call.
+        connection.exec_driver_sql("SELECT count(*) FROM sqlite_master").scalar()
         # Python's sqlite3 starts no transaction for a SELECT: without one, each
         # statement would see the file as it is at that moment.
         connection.exec_driver_sql("BEGIN")
@@ -361,20 +405,37 @@ def read_only_connection(engine: Engine, snapshot: str | None = None) -> Iterato
 
     snapshot: from `export_snapshot`, to read exactly what another open transaction reads.
     """
+    url = redact_url(engine.url.render_as_string(hide_password=False))
     try:
         connection = engine.connect()
     except SQLAlchemyError as exc:
-        raise SourceError(
-            f"cannot connect to {redact_url(engine.url.render_as_string(hide_password=False))}: "
-            f"{first_line(exc)}"
+        raise SourceError(f"cannot connect to {url}: {first_line(exc)}") from None
+    except TypeError as exc:  # the driver refused an option of the URL's query string
+        unknown = re.search(r"unexpected keyword argument '([^']+)'", str(exc))
+        if unknown is None:
+            raise
+        raise ConfigError(
+            f"database URL {url}: the driver knows no option {unknown.group(1)!r} "
+            "(check its spelling after the ?)"
         ) from None
     try:
         with connection.begin() as transaction:
-            _prepare_session(connection, snapshot)
+            try:
+                _prepare_session(connection, snapshot)
+            except SQLAlchemyError as exc:
+                raise SourceError(f"cannot read {url}: {_damaged(exc)}") from None
             yield connection
             transaction.rollback()
     finally:
         connection.close()
+
+
+def _damaged(exc: SQLAlchemyError) -> str:
+    """The driver's line, and for SQLite what it means: the file is not a whole database."""
+    message = first_line(exc)
+    if message in ("file is not a database", "database disk image is malformed"):
+        return f"{message} (the file is damaged, truncated or not a SQLite database)"
+    return message
 
 
 def first_line(exc: BaseException) -> str:
