@@ -481,6 +481,8 @@ def source_engine(database_url: str, config: Config) -> Engine:
         read_only=True,
         source_queries=[s.query for s in config.source.values() if s and s.query],
         duckdb_memory_mb=config.database.duckdb_memory_mb,
+        bigquery_maximum_bytes_billed=config.database.bigquery_maximum_bytes_billed,
+        time_travel=config.database.time_travel,
     )
 
 

@@ -29,6 +29,12 @@ _DIALECTS = {
     "duckdb": "duckdb",
     "trino": "trino",
     "hive": "spark",  # PyHive's hive:// dialect, as Spark SQL's Thrift server speaks it
+    # Warehouses (issue 25): each in its own sqlglot dialect.
+    "snowflake": "snowflake",
+    "databricks": "databricks",
+    "bigquery": "bigquery",
+    "redshift": "redshift",
+    "awsathena": "athena",
 }
 
 # Names, not classes: a node this sqlglot version lacks is simply not looked for.

@@ -82,6 +82,10 @@ class DatabaseConfig(_Frozen):
     """PostgreSQL and SQLite: sum the work items in this many concurrent queries on one snapshot."""
     duckdb_memory_mb: Annotated[int, Field(ge=64)] | None = None
     """DuckDB: the most memory it may use; default 32 MB per thread, at least 64 MB."""
+    bigquery_maximum_bytes_billed: Annotated[int, Field(gt=0)] = 100_000_000_000
+    """BigQuery: a query that would bill more bytes fails, unbilled (default 100 GB)."""
+    time_travel: bool = True
+    """Snowflake, BigQuery, Databricks (Delta): every table read as of the run's start."""
 
     @field_validator("url")
     @classmethod
