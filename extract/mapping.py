@@ -16,6 +16,7 @@ once, before any work.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -29,6 +30,7 @@ from sqlalchemy import (
     DateTime,
     Engine,
     Integer,
+    Label,
     Numeric,
     Select,
     String,
@@ -48,7 +50,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import CompileError, SQLAlchemyError
 
-from extract.dialects import day_of, matches, parsed_timestamp, raw_text
+from extract.dialects import at, day_of, matches, parsed_timestamp, raw_text
 from extract.readonly import NotReadOnly, ensure_read_only_query
 from extract.source import first_line, read_only_connection, split_name
 from scorecard.config import ColumnConstant, TableSource
@@ -311,10 +313,16 @@ def _canonical_column(
         else:
             close = nearest(mapped, kinds)
             hint = f"; did you mean {close!r}?" if close else ""
+            # { null = true } only where a null is allowed: elsewhere it rejects every row.
+            instead = (
+                f" or give {wanted.name} = {{ null = true }}"
+                if wanted.name in NULLABLE.get(name, ())
+                else f" or give a constant, {wanted.name} = {{ value = ... }}"
+            )
             problems.add(
                 f"{label} has no column {mapped!r} (for {name}.{wanted.name}{hint}): "
-                f"name the right one under [source.{name}.columns] or give "
-                f"{wanted.name} = {{ null = true }}"
+                f"name the right one under [source.{name}.columns]{instead}; "
+                f"it has {_listed(kinds)}"
             )
         return [], False, False
     column_kind_ = kinds[actual]
@@ -333,10 +341,18 @@ def _canonical_column(
             ],
             else_=value,
         )
+    default = spec.if_null.get(wanted.name) if spec is not None else None
     if column_kind_ == "typed" or isinstance(kind, String):
+        if default is not None:
+            value = func.coalesce(value, _constant(ColumnConstant(value=default), kind))
         return [value.label(wanted.name)], False, False
     fmt = spec.formats.get(wanted.name) if spec is not None else None
     parsed = _parsed(value, kind, fmt, column_kind_)
+    if default is not None:
+        # Only a null takes the default: a value that is there but does not read stays a bad row.
+        parsed = case(
+            (value.is_(None), _constant(ColumnConstant(value=default), kind)), else_=parsed
+        )
     is_time = isinstance(kind, Date | DateTime)
     # The value as it is, not yet as text: SQLite would make that copy for every row of a
     # large table, where only the few that do not read are ever shown (see `raw_text`).
@@ -390,6 +406,8 @@ def canonical_source(
         if is_parsed:
             extras_parsed.append(extra_name)
     checkable = select(*expressions) if expressions else None
+    if checkable is not None and spec is not None and spec.where is not None:
+        checkable = checkable.where(*_row_filters(name, spec, expressions, source, kinds))
     if not complete:
         return Source(name, spec, text_times=tuple(text_times), checkable=checkable)
     return Source(
@@ -404,6 +422,86 @@ class _Extra:
 
     name: str
     type: Any
+
+
+# The canonical columns a null is allowed in (contract section 1); elsewhere it is a bad row.
+NULLABLE = {
+    "vendors": ("country", "currency", "manager_email", "contract_start", "contract_end"),
+    "work_items": ("due_at", "completed_at"),
+    "requests": ("first_response_at", "resolved_at"),
+    "charges": (),
+}
+
+
+def _listed(kinds: Mapping[str, Kind], most: int = 20) -> str:
+    """The columns a source has, for a message: at most `most` of them, then how many more."""
+    names = [repr(n) for n in kinds]
+    more = len(names) - most
+    shown = ", ".join(names[:most])
+    return f"columns {shown}" + (f" and {more} more" if more > 0 else "")
+
+
+def _filter_value(value: Any, kind: Any) -> ColumnElement[Any]:
+    """A row filter's value as a bound value of the canonical column's type (None: a source
+    column, compared as the value is given)."""
+    if kind is None:
+        return literal(value)
+    if isinstance(kind, DateTime):
+        return at(dt.datetime.fromisoformat(str(value)))
+    if isinstance(kind, Date):
+        return at(dt.date.fromisoformat(str(value)))
+    return literal(value, kind)
+
+
+def _row_filters(
+    name: str,
+    spec: TableSource,
+    expressions: list[ColumnElement[Any]],
+    source: Any,
+    source_kinds: Mapping[str, Kind],
+) -> list[ColumnElement[bool]]:
+    """[source.<table>] where: conditions as data (never SQL text) on a canonical column, read
+    as its type, or else on a column of the source, compared as it is stored."""
+    canonical = {e.name: e for e in expressions if isinstance(e, Label)}
+    kinds = {c.name: c.type for c in TABLES[name].columns}
+    own = {n.lower(): n for n in source_kinds}
+    filters = spec.where if isinstance(spec.where, tuple) else (spec.where,)
+    conditions: list[ColumnElement[bool]] = []
+    for f in filters:
+        if f is None:
+            continue
+        if f.column in kinds:
+            if f.column not in canonical:
+                continue  # its own problem (a missing source column) is reported already
+            value = canonical[f.column].element
+            kind = kinds[f.column]
+        elif f.column.lower() in own:
+            value = source.c[own[f.column.lower()]]
+            kind = None
+        else:
+            close = nearest(f.column, [*kinds, *source_kinds])
+            hint = f" (did you mean {close!r}?)" if close else ""
+            raise ConfigError(
+                f"source.{name}.where: {f.column!r} is neither a canonical column of {name} "
+                f"nor a column of its source{hint}"
+            )
+        try:
+            if f.not_null:
+                conditions.append(value.is_not(None))
+            elif f.in_ is not None:
+                conditions.append(value.in_([_filter_value(v, kind) for v in f.in_]))
+            elif f.equals is not None:
+                conditions.append(value == _filter_value(f.equals, kind))
+            elif f.at_least is not None:
+                conditions.append(value >= _filter_value(f.at_least, kind))
+            elif f.at_most is not None:
+                conditions.append(value <= _filter_value(f.at_most, kind))
+        except ValueError:
+            raise ConfigError(
+                f"source.{name}.where: the value for {f.column!r} is not a {kind} "
+                "(times as ISO 8601, e.g. 2025-01-01 or 2025-01-01T00:00:00)"
+            ) from None
+    return conditions
 
 
 def _check_text_times(connection: Connection, resolved: Source, problems: Problems) -> None:

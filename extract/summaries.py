@@ -254,16 +254,16 @@ def declared_flags(
 
 
 def fenced(statement: Select[Any], fence: bool) -> Select[Any]:
-    """With `fence` (SQLite), the statement as a subquery that is never flattened into the query
-    around it.
+    """With `fence` (SQLite; PostgreSQL over text columns), the statement as a subquery that is
+    never flattened into the query around it.
 
-    SQLite flattens a subquery by substituting its expressions for its columns, so
-    each mention of a column computes its expression again: a time read from text
-    is checked and parsed at every one of its dozen mentions, per row. LIMIT -1
-    (no limit) forbids that: the subquery runs as a co-routine that computes each
-    column once per row and streams them; nothing is materialized.
+    SQLite and PostgreSQL flatten a subquery by substituting its expressions for its
+    columns, so each mention of a column computes its expression again: a time read
+    from text is checked and parsed at every one of its dozen mentions, per row.
+    OFFSET 0 forbids that (SQLite writes it LIMIT -1 OFFSET 0): the subquery computes
+    each column once per row and streams them; nothing is materialized.
     """
-    return statement.limit(-1) if fence else statement
+    return statement.offset(0) if fence else statement
 
 
 def _flag(condition: ColumnElement[bool]) -> ColumnElement[int]:
@@ -388,11 +388,26 @@ def rows_read(table: str, c: Any, window: Window) -> ColumnElement[bool]:
 
     A work item counts if it was received before the cutoff and received,
     completed or due in the window; a request if it was opened in the window.
+
+    A work item with no received time is read (to be rejected and counted) only when its
+    completion or due time falls in the window, or when it has no time at all: an old
+    item whose received time is empty is not rejected again every night forever.
     """
     if table == "work_items":
         received = c.received_at
+
+        def in_window(time: Any) -> ColumnElement[bool]:
+            return and_(time >= at(window.start), time < at(window.cutoff))
+
         return or_(
-            received.is_(None),
+            and_(
+                received.is_(None),
+                or_(
+                    and_(c.completed_at.is_(None), c.due_at.is_(None)),
+                    in_window(c.completed_at),
+                    in_window(c.due_at),
+                ),
+            ),
             and_(
                 received < at(window.cutoff),
                 or_(
@@ -623,7 +638,9 @@ def request_days_query(
     )
     within_target = and_(answered, response_ms <= target_ms)
     # Unanswered and still inside its target at the cutoff: left out of the denominator.
-    target_passed = opened <= latest_opening
+    # A target ending exactly at the cutoff has not passed, as a response at the cutoff has
+    # not happened: the end of the as-of day is one boundary with one rule (not yet).
+    target_passed = opened < latest_opening
     classified = fenced(
         select(
             c["vendor_id"],

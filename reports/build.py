@@ -136,7 +136,7 @@ def _composite_history(table: pl.DataFrame, labels: Sequence[str]) -> dict[str, 
 
 
 def _ranking_row(row: dict[str, Any], previous: dict[str, Any] | None, info: dict[str, Any],
-                 slug: str, currency: str, history: Sequence[float | None],
+                 slug: str | None, currency: str, history: Sequence[float | None],
                  min_items: int) -> dict[str, Any]:  # fmt: skip
     from reports import charts
 
@@ -158,7 +158,8 @@ def _ranking_row(row: dict[str, Any], previous: dict[str, Any] | None, info: dic
         "trend_text": " → ".join(score(v) for v in history),
         "spend": money(row["spend"], currency),
         "savings": signed_money(row["savings_vs_in_house"], currency),
-        "href": f"vendors/{slug}.html",
+        # No link to a scorecard this run does not render (run.scorecards).
+        "href": f"vendors/{slug}.html" if slug is not None else None,
     }
 
 
@@ -213,6 +214,13 @@ def portfolio_signals(
     ]
 
 
+def _active(row: dict[str, Any]) -> bool:
+    """The vendor did something in the period: completed or had due work, opened requests
+    or billed (an ALL row of a quiet period has only zeros and nulls)."""
+    counts = ("work_items_completed", "items_due", "requests_opened")
+    return any(row.get(c) or 0 for c in counts) or bool(row.get("spend"))
+
+
 def _sum(values: Sequence[float | None]) -> float | None:
     present = [v for v in values if v is not None]
     return sum(present) if present else None
@@ -244,18 +252,27 @@ def build_portfolio(
     listed = [r for r in current.values() if r["vendor_id"] not in unscored]
     outsourced = sorted((r for r in listed if r["sourcing"] != IN_HOUSE), key=rank_key)
     in_house = sorted((r for r in listed if r["sourcing"] == IN_HOUSE), key=rank_key)
+    # A large portfolio is summarised: the ranked vendors are listed, the others counted
+    # (too little activity to rank; no activity this period) once they are more than
+    # reports.list_unranked_up_to, so the pack stays a document an executive reads.
+    ranked_rows = [r for r in outsourced if r["rank"] is not None]
+    small = [r for r in outsourced if r["rank"] is None and _active(r)]
+    inactive = [r for r in outsourced if r["rank"] is None and not _active(r)]
+    list_limit = config.reports.list_unranked_up_to
+    lists_all = len(small) + len(inactive) + len(unscored) <= list_limit
+    shown = outsourced if lists_all else ranked_rows
 
     history = _composite_history(table, labels)
     min_items = config.scoring.min_rank_items
 
     def ranking_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [
-            _ranking_row(r, previous.get(r["vendor_id"]), info[r["vendor_id"]], slugs[r["vendor_id"]],
+            _ranking_row(r, previous.get(r["vendor_id"]), info[r["vendor_id"]], slugs.get(r["vendor_id"]),
                          currency, history.get(r["vendor_id"], []), min_items)
             for r in rows
         ]  # fmt: skip
 
-    ranking, in_house_rows = ranking_rows(outsourced), ranking_rows(in_house)
+    ranking, in_house_rows = ranking_rows(shown), ranking_rows(in_house)
     # Movers: ranked vendors only (a handful of items proves nothing), and only real changes.
     movers = sorted(
         (
@@ -268,17 +285,27 @@ def build_portfolio(
         ),
         key=lambda item: -abs(item[1]),
     )[:3]
+    # Standings are claimed only for vendors with enough activity to rank: five perfect
+    # items are not an "excellent" vendor.
     by_standing: dict[str, list[str]] = {}
-    for r in outsourced:
+    for r in ranked_rows:
         by_standing.setdefault(r["standing"], []).append(r["vendor_name"])
     total_spend = _sum([r["spend"] for r in outsourced])
     total_savings = _sum([r["savings_vs_in_house"] for r in outsourced])
 
+    shown_ids = {r["vendor_id"] for r in [*shown, *in_house]}
     process_rows = table.filter(
         (pl.col("period") == current_label)
         & (pl.col("process") != ALL_PROCESSES)
         & ~pl.col("vendor_id").is_in(list(unscored))
-    ).sort(
+    )
+    # A process is compared with in-house only where there is an in-house baseline.
+    with_baseline = process_rows.filter(pl.col("in_house_cost_per_unit").is_not_null())
+    without_baseline = sorted(
+        set(process_rows.get_column("process").to_list())
+        - set(with_baseline.get_column("process").to_list())
+    )
+    process_rows = with_baseline.filter(pl.col("vendor_id").is_in(list(shown_ids))).sort(
         "process",
         pl.col("sourcing") == IN_HOUSE,
         pl.col("composite_score").fill_null(-1),
@@ -324,6 +351,12 @@ def build_portfolio(
     ]
     return {
         "summary": {
+            "ranked": len(ranked_rows),
+            "small": num(len(small)),
+            "inactive": num(len(inactive)),
+            "lists_all": lists_all,
+            "not_scored_count": num(len(unscored)) if unscored else "",
+            "without_baseline": [process_title(p) for p in without_baseline],
             "scored": sum(1 for r in outsourced if r["composite_score"] is not None),
             "vendors": sum(1 for r in current.values() if r["sourcing"] != IN_HOUSE),
             "excellent": _named(by_standing.get("excellent", [])),
@@ -347,7 +380,7 @@ def build_portfolio(
         },
         "ranking": ranking,
         "in_house": in_house_rows,
-        "not_scored": not_scored_rows(table, sorted(unscored)),
+        "not_scored": not_scored_rows(table, sorted(unscored)) if lists_all else [],
         "processes": processes,
         "signals": portfolio_signals(
             charts_by_vendor,
@@ -541,20 +574,49 @@ def unscored_vendors(table: pl.DataFrame) -> list[str]:
     return sorted(unscored.filter(pl.col("none")).get_column("vendor_id").to_list())
 
 
-def report_slugs(table: pl.DataFrame) -> dict[str, str]:
+def scorecard_scope(table: pl.DataFrame, scope: str) -> set[str] | None:
+    """The vendors whose scorecards run.scorecards asks for (None: every scored vendor).
+
+    all: every vendor scored in some period; active: those with activity in the current
+    period; ranked: those ranked in it (outsourced, enough work items); none: the pack alone.
+    """
+    if scope == "all":
+        return None
+    current = table.filter(pl.col("is_current") & (pl.col("process") == ALL_PROCESSES))
+    if scope == "ranked":
+        chosen = current.filter(pl.col("rank").is_not_null())
+    elif scope == "active":
+        chosen = current.filter(
+            (pl.col("work_items_completed").fill_null(0) > 0)
+            | (pl.col("items_due").fill_null(0) > 0)
+            | (pl.col("requests_opened").fill_null(0) > 0)
+            | (pl.col("spend").fill_null(0) != 0)
+        )
+    else:
+        chosen = current.clear()
+    return set(chosen.get_column("vendor_id").to_list())
+
+
+def report_slugs(table: pl.DataFrame, scope: str = "all") -> dict[str, str]:
     """The file name (without suffix) of each scored vendor's scorecard under vendors/: every
-    vendor but those not scored in any period (unscored_vendors). The slugs are made among all
-    the vendors, so a vendor's file name does not change when another one is scored or not."""
+    vendor but those not scored in any period (unscored_vendors), and of those only the ones
+    run.scorecards (`scope`) asks for. The slugs are made among all the vendors, so a
+    vendor's file name does not change when another one is scored or not."""
     pairs = table.select("vendor_id", "vendor_name").unique().sort("vendor_id").rows()
     unscored = set(unscored_vendors(table))
-    return {v: slug for v, slug in vendor_slugs(pairs).items() if v not in unscored}
+    chosen = scorecard_scope(table, scope)
+    return {
+        v: slug
+        for v, slug in vendor_slugs(pairs).items()
+        if v not in unscored and (chosen is None or v in chosen)
+    }
 
 
-def expected_documents(table: pl.DataFrame) -> dict[str, str]:
+def expected_documents(table: pl.DataFrame, scope: str = "all") -> dict[str, str]:
     """What each report file may be, by its path in the run folder, and the document key it
     must record: the portfolio, or one vendor's scorecard (internal or vendor-facing)."""
     expected = {f"portfolio{suffix}": document_key(None) for suffix in (".pdf", ".html")}
-    for vendor_id, slug in report_slugs(table).items():
+    for vendor_id, slug in report_slugs(table, scope).items():
         for folder in ("vendors", "vendor-facing"):
             for suffix in (".pdf", ".html"):
                 expected[f"{folder}/{slug}{suffix}"] = document_key(vendor_id)
@@ -802,7 +864,7 @@ def render_reports(
     """
     started = time.perf_counter()
     stats = stats if stats is not None else RenderStats()
-    slugs = report_slugs(inputs.table)
+    slugs = report_slugs(inputs.table, inputs.config.run.scorecards)
     current = inputs.periods[-1].label
     ranked = inputs.table.filter(
         (pl.col("period") == current) & pl.col("rank").is_not_null()

@@ -72,7 +72,7 @@ def run_messages(
     environment = template_environment(
         config.scoring.standings, config.reports.template_folder(config.base_dir)
     )
-    slugs = report_slugs(table)
+    slugs = report_slugs(table, config.run.scorecards)
 
     def body(model: dict[str, Any]) -> dict[str, str]:
         made = email_body(environment, model)

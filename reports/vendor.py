@@ -313,10 +313,15 @@ def recommendations(
             ))  # fmt: skip
         else:
             # Better quality may be worth a premium; finance should still see its price.
+            quality = (
+                f"for accuracy of {pct(accuracy)}"
+                if accuracy is not None
+                else "with accuracy not measured"
+            )
             found.append(Recommendation(
                 "info",
                 f"Dearer than in-house ({ratio_text(ratio)} the in-house cost per unit, {yearly} a year "
-                f"at this period's volume) for accuracy of {pct(accuracy)}: confirm the premium is worth it.",
+                f"at this period's volume) {quality}: confirm the premium is worth it.",
             ))  # fmt: skip
     recent = [h for h in history[-4:] if h and h["composite_score"] is not None]
     last_four = [h["composite_score"] for h in recent]

@@ -96,13 +96,15 @@ def load_config(
     period: str | None = None,
     formats: str | Sequence[str] | None = None,
     output_dir: str | os.PathLike[str] | None = None,
+    scorecards: str | None = None,
     named_by: str = "load_config(path)",
 ) -> Config:
     """The validated config with the overrides applied: the one object every stage reads.
 
     path: the TOML file; None finds it as the command does ($SCORECARD_CONFIG, else
     ./scorecard.toml, else the built-in defaults). period, formats ("pdf,csv" or a list) and
-    output_dir replace run.period, run.formats and run.output_dir. Source queries are checked
+    output_dir replace run.period, run.formats and run.output_dir; scorecards (all, active,
+    ranked, none) replaces run.scorecards. Source queries are checked
     to be one reading SELECT here, before any database is known. named_by: how the path was
     given, for the log's first line (the command passes "--config").
     """
@@ -110,6 +112,7 @@ def load_config(
         period=period,
         formats=None if formats is None else parse_formats(formats),
         output_dir=None if output_dir is None else os.fspath(output_dir),
+        scorecards=scorecards,
     )
     _check_source_queries(config)
     check_config(config)
@@ -152,7 +155,7 @@ def run(
             return _publish_unscored(folder, record, options, config, periods, data)
         _check_selection(options.vendors, scored.vendor_ids, unscored_vendors(scored.table))
         inputs = ReportInputs(scored.table, data, periods, config, options.as_of, scored.credits)
-        expected = expected_documents(scored.table)
+        expected = expected_documents(scored.table, config.run.scorecards)
         if options.vendors:
             folder.carry_over(expected)  # the other vendors' documents, as the last run wrote them
         tables = run_tables(scored.table, data.data_quality, config.run.formats, scored.credits,

@@ -176,6 +176,12 @@ def cli() -> None:
     "--no-portfolio", is_flag=True, help="With --vendor: leave the portfolio pack as it is."
 )
 @click.option(
+    "--scorecards",
+    type=click.Choice(["all", "active", "ranked", "none"]),
+    help="Which vendors get a scorecard: all scored ones, active ones (activity this period), "
+    "ranked ones, or none (the portfolio pack alone). Default: run.scorecards, else all.",
+)
+@click.option(
     "--resend",
     is_flag=True,
     help="With --vendor and --send: send their messages again even if the same ones went out.",
@@ -193,6 +199,7 @@ def run(
     email_dry_run: bool,
     vendors: tuple[str, ...],
     no_portfolio: bool,
+    scorecards: str | None,
     resend: bool,
     log_format: str,
 ) -> None:
@@ -200,7 +207,12 @@ def run(
     # The options become the config (overrides applied once); every usage error is raised
     # before the database is touched.
     config = api.load_config(
-        config_path, period=period, formats=formats, output_dir=out_dir, named_by="--config"
+        config_path,
+        period=period,
+        formats=formats,
+        output_dir=out_dir,
+        scorecards=scorecards,
+        named_by="--config",
     )
     _run_and_report(
         config,

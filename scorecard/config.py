@@ -124,6 +124,33 @@ ColumnSource = str | ColumnConstant
 Canonical = str | bool | int | float
 
 
+class RowFilter(_Frozen):
+    """`where = { column = "received_at", at_least = "2025-01-01" }`: only the rows that meet it
+    are read (data, never SQL text). `column` is a canonical column, compared as its type."""
+
+    column: str
+    at_least: str | int | float | None = None
+    at_most: str | int | float | None = None
+    equals: Canonical | None = None
+    in_: tuple[Canonical, ...] | None = Field(default=None, alias="in")
+    not_null: bool = False
+
+    @model_validator(mode="after")
+    def _one_test(self) -> RowFilter:
+        given = [
+            name
+            for name, value in (("at_least", self.at_least), ("at_most", self.at_most),
+                                ("equals", self.equals), ("in", self.in_))
+            if value is not None
+        ] + (["not_null"] if self.not_null else [])  # fmt: skip
+        if len(given) != 1:
+            raise ValueError(
+                f"where on {self.column!r}: give exactly one of at_least, at_most, equals, in, "
+                "not_null = true"
+            )
+        return self
+
+
 class VendorOverride(_Frozen):
     """What `from_activity` cannot know about one vendor."""
 
@@ -166,6 +193,12 @@ class TableSource(_Frozen):
     """canonical column -> {source value: canonical value}."""
     formats: dict[str, str] = Field(default_factory=dict)
     """canonical column -> strftime format of a timestamp or date held as text."""
+    if_null: dict[str, Canonical] = Field(default_factory=dict)
+    """canonical column -> the value a null (or a null_values text) reads as; a value that is
+    there but does not read is still a bad row."""
+    where: RowFilter | tuple[RowFilter, ...] | None = None
+    """Only the rows that meet this condition (or all of these) are read: rows left out are
+    not read, so neither accepted nor rejected. A null never meets a condition."""
     defaults: VendorOverride = VendorOverride()
     """from_activity: the values every vendor gets unless overridden."""
     overrides: dict[str, VendorOverride] = Field(default_factory=dict)
@@ -196,10 +229,17 @@ class TableSource(_Frozen):
                 "give exactly one of table, query, absent = true or (vendors) from_activity = true"
             )
         if not self.reads_rows and (
-            self.columns or self.values or self.formats or self.null_values or self.extra
+            self.columns
+            or self.values
+            or self.formats
+            or self.null_values
+            or self.if_null
+            or self.where is not None
+            or self.extra
         ):
             raise ValueError(
-                "columns, values, formats, null_values and extra go with table or query"
+                "columns, values, formats, null_values, if_null, where and extra go with "
+                "table or query"
             )
         for name in self.extra:
             if not _NAME.match(name):
@@ -221,6 +261,9 @@ class RunConfig(_Frozen):
     output_dir: str = "out"
     formats: tuple[Format, ...] = FORMATS
     max_rejected_fraction: Fraction = 0.05
+    scorecards: Literal["all", "active", "ranked", "none"] = "all"
+    """Which vendors get a scorecard: all (every vendor scored in some period), active (activity
+    in the current period), ranked (ranked in it), none (the portfolio pack alone)."""
     fiscal_year_start_month: Annotated[int, Field(ge=1, le=12)] = 1
     """First month of the fiscal year: quarters start there and read FY2027-Q1 (1: calendar)."""
     """Above this share of rejected rows in any table the run exits 1 (it still writes everything)."""
@@ -466,6 +509,9 @@ class ReportsConfig(_Frozen):
     """Also render a variant of each scorecard that is safe to send to the vendor."""
     workers: Annotated[int, Field(ge=0, le=256)] = 0
     """Processes rendering the vendor scorecards; 0 means one per core."""
+    list_unranked_up_to: Annotated[int, Field(ge=0)] = 40
+    """The pack lists the vendors it does not rank (too little activity, none this period, or
+    never scored) one by one up to this many; beyond it, it counts them and lists the ranked."""
     render_timeout_seconds: Annotated[float, Field(gt=0)] = 300
     """Longest wait for any one scorecard from a render process; beyond it the run fails (exit 1)."""
 
@@ -926,7 +972,12 @@ def _check_condition_types(
 
 
 # The command-line option behind each [run] key it overrides, for its error messages.
-_OPTIONS = {"period": "--period", "formats": "--format", "output_dir": "--out"}
+_OPTIONS = {
+    "period": "--period",
+    "formats": "--format",
+    "output_dir": "--out",
+    "scorecards": "--scorecards",
+}
 
 
 def _key_path(loc: tuple[int | str, ...]) -> str:

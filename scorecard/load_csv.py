@@ -24,7 +24,8 @@ _BATCH = 2_000
 def _rows(path: Path) -> Iterator[list[str]]:
     opener = gzip.open if path.suffix == ".gz" else open
     try:
-        with opener(path, "rt", encoding="utf-8", newline="") as handle:
+        # utf-8-sig: a byte-order mark (Excel writes one) is not part of the first column's name.
+        with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
             yield from csv.reader(handle)
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise ConfigError(f"cannot read {path} as UTF-8 CSV: {exc}") from None

@@ -21,6 +21,7 @@ import polars as pl
 
 from extract.activity import Activity
 from scorecard.config import Config, Contract
+from scoring.money import MONEY_PLACES, exact_rates, spread_totals, written
 from scoring.periods import (
     Period,
     fiscal_year_label,
@@ -28,7 +29,7 @@ from scoring.periods import (
     month_is_over,
     months_of,
 )
-from scoring.table import score_table, spread_amounts
+from scoring.table import score_table
 
 # Exactly these columns, in this order (contract section 9).
 SERVICE_CREDIT_COLUMNS = [
@@ -137,21 +138,15 @@ def monthly_amounts(
     Credits come back positive. A month runs to the end of the as-of day at most.
     """
     chosen = charges.filter(pl.col("kind") == kind)
-    sign = -1.0 if kind == "service_credit" else 1.0
-    frames = [
-        chosen.select(
-            "vendor_id",
-            pl.lit(m.label).alias("month"),
-            (sign * spread_amounts(m.start, m.end, rates)).alias("amount"),
-        )
+    sign = -1 if kind == "service_credit" else 1
+    exact = exact_rates(rates)
+    rows = [
+        (vendor, m.label, written(sign * total, MONEY_PLACES))
         for m in months
+        for (vendor,), total in spread_totals(chosen, m.start, m.end, exact, ["vendor_id"]).items()
     ]
     schema = {"vendor_id": pl.String, "month": pl.String, "amount": pl.Float64}
-    if not frames:
-        return pl.DataFrame(schema=schema)
-    return (
-        pl.concat(frames).group_by("vendor_id", "month").agg(pl.col("amount").sum()).cast(schema)  # type: ignore[arg-type]
-    )
+    return pl.DataFrame(rows, schema=schema, orient="row")
 
 
 def at_risk_amount(fees: pl.Expr, at_risk_pct: pl.Expr) -> pl.Expr:

@@ -10,15 +10,28 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
 
 import polars as pl
 
 from extract.activity import Activity
 from extract.summaries import denominator_column, numerator_column
-from scorecard.config import DIMENSIONS, Config, DeclaredKpi
+from scorecard.config import Config, DeclaredKpi, InHouseCostModel
 from scoring import metrics as m
 from scoring.catalogue import DIMENSION_KPI, catalogue
+from scoring.money import (
+    MONEY_PLACES,
+    PER_UNIT_PLACES,
+    RATIO_PLACES,
+    exact,
+    exact_rates,
+    ratio,
+    spread_totals,
+    written,
+)
 from scoring.periods import Period, months_of
 from scoring.significance import SIGNIFICANCE_COLUMNS, change_columns, with_changes
 
@@ -46,7 +59,7 @@ _SUMS = [
     "work_items_completed", "units_completed", "defects", "qa_checked_units",
     "reworked_items", "turnaround_hours_total", "items_due", "items_on_time",
     "billed_units", "requests_opened", "requests_answered", "response_hours_total",
-    "requests_within_target", "requests_target_due", "spend",
+    "requests_within_target", "requests_target_due",
 ]  # fmt: skip
 
 _KEYS = ["vendor_id", "process"]
@@ -136,7 +149,7 @@ def mark_billed(item_days: pl.DataFrame, charges: pl.DataFrame) -> pl.DataFrame:
 
 def _zero_sums(declared: Sequence[str] = ()) -> list[pl.Expr]:
     """A group with no rows in a window has summed nothing: 0, not null."""
-    return [pl.col(c).fill_null(0.0 if c == "spend" else 0) for c in [*_SUMS, *declared]]
+    return [pl.col(c).fill_null(0) for c in [*_SUMS, *declared]]
 
 
 def work_item_sums(
@@ -189,32 +202,28 @@ def request_sums(
     )
 
 
-def spread_amounts(first_day: dt.date, last_day: dt.date, rates: dict[str, float]) -> pl.Expr:
-    """Each charge's amount spread evenly over its service days: the share of first..last, in base currency.
-
-    Pure arithmetic on the date ranges, so an open-ended charge costs nothing extra.
-    """
-    first = pl.max_horizontal(pl.col("service_start"), pl.lit(first_day))
-    last = pl.min_horizontal(pl.col("service_end"), pl.lit(last_day))
-    days_in = ((last - first).dt.total_days() + 1).clip(lower_bound=0)
-    days_total = (pl.col("service_end") - pl.col("service_start")).dt.total_days() + 1
-    rate = pl.col("currency").replace_strict(rates, return_dtype=pl.Float64)
-    return pl.col("amount") * rate * days_in / days_total
-
-
 def spend_sums(charges: pl.DataFrame, period: Period, rates: dict[str, float]) -> pl.DataFrame:
-    """Each charge spread evenly over its service days; the days inside the period count."""
-    return (
-        charges.with_columns(
-            spread_amounts(period.start, period.end, rates).alias("spend"),
-            (
-                (pl.col("service_start") <= period.end) & (pl.col("service_end") >= period.start)
-            ).alias("in_period"),
+    """Each charge spread evenly over its service days; the days inside the period count.
+
+    `spend` is summed exactly and written to the cent (see `scoring.money`).
+    """
+    exact = spread_totals(charges, period.start, period.end, exact_rates(rates), _KEYS)
+    counted = (
+        charges.filter(
+            (pl.col("service_start") <= period.end) & (pl.col("service_end") >= period.start)
         )
-        .filter(pl.col("in_period"))
         .group_by(_KEYS)
-        .agg(pl.col("spend").sum(), pl.len().alias("charges_in_period"))
+        .agg(pl.len().alias("charges_in_period"))
     )
+    spend = pl.DataFrame(
+        {
+            "vendor_id": [key[0] for key in exact],
+            "process": [key[1] for key in exact],
+            "spend": [written(value, MONEY_PLACES) for value in exact.values()],
+        },
+        schema={"vendor_id": pl.String, "process": pl.String, "spend": pl.Float64},
+    )
+    return counted.join(spend, on=_KEYS, how="left").select(*_KEYS, "spend", "charges_in_period")
 
 
 def _period_sums(
@@ -233,7 +242,7 @@ def _period_sums(
             how="full",
             coalesce=True,
         )
-        .join(spend_sums(charges, period, rates), on=_KEYS, how="full", coalesce=True)
+        .join(spend_sums(charges, period, rates).drop("spend"), on=_KEYS, how="full", coalesce=True)
     )
     declared = declared_sums(config.kpis)
     filled = joined.with_columns(*_zero_sums(declared), pl.col("charges_in_period").fill_null(0))
@@ -273,80 +282,171 @@ def _kpis_from_sums(kpis: dict[str, DeclaredKpi] | None = None) -> list[pl.Expr]
         m.mean_first_response_hours(c("response_hours_total"), c("requests_answered")).alias(
             "mean_first_response_hours"
         ),
-        m.cost_per_unit(c("spend"), c("billed_units")).alias("cost_per_unit"),
     ]
 
 
-def in_house_costs(process_rows: pl.DataFrame, config: Config) -> pl.DataFrame:
-    """In-house cost per unit per process and period: measured from in-house charges, else the model."""
-    measured = (
-        process_rows.filter((pl.col("sourcing") == IN_HOUSE) & (pl.col("charges_in_period") > 0))
-        .group_by("period", "process")
-        .agg(m.cost_per_unit(pl.col("spend").sum(), pl.col("billed_units").sum()).alias("measured"))
+MONEY_COLUMNS = [
+    "spend", "cost_per_unit", "tco_per_unit", "in_house_cost_per_unit", "cost_ratio",
+    "savings_vs_in_house",
+]  # fmt: skip
+_MONEY_SCHEMA = {name: pl.Float64 for name in MONEY_COLUMNS}
+_MONEY_PLACES = {
+    "spend": MONEY_PLACES, "savings_vs_in_house": MONEY_PLACES, "cost_per_unit": PER_UNIT_PLACES,
+    "tco_per_unit": PER_UNIT_PLACES, "in_house_cost_per_unit": PER_UNIT_PLACES,
+    "cost_ratio": RATIO_PLACES,
+}  # fmt: skip
+
+SpendKey = tuple[str, str, str]
+"""vendor_id, process, period label."""
+
+
+def exact_spend(
+    charges: pl.DataFrame, periods: Sequence[Period], rates: dict[str, float]
+) -> dict[SpendKey, Fraction]:
+    """Per vendor, process and period: its charges spread over the period's days, exactly."""
+    exact = exact_rates(rates)
+    spend: dict[SpendKey, Fraction] = {}
+    for period in periods:
+        for (vendor, process), total in spread_totals(
+            charges, period.start, period.end, exact, _KEYS
+        ).items():
+            spend[(str(vendor), str(process), period.label)] = total
+    return spend
+
+
+def modelled_cost(model: InHouseCostModel) -> Fraction:
+    """The configured in-house cost per unit (contract section 3), exactly."""
+    per_fte = (
+        exact(model.salary) * (1 + exact(model.benefits_pct))
+        + exact(model.training)
+        + exact(model.workspace)
+        + exact(model.tools)
     )
-    model = pl.DataFrame(
-        {
-            "process": list(config.in_house),
-            "modelled": [cost.cost_per_unit() for cost in config.in_house.values()],
-        },
-        schema={"process": pl.String, "modelled": pl.Float64},
+    loaded = per_fte * (1 + exact(model.management_overhead_pct))
+    return loaded / (exact(model.productive_hours) * exact(model.units_per_hour))
+
+
+@dataclass
+class _VendorCost:
+    """The exact sums behind a vendor's ALL row of one period."""
+
+    spend: Fraction = Fraction(0)
+    billed: int = 0
+    tco_x: Fraction = Fraction(0)
+    tco_units: int = 0
+    compared_tco_x: Fraction = Fraction(0)
+    compared_in_house_x: Fraction = Fraction(0)
+    compared_units: int = 0
+    savings: Fraction | None = None
+
+
+def _written(keys: dict[str, list[Any]], figures: list[dict[str, Fraction | None]]) -> pl.DataFrame:
+    columns = {
+        name: [written(f[name], _MONEY_PLACES[name]) for f in figures] for name in MONEY_COLUMNS
+    }
+    return pl.DataFrame(
+        {**keys, **columns}, schema={**dict.fromkeys(keys, pl.String), **_MONEY_SCHEMA}
     )
-    return (
-        process_rows.select("period", "process")
-        .unique()
-        .join(measured, on=["period", "process"], how="left")
-        .join(model, on="process", how="left")
-        .select(
-            "period",
-            "process",
-            # Measured when in-house charges give a cost; the model when they do not.
-            pl.coalesce("measured", "modelled").alias("in_house_cost_per_unit"),
+
+
+def exact_costs(
+    process_rows: pl.DataFrame, spend: Mapping[SpendKey, Fraction], config: Config
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The money columns of the process rows and of the vendors' ALL rows, each written once.
+
+    Computed in exact fractions from the exact spend: tco_per_unit = cost_per_unit x (1 +
+    governance overhead) (in-house rows: the in-house cost); the in-house cost per unit is
+    measured from in-house charges when there are any, otherwise the configured model; the
+    ALL row's cost figures are weighted by billed units as contract section 3 says.
+    """
+    overhead = 1 + exact(config.scoring.governance_overhead)
+    model = {process: modelled_cost(cost) for process, cost in config.in_house.items()}
+    rows = process_rows.select(
+        "vendor_id", "process", "period", "sourcing", "billed_units", "units_completed",
+        "charges_in_period",
+    ).rows()  # fmt: skip
+    in_house_spend: dict[tuple[str, str], Fraction] = {}
+    in_house_units: dict[tuple[str, str], int] = {}
+    for vendor, process, period, sourcing, billed, _units, charged in rows:
+        if sourcing == IN_HOUSE and charged > 0:
+            key = (period, process)
+            in_house_spend[key] = in_house_spend.get(key, Fraction(0)) + spend.get(
+                (vendor, process, period), Fraction(0)
+            )
+            in_house_units[key] = in_house_units.get(key, 0) + billed
+    process_figures: list[dict[str, Fraction | None]] = []
+    vendors: dict[tuple[str, str], _VendorCost] = {}
+    for vendor, process, period, sourcing, billed, units, _charged in rows:
+        spent = spend.get((vendor, process, period), Fraction(0))
+        measured = ratio(
+            in_house_spend.get((period, process)), in_house_units.get((period, process))
         )
+        in_house = measured if measured is not None else model.get(process)
+        per_unit = ratio(spent, billed)
+        if sourcing == IN_HOUSE:
+            tco = in_house
+        else:
+            tco = per_unit * overhead if per_unit is not None else None
+        savings = (in_house - tco) * units if in_house is not None and tco is not None else None
+        process_figures.append(
+            {
+                "spend": spent,
+                "cost_per_unit": per_unit,
+                "tco_per_unit": tco,
+                "in_house_cost_per_unit": in_house,
+                "cost_ratio": ratio(tco, in_house),
+                "savings_vs_in_house": savings,
+            }
+        )
+        total = vendors.setdefault((vendor, period), _VendorCost())
+        total.spend += spent
+        total.billed += billed
+        if tco is not None:
+            total.tco_x += tco * billed
+            total.tco_units += billed
+            if in_house is not None:
+                total.compared_tco_x += tco * billed
+                total.compared_in_house_x += in_house * billed
+                total.compared_units += billed
+        if savings is not None:
+            total.savings = (total.savings or Fraction(0)) + savings
+    by_process = _written(
+        {
+            "vendor_id": [row[0] for row in rows],
+            "process": [row[1] for row in rows],
+            "period": [row[2] for row in rows],
+        },
+        process_figures,
     )
-
-
-def _process_costs(rows: pl.DataFrame, config: Config) -> pl.DataFrame:
-    overhead = config.scoring.governance_overhead
-    in_house = pl.col("sourcing") == IN_HOUSE
-    with_costs = rows.join(in_house_costs(rows, config), on=["period", "process"], how="left")
-    return with_costs.with_columns(
-        pl.when(in_house)
-        .then(pl.col("in_house_cost_per_unit"))
-        .otherwise(m.tco_per_unit(pl.col("cost_per_unit"), overhead))
-        .alias("tco_per_unit")
-    ).with_columns(
-        m.cost_ratio(pl.col("tco_per_unit"), pl.col("in_house_cost_per_unit")).alias("cost_ratio"),
-        m.savings_vs_in_house(
-            pl.col("in_house_cost_per_unit"), pl.col("tco_per_unit"), pl.col("units_completed")
-        ).alias("savings_vs_in_house"),
+    by_vendor = _written(
+        {"vendor_id": [key[0] for key in vendors], "period": [key[1] for key in vendors]},
+        [
+            {
+                "spend": t.spend,
+                "cost_per_unit": ratio(t.spend, t.billed),
+                "tco_per_unit": ratio(t.tco_x, t.tco_units),
+                "in_house_cost_per_unit": ratio(t.compared_in_house_x, t.compared_units),
+                "cost_ratio": ratio(t.compared_tco_x, t.compared_in_house_x),
+                "savings_vs_in_house": t.savings,
+            }
+            for t in vendors.values()
+        ],
     )
+    return by_process, by_vendor
 
 
 def _vendor_totals(
     process_rows: pl.DataFrame,
     vendors: pl.DataFrame,
     periods: Sequence[Period],
+    vendor_money: pl.DataFrame,
     kpis: dict[str, DeclaredKpi] | None = None,
 ) -> pl.DataFrame:
-    """`ALL` rows: sums over processes, then the same KPI functions; cost as the contract weighs it."""
-    has_in_house = (
-        pl.col("in_house_cost_per_unit").is_not_null() & pl.col("tco_per_unit").is_not_null()
-    )
-    billed = pl.col("billed_units")
+    """`ALL` rows: sums over processes, then the same KPI functions; money from `exact_costs`."""
     declared = declared_sums(kpis or {})
     sums = process_rows.group_by("vendor_id", "period").agg(
         *[pl.col(c).sum() for c in [*_SUMS, *declared]],
         pl.col("charges_in_period").sum(),
-        pl.col("savings_vs_in_house").sum().alias("savings_vs_in_house"),
-        pl.col("savings_vs_in_house").is_not_null().any().alias("_any_savings"),
-        (pl.col("tco_per_unit") * billed)
-        .filter(pl.col("tco_per_unit").is_not_null())
-        .sum()
-        .alias("_tco_x"),
-        billed.filter(pl.col("tco_per_unit").is_not_null()).sum().alias("_tco_units"),
-        (pl.col("tco_per_unit") * billed).filter(has_in_house).sum().alias("_cmp_tco_x"),
-        (pl.col("in_house_cost_per_unit") * billed).filter(has_in_house).sum().alias("_cmp_ih_x"),
-        billed.filter(has_in_house).sum().alias("_cmp_units"),
     )
     # Every vendor active in any period gets an ALL row in every period, so a
     # quiet period shows as "not scored" instead of vanishing from the trend.
@@ -367,16 +467,18 @@ def _vendor_totals(
         grid.join(sums, on=["vendor_id", "period"], how="left")
         .join(period_info, on="period")
         .join(vendors.select("vendor_id", "sourcing"), on="vendor_id")
-        .with_columns(*_zero_sums(declared), pl.lit(ALL_PROCESSES).alias("process"))
+        .join(vendor_money, on=["vendor_id", "period"], how="left")
+        .with_columns(
+            *_zero_sums(declared),
+            pl.col("spend").fill_null(0.0),
+            pl.lit(ALL_PROCESSES).alias("process"),
+        )
     )
-    return totals.with_columns(_kpis_from_sums(kpis)).with_columns(
-        m.ratio(pl.col("_tco_x"), pl.col("_tco_units")).alias("tco_per_unit"),
-        m.ratio(pl.col("_cmp_ih_x"), pl.col("_cmp_units")).alias("in_house_cost_per_unit"),
-        m.ratio(pl.col("_cmp_tco_x"), pl.col("_cmp_ih_x")).alias("cost_ratio"),
-        pl.when(pl.col("_any_savings"))
-        .then(pl.col("savings_vs_in_house"))
-        .alias("savings_vs_in_house"),
-    )
+    return totals.with_columns(_kpis_from_sums(kpis))
+
+
+# The written precision of the composite: the whole number every report shows.
+COMPOSITE_PLACES = 0
 
 
 def _scores(rows: pl.DataFrame, config: Config) -> pl.DataFrame:
@@ -392,10 +494,14 @@ def _scores(rows: pl.DataFrame, config: Config) -> pl.DataFrame:
             # The in-house baseline is not scored against itself (contract section 8), in its
             # process rows and its ALL row alike, so a one-process team's two rows agree.
             value = pl.when(in_house).then(None).otherwise(value)
-        dimension_scores.append(value.alias(f"{d}_score"))
+        dimension_scores.append(value.round(2, mode="half_to_even").alias(f"{d}_score"))
     scored = rows.with_columns(dimension_scores)
+    # The composite as the reports show it, a whole number (half to even); the standing and
+    # the rank are decided on that figure, so no reader sees "70" beside "watch".
     composite = m.composite_score({d: pl.col(f"{d}_score") for d in kpis.dimensions}, weights)
-    scored = scored.with_columns(composite.alias("composite_score"))
+    scored = scored.with_columns(
+        composite.round(COMPOSITE_PLACES, mode="half_to_even").alias("composite_score")
+    )
     return scored.with_columns(
         m.standing(pl.col("composite_score"), config.scoring.standings).alias("standing"),
         pl.when(rankable(config.scoring.min_rank_items))
@@ -469,8 +575,13 @@ def score_table(data: Activity, periods: Sequence[Period], config: Config) -> pl
         ],
         how="vertical_relaxed",
     ).join(vendors, on="vendor_id")
-    process_rows = _process_costs(process_rows.with_columns(_kpis_from_sums(declared)), config)
-    totals = _vendor_totals(process_rows, data.vendors, periods, declared).join(
+    process_money, vendor_money = exact_costs(
+        process_rows, exact_spend(data.charges, periods, rates), config
+    )
+    process_rows = process_rows.with_columns(_kpis_from_sums(declared)).join(
+        process_money, on=["vendor_id", "process", "period"], how="left"
+    )
+    totals = _vendor_totals(process_rows, data.vendors, periods, vendor_money, declared).join(
         vendors.drop("sourcing"), on="vendor_id"
     )
     columns = [
@@ -516,14 +627,12 @@ def score_table(data: Activity, periods: Sequence[Period], config: Config) -> pl
 def rounded(table: pl.DataFrame, kpis: dict[str, DeclaredKpi] | None = None) -> pl.DataFrame:
     """Fix the precision once, so every output and report shows the same figures."""
     kpis = kpis or {}
-    money = ["spend", "savings_vs_in_house"]
-    per_unit = ["cost_per_unit", "tco_per_unit", "in_house_cost_per_unit"]
-    rates = ["accuracy", "rework_rate", "on_time_rate", "response_within_target_rate", "cost_ratio"]
+    rates = ["accuracy", "rework_rate", "on_time_rate", "response_within_target_rate"]
     hours = ["mean_turnaround_hours", "mean_first_response_hours"]
-    scores = [f"{d}_score" for d in [*DIMENSIONS, *kpis]] + ["composite_score"]
     declared = [*kpis, *[f"{n}_numerator" for n, kpi in kpis.items() if kpi.kind == "mean"]]
+    # Money was written exactly by `exact_costs`; scores (declared ones too) by `_scores`,
+    # before the standing.
     return table.with_columns(
-        [pl.col(c).round(2) for c in money + scores + hours]
-        + [pl.col(c).round(4) for c in per_unit]
-        + [pl.col(c).round(6) for c in rates + declared]
+        [pl.col(c).round(2, mode="half_to_even") for c in hours]
+        + [pl.col(c).round(6, mode="half_to_even") for c in rates + declared]
     )

@@ -129,7 +129,8 @@ def test_a_mapping_naming_a_missing_column_exits_3_naming_it(sqlite_url, tmp_pat
     assert result.stderr.splitlines()[-1] == (
         "scorecard: error: source.work_items.table 'helpdesk_tickets' has no column 'pages' "
         "(for work_items.units): name the right one under [source.work_items.columns] "
-        "or give units = { null = true }"
+        "or give a constant, units = { value = ... }; it has columns 'ticket_no', 'supplier', "
+        "'queue', 'opened', 'sla_deadline', 'closed', 'volume', 'sampled', 'errors', 'redone'"
     )
 
 

@@ -40,6 +40,12 @@ def test_only_the_window_is_read_but_a_row_without_its_timestamp_is_rejected_not
             # Received before the window, completed inside it: counts.
             item("late", "A", "2026-03-30 08:00", "2026-03-31 08:00", "2026-04-02 10:00"),
             item("no-time", "A", "2026-07-01 08:00", None, None) | {"received_at": None},
+            # No received time, completed in the window: read, to be rejected and counted.
+            item("no-received", "A", "2026-07-01 08:00", None, "2026-07-03 10:00")
+            | {"received_at": None},
+            # No received time, its other times long before the window: not read again.
+            item("old-no-received", "A", "2025-01-01 08:00", "2025-01-02 08:00", "2025-01-01 10:00")
+            | {"received_at": None},
         ],
         "requests": [
             request("r-in", "A", "high", "2026-07-01 00:00", "2026-07-01 01:00"),
@@ -48,13 +54,13 @@ def test_only_the_window_is_read_but_a_row_without_its_timestamp_is_rejected_not
         ],
     }
     data = extracted(rows, PERIODS)
-    assert data.counts["work_items"].read == 3  # in, late, no-time
-    assert data.counts["work_items"].rejected == 1
+    assert data.counts["work_items"].read == 4  # in, late, no-time, no-received
+    assert data.counts["work_items"].rejected == 2
     assert data.counts["requests"].read == 2  # r-in, r-none
     quality = data.data_quality.select("table", "rule", "rows_rejected", "example_ids").rows()
     assert quality == [
         ("requests", "missing_opened_at", 1, "r-none"),
-        ("work_items", "missing_received_at", 1, "no-time"),
+        ("work_items", "missing_received_at", 2, "no-received no-time"),
     ]
 
 

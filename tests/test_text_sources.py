@@ -248,7 +248,7 @@ def test_every_source_problem_is_reported_at_once_by_run_and_check_alike(
     assert (
         "source.work_items.table 'export_tickets' has no column 'rework_flag' (for "
         "work_items.reworked): name the right one under [source.work_items.columns] or give "
-        "reworked = { null = true }" in message
+        "a constant, reworked = { value = ... }; it has columns 'ticket', " in message
     )
     assert "source.requests.query does not run: " in message
     assert "source.charges.table 'invoices' is missing from the database" in message

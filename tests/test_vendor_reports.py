@@ -126,6 +126,9 @@ def test_dearer_than_in_house_at_no_better_accuracy_is_flagged_with_the_yearly_l
         "Dearer than in-house (1.25× the in-house cost per unit, -3,967 EUR a year at this period's "
         "volume) for accuracy of 99.0 %: confirm the premium is worth it."
     )
+    # Accuracy not measured: said so, never "for accuracy of –".
+    (rec,) = _recs(row={"accuracy": None, "accuracy_score": None})
+    assert rec.text.endswith("with accuracy not measured: confirm the premium is worth it.")
 
 
 def test_slipping_three_periods_in_a_row():
