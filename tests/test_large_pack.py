@@ -110,11 +110,11 @@ def test_scorecards_for_ranked_vendors_only(world, tmp_path, scorecard_cli):
                             config=config)  # fmt: skip
     assert ran.exit_code == 0, ran.output
     made = sorted(p.stem for p in (tmp_path / AS_OF / "vendors").glob("*.html"))
-    assert made == [f"ranked-{n:02d}" for n in range(RANKED)]
+    assert made == [f"ranked-{n:02d}_r{n:02d}" for n in range(RANKED)]
     # A vendor without a billing currency does not "bill in None".
-    page = (tmp_path / AS_OF / "vendors" / "ranked-00.html").read_text()
+    page = (tmp_path / AS_OF / "vendors" / "ranked-00_r00.html").read_text()
     assert "bills in" not in page and "None" not in page
-    assert "bills in EUR" in (tmp_path / AS_OF / "vendors" / "ranked-01.html").read_text()
+    assert "bills in EUR" in (tmp_path / AS_OF / "vendors" / "ranked-01_r01.html").read_text()
 
 
 def test_the_scorecard_scopes_choose_active_or_ranked_vendors():
