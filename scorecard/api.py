@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scorecard.config import FORMATS, Config, discover_config, resolve_database_url
-from scorecard.errors import ConfigError, nearest
+from scorecard.errors import ConfigError, StaleDataError, nearest
 
 if TYPE_CHECKING:
     from extract.activity import Activity
@@ -142,11 +142,13 @@ def run(
     options = run_options(config, database_url, as_of, send, email_dry_run, vendors, portfolio, resend)  # fmt: skip
     progress(config.origin)
     with RunFolder.locked(Path(config.run.output_dir), options.as_of) as folder:
+        _stale_data_gate(config, options, progress)
         periods, data, scored = _scored(config, options, progress)
         record = partial(run_manifest, config, options.database_url, options.as_of, periods, data)
         if scored.table.is_empty():
             return _publish_unscored(folder, record, options, config, periods, data)
         _check_selection(options.vendors, scored.vendor_ids, unscored_vendors(scored.table))
+        night = _night(folder, config, options, periods, data, scored)
         inputs = ReportInputs(scored.table, data, periods, config, options.as_of, scored.credits)
         expected = expected_documents(scored.table)
         if options.vendors:
@@ -158,16 +160,158 @@ def run(
             render_reports(inputs, documents, progress, tick=tick, sink=folder.write,
                            vendors=options.vendors or None, portfolio=options.portfolio)  # fmt: skip
         folder.verify_documents(expected)  # before any email: a broken PDF is never sent
-        delivery = (
-            _send(inputs, options, folder, progress) if options.send else Delivery([], [], [])
-        )
+        delivery = Delivery([], [], [])
+        if options.send and (night is None or not night.plan.empty):
+            delivery = _send(inputs, options, folder, progress, night)
+        elif options.send and night is not None:
+            progress(night.plan.why)
         emails = delivery.emails
         if options.vendors:  # the record keeps every other message the day's runs sent
             emails = with_earlier_emails(emails, folder.earlier_emails)
+        notices = delivery.notices + ([] if night is None else night.notices)
         manifest = record(folder.artifacts(), emails, scored.problems + delivery.problems,
-                          delivery.notices, options.selection)  # fmt: skip
+                          notices, options.selection)  # fmt: skip
         folder.publish(manifest)
+        if night is not None:
+            night.record(delivery.emails, manifest["exit_code"], progress)
         return _result(folder.final, manifest)
+
+
+def _stale_data_gate(config: Config, options: RunOptions, progress: Progress) -> None:
+    """Contract section 11: a broken feed fails the run before anything is read, published or
+    sent (StaleDataError, exit 1); `latest` stays where it was."""
+    from extract.activity import received_span
+
+    limit = config.run.data_age_limit_hours
+    if limit is None:
+        return
+    span = received_span(options.database_url, config)
+    if span is None:
+        return  # no work items at all: the run says "nothing to score"
+    if line := stale_data_line(span[1], options.as_of, limit):
+        raise StaleDataError(line)
+    progress(f"data fresh: newest work item received {span[1]:%Y-%m-%d %H:%M}")
+
+
+def stale_data_line(newest: dt.datetime, as_of: dt.date, limit_hours: float) -> str | None:
+    """The one line of a stale feed, or None: the newest work item's age at the end of the
+    as-of day against run.max_data_age_hours."""
+    end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
+    age = (end - newest.replace(tzinfo=None)).total_seconds() / 3600
+    if age <= limit_hours:
+        return None
+    return (
+        f"stale data: the newest work_items.received_at is {newest:%Y-%m-%d %H:%M}, {age:,.0f} h "
+        f"before the end of the as-of day {as_of} (run.max_data_age_hours = {limit_hours:g}); "
+        "nothing is published or sent: fix the feed, or run with --as-of the last day it covers"
+    )
+
+
+@dataclass
+class _Night:
+    """A whole run's place in the ledger: what it restates, which messages it owes, and the
+    line it adds once published (contract section 11)."""
+
+    folder: RunFolder
+    config: Config
+    options: RunOptions
+    periods: list[Period]
+    scored: Scored
+    ledger: Any
+    facts: Any
+    restated: list[Any]
+    plan: Any
+    method: str
+
+    @property
+    def notices(self) -> list[str]:
+        found = [f"{r.period} {r.vendor_id} {r.note}" for r in self.restated[:3]]
+        if len(self.restated) > 3:
+            found.append(f"and {len(self.restated) - 3} more restated figures (see ledger.jsonl)")
+        if self.options.send and self.plan.empty:
+            found.append(self.plan.why)
+        return found
+
+    def record(self, emails: list[dict[str, Any]], exit_code: int, progress: Progress) -> None:
+        from output.email import read_journal
+        from output.ledger import PORTFOLIO, ledger_line, prune
+
+        by_attachment = self._message_keys()
+        sent = {}
+        for e in emails:
+            key = by_attachment.get(e.get("attachment", ""))
+            if key is not None and e.get("status") in ("sent", "already sent", "dry run"):
+                sent[key] = self.facts.fingerprints.get(key, "")
+        sent = {k: v for k, v in sent.items() if k == PORTFOLIO or v}
+        self.ledger.append(ledger_line(self.options.as_of, self.config, self.periods,
+                                       self.scored.table, self.facts, self.ledger, self.restated,
+                                       sent, exit_code))  # fmt: skip
+        out = self.folder.out_dir
+        in_doubt = [
+            path
+            for path in out.glob("*.emails.jsonl")
+            if any(e.get("event") == "data" for e in read_journal(path).values())
+        ]
+        newest = max(self.ledger.newest_as_of or self.options.as_of, self.options.as_of)
+        settings = self.config.output
+        if removed := prune(out, self.ledger, newest, settings.keep_days,
+                            settings.keep_closed_periods, in_doubt):  # fmt: skip
+            progress(f"retention: removed {len(removed)} old run folders and journals")
+
+    def _message_keys(self) -> dict[str, str]:
+        """An attachment's path -> its message key in the ledger (vendor ID, "" for the pack)."""
+        from reports.build import report_slugs
+
+        slugs = report_slugs(self.scored.table)
+        keys: dict[str, str] = {}
+        for suffix in (".pdf", ".html"):
+            keys[f"portfolio{suffix}"] = ""
+            for vendor_id, slug in slugs.items():
+                keys[f"vendors/{slug}{suffix}"] = vendor_id
+                keys[f"vendor-facing/{slug}{suffix}"] = vendor_id
+        return keys
+
+
+def _night(
+    folder: RunFolder,
+    config: Config,
+    options: RunOptions,
+    periods: list[Period],
+    data: Activity,
+    scored: Scored,
+) -> _Night | None:
+    """None for a run of some vendors (--vendor): it re-renders, it is not a night."""
+    if options.vendors:
+        return None
+    from output.ledger import (
+        Ledger,
+        closed_periods,
+        method_config,
+        method_digest,
+        night_facts,
+        plan_messages,
+        restatements,
+    )
+    from scoring.control import by_vendor, monthly_rates, vendor_charts
+
+    ledger = Ledger(folder.out_dir)
+    method_now = method_config(config)
+    method = method_digest(method_now)
+    signals = {
+        vendor_id: [
+            f"{s.measure}|{s.kind}|{s.first_month}|{s.last_month}"
+            for chart in vendor_charts(frame)
+            for s in chart.signals
+        ]
+        for vendor_id, frame in by_vendor(monthly_rates(data.work_item_days)).items()
+    }
+    levels = scored.credits.levels if scored.credits is not None else None
+    facts = night_facts(scored.table, periods, data.vendors, signals, levels)
+    restated = restatements(
+        ledger, scored.table, closed_periods(periods, config), method, method_now
+    )
+    plan = plan_messages(ledger, config, options.as_of, periods, facts, method, options.resend)
+    return _Night(folder, config, options, periods, scored, ledger, facts, restated, plan, method)
 
 
 def _publish_unscored(
@@ -185,6 +329,11 @@ def _publish_unscored(
     from scoring.scored import why_nothing_to_score
 
     why = why_nothing_to_score(data, periods, received_span(options.database_url, config))
+    if folder.has_reports():
+        # A rerun on an empty source never replaces the day's published reports (issue 27.6).
+        return RunResult(
+            folder.final, 1, [why, f"the day's published run in {folder.final} is kept"]
+        )
     folder.write("data_quality.csv", csv_bytes(data.data_quality))
     manifest = record(folder.artifacts(), [], [why])
     folder.publish(manifest, point_latest=False)
@@ -192,15 +341,23 @@ def _publish_unscored(
 
 
 def _send(
-    inputs: ReportInputs, options: RunOptions, folder: RunFolder, progress: Progress
+    inputs: ReportInputs,
+    options: RunOptions,
+    folder: RunFolder,
+    progress: Progress,
+    night: _Night | None = None,
 ) -> Delivery:
     """The run's messages, each attachment checked against its message, then sent (or, as a dry
     run, written as .eml files); the journal makes sure none goes twice."""
     from output.email import deliver_messages
     from reports.messages import attachment_suffix, run_messages, vendors_without_manager
 
+    notes = None if night is None else night.plan.notes
     messages = run_messages(inputs, attachment_suffix(inputs.config.run.formats) or "",
-                            folder.size_of, folder.final, options.vendors, options.portfolio)  # fmt: skip
+                            folder.size_of, folder.final, options.vendors, options.portfolio,
+                            notes=notes)  # fmt: skip
+    if night is not None:
+        progress(f"emails tonight: {night.plan.why}")
     folder.check_attachments(messages)
     progress(f"{'writing' if options.email_dry_run else 'sending'} {len(messages)} emails")
     delivery = deliver_messages(messages, inputs.config.email, folder.staging, folder.earlier_emails,
@@ -273,9 +430,30 @@ def check(
     now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
     # The same sources as `run` (the keys are the canonical table names).
     findings = check_source(url, now, config.source)  # type: ignore[arg-type]
+    if (limit := config.run.data_age_limit_hours) is not None:
+        findings.append(_data_age_finding(url, config, now, limit))
     if max_age_hours is not None:
         findings.append(check_last_run(Path(config.run.output_dir), max_age_hours, now))
     return CheckResult(findings)
+
+
+def _data_age_finding(url: str, config: Config, now: dt.datetime, limit: float) -> Finding:
+    """The stale-data gate as tonight's run (as of yesterday) would apply it."""
+    from extract.activity import received_span
+    from extract.checks import Finding
+
+    span = received_span(url, config)
+    if span is None:
+        return Finding(False, "data age: no work items: nothing to score")
+    as_of = now.date() - dt.timedelta(days=1)
+    line = stale_data_line(span[1], as_of, limit)
+    if line is not None:
+        return Finding(False, line)
+    return Finding(
+        True,
+        f"data age: newest work_items.received_at {span[1]:%Y-%m-%d %H:%M}, within "
+        f"run.max_data_age_hours = {limit:g} of the end of {as_of}",
+    )
 
 
 def run_options(
