@@ -76,6 +76,8 @@ def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def _shown(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     return "(none)" if value is None else json.dumps(value, ensure_ascii=False)
 
 
@@ -205,7 +207,7 @@ class Restatement:
 
 def restatements(
     ledger: Ledger, table: pl.DataFrame, closed: Sequence[Period], method: str,
-    method_now: Mapping[str, Any],
+    method_now: Mapping[str, Any], as_of: dt.date,
 ) -> list[Restatement]:  # fmt: skip
     """Each closed period x vendor whose composite, standing or rank this run computes
     differently from what was published for it, with why."""
@@ -222,7 +224,7 @@ def restatements(
             if before is None or before == now:
                 continue
             if line.get("method") != method:
-                since = ledger.method_since(method) or "this run"
+                since = ledger.method_since(method) or as_of.isoformat()
                 what = method_changes(line.get("method_config", {}), method_now)
                 reason = f"method changed on {since}: {what}"
             else:
@@ -331,7 +333,10 @@ def plan_messages(
     if closing is not None:
         line = ledger.published().get(closing)
         if line is None or (line["as_of"] == as_of.isoformat() and line.get("method") == method):
-            return Plan(dict.fromkeys(candidates, ""), "", f"{closing} closes")
+            # The run on a period's last day sends its final figures; a first run (or one after
+            # missed nights) closes an earlier period and sends tonight's, named by its day.
+            note = "final" if closing == periods[-1].label else f"as of {as_of}"
+            return Plan(dict.fromkeys(candidates, note), note, f"{closing} closes")
     alerts = night_alerts(ledger.previous(as_of), facts, config.scoring.min_rank_items)
     alerts = {v: what for v, what in alerts.items() if v in candidates}
     if not alerts:
@@ -438,10 +443,12 @@ def prune(
     keep_days: int,
     keep_closed_periods: int,
     in_doubt: Iterable[Path] = (),
+    just_made: dt.date | None = None,
 ) -> list[str]:
     """Delete run folders and email journals older than keep_days before the newest as-of day,
     but the runs that closed the newest keep_closed_periods periods, and journals holding a
-    message in doubt. Only names the job made; ledger lines are kept. Returns what went."""
+    message in doubt, and the run just made (a backfill: the next night prunes it). Only names
+    the job made; ledger lines are kept. Returns what went."""
     cutoff = newest - dt.timedelta(days=keep_days)
     closing = set(ledger.closing_days()[:keep_closed_periods])
     keep_journals = {Path(p).name for p in in_doubt}
@@ -455,7 +462,7 @@ def prune(
             day = dt.date.fromisoformat(journal.group(1))
             if path.name in keep_journals:
                 continue
-        if day is None or day >= cutoff or day.isoformat() in closing:
+        if day is None or day >= cutoff or day.isoformat() in closing or day == just_made:
             continue
         if path.is_dir():
             shutil.rmtree(path)

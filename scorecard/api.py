@@ -255,7 +255,7 @@ class _Night:
         newest = max(self.ledger.newest_as_of or self.options.as_of, self.options.as_of)
         settings = self.config.output
         if removed := prune(out, self.ledger, newest, settings.keep_days,
-                            settings.keep_closed_periods, in_doubt):  # fmt: skip
+                            settings.keep_closed_periods, in_doubt, self.options.as_of):  # fmt: skip
             progress(f"retention: removed {len(removed)} old run folders and journals")
 
     def _message_keys(self) -> dict[str, str]:
@@ -307,9 +307,8 @@ def _night(
     }
     levels = scored.credits.levels if scored.credits is not None else None
     facts = night_facts(scored.table, periods, data.vendors, signals, levels)
-    restated = restatements(
-        ledger, scored.table, closed_periods(periods, config), method, method_now
-    )
+    closed = closed_periods(periods, config)
+    restated = restatements(ledger, scored.table, closed, method, method_now, options.as_of)
     plan = plan_messages(ledger, config, options.as_of, periods, facts, method, options.resend)
     return _Night(folder, config, options, periods, scored, ledger, facts, restated, plan, method)
 
@@ -362,7 +361,7 @@ def _send(
     progress(f"{'writing' if options.email_dry_run else 'sending'} {len(messages)} emails")
     delivery = deliver_messages(messages, inputs.config.email, folder.staging, folder.earlier_emails,
                                 folder.email_journal, options.as_of, dry_run=options.email_dry_run,
-                                resend=options.resend)  # fmt: skip
+                                resend=options.resend and bool(options.vendors))  # fmt: skip
     if unaddressed := vendors_without_manager(inputs, options.vendors):
         named = ", ".join(unaddressed[:5]) + (f" and {len(unaddressed) - 5} more" if len(unaddressed) > 5 else "")  # fmt: skip
         notice = f"no one got the scorecard of {named} (no manager_email in vendors)"
@@ -470,10 +469,14 @@ def run_options(
     from reports.messages import attachment_suffix
     from scoring.periods import default_as_of
 
-    if (not portfolio or resend) and not vendors:
-        flag = "--no-portfolio" if not portfolio else "--resend"
-        raise ConfigError(f"{flag} goes with --vendor ID (the scorecards to render again)")
     send = send or email_dry_run
+    if not portfolio and not vendors:
+        raise ConfigError("--no-portfolio goes with --vendor ID (the scorecards to render again)")
+    if resend and not vendors and not send:
+        raise ConfigError(
+            "--resend goes with --send (a backfill's emails) or --vendor ID (the scorecards "
+            "to render again)"
+        )
     if send and attachment_suffix(config.run.formats) is None:
         raise ConfigError("--send needs pdf or html among the formats: there is nothing to attach")
     if send and config.email.vendor_contacts and not config.reports.vendor_facing:
