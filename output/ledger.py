@@ -266,11 +266,13 @@ def night_facts(
     if credit_levels is not None and not credit_levels.is_empty():
         for row in credit_levels.filter(pl.col("status") == "due").to_dicts():
             due.setdefault(row["vendor_id"], []).append(f"{row['service_level']}|{row['month']}")
+    # The figures, not the day: the current period's end is the as-of day, which moves nightly.
+    figures = table.drop("period_end", strict=False)
     fingerprints = {
-        vendor_id: _digest(table.filter(pl.col("vendor_id") == vendor_id).sort("period", "process"))
+        vendor_id: _digest(figures.filter(pl.col("vendor_id") == vendor_id).sort("period", "process"))
         for vendor_id in facts
     }
-    fingerprints[PORTFOLIO] = _digest(table.sort("vendor_id", "period", "process"))
+    fingerprints[PORTFOLIO] = _digest(figures.sort("vendor_id", "period", "process"))
     ended_before = {
         v
         for v, end in vendors.select("vendor_id", "contract_end").rows()
