@@ -269,7 +269,9 @@ def night_facts(
     # The figures, not the day: the current period's end is the as-of day, which moves nightly.
     figures = table.drop("period_end", strict=False)
     fingerprints = {
-        vendor_id: _digest(figures.filter(pl.col("vendor_id") == vendor_id).sort("period", "process"))
+        vendor_id: _digest(
+            figures.filter(pl.col("vendor_id") == vendor_id).sort("period", "process")
+        )
         for vendor_id in facts
     }
     fingerprints[PORTFOLIO] = _digest(figures.sort("vendor_id", "period", "process"))
@@ -337,7 +339,7 @@ def plan_messages(
         if line is None or (line["as_of"] == as_of.isoformat() and line.get("method") == method):
             # The run on a period's last day sends its final figures; a first run (or one after
             # missed nights) closes an earlier period and sends tonight's, named by its day.
-            note = "final" if closing == periods[-1].label else f"as of {as_of}"
+            note = "" if closing == periods[-1].label else f"as of {as_of}"
             return Plan(dict.fromkeys(candidates, note), note, f"{closing} closes")
     alerts = night_alerts(ledger.previous(as_of), facts, config.scoring.min_rank_items)
     alerts = {v: what for v, what in alerts.items() if v in candidates}

@@ -62,6 +62,9 @@ class ReportInputs:
     as_of: dt.date
     credits: ServiceCredits | None = None
     """Service levels and credits, when the config holds contracts."""
+    restated: tuple[tuple[str, str, str], ...] = ()
+    """(period, vendor ID, why): closed periods whose published figures this run computes
+    differently (contract section 11); the documents say so next to the figure."""
 
 
 def _all_rows(table: pl.DataFrame, period: str) -> dict[str, dict[str, Any]]:
@@ -292,6 +295,10 @@ def build_portfolio(
             ],
         },
         "ranking": ranking,
+        "restated": [
+            {"vendor": names.get(vendor_id, vendor_id), "period": period, "why": why}
+            for period, vendor_id, why in inputs.restated
+        ],
         "in_house": in_house_rows,
         "not_scored": not_scored_rows(table, sorted(unscored)),
         "processes": processes,

@@ -149,7 +149,9 @@ def run(
             return _publish_unscored(folder, record, options, config, periods, data)
         _check_selection(options.vendors, scored.vendor_ids, unscored_vendors(scored.table))
         night = _night(folder, config, options, periods, data, scored)
-        inputs = ReportInputs(scored.table, data, periods, config, options.as_of, scored.credits)
+        restated = () if night is None else night.restated_inputs
+        inputs = ReportInputs(scored.table, data, periods, config, options.as_of, scored.credits,
+                              restated)  # fmt: skip
         expected = expected_documents(scored.table)
         if options.vendors:
             folder.carry_over(expected)  # the other vendors' documents, as the last run wrote them
@@ -222,6 +224,10 @@ class _Night:
     restated: list[Any]
     plan: Any
     method: str
+
+    @property
+    def restated_inputs(self) -> tuple[tuple[str, str, str], ...]:
+        return tuple((r.period, r.vendor_id, r.reason) for r in self.restated)
 
     @property
     def notices(self) -> list[str]:

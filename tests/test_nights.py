@@ -172,8 +172,8 @@ def test_a_rerun_of_a_sent_day_keeps_the_sent_run_beside_the_new_one(
     assert (kept / "vendors" / "acme-offshore.html").is_file()
     assert json.loads(sent)["emails"][0]["status"] == "sent"
     assert recorder.subjects == [
-        "Vendor scorecard 2026-Q3: Acme Offshore (final)",
-        "[Revised] Vendor scorecard 2026-Q3: Acme Offshore (final)",
+        "Vendor scorecard 2026-Q3: Acme Offshore",
+        "[Revised] Vendor scorecard 2026-Q3: Acme Offshore",
     ]
 
 
