@@ -143,6 +143,14 @@ class Ledger:
         """The as-of day of the first line scored with this method (when it came in)."""
         return next((line["as_of"] for line in self.lines if line.get("method") == digest), None)
 
+    def method_config(self, digest: str) -> dict[str, Any]:
+        """The config a method digest stands for (kept on the first line scored with it)."""
+        return next(
+            (line["method_config"] for line in self.lines
+             if line.get("method") == digest and "method_config" in line),
+            {},
+        )  # fmt: skip
+
     def closing_days(self) -> list[str]:
         """The as-of days of the runs that closed a period, newest period first."""
         published = self.published()
@@ -225,7 +233,7 @@ def restatements(
                 continue
             if line.get("method") != method:
                 since = ledger.method_since(method) or as_of.isoformat()
-                what = method_changes(line.get("method_config", {}), method_now)
+                what = method_changes(ledger.method_config(line.get("method", "")), method_now)
                 reason = f"method changed on {since}: {what}"
             else:
                 reason = (
@@ -410,7 +418,8 @@ def ledger_line(
         "recorded_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "period": config.run.period,
         "method": method_digest(method_now),
-        "method_config": method_now,
+        # The config itself once per method, on the first line scored with it.
+        **({} if ledger.method_since(method_digest(method_now)) else {"method_config": method_now}),
         "closes": closes,
         "closed": figures,
         "restated": [

@@ -435,21 +435,24 @@ def check(
     now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
     # The same sources as `run` (the keys are the canonical table names).
     findings = check_source(url, now, config.source)  # type: ignore[arg-type]
-    if (limit := config.run.data_age_limit_hours) is not None:
-        findings.append(_data_age_finding(url, config, now, limit))
+    if (limit := config.run.data_age_limit_hours) is not None and (
+        found := _data_age_finding(url, config, now, limit)
+    ):
+        findings.append(found)
     if max_age_hours is not None:
         findings.append(check_last_run(Path(config.run.output_dir), max_age_hours, now))
     return CheckResult(findings)
 
 
-def _data_age_finding(url: str, config: Config, now: dt.datetime, limit: float) -> Finding:
-    """The stale-data gate as tonight's run (as of yesterday) would apply it."""
+def _data_age_finding(url: str, config: Config, now: dt.datetime, limit: float) -> Finding | None:
+    """The stale-data gate as tonight's run (as of yesterday) would apply it; None without work
+    items (check already says there is nothing to score)."""
     from extract.activity import received_span
     from extract.checks import Finding
 
     span = received_span(url, config)
     if span is None:
-        return Finding(False, "data age: no work items: nothing to score")
+        return None
     as_of = now.date() - dt.timedelta(days=1)
     line = stale_data_line(span[1], as_of, limit)
     if line is not None:

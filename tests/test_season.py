@@ -205,4 +205,6 @@ def test_a_season_of_nights(smtp, sqlite_url, tmp_path, monkeypatch):
     full = seconds[dt.date(2026, 9, 30)]
     quiet = seconds[QUIET]
     disk = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
-    print(f"\nseason: full night {full:.2f} s, quiet night {quiet:.2f} s, folder {disk:,} bytes")
+    ledger_bytes = (out / "ledger.jsonl").stat().st_size
+    print(f"\nseason: full night {full:.2f} s, quiet night {quiet:.2f} s, folder {disk:,} bytes "
+          f"in {len(runs) - 1} run folders, ledger {ledger_bytes:,} bytes for {nights_run} runs")  # fmt: skip
