@@ -12,11 +12,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import func, select, type_coerce
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.types import NullType
 
+from extract.activity import source_engine
 from extract.mapping import resolve_all
-from extract.source import as_datetime, open_engine, read_only_connection
-from scorecard.config import TableSource
+from extract.source import as_datetime, read_only_connection, source_error
+from scorecard.config import Config, TableSource
 from scorecard.urls import redact_url
 
 # The column that tells how recent each table's data is.
@@ -35,20 +37,21 @@ class Finding:
     """Worth a look, but not a failure (for example no requests tracked at all)."""
 
 
-def check_source(
-    url: str, now: dt.datetime, sources: Mapping[str, TableSource] | None = None
-) -> list[Finding]:
+def check_source(url: str, now: dt.datetime, config: Config) -> list[Finding]:
     """Check every source exactly as `run` does, then report the newest row of each table.
 
-    A source problem raises SourceError listing every problem (exit 3), as the run would.
+    Through the run's own engine: read-only, with its statement timeout and DuckDB's memory
+    cap, so a check cannot hang or use more than the night would. A source problem raises
+    SourceError listing every problem (exit 3), as the run would.
     """
     findings = []
-    queries = [s.query for s in (sources or {}).values() if s is not None and s.query]
-    engine = open_engine(url, read_only=True, source_queries=queries)
+    # The keys are canonical table names (checked by the config).
+    sources: Mapping[str, TableSource] = config.source  # type: ignore[assignment]
+    engine = source_engine(url, config)
     try:
         with read_only_connection(engine):
             findings.append(Finding(True, f"database {redact_url(url)}: reachable"))
-        resolved = resolve_all(engine, sources or {})
+        resolved = resolve_all(engine, sources)
         findings.append(
             Finding(True, "sources: every table, query and column the run reads is readable")
         )
@@ -61,10 +64,16 @@ def check_source(
                     )
                     continue
                 rows = found.select.subquery("src")
-                count, newest = connection.execute(
-                    # Untyped: SQLite gives a julianday() number, which no date parser reads.
-                    select(func.count(), type_coerce(func.max(rows.c[column]), NullType()))
-                ).one()
+                try:
+                    count, newest = connection.execute(
+                        # Untyped: SQLite gives a julianday() number, which no date parser reads.
+                        select(func.count(), type_coerce(func.max(rows.c[column]), NullType()))
+                    ).one()
+                except SQLAlchemyError as exc:
+                    # As the run says it: one line, exit 3 (a timeout, a lost connection...).
+                    raise source_error(
+                        exc, f"reading {table!r}", f"cannot read table {table!r}"
+                    ) from None
                 latest = as_datetime(newest)
                 if not count or latest is None:
                     # Without work items there is nothing to score; the other tables may be untracked.

@@ -313,6 +313,9 @@ def build_portfolio(
             currency,
         ),
         "cost_named": len(cost_points) <= charts.LEGEND_MAX,
+        "cost_legend": charts.line_legend([p[0] for p in cost_points], lines=False)
+        if len(cost_points) <= charts.LEGEND_MAX
+        else [],
         "counts": table_counts(inputs.data),
         "data_quality": data_quality_rows(inputs.data),
         "methods": methods(config),

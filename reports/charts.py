@@ -20,7 +20,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.backends.backend_svg import RendererSVG
 from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
 from matplotlib.transforms import Bbox
 
 from scoring.control import MEASURES as MEASURE_TITLES
@@ -118,34 +117,83 @@ def _standing_background(axes: plt.Axes) -> None:
         axes.axhspan(low, high, color=colour, zorder=0, linewidth=0)
 
 
+# The marker of each line as a character, for a legend written in HTML beside the image.
+MARKER_GLYPHS = {
+    "o": "●", "s": "■", "^": "▲", "D": "◆", "v": "▼", "P": "✚", "X": "✖", "<": "◀", ">": "▶",
+    "*": "★",
+}  # fmt: skip
+# The dash of each line in an SVG swatch (stroke-dasharray), matching DASHES.
+DASH_ARRAYS = {"-": "", "--": "5 3", "-.": "6 2 1.5 2", ":": "1.5 2"}
+
+
+def line_legend(names: Sequence[str], lines: bool = True) -> list[dict[str, Any]]:
+    """The colour, marker and dash of each series of score_trend (or, lines=False, each
+    bubble of cost_vs_quality), in order: the legend is written in the page, as text, so it
+    stays legible when the image shrinks to a phone's width."""
+    return [
+        {
+            "name": name,
+            "colour": PALETTE[i % len(PALETTE)],
+            "glyph": MARKER_GLYPHS[MARKERS[i % len(MARKERS)]],
+            "line": lines,
+            "dasharray": DASH_ARRAYS[DASHES[i % len(DASHES)]] if lines else "",
+        }
+        for i, name in enumerate(names)
+    ]
+
+
 @_drawn_once
 def score_trend(
     labels: Sequence[str],
     series: dict[str, list[float | None]],
     width: float = 7.0,
     y_label: str = "Composite score",
+    small: dict[str, list[bool]] | None = None,
+    legend: bool = True,
 ) -> str:
-    """Composite score per period, one line per vendor, over the standing bands."""
+    """Composite score per period, one line per vendor, over the standing bands.
+
+    A point in `small` (the score rests on a small sample) is drawn hollow, so a swing on a
+    few items does not read like one on thousands. legend=False leaves the legend to the
+    page (see line_legend).
+    """
     figure, axes = plt.subplots(figsize=(width, 3.1))
     _standing_background(axes)
     x = list(range(len(labels)))
     for i, (name, values) in enumerate(series.items()):
         ys = [float("nan") if v is None else v for v in values]
+        colour = PALETTE[i % len(PALETTE)]
+        marker = MARKERS[i % len(MARKERS)]
         axes.plot(
-            x, ys, label=name, color=PALETTE[i % len(PALETTE)], marker=MARKERS[i % len(MARKERS)],
+            x, ys, label=name, color=colour, marker=marker,
             linestyle=DASHES[i % len(DASHES)], linewidth=1.4, markersize=4,
         )  # fmt: skip
+        flags = (small or {}).get(name, [])
+        hollow = [(xi, y) for xi, y, flag in zip(x, ys, flags, strict=False) if flag]
+        if hollow:
+            axes.plot(
+                [h[0] for h in hollow], [h[1] for h in hollow], linestyle="none", marker=marker,
+                markersize=6, markerfacecolor="white", markeredgecolor=colour, markeredgewidth=1.4,
+            )  # fmt: skip
     axes.set_xticks(x, labels)
     axes.set_ylim(0, 100)
     axes.set_ylabel(y_label)
-    axes.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, fontsize=7)
+    if legend:
+        axes.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, fontsize=7)
     return _data_uri(figure)
 
 
-def dimension_trend(labels: Sequence[str], series: dict[str, list[float | None]]) -> str:
-    """Composite and the four dimension scores of one vendor over the periods."""
+def dimension_trend(
+    labels: Sequence[str],
+    series: dict[str, list[float | None]],
+    small: dict[str, list[bool]] | None = None,
+) -> str:
+    """Composite and the dimension scores of one vendor over the periods; the legend is
+    the page's (line_legend), and a score on a small sample is a hollow marker."""
     # The axis carries the composite and each dimension: it is a score, not "the composite".
-    return score_trend(labels, series, width=6.2, y_label="Score (0–100)")
+    return score_trend(
+        labels, series, width=6.2, y_label="Score (0–100)", small=small, legend=False
+    )
 
 
 # Above this many vendors a legend would outgrow the chart: the bubbles go unnamed.
@@ -156,33 +204,20 @@ LEGEND_MAX = 10
 def cost_vs_quality(points: Sequence[tuple[str, float, float, float]]) -> str:
     """Cost ratio against accuracy per vendor; bubble area is spend. Upper right is best.
 
-    Up to LEGEND_MAX vendors, a legend names them (shape and colour), since
-    labels on the plot collide; beyond that the chart shows the spread only.
+    Up to LEGEND_MAX vendors, each has its own shape and colour, which the page's legend
+    names (line_legend(names, lines=False)), since labels on the plot collide; beyond that
+    the chart shows the spread only.
     """
     named = len(points) <= LEGEND_MAX
     figure, axes = plt.subplots(figsize=(7.0, 3.4))
     largest = max((abs(p[3]) for p in points), default=1.0) or 1.0
-    handles = []
     if named:
-        for i, (name, cost, quality, spend) in enumerate(points):
+        for i, (_name, cost, quality, spend) in enumerate(points):
             colour, marker = PALETTE[i % len(PALETTE)], MARKERS[i % len(MARKERS)]
             axes.scatter(
                 [cost], [quality * 100], s=40 + 560 * abs(spend) / largest, color=colour,
                 marker=marker, alpha=0.75, edgecolors="#222222", linewidths=0.5, zorder=3,
             )  # fmt: skip
-            handles.append(
-                Line2D(
-                    [],
-                    [],
-                    color=colour,
-                    marker=marker,
-                    linestyle="",
-                    markersize=7,
-                    markeredgecolor="#222222",
-                    markeredgewidth=0.5,
-                    label=name,
-                )
-            )
     else:
         # Unnamed bubbles all look alike: one collection, drawn in the same order, not one per
         # vendor (at 1,000 vendors that took 2.4 s and 30 MiB to draw, and 1.1 MB to embed).
@@ -198,14 +233,6 @@ def cost_vs_quality(points: Sequence[tuple[str, float, float, float]]) -> str:
     axes.set_xlabel("Cost ratio (total cost of ownership / in-house cost per unit; < 1 is cheaper)")
     axes.set_ylabel("Accuracy (%)")
     axes.invert_xaxis()
-    if named:
-        axes.legend(
-            handles=handles,
-            loc="center left",
-            bbox_to_anchor=(1.01, 0.5),
-            frameon=False,
-            fontsize=7,
-        )
     return _data_uri(figure)
 
 

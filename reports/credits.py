@@ -22,6 +22,13 @@ STATUS_TITLE = {
 }
 
 
+def status_title(status: str, provisional: bool) -> str:
+    """A miss in a month not yet over owes nothing yet: it is never called "credit due"."""
+    if provisional and status in ("due", "pending"):
+        return "provisional miss: month not over"
+    return STATUS_TITLE[status]
+
+
 def _money2(value: float, currency: str) -> str:
     return money(value, currency, 2)
 
@@ -48,12 +55,19 @@ def span_labels(periods: Sequence[Period], credits: ServiceCredits) -> dict[str,
     """How the page names its two spans: this period, and the year to date within the window."""
     current, year = period_months(periods, credits.year_start)
     first_year_month = year[0] if year else periods[-1].start.strftime("%Y-%m")
-    since = "" if first_year_month.endswith("-01") else f" (since {first_year_month})"
+    # "2026 to date" only when the run reads the (fiscal) year from its first month; else the
+    # months it does read, so the label never claims more than the figure holds.
+    if not year or first_year_month == credits.year_start.strftime("%Y-%m"):
+        year_span = f"{credits.year_label} to date"
+    else:
+        year_span = (
+            f"{credits.year_label} from {first_year_month} to {year[-1]} (earlier months not read)"
+        )
     return {
         "period": f"{periods[-1].label} ({current[0]} to {current[-1]})"
         if len(current) > 1
         else periods[-1].label,
-        "year": f"{credits.year_label} to date{since}",
+        "year": year_span,
     }
 
 
@@ -120,7 +134,7 @@ def level_row(row: dict[str, Any], currency: str) -> dict[str, Any]:
         "fees": _money2(row["fees"], currency),
         "credit": _money2(row["credit"], currency) if row["credit"] else DASH,
         "status": row["status"],
-        "status_title": STATUS_TITLE[row["status"]],
+        "status_title": status_title(row["status"], row["provisional"]),
     }
 
 

@@ -14,15 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from reports.view import DASH, ReportContext
+from reports.view import COMPOSITE_CHANGE_NOTE, DASH, ReportContext
 
 STANDINGS = ("excellent", "good", "watch", "critical")
-
-CHANGE_VERDICT = {
-    "real": "a real change",
-    "noise": "within noise",
-    "": "not tested",
-}
 
 
 @dataclass(frozen=True)
@@ -101,7 +95,7 @@ def _rank_text(headline: dict[str, Any], is_in_house: bool) -> str:
 def _change_text(headline: dict[str, Any]) -> str:
     if headline["change"] == DASH:
         return "no comparison: not scored in both periods"
-    return f"{headline['change']} points since last period ({CHANGE_VERDICT[headline['change_class']]})"
+    return f"{headline['change']} points since last period ({COMPOSITE_CHANGE_NOTE[headline['change_class']]})"
 
 
 def vendor_email(

@@ -16,6 +16,7 @@ import polars as pl
 
 from reports.credits import claim_text, vendor_credits
 from reports.view import (
+    COMPOSITE_CHANGE_NOTE,
     DASH,
     DIMENSION_KPI,
     DIMENSION_TITLE,
@@ -146,6 +147,31 @@ def dimension_views(
             )
         )
     return views
+
+
+def trend_small_samples(
+    history: Sequence[dict[str, Any] | None], shown: Sequence[str], min_items: int
+) -> dict[str, list[bool]]:
+    """Per line of the trend chart, the periods whose score rests on fewer than `min_items`
+    of its sample (the small-sample flag of the dimension table, per period). The composite
+    is flagged when any dimension in it is. Cost comes from invoices, not a sample."""
+    flags: dict[str, list[bool]] = {}
+    for d in shown:
+        trials_column = SAMPLE[d][1]
+        flags[DIMENSION_TITLE[d]] = [
+            d != "cost"
+            and h is not None
+            and h[f"{d}_score"] is not None
+            and int(h[trials_column] or 0) < min_items
+            for h in history
+        ]
+    flags["Composite"] = [
+        h is not None
+        and h["composite_score"] is not None
+        and any(flags[DIMENSION_TITLE[d]][i] for d in shown)
+        for i, h in enumerate(history)
+    ]
+    return flags
 
 
 def in_house_baseline(
@@ -353,6 +379,7 @@ def build_vendor(
     }
     for d in shown:
         series[DIMENSION_TITLE[d]] = [h[f"{d}_score"] if h else None for h in history]
+    small = trend_small_samples(history, shown, config.reports.min_sample_items)
     model: dict[str, Any] = {
         "internal": internal,
         "vendor": {
@@ -371,6 +398,9 @@ def build_vendor(
             "rank_note": unranked_reason(row, config.scoring.min_rank_items),
             "change": change(composite_change(row, previous)),
             "change_class": change_class(row["composite_change_significant"]),
+            "change_note": COMPOSITE_CHANGE_NOTE[change_class(row["composite_change_significant"])]
+            if composite_change(row, previous) is not None
+            else "",
             "previous_standing": previous["standing"] if previous else DASH,
         },
         "dimensions": [v for v in dimensions if v.key in shown],
@@ -418,7 +448,9 @@ def build_vendor(
                 for s in c.signals
             ],
         },
-        "trend_chart": charts.dimension_trend(labels, series),
+        "trend_chart": charts.dimension_trend(labels, series, small),
+        "trend_legend": charts.line_legend(list(series)),
+        "trend_has_small": any(any(flags) for flags in small.values()),
         "trend_labels": labels,
         "trend_composite": [score(h["composite_score"]) if h else DASH for h in history],
         "trend_standing": [h["standing"] if h else DASH for h in history],

@@ -179,6 +179,16 @@ def composite_change(current: dict[str, Any], previous: dict[str, Any] | None) -
     return float(current["composite_score"] - previous["composite_score"])
 
 
+# What a composite's change class says was tested: the rates behind the score (two-proportion
+# test) and its cost, never the score itself. "+27" with a grey class is a move of the score
+# that no tested rate behind it supports, not a change "within noise" of the score.
+COMPOSITE_CHANGE_NOTE = {
+    "real": "a real change: a rate behind it changed beyond chance, or its cost moved",
+    "noise": "not shown to be real: no rate behind it changed beyond chance, cost unchanged",
+    "": "not tested",
+}
+
+
 def change_class(significant: bool | None) -> str:
     """How a change is shown: "real" (significant), "noise" (greyed) or "" (not tested)."""
     return "" if significant is None else "real" if significant else "noise"

@@ -95,15 +95,17 @@ def load_config(
     period: str | None = None,
     formats: str | Sequence[str] | None = None,
     output_dir: str | os.PathLike[str] | None = None,
+    named_by: str = "load_config(path)",
 ) -> Config:
     """The validated config with the overrides applied: the one object every stage reads.
 
     path: the TOML file; None finds it as the command does ($SCORECARD_CONFIG, else
     ./scorecard.toml, else the built-in defaults). period, formats ("pdf,csv" or a list) and
     output_dir replace run.period, run.formats and run.output_dir. Source queries are checked
-    to be one reading SELECT here, before any database is known.
+    to be one reading SELECT here, before any database is known. named_by: how the path was
+    given, for the log's first line (the command passes "--config").
     """
-    config = discover_config(path).with_overrides(
+    config = discover_config(path, named_by).with_overrides(
         period=period,
         formats=None if formats is None else parse_formats(formats),
         output_dir=None if output_dir is None else os.fspath(output_dir),
@@ -433,8 +435,7 @@ def check(
 
     url = resolve_database_url(database_url, config)
     now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    # The same sources as `run` (the keys are the canonical table names).
-    findings = check_source(url, now, config.source)  # type: ignore[arg-type]
+    findings = check_source(url, now, config)
     if (limit := config.run.data_age_limit_hours) is not None and (
         found := _data_age_finding(url, config, now, limit)
     ):

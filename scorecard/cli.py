@@ -11,6 +11,7 @@ import datetime as dt
 import functools
 import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -127,7 +128,12 @@ def _parse_date(value: str | None, option: str) -> dt.date | None:
         return None
     try:
         day = dt.date.fromisoformat(value)
-    except ValueError:
+    except ValueError as error:
+        # "2026-02-30" has the right form: say what is wrong with it, not that the form is.
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            raise ConfigError(
+                f"{option}: {value!r} is not a day of the calendar ({error})"
+            ) from None
         raise ConfigError(f"{option}: {value!r} is not a date in the form YYYY-MM-DD") from None
     return api.within_dated_range(day, option)
 
@@ -195,7 +201,9 @@ def run(
     """Extract, score, render and write one run folder OUT/<as-of>/."""
     # The options become the config (overrides applied once); every usage error is raised
     # before the database is touched.
-    config = api.load_config(config_path, period=period, formats=formats, output_dir=out_dir)
+    config = api.load_config(
+        config_path, period=period, formats=formats, output_dir=out_dir, named_by="--config"
+    )
     _run_and_report(
         config,
         database_url=database_url,
@@ -263,7 +271,7 @@ def check(
     log_format: str,
 ) -> None:
     """Check config, database, schema and data freshness without rendering; exit 1 if a check fails."""
-    config = api.load_config(config_path, output_dir=out_dir)
+    config = api.load_config(config_path, output_dir=out_dir, named_by="--config")
     _echo_finding("ok", f"{config.origin}: valid")
     findings = api.check(config, database_url=database_url, max_age_hours=max_age).findings
     for finding in findings:

@@ -728,14 +728,17 @@ def read_config(path: str | os.PathLike[str] | None) -> Config:
     return config_from_mapping(data, str(file))
 
 
-def find_config_file(cli_path: str | os.PathLike[str] | None) -> tuple[Path | None, str]:
+def find_config_file(
+    cli_path: str | os.PathLike[str] | None, named_by: str = "--config"
+) -> tuple[Path | None, str]:
     """Where the config comes from, the way other tools find theirs, and why.
 
-    --config, else the file SCORECARD_CONFIG names, else ./scorecard.toml, else the
-    built-in defaults. A file named explicitly must exist; ./scorecard.toml is optional.
+    --config (or, from Python, load_config's path: `named_by` says which), else the file
+    SCORECARD_CONFIG names, else ./scorecard.toml, else the built-in defaults. A file named
+    explicitly must exist; ./scorecard.toml is optional.
     """
     if cli_path:
-        return Path(cli_path), "--config"
+        return Path(cli_path), named_by
     if from_env := os.environ.get(CONFIG_ENV):
         return Path(from_env), CONFIG_ENV
     local = Path(CONFIG_FILE_NAME)
@@ -744,9 +747,9 @@ def find_config_file(cli_path: str | os.PathLike[str] | None) -> tuple[Path | No
     return None, f"no --config, no {CONFIG_ENV}, no ./{CONFIG_FILE_NAME}"
 
 
-def discover_config(cli_path: str | os.PathLike[str] | None) -> Config:
+def discover_config(cli_path: str | os.PathLike[str] | None, named_by: str = "--config") -> Config:
     """The validated config, its `origin` one line saying which file it came from (for the log)."""
-    path, origin = find_config_file(cli_path)
+    path, origin = find_config_file(cli_path, named_by)
     config = read_config(path)
     if path is None:
         return config.with_overrides(f"config: built-in defaults ({origin})")

@@ -75,7 +75,7 @@ query = "DELETE FROM work_items RETURNING *"
         ("", ["--resend"], "--resend goes with --send (a backfill's emails) or --vendor ID (the scorecards to render again)"),
         ("", ["--format", "xml"], "--format: xml is not one of pdf,html,csv,json"),
         ("", ["--period", "week"], "Invalid value for '--period'"),
-        ("", ["--as-of", "2026-02-30"], "--as-of: '2026-02-30' is not a date in the form YYYY-MM-DD"),
+        ("", ["--as-of", "2026-02-30"], "--as-of: '2026-02-30' is not a day of the calendar (day is out of range for month)"),
         (CONTACTS_WITHOUT_FACING, ["--send"],
          "email.vendor_contacts needs reports.vendor_facing = true: only the vendor-facing scorecard may go to a vendor"),
         (WRITING_QUERY, [], "source.work_items.query: must be a SELECT (or WITH ... SELECT) statement"),
@@ -177,3 +177,10 @@ def test_the_readme_example_runs_as_a_script_of_its_own(sqlite_url, tmp_path):
     assert ran.returncode == 0, ran.stderr[-2000:]
     assert f"out/{AS_OF} 0 []" in ran.stdout.splitlines()
     assert (tmp_path / "out" / AS_OF / "portfolio.pdf").stat().st_size > 0
+
+
+def test_a_config_named_from_python_says_so_not_config_option(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text('[run]\nperiod = "month"\n')
+    config = scorecard.load_config(path)
+    assert config.origin == f"config: {path} (from load_config(path))"

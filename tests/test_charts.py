@@ -105,3 +105,44 @@ def test_control_chart_panels_leave_room_for_the_longest_y_labels(monkeypatch):
     charts.control_charts([c for c in made if c is not None])
     assert max(len(label) for label in labels) == 5
     assert len(gaps) == 1 and gaps[0] > 0
+
+
+def _svg(uri: str) -> str:
+    return base64.b64decode(uri.split(",", 1)[1]).decode()
+
+
+def test_a_trend_point_on_a_small_sample_is_drawn_hollow_and_the_legend_is_the_pages():
+    labels = ["2025-Q3", "2025-Q4", "2026-Q1"]
+    series: dict[str, list[float | None]] = {"Responsiveness": [87.0, 0.0, 92.0]}
+    plain = _svg(charts.dimension_trend(labels, series))
+    marked = _svg(charts.dimension_trend(labels, series, {"Responsiveness": [False, True, False]}))
+    # The hollow marker: filled white, edged in the line's colour, over the line's own marker.
+    hollow = f"fill: #ffffff; stroke: {charts.PALETTE[0]}"
+    assert hollow not in plain
+    assert hollow in marked
+    # No legend in the image: the page writes it (line_legend), so it reads on a phone.
+    assert "Responsiveness" not in plain
+
+
+def test_the_pages_legend_matches_each_lines_colour_marker_and_dash():
+    legend = charts.line_legend(["Composite", "Accuracy"])
+    assert legend[0] == {"name": "Composite", "colour": charts.PALETTE[0], "glyph": "●",
+                         "line": True, "dasharray": ""}  # fmt: skip
+    assert (legend[1]["colour"], legend[1]["glyph"], legend[1]["dasharray"]) == (
+        charts.PALETTE[1],
+        "■",
+        "5 3",
+    )
+    # The cost chart's bubbles: shape and colour, no line.
+    bubbles = charts.line_legend(["A", "B"], lines=False)
+    assert [(b["glyph"], b["line"], b["dasharray"]) for b in bubbles] == [
+        ("●", False, ""),
+        ("■", False, ""),
+    ]
+
+
+def test_the_cost_chart_names_no_vendor_in_the_image_the_page_does():
+    svg = _svg(
+        charts.cost_vs_quality([("Vendor Zed", 0.8, 0.95, 1000.0), ("Other", 1.2, 0.9, 50.0)])
+    )
+    assert "Vendor Zed" not in svg and "in-house cost" in svg

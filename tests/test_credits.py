@@ -335,3 +335,32 @@ def test_the_credit_rows_and_the_vendor_email_name_the_process_in_words_not_its_
              "attachment_name": "scorecard"}  # fmt: skip
     text = vendor_text(model)
     assert "(IT service desk)" in text and "it_service_desk" not in text
+
+
+def test_a_miss_in_a_month_not_over_is_a_provisional_miss_never_credit_due():
+    from reports.credits import status_title
+
+    assert status_title("due", provisional=True) == "provisional miss: month not over"
+    assert status_title("pending", provisional=True) == "provisional miss: month not over"
+    assert status_title("due", provisional=False) == "credit due"
+    assert status_title("met", provisional=True) == "met"
+
+
+@pytest.mark.parametrize(
+    ("year_start", "year_label", "expected"),
+    [
+        # The run reads the fiscal year from its first month (April): "to date" is true.
+        (dt.date(2026, 4, 1), "FY2027", "FY2027 to date"),
+        # A calendar year whose January the run does not read: the months it does read.
+        (dt.date(2026, 1, 1), "2026", "2026 from 2026-04 to 2026-09 (earlier months not read)"),
+    ],
+)
+def test_the_year_tile_never_claims_more_months_than_the_run_reads(
+    year_start, year_label, expected
+):
+    from reports.credits import span_labels
+    from scoring.credits import ServiceCredits
+
+    periods = periods_for(dt.date(2026, 9, 30), "quarter", 1)
+    credits = ServiceCredits(pl.DataFrame(), pl.DataFrame(), year_start, year_label)
+    assert span_labels(periods, credits)["year"] == expected

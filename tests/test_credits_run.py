@@ -149,7 +149,7 @@ def test_the_portfolio_pack_has_a_service_credits_page_and_the_email_the_total(r
     message = email.message_from_bytes(eml, policy=email.policy.default)
     body = next(p for p in message.walk() if p.get_content_type() == "text/plain").get_content()  # type: ignore[attr-defined]
     assert (
-        "Service credits unclaimed, 2026 to date (since 2026-07): 86.00 EUR "
+        "Service credits unclaimed, 2026 from 2026-07 to 2026-08 (earlier months not read): 86.00 EUR "
         "(due 186.00 EUR, credited 100.00 EUR)" in body
     )
 

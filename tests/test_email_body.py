@@ -167,7 +167,7 @@ def test_each_vendor_email_states_its_composite_rank_and_change_as_in_scores_csv
             assert re.search(rf"\b{composite} / 100", body)
             assert row["standing"] in body
             assert rank in body if row["sourcing"] != "in_house" else "not ranked" in body
-            assert re.search(r"(points since last period \((a real change|within noise|not tested)\)"
+            assert re.search(r"(points since last period \((a real change: [^)]*|not shown to be real: [^)]*|not tested)\)"
                              r"|no comparison)", body)  # fmt: skip
         checked += 1
     assert checked >= 2
@@ -304,5 +304,10 @@ def test_the_html_renders_light_and_dark_in_chromium_and_passes_axe(world, tmp_p
             assert background < 0.2 and text > 0.8, shot
         else:
             assert background > 0.9 and text < 0.3, shot
+    # On a 390 px phone no message scrolls sideways.
+    assert len(report["phone"]) == len(pages)
+    assert [
+        (Path(s["file"]).name, s["scrollWidth"]) for s in report["phone"] if s["scrollWidth"] > 390
+    ] == []
     serious = [v for v in axe_violations(chromium, pages) if v["impact"] in ("serious", "critical")]
     assert serious == []

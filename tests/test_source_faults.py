@@ -52,6 +52,19 @@ def test_a_slow_statement_on_postgresql_is_cancelled_and_exits_3(
     assert time.monotonic() - started < 3
 
 
+def test_check_reads_through_the_runs_engine_so_a_slow_statement_is_cancelled_too(
+    postgresql_url, tmp_path, scorecard_cli
+):
+    load(postgresql_url, ROWS)
+    _slow_work_items(postgresql_url, "pg_sleep(3) IS NOT NULL")
+    started = time.monotonic()
+    config = _timeout_config(tmp_path, 0.5)
+    result = scorecard_cli("check", "--config", config, "--database-url", postgresql_url)
+    assert result.exit_code == 3, result.output
+    assert "canceling statement due to statement timeout" in result.stderr.splitlines()[-1]
+    assert time.monotonic() - started < 3
+
+
 def test_a_slow_statement_on_mariadb_is_cancelled_and_exits_3(mariadb_url, tmp_path, scorecard_cli):
     load(mariadb_url, ROWS)
     _slow_work_items(mariadb_url, "SLEEP(3) = 0")
