@@ -26,7 +26,8 @@ from scorecard.errors import StaleDataError
 from tests.builders import item, load, vendor
 from tests.test_email import _free_port
 
-pytestmark = pytest.mark.stale_gate
+# A season of nights against a server: an integration test, not part of `make test-unit`.
+pytestmark = [pytest.mark.stale_gate, pytest.mark.integration]
 
 FIRST, LAST = dt.date(2026, 9, 5), dt.date(2026, 10, 14)
 SKIPPED = dt.date(2026, 9, 20)
