@@ -855,7 +855,7 @@ def spark_side_by_side(sizes: list[int], postgresql: str) -> list[str]:
     """The same world on DuckDB, PostgreSQL and Spark SQL (local mode, Parquet), each against
     its own GROUP BY: what running where the data already is costs on each engine."""
     sys.path.insert(0, str(ROOT))  # the Thrift server starter of the tests
-    from tests.spark_server import spark_submit, thrift_server
+    from tests.spark_server import spark_submit, standalone_cluster, thrift_server
 
     submit = spark_submit()
     rows_out: list[tuple[int, str, Measurement, Measurement]] = []
@@ -891,6 +891,21 @@ def spark_side_by_side(sizes: list[int], postgresql: str) -> list[str]:
                     )
                     startup.append(time.perf_counter() - started)
                     engines.append(("Spark SQL, local[2]", _spark_tables(server, folder)))
+                    # The same files read by a standalone cluster: a master and two one-core
+                    # workers on this machine, the Thrift server their application.
+                    (work / f"cluster-{size}").mkdir()
+                    master, _ = stack.enter_context(
+                        standalone_cluster(submit, work / f"cluster-{size}", worker_memory="1g")
+                    )
+                    on_cluster = stack.enter_context(
+                        thrift_server(
+                            submit, work / f"cluster-{size}", driver_memory="1g", master=master,
+                            executor_memory="768m",
+                        )
+                    )  # fmt: skip
+                    engines.append(
+                        ("Spark SQL, 2-worker cluster", _spark_tables(on_cluster, folder))
+                    )
                 for kind, url in engines:
                     run = [*run_command(url, work / "out"), "--format", "csv"]
                     ours = best_of(3, "scorecard", run)
@@ -914,7 +929,7 @@ def spark_side_by_side(sizes: list[int], postgresql: str) -> list[str]:
         )
     started_in = ", ".join(f"{s:.0f} s" for s in startup) or "not run (no Java or pyspark)"
     return [
-        "## Engines side by side: DuckDB, PostgreSQL, Spark SQL (local mode)",
+        "## Engines side by side: DuckDB, PostgreSQL, Spark SQL (local mode and a 2-worker cluster)",
         "",
         "The same demo world (one seed) in a DuckDB file, in PostgreSQL, and as Parquet files "
         "registered as Spark tables (`CREATE TABLE ... USING parquet LOCATION`), read by Spark's "
@@ -922,7 +937,9 @@ def spark_side_by_side(sizes: list[int], postgresql: str) -> list[str]:
         "`scorecard run --format csv` with the example config, best of 3 (stage = extract+score "
         "as the run logs it; process adds Python's start-up; the Spark server is already "
         "running). *floor*: the engine's own GROUP BY with the same sums, best of 3. Peak RSS "
-        "is the scorecard process's; Spark's JVM (the server, up to its 2 GB heap) is not in it.",
+        "is the scorecard process's; Spark's JVM (the server, up to its 2 GB heap) is not in it. "
+        "The cluster: a standalone master and two one-core workers (768 MB executors) on "
+        "this same machine, its Thrift server their application (1 GB driver).",
         "",
         *table,
         "",

@@ -9,6 +9,7 @@ from one consistent read.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +36,16 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.types import NullType
 
 from extract.dialects import at, moment
+from extract.evidence import (
+    REQUEST_EVIDENCE_SCHEMA,
+    WORK_ITEM_EVIDENCE_SCHEMA,
+    EvidenceGroup,
+    EvidenceRows,
+    accepted,
+    groups_of,
+    request_evidence_query,
+    work_item_evidence_query,
+)
 from extract.mapping import Source, resolve_all
 from extract.source import (
     ConnectionLost,
@@ -94,6 +105,13 @@ class Activity:
     """Rows read, accepted and rejected, per table read (absent tables have none)."""
     not_measured: tuple[str, ...] = ()
     """The tables the config declares absent: what they would measure is not measured."""
+    evidence: EvidenceRows | None = None
+    """The items behind the missed service levels, read in the same transaction as the sums
+    (contract section 12); None when no level needed them."""
+
+
+EvidenceWanted = Callable[[Activity], Sequence[EvidenceGroup]]
+"""Given the activity just read, the vendor x level x months whose items to list."""
 
 
 def _read_summary(
@@ -335,6 +353,7 @@ def _extract_once(
     target_hours: Mapping[str, float],
     progress: Callable[[str], None],
     parallel_queries: int,
+    evidence: EvidenceWanted | None = None,
 ) -> Activity:
     charges_source = resolved["charges"]
     charges_read = (
@@ -361,6 +380,7 @@ def _extract_once(
 
     days: dict[str, pl.DataFrame] = {}
     repeated: dict[str, Repeated] = {}
+    sources: dict[str, Subquery] = {}
     for table, schema in (
         ("work_items", WORK_ITEM_DAYS_SCHEMA),
         ("requests", REQUEST_DAYS_SCHEMA),
@@ -371,6 +391,7 @@ def _extract_once(
             continue
         progress(f"checking and summing {table.replace('_', ' ')} in the database")
         source = fenced(found.select, _fence(connection)).subquery("src")
+        sources[table] = source
         # Asked first, on this connection and transaction: the same state the sums read.
         repeated[table] = repeated_ids(
             connection, table, source, window,
@@ -425,7 +446,7 @@ def _extract_once(
         "requests": request_counts,
         "charges": _small_table_counts(charges_read, charges),
     }
-    return Activity(
+    activity = Activity(
         vendors=vendors,
         charges=charges,
         work_item_days=items,
@@ -433,6 +454,42 @@ def _extract_once(
         data_quality=summarise_rejections(rejected),
         counts={name: c for name, c in table_counts.items() if not resolved[name].absent},
         not_measured=tuple(name for name, found in resolved.items() if found.absent),
+    )
+    if evidence is None:
+        return activity
+    groups = tuple(evidence(activity))
+    if not groups:  # every level met: an evidence file with nothing in it, and no query
+        empty = EvidenceRows(
+            (),
+            accepted(pl.DataFrame(schema=WORK_ITEM_EVIDENCE_SCHEMA)),
+            accepted(pl.DataFrame(schema=REQUEST_EVIDENCE_SCHEMA)),
+        )
+        return dataclasses.replace(activity, evidence=empty)
+    progress(f"listing the items behind {len(groups)} missed service levels")
+    if connection.dialect.name == "postgresql":
+        # Its JIT would spend seconds compiling the groups' tests for one pass over the rows.
+        connection.exec_driver_sql("SET LOCAL jit = off")
+    read: dict[str, pl.DataFrame] = {}
+    for table, schema in (
+        ("work_items", WORK_ITEM_EVIDENCE_SCHEMA),
+        ("requests", REQUEST_EVIDENCE_SCHEMA),
+    ):
+        wanted = groups_of(groups, table)
+        if not wanted or table not in sources:
+            read[table] = accepted(pl.DataFrame(schema=schema))
+            continue
+        found = resolved[table]
+        query = (
+            work_item_evidence_query(sources[table], window, repeated[table], wanted, found.parsed)
+            if table == "work_items"
+            else request_evidence_query(
+                sources[table], window, repeated[table], wanted, target_hours, found.parsed
+            )
+        )  # fmt: skip
+        # On this connection, in this transaction: the state of the data the sums read.
+        read[table] = accepted(_read_summary(connection, query, schema, table))
+    return dataclasses.replace(
+        activity, evidence=EvidenceRows(groups, read["work_items"], read["requests"])
     )
 
 
@@ -444,18 +501,21 @@ def extract_activity(
     sources: Mapping[str, TableSource] | None = None,
     progress: Callable[[str], None] = lambda _: None,
     parallel_queries: int = 1,
+    evidence: EvidenceWanted | None = None,
 ) -> Activity:
     """Read, check and sum everything for the window; retried once if the connection drops.
 
     parallel_queries: on PostgreSQL, how many connections sum the work items together.
+    evidence: which missed service levels' items to list, in the same transaction.
     """
     resolved = resolve_all(engine, sources or {})
     for attempt in (1, 2):
         try:
             with read_only_connection(engine) as connection:
                 return _extract_once(
-                    connection, window, resolved, currency, target_hours, progress, parallel_queries
-                )
+                    connection, window, resolved, currency, target_hours, progress,
+                    parallel_queries, evidence,
+                )  # fmt: skip
         except ConnectionLost as lost:
             if attempt == 2:
                 raise SourceError(f"{lost} (after one retry)") from None
@@ -472,6 +532,8 @@ def source_engine(database_url: str, config: Config) -> Engine:
         read_only=True,
         source_queries=[s.query for s in config.source.values() if s and s.query],
         duckdb_memory_mb=config.database.duckdb_memory_mb,
+        bigquery_maximum_bytes_billed=config.database.bigquery_maximum_bytes_billed,
+        time_travel=config.database.time_travel,
     )
 
 
@@ -480,8 +542,13 @@ def read_activity(
     config: Config,
     window: Window,
     progress: Callable[[str], None] = lambda _: None,
+    evidence: EvidenceWanted | None = None,
 ) -> Activity:
-    """The extract stage as one call: connect as the config says, read the window, disconnect."""
+    """The extract stage as one call: connect as the config says, read the window, disconnect.
+
+    evidence: given what was read, the missed service levels whose items to list (read in
+    the same transaction, so they reconcile with the sums).
+    """
     progress(f"reading {redact_url(database_url)}")
     engine = source_engine(database_url, config)
     try:
@@ -494,6 +561,7 @@ def read_activity(
             config.source,  # type: ignore[arg-type]
             progress,
             config.database.parallel_queries,
+            evidence,
         )
     finally:
         engine.dispose()

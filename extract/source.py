@@ -9,6 +9,7 @@ from __future__ import annotations
 import atexit
 import datetime as dt
 import os
+import re
 import shutil
 import sqlite3
 import tempfile
@@ -30,7 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 
-from extract.dialects import raw_text, strptime_utc
+from extract.dialects import PINNED_AT, TIME_TRAVEL_DIALECTS, raw_text, strptime_utc
 from extract.readonly import (
     NotReadOnly,
     duckdb_read_only_config,
@@ -102,9 +103,50 @@ def duckdb_spill_folder() -> str:
     spilling query fails) or readable by others (who could read the rows spilled). DuckDB
     makes the folder returned inside it, and removes it when the database closes.
     """
-    parent = tempfile.mkdtemp(prefix="scorecard-duckdb-")
+    remove_dead_spill_folders()
+    parent = tempfile.mkdtemp(prefix=f"{_SPILL_PREFIX}{os.getpid()}-")
     atexit.register(shutil.rmtree, parent, ignore_errors=True)
     return os.path.join(parent, "spill")
+
+
+_SPILL_PREFIX = "scorecard-duckdb-"
+_SPILL_FOLDER = re.compile(re.escape(_SPILL_PREFIX) + r"(\d+)-[^/]+")
+
+
+def remove_dead_spill_folders(folder: str | None = None) -> list[str]:
+    """The job's spill folders left by runs that were killed (no atexit ran), removed: only
+    folders named by the job (scorecard-duckdb-<pid>-...), owned by this user, whose process
+    is gone. A folder of a live process, or of another user, is never touched."""
+    folder = folder or tempfile.gettempdir()
+    removed: list[str] = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        found = _SPILL_FOLDER.fullmatch(entry.name)
+        if found is None or not entry.is_dir(follow_symlinks=False):
+            continue
+        try:
+            if entry.stat(follow_symlinks=False).st_uid != os.getuid():
+                continue
+        except OSError:
+            continue
+        if _alive(int(found.group(1))):
+            continue
+        shutil.rmtree(entry.path, ignore_errors=True)
+        removed.append(entry.path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # another user's process, or no such number: not ours to judge
+    return True
 
 
 def _connect_arguments(
@@ -172,18 +214,52 @@ def _limit_statements_on_spark(engine: Engine, seconds: float) -> None:
             cursor.close()
 
 
+def _limit_statements_on_warehouse(engine: Engine, seconds: float) -> None:
+    """Snowflake and Databricks SQL cancel a statement of this session running longer."""
+    statement = {
+        "snowflake": f"ALTER SESSION SET STATEMENT_TIMEOUT_IN_SECONDS = {max(1, round(seconds))}",
+        "databricks": f"SET STATEMENT_TIMEOUT = {max(1, round(seconds))}",
+    }[engine.dialect.name]
+
+    @event.listens_for(engine, "connect")
+    def set_timeout(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(statement)
+        finally:
+            cursor.close()
+
+
+def _bigquery_capped(url: str, maximum_bytes_billed: int | None) -> str:
+    """A BigQuery URL whose queries fail, unbilled, past the cap: the smaller of the URL's own
+    `maximum_bytes_billed` and the config's."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "bigquery" or maximum_bytes_billed is None:
+        return url
+    given = parsed.query.get("maximum_bytes_billed")
+    cap = min(int(str(given)), maximum_bytes_billed) if given else maximum_bytes_billed
+    return parsed.update_query_dict({"maximum_bytes_billed": str(cap)}).render_as_string(
+        hide_password=False
+    )
+
+
 def open_engine(
     url: str,
     statement_timeout_seconds: float | None = None,
     read_only: bool = False,
     source_queries: Sequence[str] = (),
     duckdb_memory_mb: int | None = None,
+    bigquery_maximum_bytes_billed: int | None = None,
+    time_travel: bool = False,
 ) -> Engine:
     """An engine whose statements give up after the timeout, so a stuck query cannot hang the night.
 
     read_only: for the job's reads (engines that can only be read-only per connection).
     source_queries: the configured source queries (DuckDB may read the folders they name).
     duckdb_memory_mb: DuckDB's memory cap, if not its default (`duckdb_memory_limit_mb`).
+    bigquery_maximum_bytes_billed: BigQuery's cap on the bytes a query may bill.
+    time_travel: Snowflake, BigQuery, Databricks: read every table as of the moment the
+    job's connection opened (`read_only_connection`).
     """
     try:
         folders = folders_read(list(source_queries)) if read_only and "duckdb" in url else []
@@ -191,6 +267,7 @@ def open_engine(
         raise ConfigError(f"a source query: {exc}") from None
     try:
         parse_url(url)  # postgres:// named with the scheme to write instead
+        url = _bigquery_capped(url, bigquery_maximum_bytes_billed)
         arguments = _connect_arguments(url, statement_timeout_seconds, read_only)
         engine = create_engine(url, connect_args=arguments)
     except NoSuchModuleError:
@@ -210,6 +287,10 @@ def open_engine(
         _limit_statements_on_mysql(engine, statement_timeout_seconds)
     if statement_timeout_seconds and engine.dialect.name == "hive":
         _limit_statements_on_spark(engine, statement_timeout_seconds)
+    if statement_timeout_seconds and engine.dialect.name in ("snowflake", "databricks"):
+        _limit_statements_on_warehouse(engine, statement_timeout_seconds)
+    if time_travel and engine.dialect.name in TIME_TRAVEL_DIALECTS:
+        engine.update_execution_options(scorecard_time_travel=True)
     if read_only and engine.dialect.name == "duckdb":
         limit_duckdb(engine, folders, duckdb_memory_mb)
     if read_only and (path := _sqlite_file(url)) is not None:
@@ -218,9 +299,13 @@ def open_engine(
 
 
 # The extras of vendor-scorecard that install a dialect SQLAlchemy lacks, or a driver.
-_EXTRA_OF_BACKEND = {"duckdb": "duckdb", "hive": "spark"}
+_EXTRA_OF_BACKEND = {"duckdb": "duckdb", "hive": "spark", "snowflake": "snowflake",
+                     "bigquery": "bigquery", "databricks": "databricks", "redshift": "redshift",
+                     "awsathena": "athena"}  # fmt: skip
 _EXTRA_OF_MODULE = {"psycopg": "postgresql", "pymysql": "mysql", "duckdb": "duckdb",
-                    "duckdb_engine": "duckdb", "pyhive": "spark"}  # fmt: skip
+                    "duckdb_engine": "duckdb", "pyhive": "spark", "snowflake": "snowflake",
+                    "google": "bigquery", "databricks": "databricks", "redshift_connector": "redshift",
+                    "pyathena": "athena"}  # fmt: skip
 
 
 def _install_hint(backend: str) -> str:
@@ -295,6 +380,8 @@ def _prepare_session(connection: Connection, snapshot: str | None = None) -> Non
     dialect = connection.dialect.name
     if dialect == "sqlite":
         connection.exec_driver_sql("PRAGMA query_only = ON")
+        # A damaged or truncated file fails here, in one line, not in the first catalog call.
+        connection.exec_driver_sql("SELECT count(*) FROM sqlite_master").scalar()
         # Python's sqlite3 starts no transaction for a SELECT: without one, each
         # statement would see the file as it is at that moment.
         connection.exec_driver_sql("BEGIN")
@@ -323,6 +410,13 @@ def _prepare_session(connection: Connection, snapshot: str | None = None) -> Non
     elif dialect == "hive":
         # Spark SQL: no transactions, so neither read-only nor one snapshot (docs/engines.md, "Apache Spark SQL").
         connection.exec_driver_sql("SET spark.sql.session.timeZone = UTC")
+    elif dialect == "databricks":
+        # Databricks SQL: Spark's time zone setting, in its SQL spelling.
+        connection.exec_driver_sql("SET TIME ZONE 'UTC'")
+    elif dialect == "snowflake":
+        # Snowflake reads each statement as of its own start (READ COMMITTED); no read-only
+        # transaction: the role must only read (docs/engines.md, "Warehouses").
+        connection.exec_driver_sql("ALTER SESSION SET TIMEZONE = 'UTC'")
 
 
 # What `export_snapshot` gives on SQLite: no name, since the state is held by the lock.
@@ -361,26 +455,63 @@ def read_only_connection(engine: Engine, snapshot: str | None = None) -> Iterato
 
     snapshot: from `export_snapshot`, to read exactly what another open transaction reads.
     """
+    url = redact_url(engine.url.render_as_string(hide_password=False))
     try:
         connection = engine.connect()
     except SQLAlchemyError as exc:
-        raise SourceError(
-            f"cannot connect to {redact_url(engine.url.render_as_string(hide_password=False))}: "
-            f"{first_line(exc)}"
+        raise SourceError(f"cannot connect to {url}: {first_line(exc)}") from None
+    except TypeError as exc:  # the driver refused an option of the URL's query string
+        unknown = re.search(r"unexpected keyword argument '([^']+)'", str(exc))
+        if unknown is None:
+            raise
+        raise ConfigError(
+            f"database URL {url}: the driver knows no option {unknown.group(1)!r} "
+            "(check its spelling after the ?)"
         ) from None
+    pinned = None
     try:
         with connection.begin() as transaction:
-            _prepare_session(connection, snapshot)
+            try:
+                _prepare_session(connection, snapshot)
+                if engine.get_execution_options().get("scorecard_time_travel"):
+                    pinned = PINNED_AT.set(_pin_to_now(connection))
+            except SQLAlchemyError as exc:
+                raise SourceError(f"cannot read {url}: {_damaged(exc)}") from None
             yield connection
             transaction.rollback()
     finally:
+        if pinned is not None:
+            PINNED_AT.reset(pinned)
         connection.close()
+
+
+def _pin_to_now(connection: Connection) -> dt.datetime:
+    """The warehouse's own clock now, in UTC: every table read on this connection is read as
+    of it (time travel, extract/dialects.py). SQLAlchemy's statement cache is off on the
+    connection, since the moment is written into each statement's SQL."""
+    connection.execution_options(compiled_cache=None)
+    now = connection.exec_driver_sql("SELECT CURRENT_TIMESTAMP()").scalar_one()
+    pinned = as_datetime(now)
+    if pinned is None:
+        raise SourceError(f"the database's clock gave {now!r}, not a time, to pin the run to")
+    return pinned
+
+
+def _damaged(exc: SQLAlchemyError) -> str:
+    """The driver's line, and for SQLite what it means: the file is not a whole database."""
+    message = first_line(exc)
+    if message in ("file is not a database", "database disk image is malformed"):
+        return f"{message} (the file is damaged, truncated or not a SQLite database)"
+    return message
 
 
 def first_line(exc: BaseException) -> str:
     """The driver's own message, first line only: what a user can act on."""
     text = _spark_message(exc) or str(getattr(exc, "orig", None) or exc)
-    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    line = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    if "time travel" in line.lower():  # a view, or a table kept without its history
+        line += " (set [database] time_travel = false to read it as it is)"
+    return line
 
 
 def _spark_message(exc: BaseException) -> str | None:

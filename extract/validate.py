@@ -136,7 +136,21 @@ def charge_rules(
             "unknown_currency",
             pl.col("currency").is_null() | ~pl.col("currency").is_in(known_currencies),
         ),
+        # No charge is worth a trillion (in the base currency): such an amount is a unit or
+        # typing error, and summed into fees and credits it would no longer be exact cents.
+        (
+            "amount_out_of_range",
+            pl.col("amount").abs()
+            * pl.col("currency").replace_strict(
+                currency.to_base(), default=None, return_dtype=pl.Float64
+            )
+            > MAX_CHARGE_AMOUNT,
+        ),
     ]
+
+
+MAX_CHARGE_AMOUNT = 1e12
+"""The largest charge, in the base currency, read as a charge and not as an error."""
 
 
 def first_broken_rule(rules: Sequence[Rule]) -> pl.Expr:

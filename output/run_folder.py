@@ -266,7 +266,9 @@ def recorded_document(path: Path) -> str | None:
     """The document key a report recorded at render time (PDF Keywords, HTML keywords meta)."""
     if path.suffix == ".pdf":
         return _pdf_facts(path)[1]
-    match = _HTML_DOCUMENT.search(path.read_text("utf-8", errors="replace")[:8192])
+    # The whole head, however long the title before the tag (a long vendor name).
+    text = path.read_text("utf-8", errors="replace")
+    match = _HTML_DOCUMENT.search(text, 0, max(text.find("</head>"), 0) or len(text))
     return match.group(1) if match else None
 
 

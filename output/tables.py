@@ -10,27 +10,10 @@ from typing import Any
 
 import polars as pl
 
-from scoring.credits import ServiceCredits
+from reports.tabular import csv_bytes
+from scoring.credits import ServiceCredits, claims
 
-# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
-_FORMULA_START = r"^[=+\-@\t\r]"
-
-
-def _neutralised(frame: pl.DataFrame) -> pl.DataFrame:
-    """Text cells that a spreadsheet would run get a leading apostrophe (OWASP's advice)."""
-    text = [name for name, dtype in frame.schema.items() if dtype == pl.String]
-    return frame.with_columns(
-        pl.when(pl.col(name).str.contains(_FORMULA_START))
-        .then(pl.lit("'") + pl.col(name))
-        .otherwise(pl.col(name))
-        .alias(name)
-        for name in text
-    )
-
-
-def csv_bytes(frame: pl.DataFrame) -> bytes:
-    """CSV with an empty cell for null, ISO dates, true/false; no cell can be a formula."""
-    return _neutralised(frame).write_csv(null_value="", date_format="%Y-%m-%d").encode("utf-8")
+__all__ = ["csv_bytes", "json_bytes", "run_tables"]
 
 
 def _json_value(value: Any) -> Any:
@@ -52,6 +35,7 @@ def run_tables(
     data_quality: pl.DataFrame,
     formats: Sequence[str],
     credits: ServiceCredits | None = None,
+    currency: str = "",
 ) -> dict[str, bytes]:
     """The run's tables by file name: scores in the formats asked for, and always what was
     rejected (a run must say so, whatever the formats) and, with contracts, the credits (the
@@ -65,5 +49,11 @@ def run_tables(
         files["service_credits.csv"] = csv_bytes(credits.levels)
         if "json" in formats:
             files["service_credits.json"] = json_bytes(credits.levels)
+        # For accounts payable: what to claim, vendor by month (contract section 12).
+        files["credit_claims.csv"] = csv_bytes(claims(credits, currency))
+        if credits.evidence is not None:
+            files["evidence.csv"] = csv_bytes(credits.evidence)
+            if "json" in formats:
+                files["evidence.json"] = json_bytes(credits.evidence)
     files["data_quality.csv"] = csv_bytes(data_quality)
     return files

@@ -66,6 +66,49 @@ class ReportInputs:
     """(period, vendor ID, why): closed periods whose published figures this run computes
     differently (contract section 11); the documents say so next to the figure."""
 
+    def __post_init__(self) -> None:
+        # Every name a report or an email shows is cut to a readable length here, once: a
+        # name of 10,240 characters made the PDF render for half an hour. The CSV and JSON
+        # tables keep the full name (they are written from the scores, not from these).
+        object.__setattr__(self, "table", shown_names(self.table, "vendor_name"))
+        object.__setattr__(
+            self,
+            "data",
+            dataclasses.replace(self.data, vendors=shown_names(self.data.vendors, "name")),
+        )
+        if self.credits is not None:
+            credits = self.credits
+            object.__setattr__(
+                self,
+                "credits",
+                dataclasses.replace(
+                    credits,
+                    levels=shown_names(credits.levels, "vendor_name"),
+                    months=shown_names(credits.months, "vendor_name"),
+                ),
+            )
+
+
+SHOWN_NAME_CHARACTERS = 120
+"""The longest vendor name a report shows; a longer one ends in an ellipsis."""
+
+
+def shown_name(name: pl.Expr) -> pl.Expr:
+    """The name as the reports show it: at most SHOWN_NAME_CHARACTERS characters."""
+    cut = SHOWN_NAME_CHARACTERS - 1
+    return (
+        pl.when(name.str.len_chars() > SHOWN_NAME_CHARACTERS)
+        .then(name.str.slice(0, cut).str.strip_chars_end() + pl.lit("\u2026"))
+        .otherwise(name)
+    )
+
+
+def shown_names(frame: pl.DataFrame, column: str) -> pl.DataFrame:
+    """The frame with its names cut for showing (a frame without that column as it is)."""
+    if column not in frame.columns:
+        return frame
+    return frame.with_columns(shown_name(pl.col(column)).alias(column))
+
 
 def _all_rows(table: pl.DataFrame, period: str) -> dict[str, dict[str, Any]]:
     frame = table.filter((pl.col("process") == ALL_PROCESSES) & (pl.col("period") == period))

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
 from typing import Any
 
 import polars as pl
 
-from reports.view import DASH, hours, money, pct, process_title
+from reports.tabular import csv_bytes
+from reports.view import DASH, hours, money, num, pct, process_title
 from scorecard.config import HIGHER_IS_BETTER, RATE_KPIS
-from scoring.credits import CreditTotals, ServiceCredits, credit_totals, period_months
+from scoring.credits import CreditTotals, ServiceCredits, claims, credit_totals, period_months
 from scoring.periods import Period, months_of
 from scoring.table import IN_HOUSE
 
@@ -20,6 +22,34 @@ STATUS_TITLE = {
     "earned_back": "earned back",
     "not_measured": "not measured",
 }
+
+
+# What the items behind a miss of each KPI are, after their count: "14 late".
+ITEMS_BEHIND = {
+    "on_time_rate": "late",
+    "response_within_target_rate": "outside target",
+    "accuracy": "with defects",
+    "rework_rate": "reworked",
+    "mean_turnaround_hours": "over the maximum",
+    "mean_first_response_hours": "over the maximum",
+}
+EVIDENCE_FILE = "evidence.csv"
+
+
+def item_counts(credits: ServiceCredits) -> dict[tuple[str, str, str], int | None]:
+    """(month, vendor_id, service_level) -> items behind that miss; empty when not read."""
+    if credits.evidence_counts is None:
+        return {}
+    return {
+        (r["month"], r["vendor_id"], r["service_level"]): r["items"]
+        for r in credits.evidence_counts.iter_rows(named=True)
+    }
+
+
+def items_text(kpi: str, count: int | None) -> str:
+    if count is None:
+        return "not listed"
+    return f"{num(count)} {ITEMS_BEHIND.get(kpi, 'not successes')}"
 
 
 def status_title(status: str, provisional: bool) -> str:
@@ -106,21 +136,43 @@ def portfolio_credits(
         .sort("vendor_name", "month", "service_level")
         .to_dicts()
     )
+    counts = item_counts(credits)
     year_totals = credit_totals(months, year)
     return {
         "spans": span_labels(periods, credits),
         "vendors": vendors,
         "period": totals_view(credit_totals(months, current), currency),
         "year": totals_view(year_totals, currency),
-        "missed": [level_row(r, currency) for r in missed],
+        "missed": [level_row(r, currency, counts) for r in missed],
+        "evidence_file": EVIDENCE_FILE if credits.evidence is not None else None,
+        "claims": claims_view(credits, currency),
         "cover_unclaimed": _money2(year_totals.unclaimed, currency)
         if year_totals.unclaimed
         else None,
     }
 
 
-def level_row(row: dict[str, Any], currency: str) -> dict[str, Any]:
+def claims_view(credits: ServiceCredits, currency: str) -> dict[str, Any]:
+    """What credit_claims.csv holds, in the page's words: its rows and its total."""
+    claim = claims(credits, currency)
+    first = claim.get_column("month").min() if claim.height else None
+    return {
+        "file": "credit_claims.csv",
+        "rows": claim.height,
+        "unclaimed": _money2(float(claim.get_column("unclaimed").sum()), currency),
+        "since": first or DASH,
+    }
+
+
+def level_row(
+    row: dict[str, Any],
+    currency: str,
+    counts: dict[tuple[str, str, str], int | None] | None = None,
+) -> dict[str, Any]:
+    """One vendor x level x month; counts: the items behind each miss (item_counts)."""
     kpi = row["kpi"]
+    key = (row["month"], row["vendor_id"], row["service_level"])
+    listed = counts is not None and key in counts
     higher = kpi in HIGHER_IS_BETTER
     return {
         "month": row["month"] + (" (provisional)" if row["provisional"] else ""),
@@ -135,6 +187,7 @@ def level_row(row: dict[str, Any], currency: str) -> dict[str, Any]:
         "credit": _money2(row["credit"], currency) if row["credit"] else DASH,
         "status": row["status"],
         "status_title": status_title(row["status"], row["provisional"]),
+        "behind": items_text(kpi, counts[key]) if counts is not None and listed else DASH,
     }
 
 
@@ -156,13 +209,40 @@ def vendor_credits(
     shown = [m.label for m in months_of(periods)][-12:]
     rows = levels.filter(pl.col("month").is_in(shown)).to_dicts()
     year_totals = credit_totals(months, year)
+    counts = item_counts(credits)
     return {
         "spans": span_labels(periods, credits),
-        "levels": [level_row(r, currency) for r in reversed(rows)],
+        "levels": [level_row(r, currency, counts) for r in reversed(rows)],
+        "evidence": own_evidence(credits, vendor_id),
         "period": totals_view(credit_totals(months, current), currency),
         "year": totals_view(year_totals, currency),
         "year_totals": year_totals,
     }
+
+
+def own_evidence(credits: ServiceCredits, vendor_id: str) -> dict[str, Any] | None:
+    """This vendor's rows of evidence.csv, and nobody else's, as a file the scorecard carries.
+
+    Matched on the whole vendor_id: "A" never picks up the rows of "AB". None when no
+    evidence was read; a file with only its header when none of its levels was missed.
+    """
+    if credits.evidence is None:
+        return None
+    own = credits.evidence.filter(pl.col("vendor_id") == vendor_id)
+    listed = own.filter(pl.col("reason") != "more").height
+    more = own.filter(pl.col("reason") == "more").get_column("value").sum()
+    payload = base64.b64encode(csv_bytes(own)).decode("ascii")
+    return {
+        "rows": listed,
+        "left_out": int(more or 0),
+        "filename": f"evidence-{_safe_name(vendor_id)}.csv",
+        "href": f"data:text/csv;charset=utf-8;base64,{payload}",
+    }
+
+
+def _safe_name(vendor_id: str) -> str:
+    """A file name from a vendor ID: letters, digits, dots and dashes; anything else a dash."""
+    return "".join(c if c.isascii() and (c.isalnum() or c in ".-") else "-" for c in vendor_id)
 
 
 def claim_text(view: dict[str, Any]) -> str | None:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from reports.view import COMPOSITE_CHANGE_NOTE, DASH, ReportContext
+from reports.view import DASH, ReportContext
 
 STANDINGS = ("excellent", "good", "watch", "critical")
 
@@ -95,7 +95,8 @@ def _rank_text(headline: dict[str, Any], is_in_house: bool) -> str:
 def _change_text(headline: dict[str, Any]) -> str:
     if headline["change"] == DASH:
         return "no comparison: not scored in both periods"
-    return f"{headline['change']} points since last period ({COMPOSITE_CHANGE_NOTE[headline['change_class']]})"
+    # The scorecard's own note: internal and vendor-facing say what each one tested.
+    return f"{headline['change']} points since last period ({headline['change_note']})"
 
 
 def vendor_email(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import re
 import time
+import traceback
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
@@ -17,12 +18,15 @@ from jinja2 import (
     FileSystemLoader,
     PackageLoader,
     StrictUndefined,
+    TemplateError,
     select_autoescape,
 )
+from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
 from scorecard import __version__
 from scorecard.config import Standings
+from scorecard.errors import OutputError
 
 
 def _environment(standings: Standings, template_folder: Path | None = None) -> Environment:
@@ -31,7 +35,9 @@ def _environment(standings: Standings, template_folder: Path | None = None) -> E
     loaders: list[BaseLoader] = [PackageLoader("reports", "templates")]
     if template_folder is not None:
         loaders.insert(0, FileSystemLoader(template_folder))
-    environment = Environment(
+    # Sandboxed: a company's template (reports.template_dir) reaches no Python internals, so
+    # it cannot run a shell command as the job's user ({{ cycler.__init__.__globals__ ... }}).
+    environment = SandboxedEnvironment(
         loader=ChoiceLoader(loaders),
         autoescape=select_autoescape(["html"], default=True),
         undefined=StrictUndefined,
@@ -52,6 +58,19 @@ def _environment(standings: Standings, template_folder: Path | None = None) -> E
 
     environment.globals["score_class"] = score_class
     return environment
+
+
+def template_line(exc: BaseException, template: str) -> str:
+    """The template file and line where rendering failed, as jinja's traceback names them."""
+    where = [
+        frame
+        for frame in traceback.extract_tb(exc.__traceback__)
+        if frame.filename.endswith((".html", ".txt"))
+    ]
+    if where:
+        return f"{where[-1].filename}, line {where[-1].lineno}"
+    lineno = getattr(exc, "lineno", None)
+    return f"{getattr(exc, 'filename', None) or template}" + (f", line {lineno}" if lineno else "")
 
 
 def template_environment(standings: Standings, template_folder: Path | None = None) -> Environment:
@@ -148,7 +167,10 @@ class Renderer:
         )
 
     def html(self, template: str, **model: Any) -> str:
-        return self.environment.get_template(template).render(css=self.css, **model)
+        try:
+            return self.environment.get_template(template).render(css=self.css, **model)
+        except TemplateError as exc:
+            raise OutputError(f"template {template_line(exc, template)}: {exc}") from None
 
     def pdf(self, html: str) -> bytes:
         # The document dates come from <meta name="dcterms.created">, set from the as-of

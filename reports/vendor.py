@@ -16,7 +16,6 @@ import polars as pl
 
 from reports.credits import claim_text, vendor_credits
 from reports.view import (
-    COMPOSITE_CHANGE_NOTE,
     DASH,
     DIMENSION_KPI,
     DIMENSION_TITLE,
@@ -24,6 +23,7 @@ from reports.view import (
     change,
     change_class,
     composite_change,
+    composite_change_note,
     country_name,
     data_quality_rows,
     hours,
@@ -37,8 +37,10 @@ from reports.view import (
     unranked_reason,
 )
 from scorecard.config import DIMENSIONS, Config
+from scoring.attribution import apportioned, contributions
 from scoring.control import MEASURES as CONTROL_MEASURES
 from scoring.control import ControlChart
+from scoring.facing import vendor_facing_table
 from scoring.metrics import wilson_interval
 from scoring.significance import TESTED_RATES
 from scoring.table import ALL_PROCESSES, IN_HOUSE, spend_sums
@@ -355,6 +357,12 @@ def build_vendor(
     table, config = inputs.table, inputs.config
     currency = config.currency.base
     labels = [p.label for p in inputs.periods]
+    if not internal:
+        # Made only of what it shows: nothing on it rests on the in-house cost (section 12).
+        table = facing_table(table, config, labels)
+        portfolio_ranked = int(
+            table.filter((pl.col("period") == labels[-1]) & pl.col("rank").is_not_null()).height
+        )
     current_period = inputs.periods[-1]
     vendor_rows = table.filter(pl.col("vendor_id") == vendor_id)
     all_rows = {
@@ -397,8 +405,11 @@ def build_vendor(
             "rank": DASH if row["rank"] is None else f"{row['rank']} of {portfolio_ranked}",
             "rank_note": unranked_reason(row, config.scoring.min_rank_items),
             "change": change(composite_change(row, previous)),
+            "why": why_moved(row, previous, shown, config.scoring.weights.model_dump()),
             "change_class": change_class(row["composite_change_significant"]),
-            "change_note": COMPOSITE_CHANGE_NOTE[change_class(row["composite_change_significant"])]
+            "change_note": composite_change_note(
+                change_class(row["composite_change_significant"]), internal
+            )
             if composite_change(row, previous) is not None
             else "",
             "previous_standing": previous["standing"] if previous else DASH,
@@ -498,6 +509,62 @@ def build_vendor(
     else:
         model["peers"] = peer_ranges(table, vendor_id, labels[-1], processes)
     return model
+
+
+# How "why a score moved" names each dimension: "-8: -6 on time, -2 accuracy".
+WHY_TITLE = {
+    "accuracy": "accuracy",
+    "speed": "on time",
+    "cost": "cost",
+    "responsiveness": "responsiveness",
+}
+
+
+def why_moved(
+    row: dict[str, Any],
+    previous: dict[str, Any] | None,
+    dimensions: Sequence[str],
+    weights: dict[str, float],
+) -> str:
+    """The composite's change as shown, split into whole points per dimension that add up to it.
+
+    A dimension scored in one period only is named so: "+3 responsiveness (new)",
+    "-2 cost (not scored now)". Empty when there is no change to split.
+    """
+    shown_change = composite_change(row, previous)
+    if previous is None or shown_change is None:
+        return ""
+    parts = contributions(
+        {d: row[f"{d}_score"] for d in dimensions},
+        {d: previous[f"{d}_score"] for d in dimensions},
+        {d: weights[d] for d in dimensions},
+    )
+    if parts is None:
+        return ""
+    shares = apportioned(parts, round(shown_change))
+    named = []
+    for d in sorted(shares, key=lambda d: (-abs(shares[d]), dimensions.index(d))):
+        if shares[d] == 0:
+            continue
+        came = previous[f"{d}_score"] is None
+        went = row[f"{d}_score"] is None
+        note = " (new)" if came else " (not scored now)" if went else ""
+        named.append(f"{shares[d]:+d} {WHY_TITLE.get(d, d)}{note}")
+    return ", ".join(named)
+
+
+_FACING: list[tuple[pl.DataFrame, Config, tuple[str, ...], pl.DataFrame]] = []
+
+
+def facing_table(table: pl.DataFrame, config: Config, labels: Sequence[str]) -> pl.DataFrame:
+    """vendor_facing_table, made once per run's table (a pack builds one scorecard per vendor)."""
+    key = tuple(labels)
+    for known, known_config, known_labels, facing in _FACING:
+        if known is table and known_config is config and known_labels == key:
+            return facing
+    facing = vendor_facing_table(table, config, labels)
+    _FACING[:] = [(table, config, key, facing)]
+    return facing
 
 
 KPI_CHANGES = [

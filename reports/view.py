@@ -187,6 +187,17 @@ COMPOSITE_CHANGE_NOTE = {
     "noise": "not shown to be real: no rate behind it changed beyond chance, cost unchanged",
     "": "not tested",
 }
+# The vendor-facing composite has no cost in it (contract section 12): its note names none.
+FACING_CHANGE_NOTE = {
+    "real": "a real change: a rate behind it changed beyond chance",
+    "noise": "not shown to be real: no rate behind it changed beyond chance",
+    "": "not tested",
+}
+
+
+def composite_change_note(change_class: str, internal: bool) -> str:
+    """What a composite's change class says was tested, for the reader of that document."""
+    return (COMPOSITE_CHANGE_NOTE if internal else FACING_CHANGE_NOTE)[change_class]
 
 
 def change_class(significant: bool | None) -> str:
@@ -302,6 +313,7 @@ __all__ = [
     "change",
     "change_class",
     "composite_change",
+    "composite_change_note",
     "context_for",
     "country_name",
     "data_quality_rows",

@@ -157,9 +157,9 @@ def run(
         expected = expected_documents(scored.table)
         if options.vendors:
             folder.carry_over(expected)  # the other vendors' documents, as the last run wrote them
-        folder.write_all(
-            run_tables(scored.table, data.data_quality, config.run.formats, scored.credits)
-        )
+        tables = run_tables(scored.table, data.data_quality, config.run.formats, scored.credits,
+                            config.currency.base)  # fmt: skip
+        folder.write_all(tables)
         if documents := [f for f in ("html", "pdf") if f in config.run.formats]:
             render_reports(inputs, documents, progress, tick=tick, sink=folder.write,
                            vendors=options.vendors or None, portfolio=options.portfolio)  # fmt: skip
@@ -406,13 +406,16 @@ def _scored(
     config: Config, options: RunOptions, progress: Progress
 ) -> tuple[list[Period], Activity, Scored]:
     from extract.activity import read_activity
+    from scoring.evidence import wanted_evidence
     from scoring.periods import periods_for, window_of
     from scoring.scored import score
 
     periods = periods_for(options.as_of, config.run.period, config.run.history_periods,
                           config.run.fiscal_year_start_month)  # fmt: skip
     started = time.perf_counter()
-    data = read_activity(options.database_url, config, window_of(periods), progress)
+    # The items behind each missed level are read in the sums' transaction (contract section 12).
+    wanted = partial(wanted_evidence, periods=periods, config=config) if config.contracts else None
+    data = read_activity(options.database_url, config, window_of(periods), progress, wanted)
     scored = score(data, periods, config)
     _log_scored(progress, data, scored, len(periods), time.perf_counter() - started)
     return periods, data, scored

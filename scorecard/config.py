@@ -42,6 +42,10 @@ _CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 Fraction = Annotated[float, Field(ge=0, le=1)]
 Positive = Annotated[float, Field(gt=0)]
+# PostgreSQL's statement_timeout is a 32-bit number of milliseconds.
+MAX_STATEMENT_TIMEOUT_SECONDS = 2_147_483
+# Base-currency units for one unit of a currency: no currency is worth a million of another.
+MAX_EXCHANGE_RATE = 1_000_000
 NonNegative = Annotated[float, Field(ge=0)]
 
 
@@ -71,12 +75,17 @@ class DatabaseConfig(_Frozen):
     """A URL without a password (a SQLite file, or a server using trust/peer auth)."""
     url_env: str | None = None
     """Name of an environment variable that holds the URL (the way to pass passwords)."""
-    statement_timeout_seconds: Annotated[float, Field(gt=0)] = 600
-    """A query running longer is cancelled (PostgreSQL, MariaDB, MySQL) and the run exits 3."""
+    statement_timeout_seconds: Annotated[float, Field(gt=0, le=MAX_STATEMENT_TIMEOUT_SECONDS)] = 600
+    """A query running longer is cancelled (PostgreSQL, MariaDB, MySQL) and the run exits 3.
+    At most 2,147,483 s (24.8 days): PostgreSQL's largest statement_timeout."""
     parallel_queries: Annotated[int, Field(ge=1, le=16)] = 2
     """PostgreSQL and SQLite: sum the work items in this many concurrent queries on one snapshot."""
     duckdb_memory_mb: Annotated[int, Field(ge=64)] | None = None
     """DuckDB: the most memory it may use; default 32 MB per thread, at least 64 MB."""
+    bigquery_maximum_bytes_billed: Annotated[int, Field(gt=0)] = 100_000_000_000
+    """BigQuery: a query that would bill more bytes fails, unbilled (default 100 GB)."""
+    time_travel: bool = True
+    """Snowflake, BigQuery, Databricks (Delta): every table read as of the run's start."""
 
     @field_validator("url")
     @classmethod
@@ -221,8 +230,11 @@ class RunConfig(_Frozen):
 
 class CurrencyConfig(_Frozen):
     base: str = "EUR"
-    rates: dict[str, Positive] = Field(default_factory=dict)
-    """Units of the base currency for one unit of each other currency."""
+    rates: dict[str, Annotated[float, Field(gt=0, le=MAX_EXCHANGE_RATE)]] = Field(
+        default_factory=dict
+    )
+    """Units of the base currency for one unit of each other currency (at most a million:
+    every charge then still converts to an exact number of cents)."""
 
     @field_validator("base")
     @classmethod
@@ -365,7 +377,61 @@ def _logo_data_uri(path: Path) -> str:
             f"{_LOGO_MAX_BYTES // 1024} KiB (it is embedded in every document)"
         )
     media_type = _LOGO_TYPES[path.suffix.lower()]
+    if media_type != "image/svg+xml":
+        _check_logo_pixels(path, data)
     return f"data:{media_type};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+# Every render decodes the logo whole: 12,000 x 12,000 pixels (a 140 KiB PNG) took 1.28 GiB
+# in each render process. 4 megapixels is twenty times what a printed logo needs.
+_LOGO_MAX_PIXELS = 4_000_000
+
+
+def _check_logo_pixels(path: Path, data: bytes) -> None:
+    """Refuse a PNG or JPEG whose pixels (not bytes) are too many; only its header is read."""
+    import io
+    import warnings
+
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow's DecompressionBombWarning: refused below
+            with Image.open(io.BytesIO(data)) as image:
+                width, height = image.size
+    except Exception as exc:  # Pillow's errors have no common base: any means unreadable
+        raise ConfigError(
+            f"reports.logo: {path} is not a readable {path.suffix.lstrip('.').upper()} image "
+            f"({type(exc).__name__})"
+        ) from None
+    if width * height > _LOGO_MAX_PIXELS:
+        raise ConfigError(
+            f"reports.logo: {path} is {width:,} x {height:,} pixels; use a logo of at most "
+            f"{_LOGO_MAX_PIXELS // 1_000_000} megapixels, e.g. 1,200 x 400 "
+            "(every render decodes it whole)"
+        )
+
+
+def _check_template_syntax(folder: Path) -> None:
+    """Every template of the company's folder parses: a syntax error is one line naming the
+    file and the line, when the config is read, not a traceback in a render process."""
+    from jinja2 import TemplateSyntaxError
+    from jinja2.sandbox import SandboxedEnvironment
+
+    parser = SandboxedEnvironment()
+    for path in sorted(folder.rglob("*")):
+        if not path.is_file() or path.name.startswith("."):
+            continue
+        try:
+            source = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"reports.template_dir: cannot read {path}: {exc}") from None
+        try:
+            parser.parse(source, path.name, str(path))
+        except TemplateSyntaxError as exc:
+            raise ConfigError(
+                f"reports.template_dir: {path}, line {exc.lineno}: {exc.message}"
+            ) from None
 
 
 class ReportsConfig(_Frozen):
@@ -433,6 +499,7 @@ class ReportsConfig(_Frozen):
         folder = base / self.template_dir
         if not folder.is_dir():
             raise ConfigError(f"reports.template_dir: {folder} is not a folder")
+        _check_template_syntax(folder)
         return folder
 
 
@@ -535,6 +602,13 @@ class Contract(_Frozen):
         return self
 
 
+class EvidenceConfig(_Frozen):
+    """The items behind every missed service level (contract section 12)."""
+
+    max_items: Annotated[int, Field(ge=1)] = 1000
+    """Most items listed per vendor x service level x month; a "more" row counts the rest."""
+
+
 class Config(_Frozen):
     database: DatabaseConfig = DatabaseConfig()
     run: RunConfig = RunConfig()
@@ -550,6 +624,7 @@ class Config(_Frozen):
     reports: ReportsConfig = ReportsConfig()
     contracts: dict[str, Contract] = Field(default_factory=dict)
     """vendor_id -> its contract's service levels and credits (contract section 9)."""
+    evidence: EvidenceConfig = EvidenceConfig()
     email: EmailConfig = EmailConfig()
     output: OutputConfig = OutputConfig()
     source_path: str | None = Field(default=None, exclude=True)

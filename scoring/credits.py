@@ -65,6 +65,11 @@ class ServiceCredits:
     """First day of the (fiscal) year to date the reports and the email sum over."""
     year_label: str = ""
     """That year as readers name it: 2026, or FY2027 with run.fiscal_year_start_month."""
+    evidence: pl.DataFrame | None = None
+    """evidence.csv's rows (contract section 12); None when they were not read."""
+    evidence_counts: pl.DataFrame | None = None
+    """Items behind each vendor x level x month that needs evidence (month, vendor_id,
+    service_level, items); None when they were not read."""
 
 
 def unknown_contract_vendors(
@@ -383,3 +388,31 @@ def period_months(periods: Sequence[Period], year_start: dt.date) -> tuple[list[
     current = [m.label for m in months_of(periods[-1:])]
     year = [m.label for m in months_of(periods) if m.start >= year_start]
     return current, year
+
+
+CLAIM_COLUMNS = [
+    "vendor_id", "vendor_name", "month", "levels_missed", "credit_due", "credited", "unclaimed",
+    "currency",
+]  # fmt: skip
+
+
+def claims(credits: ServiceCredits, currency: str) -> pl.DataFrame:
+    """credit_claims.csv: one row per vendor x month over with money unclaimed, oldest first.
+
+    A month not yet over is left out: its credits are provisional, nothing to claim yet
+    (the same rule as the credits page's unclaimed totals).
+    """
+    return (
+        credits.months.filter(~pl.col("provisional") & (pl.col("unclaimed") > 0))
+        .sort("month_start", "vendor_id")
+        .select(
+            "vendor_id",
+            "vendor_name",
+            "month",
+            pl.col("levels_due").cast(pl.Int64).alias("levels_missed"),
+            pl.col("due").round(2).alias("credit_due"),
+            pl.col("credited").round(2),
+            pl.col("unclaimed").round(2),
+            pl.lit(currency, pl.String).alias("currency"),
+        )
+    )

@@ -13,6 +13,7 @@ import polars as pl
 from extract.activity import Activity
 from scorecard.config import Config
 from scoring.credits import ServiceCredits, run_credits, unknown_contract_vendors
+from scoring.evidence import with_evidence
 from scoring.periods import Period
 from scoring.table import score_table
 
@@ -41,6 +42,8 @@ def score(data: Activity, periods: Sequence[Period], config: Config) -> Scored:
         for vendor_id in unknown_contract_vendors(config.contracts, vendor_ids)
     ]
     credits = None if table.is_empty() else run_credits(data, periods, config)
+    if credits is not None:
+        credits = with_evidence(credits, data, config)
     problems = rejection_problems(data, config.run.max_rejected_fraction)
     return Scored(table, credits, problems, warnings)
 

@@ -126,6 +126,7 @@ def scorecard_cli() -> ScorecardCommand:
 # an integration test. The rest are the unit half (`make test-unit`, seconds).
 INTEGRATION_FIXTURES = {
     "postgresql_url", "mariadb_url", "any_database_url", "spark_url", "spark_server",
+    "spark_cluster_server",
     "scorecard_cli",
 }  # fmt: skip
 
@@ -144,7 +145,7 @@ def text_logs(monkeypatch):
 
 
 # Apache Spark SQL: one local Thrift server for the session, a fresh database per test.
-from tests.spark_server import spark_server, spark_url  # noqa: E402, F401
+from tests.spark_server import spark_cluster_server, spark_server, spark_url  # noqa: E402, F401
 
 
 @pytest.fixture(autouse=True)

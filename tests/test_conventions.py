@@ -224,7 +224,9 @@ def test_every_commented_block_of_the_starter_is_valid_when_uncommented(tmp_path
     }.items():
         assert keys <= set(data[section]), (section, keys - set(data[section]))
     # The logo and the template folder are read relative to the file: give them.
-    (tmp_path / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    from tests.test_branding import tiny_png
+
+    (tmp_path / "logo.png").write_bytes(tiny_png())  # a whole PNG: its pixels are counted
     (tmp_path / "templates").mkdir()
     (tmp_path / "scorecard.toml").write_text(text)
     config = read_config(tmp_path / "scorecard.toml")

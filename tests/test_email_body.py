@@ -151,14 +151,36 @@ def test_the_portfolio_email_figures_are_those_of_scores_csv_and_the_pack(world)
     assert "Significant movers since last period" in text
 
 
+def _facing_scores(run: Path) -> dict[str, dict[str, Any]]:
+    """scores.csv as the vendor may see it: the composite of the dimensions it shows."""
+    import tomllib
+
+    import polars as pl
+
+    from scorecard.config import config_from_mapping
+    from scoring.facing import vendor_facing_table
+
+    example = resources.files("scorecard").joinpath("example-config.toml").read_text("utf-8")
+    table = pl.read_csv(run / "scores.csv", infer_schema_length=None)
+    labels = sorted(table.get_column("period").unique().to_list())
+    facing = vendor_facing_table(table, config_from_mapping(tomllib.loads(example)), labels)
+    current = facing.filter((pl.col("process") == "ALL") & pl.col("is_current"))
+    return {
+        r["vendor_name"]: {k: "" if v is None else v for k, v in r.items()}
+        for r in current.iter_rows(named=True)
+    }
+
+
 def test_each_vendor_email_states_its_composite_rank_and_change_as_in_scores_csv(world):
-    scores = _scores(world["run"])
-    ranked = sum(1 for r in scores.values() if r["rank"])
+    internal, facing = _scores(world["run"]), _facing_scores(world["run"])
     checked = 0
-    for _, _, message in world["inbox"]:
+    for to, _, message in world["inbox"]:
         subject = message["Subject"]
         if not subject.startswith("Vendor scorecard"):
             continue
+        # The vendor's own copy: its composite is made of the dimensions it shows.
+        scores = facing if to == [CONTACT] else internal
+        ranked = sum(1 for r in scores.values() if r["rank"])
         row = scores[subject.split(": ", 1)[1]]
         text, html = _parts(message)
         composite = f"{float(row['composite_score']):.0f}"

@@ -179,10 +179,19 @@ def test_duckdb_reads_the_files_a_source_query_names_and_nothing_else(
 
 @pytest.fixture
 def postgresql_with_dblink(postgresql_url):
+    """A fresh database with dblink: skipped with the reason where the server cannot install
+    it (the contrib package is missing), failed instead under CI=true."""
+    import os
+
     engine = create_engine(postgresql_url)
     try:
         with engine.begin() as connection:
             connection.execute(text("CREATE EXTENSION IF NOT EXISTS dblink"))
+    except Exception as exc:
+        reason = f"dblink cannot be installed: {str(exc).splitlines()[0]}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason} (CI=true: the dblink tests must run, not skip)")
+        pytest.skip(reason)
     finally:
         engine.dispose()
     return postgresql_url
@@ -380,3 +389,139 @@ def test_sqlite_the_job_opens_its_file_read_only_and_memory_as_before(tmp_path):
     assert odd.read_bytes() == before
     with job_connection("sqlite://") as connection:
         assert connection.exec_driver_sql("SELECT 1").scalar() == 1
+
+
+def _delete_through_dblink(url: str) -> str:
+    """SQL text that deletes every charge through dblink, quoted to sit inside a string."""
+    database = url.rsplit("/", 1)[1]
+    return (
+        f"SELECT dblink_exec(''dbname={database} user=root host=127.0.0.1'', "
+        "''DELETE FROM charges'')"
+    )
+
+
+# The issue's probes: SQL held in a string, run by an ordinary-looking function, or a
+# function that changes the server; each ran, or could, under the list of refused names.
+POSTGRESQL_PROBES = {
+    "ts_stat": "SELECT v.* FROM vendors v WHERE (SELECT count(*) FROM ts_stat('{hidden}')) >= 0",
+    "query_to_xml": "SELECT v.*, query_to_xml('{hidden}', true, true, '') AS x FROM vendors v",
+    "xpath": (
+        "SELECT v.* FROM vendors v "
+        "WHERE xpath('//text()', ('<a>' || '{hidden}' || '</a>')::xml) IS NOT NULL"
+    ),
+    "cursor_to_xml": (
+        "SELECT v.* FROM vendors v "
+        "WHERE cursor_to_xml('c'::refcursor, 1, false, false, '') IS NOT NULL"
+    ),
+    "pg_stat_reset": "SELECT v.* FROM vendors v WHERE pg_stat_reset() IS NULL",
+    "set_config": (
+        "SELECT v.* FROM vendors v WHERE set_config('statement_timeout', '0', false) IS NOT NULL"
+    ),
+    "pg_read_file": "SELECT v.*, pg_read_file('/etc/passwd') AS leaked FROM vendors v",
+    "dblink_exec": (
+        "SELECT v.*, dblink_exec('dbname={database} user=root host=127.0.0.1', "
+        "'DELETE FROM charges') AS gone FROM vendors v"
+    ),
+    "nextval": "SELECT v.* FROM vendors v WHERE nextval('vendors_seq') > 0",
+}
+
+
+@pytest.mark.parametrize("function", list(POSTGRESQL_PROBES))
+def test_postgresql_only_allowlisted_functions_run(
+    function, postgresql_with_dblink, tmp_path, scorecard_cli
+):
+    url = postgresql_with_dblink
+    load(url, ROWS)
+    query = POSTGRESQL_PROBES[function].format(
+        hidden=_delete_through_dblink(url), database=url.rsplit("/", 1)[1]
+    )
+    config = _config(tmp_path, f'[source.vendors]\nquery = """{query}"""\n')
+    result = scorecard_cli.run(url, tmp_path / "out", "--format", "csv", config=config)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines() == [
+        f"scorecard: error: {config}: source.vendors.query: calls {function}(), which is not on "
+        'the job\'s list of functions a read query needs (docs/security.md, "Source queries")'
+    ]
+    assert _charges(url) == 1
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "SELECT count(*) FILTER (WHERE sourcing = 'offshore') AS n, max(name) AS m FROM vendors",
+        "SELECT vendor_id, row_number() OVER (PARTITION BY sourcing ORDER BY name) AS r, "
+        "CAST(contract_start AS DATE) + 1 AS d, coalesce(country, '?') || '-' || upper(currency) "
+        "FROM vendors WHERE name ILIKE 'v%' AND vendor_id IN (SELECT vendor_id FROM charges)",
+        "SELECT date_trunc('month', opened_at) AS m, extract(epoch FROM resolved_at - opened_at), "
+        "to_char(opened_at, 'YYYY'), split_part(vendor_id, '-', 1), "
+        "regexp_replace(vendor_id, '[0-9]+', '') FROM requests",
+        "SELECT CASE WHEN amount > 0 THEN round(amount::numeric, 2) ELSE abs(amount) END, "
+        "greatest(service_start, service_end), make_date(2026, 1, 1), age(service_end) "
+        "FROM charges",
+    ],
+)
+def test_postgresql_an_ordinary_reading_query_passes_and_runs(query, postgresql_url):
+    load(postgresql_url, ROWS)
+    assert ensure_read_only_query(query, "postgresql") == query
+    with job_connection(postgresql_url) as connection:
+        connection.exec_driver_sql(query.replace("%", "%%")).fetchall()
+
+
+# What MariaDB runs that the parser takes for a comment or a string: the issue's probe
+# made the job read /etc/passwd into the vendors' names.
+MARIADB_HIDDEN = {
+    "/*!": "SELECT vendor_id, /*! load_file('/etc/passwd') AS */ name, sourcing, country, "
+    "currency, manager_email, contract_start, contract_end FROM vendors",
+    "/*M!": "SELECT vendor_id, /*M!100000 load_file('/etc/passwd') AS */ name, sourcing, "
+    "country, currency, manager_email, contract_start, contract_end FROM vendors",
+    "/*+": "SELECT /*+ MAX_EXECUTION_TIME(1) */ * FROM vendors",
+    # Under sql_mode NO_BACKSLASH_ESCAPES the string ends at the backslash: OR 1 = 1 is code.
+    "backslash": "SELECT * FROM vendors WHERE name = 'x\\' OR 1 = 1 -- '",
+}
+
+
+@pytest.mark.parametrize("kind", list(MARIADB_HIDDEN))
+def test_mariadb_text_the_server_reads_as_code_is_refused(
+    kind, mariadb_url, tmp_path, scorecard_cli
+):
+    load(mariadb_url, ROWS)
+    query = MARIADB_HIDDEN[kind]
+    config = _config(tmp_path, f"[source.vendors]\nquery = '''{query}'''\n")
+    result = scorecard_cli.run(mariadb_url, tmp_path / "out", "--format", "csv", config=config)
+    assert result.exit_code == 2, result.output
+    line = result.stderr.splitlines()[-1]
+    # Refused when the config is read (every dialect), or when the run knows it is MariaDB.
+    assert line.startswith("scorecard: error: ") and "source.vendors.query: holds " in line
+    assert ("backslash" if kind == "backslash" else kind) in line
+    assert not list((tmp_path / "out").glob("2*"))  # no day's folder: nothing read, nothing made
+
+
+@pytest.mark.parametrize(
+    ("query", "reason"),
+    [
+        ("SELECT 1 /* a /* b */ AS x, '*/' AS y", "does not parse|comment inside a comment"),
+        ("SELECT 1 /* a /* b */ */ AS x", "does not parse|comment inside a comment"),
+        ("SELECT 1 /*!50100 , load_file('/etc/passwd') */ AS x", r"/\*!50100"),
+    ],
+)
+def test_comments_some_server_reads_differently_are_refused_in_every_dialect(query, reason):
+    for dialect in (None, "postgresql", "mysql", "sqlite", "duckdb"):
+        with pytest.raises(NotReadOnly, match=reason):
+            ensure_read_only_query(query, dialect)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "SELECT 1--1 AS x",  # MariaDB: 1 - -1; -- starts a comment only before a blank
+        "SELECT 1 # a comment on MariaDB\n AS x",
+        "SELECT str_to_date('01/09/2026', '%d/%m/%Y') AS x -- a comment\n",
+    ],
+)
+def test_mariadb_reads_these_as_the_check_does(query, mariadb_url):
+    assert ensure_read_only_query(query, "mariadb") == query
+    load(mariadb_url, ROWS)
+    with job_connection(mariadb_url) as connection:
+        (row,) = connection.exec_driver_sql(query.replace("%", "%%")).fetchall()
+    assert len(row) == 1

@@ -14,9 +14,23 @@ from sqlalchemy import create_engine
 from extract.dialects import _spark_format
 from extract.readonly import NotReadOnly, ensure_read_only_query
 from extract.source import open_engine, read_only_connection
+from tests import test_dialects
 from tests import test_text_sources as text_sources
 
 canonical_scores = text_sources.canonical_scores  # the same module fixture, here too
+sqlite_demo_url = test_dialects.sqlite_demo_url
+sqlite_reference = test_dialects.sqlite_reference
+
+
+def _workers_running_executors(web_port: int) -> int:
+    """Workers whose core runs an executor of the Thrift server's application (the master's
+    own status page)."""
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/json/", timeout=5) as page:
+        status = json.load(page)
+    return sum(1 for worker in status.get("workers", []) if worker.get("coresused", 0) >= 1)
 
 
 @pytest.mark.parametrize(
@@ -99,3 +113,34 @@ def test_the_job_session_on_spark_is_in_utc_with_the_statement_timeout(spark_url
         value = connection.exec_driver_sql("SET spark.sql.thriftServer.queryTimeout").fetchall()
     plain.dispose()
     assert value[0][1] == "0ms"
+
+
+def test_demo_data_scores_identically_on_a_two_worker_spark_cluster(
+    sqlite_demo_url, sqlite_reference, spark_cluster_server, tmp_path, scorecard_cli
+):
+    """Spark as a cluster, not one JVM: a standalone master and two workers on 127.0.0.1,
+    the Thrift server their application; the demo world's outputs are byte-identical."""
+    import uuid
+
+    from sqlalchemy import create_engine as engine_for
+
+    from tests.builders import load_parquet_tables, rows_in
+    from tests.spark_server import _alive_workers
+    from tests.test_dialects import EXAMPLE_CONFIG, example_outputs
+
+    server, web_port = spark_cluster_server
+    assert _alive_workers(web_port) == 2
+    name = f"scorecard_{uuid.uuid4().hex[:12]}"
+    admin = engine_for(f"{server}/default")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f"CREATE DATABASE {name}")
+    admin.dispose()
+    url = f"{server}/{name}"
+    load_parquet_tables(url, rows_in(sqlite_demo_url), tmp_path / "parquet")
+    ran = scorecard_cli.run(url, tmp_path / "out", "--format", "csv,json", config=EXAMPLE_CONFIG)
+    assert ran.exit_code == 0, ran.output
+    outputs = example_outputs(tmp_path / "out")
+    for output, content in outputs.items():
+        assert content == sqlite_reference[output], f"{output} differs on the Spark cluster"
+    # The work ran on executors on both workers, not in the driver alone.
+    assert _workers_running_executors(web_port) == 2

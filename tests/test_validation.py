@@ -77,6 +77,7 @@ CASES = [
     ("charges", "missing_amount", _charge("C6", amount=None)),
     ("charges", "negative_amount_not_credit", _charge("C7", amount=-5.0)),
     ("charges", "unknown_currency", _charge("C8", currency="CHF")),
+    ("charges", "amount_out_of_range", _charge("C9", amount=5e13)),
 ]  # fmt: skip
 
 GOOD = {

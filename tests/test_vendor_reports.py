@@ -225,3 +225,11 @@ def test_what_changed_names_only_real_changes_slipping_or_improving_and_greys_th
     assert changes["on_time_rate"]["class"] == "real"
     assert changes["response_within_target_rate"]["verdict"] == "within noise (z = -2.1)"
     assert changes["response_within_target_rate"]["class"] == "noise"
+
+
+def test_a_vendor_facing_change_note_never_speaks_of_cost():
+    from reports.view import composite_change_note
+
+    for change_class in ("real", "noise", ""):
+        assert "cost" not in composite_change_note(change_class, internal=False)
+    assert "cost" in composite_change_note("noise", internal=True)
