@@ -169,7 +169,7 @@ def test_a_rerun_of_a_sent_day_keeps_the_sent_run_beside_the_new_one(
     assert again.exit_code == 0, again.output
     kept = out / f"{AS_OF}.earlier-1"
     assert (kept / "manifest.json").read_bytes() == sent
-    assert (kept / "vendors" / "acme-offshore.html").is_file()
+    assert (kept / "vendors" / "acme-offshore_a.html").is_file()
     assert json.loads(sent)["emails"][0]["status"] == "sent"
     assert recorder.subjects == [
         "Vendor scorecard 2026-Q3: Acme Offshore",

@@ -173,10 +173,10 @@ def test_a_season_of_nights(smtp, sqlite_url, tmp_path, monkeypatch):
     ]
     # ... and the documents say so next to the figure, every night after it.
     why = "method changed on 2026-10-03: scoring.weights.speed 25 -&gt; 50"
-    scorecard_html = (out / LAST.isoformat() / "vendors" / "bravo.html").read_text()
+    scorecard_html = (out / LAST.isoformat() / "vendors" / "bravo_b.html").read_text()
     assert f"2026-Q3 restated: {why}" in scorecard_html
     assert f"Bravo, 2026-Q3: {why}" in (out / LAST.isoformat() / "portfolio.html").read_text()
-    assert "restated" not in (out / LAST.isoformat() / "vendors" / "acme.html").read_text()
+    assert "restated" not in (out / LAST.isoformat() / "vendors" / "acme_a.html").read_text()
     assert ledger[0]["closes"][-1] == "2026-Q2"
     closing = next(line for line in ledger if "2026-Q3" in line["closes"])
     assert closing["as_of"] == "2026-09-30"
