@@ -197,7 +197,12 @@ def test_a_season_of_nights(smtp, sqlite_url, tmp_path, monkeypatch):
 
     # Retention (keep_days = 7): the last week's runs, the runs that closed Q2 and Q3, and the
     # backfill just made (the next night prunes it); every ledger line stays.
-    runs = sorted(p.name for p in out.iterdir() if p.is_dir() and not p.is_symlink())
+    # (Dot-folders are the job's own state, such as the outbox of messages that may be in doubt.)
+    runs = sorted(
+        p.name
+        for p in out.iterdir()
+        if p.is_dir() and not p.is_symlink() and not p.name.startswith(".")
+    )
     assert runs == ["2026-09-05", "2026-09-20", "2026-09-30", "2026-10-07", "2026-10-10",
                     "2026-10-11", "2026-10-12", "2026-10-13", "2026-10-14"]  # fmt: skip
     nights_run = len(results) - len(stale) + 2
