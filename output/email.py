@@ -96,6 +96,12 @@ def build_message(
     if reply_to:
         message["Reply-To"] = parse_address(reply_to)
     message["Subject"] = mail.subject
+    if message.policy.fold("Subject", message["Subject"]).startswith(
+        ("Subject:\n", "Subject:\r\n")
+    ):
+        # The standard library folds some subjects ("[Revised] ... (as of ...)") right after the
+        # colon, and readers then see a leading space: such a subject is kept on one line.
+        message.policy = message.policy.clone(max_line_length=998)
     message["Date"] = format_datetime(date or dt.datetime.now(dt.UTC))
     # Derived from the document, the subject and the attachment's bytes (key: delivery_key): a
     # resend of the same message has the same ID (a mail client shows it once), a revision a new one.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -58,20 +59,37 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _previous_of(final: Path) -> Path:
-    return final.with_name(f".{final.name}.previous")
+_RUN_NAME = r"\d{4}-\d{2}-\d{2}"
+PREVIOUS = re.compile(
+    rf"^\.scorecard\.({_RUN_NAME})\.previous-[A-Za-z0-9_]+$|^\.({_RUN_NAME})\.previous$"
+)
+"""What publish_run_folder names the run it replaces (the second form: older versions)."""
+STAGING = re.compile(rf"^\.{_RUN_NAME}\.staging-[A-Za-z0-9_]+$")
+"""What make_staging_folder names a run in the making."""
+
+
+def job_leftovers(out_dir: Path, pattern: re.Pattern[str]) -> list[Path]:
+    """The folders in out_dir that this job made under that name pattern: real folders, never a
+    symlink or a user's own `.notes.previous`."""
+    return sorted(
+        path
+        for path in out_dir.iterdir()
+        if pattern.match(path.name) and path.is_dir() and not path.is_symlink()
+    )
 
 
 def restore_unpublished_run(out_dir: Path) -> None:
     """Undo what a kill between publish_run_folder's two renames left: the run in `.previous`.
 
     Restored when its run folder is missing (it is the last good run); removed
-    only when the run folder is there to replace it.
+    only when the run folder is there to replace it. Only names the job made are touched.
     """
-    for previous in out_dir.glob(".*.previous"):
-        final = out_dir / previous.name.removeprefix(".").removesuffix(".previous")
+    for previous in job_leftovers(out_dir, PREVIOUS):
+        match = PREVIOUS.match(previous.name)
+        assert match is not None
+        final = out_dir / (match.group(1) or match.group(2))
         try:
-            if final.exists():
+            if final.exists() or final.is_symlink() or not (previous / "manifest.json").is_file():
                 shutil.rmtree(previous)
             else:
                 os.replace(previous, final)
@@ -84,20 +102,20 @@ def restore_unpublished_run(out_dir: Path) -> None:
 def publish_run_folder(staging: Path, final: Path) -> None:
     """Swap a finished staging folder into place; a previous run for the same day is replaced whole.
 
-    At every moment a complete run is in `final` or, between the two renames, in
-    `.previous` (which the next run restores); it is deleted only after the new
-    one is in place.
+    At every moment a complete run is in `final` or, between the two renames, in a fresh
+    `.scorecard.<day>.previous-*` folder (which the next run restores); it is deleted only
+    after the new one is in place.
     """
-    previous = _previous_of(final)
-    if previous.exists():
-        restore_unpublished_run(final.parent)
+    restore_unpublished_run(final.parent)  # a kill's leftover first: never two of them
+    previous = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".scorecard.{final.name}.previous-"))
     try:
         if final.exists():
-            os.replace(final, previous)
+            os.replace(final, previous)  # onto the empty folder mkdtemp made
         os.replace(staging, final)
     except OSError as exc:
-        if previous.exists() and not final.exists():
+        if (previous / "manifest.json").exists() and not final.exists():
             os.replace(previous, final)
+        shutil.rmtree(previous, ignore_errors=True)
         raise OutputError(
             f"cannot move the finished run into {final}: {exc.strerror or exc}"
         ) from None

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 from extract.checks import Finding
 from output.files import (
+    STAGING,
+    job_leftovers,
     make_staging_folder,
     publish_run_folder,
     restore_unpublished_run,
@@ -175,7 +177,10 @@ class RunFolder:
 
     def publish(self, manifest: dict[str, Any], point_latest: bool = True) -> None:
         """Write manifest.json last, refuse an empty file, swap the run into place, then (for a
-        run with reports) point OUT/latest at it."""
+        run with reports) point OUT/latest at it, unless a run of a newer day is there.
+
+        A run of the day that sent emails is never lost: before it is replaced, its documents
+        and manifest are kept beside the new run as OUT/<as-of>.earlier-<n>/ (hard links)."""
         for artifact in manifest["artifacts"]:
             if artifact["bytes"] == 0:
                 raise OutputError(f"{artifact['path']} came out empty; the run is not published")
@@ -183,17 +188,59 @@ class RunFolder:
             "manifest.json",
             (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8"),
         )
+        if self._earlier_run_was_sent():
+            self._keep_earlier_run()
         publish_run_folder(self.staging, self.final)
         if point_latest:
             self._point_latest()
 
+    def _earlier_run_was_sent(self) -> bool:
+        return any(e.get("status") == "sent" for e in self.earlier_emails if isinstance(e, dict))
+
+    def _keep_earlier_run(self) -> None:
+        number = 1
+        while (kept := self.out_dir / f"{self.final.name}.earlier-{number}").exists():
+            number += 1
+        staging = make_staging_folder(self.out_dir, f".{self.final.name}.staging-")
+        try:
+            shutil.copytree(self.final, staging, copy_function=os.link, dirs_exist_ok=True)
+            os.replace(staging, kept)
+        except OSError as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise OutputError(
+                f"cannot keep the sent run {self.final} beside the new one: {exc.strerror or exc}; "
+                "the run is not published"
+            ) from None
+
+    def has_reports(self) -> bool:
+        """The day's published run has reports (a rerun with nothing to score keeps it)."""
+        manifest = _read_manifest(self.final)
+        artifacts = manifest.get("artifacts", []) if manifest else []
+        return any(
+            str(a.get("path", "")).endswith((".html", ".pdf", ".csv"))
+            and a.get("path") != "data_quality.csv"
+            for a in artifacts
+            if isinstance(a, dict)
+        )
+
     def _point_latest(self) -> None:
-        """out/latest -> the run just published, swapped atomically."""
+        """out/latest -> the run just published, swapped atomically; never back to an older day."""
+        link = self.out_dir / "latest"
+        try:
+            pointed = os.readlink(link) if link.is_symlink() else None
+        except OSError:
+            pointed = None
+        if pointed is not None and (self.out_dir / pointed).is_dir():
+            try:
+                if dt.date.fromisoformat(Path(pointed).name) > self.day:
+                    return
+            except ValueError:
+                pass
         temporary = self.out_dir / f".latest-{os.getpid()}"
         try:
             temporary.unlink(missing_ok=True)
             os.symlink(self.final.name, temporary)
-            os.replace(temporary, self.out_dir / "latest")
+            os.replace(temporary, link)
         except OSError as exc:
             temporary.unlink(missing_ok=True)
             raise OutputError(
@@ -202,12 +249,21 @@ class RunFolder:
             ) from None
 
 
+def _read_manifest(folder: Path) -> dict[str, Any] | None:
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    return manifest if isinstance(manifest, dict) else None
+
+
 def _remove_leftovers(out_dir: Path) -> None:
     """Staging folders of runs that were killed: never published, safe to delete under the lock.
 
-    A `.previous` folder is a complete run: put back if its run folder is missing.
+    A `.previous` folder is a complete run: put back if its run folder is missing. Only the
+    job's own names are touched: a symlink or a user's `.notes.previous` is left alone.
     """
-    for leftover in out_dir.glob(".*.staging-*"):
+    for leftover in job_leftovers(out_dir, STAGING):
         shutil.rmtree(leftover, ignore_errors=True)
     restore_unpublished_run(out_dir)
 
@@ -250,7 +306,7 @@ def last_successful_run(out_dir: Path) -> tuple[Path, dt.datetime] | None:
     """The run folder whose manifest says exit 0 and finished last."""
     best: tuple[Path, dt.datetime] | None = None
     for manifest_path in out_dir.glob("*/manifest.json"):
-        if manifest_path.parent.is_symlink():
+        if manifest_path.parent.is_symlink() or not _is_day(manifest_path.parent.name):
             continue
         try:
             manifest = json.loads(manifest_path.read_text("utf-8"))
@@ -263,11 +319,29 @@ def last_successful_run(out_dir: Path) -> tuple[Path, dt.datetime] | None:
     return best
 
 
+FUTURE_TOLERANCE_HOURS = 0.25
+"""A manifest this far after `now` is dated in the future (clocks of two machines differ a little)."""
+
+
+def _is_day(name: str) -> bool:
+    try:
+        dt.date.fromisoformat(name)
+    except ValueError:
+        return False
+    return len(name) == 10
+
+
 def check_last_run(out_dir: Path, max_age_hours: float, now: dt.datetime) -> Finding:
     found = last_successful_run(out_dir)
     if found is None:
         return Finding(False, f"last successful run: none in {out_dir}")
     folder, finished = found
     age = (now.replace(tzinfo=dt.UTC) - finished).total_seconds() / 3600
+    if age < -FUTURE_TOLERANCE_HOURS or folder.name > now.date().isoformat():
+        return Finding(
+            False,
+            f"last successful run: {folder.name}, finished {finished:%Y-%m-%d %H:%M} UTC, is dated "
+            "in the future (a wrong clock or a copied folder): it proves nothing about tonight",
+        )
     text = f"last successful run: {folder.name}, finished {finished:%Y-%m-%d %H:%M} UTC ({age:,.1f} h ago, limit {max_age_hours:g} h)"
     return Finding(age <= max_age_hours, text)

@@ -69,6 +69,9 @@ class ReportInputs:
     as_of: dt.date
     credits: ServiceCredits | None = None
     """Service levels and credits, when the config holds contracts."""
+    restated: tuple[tuple[str, str, str], ...] = ()
+    """(period, vendor ID, why): closed periods whose published figures this run computes
+    differently (contract section 11); the documents say so next to the figure."""
 
     def __post_init__(self) -> None:
         # Every name a report or an email shows is cut to a readable length here, once: a
@@ -379,6 +382,10 @@ def build_portfolio(
             ],
         },
         "ranking": ranking,
+        "restated": [
+            {"vendor": names.get(vendor_id, vendor_id), "period": period, "why": why}
+            for period, vendor_id, why in inputs.restated
+        ],
         "in_house": in_house_rows,
         "not_scored": not_scored_rows(table, sorted(unscored)) if lists_all else [],
         "processes": processes,

@@ -8,7 +8,7 @@ output stage's (output/email.py).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,8 @@ from scorecard.config import EmailConfig
 from scoring.periods import months_of
 
 MEGABYTE = 1024 * 1024
+PACK = ""
+"""The pack's key among the night's notes (output.ledger.PORTFOLIO)."""
 
 
 @dataclass(frozen=True)
@@ -59,13 +61,16 @@ def run_messages(
     run_dir: Path,
     vendors: Sequence[str] = (),
     portfolio: bool = True,
+    notes: Mapping[str, str] | None = None,
 ) -> list[Message]:
     """The run's messages, in sending order: the pack first, then each vendor's by vendor ID.
 
     suffix: ".pdf" or ".html", the documents attached. size_of: an attachment's size in
     bytes, by its path in the run folder. run_dir: where the run is published (named in a
     body whose attachment is too large). vendors: only these vendors' messages (with
-    portfolio, the pack's too); empty: everyone's.
+    portfolio, the pack's too); empty: everyone's. notes: the night's cadence (contract
+    section 11), when given: only these vendors' messages and, under the key "", the pack's,
+    each subject followed by its note in brackets ("alert: standing good -> watch").
     """
     table, config, periods = inputs.table, inputs.config, inputs.periods
     current = periods[-1]
@@ -85,7 +90,14 @@ def run_messages(
     messages = []
     selected = set(vendors)
     recipients = config.email.portfolio_recipients
-    if recipients and (not selected or portfolio):
+    if notes is not None:
+        selected, portfolio = {v for v in notes if v}, PACK in notes
+
+    def noted(subject: str, key: str) -> str:
+        note = (notes or {}).get(key, "")
+        return f"{subject} ({note})" if note and note not in subject else subject
+
+    if recipients and (not selected or portfolio) and (notes is None or PACK in notes):
         title = f"Vendor performance review {current.label}"
         context = context_for(config, periods, inputs.as_of, title, document_key(None))
         path = Path(f"portfolio{suffix}")
@@ -95,7 +107,7 @@ def run_messages(
         messages.append(
             Message(
                 to=tuple(recipients),
-                subject=f"{title} (as of {inputs.as_of})",
+                subject=noted(f"{title} (as of {inputs.as_of})", PACK),
                 attachment=path,
                 document=document_key(None),
                 dropped=dropped,
@@ -122,11 +134,11 @@ def run_messages(
 
     for row in totals.sort("vendor_id").iter_rows(named=True):
         vendor_id = row["vendor_id"]
-        if selected and vendor_id not in selected:
+        if (selected or notes is not None) and vendor_id not in selected:
             continue
         if vendor_id not in slugs:  # not scored in any period: no scorecard, so no message
             continue
-        subject = f"Vendor scorecard {current.label}: {row['vendor_name']}"
+        subject = noted(f"Vendor scorecard {current.label}: {row['vendor_name']}", vendor_id)
         if manager := managers.get(vendor_id):
             messages.append(scorecard_message(manager, vendor_id, subject, internal=True))
         contact = contacts.get(vendor_id)

@@ -549,6 +549,10 @@ def build_vendor(
         "trend_labels": labels,
         "trend_composite": [score(h["composite_score"]) if h else DASH for h in history],
         "trend_standing": [h["standing"] if h else DASH for h in history],
+        "trend_restated": [
+            next((why for p, v, why in inputs.restated if p == label and v == vendor_id), "")
+            for label in labels
+        ],
         "data_quality": data_quality_rows(inputs.data, vendor_id),
         # Its own contract's levels and credits: shown on the vendor-facing scorecard too.
         "contract": vendor_credits(

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scorecard.config import FORMATS, Config, discover_config, resolve_database_url
-from scorecard.errors import ConfigError, nearest
+from scorecard.errors import ConfigError, StaleDataError, nearest
 from scoring.catalogue import check_config
 
 if TYPE_CHECKING:
@@ -149,12 +149,16 @@ def run(
     options = run_options(config, database_url, as_of, send, email_dry_run, vendors, portfolio, resend)  # fmt: skip
     progress(config.origin)
     with RunFolder.locked(Path(config.run.output_dir), options.as_of) as folder:
+        _stale_data_gate(config, options, progress)
         periods, data, scored = _scored(config, options, progress)
         record = partial(run_manifest, config, options.database_url, options.as_of, periods, data)
         if scored.table.is_empty():
             return _publish_unscored(folder, record, options, config, periods, data)
         _check_selection(options.vendors, scored.vendor_ids, unscored_vendors(scored.table))
-        inputs = ReportInputs(scored.table, data, periods, config, options.as_of, scored.credits)
+        night = _night(folder, config, options, periods, data, scored)
+        restated = () if night is None else night.restated_inputs
+        inputs = ReportInputs(scored.table, data, periods, config, options.as_of, scored.credits,
+                              restated)  # fmt: skip
         expected = expected_documents(scored.table, config.run.scorecards)
         if options.vendors:
             folder.carry_over(expected)  # the other vendors' documents, as the last run wrote them
@@ -165,16 +169,161 @@ def run(
             render_reports(inputs, documents, progress, tick=tick, sink=folder.write,
                            vendors=options.vendors or None, portfolio=options.portfolio)  # fmt: skip
         folder.verify_documents(expected)  # before any email: a broken PDF is never sent
-        delivery = (
-            _send(inputs, options, folder, progress) if options.send else Delivery([], [], [])
-        )
+        delivery = Delivery([], [], [])
+        if options.send and (night is None or not night.plan.empty):
+            delivery = _send(inputs, options, folder, progress, night)
+        elif options.send and night is not None:
+            progress(night.plan.why)
         emails = delivery.emails
         if options.vendors:  # the record keeps every other message the day's runs sent
             emails = with_earlier_emails(emails, folder.earlier_emails)
+        notices = delivery.notices + ([] if night is None else night.notices)
         manifest = record(folder.artifacts(), emails, scored.problems + delivery.problems,
-                          delivery.notices, options.selection)  # fmt: skip
+                          notices, options.selection)  # fmt: skip
         folder.publish(manifest)
+        if night is not None:
+            night.record(delivery.emails, manifest["exit_code"], progress)
         return _result(folder.final, manifest)
+
+
+def _stale_data_gate(config: Config, options: RunOptions, progress: Progress) -> None:
+    """Contract section 11: a broken feed fails the run before anything is read, published or
+    sent (StaleDataError, exit 1); `latest` stays where it was."""
+    from extract.activity import received_span
+
+    limit = config.run.data_age_limit_hours
+    if limit is None:
+        return
+    span = received_span(options.database_url, config)
+    if span is None:
+        return  # no work items at all: the run says "nothing to score"
+    if line := stale_data_line(span[1], options.as_of, limit):
+        raise StaleDataError(line)
+    progress(f"data fresh: newest work item received {span[1]:%Y-%m-%d %H:%M}")
+
+
+def stale_data_line(newest: dt.datetime, as_of: dt.date, limit_hours: float) -> str | None:
+    """The one line of a stale feed, or None: the newest work item's age at the end of the
+    as-of day against run.max_data_age_hours."""
+    end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
+    age = (end - newest.replace(tzinfo=None)).total_seconds() / 3600
+    if age <= limit_hours:
+        return None
+    return (
+        f"stale data: the newest work_items.received_at is {newest:%Y-%m-%d %H:%M}, {age:,.0f} h "
+        f"before the end of the as-of day {as_of} (run.max_data_age_hours = {limit_hours:g}); "
+        "nothing is published or sent: fix the feed, or run with --as-of the last day it covers"
+    )
+
+
+@dataclass
+class _Night:
+    """A whole run's place in the ledger: what it restates, which messages it owes, and the
+    line it adds once published (contract section 11)."""
+
+    folder: RunFolder
+    config: Config
+    options: RunOptions
+    periods: list[Period]
+    scored: Scored
+    ledger: Any
+    facts: Any
+    restated: list[Any]
+    plan: Any
+    method: str
+
+    @property
+    def restated_inputs(self) -> tuple[tuple[str, str, str], ...]:
+        return tuple((r.period, r.vendor_id, r.reason) for r in self.restated)
+
+    @property
+    def notices(self) -> list[str]:
+        found = [f"{r.period} {r.vendor_id} {r.note}" for r in self.restated[:3]]
+        if len(self.restated) > 3:
+            found.append(f"and {len(self.restated) - 3} more restated figures (see ledger.jsonl)")
+        if self.options.send and self.plan.empty:
+            found.append(self.plan.why)
+        return found
+
+    def record(self, emails: list[dict[str, Any]], exit_code: int, progress: Progress) -> None:
+        from output.email import read_journal
+        from output.ledger import PORTFOLIO, ledger_line, prune
+
+        by_attachment = self._message_keys()
+        sent = {}
+        for e in emails:
+            key = by_attachment.get(e.get("attachment", ""))
+            if key is not None and e.get("status") in ("sent", "already sent", "dry run"):
+                sent[key] = self.facts.fingerprints.get(key, "")
+        sent = {k: v for k, v in sent.items() if k == PORTFOLIO or v}
+        self.ledger.append(ledger_line(self.options.as_of, self.config, self.periods,
+                                       self.scored.table, self.facts, self.ledger, self.restated,
+                                       sent, exit_code))  # fmt: skip
+        out = self.folder.out_dir
+        in_doubt = [
+            path
+            for path in out.glob("*.emails.jsonl")
+            if any(e.get("event") == "data" for e in read_journal(path).values())
+        ]
+        newest = max(self.ledger.newest_as_of or self.options.as_of, self.options.as_of)
+        settings = self.config.output
+        if removed := prune(out, self.ledger, newest, settings.keep_days,
+                            settings.keep_closed_periods, in_doubt, self.options.as_of):  # fmt: skip
+            progress(f"retention: removed {len(removed)} old run folders and journals")
+
+    def _message_keys(self) -> dict[str, str]:
+        """An attachment's path -> its message key in the ledger (vendor ID, "" for the pack)."""
+        from reports.build import report_slugs
+
+        slugs = report_slugs(self.scored.table)
+        keys: dict[str, str] = {}
+        for suffix in (".pdf", ".html"):
+            keys[f"portfolio{suffix}"] = ""
+            for vendor_id, slug in slugs.items():
+                keys[f"vendors/{slug}{suffix}"] = vendor_id
+                keys[f"vendor-facing/{slug}{suffix}"] = vendor_id
+        return keys
+
+
+def _night(
+    folder: RunFolder,
+    config: Config,
+    options: RunOptions,
+    periods: list[Period],
+    data: Activity,
+    scored: Scored,
+) -> _Night | None:
+    """None for a run of some vendors (--vendor): it re-renders, it is not a night."""
+    if options.vendors:
+        return None
+    from output.ledger import (
+        Ledger,
+        closed_periods,
+        method_config,
+        method_digest,
+        night_facts,
+        plan_messages,
+        restatements,
+    )
+    from scoring.control import by_vendor, monthly_rates, vendor_charts
+
+    ledger = Ledger(folder.out_dir)
+    method_now = method_config(config)
+    method = method_digest(method_now)
+    signals = {
+        vendor_id: [
+            f"{s.measure}|{s.kind}|{s.first_month}|{s.last_month}"
+            for chart in vendor_charts(frame)
+            for s in chart.signals
+        ]
+        for vendor_id, frame in by_vendor(monthly_rates(data.work_item_days)).items()
+    }
+    levels = scored.credits.levels if scored.credits is not None else None
+    facts = night_facts(scored.table, periods, data.vendors, signals, levels)
+    closed = closed_periods(periods, config)
+    restated = restatements(ledger, scored.table, closed, method, method_now, options.as_of)
+    plan = plan_messages(ledger, config, options.as_of, periods, facts, method, options.resend)
+    return _Night(folder, config, options, periods, scored, ledger, facts, restated, plan, method)
 
 
 def _publish_unscored(
@@ -192,6 +341,11 @@ def _publish_unscored(
     from scoring.scored import why_nothing_to_score
 
     why = why_nothing_to_score(data, periods, received_span(options.database_url, config))
+    if folder.has_reports():
+        # A rerun on an empty source never replaces the day's published reports (issue 27.6).
+        return RunResult(
+            folder.final, 1, [why, f"the day's published run in {folder.final} is kept"]
+        )
     folder.write("data_quality.csv", csv_bytes(data.data_quality))
     manifest = record(folder.artifacts(), [], [why])
     folder.publish(manifest, point_latest=False)
@@ -199,20 +353,28 @@ def _publish_unscored(
 
 
 def _send(
-    inputs: ReportInputs, options: RunOptions, folder: RunFolder, progress: Progress
+    inputs: ReportInputs,
+    options: RunOptions,
+    folder: RunFolder,
+    progress: Progress,
+    night: _Night | None = None,
 ) -> Delivery:
     """The run's messages, each attachment checked against its message, then sent (or, as a dry
     run, written as .eml files); the journal makes sure none goes twice."""
     from output.email import deliver_messages
     from reports.messages import attachment_suffix, run_messages, vendors_without_manager
 
+    notes = None if night is None else night.plan.notes
     messages = run_messages(inputs, attachment_suffix(inputs.config.run.formats) or "",
-                            folder.size_of, folder.final, options.vendors, options.portfolio)  # fmt: skip
+                            folder.size_of, folder.final, options.vendors, options.portfolio,
+                            notes=notes)  # fmt: skip
+    if night is not None:
+        progress(f"emails tonight: {night.plan.why}")
     folder.check_attachments(messages)
     progress(f"{'writing' if options.email_dry_run else 'sending'} {len(messages)} emails")
     delivery = deliver_messages(messages, inputs.config.email, folder.staging, folder.earlier_emails,
                                 folder.email_journal, options.as_of, dry_run=options.email_dry_run,
-                                resend=options.resend)  # fmt: skip
+                                resend=options.resend and bool(options.vendors))  # fmt: skip
     if unaddressed := vendors_without_manager(inputs, options.vendors):
         named = ", ".join(unaddressed[:5]) + (f" and {len(unaddressed) - 5} more" if len(unaddressed) > 5 else "")  # fmt: skip
         notice = f"no one got the scorecard of {named} (no manager_email in vendors)"
@@ -282,9 +444,33 @@ def check(
     url = resolve_database_url(database_url, config)
     now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
     findings = check_source(url, now, config)
+    if (limit := config.run.data_age_limit_hours) is not None and (
+        found := _data_age_finding(url, config, now, limit)
+    ):
+        findings.append(found)
     if max_age_hours is not None:
         findings.append(check_last_run(Path(config.run.output_dir), max_age_hours, now))
     return CheckResult(findings)
+
+
+def _data_age_finding(url: str, config: Config, now: dt.datetime, limit: float) -> Finding | None:
+    """The stale-data gate as tonight's run (as of yesterday) would apply it; None without work
+    items (check already says there is nothing to score)."""
+    from extract.activity import received_span
+    from extract.checks import Finding
+
+    span = received_span(url, config)
+    if span is None:
+        return None
+    as_of = now.date() - dt.timedelta(days=1)
+    line = stale_data_line(span[1], as_of, limit)
+    if line is not None:
+        return Finding(False, line)
+    return Finding(
+        True,
+        f"data age: newest work_items.received_at {span[1]:%Y-%m-%d %H:%M}, within "
+        f"run.max_data_age_hours = {limit:g} of the end of {as_of}",
+    )
 
 
 def run_options(
@@ -301,10 +487,14 @@ def run_options(
     from reports.messages import attachment_suffix
     from scoring.periods import default_as_of
 
-    if (not portfolio or resend) and not vendors:
-        flag = "--no-portfolio" if not portfolio else "--resend"
-        raise ConfigError(f"{flag} goes with --vendor ID (the scorecards to render again)")
     send = send or email_dry_run
+    if not portfolio and not vendors:
+        raise ConfigError("--no-portfolio goes with --vendor ID (the scorecards to render again)")
+    if resend and not vendors and not send:
+        raise ConfigError(
+            "--resend goes with --send (a backfill's emails) or --vendor ID (the scorecards "
+            "to render again)"
+        )
     if send and attachment_suffix(config.run.formats) is None:
         raise ConfigError("--send needs pdf or html among the formats: there is nothing to attach")
     if send and config.email.vendor_contacts and not config.reports.vendor_facing:

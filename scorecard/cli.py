@@ -184,7 +184,9 @@ def cli() -> None:
 @click.option(
     "--resend",
     is_flag=True,
-    help="With --vendor and --send: send their messages again even if the same ones went out.",
+    help="With --vendor and --send: send their messages again even if the same ones went out. "
+    "With --send alone: a backfill (an as-of day before the newest run) sends its emails, "
+    "each subject naming its as-of day.",
 )
 @log_format_option
 @_fails_cleanly

@@ -255,6 +255,10 @@ class TableSource(_Frozen):
 STRFTIME_CODES = ("Y", "y", "m", "d", "H", "I", "M", "S", "f", "p", "b", "z", "%")
 
 
+DEFAULT_MAX_DATA_AGE_HOURS: float = 72
+"""run.max_data_age_hours when the config does not say (contract section 11)."""
+
+
 class RunConfig(_Frozen):
     period: Literal["month", "quarter"] = "quarter"
     history_periods: Annotated[int, Field(ge=0, le=40)] = 4
@@ -266,6 +270,26 @@ class RunConfig(_Frozen):
     in the current period), ranked (ranked in it), none (the portfolio pack alone)."""
     fiscal_year_start_month: Annotated[int, Field(ge=1, le=12)] = 1
     """First month of the fiscal year: quarters start there and read FY2027-Q1 (1: calendar)."""
+    max_data_age_hours: NonNegative | None = None
+    """The stale-data gate: when the newest work item was received longer ago than this at the
+    end of the as-of day, the run fails (exit 1) and publishes nothing. None: the default, 72 h;
+    0 turns the gate off (replaying an archived export)."""
+
+    @property
+    def data_age_limit_hours(self) -> float | None:
+        """The gate in force: None when it is off."""
+        hours = self.max_data_age_hours
+        if hours is None:
+            # A replay or test environment may set the default for every config it runs.
+            given = os.environ.get("SCORECARD_MAX_DATA_AGE_HOURS", "")
+            try:
+                hours = float(given) if given else DEFAULT_MAX_DATA_AGE_HOURS
+            except ValueError:
+                raise ConfigError(
+                    f"SCORECARD_MAX_DATA_AGE_HOURS={given!r} is not a number of hours"
+                ) from None
+        return hours or None
+
     """Above this share of rejected rows in any table the run exits 1 (it still writes everything)."""
 
 
@@ -585,6 +609,19 @@ class EmailConfig(_Frozen):
     """Largest attachment a message carries; a bigger one is left out and the email says where it is."""
     link_base: str | None = None
     """Where readers find the run folders (a share or intranet URL), named when a file is not attached."""
+    send: Literal["period_close", "nightly"] = "period_close"
+    """The cadence: period_close sends each period's scorecards once, from the run that closes
+    it, plus an alert on a night when something real happened; nightly sends one message a
+    night per recipient, never the same content twice."""
+
+
+class OutputConfig(_Frozen):
+    """What the output folder keeps (contract section 11)."""
+
+    keep_days: Annotated[int, Field(ge=1)] = 35
+    """Run folders and email journals older than this before the newest as-of day are deleted."""
+    keep_closed_periods: Annotated[int, Field(ge=0)] = 8
+    """...except the runs that closed the newest this many periods."""
 
 
 ConditionValue = str | bool | int | float
@@ -776,6 +813,7 @@ class Config(_Frozen):
     kpis: dict[str, DeclaredKpi] = Field(default_factory=dict)
     """KPIs the company declares, in the order their columns come in scores.csv (section 10)."""
     email: EmailConfig = EmailConfig()
+    output: OutputConfig = OutputConfig()
     source_path: str | None = Field(default=None, exclude=True)
     origin: str = Field(default="", exclude=True)
     """One line for the run's log: which file the config came from, and why that one."""

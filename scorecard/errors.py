@@ -46,3 +46,10 @@ class OutputError(ScorecardError):
     """An output could not be written or failed its check after writing (exit 1)."""
 
     exit_code = 1
+
+
+class StaleDataError(ScorecardError):
+    """The newest work item is older than run.max_data_age_hours at the end of the as-of day:
+    the feed is broken. Nothing is published or sent, `latest` stays (exit 1)."""
+
+    exit_code = 1

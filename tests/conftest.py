@@ -146,3 +146,14 @@ def text_logs(monkeypatch):
 
 # Apache Spark SQL: one local Thrift server for the session, a fresh database per test.
 from tests.spark_server import spark_cluster_server, spark_server, spark_url  # noqa: E402, F401
+
+
+@pytest.fixture(autouse=True)
+def _no_stale_data_gate(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Most tests score fixed, months-old rows: the stale-data gate (run.max_data_age_hours,
+    default 72 h) is off for them, through the environment so subprocesses see it too. A test
+    marked `stale_gate` runs with the real default."""
+    if request.node.get_closest_marker("stale_gate") is None:
+        monkeypatch.setenv("SCORECARD_MAX_DATA_AGE_HOURS", "0")
+    else:
+        monkeypatch.delenv("SCORECARD_MAX_DATA_AGE_HOURS", raising=False)

@@ -72,7 +72,7 @@ query = "DELETE FROM work_items RETURNING *"
         ("", ["--email-dry-run", "--format", "csv,json"],
          "--send needs pdf or html among the formats: there is nothing to attach"),
         ("", ["--no-portfolio"], "--no-portfolio goes with --vendor ID (the scorecards to render again)"),
-        ("", ["--resend"], "--resend goes with --vendor ID (the scorecards to render again)"),
+        ("", ["--resend"], "--resend goes with --send (a backfill's emails) or --vendor ID (the scorecards to render again)"),
         ("", ["--format", "xml"], "--format: xml is not one of pdf,html,csv,json"),
         ("", ["--period", "week"], "Invalid value for '--period'"),
         ("", ["--as-of", "2026-02-30"], "--as-of: '2026-02-30' is not a day of the calendar (day is out of range for month)"),

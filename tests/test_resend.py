@@ -129,10 +129,13 @@ def test_an_unknown_vendor_or_a_flag_without_vendor_is_a_one_line_usage_error(
     near = scorecard_cli.run(sqlite_url, tmp_path / "out", "--vendor", "b")
     assert near.exit_code == 2
     assert near.stderr.splitlines()[-1].endswith("vendor_id); did you mean B?")
-    for flag in ("--resend", "--no-portfolio"):
+    for flag, goes_with in (
+        ("--resend", "--send (a backfill's emails) or --vendor ID"),
+        ("--no-portfolio", "--vendor ID"),
+    ):
         alone = scorecard_cli.run(sqlite_url, tmp_path / "out", flag)
         assert alone.exit_code == 2
         assert (
             alone.stderr
-            == f"scorecard: error: {flag} goes with --vendor ID (the scorecards to render again)\n"
+            == f"scorecard: error: {flag} goes with {goes_with} (the scorecards to render again)\n"
         )

@@ -1,0 +1,485 @@
+"""The ledger of published runs (contract section 11): OUT/ledger.jsonl, one JSON line per
+whole run that was published, appended and flushed to disk, never rewritten.
+
+Each line says which day the run was as of, the method it scored with (a digest of the config
+that changes scores, and that config itself, to say what changed), the periods it closed with
+the composite, standing and rank it published for each vendor, and what the night's messages
+are decided from: each vendor's standing and work items in the current period, its
+special-cause signals, its credits due, a fingerprint of its figures and what was sent.
+
+From the ledger the run learns: which periods are closed and what was published for them
+("restated" when a later run computes them differently), whether this run is a backfill,
+which messages the night owes (`plan_messages`), and which run folders retention keeps.
+Retention deletes run folders and journals, never a ledger line.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+import shutil
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from scorecard.config import Config
+from scorecard.errors import OutputError
+from scoring.periods import Period, periods_for
+
+LEDGER_NAME = "ledger.jsonl"
+ALL = "ALL"
+PORTFOLIO = ""
+"""The key of the portfolio pack among the per-vendor keys of a ledger line."""
+
+_DAY = re.compile(r"^(\d{4}-\d{2}-\d{2})(\.earlier-\d+)?$")
+_JOURNAL = re.compile(r"^(\d{4}-\d{2}-\d{2})\.emails\.jsonl$")
+
+
+def method_config(config: Config) -> dict[str, Any]:
+    """The config that changes scores: targets, floors, weights, bands, KPIs, cost model,
+    contracts (and the exchange rates the money is converted with)."""
+    data = config.model_dump(mode="json")
+    keys = ("scoring", "response_targets_hours", "in_house", "contracts", "currency", "kpis")
+    return {key: data[key] for key in keys if key in data}
+
+
+def method_digest(method: Mapping[str, Any]) -> str:
+    text = json.dumps(method, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def method_changes(before: Mapping[str, Any], after: Mapping[str, Any], limit: int = 3) -> str:
+    """What changed between two methods, as readers name the keys: "scoring.weights.cost 25 -> 40"."""
+    old, new = _flat(before), _flat(after)
+    changed = [
+        f"{key} {_shown(old.get(key))} -> {_shown(new.get(key))}"
+        for key in sorted(set(old) | set(new))
+        if old.get(key) != new.get(key)
+    ]
+    more = f" and {len(changed) - limit} more" if len(changed) > limit else ""
+    return "; ".join(changed[:limit]) + more
+
+
+def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, Mapping):
+        flat: dict[str, Any] = {}
+        for key, inner in value.items():
+            flat |= _flat(inner, f"{prefix}.{key}" if prefix else str(key))
+        return flat
+    return {prefix: value}
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return "(none)" if value is None else json.dumps(value, ensure_ascii=False)
+
+
+def closed_periods(periods: Sequence[Period], config: Config) -> list[Period]:
+    """The run's periods that are over at its as-of day: the history, and the current one on
+    its last day (the next day starts another period)."""
+    kind, fiscal = config.run.period, config.run.fiscal_year_start_month
+
+    def over(period: Period) -> bool:
+        if not period.is_current:
+            return True
+        following = periods_for(period.end + dt.timedelta(days=1), kind, 0, fiscal)[-1]
+        return following.start != period.start
+
+    return [p for p in periods if over(p)]
+
+
+class Ledger:
+    """OUT/ledger.jsonl, read once; `append` adds a line and flushes it to disk."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.path = out_dir / LEDGER_NAME
+        self.lines = _read_lines(self.path)
+
+    def append(self, line: Mapping[str, Any]) -> None:
+        text = json.dumps(line, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        try:
+            with self.path.open("a", encoding="utf-8") as handle:
+                handle.write(text + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as exc:
+            raise OutputError(
+                f"the run is published, but the ledger {self.path} cannot be written: "
+                f"{exc.strerror or exc}"
+            ) from None
+        self.lines.append(dict(line))
+
+    @property
+    def newest_as_of(self) -> dt.date | None:
+        days = [dt.date.fromisoformat(line["as_of"]) for line in self.lines]
+        return max(days) if days else None
+
+    def is_backfill(self, as_of: dt.date) -> bool:
+        """An as-of day earlier than the newest published run's."""
+        newest = self.newest_as_of
+        return newest is not None and as_of < newest
+
+    def published(self) -> dict[str, dict[str, Any]]:
+        """Per closed period: the line that first published it (as_of, method, figures)."""
+        first: dict[str, dict[str, Any]] = {}
+        for line in self.lines:
+            for label in line.get("closes", []):
+                first.setdefault(label, line)
+        return first
+
+    def previous(self, as_of: dt.date) -> dict[str, Any] | None:
+        """The last line of the newest day before `as_of`: what the last night said."""
+        earlier = [line for line in self.lines if line["as_of"] < as_of.isoformat()]
+        return max(earlier, key=lambda line: line["as_of"]) if earlier else None
+
+    def method_since(self, digest: str) -> str | None:
+        """The as-of day of the first line scored with this method (when it came in)."""
+        return next((line["as_of"] for line in self.lines if line.get("method") == digest), None)
+
+    def method_config(self, digest: str) -> dict[str, Any]:
+        """The config a method digest stands for (kept on the first line scored with it)."""
+        return next(
+            (line["method_config"] for line in self.lines
+             if line.get("method") == digest and "method_config" in line),
+            {},
+        )  # fmt: skip
+
+    def closing_days(self) -> list[str]:
+        """The as-of days of the runs that closed a period, newest period first."""
+        published = self.published()
+        return [published[label]["as_of"] for label in sorted(published, reverse=True)]
+
+    def last_sent(self) -> dict[str, str]:
+        """Per message key (vendor ID, "" for the pack): the fingerprint last sent."""
+        sent: dict[str, str] = {}
+        for line in sorted(self.lines, key=lambda line: line["as_of"]):
+            sent |= line.get("sent", {})
+        return sent
+
+
+def _read_lines(path: Path) -> list[dict[str, Any]]:
+    """Every complete line; one torn by a kill or a full disk is skipped."""
+    try:
+        text = path.read_text("utf-8")
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise OutputError(f"cannot read the ledger {path}: {exc.strerror or exc}") from None
+    lines = []
+    for raw in text.splitlines():
+        try:
+            line = json.loads(raw)
+        except ValueError:
+            continue
+        if isinstance(line, dict) and isinstance(line.get("as_of"), str):
+            lines.append(line)
+    return lines
+
+
+def _figures(row: Mapping[str, Any]) -> dict[str, Any]:
+    composite = row["composite_score"]
+    return {
+        "composite": None if composite is None else round(float(composite), 1),
+        "standing": row["standing"],
+        "rank": row["rank"],
+    }
+
+
+def _totals(table: pl.DataFrame, label: str) -> list[dict[str, Any]]:
+    return (
+        table.filter((pl.col("process") == ALL) & (pl.col("period") == label))
+        .sort("vendor_id")
+        .to_dicts()
+    )
+
+
+@dataclass(frozen=True)
+class Restatement:
+    period: str
+    vendor_id: str
+    published: dict[str, Any]
+    now: dict[str, Any]
+    reason: str
+
+    @property
+    def note(self) -> str:
+        return f"restated: {self.reason}"
+
+
+def restatements(
+    ledger: Ledger, table: pl.DataFrame, closed: Sequence[Period], method: str,
+    method_now: Mapping[str, Any], as_of: dt.date,
+) -> list[Restatement]:  # fmt: skip
+    """Each closed period x vendor whose composite, standing or rank this run computes
+    differently from what was published for it, with why."""
+    published = ledger.published()
+    found = []
+    for period in closed:
+        line = published.get(period.label)
+        if line is None:
+            continue
+        figures = line.get("closed", {}).get(period.label, {})
+        for row in _totals(table, period.label):
+            before = figures.get(row["vendor_id"])
+            now = _figures(row)
+            if before is None or before == now:
+                continue
+            if line.get("method") != method:
+                since = ledger.method_since(method) or as_of.isoformat()
+                what = method_changes(ledger.method_config(line.get("method", "")), method_now)
+                reason = f"method changed on {since}: {what}"
+            else:
+                reason = (
+                    f"the data for {period.label} changed since it was published on {line['as_of']}"
+                )
+            found.append(Restatement(period.label, row["vendor_id"], before, now, reason))
+    return found
+
+
+@dataclass(frozen=True)
+class NightFacts:
+    """What a run knows about each vendor tonight, as recorded in its ledger line."""
+
+    current: str
+    vendors: dict[str, dict[str, Any]]
+    """vendor_id -> standing, rank, composite and items in the current period."""
+    signals: dict[str, list[str]]
+    due: dict[str, list[str]]
+    fingerprints: dict[str, str]
+    ended: list[str]
+    """Vendors whose contract ended before the current period and with no activity in it."""
+
+
+def night_facts(
+    table: pl.DataFrame,
+    periods: Sequence[Period],
+    vendors: pl.DataFrame,
+    signals: Mapping[str, Sequence[str]],
+    credit_levels: pl.DataFrame | None,
+) -> NightFacts:
+    current = periods[-1]
+    rows = _totals(table, current.label)
+    facts = {
+        row["vendor_id"]: _figures(row) | {"items": int(row["work_items_completed"] or 0)}
+        for row in rows
+    }
+    due: dict[str, list[str]] = {}
+    if credit_levels is not None and not credit_levels.is_empty():
+        for row in credit_levels.filter(pl.col("status") == "due").to_dicts():
+            due.setdefault(row["vendor_id"], []).append(f"{row['service_level']}|{row['month']}")
+    # The figures, not the day: the current period's end is the as-of day, which moves nightly.
+    figures = table.drop("period_end", strict=False)
+    fingerprints = {
+        vendor_id: _digest(
+            figures.filter(pl.col("vendor_id") == vendor_id).sort("period", "process")
+        )
+        for vendor_id in facts
+    }
+    fingerprints[PORTFOLIO] = _digest(figures.sort("vendor_id", "period", "process"))
+    ended_before = {
+        v
+        for v, end in vendors.select("vendor_id", "contract_end").rows()
+        if end is not None and end < current.start
+    }
+    ended = sorted(v for v in ended_before if facts.get(v, {}).get("items", 0) == 0)
+    return NightFacts(current.label, facts, {k: sorted(v) for k, v in signals.items() if v},
+                      {k: sorted(v) for k, v in due.items()}, fingerprints, ended)  # fmt: skip
+
+
+def _digest(frame: pl.DataFrame) -> str:
+    text = json.dumps(frame.to_dicts(), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Which messages a night builds: the vendors' scorecards and the pack, each with a note
+    for its subject ("" none)."""
+
+    vendors: dict[str, str] = field(default_factory=dict)
+    portfolio: str | None = None
+    """None: no pack tonight; else the subject's note."""
+    why: str = "nothing new tonight: no email"
+
+    @property
+    def empty(self) -> bool:
+        return not self.vendors and self.portfolio is None
+
+    @property
+    def notes(self) -> dict[str, str]:
+        """What run_messages builds: vendor ID (PORTFOLIO for the pack) -> the subject's note."""
+        pack = {} if self.portfolio is None else {PORTFOLIO: self.portfolio}
+        return {**self.vendors, **pack}
+
+
+def plan_messages(
+    ledger: Ledger,
+    config: Config,
+    as_of: dt.date,
+    periods: Sequence[Period],
+    facts: NightFacts,
+    method: str,
+    resend: bool,
+) -> Plan:
+    """Contract section 11's cadence, decided from the ledger (before this run's line)."""
+    candidates = [v for v in facts.vendors if v not in facts.ended]
+    if ledger.is_backfill(as_of):
+        if not resend:
+            return Plan(why=f"a backfill of {as_of} (newer runs are published): no email; "
+                            "--resend sends it")  # fmt: skip
+        note = f"as of {as_of}"
+        return Plan(dict.fromkeys(candidates, note), note, "a backfill sent on request")
+    if config.email.send == "nightly":
+        sent = ledger.last_sent()
+        vendors = {v: "" for v in candidates if resend or sent.get(v) != facts.fingerprints[v]}
+        pack = resend or sent.get(PORTFOLIO) != facts.fingerprints[PORTFOLIO]
+        return Plan(vendors, "" if pack else None, "nightly")
+    closing = _closing_label(periods, config)
+    if closing is not None:
+        line = ledger.published().get(closing)
+        if line is None or (line["as_of"] == as_of.isoformat() and line.get("method") == method):
+            # The run on a period's last day sends its final figures; a first run (or one after
+            # missed nights) closes an earlier period and sends tonight's, named by its day.
+            note = "" if closing == periods[-1].label else f"as of {as_of}"
+            return Plan(dict.fromkeys(candidates, note), note, f"{closing} closes")
+    alerts = night_alerts(ledger.previous(as_of), facts, config.scoring.min_rank_items)
+    alerts = {v: what for v, what in alerts.items() if v in candidates}
+    if not alerts:
+        return Plan()
+    named = "; ".join(f"{v}: {what}" for v, what in sorted(alerts.items()))
+    pack_note = f"alert: {len(alerts)} vendor{'s' if len(alerts) > 1 else ''}"
+    return Plan({v: f"alert: {what}" for v, what in alerts.items()}, pack_note, named)
+
+
+def _closing_label(periods: Sequence[Period], config: Config) -> str | None:
+    """The newest period closed at this run's as-of day."""
+    closed = closed_periods(periods, config)
+    return closed[-1].label if closed else None
+
+
+def night_alerts(
+    previous: Mapping[str, Any] | None, facts: NightFacts, min_items: int
+) -> dict[str, str]:
+    """Per vendor, what really happened since the last night: a change of standing (both nights
+    with enough items in the same period), a new special cause, a credit that became due."""
+    if previous is None:
+        return {}
+    alerts: dict[str, list[str]] = {}
+    before = previous.get("vendors", {}) if previous.get("current") == facts.current else {}
+    for vendor_id, now in facts.vendors.items():
+        then = before.get(vendor_id)
+        if (
+            then is not None
+            and then.get("standing") and now.get("standing")
+            and then["standing"] != now["standing"]
+            and min(then.get("items", 0), now["items"]) >= min_items
+        ):  # fmt: skip
+            alerts.setdefault(vendor_id, []).append(
+                f"standing {then['standing']} -> {now['standing']}"
+            )
+    for kind, label in (("signals", "new special cause"), ("due", "credit now due")):
+        earlier = previous.get(kind, {})
+        for vendor_id, keys in getattr(facts, kind).items():
+            new = sorted(set(keys) - set(earlier.get(vendor_id, [])))
+            if new:
+                alerts.setdefault(vendor_id, []).append(label)
+    return {v: ", ".join(what) for v, what in alerts.items()}
+
+
+def ledger_line(
+    as_of: dt.date,
+    config: Config,
+    periods: Sequence[Period],
+    table: pl.DataFrame,
+    facts: NightFacts,
+    ledger: Ledger,
+    restated: Sequence[Restatement],
+    sent: Mapping[str, str],
+    exit_code: int,
+) -> dict[str, Any]:
+    """This run's line: the periods it closes (never closed before) with their figures, the
+    restated figures, and the night's facts."""
+    method_now = method_config(config)
+    published = ledger.published()
+    closes = [p.label for p in closed_periods(periods, config) if p.label not in published]
+    figures = {
+        label: {row["vendor_id"]: _figures(row) for row in _totals(table, label)}
+        for label in closes
+    }
+    return {
+        "as_of": as_of.isoformat(),
+        "recorded_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "period": config.run.period,
+        "method": method_digest(method_now),
+        # The config itself once per method, on the first line scored with it.
+        **({} if ledger.method_since(method_digest(method_now)) else {"method_config": method_now}),
+        "closes": closes,
+        "closed": figures,
+        "restated": [
+            {"period": r.period, "vendor_id": r.vendor_id, "now": r.now, "reason": r.reason}
+            for r in restated
+        ],
+        "current": facts.current,
+        "vendors": facts.vendors,
+        "signals": facts.signals,
+        "due": facts.due,
+        "ended": facts.ended,
+        "fingerprints": facts.fingerprints,
+        "sent": dict(sent),
+        "backfill": ledger.is_backfill(as_of),
+        "exit_code": exit_code,
+    }
+
+
+def run_day(name: str) -> dt.date | None:
+    """The as-of day of a run folder the job made (`2026-09-30`, `2026-09-30.earlier-1`)."""
+    match = _DAY.match(name)
+    if not match:
+        return None
+    try:
+        return dt.date.fromisoformat(match.group(1))
+    except ValueError:
+        return None
+
+
+def prune(
+    out_dir: Path,
+    ledger: Ledger,
+    newest: dt.date,
+    keep_days: int,
+    keep_closed_periods: int,
+    in_doubt: Iterable[Path] = (),
+    just_made: dt.date | None = None,
+) -> list[str]:
+    """Delete run folders and email journals older than keep_days before the newest as-of day,
+    but the runs that closed the newest keep_closed_periods periods, and journals holding a
+    message in doubt, and the run just made (a backfill: the next night prunes it). Only names
+    the job made; ledger lines are kept. Returns what went."""
+    cutoff = newest - dt.timedelta(days=keep_days)
+    closing = set(ledger.closing_days()[:keep_closed_periods])
+    keep_journals = {Path(p).name for p in in_doubt}
+    removed = []
+    for path in sorted(out_dir.iterdir()):
+        if path.is_symlink():
+            continue
+        journal = _JOURNAL.match(path.name)
+        day = run_day(path.name) if path.is_dir() else None
+        if journal and path.is_file():
+            day = dt.date.fromisoformat(journal.group(1))
+            if path.name in keep_journals:
+                continue
+        if day is None or day >= cutoff or day.isoformat() in closing or day == just_made:
+            continue
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+        removed.append(path.name)
+    return removed
