@@ -151,9 +151,14 @@ def dimension_views(
 
 
 def kpi_text(kpi: Kpi, value: float | None) -> str:
-    """A declared KPI's figure: a rate as a percentage, a mean with its unit."""
+    """A KPI's figure as the reports write it: a rate as a percentage, the cost ratio as
+    "0.85×", hours as hours, any other mean with its unit."""
     if kpi.is_rate:
         return pct(value)
+    if kpi.kind == "ratio":
+        return ratio_text(value)
+    if kpi.unit == "hours":
+        return hours(value)
     return DASH if value is None else f"{value:,.1f} {kpi.unit}".rstrip()
 
 
@@ -655,20 +660,11 @@ def facing_table(table: pl.DataFrame, config: Config, labels: Sequence[str]) -> 
     return facing
 
 
-KPI_CHANGES = [
-    ("accuracy", "Accuracy", "rate"),
-    ("on_time_rate", "On-time rate", "rate"),
-    ("response_within_target_rate", "Responses within target", "rate"),
-    ("rework_rate", "Rework rate", "rate"),
-    ("cost_ratio", "Cost ratio", "ratio"),
-    ("mean_turnaround_hours", "Mean turnaround", "hours"),
-]
-
-
 def _what_changed(
     row: dict[str, Any], previous: dict[str, Any] | None, kpis: Catalogue = BUILT_IN_CATALOGUE
 ) -> list[dict[str, Any]]:
-    """Each KPI that moved at the precision shown, with whether the move is likely real.
+    """Each KPI of the catalogue (built-in and declared) that moved at the precision shown,
+    with whether the move is likely real.
 
     Rates carry the two-proportion test of the score table: a real change is
     named improving or slipping; the rest is marked as within noise and greyed.
@@ -676,34 +672,30 @@ def _what_changed(
     if previous is None:
         return []
     notes = []
-    declared = [(k.name, k.title, "rate" if k.is_rate else "mean") for k in kpis.declared]
-    for column, title, kind in [*KPI_CHANGES, *declared]:
-        now, before = row[column], previous[column]
+    for kpi in kpis.kpis:
+        column = kpi.name
+        now, before = row.get(column), previous.get(column)
         if now is None or before is None:
             continue
+        was, is_now = kpi_text(kpi, before), kpi_text(kpi, now)
         # Only what moved at the precision shown: "-0.0 pts" is noise.
-        if kind == "rate" and pct(before) != pct(now):
+        if was == is_now:
+            continue
+        if kpi.is_rate:
             points = (now - before) * 100
             # A change that rounds to 0.0 still moved the shown rate: give it one more digit.
             shown = f"{points:+.1f}" if round(points, 1) != 0 else f"{points:+.2f}"
-            text = f"{title}: {pct(before)} → {pct(now)} ({shown} pts)"
-        elif kind == "ratio" and ratio_text(before) != ratio_text(now):
-            text = f"{title}: {ratio_text(before)} → {ratio_text(now)}"
-        elif kind == "hours" and hours(before) != hours(now):
-            text = f"{title}: {hours(before)} → {hours(now)}"
-        elif kind == "mean" and kpi_text(kpis[column], before) != kpi_text(kpis[column], now):
-            text = f"{title}: {kpi_text(kpis[column], before)} → {kpi_text(kpis[column], now)}"
+            text = f"{kpi.title}: {was} → {is_now} ({shown} pts)"
         else:
-            continue
-        significant = row.get(f"{column}_change_significant") if kpis[column].is_rate else None
+            text = f"{kpi.title}: {was} → {is_now}"
+        significant = row.get(f"{column}_change_significant") if kpi.is_rate else None
         z = row.get(f"{column}_change_z")
         if significant:
-            # Rework is the one rate where higher is worse.
-            better = (now < before) if column == "rework_rate" else (now > before)
+            better = (now > before) if kpi.higher_is_better else (now < before)
             verdict = f"{'improving' if better else 'slipping'}: a real change (z = {z:+.1f})"
         elif significant is False:
             verdict = f"within noise (z = {z:+.1f})"
-        elif kind == "ratio":
+        elif kpi.kind == "ratio":
             verdict = "from invoices, not a sample: not tested"
         else:
             verdict = "not tested"
