@@ -8,7 +8,7 @@ as an anonymous range) and anything from the in-house cost model.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -492,6 +492,7 @@ def build_vendor(
                 previous,
                 [d for d in catalogue(config).dimensions if internal or d != "cost"],
                 catalogue(config).weights(config),
+                {k.name: k.title for k in catalogue(config).declared},
             ),
             "change_class": change_class(row["composite_change_significant"]),
             "change_note": composite_change_note(
@@ -618,12 +619,14 @@ def why_moved(
     previous: dict[str, Any] | None,
     dimensions: Sequence[str],
     weights: dict[str, float],
+    titles: Mapping[str, str] | None = None,
 ) -> str:
     """The composite's change as shown, split into whole points per dimension that add up to it.
 
     A dimension scored in one period only is named so: "+3 responsiveness (new)",
     "-2 cost (not scored now)". Empty when there is no change to split.
     """
+    titles = titles or {}
     shown_change = composite_change(row, previous)
     if previous is None or shown_change is None:
         return ""
@@ -642,7 +645,7 @@ def why_moved(
         came = previous[f"{d}_score"] is None
         went = row[f"{d}_score"] is None
         note = " (new)" if came else " (not scored now)" if went else ""
-        named.append(f"{shares[d]:+d} {WHY_TITLE.get(d, d)}{note}")
+        named.append(f"{shares[d]:+d} {WHY_TITLE.get(d) or titles.get(d, d)}{note}")
     return ", ".join(named)
 
 
