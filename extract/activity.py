@@ -54,10 +54,10 @@ from extract.source import (
     as_datetime,
     export_snapshot,
     ids_enforced_unique,
-    open_engine,
     polars_schema,
     read_only_connection,
     read_table,
+    source_engine,
     source_error,
 )
 from extract.summaries import (
@@ -589,19 +589,6 @@ def extract_activity(
             progress(f"{lost}; retrying the extraction once")
             engine.dispose()  # drop pooled connections to the old server session
     raise AssertionError("unreachable")
-
-
-def source_engine(database_url: str, config: Config) -> Engine:
-    """The engine the run reads through: read-only, with the config's timeout and limits."""
-    return open_engine(
-        database_url,
-        config.database.statement_timeout_seconds,
-        read_only=True,
-        source_queries=[s.query for s in config.source.values() if s and s.query],
-        duckdb_memory_mb=config.database.duckdb_memory_mb,
-        bigquery_maximum_bytes_billed=config.database.bigquery_maximum_bytes_billed,
-        time_travel=config.database.time_travel,
-    )
 
 
 def read_activity(
