@@ -42,6 +42,8 @@ from extract.evidence import (
     EvidenceGroup,
     EvidenceRows,
     accepted,
+    declared_rates,
+    evidence_schema,
     groups_of,
     request_evidence_query,
     work_item_evidence_query,
@@ -52,10 +54,10 @@ from extract.source import (
     as_datetime,
     export_snapshot,
     ids_enforced_unique,
-    open_engine,
     polars_schema,
     read_only_connection,
     read_table,
+    source_engine,
     source_error,
 )
 from extract.summaries import (
@@ -528,20 +530,25 @@ def _extract_once(
         # Its JIT would spend seconds compiling the groups' tests for one pass over the rows.
         connection.exec_driver_sql("SET LOCAL jit = off")
     read: dict[str, pl.DataFrame] = {}
-    for table, schema in (
+    for table, base in (
         ("work_items", WORK_ITEM_EVIDENCE_SCHEMA),
         ("requests", REQUEST_EVIDENCE_SCHEMA),
     ):
-        wanted = groups_of(groups, table)
+        wanted = groups_of(groups, table, kpis)
+        # The declared rates among the missed levels: their failed trials come in the same query.
+        rates = declared_rates(kpis, table)
+        asked = {n: rates[n] for n in sorted({g.kpi for g in wanted} & set(rates))}
+        schema = evidence_schema(base, list(asked))
         if not wanted or table not in sources:
             read[table] = accepted(pl.DataFrame(schema=schema))
             continue
         found = resolved[table]
         query = (
-            work_item_evidence_query(sources[table], window, repeated[table], wanted, found.parsed)
+            work_item_evidence_query(sources[table], window, repeated[table], wanted, found.parsed,
+                                     asked)
             if table == "work_items"
             else request_evidence_query(
-                sources[table], window, repeated[table], wanted, target_hours, found.parsed
+                sources[table], window, repeated[table], wanted, target_hours, found.parsed, asked
             )
         )  # fmt: skip
         # On this connection, in this transaction: the state of the data the sums read.
@@ -582,19 +589,6 @@ def extract_activity(
             progress(f"{lost}; retrying the extraction once")
             engine.dispose()  # drop pooled connections to the old server session
     raise AssertionError("unreachable")
-
-
-def source_engine(database_url: str, config: Config) -> Engine:
-    """The engine the run reads through: read-only, with the config's timeout and limits."""
-    return open_engine(
-        database_url,
-        config.database.statement_timeout_seconds,
-        read_only=True,
-        source_queries=[s.query for s in config.source.values() if s and s.query],
-        duckdb_memory_mb=config.database.duckdb_memory_mb,
-        bigquery_maximum_bytes_billed=config.database.bigquery_maximum_bytes_billed,
-        time_travel=config.database.time_travel,
-    )
 
 
 def read_activity(

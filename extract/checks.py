@@ -15,9 +15,8 @@ from sqlalchemy import func, select, type_coerce
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.types import NullType
 
-from extract.activity import source_engine
 from extract.mapping import resolve_all
-from extract.source import as_datetime, read_only_connection, source_error
+from extract.source import as_datetime, read_only_connection, source_engine, source_error
 from scorecard.config import Config, TableSource
 from scorecard.urls import redact_url
 

@@ -34,9 +34,11 @@ from extract.summaries import (
     _period_of,
     _rule_column,
     _with_duplicates,
+    condition_sql,
     rows_read,
 )
 from extract.validate import request_sql_rules, work_item_sql_rules
+from scorecard.config import DeclaredKpi
 
 # Which table and which time decide the month a KPI's trial falls in (contract section 3).
 KPI_TABLE = {
@@ -47,6 +49,35 @@ KPI_TABLE = {
     "response_within_target_rate": "requests",
     "mean_first_response_hours": "requests",
 }
+
+
+# A declared rate's failed trials arrive in a column of their own: the month the trial
+# counts in when it is a trial that did not succeed, else null (contract sections 10, 12).
+DECLARED_PREFIX = "declared_"
+
+
+def declared_column(name: str) -> str:
+    return f"{DECLARED_PREFIX}{name}"
+
+
+def declared_rates(kpis: Mapping[str, DeclaredKpi], table: str) -> dict[str, DeclaredKpi]:
+    """The declared rates of a table: the declared KPIs whose misses list failed trials."""
+    return {n: k for n, k in kpis.items() if k.kind == "rate" and k.table == table}
+
+
+def evidence_schema(base: Mapping[str, pl.DataType], names: Sequence[str]) -> dict[str, Any]:
+    """A table's evidence columns, then one per declared rate asked for."""
+    return {**base, **{declared_column(n): pl.String() for n in names}}
+
+
+def _declared_failed(
+    c: Mapping[str, ColumnElement[Any]], kpi: DeclaredKpi, counted: ColumnElement[Any]
+) -> ColumnElement[bool]:
+    """A trial that is not a success, counted at `counted` (the sums' own conditions: a
+    success whose test is NULL is no success, as the numerator does not count it)."""
+    assert kpi.trial is not None and kpi.success is not None
+    trial = condition_sql(kpi.trial, c)
+    return and_(counted.is_not(None), trial, case((condition_sql(kpi.success, c), 1), else_=0) == 0)
 
 
 @dataclass(frozen=True)
@@ -151,8 +182,13 @@ def work_item_evidence_query(
     repeated: Repeated,
     groups: Sequence[EvidenceGroup],
     parsed: Sequence[str] = (),
+    declared: Mapping[str, DeclaredKpi] | None = None,
 ) -> Select[Any]:
-    """The accepted work items behind the groups' misses, one query (see the module's doc)."""
+    """The accepted work items behind the groups' misses, one query (see the module's doc).
+
+    declared: the declared rates of work items among the groups' KPIs; each adds the month
+    its failed trials count in (`declared_column`)."""
+    declared = declared or {}
     c: dict[str, ColumnElement[Any]] = dict(source.c.items())
     received, due, completed = c["received_at"], c["due_at"], c["completed_at"]
     in_window = rows_read("work_items", source.c, window)
@@ -162,6 +198,12 @@ def work_item_evidence_query(
     # The groups' own tests on the source's columns, inside the scan: only the rows behind
     # a miss reach the rules and the wire (the same tests, on labels, follow below).
     late = or_(completed.is_(None), completed >= at(window.cutoff), completed > due)
+    # When a declared KPI's trial counts (contract section 10, counted_when), in the window.
+    counted_time = {
+        "completed": case((completed_in_window, completed), else_=None),
+        "due": due,
+        "received": received,
+    }
     raw = []
     for group, spans in _merged(window, groups):
         due_in, done_in = _within(due, spans), _within(completed, spans)
@@ -174,6 +216,9 @@ def work_item_evidence_query(
                 milliseconds_between(received, completed) > group.threshold * MILLISECONDS_PER_HOUR,
             ),
         }.get(group.kpi)
+        if group.kpi in declared:
+            time = counted_time[declared[group.kpi].when]
+            failed_raw = and_(_within(time, spans), _declared_failed(c, declared[group.kpi], time))
         if failed_raw is not None:
             raw.append(_source_test(c, group, failed_raw))
     # One SELECT, not wrapped: the groups' tests on the source's columns decide which rows
@@ -195,6 +240,16 @@ def work_item_evidence_query(
             _flag(c["reworked"] == true()).label("reworked"),
             milliseconds_between(received, completed).label("turnaround_ms"),
             milliseconds_between(due, completed).label("late_ms"),
+            *[
+                case(
+                    (
+                        _declared_failed(c, kpi, counted_time[kpi.when]),
+                        _period_of(counted_time[kpi.when], window),
+                    ),
+                    else_=None,
+                ).label(declared_column(name))
+                for name, kpi in declared.items()
+            ],
         )
         .select_from(joined)
         .where(in_window, _narrowed(c, groups, raw))
@@ -208,8 +263,11 @@ def request_evidence_query(
     groups: Sequence[EvidenceGroup],
     target_hours: Mapping[str, float],
     parsed: Sequence[str] = (),
+    declared: Mapping[str, DeclaredKpi] | None = None,
 ) -> Select[Any]:
-    """The accepted requests behind the groups' misses, one query."""
+    """The accepted requests behind the groups' misses, one query (declared: as for work
+    items; a request's trial counts in the month it was opened)."""
+    declared = declared or {}
     c: dict[str, ColumnElement[Any]] = dict(source.c.items())
     opened, responded, priority = c["opened_at"], c["first_response_at"], c["priority"]
     in_window = rows_read("requests", source.c, window)
@@ -240,6 +298,8 @@ def request_evidence_query(
             )
         elif group.kpi == "mean_first_response_hours":
             failed_raw = and_(answered, response_ms > group.threshold * MILLISECONDS_PER_HOUR)
+        elif group.kpi in declared:
+            failed_raw = _declared_failed(c, declared[group.kpi], opened)
         else:
             continue
         raw.append(_source_test(c, group, and_(opened_in, failed_raw)))
@@ -254,6 +314,12 @@ def request_evidence_query(
             case((answered, response_ms), else_=None).label("response_ms"),
             _flag(and_(answered, response_ms <= target_ms)).label("within_target"),
             _flag(or_(answered, opened <= latest_opening)).label("target_due"),
+            *[
+                case(
+                    (_declared_failed(c, kpi, opened), _period_of(opened, window)), else_=None
+                ).label(declared_column(name))
+                for name, kpi in declared.items()
+            ],
         )
         .select_from(joined)
         .where(in_window, _narrowed(c, groups, raw))
@@ -266,8 +332,13 @@ def accepted(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.filter(pl.col("rule").is_null()).drop("rule")
 
 
-def groups_of(groups: Sequence[EvidenceGroup], table: str) -> list[EvidenceGroup]:
-    return [g for g in groups if KPI_TABLE.get(g.kpi) == table]
+def groups_of(
+    groups: Sequence[EvidenceGroup], table: str, kpis: Mapping[str, DeclaredKpi] | None = None
+) -> list[EvidenceGroup]:
+    """The groups whose items this table holds: built-in KPIs by KPI_TABLE, declared rates
+    by their own table."""
+    declared = declared_rates(kpis or {}, table)
+    return [g for g in groups if KPI_TABLE.get(g.kpi) == table or g.kpi in declared]
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from extract.readonly import (
     folders_read,
     limit_duckdb,
 )
-from scorecard.config import TableSource
+from scorecard.config import Config, TableSource
 from scorecard.errors import ConfigError, SourceError
 from scorecard.schema import ID_COLUMN
 from scorecard.urls import parse_url, redact_url
@@ -661,3 +661,16 @@ def _has_key(connection: Connection, table_name: str, schema: str | None, wanted
         list(i["column_names"]) for i in inspector.get_indexes(table_name, schema) if i["unique"]
     ]
     return any([str(column).lower() for column in key] == [wanted.lower()] for key in keys)
+
+
+def source_engine(database_url: str, config: Config) -> Engine:
+    """The engine the run reads through: read-only, with the config's timeout and limits."""
+    return open_engine(
+        database_url,
+        config.database.statement_timeout_seconds,
+        read_only=True,
+        source_queries=[s.query for s in config.source.values() if s and s.query],
+        duckdb_memory_mb=config.database.duckdb_memory_mb,
+        bigquery_maximum_bytes_billed=config.database.bigquery_maximum_bytes_billed,
+        time_travel=config.database.time_travel,
+    )

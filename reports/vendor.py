@@ -8,7 +8,7 @@ as an anonymous range) and anything from the in-house cost model.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -151,9 +151,14 @@ def dimension_views(
 
 
 def kpi_text(kpi: Kpi, value: float | None) -> str:
-    """A declared KPI's figure: a rate as a percentage, a mean with its unit."""
+    """A KPI's figure as the reports write it: a rate as a percentage, the cost ratio as
+    "0.85×", hours as hours, any other mean with its unit."""
     if kpi.is_rate:
         return pct(value)
+    if kpi.kind == "ratio":
+        return ratio_text(value)
+    if kpi.unit == "hours":
+        return hours(value)
     return DASH if value is None else f"{value:,.1f} {kpi.unit}".rstrip()
 
 
@@ -487,6 +492,7 @@ def build_vendor(
                 previous,
                 [d for d in catalogue(config).dimensions if internal or d != "cost"],
                 catalogue(config).weights(config),
+                {k.name: k.title for k in catalogue(config).declared},
             ),
             "change_class": change_class(row["composite_change_significant"]),
             "change_note": composite_change_note(
@@ -613,12 +619,14 @@ def why_moved(
     previous: dict[str, Any] | None,
     dimensions: Sequence[str],
     weights: dict[str, float],
+    titles: Mapping[str, str] | None = None,
 ) -> str:
     """The composite's change as shown, split into whole points per dimension that add up to it.
 
     A dimension scored in one period only is named so: "+3 responsiveness (new)",
     "-2 cost (not scored now)". Empty when there is no change to split.
     """
+    titles = titles or {}
     shown_change = composite_change(row, previous)
     if previous is None or shown_change is None:
         return ""
@@ -637,7 +645,7 @@ def why_moved(
         came = previous[f"{d}_score"] is None
         went = row[f"{d}_score"] is None
         note = " (new)" if came else " (not scored now)" if went else ""
-        named.append(f"{shares[d]:+d} {WHY_TITLE.get(d, d)}{note}")
+        named.append(f"{shares[d]:+d} {WHY_TITLE.get(d) or titles.get(d, d)}{note}")
     return ", ".join(named)
 
 
@@ -655,20 +663,11 @@ def facing_table(table: pl.DataFrame, config: Config, labels: Sequence[str]) -> 
     return facing
 
 
-KPI_CHANGES = [
-    ("accuracy", "Accuracy", "rate"),
-    ("on_time_rate", "On-time rate", "rate"),
-    ("response_within_target_rate", "Responses within target", "rate"),
-    ("rework_rate", "Rework rate", "rate"),
-    ("cost_ratio", "Cost ratio", "ratio"),
-    ("mean_turnaround_hours", "Mean turnaround", "hours"),
-]
-
-
 def _what_changed(
     row: dict[str, Any], previous: dict[str, Any] | None, kpis: Catalogue = BUILT_IN_CATALOGUE
 ) -> list[dict[str, Any]]:
-    """Each KPI that moved at the precision shown, with whether the move is likely real.
+    """Each KPI of the catalogue (built-in and declared) that moved at the precision shown,
+    with whether the move is likely real.
 
     Rates carry the two-proportion test of the score table: a real change is
     named improving or slipping; the rest is marked as within noise and greyed.
@@ -676,34 +675,30 @@ def _what_changed(
     if previous is None:
         return []
     notes = []
-    declared = [(k.name, k.title, "rate" if k.is_rate else "mean") for k in kpis.declared]
-    for column, title, kind in [*KPI_CHANGES, *declared]:
-        now, before = row[column], previous[column]
+    for kpi in kpis.kpis:
+        column = kpi.name
+        now, before = row.get(column), previous.get(column)
         if now is None or before is None:
             continue
+        was, is_now = kpi_text(kpi, before), kpi_text(kpi, now)
         # Only what moved at the precision shown: "-0.0 pts" is noise.
-        if kind == "rate" and pct(before) != pct(now):
+        if was == is_now:
+            continue
+        if kpi.is_rate:
             points = (now - before) * 100
             # A change that rounds to 0.0 still moved the shown rate: give it one more digit.
             shown = f"{points:+.1f}" if round(points, 1) != 0 else f"{points:+.2f}"
-            text = f"{title}: {pct(before)} → {pct(now)} ({shown} pts)"
-        elif kind == "ratio" and ratio_text(before) != ratio_text(now):
-            text = f"{title}: {ratio_text(before)} → {ratio_text(now)}"
-        elif kind == "hours" and hours(before) != hours(now):
-            text = f"{title}: {hours(before)} → {hours(now)}"
-        elif kind == "mean" and kpi_text(kpis[column], before) != kpi_text(kpis[column], now):
-            text = f"{title}: {kpi_text(kpis[column], before)} → {kpi_text(kpis[column], now)}"
+            text = f"{kpi.title}: {was} → {is_now} ({shown} pts)"
         else:
-            continue
-        significant = row.get(f"{column}_change_significant") if kpis[column].is_rate else None
+            text = f"{kpi.title}: {was} → {is_now}"
+        significant = row.get(f"{column}_change_significant") if kpi.is_rate else None
         z = row.get(f"{column}_change_z")
         if significant:
-            # Rework is the one rate where higher is worse.
-            better = (now < before) if column == "rework_rate" else (now > before)
+            better = (now > before) if kpi.higher_is_better else (now < before)
             verdict = f"{'improving' if better else 'slipping'}: a real change (z = {z:+.1f})"
         elif significant is False:
             verdict = f"within noise (z = {z:+.1f})"
-        elif kind == "ratio":
+        elif kpi.kind == "ratio":
             verdict = "from invoices, not a sample: not tested"
         else:
             verdict = "not tested"

@@ -5,11 +5,10 @@ rows of evidence.csv from what the extract stage read for them (`evidence_table`
 each item with why it failed, bounded per group with a "more" row.
 
 Declared KPIs (contract section 10): a declared rate's failed trials carry the
-reason `not_success`. The extract stage lists items for the built-in KPIs of
-`extract.evidence.KPI_TABLE`; a declared KPI joins by adding its table there and
-its failing test to the query of its table (its group then gets rows here by
-the `REASONS` rule `not_success`). Until then a level on a declared KPI has no
-evidence rows and its count is null (not measured), never 0.
+reason `not_success`. The extract stage reads them in the same query as its table's
+other evidence, as a column per declared rate holding the month each failed trial
+counts in (`extract.evidence.declared_column`). A declared mean lists nothing yet:
+its level's count is null (not listed), never 0.
 """
 
 from __future__ import annotations
@@ -20,7 +19,13 @@ from collections.abc import Sequence
 import polars as pl
 
 from extract.activity import Activity
-from extract.evidence import ALL_PROCESSES, KPI_TABLE, EvidenceGroup, EvidenceRows
+from extract.evidence import (
+    ALL_PROCESSES,
+    DECLARED_PREFIX,
+    KPI_TABLE,
+    EvidenceGroup,
+    EvidenceRows,
+)
 from scorecard.config import Config
 from scoring.credits import DUE, PENDING, ServiceCredits, run_credits
 from scoring.periods import Period
@@ -159,6 +164,40 @@ def request_reasons(rows: pl.DataFrame, groups: pl.DataFrame) -> pl.DataFrame:
     ).filter(pl.col("reason").is_not_null())  # fmt: skip
 
 
+def declared_reasons(rows: pl.DataFrame, groups: pl.DataFrame, table: str) -> pl.DataFrame:
+    """A declared rate's failed trials behind each of its groups: reason `not_success`, in the
+    month the trial counts in (its `declared_<name>` column)."""
+    parts = []
+    for column in (c for c in rows.columns if c.startswith(DECLARED_PREFIX)):
+        name = column.removeprefix(DECLARED_PREFIX)
+        matched = _matched(rows, groups, [name]).filter(pl.col("month") == pl.col(column))
+        parts.append(
+            matched.select(
+                "month",
+                "vendor_id",
+                "service_level",
+                "kpi",
+                pl.col("g_process").alias("process"),
+                pl.lit(table).alias("table"),
+                "item_id",
+                pl.lit("not_success").alias("reason"),
+                pl.lit(None, pl.Float64).alias("value"),
+            )
+        )
+    return pl.concat(parts) if parts else pl.DataFrame(schema=EVIDENCE_SCHEMA)
+
+
+def listed_kpis(read: EvidenceRows) -> list[str]:
+    """The KPIs whose items are listed: the built-in ones and each declared rate asked for."""
+    declared = [
+        c.removeprefix(DECLARED_PREFIX)
+        for frame in (read.work_items, read.requests)
+        for c in frame.columns
+        if c.startswith(DECLARED_PREFIX)
+    ]
+    return [*KPI_TABLE, *declared]
+
+
 def bounded(rows: pl.DataFrame, max_items: int) -> pl.DataFrame:
     """At most max_items rows per vendor x level x month, smallest IDs first, then a "more" row
     (item_id empty) whose value is how many were left out."""
@@ -183,12 +222,14 @@ def bounded(rows: pl.DataFrame, max_items: int) -> pl.DataFrame:
 def evidence_rows(read: EvidenceRows) -> pl.DataFrame:
     """Every item behind every group, unbounded, with its reason and value."""
     groups = _groups_frame(read.groups)
-    return (
-        pl.concat(
-            [work_item_reasons(read.work_items, groups), request_reasons(read.requests, groups)]
-        )
-        .cast(EVIDENCE_SCHEMA)  # type: ignore[arg-type]
-        .select(EVIDENCE_COLUMNS)
+    parts = [
+        work_item_reasons(read.work_items, groups),
+        request_reasons(read.requests, groups),
+        declared_reasons(read.work_items, groups, "work_items"),
+        declared_reasons(read.requests, groups, "requests"),
+    ]
+    return pl.concat(
+        [part.select(EVIDENCE_COLUMNS).cast(EVIDENCE_SCHEMA) for part in parts]  # type: ignore[arg-type]
     )
 
 
@@ -196,7 +237,7 @@ def evidence_counts(read: EvidenceRows, rows: pl.DataFrame) -> pl.DataFrame:
     """How many items stand behind each group (0 when none); null for a KPI not listed yet."""
     counted = rows.group_by("month", "vendor_id", "service_level").agg(pl.len().alias("items"))
     groups = _groups_frame(read.groups).select("month", "vendor_id", "service_level", "kpi")
-    listed = pl.col("kpi").is_in(list(KPI_TABLE))
+    listed = pl.col("kpi").is_in(listed_kpis(read))
     return (
         groups.join(counted, on=["month", "vendor_id", "service_level"], how="left")
         .with_columns(pl.when(listed).then(pl.col("items").fill_null(0)).alias("items"))

@@ -148,12 +148,24 @@ def text_logs(monkeypatch):
 from tests.spark_server import spark_cluster_server, spark_server, spark_url  # noqa: E402, F401
 
 
-@pytest.fixture(autouse=True)
-def _no_stale_data_gate(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture(scope="session", autouse=True)
+def _no_stale_data_gate_for_the_session() -> Iterator[None]:
     """Most tests score fixed, months-old rows: the stale-data gate (run.max_data_age_hours,
-    default 72 h) is off for them, through the environment so subprocesses see it too. A test
-    marked `stale_gate` runs with the real default."""
-    if request.node.get_closest_marker("stale_gate") is None:
-        monkeypatch.setenv("SCORECARD_MAX_DATA_AGE_HOURS", "0")
+    default 72 h) is off for them, through the environment so subprocesses see it too, and
+    for the whole session, so module-scoped fixtures that run the job see it as well."""
+    before = os.environ.get("SCORECARD_MAX_DATA_AGE_HOURS")
+    os.environ["SCORECARD_MAX_DATA_AGE_HOURS"] = "0"
+    yield
+    if before is None:
+        os.environ.pop("SCORECARD_MAX_DATA_AGE_HOURS", None)
     else:
+        os.environ["SCORECARD_MAX_DATA_AGE_HOURS"] = before
+
+
+@pytest.fixture(autouse=True)
+def _stale_data_gate_when_marked(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A test marked `stale_gate` runs with the real default (72 h)."""
+    if request.node.get_closest_marker("stale_gate") is not None:
         monkeypatch.delenv("SCORECARD_MAX_DATA_AGE_HOURS", raising=False)

@@ -47,6 +47,8 @@ CONFIG = """
 history_periods = 0
 
 [email]
+# The email's content is under test, not the cadence: a message tonight, mid-quarter.
+send = "nightly"
 portfolio_recipients = ["finance@example.com"]
 
 [contracts."A"]

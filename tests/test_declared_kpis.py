@@ -484,3 +484,56 @@ def test_a_declared_kpi_the_extract_did_not_sum_is_not_measured(sqlite_url):
     support = _row(table, "support")
     assert support["csat_top2"] is None and support["csat_top2_score"] is None
     assert support["work_items_completed"] == 4
+
+
+def test_a_declared_rates_missed_level_lists_its_failed_trials_as_not_success(
+    any_database_url, tmp_path
+):
+    """Contract section 12: the rows of a declared rate's missed month are exactly its trials
+    that did not succeed, counted in the month its counted_when says (completed or due)."""
+    import scorecard
+
+    url = any_database_url
+    _load(url)
+    due_contact = {
+        "kind": "rate", "counted_when": "due",
+        "trial": {"column": "contacts", "not_null": True},
+        "success": {"column": "contacts", "equals": 1}, "floor": 0.2, "target": 0.8,
+    }  # fmt: skip
+    levels = [
+        {"name": "Satisfaction", "process": "ALL", "kpi": "csat_top2", "minimum": 0.8,
+         "allocation_pct": 40},
+        {"name": "One contact", "process": "ALL", "kpi": "first_contact_resolution",
+         "minimum": 0.9, "allocation_pct": 30},
+        {"name": "Due in one contact", "process": "ALL", "kpi": "due_contact", "minimum": 0.9,
+         "allocation_pct": 30},
+    ]  # fmt: skip
+    config = _config(
+        _kpis(due_contact=due_contact),
+        contracts={"A": {"at_risk_pct": 0.1, "service_levels": levels}},
+        run={"period": "month", "history_periods": 1, "output_dir": str(tmp_path / "out"),
+             "formats": ["csv"]},
+    )  # fmt: skip
+    result = scorecard.run(config, database_url=url, as_of=dt.date(2026, 7, 31))
+    assert result.exit_code == 0, result.problems
+    folder = tmp_path / "out" / "2026-07-31"
+    evidence = pl.read_csv(folder / "evidence.csv", infer_schema=False)
+    july = evidence.filter(pl.col("month") == "2026-07")
+    listed = {
+        level: sorted(rows.get_column("item_id").to_list())
+        for (level,), rows in july.group_by("service_level")
+    }
+    # csat: trials w1 (5), w2 (3), w6 (4): w2 failed. Contacts: w2 (2 contacts) failed of five.
+    # Due in July (w1 one contact, w5 three, still open): w5 failed.
+    assert listed == {"Satisfaction": ["w2"], "One contact": ["w2"], "Due in one contact": ["w5"]}
+    assert set(july.get_column("reason")) == {"not_success"}
+    assert set(july.get_column("table")) == {"work_items"}
+    # Reconciled with the month's own numerator and denominator in service_credits.csv.
+    scores = pl.read_csv(folder / "scores.csv", infer_schema=False).filter(
+        (pl.col("period") == "2026-07") & (pl.col("process") == "ALL")
+    )
+    row = scores.row(0, named=True)
+    for level, name in (("Satisfaction", "csat_top2"), ("One contact", "first_contact_resolution"),
+                        ("Due in one contact", "due_contact")):  # fmt: skip
+        failed = int(row[f"{name}_denominator"]) - int(row[f"{name}_numerator"])
+        assert len(listed[level]) == failed, level

@@ -185,7 +185,7 @@ def test_declared_kpis_are_on_the_scorecards_and_in_the_pack_as_in_scores_csv(ru
             assert f"{float(manila[f'{name}_score']):.0f}" in text
             assert title in pack and value in pack, name
     # A vendor that measures none of them shows none of them.
-    payroll = _text(run_dir / "vendors" / "wisla-payroll-services-sp-z-o-o.pdf")
+    payroll = _text(run_dir / "vendors" / "wisla-payroll-services-sp-z-o-o_v-pl-waw.pdf")
     assert "Satisfied customers" not in payroll
 
 
