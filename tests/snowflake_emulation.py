@@ -34,9 +34,32 @@ SETTINGS_NOT_EMULATED = [
 def _load(rows: dict[str, list[dict[str, object]]]) -> None:
     """The canonical tables created through snowflake-sqlalchemy, and their rows inserted a
     thousand to a statement (the emulation parses each statement: one per row took minutes)."""
-    from sqlalchemy import Column, MetaData, Table, create_engine, insert
+    from sqlalchemy import (
+        Boolean,
+        Column,
+        Float,
+        Integer,
+        MetaData,
+        String,
+        Table,
+        create_engine,
+        insert,
+    )
 
     from scorecard.schema import TABLES
+
+    def extra_columns(name: str, canonical: set[str]) -> list[Column[object]]:
+        """Columns beyond the canonical ones (the demo's contact-centre extras), typed by
+        their first value."""
+        first = {
+            k: v for row in reversed(rows.get(name, [])) for k, v in row.items() if v is not None
+        }
+        kinds = {bool: Boolean, int: Integer, float: Float}
+        return [
+            Column(k, kinds.get(type(v), String)())
+            for k, v in sorted(first.items())
+            if k not in canonical
+        ]
 
     engine = create_engine(SNOWFLAKE_URL)
     metadata = MetaData()
@@ -44,7 +67,7 @@ def _load(rows: dict[str, list[dict[str, object]]]) -> None:
     tables = {
         name: Table(name, metadata, *[
             Column(c.name, c.type, primary_key=c.primary_key) for c in table.columns
-        ])
+        ], *extra_columns(name, {c.name for c in table.columns}))
         for name, table in TABLES.items()
     }  # fmt: skip
     metadata.create_all(engine)
