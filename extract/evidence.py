@@ -35,6 +35,7 @@ from extract.summaries import (
     _rule_column,
     _with_duplicates,
     condition_sql,
+    response_terms,
     rows_read,
 )
 from extract.validate import request_sql_rules, work_item_sql_rules
@@ -269,24 +270,11 @@ def request_evidence_query(
     items; a request's trial counts in the month it was opened)."""
     declared = declared or {}
     c: dict[str, ColumnElement[Any]] = dict(source.c.items())
-    opened, responded, priority = c["opened_at"], c["first_response_at"], c["priority"]
+    opened, responded = c["opened_at"], c["first_response_at"]
     in_window = rows_read("requests", source.c, window)
     joined, duplicated = _with_duplicates(source, "request_id", in_window, repeated)
     rules = request_sql_rules(c, duplicated, parsed)
-    targets = list(target_hours.items())
-    answered = responded < at(window.cutoff)
-    response_ms = milliseconds_between(opened, responded)
-    target_ms = case(
-        *[(priority == name, round(hours * MILLISECONDS_PER_HOUR)) for name, hours in targets],
-        else_=None,
-    )
-    latest_opening = case(
-        *[
-            (priority == name, at(window.cutoff - dt.timedelta(hours=hours)))
-            for name, hours in targets
-        ],
-        else_=None,
-    )
+    answered, response_ms, target_ms, latest_opening = response_terms(c, window, target_hours)
     unanswered = or_(responded.is_(None), responded >= at(window.cutoff))
     raw = []
     for group, spans in _merged(window, groups):

@@ -602,6 +602,31 @@ def _floating(kpis: Mapping[str, DeclaredKpi]) -> list[str]:
     return [numerator_column(name) for name, kpi in kpis.items() if kpi.kind == "mean"]
 
 
+def response_terms(
+    c: Mapping[str, ColumnElement[Any]], window: Window, target_hours: Mapping[str, float]
+) -> tuple[ColumnElement[bool], ColumnElement[Any], ColumnElement[Any], ColumnElement[Any]]:
+    """A request's answered flag, response time, and its priority's target (as a duration and
+    as the latest opening time whose target has passed by the cutoff), shared by the sums
+    and the evidence so the two always agree. A response after the cutoff has not happened
+    yet; an unknown priority gets NULL targets (that row is rejected anyway)."""
+    opened, responded, priority = c["opened_at"], c["first_response_at"], c["priority"]
+    targets = list(target_hours.items())
+    answered = responded < at(window.cutoff)
+    response_ms = milliseconds_between(opened, responded)
+    target_ms = case(
+        *[(priority == name, round(hours * MILLISECONDS_PER_HOUR)) for name, hours in targets],
+        else_=None,
+    )
+    latest_opening = case(
+        *[
+            (priority == name, at(window.cutoff - dt.timedelta(hours=hours)))
+            for name, hours in targets
+        ],
+        else_=None,
+    )
+    return answered, response_ms, target_ms, latest_opening
+
+
 def request_days_query(
     source: Subquery,
     window: Window,
@@ -615,27 +640,11 @@ def request_days_query(
     """One row per vendor, process, rule and day opened (fence: SQLite, see `fenced`)."""
     kpis = kpis or {}
     c: dict[str, ColumnElement[Any]] = dict(source.c.items())
-    opened, responded, priority = c["opened_at"], c["first_response_at"], c["priority"]
+    opened = c["opened_at"]
     in_window = rows_read("requests", source.c, window)
     joined, duplicated = _with_duplicates(source, "request_id", in_window, repeated)
     rules = request_sql_rules(c, duplicated, parsed)
-    targets = list(target_hours.items())
-    # A response after the cutoff has not happened yet.
-    answered = responded < at(window.cutoff)
-    response_ms = milliseconds_between(opened, responded)
-    # The priority's target, as a duration and as the latest opening time whose target
-    # has passed by the cutoff. An unknown priority gets NULL: that row is rejected anyway.
-    target_ms = case(
-        *[(priority == name, round(hours * MILLISECONDS_PER_HOUR)) for name, hours in targets],
-        else_=None,
-    )
-    latest_opening = case(
-        *[
-            (priority == name, at(window.cutoff - dt.timedelta(hours=hours)))
-            for name, hours in targets
-        ],
-        else_=None,
-    )
+    answered, response_ms, target_ms, latest_opening = response_terms(c, window, target_hours)
     within_target = and_(answered, response_ms <= target_ms)
     # Unanswered and still inside its target at the cutoff: left out of the denominator.
     # A target ending exactly at the cutoff has not passed, as a response at the cutoff has
