@@ -50,6 +50,8 @@ class Kpi:
     """What its trials are called in the reports ("checked units", "requests due")."""
     counted_on_completion: bool = True
     """Its rows count in the period they were completed in (declared: counted_when)."""
+    median: str | None = None
+    """A mean's median: its column in scores.csv, shown beside the mean; not scored."""
 
     @property
     def successes(self) -> pl.Expr:
@@ -79,7 +81,7 @@ BUILT_IN: tuple[Kpi, ...] = (
     Kpi("on_time_rate", "On time", "rate", True, "items_on_time", "items_due", "%",
         "work_items", "speed", sample="items due"),
     Kpi("mean_turnaround_hours", "Mean turnaround", "mean", False, "turnaround_hours_total",
-        "work_items_completed", "hours", "work_items"),
+        "work_items_completed", "hours", "work_items", median="median_turnaround_hours"),
     Kpi("response_within_target_rate", "Responses within target", "rate", True,
         "requests_within_target", "requests_target_due", "%", "requests", "responsiveness",
         sample="requests due"),

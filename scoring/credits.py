@@ -170,8 +170,7 @@ def uncapped_credit(met: bool | None, allocation_pct: float, at_risk: float) -> 
 def _exact_amounts(frame: pl.DataFrame) -> pl.DataFrame:
     """Each row's at-risk amount, then its uncapped credit, each exact and rounded once."""
     at_risk = [
-        at_risk_amount(fees, pct)
-        for fees, pct in frame.select("fees", "at_risk_pct").iter_rows()
+        at_risk_amount(fees, pct) for fees, pct in frame.select("fees", "at_risk_pct").iter_rows()
     ]
     credit = [
         uncapped_credit(met, allocation, amount)
