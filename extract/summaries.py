@@ -675,8 +675,14 @@ def _ranked(classified: Subquery) -> tuple[Subquery, dict[str, ColumnElement[Any
                 func.row_number()
                 .over(partition_by=[*by, _when(condition, k.median_period)], order_by=order)
                 .label(f"_{name}_number"),
+                # Over the same window as the number, whole (ROWS UNBOUNDED both ways), so
+                # the engine sorts the rows once for both.
                 func.count()
-                .over(partition_by=[*by, _when(condition, k.median_period)])
+                .over(
+                    partition_by=[*by, _when(condition, k.median_period)],
+                    order_by=order,
+                    rows=(None, None),
+                )
                 .label(f"_{name}_items"),
             )
         ],
