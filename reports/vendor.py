@@ -94,6 +94,17 @@ def _interval(row: dict[str, Any], dimension: str) -> tuple[str, int]:
     return f"{bounds[0] * 100:.1f}–{bounds[1] * 100:.1f} %", trials
 
 
+def _computed(kpi: Kpi, row: dict[str, Any], currency: str) -> str:
+    """How a built-in dimension's KPI is computed, with this row's figures."""
+    if kpi.kind == "ratio":
+        return (
+            f"TCO {money(row['tco_per_unit'], currency, 2)} / in-house "
+            f"{money(row['in_house_cost_per_unit'], currency, 2)} per unit"
+        )
+    share = f"{num(row[kpi.numerator])} {kpi.counts} / {num(row[kpi.denominator])} {kpi.sample}"
+    return f"1 − {share}" if kpi.complement else share
+
+
 def dimension_views(
     row: dict[str, Any],
     history: Sequence[dict[str, Any] | None],
@@ -103,18 +114,6 @@ def dimension_views(
 ) -> list[DimensionView]:
     bands = config.scoring.bands
     currency = config.currency.base
-    inputs = {
-        "accuracy": f"1 − {num(row['defects'])} defects / {num(row['qa_checked_units'])} checked units",
-        "speed": f"{num(row['items_on_time'])} on time / {num(row['items_due'])} items due",
-        "cost": (
-            f"TCO {money(row['tco_per_unit'], currency, 2)} / in-house "
-            f"{money(row['in_house_cost_per_unit'], currency, 2)} per unit"
-        ),
-        "responsiveness": (
-            f"{num(row['requests_within_target'])} answered in target / "
-            f"{num(row['requests_target_due'])} requests due"
-        ),
-    }
     views = []
     for d in DIMENSIONS:
         kpi = DIMENSION_KPI[d]
@@ -132,7 +131,7 @@ def dimension_views(
                 small_sample=score_value is not None and trials < config.reports.min_sample_items,
                 score=score(score_value),
                 score_value=score_value,
-                inputs=inputs[d],
+                inputs=_computed(BUILT_IN_CATALOGUE.dimensions[d], row, currency),
                 target=fmt(getattr(bands, d).target),
                 in_house="1.00×" if d == "cost" else pct(baseline.get(kpi)),
                 trend=[score(h[f"{d}_score"]) if h else DASH for h in history],
@@ -467,7 +466,9 @@ def build_vendor(
         "Composite": [h["composite_score"] if h else None for h in history]
     }
     for d in shown:
-        series[BUILT_IN_CATALOGUE.dimensions[d].heading] = [h[f"{d}_score"] if h else None for h in history]
+        series[BUILT_IN_CATALOGUE.dimensions[d].heading] = [
+            h[f"{d}_score"] if h else None for h in history
+        ]
     small = trend_small_samples(history, shown, config.reports.min_sample_items)
     # The declared KPIs this vendor is measured on have their line too (a rate's small
     # samples hollow, as the built-in rates').

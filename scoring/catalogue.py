@@ -57,6 +57,8 @@ class Kpi:
     """Its column head where many columns share a page ("On time"); "": title."""
     why: str = ""
     """How the line under the headline names it: "-8 on time, -2 accuracy"; "": title."""
+    counts: str = ""
+    """What its numerator counts, in "how it is computed": "3 on time / 4 items due"."""
     behind: str = ""
     """What the items behind a missed level are, after their count: "14 late"."""
 
@@ -100,17 +102,19 @@ class Kpi:
 BUILT_IN: tuple[Kpi, ...] = (
     Kpi("accuracy", "Accuracy", "rate", True, "defects", "qa_checked_units", "%",
         "work_items", "accuracy", complement=True, sample="checked units",
-        why="accuracy", behind="with defects"),
+        why="accuracy", counts="defects", behind="with defects"),
     Kpi("rework_rate", "Rework rate", "rate", False, "reworked_items", "work_items_completed",
         "%", "work_items", sample="items completed", behind="reworked"),
     Kpi("on_time_rate", "On time", "rate", True, "items_on_time", "items_due", "%",
-        "work_items", "speed", sample="items due", counted_when="due", dimension_title="Speed (on time)", why="on time", behind="late"),
+        "work_items", "speed", sample="items due", counted_when="due",
+        dimension_title="Speed (on time)", why="on time", counts="on time", behind="late"),
     Kpi("mean_turnaround_hours", "Mean turnaround", "mean", False, "turnaround_hours_total",
         "work_items_completed", "hours", "work_items", behind="over the maximum"),
     Kpi("response_within_target_rate", "Responses within target", "rate", True,
         "requests_within_target", "requests_target_due", "%", "requests", "responsiveness",
         sample="requests due", counted_when="opened", dimension_title="Responsiveness",
-        short="Response", why="responsiveness", behind="outside target"),
+        short="Response", why="responsiveness", counts="answered in target",
+        behind="outside target"),
     Kpi("mean_first_response_hours", "Mean first response", "mean", False,
         "response_hours_total", "requests_answered", "hours", "requests",
         counted_when="opened", behind="over the maximum"),

@@ -9,7 +9,6 @@ import datetime as dt
 import html
 import re
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import create_engine, text
 
@@ -183,15 +182,15 @@ def test_a_declared_rate_of_requests_gets_a_control_chart_by_the_month_opened(sq
     config = make_config(kpis=kpis)
     assert list(charted_rates(catalogue(config))) == ["urgent_answered"]
     periods = periods_for(AS_OF, "month", 3)
-    charts = control_charts_by_vendor(extracted_from(sqlite_url, periods, config), catalogue(config))
+    charts = control_charts_by_vendor(
+        extracted_from(sqlite_url, periods, config), catalogue(config)
+    )
     chart = next(c for c in charts["A"] if c.measure == "urgent_answered")
     assert chart.title == "Urgent requests answered"
     assert chart.months == ["2026-05", "2026-06", "2026-07"]
     assert chart.trials == [3, 2, 3]
     assert chart.rates == [2 / 3, 1 / 2, 1.0]
     assert chart.centre == 6 / 8
-
-
 
 
 def test_a_declared_kpi_is_named_and_its_missed_items_described_by_the_catalogue():
