@@ -217,3 +217,40 @@ def test_a_declared_kpi_is_named_and_its_missed_items_described_by_the_catalogue
     assert (speed.heading, speed.column_head, speed.why_name) == (
         "Speed (on time)", "On time", "on time",
     )  # fmt: skip
+
+
+def test_a_special_cause_in_a_declared_rate_is_a_night_s_signal(sqlite_url, tmp_path):
+    """The night's alerts read the charts the reports draw: a declared rate of requests whose
+    last month falls below its lower limit is in the ledger's signals (it was not: the night
+    charted the built-in rates only, so this alert could never be sent)."""
+    import json
+
+    import scorecard
+
+    # Urgent requests: 20 a month, all answered from February to June; 2 of 20 in July.
+    requests = [
+        request(f"r{month}-{n}", "A", "urgent", f"2026-{month:02d}-10 09:00",
+                f"2026-{month:02d}-10 10:00" if month < 7 or n < 2 else None)
+        for month in range(2, 8)
+        for n in range(20)
+    ]  # fmt: skip
+    load(sqlite_url, {**ROWS, "requests": requests})
+    kpis = {
+        "urgent_answered": {
+            "title": "Urgent requests answered", "table": "requests", "kind": "rate",
+            "trial": {"column": "priority", "in": ["urgent"]},
+            "success": {"column": "first_response_at", "not_null": True},
+            "floor": 0.5, "target": 1.0,
+        },
+    }  # fmt: skip
+    out = tmp_path / "out"
+    config = make_config(
+        kpis=kpis,
+        run={"period": "month", "history_periods": 5, "output_dir": str(out),
+             "formats": ["csv"]},
+    )  # fmt: skip
+    result = scorecard.run(config, database_url=sqlite_url, as_of=AS_OF)
+    assert result.exit_code == 0, result.problems
+    lines = [json.loads(line) for line in (out / "ledger.jsonl").read_text().splitlines()]
+    signals = lines[-1]["signals"]
+    assert [s for s in signals.get("A", []) if s.startswith("urgent_answered|outside|2026-07")]
