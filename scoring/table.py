@@ -664,8 +664,9 @@ def score_table(data: Activity, periods: Sequence[Period], config: Config) -> pl
 def rounded(table: pl.DataFrame, kpis: dict[str, DeclaredKpi] | None = None) -> pl.DataFrame:
     """Fix the precision once, so every output and report shows the same figures."""
     kpis = kpis or {}
-    rates = ["accuracy", "rework_rate", "on_time_rate", "response_within_target_rate"]
-    hours = ["mean_turnaround_hours", "mean_first_response_hours", *MEDIAN_COLUMNS]
+    rates = [kpi.name for kpi in BUILT_IN_CATALOGUE.rates]
+    hours = [kpi.name for kpi in BUILT_IN_CATALOGUE.kpis if kpi.unit == "hours"]
+    hours += [kpi.median for kpi in BUILT_IN_CATALOGUE.kpis if kpi.median is not None]
     declared = [*kpis, *[f"{n}_numerator" for n, kpi in kpis.items() if kpi.kind == "mean"]]
     # Money was written exactly by `exact_costs`; scores (declared ones too) by `_scores`,
     # before the standing.
