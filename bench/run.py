@@ -49,6 +49,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -823,11 +824,13 @@ def _parquet_copy(duckdb_path: Path, folder: Path) -> None:
     try:
         connection.execute("SET TimeZone = 'UTC'")
         for name, table in TABLES.items():
+            times = {c.name for c in table.columns if c.type.__class__.__name__ == "DateTime"}
+            # Every column the world has: the canonical ones and those beyond them (the demo's
+            # csat and contacts, which the example config's declared KPIs read).
+            present = [row[0] for row in connection.execute(f"DESCRIBE {name}").fetchall()]
             columns = ", ".join(
-                f"CAST({c.name} AS TIMESTAMPTZ) AS {c.name}"
-                if c.type.__class__.__name__ == "DateTime"
-                else c.name
-                for c in table.columns
+                f"CAST({column} AS TIMESTAMPTZ) AS {column}" if column in times else column
+                for column in present
             )
             (folder / name).mkdir(parents=True)
             target = folder / name / "part-0.parquet"
@@ -873,11 +876,16 @@ def spark_bench_engines(value: str | None) -> tuple[str, ...]:
 
 
 def spark_side_by_side(
-    sizes: list[int], postgresql: str, chosen: tuple[str, ...] = SPARK_BENCH_ENGINES
+    sizes: list[int],
+    postgresql: str,
+    chosen: tuple[str, ...] = SPARK_BENCH_ENGINES,
+    after_each_size: Callable[[list[str]], None] | None = None,
 ) -> list[str]:
     """The same world on DuckDB, PostgreSQL and Spark SQL (local mode and a two-worker
     cluster, Parquet), each against its own GROUP BY: what running where the data already
-    is costs on each engine. `chosen`: which of SPARK_BENCH_ENGINES to measure."""
+    is costs on each engine. `chosen`: which of SPARK_BENCH_ENGINES to measure;
+    `after_each_size` gets the results so far after each size (a long run interrupted keeps
+    the sizes it finished)."""
     sys.path.insert(0, str(ROOT))  # the Thrift server starter of the tests
     from tests.spark_server import spark_submit, standalone_cluster, thrift_server
 
@@ -887,7 +895,63 @@ def spark_side_by_side(
     cluster_startup: list[float] = []
     failed: list[str] = []
     loads = [os.getloadavg()[0]]  # 1-minute load average, before and after each engine
+    finished: list[int] = []
     began = time.perf_counter()
+
+    def report() -> list[str]:
+        table = [
+            "| work items | engine | scorecard: stage | process | peak RSS | floor: GROUP BY "
+            "| scorecard ÷ floor |",
+            "|---:|---|---:|---:|---:|---:|---:|",
+        ]
+        for rows, kind, ours, floor_run in sorted(rows_out, key=lambda row: row[0]):
+            ratio = (ours.stage_seconds or 0) / (floor_run.stage_seconds or 1)
+            table.append(
+                f"| {rows:,} | {kind} | {ours.stage_seconds:.2f} s | {ours.seconds:.2f} s | "
+                f"{ours.peak_rss_mib:.0f} MiB | {floor_run.stage_seconds:.2f} s | {ratio:.2f}× |"
+            )
+
+        def seconds(taken: list[float]) -> str:
+            return ", ".join(f"{s:.0f} s" for s in taken) or "not run"
+
+        not_measured = [name for name in SPARK_BENCH_ENGINES if name not in chosen]
+        unfinished = [f"{size:,}" for size in sizes[len(finished) :]]
+        return [
+            "## Engines side by side: DuckDB, PostgreSQL, Spark SQL (local mode and a 2-worker cluster)",
+            "",
+            "The same demo world (one seed) in a DuckDB file, in PostgreSQL, and as Parquet files "
+            "registered as Spark tables (`CREATE TABLE ... USING parquet LOCATION`), read by Spark's "
+            "Thrift server in local mode (`local[2]`, 2 GB driver) on this machine. *scorecard*: "
+            "`scorecard run --format csv` with the example config, best of 3 (stage = extract+score "
+            "as the run logs it; process adds Python's start-up; the Spark server is already "
+            "running). *floor*: the engine's own GROUP BY with the same sums, best of 3. Peak RSS "
+            "is the scorecard process's; Spark's JVM (the server, up to its 2 GB heap) is not in it. "
+            "The cluster: a standalone master and two one-core workers (768 MB executors) on "
+            "this same machine, its Thrift server their application (1 GB driver).",
+            "",
+            *table,
+            "",
+            *(
+                [f"Not measured (BENCH_SPARK_ENGINES): {', '.join(not_measured)}.", ""]
+                if not_measured
+                else []
+            ),
+            *([f"Failed: {'; '.join(failed)}.", ""] if failed else []),
+            *([f"Not measured yet: {', '.join(unfinished)} work items.", ""] if unfinished else []),
+            (
+                f"Starting Spark, before any query: the Thrift server in local mode "
+                f"{seconds(startup)}; the cluster (master, two workers, then its Thrift server) "
+                f"{seconds(cluster_startup)}."
+                if submit is not None
+                else "Spark not run (not chosen, or no Java or pyspark)."
+            ),
+            "",
+            f"The whole part took {(time.perf_counter() - began) / 60:.0f} min of wall time; the "
+            f"1-minute load average on the 2 cores went from {min(loads):.1f} to {max(loads):.1f} "
+            "(other work on the machine slows every figure).",
+            "",
+        ]
+
     with tempfile.TemporaryDirectory(prefix="scorecard-bench-engines-") as work_dir:
         work = Path(work_dir)
         for size in sizes:
@@ -960,56 +1024,10 @@ def spark_side_by_side(
                         f"{ours.peak_rss_mib:.0f} MiB), floor {floor_run.stage_seconds:.2f} s",
                         flush=True,
                     )
-    table = [
-        "| work items | engine | scorecard: stage | process | peak RSS | floor: GROUP BY "
-        "| scorecard ÷ floor |",
-        "|---:|---|---:|---:|---:|---:|---:|",
-    ]
-    for rows, kind, ours, floor_run in rows_out:
-        ratio = (ours.stage_seconds or 0) / (floor_run.stage_seconds or 1)
-        table.append(
-            f"| {rows:,} | {kind} | {ours.stage_seconds:.2f} s | {ours.seconds:.2f} s | "
-            f"{ours.peak_rss_mib:.0f} MiB | {floor_run.stage_seconds:.2f} s | {ratio:.2f}× |"
-        )
-
-    def seconds(taken: list[float]) -> str:
-        return ", ".join(f"{s:.0f} s" for s in taken) or "not run"
-
-    not_measured = [name for name in SPARK_BENCH_ENGINES if name not in chosen]
-    return [
-        "## Engines side by side: DuckDB, PostgreSQL, Spark SQL (local mode and a 2-worker cluster)",
-        "",
-        "The same demo world (one seed) in a DuckDB file, in PostgreSQL, and as Parquet files "
-        "registered as Spark tables (`CREATE TABLE ... USING parquet LOCATION`), read by Spark's "
-        "Thrift server in local mode (`local[2]`, 2 GB driver) on this machine. *scorecard*: "
-        "`scorecard run --format csv` with the example config, best of 3 (stage = extract+score "
-        "as the run logs it; process adds Python's start-up; the Spark server is already "
-        "running). *floor*: the engine's own GROUP BY with the same sums, best of 3. Peak RSS "
-        "is the scorecard process's; Spark's JVM (the server, up to its 2 GB heap) is not in it. "
-        "The cluster: a standalone master and two one-core workers (768 MB executors) on "
-        "this same machine, its Thrift server their application (1 GB driver).",
-        "",
-        *table,
-        "",
-        *(
-            [f"Not measured (BENCH_SPARK_ENGINES): {', '.join(not_measured)}.", ""]
-            if not_measured
-            else []
-        ),
-        *([f"Failed: {'; '.join(failed)}.", ""] if failed else []),
-        (
-            f"Starting Spark, before any query: the Thrift server in local mode "
-            f"{seconds(startup)}; the cluster (master, two workers, then its Thrift server) "
-            f"{seconds(cluster_startup)}."
-            if submit is not None
-            else "Spark not run (not chosen, or no Java or pyspark)."
-        ),
-        "",
-        f"The whole part took {(time.perf_counter() - began) / 60:.0f} min of wall time; the "
-        f"1-minute load average on the 2 cores went from {min(loads):.1f} to {max(loads):.1f} "
-        "(other work on the machine slows every figure).",
-        "",
-    ]
+            finished.append(size)
+            if after_each_size is not None:
+                after_each_size(report())
+    return report()
 
 
 def _keep_spark_logs(work: Path, size: int) -> None:
@@ -1053,26 +1071,29 @@ def main() -> None:
     ]
     load = os.getloadavg()[0]
     spark_engines = spark_bench_engines(os.environ.get("BENCH_SPARK_ENGINES"))
-    spark_lines = (
-        spark_side_by_side(
-            spark_sizes,
-            os.environ.get("BENCH_POSTGRESQL_URL", "postgresql+psycopg://root@127.0.0.1:5432/test"),
-            spark_engines,
-        )
-        if "spark" in parts
-        else []
-    )
-    if spark_lines:
+
+    def write_spark(lines: list[str]) -> None:
         # Other work on the machine slows every figure: the load says how busy it was.
         note = (
             f"Run as `BENCH_PARTS=spark BENCH_SPARK_SIZES={','.join(map(str, spark_sizes))} "
             f"BENCH_SPARK_ENGINES='{','.join(spark_engines)}' make bench`; the whole file is "
             f"written by that run. Load average {load:.1f} (1 min) when it started, "
-            f"{os.getloadavg()[0]:.1f} at the end.\n\n"
+            f"{os.getloadavg()[0]:.1f} when this was written.\n\n"
         )
-        _write_results(
-            "RESULTS-spark.md", "Spark SQL beside DuckDB and PostgreSQL", [note, *spark_lines]
+        _write_results("RESULTS-spark.md", "Spark SQL beside DuckDB and PostgreSQL", [note, *lines])
+
+    spark_lines = (
+        spark_side_by_side(
+            spark_sizes,
+            os.environ.get("BENCH_POSTGRESQL_URL", "postgresql+psycopg://root@127.0.0.1:5432/test"),
+            spark_engines,
+            after_each_size=write_spark,
         )
+        if "spark" in parts
+        else []
+    )
+    if spark_lines:
+        write_spark(spark_lines)
     postgresql_sizes = [
         int(s) for s in os.environ.get("BENCH_SIZES", "1000000,4000000,10000000").split(",")
     ]
