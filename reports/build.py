@@ -22,6 +22,7 @@ from reports.render import Renderer
 from reports.vendor import build_vendor
 from reports.view import (
     DASH,
+    day,
     DIMENSION_KPI,
     DIMENSION_TITLE,
     SOURCING_TITLE,
@@ -40,6 +41,7 @@ from reports.view import (
     score,
     signed_money,
     table_counts,
+    too_little_activity,
     unranked_reason,
     use_locale,
     vendor_slugs,
@@ -140,12 +142,15 @@ def _composite_history(table: pl.DataFrame, labels: Sequence[str]) -> dict[str, 
 
 def _ranking_row(row: dict[str, Any], previous: dict[str, Any] | None, info: dict[str, Any],
                  slug: str | None, currency: str, history: Sequence[float | None],
-                 min_items: int) -> dict[str, Any]:  # fmt: skip
+                 min_items: int, last_label: str | None = None) -> dict[str, Any]:  # fmt: skip
     from reports import charts
 
-    return {
+    early = too_little_activity(row, min_items)
+    shown = {
         "rank": "" if row["rank"] is None else str(row["rank"]),
-        "unranked": unranked_reason(row, min_items),
+        "unranked": early or unranked_reason(row, min_items),
+        "early": "",
+        "last_label": "",
         "name": row["vendor_name"],
         "vendor_id": row["vendor_id"],
         "sourcing": SOURCING_TITLE.get(row["sourcing"], row["sourcing"]),
@@ -163,6 +168,38 @@ def _ranking_row(row: dict[str, Any], previous: dict[str, Any] | None, info: dic
         "savings": signed_money(row["savings_vs_in_house"], currency),
         # No link to a scorecard this run does not render (run.scorecards).
         "href": f"vendors/{slug}.html" if slug is not None else None,
+    }
+    # The first days of a period: the last period's figures instead of this one's claims.
+    return shown | (_early_figures(previous, last_label, early) if early else {})
+
+
+def _early_figures(
+    previous: dict[str, Any] | None, last_label: str | None, early: str
+) -> dict[str, Any]:
+    """A ranking row's figures in the first days of a period (contract section 11): the last
+    period's composite and standing, named so; no change; this period's dimension scores
+    as plain figures, not coloured as standings."""
+    scored = previous is not None and previous["composite_score"] is not None
+    return {
+        "early": early,
+        "last_label": last_label if scored else "",
+        "composite": score(previous["composite_score"]) if scored and previous else DASH,
+        "standing": previous["standing"] if scored and previous else "not scored",
+        "change": DASH,
+        "change_class": "",
+        "score_values": dict.fromkeys(DIMENSIONS),
+    }
+
+
+def contract_ended(vendors: pl.DataFrame, rows: Mapping[str, dict[str, Any]], start: dt.date
+                   ) -> set[str]:  # fmt: skip
+    """The vendors whose contract ended before the current period (it starts on `start`)
+    and that have no activity in it (contract section 11): listed as "contract ended",
+    never mailed."""
+    return {
+        vendor_id
+        for vendor_id, end in vendors.select("vendor_id", "contract_end").iter_rows()
+        if end is not None and end < start and not _active(rows.get(vendor_id) or {})
     }
 
 
@@ -250,8 +287,20 @@ def build_portfolio(
     def rank_key(row: dict[str, Any]) -> tuple[int, float, str]:
         return (row["rank"] or 10**6, -(row["composite_score"] or -1), row["vendor_name"])
 
+    # A vendor whose contract ended before this period, with no activity in it, is listed as
+    # "contract ended" (not among those with no activity), and leaves the pack once no
+    # period the pack reports has its activity (contract section 11).
+    ended = contract_ended(inputs.data.vendors, current, inputs.periods[-1].start)
+    active_in = {
+        v for label in labels for v, r in _all_rows(table, label).items() if _active(r)
+    }
+    ended_rows = sorted(
+        (current[v] for v in ended if v in current and v in active_in),
+        key=lambda r: (r["vendor_name"], r["vendor_id"]),
+    )
+    current = {v: r for v, r in current.items() if v not in ended}
     # Vendors with nothing scored in any period are listed once, in not_scored, and nowhere else.
-    unscored = set(unscored_vendors(table))
+    unscored = set(unscored_vendors(table)) - ended
     listed = [r for r in current.values() if r["vendor_id"] not in unscored]
     outsourced = sorted((r for r in listed if r["sourcing"] != IN_HOUSE), key=rank_key)
     in_house = sorted((r for r in listed if r["sourcing"] == IN_HOUSE), key=rank_key)
@@ -271,7 +320,7 @@ def build_portfolio(
     def ranking_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [
             _ranking_row(r, previous.get(r["vendor_id"]), info[r["vendor_id"]], slugs.get(r["vendor_id"]),
-                         currency, history.get(r["vendor_id"], []), min_items)
+                         currency, history.get(r["vendor_id"], []), min_items, previous_label)
             for r in rows
         ]  # fmt: skip
 
@@ -293,6 +342,21 @@ def build_portfolio(
     by_standing: dict[str, list[str]] = {}
     for r in ranked_rows:
         by_standing.setdefault(r["standing"], []).append(r["vendor_name"])
+    # In the first days of a period the last period is the headline: a vendor with too little
+    # activity so far is named under its last period's standing, labelled with that period.
+    for r in outsourced:
+        last = previous.get(r["vendor_id"])
+        if (
+            lists_all  # a large pack counts the unranked, it does not name them
+            and r["rank"] is None
+            and _active(r)
+            and too_little_activity(r, min_items)
+            and last is not None
+            and last["composite_score"] is not None
+        ):
+            by_standing.setdefault(last["standing"], []).append(
+                f"{r['vendor_name']} ({previous_label})"
+            )
     total_spend = _sum([r["spend"] for r in outsourced])
     total_savings = _sum([r["savings_vs_in_house"] for r in outsourced])
 
@@ -387,6 +451,17 @@ def build_portfolio(
             for period, vendor_id, why in inputs.restated
         ],
         "in_house": in_house_rows,
+        "contract_ended": [
+            {
+                "name": r["vendor_name"],
+                "vendor_id": r["vendor_id"],
+                "ended": day(info[r["vendor_id"]]["contract_end"]),
+                "href": f"vendors/{slugs[r['vendor_id']]}.html"
+                if r["vendor_id"] in slugs
+                else None,
+            }
+            for r in ended_rows
+        ],
         "not_scored": not_scored_rows(table, sorted(unscored)) if lists_all else [],
         "processes": processes,
         "signals": portfolio_signals(
