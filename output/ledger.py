@@ -28,6 +28,7 @@ from typing import Any
 
 import polars as pl
 
+from reports.build import contract_ended
 from scorecard.config import Config
 from scorecard.errors import OutputError
 from scoring.periods import Period, periods_for
@@ -283,12 +284,9 @@ def night_facts(
         for vendor_id in facts
     }
     fingerprints[PORTFOLIO] = _digest(figures.sort("vendor_id", "period", "process"))
-    ended_before = {
-        v
-        for v, end in vendors.select("vendor_id", "contract_end").rows()
-        if end is not None and end < current.start
-    }
-    ended = sorted(v for v in ended_before if facts.get(v, {}).get("items", 0) == 0)
+    # The pack's own test (reports.build.contract_ended), so the vendor listed as "contract
+    # ended" and the vendor sent nothing are the same.
+    ended = sorted(contract_ended(vendors, {row["vendor_id"]: row for row in rows}, current.start))
     return NightFacts(current.label, facts, {k: sorted(v) for k, v in signals.items() if v},
                       {k: sorted(v) for k, v in due.items()}, fingerprints, ended)  # fmt: skip
 
