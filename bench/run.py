@@ -28,6 +28,9 @@
    mode, Parquet tables) at 1M and 10M work items, each against its own GROUP BY.
    Alone: `BENCH_PARTS=engines make bench` (results in bench/RESULTS-engines.md);
    `BENCH_ENGINE_SIZES=1000000` for other sizes.
+6. A simulated year of nights (bench/year.py): disk after 365 runs with the default
+   retention, and emails per recipient per quarter. Only when asked:
+   `BENCH_PARTS=year make bench` (results in bench/RESULTS-year.md).
 
 Each measurement is one process: the time is wall-clock, and peak RSS is what
 the kernel reports for that process (wait4). The floor and the pandas way run
@@ -970,6 +973,11 @@ def main() -> None:
     parts = os.environ.get(
         "BENCH_PARTS", "scale,engines,demo,render,render-cpu,vendors,spark"
     ).split(",")
+    if parts == ["year"]:  # a simulated year of nights: its own file, never in the default set
+        import runpy
+
+        runpy.run_path(str(ROOT / "bench" / "year.py"), run_name="__main__")
+        return
     vendor_sizes = [int(s) for s in os.environ.get("BENCH_VENDORS", "10,100,1000").split(",")]
     vendor_lines = vendor_benchmark(vendor_sizes) if "vendors" in parts else []
     if vendor_lines:
