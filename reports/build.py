@@ -22,9 +22,7 @@ from reports.render import Renderer
 from reports.vendor import build_vendor
 from reports.view import (
     DASH,
-    day,
     DIMENSION_KPI,
-    DIMENSION_TITLE,
     SOURCING_TITLE,
     change,
     change_class,
@@ -32,6 +30,7 @@ from reports.view import (
     context_for,
     country_name,
     data_quality_rows,
+    day,
     document_key,
     money,
     num,
@@ -48,7 +47,7 @@ from reports.view import (
 )
 from scorecard.config import DIMENSIONS, Config
 from scorecard.errors import OutputError
-from scoring.catalogue import BUILT_IN_CATALOGUE, Catalogue, catalogue
+from scoring.catalogue import BUILT_IN_CATALOGUE, Catalogue, Kpi, catalogue
 from scoring.control import (
     ControlChart,
     by_vendor,
@@ -203,14 +202,6 @@ def contract_ended(vendors: pl.DataFrame, rows: Mapping[str, dict[str, Any]], st
     }
 
 
-# Column heads of the ranking, where 14 columns share a landscape page.
-DIMENSION_SHORT = {
-    "accuracy": "Accuracy",
-    "speed": "On time",
-    "cost": "Cost",
-    "responsiveness": "Response",
-}
-
 # The executive summary names this many vendors per standing, then counts the rest.
 SUMMARY_NAMES = 8
 
@@ -291,9 +282,7 @@ def build_portfolio(
     # "contract ended" (not among those with no activity), and leaves the pack once no
     # period the pack reports has its activity (contract section 11).
     ended = contract_ended(inputs.data.vendors, current, inputs.periods[-1].start)
-    active_in = {
-        v for label in labels for v, r in _all_rows(table, label).items() if _active(r)
-    }
+    active_in = {v for label in labels for v, r in _all_rows(table, label).items() if _active(r)}
     ended_rows = sorted(
         (current[v] for v in ended if v in current and v in active_in),
         key=lambda r: (r["vendor_name"], r["vendor_id"]),
@@ -379,12 +368,17 @@ def build_portfolio(
         descending=[False, False, True],
     )
     processes = []
+    declared_kpis = catalogue(config).declared
     for (process,), frame in process_rows.group_by("process", maintain_order=True):
         rows = frame.to_dicts()
+        # The declared KPIs measured on this process, beside the built-in ones: the in-house
+        # team's figure is the baseline, or said not measured (contract sections 8, 10).
+        measured = [k for k in declared_kpis if any(r[f"{k.name}_denominator"] for r in rows)]
         processes.append(
             {
                 "process": process_title(str(process)),
                 "in_house_cost": money(rows[0]["in_house_cost_per_unit"], currency, 2),
+                "declared": [{"title": k.title, "short": k.column_head} for k in measured],
                 "rows": [
                     {
                         "name": r["vendor_name"],
@@ -402,12 +396,14 @@ def build_portfolio(
                         "savings_negative": (r["savings_vs_in_house"] or 0) < 0,
                         "composite": score(r["composite_score"]),
                         "standing": r["standing"],
+                        "declared": [_declared_cell(k, r) for k in measured],
                     }
                     for r in rows
                 ],
             }
         )
 
+    built_in = BUILT_IN_CATALOGUE.dimensions
     if charts_by_vendor is None:
         charts_by_vendor = control_charts_by_vendor(inputs.data, catalogue(config))
     names = {v: row["name"] for v, row in info.items()}
@@ -486,11 +482,22 @@ def build_portfolio(
         "data_quality": data_quality_rows(inputs.data),
         "methods": methods(config),
         "dimensions": [
-            {"key": d, "title": DIMENSION_TITLE[d], "short": DIMENSION_SHORT[d]} for d in DIMENSIONS
+            # Column heads of the ranking, where 14 columns share a landscape page.
+            {"key": d, "title": built_in[d].heading, "short": built_in[d].column_head}
+            for d in DIMENSIONS
         ],
         "declared": declared_kpi_tables(table, current_label, config),
         "min_sample": config.reports.min_sample_items,
     }
+
+
+def _declared_cell(kpi: Kpi, row: dict[str, Any]) -> str:
+    """A declared KPI's figure in a row of the pack; an in-house team's that is null says so."""
+    from reports.vendor import NOT_IN_HOUSE, kpi_text
+
+    if row[kpi.name] is None and row["sourcing"] == IN_HOUSE:
+        return NOT_IN_HOUSE
+    return kpi_text(kpi, row[kpi.name])
 
 
 def declared_kpi_tables(table: pl.DataFrame, period: str, config: Config) -> list[dict[str, Any]]:
@@ -511,6 +518,7 @@ def declared_kpi_tables(table: pl.DataFrame, period: str, config: Config) -> lis
             rows.append(
                 {
                     "name": r["vendor_name"],
+                    "is_in_house": r["sourcing"] == IN_HOUSE,
                     "kpi": kpi_text(kpi, r[name]),
                     "interval": ""
                     if bounds is None
@@ -530,6 +538,8 @@ def declared_kpi_tables(table: pl.DataFrame, period: str, config: Config) -> lis
                     "title": kpi.title,
                     "target": kpi_text(kpi, kpi.band.target if kpi.band else None),
                     "rows": rows,
+                    # The in-house baseline, measured the same way, or said to be missing.
+                    "in_house": any(r["is_in_house"] for r in rows),
                 }
             )
     return found
@@ -580,7 +590,7 @@ def methods(config: Config) -> dict[str, Any]:
     return {
         "dimensions": [
             {
-                "title": DIMENSION_TITLE[d],
+                "title": BUILT_IN_CATALOGUE.dimensions[d].heading,
                 "kpi": DIMENSION_KPI[d],
                 "weight": f"{weights[d]:g} ({weights[d] / total:.0%})" if total else "0",
                 "floor": f"{getattr(scoring.bands, d).floor:g}",
@@ -641,7 +651,9 @@ def control_charts_by_vendor(
 ) -> dict[str, list[ControlChart]]:
     return {
         v: vendor_charts(frame, kpis)
-        for v, frame in by_vendor(monthly_rates(data.work_item_days, kpis)).items()
+        for v, frame in by_vendor(
+            monthly_rates(data.work_item_days, kpis, data.request_days)
+        ).items()
     }
 
 
@@ -957,7 +969,11 @@ def render_reports(
     files: dict[str, bytes] = {}
     keep = sink if sink is not None else files.__setitem__
     # The monthly sums behind the control charts: small, and split per vendor once.
-    monthly = by_vendor(monthly_rates(inputs.data.work_item_days, catalogue(inputs.config)))
+    monthly = by_vendor(
+        monthly_rates(
+            inputs.data.work_item_days, catalogue(inputs.config), inputs.data.request_days
+        )
+    )
 
     documents = sum(len(job.variants) for job in jobs)
     timeout = inputs.config.reports.render_timeout_seconds

@@ -202,15 +202,14 @@ def portfolio_text(model: dict[str, Any]) -> str:
 def vendor_text(model: dict[str, Any]) -> str:
     if model["early"]:
         last = model["headline_period"]
+        headline = (
+            f"Last period, {last}: composite {model['composite']} / 100, standing "
+            f"{model['standing']}, {model['rank']}"
+        )
         lines = [
             *_opening(model),
             model["early"] + ".",
-            *(
-                [f"Last period, {last}: composite {model['composite']} / 100, standing "
-                 f"{model['standing']}, {model['rank']}"]
-                if last
-                else []
-            ),  # fmt: skip
+            *([headline] if last else []),
             "So far this period:",
             *(f"  {d['title']}: {d['score']} ({d['kpi']})" for d in model["dimensions"]),
         ]

@@ -77,9 +77,7 @@ def _email_text(run_dir: Path, to: str) -> str:
     raise AssertionError(f"no email to {to}")
 
 
-def test_the_first_day_of_a_quarter_claims_nothing_and_headlines_the_last_one(
-    sqlite_url, tmp_path
-):
+def test_the_first_day_of_a_quarter_claims_nothing_and_headlines_the_last_one(sqlite_url, tmp_path):
     load(sqlite_url, _critical_quarter_then_one_good_day())
     config = _config(tmp_path)
     result = scorecard.run(config, database_url=sqlite_url, as_of=FIRST_DAY, email_dry_run=True)
@@ -129,6 +127,9 @@ def test_with_enough_items_the_current_period_is_the_headline(sqlite_url, tmp_pa
     assert "too little activity" not in page
 
 
+END = dt.date(2026, 3, 31)
+
+
 def _ended_world() -> dict:
     """Acme works every quarter; Bravo's contract ended on 2026-03-31, its last work in Q1."""
     rows = []
@@ -142,9 +143,8 @@ def _ended_world() -> dict:
     return {
         "vendors": [
             vendor("A", name="Acme", manager_email="acme@example.com"),
-            vendor("B", name="Bravo", manager_email="bravo@example.com",
-                   contract_end=dt.date(2026, 3, 31)),
-        ],  # fmt: skip
+            vendor("B", name="Bravo", manager_email="bravo@example.com", contract_end=END),
+        ],
         "work_items": rows,
     }
 
