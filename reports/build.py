@@ -816,6 +816,7 @@ def _start_worker(
     previous: Mapping[str, PreviousPdf] | None = None,
     key: str = "",
 ) -> None:
+    _WORKER.clear()  # nothing of an earlier run in this process (inputs_as_of's cache)
     _WORKER.update(
         inputs=inputs,
         formats=tuple(formats),
@@ -865,15 +866,31 @@ def _outputs(stem: str, html: str, html_as_of: Callable[[str], str], found: Rend
     }
 
 
-def _context(title: str, key: str, as_of: str | None = None) -> Any:
-    """A document's context, for the run's as-of day or (as_of) an earlier one's."""
+def _context(title: str, key: str, inputs: ReportInputs | None = None) -> Any:
+    """A document's context, for the run's as-of day or an earlier one's (inputs_as_of)."""
+    inputs = inputs if inputs is not None else _WORKER["inputs"]
+    return context_for(inputs.config, inputs.periods, inputs.as_of, title, key)
+
+
+def inputs_as_of(day: str) -> ReportInputs:
+    """The run's inputs (tonight's figures) with an earlier as-of day and its periods: what
+    the document would have been that day, had the figures been tonight's."""
     inputs: ReportInputs = _WORKER["inputs"]
-    if as_of is None:
-        return context_for(inputs.config, inputs.periods, inputs.as_of, title, key)
-    day = dt.date.fromisoformat(as_of)
-    run = inputs.config.run
-    periods = periods_for(day, run.period, run.history_periods, run.fiscal_year_start_month)
-    return context_for(inputs.config, periods, day, title, key)
+    cached: dict[str, ReportInputs] = _WORKER.setdefault("earlier_inputs", {})
+    if day not in cached:
+        as_of, run = dt.date.fromisoformat(day), inputs.config.run
+        periods = periods_for(as_of, run.period, run.history_periods, run.fiscal_year_start_month)
+        cached[day] = dataclasses.replace(inputs, as_of=as_of, periods=periods)
+    return cached[day]
+
+
+def _probe(make: Callable[[ReportInputs], str], day: str) -> str:
+    """The document as of an earlier day; "" when it cannot be made (its periods differ so much
+    that tonight's figures do not fit them): it has changed, then."""
+    try:
+        return make(inputs_as_of(day))
+    except Exception:
+        return ""
 
 
 def _vendor_paths(job: VendorJob) -> tuple[str, ...]:
@@ -916,16 +933,19 @@ def _render_vendor_within(job: VendorJob, started: float) -> Rendered:
     renderer: Renderer = _WORKER["renderer"]
     before = renderer.pdf_seconds, renderer.pdf_pages
     charts = vendor_charts(_WORKER["monthly"].get(job.vendor_id), catalogue(inputs.config))
-    current = inputs.periods[-1].label
     found = Rendered({}, 0.0, 0, len(job.variants), 0.0, 0.0)
     key = document_key(job.vendor_id)
     for folder, internal in job.variants:
-        model = build_vendor(inputs, job.vendor_id, _WORKER["ranked"], internal, charts)
-        title = f"Vendor scorecard {current}: {model['vendor']['name']}"
-        html = renderer.html("vendor.html", ctx=_context(title, key), **model)
 
-        def html_as_of(day: str, title: str = title, model: dict[str, Any] = model) -> str:
-            return renderer.html("vendor.html", ctx=_context(title, key, day), **model)
+        def make(inputs: ReportInputs, internal: bool = internal) -> str:
+            model = build_vendor(inputs, job.vendor_id, _WORKER["ranked"], internal, charts)
+            title = f"Vendor scorecard {inputs.periods[-1].label}: {model['vendor']['name']}"
+            return renderer.html("vendor.html", ctx=_context(title, key, inputs), **model)
+
+        html = make(inputs)
+
+        def html_as_of(day: str, make: Callable[[ReportInputs], str] = make) -> str:
+            return _probe(make, day)
 
         _outputs(f"{folder}/{_WORKER['slugs'][job.vendor_id]}", html, html_as_of, found)
     seconds, pages = renderer.pdf_seconds - before[0], renderer.pdf_pages - before[1]
@@ -984,22 +1004,25 @@ def _render_portfolio_within() -> Rendered:
     inputs: ReportInputs = _WORKER["inputs"]
     renderer: Renderer = _WORKER["renderer"]
     before = renderer.pdf_seconds, renderer.pdf_pages
-    current = inputs.periods[-1].label
-    title = f"Vendor performance review {current}"
     key = document_key(None)
     # Only the signals are read from these: the figures are on each vendor's scorecard.
     kpis = catalogue(inputs.config)
     charts_by_vendor = {v: vendor_charts(frame, kpis) for v, frame in _WORKER["monthly"].items()}
     started = time.perf_counter()
-    model = build_portfolio(inputs, _WORKER["slugs"], charts_by_vendor)
-    del charts_by_vendor
-    html = renderer.html("portfolio.html", ctx=_context(title, key), **model)
+
+    def make(inputs: ReportInputs) -> str:
+        title = f"Vendor performance review {inputs.periods[-1].label}"
+        model = build_portfolio(inputs, _WORKER["slugs"], charts_by_vendor)
+        return renderer.html("portfolio.html", ctx=_context(title, key, inputs), **model)
+
+    html = make(inputs)
 
     def html_as_of(day: str) -> str:
-        return renderer.html("portfolio.html", ctx=_context(title, key, day), **model)
+        return _probe(make, day)
 
     found = Rendered({}, 0.0, 0, 1, 0.0, 0.0)
     _outputs("portfolio", html, html_as_of, found)
+    del charts_by_vendor
     seconds, pages = renderer.pdf_seconds - before[0], renderer.pdf_pages - before[1]
     took = time.perf_counter() - started
     return dataclasses.replace(
