@@ -834,7 +834,13 @@ def _start_worker(
     use_locale(inputs.config.reports.locale)
 
 
-def _outputs(stem: str, html: str, html_as_of: Callable[[str], str], found: Rendered) -> None:
+def _outputs(
+    stem: str,
+    html: str,
+    html_as_of: Callable[[str], str],
+    found: Rendered,
+    before_pdf: Callable[[], None] = lambda: None,
+) -> None:
     """The document's files into found.files, its PDF reused when an earlier run's has the same
     digest. html_as_of(day): the same document with the dates of the as-of day `day` (the
     day the earlier PDF was rendered with): equal to that PDF's HTML, the PDF shows tonight's
@@ -859,6 +865,7 @@ def _outputs(stem: str, html: str, html_as_of: Callable[[str], str], found: Rend
                 "reused_from": earlier.run_day,
             }
             return
+    before_pdf()
     found.files[path] = renderer.pdf(html)
     found.pdfs[path] = {
         "rendered_as_of": inputs.as_of.isoformat(),
@@ -1021,8 +1028,8 @@ def _render_portfolio_within() -> Rendered:
         return _probe(make, day)
 
     found = Rendered({}, 0.0, 0, 1, 0.0, 0.0)
-    _outputs("portfolio", html, html_as_of, found)
-    del charts_by_vendor
+    # The charts go before the PDF's layout, which takes the memory.
+    _outputs("portfolio", html, html_as_of, found, before_pdf=charts_by_vendor.clear)
     seconds, pages = renderer.pdf_seconds - before[0], renderer.pdf_pages - before[1]
     took = time.perf_counter() - started
     return dataclasses.replace(
