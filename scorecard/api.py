@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from extract.checks import Finding
     from output.email import Delivery
     from output.run_folder import RunFolder
-    from reports.build import ReportInputs
+    from reports.build import FailedDocument, RenderStats, ReportInputs
     from scoring.periods import Period
     from scoring.scored import Scored
 
@@ -142,15 +142,9 @@ def run(
     """
     from output.email import Delivery, with_earlier_emails
     from output.manifest import run_manifest
-    from output.run_folder import RunFolder, reusable_pdfs
+    from output.run_folder import RunFolder
     from output.tables import run_tables
-    from reports.build import (
-        RenderStats,
-        ReportInputs,
-        expected_documents,
-        render_reports,
-        unscored_vendors,
-    )
+    from reports.build import ReportInputs, expected_documents, unscored_vendors
 
     options = run_options(config, database_url, as_of, send, email_dry_run, vendors, portfolio, resend)  # fmt: skip
     progress(config.origin)
@@ -171,19 +165,11 @@ def run(
         tables = run_tables(scored.table, data.data_quality, config.run.formats, scored.credits,
                             config.currency.base)  # fmt: skip
         folder.write_all(tables)
-        rendered = RenderStats()
-        pdfs: dict[str, dict[str, str]] = {}
-        if documents := [f for f in ("html", "pdf") if f in config.run.formats]:
-            earlier = reusable_pdfs(folder.out_dir, options.as_of)
-            render_reports(inputs, documents, progress, rendered, tick=tick, sink=folder.write,
-                           vendors=options.vendors or None, portfolio=options.portfolio,
-                           previous=earlier, link=folder.link)  # fmt: skip
-            pdfs = _carried_pdfs(folder, earlier, rendered)
+        rendered, pdfs = _render(inputs, options, folder, progress, tick)
         # A document that failed to render is left out: neither expected nor sent (issue 27.7).
         left_out = {path for failed in rendered.failed for path in failed.paths}
         folder.discard(sorted(left_out))  # not even the day's earlier copy, carried over
-        expected = {path: key for path, key in expected.items() if path not in left_out}
-        folder.verify_documents(expected)  # before any email: a broken PDF is never sent
+        folder.verify_documents({p: k for p, k in expected.items() if p not in left_out})
         delivery = Delivery([], [], [])
         if options.send and (night is None or not night.plan.empty):
             delivery = _send(inputs, options, folder, progress, night, rendered.failed)
@@ -203,8 +189,27 @@ def run(
         return _result(folder.final, manifest)
 
 
+def _render(
+    inputs: ReportInputs, options: RunOptions, folder: RunFolder, progress: Progress, tick: Tick
+) -> tuple[RenderStats, dict[str, dict[str, str]]]:
+    """The run's documents into the folder (unchanged PDFs reused from the last run), what the
+    render came to, and the manifest's record of every PDF."""
+    from output.run_folder import reusable_pdfs
+    from reports.build import RenderStats, render_reports
+
+    rendered = RenderStats()
+    documents = [f for f in ("html", "pdf") if f in inputs.config.run.formats]
+    if not documents:
+        return rendered, {}
+    earlier = reusable_pdfs(folder.out_dir, options.as_of)
+    render_reports(inputs, documents, progress, rendered, tick=tick, sink=folder.write,
+                   vendors=options.vendors or None, portfolio=options.portfolio,
+                   previous=earlier, link=folder.link)  # fmt: skip
+    return rendered, _carried_pdfs(folder, earlier, rendered)
+
+
 def _carried_pdfs(
-    folder: RunFolder, earlier: dict[str, Any], rendered: Any
+    folder: RunFolder, earlier: dict[str, Any], rendered: RenderStats
 ) -> dict[str, dict[str, str]]:
     """manifest.json's documents: the PDFs made or reused tonight, and those a run of some
     vendors carried over from the day's last run (so the next run can reuse them too)."""
@@ -282,7 +287,7 @@ class _Night:
             found.append(self.plan.why)
         return found
 
-    def owed(self, failed: Sequence[Any]) -> dict[str, str]:
+    def owed(self, failed: Sequence[FailedDocument]) -> dict[str, str]:
         """The messages planned tonight (or owed by an earlier night) whose document was not
         rendered: message key -> the subject's note, for the next night to send."""
         from output.ledger import PORTFOLIO
@@ -410,7 +415,7 @@ def _send(
     folder: RunFolder,
     progress: Progress,
     night: _Night | None = None,
-    failed: Sequence[Any] = (),
+    failed: Sequence[FailedDocument] = (),
 ) -> Delivery:
     """The run's messages, each attachment checked against its message, then sent (or, as a dry
     run, written as .eml files); the journal makes sure none goes twice. A message whose
