@@ -377,8 +377,10 @@ def _with_owed(ledger: Ledger, candidates: Sequence[str], plan: Plan) -> Plan:
     if not vendors and PORTFOLIO not in owed:
         return plan
     pack = plan.portfolio if plan.portfolio is not None else owed.get(PORTFOLIO)
+    noun = "message" if len(owed) == 1 else "messages"
     why = (
-        f"{plan.why if not plan.empty else 'nothing new'}; and {len(owed)} owed by an earlier night"
+        f"{plan.why if not plan.empty else 'nothing new'}; plus {len(owed)} {noun} an earlier "
+        "night owes (its document was not rendered then)"
     )
     return Plan({**vendors, **plan.vendors}, pack, why)
 
