@@ -29,7 +29,6 @@ from reports.vendor import build_vendor
 from reports.view import (
     DASH,
     DIMENSION_KPI,
-    DIMENSION_TITLE,
     SOURCING_TITLE,
     change,
     change_class,
@@ -52,7 +51,7 @@ from reports.view import (
 )
 from scorecard.config import DIMENSIONS, Config
 from scorecard.errors import TemplateFailure
-from scoring.catalogue import BUILT_IN_CATALOGUE, Catalogue, catalogue
+from scoring.catalogue import BUILT_IN_CATALOGUE, Catalogue, Kpi, catalogue
 from scoring.control import (
     ControlChart,
     by_vendor,
@@ -171,14 +170,6 @@ def _ranking_row(row: dict[str, Any], previous: dict[str, Any] | None, info: dic
         "href": f"vendors/{slug}.html" if slug is not None else None,
     }
 
-
-# Column heads of the ranking, where 14 columns share a landscape page.
-DIMENSION_SHORT = {
-    "accuracy": "Accuracy",
-    "speed": "On time",
-    "cost": "Cost",
-    "responsiveness": "Response",
-}
 
 # The executive summary names this many vendors per standing, then counts the rest.
 SUMMARY_NAMES = 8
@@ -321,12 +312,17 @@ def build_portfolio(
         descending=[False, False, True],
     )
     processes = []
+    declared_kpis = catalogue(config).declared
     for (process,), frame in process_rows.group_by("process", maintain_order=True):
         rows = frame.to_dicts()
+        # The declared KPIs measured on this process, beside the built-in ones: the in-house
+        # team's figure is the baseline, or said not measured (contract sections 8, 10).
+        measured = [k for k in declared_kpis if any(r[f"{k.name}_denominator"] for r in rows)]
         processes.append(
             {
                 "process": process_title(str(process)),
                 "in_house_cost": money(rows[0]["in_house_cost_per_unit"], currency, 2),
+                "declared": [{"title": k.title, "short": k.column_head} for k in measured],
                 "rows": [
                     {
                         "name": r["vendor_name"],
@@ -344,12 +340,14 @@ def build_portfolio(
                         "savings_negative": (r["savings_vs_in_house"] or 0) < 0,
                         "composite": score(r["composite_score"]),
                         "standing": r["standing"],
+                        "declared": [_declared_cell(k, r) for k in measured],
                     }
                     for r in rows
                 ],
             }
         )
 
+    built_in = BUILT_IN_CATALOGUE.dimensions
     if charts_by_vendor is None:
         charts_by_vendor = control_charts_by_vendor(inputs.data, catalogue(config))
     names = {v: row["name"] for v, row in info.items()}
@@ -417,11 +415,22 @@ def build_portfolio(
         "data_quality": data_quality_rows(inputs.data),
         "methods": methods(config),
         "dimensions": [
-            {"key": d, "title": DIMENSION_TITLE[d], "short": DIMENSION_SHORT[d]} for d in DIMENSIONS
+            # Column heads of the ranking, where 14 columns share a landscape page.
+            {"key": d, "title": built_in[d].heading, "short": built_in[d].column_head}
+            for d in DIMENSIONS
         ],
         "declared": declared_kpi_tables(table, current_label, config),
         "min_sample": config.reports.min_sample_items,
     }
+
+
+def _declared_cell(kpi: Kpi, row: dict[str, Any]) -> str:
+    """A declared KPI's figure in a row of the pack; an in-house team's that is null says so."""
+    from reports.vendor import NOT_IN_HOUSE, kpi_text
+
+    if row[kpi.name] is None and row["sourcing"] == IN_HOUSE:
+        return NOT_IN_HOUSE
+    return kpi_text(kpi, row[kpi.name])
 
 
 def declared_kpi_tables(table: pl.DataFrame, period: str, config: Config) -> list[dict[str, Any]]:
@@ -442,6 +451,7 @@ def declared_kpi_tables(table: pl.DataFrame, period: str, config: Config) -> lis
             rows.append(
                 {
                     "name": r["vendor_name"],
+                    "is_in_house": r["sourcing"] == IN_HOUSE,
                     "kpi": kpi_text(kpi, r[name]),
                     "interval": ""
                     if bounds is None
@@ -461,6 +471,8 @@ def declared_kpi_tables(table: pl.DataFrame, period: str, config: Config) -> lis
                     "title": kpi.title,
                     "target": kpi_text(kpi, kpi.band.target if kpi.band else None),
                     "rows": rows,
+                    # The in-house baseline, measured the same way, or said to be missing.
+                    "in_house": any(r["is_in_house"] for r in rows),
                 }
             )
     return found
@@ -511,7 +523,7 @@ def methods(config: Config) -> dict[str, Any]:
     return {
         "dimensions": [
             {
-                "title": DIMENSION_TITLE[d],
+                "title": BUILT_IN_CATALOGUE.dimensions[d].heading,
                 "kpi": DIMENSION_KPI[d],
                 "weight": f"{weights[d]:g} ({weights[d] / total:.0%})" if total else "0",
                 "floor": f"{getattr(scoring.bands, d).floor:g}",
@@ -572,7 +584,9 @@ def control_charts_by_vendor(
 ) -> dict[str, list[ControlChart]]:
     return {
         v: vendor_charts(frame, kpis)
-        for v, frame in by_vendor(monthly_rates(data.work_item_days, kpis)).items()
+        for v, frame in by_vendor(
+            monthly_rates(data.work_item_days, kpis, data.request_days)
+        ).items()
     }
 
 
@@ -1162,7 +1176,11 @@ def render_reports(
 
     put_earlier = link if link is not None else keep_earlier
     # The monthly sums behind the control charts: small, and split per vendor once.
-    monthly = by_vendor(monthly_rates(inputs.data.work_item_days, catalogue(inputs.config)))
+    monthly = by_vendor(
+        monthly_rates(
+            inputs.data.work_item_days, catalogue(inputs.config), inputs.data.request_days
+        )
+    )
 
     documents = sum(len(job.variants) for job in jobs)
     timeout = inputs.config.reports.render_timeout_seconds

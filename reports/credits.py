@@ -24,15 +24,6 @@ STATUS_TITLE = {
 }
 
 
-# What the items behind a miss of each KPI are, after their count: "14 late".
-ITEMS_BEHIND = {
-    "on_time_rate": "late",
-    "response_within_target_rate": "outside target",
-    "accuracy": "with defects",
-    "rework_rate": "reworked",
-    "mean_turnaround_hours": "over the maximum",
-    "mean_first_response_hours": "over the maximum",
-}
 EVIDENCE_FILE = "evidence.csv"
 
 
@@ -46,10 +37,11 @@ def item_counts(credits: ServiceCredits) -> dict[tuple[str, str, str], int | Non
     }
 
 
-def items_text(kpi: str, count: int | None) -> str:
+def items_text(kpi: Kpi, count: int | None) -> str:
+    """The items behind a miss, with what they are (the catalogue's `behind`): "14 late"."""
     if count is None:
         return "not listed"
-    return f"{num(count)} {ITEMS_BEHIND.get(kpi, 'not successes')}"
+    return f"{num(count)} {kpi.behind or 'behind the miss'}"
 
 
 def status_title(status: str, provisional: bool) -> str:
@@ -194,7 +186,7 @@ def level_row(
         "credit": _money2(row["credit"], currency) if row["credit"] else DASH,
         "status": row["status"],
         "status_title": status_title(row["status"], row["provisional"]),
-        "behind": items_text(kpi.name, counts[key]) if counts is not None and listed else DASH,
+        "behind": items_text(kpi, counts[key]) if counts is not None and listed else DASH,
     }
 
 

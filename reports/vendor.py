@@ -18,7 +18,6 @@ from reports.credits import claim_text, vendor_credits
 from reports.view import (
     DASH,
     DIMENSION_KPI,
-    DIMENSION_TITLE,
     SOURCING_TITLE,
     change,
     change_class,
@@ -95,6 +94,17 @@ def _interval(row: dict[str, Any], dimension: str) -> tuple[str, int]:
     return f"{bounds[0] * 100:.1f}–{bounds[1] * 100:.1f} %", trials
 
 
+def _computed(kpi: Kpi, row: dict[str, Any], currency: str) -> str:
+    """How a built-in dimension's KPI is computed, with this row's figures."""
+    if kpi.kind == "ratio":
+        return (
+            f"TCO {money(row['tco_per_unit'], currency, 2)} / in-house "
+            f"{money(row['in_house_cost_per_unit'], currency, 2)} per unit"
+        )
+    share = f"{num(row[kpi.numerator])} {kpi.counts} / {num(row[kpi.denominator])} {kpi.sample}"
+    return f"1 − {share}" if kpi.complement else share
+
+
 def dimension_views(
     row: dict[str, Any],
     history: Sequence[dict[str, Any] | None],
@@ -104,18 +114,6 @@ def dimension_views(
 ) -> list[DimensionView]:
     bands = config.scoring.bands
     currency = config.currency.base
-    inputs = {
-        "accuracy": f"1 − {num(row['defects'])} defects / {num(row['qa_checked_units'])} checked units",
-        "speed": f"{num(row['items_on_time'])} on time / {num(row['items_due'])} items due",
-        "cost": (
-            f"TCO {money(row['tco_per_unit'], currency, 2)} / in-house "
-            f"{money(row['in_house_cost_per_unit'], currency, 2)} per unit"
-        ),
-        "responsiveness": (
-            f"{num(row['requests_within_target'])} answered in target / "
-            f"{num(row['requests_target_due'])} requests due"
-        ),
-    }
     views = []
     for d in DIMENSIONS:
         kpi = DIMENSION_KPI[d]
@@ -126,14 +124,14 @@ def dimension_views(
         views.append(
             DimensionView(
                 key=d,
-                title=DIMENSION_TITLE[d],
+                title=BUILT_IN_CATALOGUE.dimensions[d].heading,
                 kpi=fmt(row[kpi]),
                 interval=interval,
                 sample=f"n = {num(trials)} {_sample(d)[1]}",
                 small_sample=score_value is not None and trials < config.reports.min_sample_items,
                 score=score(score_value),
                 score_value=score_value,
-                inputs=inputs[d],
+                inputs=_computed(BUILT_IN_CATALOGUE.dimensions[d], row, currency),
                 target=fmt(getattr(bands, d).target),
                 in_house="1.00×" if d == "cost" else pct(baseline.get(kpi)),
                 trend=[score(h[f"{d}_score"]) if h else DASH for h in history],
@@ -147,7 +145,10 @@ def dimension_views(
                 ),
             )
         )
-    return views + declared_views(row, history, config, previous)
+    return views + declared_views(row, history, config, previous, baseline)
+
+
+NOT_IN_HOUSE = "not measured in-house"
 
 
 def kpi_text(kpi: Kpi, value: float | None) -> str:
@@ -167,10 +168,14 @@ def declared_views(
     history: Sequence[dict[str, Any] | None],
     config: Config,
     previous: dict[str, Any] | None,
+    baseline: Mapping[str, float | None] | None = None,
 ) -> list[DimensionView]:
     """The declared KPIs as rows of the dimension table (contract section 10): a rate with its
-    interval, sample and test of change like the built-in rates; a mean with its values. A KPI
-    not measured in any period shown (a payroll bureau has no satisfaction survey) is left out."""
+    interval, sample and test of change like the built-in rates; a mean with its values; beside
+    each, the in-house teams' figure on the same processes (in_house_baseline), or "not
+    measured in-house". A KPI not measured in any period shown (a payroll bureau has no
+    satisfaction survey) is left out."""
+    baseline = baseline or {}
     views = []
     for kpi in catalogue(config).declared:
         name = kpi.name
@@ -200,7 +205,9 @@ def declared_views(
                 score_value=score_value,
                 inputs=inputs + ("" if weight else " (not in the composite)"),
                 target=kpi_text(kpi, kpi.band.target if kpi.band else None),
-                in_house=DASH,
+                in_house=NOT_IN_HOUSE
+                if baseline.get(name) is None
+                else kpi_text(kpi, baseline[name]),
                 trend=[score(h[f"{name}_score"]) if h else DASH for h in history],
                 change=change(
                     None
@@ -224,7 +231,7 @@ def trend_small_samples(
     flags: dict[str, list[bool]] = {}
     for d in shown:
         trials_column = _sample(d)[0]
-        flags[DIMENSION_TITLE[d]] = [
+        flags[BUILT_IN_CATALOGUE.dimensions[d].heading] = [
             d != "cost"
             and h is not None
             and h[f"{d}_score"] is not None
@@ -234,37 +241,40 @@ def trend_small_samples(
     flags["Composite"] = [
         h is not None
         and h["composite_score"] is not None
-        and any(flags[DIMENSION_TITLE[d]][i] for d in shown)
+        and any(flags[BUILT_IN_CATALOGUE.dimensions[d].heading][i] for d in shown)
         for i, h in enumerate(history)
     ]
     return flags
 
 
 def in_house_baseline(
-    table: pl.DataFrame, period: str, processes: Sequence[str]
+    table: pl.DataFrame,
+    period: str,
+    processes: Sequence[str],
+    kpis: Catalogue = BUILT_IN_CATALOGUE,
 ) -> dict[str, float | None]:
-    """In-house teams' KPIs over the same processes, from summed numerators and denominators."""
+    """In-house teams' KPIs over the same processes, measured the same way (contract section 8):
+    every rate and mean of the catalogue, declared ones included, from the summed numerators
+    and denominators. None: no in-house team measured it (not measured is not zero)."""
     frame = table.filter(
         (pl.col("period") == period)
         & (pl.col("sourcing") == IN_HOUSE)
         & pl.col("process").is_in(list(processes))
     )
+    measured = [
+        kpi
+        for kpi in kpis.kpis
+        if kpi.kind in ("rate", "mean") and {kpi.numerator, kpi.denominator} <= set(table.columns)
+    ]
     sums = frame.select(
-        pl.col("defects", "qa_checked_units", "items_on_time", "items_due",
-               "requests_within_target", "requests_target_due").sum()
-    ).row(0, named=True)  # fmt: skip
-
-    def share(numerator: float, denominator: float) -> float | None:
-        return numerator / denominator if denominator else None
-
+        *[kpi.successes.sum().alias(f"{kpi.name}/x") for kpi in measured],
+        *[kpi.trials.sum().alias(f"{kpi.name}/n") for kpi in measured],
+    ).row(0, named=True)
     return {
-        "accuracy": None
-        if not sums["qa_checked_units"]
-        else 1 - sums["defects"] / sums["qa_checked_units"],
-        "on_time_rate": share(sums["items_on_time"], sums["items_due"]),
-        "response_within_target_rate": share(
-            sums["requests_within_target"], sums["requests_target_due"]
-        ),
+        kpi.name: sums[f"{kpi.name}/x"] / sums[f"{kpi.name}/n"]
+        if sums[f"{kpi.name}/n"] and sums[f"{kpi.name}/x"] is not None
+        else None
+        for kpi in measured
     }
 
 
@@ -446,7 +456,7 @@ def build_vendor(
         .to_dicts()
     )
     processes = [r["process"] for r in process_rows]
-    baseline = in_house_baseline(table, labels[-1], processes)
+    baseline = in_house_baseline(table, labels[-1], processes, catalogue(config))
     history = [all_rows.get(label) for label in labels]
     days = (current_period.end - current_period.start).days + 1
     dimensions = dimension_views(row, history, baseline, config, previous)
@@ -456,7 +466,9 @@ def build_vendor(
         "Composite": [h["composite_score"] if h else None for h in history]
     }
     for d in shown:
-        series[DIMENSION_TITLE[d]] = [h[f"{d}_score"] if h else None for h in history]
+        series[BUILT_IN_CATALOGUE.dimensions[d].heading] = [
+            h[f"{d}_score"] if h else None for h in history
+        ]
     small = trend_small_samples(history, shown, config.reports.min_sample_items)
     # The declared KPIs this vendor is measured on have their line too (a rate's small
     # samples hollow, as the built-in rates').
@@ -492,7 +504,7 @@ def build_vendor(
                 previous,
                 [d for d in catalogue(config).dimensions if internal or d != "cost"],
                 catalogue(config).weights(config),
-                {k.name: k.title for k in catalogue(config).declared},
+                catalogue(config),
             ),
             "change_class": change_class(row["composite_change_significant"]),
             "change_note": composite_change_note(
@@ -605,28 +617,20 @@ def build_vendor(
     return model
 
 
-# How "why a score moved" names each dimension: "-8: -6 on time, -2 accuracy".
-WHY_TITLE = {
-    "accuracy": "accuracy",
-    "speed": "on time",
-    "cost": "cost",
-    "responsiveness": "responsiveness",
-}
-
-
 def why_moved(
     row: dict[str, Any],
     previous: dict[str, Any] | None,
     dimensions: Sequence[str],
     weights: dict[str, float],
-    titles: Mapping[str, str] | None = None,
+    kpis: Catalogue = BUILT_IN_CATALOGUE,
 ) -> str:
-    """The composite's change as shown, split into whole points per dimension that add up to it.
+    """The composite's change as shown, split into whole points per dimension that add up to it,
+    each named as the catalogue says ("-8 on time, -2 accuracy").
 
     A dimension scored in one period only is named so: "+3 responsiveness (new)",
     "-2 cost (not scored now)". Empty when there is no change to split.
     """
-    titles = titles or {}
+    names = {d: kpi.why_name for d, kpi in kpis.dimensions.items()}
     shown_change = composite_change(row, previous)
     if previous is None or shown_change is None:
         return ""
@@ -645,7 +649,7 @@ def why_moved(
         came = previous[f"{d}_score"] is None
         went = row[f"{d}_score"] is None
         note = " (new)" if came else " (not scored now)" if went else ""
-        named.append(f"{shares[d]:+d} {WHY_TITLE.get(d) or titles.get(d, d)}{note}")
+        named.append(f"{shares[d]:+d} {names.get(d, d)}{note}")
     return ", ".join(named)
 
 

@@ -24,12 +24,6 @@ from scoring.catalogue import DIMENSION_KPI
 from scoring.periods import Period
 
 DASH = "–"
-DIMENSION_TITLE = {
-    "accuracy": "Accuracy",
-    "speed": "Speed (on time)",
-    "cost": "Cost vs in-house",
-    "responsiveness": "Responsiveness",
-}
 SOURCING_TITLE = {
     "offshore": "Offshore",
     "nearshore": "Nearshore",
@@ -322,7 +316,6 @@ __all__ = [
     "DASH",
     "DIMENSIONS",
     "DIMENSION_KPI",
-    "DIMENSION_TITLE",
     "SOURCING_TITLE",
     "ReportContext",
     "change",

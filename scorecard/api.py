@@ -362,18 +362,21 @@ def _night(
         plan_messages,
         restatements,
     )
-    from scoring.control import by_vendor, monthly_rates, vendor_charts
+    from reports.build import control_charts_by_vendor
+    from scoring.catalogue import catalogue
 
     ledger = Ledger(folder.out_dir)
     method_now = method_config(config)
     method = method_digest(method_now)
+    # The charts the reports draw, declared rates included: an alert is never about a signal
+    # the scorecard does not show, nor silent about one it does.
     signals = {
         vendor_id: [
             f"{s.measure}|{s.kind}|{s.first_month}|{s.last_month}"
-            for chart in vendor_charts(frame)
+            for chart in charts
             for s in chart.signals
         ]
-        for vendor_id, frame in by_vendor(monthly_rates(data.work_item_days)).items()
+        for vendor_id, charts in control_charts_by_vendor(data, catalogue(config)).items()
     }
     levels = scored.credits.levels if scored.credits is not None else None
     facts = night_facts(scored.table, periods, data.vendors, signals, levels)

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from scorecard.config import DIMENSIONS, Band, Config, DeclaredKpi
+from scorecard.config import DIMENSIONS, Band, Condition, Config, DeclaredKpi
 from scorecard.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -48,8 +48,19 @@ class Kpi:
     """The numerator counts failures (accuracy = 1 - defects / checked units)."""
     sample: str = "items"
     """What its trials are called in the reports ("checked units", "requests due")."""
-    counted_on_completion: bool = True
-    """Its rows count in the period they were completed in (declared: counted_when)."""
+    counted_when: str = "completed"
+    """When its rows count: completed, due or received (work items), opened (requests), as
+    contract section 3 says (declared: counted_when)."""
+    dimension_title: str = ""
+    """The dimension's title on the scorecard and its trend ("Speed (on time)"); "": title."""
+    short: str = ""
+    """Its column head where many columns share a page ("On time"); "": title."""
+    why: str = ""
+    """How the line under the headline names it: "-8 on time, -2 accuracy"; "": title."""
+    counts: str = ""
+    """What its numerator counts, in "how it is computed": "3 on time / 4 items due"."""
+    behind: str = ""
+    """What the items behind a missed level are, after their count: "14 late"."""
 
     @property
     def successes(self) -> pl.Expr:
@@ -70,26 +81,75 @@ class Kpi:
     def is_rate(self) -> bool:
         return self.kind == "rate"
 
+    @property
+    def counted_on_completion(self) -> bool:
+        return self.counted_when == "completed"
+
+    @property
+    def heading(self) -> str:
+        """The title of the dimension it makes (its own title when it has no other)."""
+        return self.dimension_title or self.title
+
+    @property
+    def column_head(self) -> str:
+        return self.short or self.title
+
+    @property
+    def why_name(self) -> str:
+        return self.why or self.title
+
 
 BUILT_IN: tuple[Kpi, ...] = (
     Kpi("accuracy", "Accuracy", "rate", True, "defects", "qa_checked_units", "%",
-        "work_items", "accuracy", complement=True, sample="checked units"),
+        "work_items", "accuracy", complement=True, sample="checked units",
+        why="accuracy", counts="defects", behind="with defects"),
     Kpi("rework_rate", "Rework rate", "rate", False, "reworked_items", "work_items_completed",
-        "%", "work_items", sample="items completed"),
+        "%", "work_items", sample="items completed", behind="reworked"),
     Kpi("on_time_rate", "On time", "rate", True, "items_on_time", "items_due", "%",
-        "work_items", "speed", sample="items due"),
+        "work_items", "speed", sample="items due", counted_when="due",
+        dimension_title="Speed (on time)", why="on time", counts="on time", behind="late"),
     Kpi("mean_turnaround_hours", "Mean turnaround", "mean", False, "turnaround_hours_total",
-        "work_items_completed", "hours", "work_items"),
+        "work_items_completed", "hours", "work_items", behind="over the maximum"),
     Kpi("response_within_target_rate", "Responses within target", "rate", True,
         "requests_within_target", "requests_target_due", "%", "requests", "responsiveness",
-        sample="requests due"),
+        sample="requests due", counted_when="opened", dimension_title="Responsiveness",
+        short="Response", why="responsiveness", counts="answered in target",
+        behind="outside target"),
     Kpi("mean_first_response_hours", "Mean first response", "mean", False,
-        "response_hours_total", "requests_answered", "hours", "requests"),
+        "response_hours_total", "requests_answered", "hours", "requests",
+        counted_when="opened", behind="over the maximum"),
     Kpi("cost_ratio", "Cost vs in-house", "ratio", False, "tco_per_unit",
-        "in_house_cost_per_unit", "x", "charges", "cost"),
+        "in_house_cost_per_unit", "x", "charges", "cost", short="Cost", why="cost"),
 )  # fmt: skip
 
 # The composite's sampled inputs are the rates that are dimensions; its cost input is a ratio.
+
+
+def _value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def failed_text(success: Condition) -> str:
+    """What a trial that failed a declared rate's success condition is, read off the condition:
+    "with csat below 4", "with contacts other than 1" (an item behind a missed level)."""
+    if success.all is not None:
+        return " or ".join(failed_text(part) for part in success.all)
+    column = success.column
+    if success.at_least is not None:
+        return f"with {column} below {_value(success.at_least)}"
+    if success.at_most is not None:
+        return f"with {column} above {_value(success.at_most)}"
+    if success.not_null is not None:
+        return f"without {column}"
+    if success.is_true is not None:
+        return f"with {column} not true"
+    if success.in_ is not None:
+        return f"with {column} not in {', '.join(_value(v) for v in success.in_)}"
+    return f"with {column} other than {_value(success.equals)}"
 
 
 def declared_kpi(name: str, kpi: DeclaredKpi) -> Kpi:
@@ -108,7 +168,8 @@ def declared_kpi(name: str, kpi: DeclaredKpi) -> Kpi:
         band=Band(floor=kpi.floor, target=kpi.target),
         declared=True,
         sample=sample,
-        counted_on_completion=kpi.when == "completed",
+        counted_when=kpi.when,
+        behind=failed_text(kpi.success) if kpi.success is not None else "",
     )
 
 

@@ -93,12 +93,15 @@ class ControlChart:
 
 
 def charted_rates(kpis: Catalogue) -> dict[str, Kpi]:
-    """The declared rates that get a control chart: those of work items counted when completed
-    (a month is then the month completed, as for the two built-in measures)."""
+    """The declared rates that get a control chart: every one whose rows have a month, those of
+    work items counted when completed (the month completed, as for the two built-in measures)
+    and those of requests (the month opened). Work items counted when due or received are
+    summed per reported period, not per day, so they have no month to chart."""
     return {
         kpi.name: kpi
         for kpi in kpis.declared
-        if kpi.is_rate and kpi.table == "work_items" and kpi.counted_on_completion
+        if kpi.is_rate
+        and (kpi.table, kpi.counted_when) in (("work_items", "completed"), ("requests", "opened"))
     }
 
 
@@ -107,14 +110,48 @@ def measure_titles(kpis: Catalogue) -> dict[str, str]:
     return {**MEASURES, **{name: kpi.title for name, kpi in charted_rates(kpis).items()}}
 
 
-def monthly_rates(item_days: pl.DataFrame, kpis: Catalogue | None = None) -> pl.DataFrame:
+def _declared_monthly(
+    days: pl.DataFrame, day: str, rates: dict[str, Kpi], table: str
+) -> list[pl.DataFrame]:
+    """Per vendor, declared rate of `table` and month of `day`: successes and trials."""
+    summed = [
+        name
+        for name, kpi in rates.items()
+        if kpi.table == table and numerator_column(name) in days.columns  # summed by the extract
+    ]
+    if not summed:
+        return []
+    sums = (
+        days.filter(pl.col(day).is_not_null())
+        .with_columns(pl.col(day).dt.truncate("1mo").alias("month"))
+        .group_by("vendor_id", "month")
+        .agg(
+            *[pl.col(numerator_column(name)).sum().alias(f"{name}_x") for name in summed],
+            *[pl.col(denominator_column(name)).sum().alias(f"{name}_n") for name in summed],
+        )
+    )
+    return [_measure(sums, name) for name in summed]
+
+
+def _measure(sums: pl.DataFrame, measure: str) -> pl.DataFrame:
+    return sums.select(
+        "vendor_id",
+        pl.lit(measure).alias("measure"),
+        "month",
+        pl.col(f"{measure}_x").fill_null(0).cast(pl.Int64).alias("successes"),
+        pl.col(f"{measure}_n").fill_null(0).cast(pl.Int64).alias("trials"),
+    )
+
+
+def monthly_rates(
+    item_days: pl.DataFrame,
+    kpis: Catalogue | None = None,
+    request_days: pl.DataFrame | None = None,
+) -> pl.DataFrame:
     """Per vendor, measure and month: successes and trials (vendor level, all processes);
-    with `kpis`, the declared rates of `charted_rates` too."""
-    declared = {
-        name: kpi
-        for name, kpi in (charted_rates(kpis) if kpis is not None else {}).items()
-        if numerator_column(name) in item_days.columns  # summed by the extract
-    }
+    with `kpis`, the declared rates of `charted_rates` too (those of requests from
+    `request_days`, by the month opened)."""
+    declared = charted_rates(kpis) if kpis is not None else {}
     completed = item_days.filter(pl.col("completed_day").is_not_null()).with_columns(
         pl.col("completed_day").dt.truncate("1mo").alias("month")
     )
@@ -124,18 +161,15 @@ def monthly_rates(item_days: pl.DataFrame, kpis: Catalogue | None = None) -> pl.
         pl.col("qa_checked_units").sum().alias("quality_n"),
         pl.col("items_on_time").filter(with_deadline).sum().alias("timeliness_x"),
         pl.col("items").filter(with_deadline).sum().alias("timeliness_n"),
-        *[pl.col(numerator_column(name)).sum().alias(f"{name}_x") for name in declared],
-        *[pl.col(denominator_column(name)).sum().alias(f"{name}_n") for name in declared],
     )
     parts = [
-        sums.select(
-            "vendor_id",
-            pl.lit(measure).alias("measure"),
-            "month",
-            pl.col(f"{measure}_x").fill_null(0).cast(pl.Int64).alias("successes"),
-            pl.col(f"{measure}_n").fill_null(0).cast(pl.Int64).alias("trials"),
-        )
-        for measure in [*MEASURES, *declared]
+        *[_measure(sums, measure) for measure in MEASURES],
+        *_declared_monthly(item_days, "completed_day", declared, "work_items"),
+        *(
+            _declared_monthly(request_days, "opened_day", declared, "requests")
+            if request_days is not None
+            else []
+        ),
     ]
     return pl.concat(parts).filter(pl.col("trials") > 0).sort("vendor_id", "measure", "month")
 

@@ -27,6 +27,7 @@ from extract.evidence import (
     EvidenceRows,
 )
 from scorecard.config import Config
+from scoring.catalogue import BUILT_IN_CATALOGUE
 from scoring.credits import DUE, PENDING, ServiceCredits, run_credits
 from scoring.periods import Period
 
@@ -107,6 +108,11 @@ def _matched(rows: pl.DataFrame, groups: pl.DataFrame, kpis: Sequence[str]) -> p
     )
 
 
+def _built_in(table: str) -> list[str]:
+    """The built-in KPIs whose items are rows of `table` (the catalogue's table)."""
+    return [kpi.name for kpi in BUILT_IN_CATALOGUE.kpis if kpi.table == table]
+
+
 def work_item_reasons(rows: pl.DataFrame, groups: pl.DataFrame) -> pl.DataFrame:
     """The work items behind each group: (group keys, item_id, reason, value)."""
     kpi, month = pl.col("kpi"), pl.col("month")
@@ -114,8 +120,7 @@ def work_item_reasons(rows: pl.DataFrame, groups: pl.DataFrame) -> pl.DataFrame:
     by_completion = month == pl.col("completed_month")
     hours_late = pl.col("late_ms") / _HOUR_MS
     turnaround = pl.col("turnaround_ms") / _HOUR_MS
-    matched = _matched(rows, groups, ["on_time_rate", "accuracy", "rework_rate",
-                                      "mean_turnaround_hours"])  # fmt: skip
+    matched = _matched(rows, groups, _built_in("work_items"))
     return matched.select(
         "month", "vendor_id", "service_level", "kpi",
         pl.col("g_process").alias("process"),
@@ -147,7 +152,7 @@ def request_reasons(rows: pl.DataFrame, groups: pl.DataFrame) -> pl.DataFrame:
     in_month = pl.col("month") == pl.col("opened_month")
     answered = pl.col("answered") == 1
     hours = (pl.col("response_ms") / _HOUR_MS).round(2)
-    matched = _matched(rows, groups, ["response_within_target_rate", "mean_first_response_hours"])
+    matched = _matched(rows, groups, _built_in("requests"))
     return matched.select(
         "month", "vendor_id", "service_level", "kpi",
         pl.col("g_process").alias("process"),

@@ -21,7 +21,7 @@ from extract.activity import Activity
 from extract.summaries import denominator_column, numerator_column
 from scorecard.config import Config, DeclaredKpi, InHouseCostModel
 from scoring import metrics as m
-from scoring.catalogue import DIMENSION_KPI, catalogue
+from scoring.catalogue import BUILT_IN_CATALOGUE, DIMENSION_KPI, catalogue
 from scoring.money import (
     MONEY_PLACES,
     PER_UNIT_PLACES,
@@ -627,8 +627,8 @@ def score_table(data: Activity, periods: Sequence[Period], config: Config) -> pl
 def rounded(table: pl.DataFrame, kpis: dict[str, DeclaredKpi] | None = None) -> pl.DataFrame:
     """Fix the precision once, so every output and report shows the same figures."""
     kpis = kpis or {}
-    rates = ["accuracy", "rework_rate", "on_time_rate", "response_within_target_rate"]
-    hours = ["mean_turnaround_hours", "mean_first_response_hours"]
+    rates = [kpi.name for kpi in BUILT_IN_CATALOGUE.rates]
+    hours = [kpi.name for kpi in BUILT_IN_CATALOGUE.kpis if kpi.unit == "hours"]
     declared = [*kpis, *[f"{n}_numerator" for n, kpi in kpis.items() if kpi.kind == "mean"]]
     # Money was written exactly by `exact_costs`; scores (declared ones too) by `_scores`,
     # before the standing.

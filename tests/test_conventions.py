@@ -349,3 +349,71 @@ def test_a_fiscal_year_from_october_labels_quarters_fy_and_keeps_real_dates(
         ("FY2026-Q3", "2026-04-01", "2026-06-30", "false"),
         ("FY2026-Q4", "2026-07-01", "2026-09-30", "true"),
     }
+
+
+# Literals that may name several KPIs outside the catalogue, and why (issue 23): the config
+# validates weights against the contract's four dimensions without reading a stage, and the
+# extract stage, which reads nothing of scoring/, holds the SQL that finds each built-in
+# KPI's failed items and so which table they are in.
+KPI_LISTS_ALLOWED = {("scorecard/config.py", "DIMENSIONS"), ("extract/evidence.py", "KPI_TABLE")}
+
+
+def _kpi_lists(root: Path, names: set[str]) -> list[str]:
+    """Each literal outside scoring/catalogue.py that lists two or more KPI or dimension names:
+    a dict keyed by them whose values are constants (titles, words, tables), or a list, tuple
+    or set of nothing but them. Such a list is a second catalogue a declared KPI never joins."""
+    import ast
+
+    found = []
+    for package in ("extract", "scoring", "reports", "output", "scorecard"):
+        for path in sorted((root / package).rglob("*.py")):
+            relative = path.relative_to(root).as_posix()
+            if relative == "scoring/catalogue.py":
+                continue
+            tree = ast.parse(path.read_text())
+            targets = {
+                id(node.value): target.id
+                for node in ast.walk(tree)
+                if isinstance(node, ast.Assign | ast.AnnAssign)
+                for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+                if isinstance(target, ast.Name) and node.value is not None
+            }
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Dict):
+                    keys = [k.value for k in node.keys if isinstance(k, ast.Constant)]
+                    listed = [k for k in keys if k in names]
+                    if len(listed) < 2 or not all(isinstance(v, ast.Constant) for v in node.values):
+                        continue
+                elif isinstance(node, ast.List | ast.Tuple | ast.Set):
+                    listed = [e.value for e in node.elts if isinstance(e, ast.Constant)]
+                    if len(listed) < 2 or len(listed) != len(node.elts) or set(listed) - names:
+                        continue
+                else:
+                    continue
+                name = targets.get(id(node), "")
+                if (relative, name) not in KPI_LISTS_ALLOWED:
+                    found.append(f"{relative}:{node.lineno} {name or '(literal)'}: {listed}")
+    return found
+
+
+def test_no_list_of_kpis_outside_the_catalogue(tmp_path):
+    """What each KPI is called, how the why line and a missed level's items name it, lives in
+    scoring/catalogue.py, so a declared KPI gets it without anyone editing a list. The check
+    is shown to catch such a list (a check that cannot fail proves nothing)."""
+    from scorecard.config import DIMENSIONS
+    from scoring.catalogue import BUILT_IN
+
+    root = Path(__file__).resolve().parents[1]
+    names = {kpi.name for kpi in BUILT_IN} | set(DIMENSIONS)
+    assert _kpi_lists(root, names) == []
+    for package in ("extract", "scoring", "reports", "output", "scorecard"):
+        (tmp_path / package).mkdir()
+    (tmp_path / "reports" / "credits.py").write_text(
+        'ITEMS_BEHIND = {"on_time_rate": "late", "accuracy": "with defects"}\n'
+        'def f(row):\n    return {"accuracy": row["a"], "speed": row["s"]}\n'
+    )
+    (tmp_path / "scoring" / "table.py").write_text('RATES = ["accuracy", "on_time_rate"]\n')
+    assert _kpi_lists(tmp_path, names) == [
+        "scoring/table.py:1 RATES: ['accuracy', 'on_time_rate']",
+        "reports/credits.py:1 ITEMS_BEHIND: ['on_time_rate', 'accuracy']",
+    ]

@@ -184,6 +184,15 @@ def test_declared_kpis_are_on_the_scorecards_and_in_the_pack_as_in_scores_csv(ru
             assert f"{numerator:,} of {trials:,} items" in text, (folder, name)
             assert f"{float(manila[f'{name}_score']):.0f}" in text
             assert title in pack and value in pack, name
+    # The internal scorecard compares them with the in-house team on the same process
+    # (Dublin's customer care), measured the same way: its summed numerators / denominators.
+    dublin = next(r for r in _current_all(rows) if r["vendor_id"] == "IH-CS-DUB")
+    internal = _text(
+        run_dir / "vendors" / f"{vendor_slug(manila['vendor_id'], manila['vendor_name'])}.pdf"
+    )
+    for name, target in (("csat_top2", 0.90), ("first_contact_resolution", 0.85)):
+        in_house = int(dublin[f"{name}_numerator"]) / int(dublin[f"{name}_denominator"])
+        assert f"items {pct(target)} {pct(in_house)}" in internal, name  # target, in-house
     # A vendor that measures none of them shows none of them.
     payroll = _text(run_dir / "vendors" / "wisla-payroll-services-sp-z-o-o_v-pl-waw.pdf")
     assert "Satisfied customers" not in payroll
