@@ -25,10 +25,16 @@
    `BENCH_PARTS=vendors make bench` (results in bench/RESULTS-vendors.md);
    `BENCH_VENDORS=10,100` for other sizes.
 5. Engines side by side: the same world on DuckDB, PostgreSQL and Spark SQL (local
-   mode, Parquet tables) at 1M and 10M work items, each against its own GROUP BY.
-   Alone: `BENCH_PARTS=engines make bench` (results in bench/RESULTS-engines.md);
-   `BENCH_ENGINE_SIZES=1000000` for other sizes.
-6. A simulated year of nights (bench/year.py): disk after 365 runs with the default
+   mode and a standalone cluster of a master and two one-core workers, Parquet tables)
+   at 1M and 10M work items, each against its own GROUP BY. Alone:
+   `BENCH_PARTS=spark make bench` (results in bench/RESULTS-spark.md, written whole);
+   `BENCH_SPARK_SIZES=10000000` for other sizes, `BENCH_SPARK_ENGINES=DuckDB,Spark cluster`
+   for some of DuckDB, PostgreSQL, Spark local, Spark cluster.
+6. A full night against the quiet night after it (no new data: unchanged PDFs are reused)
+   at 10 and 100 vendors, wall time and CPU of every process, medians of BENCH_RUNS.
+   Only with `BENCH_PARTS=quiet make bench` (results in bench/RESULTS-quiet.md);
+   `BENCH_QUIET_VENDORS=10,100` for other sizes.
+7. A simulated year of nights (bench/year.py): disk after 365 runs with the default
    retention, and emails per recipient per quarter. Only when asked:
    `BENCH_PARTS=year make bench` (results in bench/RESULTS-year.md).
 
@@ -50,6 +56,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -824,11 +831,13 @@ def _parquet_copy(duckdb_path: Path, folder: Path) -> None:
     try:
         connection.execute("SET TimeZone = 'UTC'")
         for name, table in TABLES.items():
+            times = {c.name for c in table.columns if c.type.__class__.__name__ == "DateTime"}
+            # Every column the world has: the canonical ones and those beyond them (the demo's
+            # csat and contacts, which the example config's declared KPIs read).
+            present = [row[0] for row in connection.execute(f"DESCRIBE {name}").fetchall()]
             columns = ", ".join(
-                f"CAST({c.name} AS TIMESTAMPTZ) AS {c.name}"
-                if c.type.__class__.__name__ == "DateTime"
-                else c.name
-                for c in table.columns
+                f"CAST({column} AS TIMESTAMPTZ) AS {column}" if column in times else column
+                for column in present
             )
             (folder / name).mkdir(parents=True)
             target = folder / name / "part-0.parquet"
@@ -854,15 +863,102 @@ def _spark_tables(server: str, folder: Path) -> str:
     return f"{server}/scorecard_bench"
 
 
-def spark_side_by_side(sizes: list[int], postgresql: str) -> list[str]:
-    """The same world on DuckDB, PostgreSQL and Spark SQL (local mode, Parquet), each against
-    its own GROUP BY: what running where the data already is costs on each engine."""
+# The engines of the Spark side-by-side, by the names BENCH_SPARK_ENGINES takes.
+SPARK_BENCH_ENGINES = ("DuckDB", "PostgreSQL", "Spark local", "Spark cluster")
+
+
+def spark_bench_engines(value: str | None) -> tuple[str, ...]:
+    """BENCH_SPARK_ENGINES (comma-separated, default all): the engines the Spark side-by-side
+    measures; DuckDB's world is made whatever it says (the Parquet files are copied from it)."""
+    if not value:
+        return SPARK_BENCH_ENGINES
+    chosen = tuple(name.strip() for name in value.split(",") if name.strip())
+    unknown = [name for name in chosen if name not in SPARK_BENCH_ENGINES]
+    if unknown or not chosen:
+        raise SystemExit(
+            f"BENCH_SPARK_ENGINES: unknown engine {', '.join(unknown) or '(none)'}; "
+            f"choose from {', '.join(SPARK_BENCH_ENGINES)}"
+        )
+    return chosen
+
+
+def spark_side_by_side(
+    sizes: list[int],
+    postgresql: str,
+    chosen: tuple[str, ...] = SPARK_BENCH_ENGINES,
+    after_each_size: Callable[[list[str]], None] | None = None,
+) -> list[str]:
+    """The same world on DuckDB, PostgreSQL and Spark SQL (local mode and a two-worker
+    cluster, Parquet), each against its own GROUP BY: what running where the data already
+    is costs on each engine. `chosen`: which of SPARK_BENCH_ENGINES to measure;
+    `after_each_size` gets the results so far after each size (a long run interrupted keeps
+    the sizes it finished)."""
     sys.path.insert(0, str(ROOT))  # the Thrift server starter of the tests
     from tests.spark_server import spark_submit, standalone_cluster, thrift_server
 
-    submit = spark_submit()
+    submit = spark_submit() if {"Spark local", "Spark cluster"} & set(chosen) else None
     rows_out: list[tuple[int, str, Measurement, Measurement]] = []
     startup: list[float] = []
+    cluster_startup: list[float] = []
+    failed: list[str] = []
+    loads = [os.getloadavg()[0]]  # 1-minute load average, before and after each engine
+    finished: list[int] = []
+    began = time.perf_counter()
+
+    def report() -> list[str]:
+        table = [
+            "| work items | engine | scorecard: stage | process | peak RSS | floor: GROUP BY "
+            "| scorecard ÷ floor |",
+            "|---:|---|---:|---:|---:|---:|---:|",
+        ]
+        for rows, kind, ours, floor_run in sorted(rows_out, key=lambda row: row[0]):
+            ratio = (ours.stage_seconds or 0) / (floor_run.stage_seconds or 1)
+            table.append(
+                f"| {rows:,} | {kind} | {ours.stage_seconds:.2f} s | {ours.seconds:.2f} s | "
+                f"{ours.peak_rss_mib:.0f} MiB | {floor_run.stage_seconds:.2f} s | {ratio:.2f}× |"
+            )
+
+        def seconds(taken: list[float]) -> str:
+            return ", ".join(f"{s:.0f} s" for s in taken) or "not run"
+
+        not_measured = [name for name in SPARK_BENCH_ENGINES if name not in chosen]
+        unfinished = [f"{size:,}" for size in sizes[len(finished) :]]
+        return [
+            "## Engines side by side: DuckDB, PostgreSQL, Spark SQL (local mode and a 2-worker cluster)",
+            "",
+            "The same demo world (one seed) in a DuckDB file, in PostgreSQL, and as Parquet files "
+            "registered as Spark tables (`CREATE TABLE ... USING parquet LOCATION`), read by Spark's "
+            "Thrift server in local mode (`local[2]`, 2 GB driver) on this machine. *scorecard*: "
+            "`scorecard run --format csv` with the example config, best of 3 (stage = extract+score "
+            "as the run logs it; process adds Python's start-up; the Spark server is already "
+            "running). *floor*: the engine's own GROUP BY with the same sums, best of 3. Peak RSS "
+            "is the scorecard process's; Spark's JVM (the server, up to its 2 GB heap) is not in it. "
+            "The cluster: a standalone master and two one-core workers (768 MB executors) on "
+            "this same machine, its Thrift server their application (1 GB driver).",
+            "",
+            *table,
+            "",
+            *(
+                [f"Not measured (BENCH_SPARK_ENGINES): {', '.join(not_measured)}.", ""]
+                if not_measured
+                else []
+            ),
+            *([f"Failed: {'; '.join(failed)}.", ""] if failed else []),
+            *([f"Not measured yet: {', '.join(unfinished)} work items.", ""] if unfinished else []),
+            (
+                f"Starting Spark, before any query: the Thrift server in local mode "
+                f"{seconds(startup)}; the cluster (master, two workers, then its Thrift server) "
+                f"{seconds(cluster_startup)}."
+                if submit is not None
+                else "Spark not run (not chosen, or no Java or pyspark)."
+            ),
+            "",
+            f"The whole part took {(time.perf_counter() - began) / 60:.0f} min of wall time; the "
+            f"1-minute load average on the 2 cores went from {min(loads):.1f} to {max(loads):.1f} "
+            "(other work on the machine slows every figure).",
+            "",
+        ]
+
     with tempfile.TemporaryDirectory(prefix="scorecard-bench-engines-") as work_dir:
         work = Path(work_dir)
         for size in sizes:
@@ -871,8 +967,12 @@ def spark_side_by_side(sizes: list[int], postgresql: str) -> list[str]:
             duckdb_url = f"duckdb:///{world}"
             measure("demo-data", demo_data_command(duckdb_url, scale))
             rows = work_items(duckdb_url)
-            engines: list[tuple[str, str]] = [("DuckDB", duckdb_url)]
-            pg_url = own_database(postgresql, "scorecard_bench_engines")
+            engines: list[tuple[str, str]] = [("DuckDB", duckdb_url)] if "DuckDB" in chosen else []
+            pg_url = (
+                own_database(postgresql, "scorecard_bench_engines")
+                if "PostgreSQL" in chosen
+                else None
+            )
             if pg_url:
                 subprocess.run(
                     demo_data_command(pg_url, scale), check=True, stdout=subprocess.DEVNULL
@@ -886,7 +986,7 @@ def spark_side_by_side(sizes: list[int], postgresql: str) -> list[str]:
             with contextlib.ExitStack() as stack:
                 if pg_url:
                     stack.callback(drop_database, postgresql, "scorecard_bench_engines")
-                if submit is not None:
+                if submit is not None and "Spark local" in chosen:
                     (work / f"spark-{size}").mkdir()
                     started = time.perf_counter()
                     server = stack.enter_context(
@@ -894,9 +994,11 @@ def spark_side_by_side(sizes: list[int], postgresql: str) -> list[str]:
                     )
                     startup.append(time.perf_counter() - started)
                     engines.append(("Spark SQL, local[2]", _spark_tables(server, folder)))
+                if submit is not None and "Spark cluster" in chosen:
                     # The same files read by a standalone cluster: a master and two one-core
                     # workers on this machine, the Thrift server their application.
                     (work / f"cluster-{size}").mkdir()
+                    started = time.perf_counter()
                     master, _ = stack.enter_context(
                         standalone_cluster(submit, work / f"cluster-{size}", worker_memory="1g")
                     )
@@ -906,47 +1008,98 @@ def spark_side_by_side(sizes: list[int], postgresql: str) -> list[str]:
                             executor_memory="768m",
                         )
                     )  # fmt: skip
+                    cluster_startup.append(time.perf_counter() - started)
                     engines.append(
                         ("Spark SQL, 2-worker cluster", _spark_tables(on_cluster, folder))
                     )
                 for kind, url in engines:
                     run = [*run_command(url, work / "out"), "--format", "csv"]
-                    ours = best_of(3, "scorecard", run)
-                    floor_run = best_of(3, "floor", [sys.executable, __file__, "floor", url])
+                    try:
+                        ours = best_of(3, "scorecard", run)
+                        floor_run = best_of(3, "floor", [sys.executable, __file__, "floor", url])
+                    except SystemExit as failure:  # one engine failing keeps the others' rows
+                        failed.append(f"{kind} at {rows:,} work items: {str(failure)[:300]}")
+                        _keep_spark_logs(work, size)
+                        print(f"{kind} at {rows:,} work items FAILED: {failure}", file=sys.stderr)
+                        continue
+                    finally:
+                        loads.append(os.getloadavg()[0])
                     rows_out.append((rows, kind, ours, floor_run))
                     print(
                         f"{kind:20} {rows:>11,} work items: scorecard stage "
                         f"{ours.stage_seconds:.2f} s (process {ours.seconds:.2f} s, "
-                        f"{ours.peak_rss_mib:.0f} MiB), floor {floor_run.stage_seconds:.2f} s"
+                        f"{ours.peak_rss_mib:.0f} MiB), floor {floor_run.stage_seconds:.2f} s",
+                        flush=True,
                     )
-    table = [
-        "| work items | engine | scorecard: stage | process | peak RSS | floor: GROUP BY "
-        "| scorecard ÷ floor |",
-        "|---:|---|---:|---:|---:|---:|---:|",
-    ]
-    for rows, kind, ours, floor_run in rows_out:
-        ratio = (ours.stage_seconds or 0) / (floor_run.stage_seconds or 1)
-        table.append(
-            f"| {rows:,} | {kind} | {ours.stage_seconds:.2f} s | {ours.seconds:.2f} s | "
-            f"{ours.peak_rss_mib:.0f} MiB | {floor_run.stage_seconds:.2f} s | {ratio:.2f}× |"
-        )
-    started_in = ", ".join(f"{s:.0f} s" for s in startup) or "not run (no Java or pyspark)"
+            finished.append(size)
+            if after_each_size is not None:
+                after_each_size(report())
+    return report()
+
+
+def _keep_spark_logs(work: Path, size: int) -> None:
+    """The Spark servers' and daemons' logs of a failed size, kept in bench/data (git-ignored)."""
+    kept = ENGINE_DATA / f"spark-logs-{size}"
+    for log in [*work.glob(f"spark-{size}/*.log"), *work.glob(f"cluster-{size}/*.log")]:
+        target = kept / log.parent.name / log.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(log, target)
+    print(f"Spark logs kept in {kept}", file=sys.stderr)
+
+
+QUIET_FULL, QUIET_NEXT = "2026-09-20", "2026-09-21"
+PDF_COUNTS_LOG = re.compile(r"PDFs: (\d+) rendered, (\d+) reused")
+
+
+def quiet_benchmark(sizes: list[int], runs: int) -> list[str]:
+    """A full night against the quiet night after it (the next as-of day, no new data), at each
+    number of vendors: wall time and CPU of the whole job (every process), median of `runs`."""
+    work = Path(tempfile.mkdtemp(prefix="scorecard-bench-quiet-"))
+    rows = []
+    try:
+        for size in sizes:
+            url = f"sqlite:///{work / f'quiet-{size}.db'}"
+            subprocess.run([*SCORECARD, "demo-data", "--database-url", url, "--scale",
+                            f"{VENDOR_BENCH_SCALE}", "--through", QUIET_FULL, "--vendors", str(size),
+                            "--replace"], check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+            taken: dict[str, list[tuple[float, float]]] = {"full": [], "quiet": []}
+            counts = ""
+            for _ in range(runs):
+                out = work / f"out-{size}"
+                shutil.rmtree(out, ignore_errors=True)
+                for kind, day in (("full", QUIET_FULL), ("quiet", QUIET_NEXT)):
+                    command = [*SCORECARD, "run", "--config", str(CONFIG), "--database-url", url,
+                               "--as-of", day, "--out", str(out), "--log-format", "text"]  # fmt: skip
+                    cpu, wall, printed = cpu_of_tree(command)
+                    taken[kind].append((wall, cpu))
+                    found = PDF_COUNTS_LOG.search(printed)
+                    if kind == "quiet" and found:
+                        counts = f"{found.group(1)} rendered, {found.group(2)} reused"
+                    print(f"quiet bench {size} vendors, {kind}: {wall:.1f} s, CPU {cpu:.1f} s",
+                          file=sys.stderr)  # fmt: skip
+            full_wall = _median([w for w, _ in taken["full"]])
+            full_cpu = _median([c for _, c in taken["full"]])
+            quiet_wall = _median([w for w, _ in taken["quiet"]])
+            quiet_cpu = _median([c for _, c in taken["quiet"]])
+            rows.append(
+                f"| {size:,} | {full_wall:.1f} s | {full_cpu:.1f} s | {quiet_wall:.1f} s | "
+                f"{quiet_cpu:.1f} s | {quiet_cpu / full_cpu:.0%} | {counts} |"
+            )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     return [
-        "## Engines side by side: DuckDB, PostgreSQL, Spark SQL (local mode and a 2-worker cluster)",
+        "## A quiet night against a full one",
         "",
-        "The same demo world (one seed) in a DuckDB file, in PostgreSQL, and as Parquet files "
-        "registered as Spark tables (`CREATE TABLE ... USING parquet LOCATION`), read by Spark's "
-        "Thrift server in local mode (`local[2]`, 2 GB driver) on this machine. *scorecard*: "
-        "`scorecard run --format csv` with the example config, best of 3 (stage = extract+score "
-        "as the run logs it; process adds Python's start-up; the Spark server is already "
-        "running). *floor*: the engine's own GROUP BY with the same sums, best of 3. Peak RSS "
-        "is the scorecard process's; Spark's JVM (the server, up to its 2 GB heap) is not in it. "
-        "The cluster: a standalone master and two one-core workers (768 MB executors) on "
-        "this same machine, its Thrift server their application (1 GB driver).",
+        f"`demo-data --vendors N --scale {VENDOR_BENCH_SCALE} --through {QUIET_FULL}`, the example "
+        f"config (PDF and HTML, vendor-facing scorecards too). Full: a run as of {QUIET_FULL} "
+        f"into an empty folder. Quiet: the run as of {QUIET_NEXT} after it, no new data (PDFs "
+        "whose document did not change are the earlier run's). Wall time and CPU (user + "
+        f"system, every process of the job), median of {runs} runs each. Load average "
+        f"{os.getloadavg()[0]:.1f} (1 min) at the end.",
         "",
-        *table,
-        "",
-        f"Starting the Spark Thrift server (JVM, local mode) took {started_in}, before any query.",
+        "| vendors | full: wall | full: CPU | quiet: wall | quiet: CPU | quiet CPU / full | quiet night's PDFs |",
+        "|---:|---:|---:|---:|---:|---:|---|",
+        *rows,
         "",
     ]
 
@@ -986,20 +1139,30 @@ def main() -> None:
         int(s) for s in os.environ.get("BENCH_SPARK_SIZES", "1000000,10000000").split(",")
     ]
     load = os.getloadavg()[0]
+    spark_engines = spark_bench_engines(os.environ.get("BENCH_SPARK_ENGINES"))
+
+    def write_spark(lines: list[str]) -> None:
+        # Other work on the machine slows every figure: the load says how busy it was.
+        note = (
+            f"Run as `BENCH_PARTS=spark BENCH_SPARK_SIZES={','.join(map(str, spark_sizes))} "
+            f"BENCH_SPARK_ENGINES='{','.join(spark_engines)}' make bench`; the whole file is "
+            f"written by that run. Load average {load:.1f} (1 min) when it started, "
+            f"{os.getloadavg()[0]:.1f} when this was written.\n\n"
+        )
+        _write_results("RESULTS-spark.md", "Spark SQL beside DuckDB and PostgreSQL", [note, *lines])
+
     spark_lines = (
         spark_side_by_side(
             spark_sizes,
             os.environ.get("BENCH_POSTGRESQL_URL", "postgresql+psycopg://root@127.0.0.1:5432/test"),
+            spark_engines,
+            after_each_size=write_spark,
         )
         if "spark" in parts
         else []
     )
     if spark_lines:
-        # Other work on the machine slows every figure: the load says how busy it was.
-        note = f"Load average {load:.1f} (1 min) when it started, {os.getloadavg()[0]:.1f} at the end.\n\n"
-        _write_results(
-            "RESULTS-spark.md", "Spark SQL beside DuckDB and PostgreSQL", [note, *spark_lines]
-        )
+        write_spark(spark_lines)
     postgresql_sizes = [
         int(s) for s in os.environ.get("BENCH_SIZES", "1000000,4000000,10000000").split(",")
     ]
@@ -1014,7 +1177,12 @@ def main() -> None:
     if postgresql_lines:
         note = f"Load average {load:.1f} (1 min) when the benchmark started.\n\n"
         _write_results("RESULTS-postgresql.md", "PostgreSQL at scale", [note, *postgresql_lines])
-    if set(parts) <= {"vendors", "spark", "postgresql"}:
+    quiet_sizes = [int(s) for s in os.environ.get("BENCH_QUIET_VENDORS", "10,100").split(",")]
+    if "quiet" in parts:
+        quiet_lines = quiet_benchmark(quiet_sizes, int(os.environ.get("BENCH_RUNS", "3")))
+        _write_results("RESULTS-quiet.md", "a quiet night", quiet_lines)
+        print("\n".join(quiet_lines))
+    if set(parts) <= {"vendors", "spark", "postgresql", "quiet"}:
         print("\n".join(vendor_lines + spark_lines + postgresql_lines))
         return
     quick = [p for p in parts if p in ("engines", "render-cpu")]

@@ -18,16 +18,12 @@ from typing import Any
 
 import polars as pl
 from sqlalchemy import (
-    ColumnElement,
     Connection,
     Engine,
-    Integer,
     Select,
     Subquery,
-    TableClause,
     and_,
     func,
-    literal_column,
     or_,
     select,
     type_coerce,
@@ -64,8 +60,9 @@ from extract.summaries import (
     REPEATED_IDS_LISTED,
     Repeated,
     Window,
+    completed_part,
+    completed_parts,
     fenced,
-    received_part,
     repeated_ids_query,
     request_days_query,
     request_days_schema,
@@ -169,8 +166,10 @@ def work_item_days(
     PostgreSQL's planner cannot foresee how few groups this makes, so it
     never spreads the grouping over its parallel workers, and SQLite runs a
     query on one core. On both the job does that itself: the rows are sliced
-    (by time received; on SQLite by rowid where it can, see `rowid_slices`)
-    and each slice is summed by its own connection, all
+    by time completed, on report periods' boundaries (`completed_part`: the
+    median turnaround ranks the items of a vendor's report period together, so
+    no slice may cut one; with one report period, one query), and each slice is
+    summed by its own connection, all
     reading one state of the data (PostgreSQL: the snapshot this transaction
     exported; SQLite: the shared lock this transaction holds, under which no
     write can commit; see `export_snapshot`). The slices' groups are then
@@ -178,8 +177,8 @@ def work_item_days(
     """
     schema = work_item_days_schema(kpis, extras)
     keys = work_item_day_keys(kpis)
+    parallel_queries = completed_parts(window, parallel_queries)
     snapshot = export_snapshot(connection) if parallel_queries > 1 else None
-    by_rowid = rowid_slices(connection, source, parallel_queries) if snapshot else None
     if snapshot is None:
         query = work_item_days_query(
             source, window, repeated, parsed=parsed, fence=_fence(connection, parsed),
@@ -188,13 +187,8 @@ def work_item_days(
         return _read_summary(connection, query, schema, "work_items")
 
     def slice_query(part: int) -> Select[Any]:
-        if by_rowid is not None:
-            return work_item_days_query(
-                by_rowid[part], window, repeated, None, parsed, fence=True, kpis=kpis,
-                extras=extras,
-            )  # fmt: skip
         return work_item_days_query(
-            source, window, repeated, received_part(window, part, parallel_queries), parsed,
+            source, window, repeated, completed_part(window, part, parallel_queries), parsed,
             fence=_fence(connection, parsed), kpis=kpis, extras=extras,
         )  # fmt: skip
 
@@ -232,57 +226,6 @@ def work_item_days(
         )
         .select(list(schema))
     )
-
-
-# What SQLite calls a table's rowid; a column of the table's own may take one of the names.
-_ROWID_NAMES = ("_rowid_", "rowid", "oid")
-
-
-def rowid_slices(connection: Connection, source: Subquery, parts: int) -> list[Subquery] | None:
-    """SQLite: the source cut into `parts` slices by rowid, or None where it has no rowid.
-
-    Slices by time received (`received_part`) test a parsed time, so on SQLite, whose
-    times are text, every slice would check and parse every row of the table to keep
-    its share. A rowid range is tested before anything is parsed, on the table's own
-    b-tree, so each slice reads and parses only its rows. A view, a user's query or a
-    WITHOUT ROWID table has no rowid: those are sliced by time. The bounds are read
-    in this transaction, whose lock keeps every slice on the same rows (`export_snapshot`).
-    """
-    if connection.dialect.name != "sqlite":
-        return None
-    canonical = source.element
-    if not isinstance(canonical, Select):
-        return None
-    froms = canonical.columns_clause_froms
-    if len(froms) != 1 or not isinstance(froms[0], TableClause):
-        return None
-    taken = {column.name.lower() for column in froms[0].c}
-    free = [name for name in _ROWID_NAMES if name not in taken]
-    if not free:
-        return None
-    rowid: ColumnElement[int] = literal_column(free[0], Integer())
-    try:
-        # Two subqueries: SQLite reads MIN or MAX of a rowid off the b-tree's ends only
-        # when it is the query's one aggregate; both in one query scan the table.
-        low, high = connection.execute(
-            select(
-                select(func.min(rowid)).select_from(froms[0]).scalar_subquery(),
-                select(func.max(rowid)).select_from(froms[0]).scalar_subquery(),
-            )
-        ).one()
-    except SQLAlchemyError:  # WITHOUT ROWID
-        return None
-    if low is None or high is None:  # a view, or no rows
-        return None
-    bounds = [low + (high - low + 1) * k // parts for k in range(1, parts)]
-    slices = []
-    for part in range(parts):
-        tests = [
-            *([rowid >= bounds[part - 1]] if part > 0 else []),
-            *([rowid < bounds[part]] if part < parts - 1 else []),
-        ]
-        slices.append(canonical.where(*tests).subquery(source.name))
-    return slices
 
 
 def _split_summary(

@@ -87,6 +87,15 @@ class Window:
     """What one run reads: its periods, oldest first, the last ending on the as-of day."""
 
     periods: tuple[ReportPeriod, ...]
+    """Calendar months: what the sums are cut by."""
+    reported: tuple[ReportPeriod, ...] = ()
+    """The report's own periods (months or quarters), over the same days: what a median is
+    taken over, since the middle of a quarter cannot be added up from its months'. Empty:
+    the months themselves."""
+
+    @property
+    def report_periods(self) -> tuple[ReportPeriod, ...]:
+        return self.reported or self.periods
 
     @property
     def start(self) -> dt.datetime:
@@ -106,7 +115,9 @@ class Window:
         return self.periods[-1].end
 
 
-WORK_ITEM_DAY_KEYS = ["vendor_id", "process", "rule", "completed_day", "due_period", "bad_value"]
+WORK_ITEM_DAY_KEYS = [
+    "vendor_id", "process", "rule", "completed_day", "due_period", "median_period", "bad_value",
+]  # fmt: skip
 
 # The frames the summaries arrive as. Days are calendar days (UTC); `due_period` is a label.
 WORK_ITEM_DAYS_SCHEMA = {
@@ -115,12 +126,22 @@ WORK_ITEM_DAYS_SCHEMA = {
     "rule": pl.String(),
     "completed_day": pl.Date(),
     "due_period": pl.String(),
+    # The report period an item completed in, as ranked for the median turnaround (a key:
+    # it follows from completed_day, so it adds no groups).
+    "median_period": pl.String(),
     "items": pl.Int64(),
     "units": pl.Int64(),
     "defects": pl.Int64(),
     "qa_checked_units": pl.Int64(),
     "reworked_items": pl.Int64(),
     "turnaround_ms": pl.Int64(),
+    # The turnaround of the lower and of the upper middle item of its (vendor, process,
+    # median_period), and of its (vendor, median_period) over every process (see
+    # `_ranked`): 0 on every other item, so a period's sum is the middle value itself.
+    "median_low_ms": pl.Int64(),
+    "median_high_ms": pl.Int64(),
+    "vendor_median_low_ms": pl.Int64(),
+    "vendor_median_high_ms": pl.Int64(),
     "items_on_time": pl.Int64(),
     "first_id": pl.String(),
     "last_id": pl.String(),
@@ -476,33 +497,44 @@ def _example_id(value: ColumnElement[Any]) -> ColumnElement[str]:
     return func.coalesce(value, literal(NULL_ID, String(), literal_execute=True)).label("_id")
 
 
-def received_part(window: Window, part: int, parts: int) -> Callable[[Any], ColumnElement[bool]]:
-    """Rows of one of `parts` slices of the window by time received; the slices cover every row.
+def completed_parts(window: Window, parts: int) -> int:
+    """How many slices `completed_part` cuts the window in: at most one per report period."""
+    return max(1, min(parts, len(window.report_periods)))
 
-    The first slice also holds what was received before the window (or never: NULL),
-    the last everything from its start on.
+
+def completed_part(window: Window, part: int, parts: int) -> Callable[[Any], ColumnElement[bool]]:
+    """Rows of one of `parts` slices of the window by time completed, cut on report periods'
+    boundaries only, so that the items a median is taken over (one vendor's, completed in one
+    report period) are all in one slice; the slices cover every row.
+
+    `parts` is at most `completed_parts(window, ...)`. The first slice also holds what was
+    completed before the window or never (NULL), the last what was completed after it.
     """
-    span = window.cutoff - window.start
-    bounds = [window.start + span * k / parts for k in range(1, parts)]
+    periods = window.report_periods
+    assert 1 <= parts <= len(periods)
+    bounds = [periods[len(periods) * k // parts].window_start for k in range(1, parts)]
 
     def predicate(c: Any) -> ColumnElement[bool]:
-        received = c.received_at
-        after = None if part == 0 else received >= at(bounds[part - 1])
-        before = None if part == parts - 1 else received < at(bounds[part])
+        completed = c.completed_at
+        after = None if part == 0 else completed >= at(bounds[part - 1])
+        before = None if part == parts - 1 else completed < at(bounds[part])
         if after is None:
-            return or_(received.is_(None), before) if before is not None else true()
+            return or_(completed.is_(None), before) if before is not None else true()
         return and_(after, before) if before is not None else after
 
     return predicate
 
 
-def _period_of(time: ColumnElement[Any], window: Window) -> ColumnElement[str]:
-    """The label of the period a time falls in; NULL outside the window (or no time).
+def _period_of(
+    time: ColumnElement[Any], window: Window, periods: Sequence[ReportPeriod] | None = None
+) -> ColumnElement[str]:
+    """The label of the period (a month; or one of `periods`, which cover the same days)
+    a time falls in; NULL outside the window (or no time).
 
     The periods are contiguous, so the boundaries are halved: about log2(periods)
     comparisons a row instead of one per period passed (16 for a year of months).
     """
-    periods = window.periods
+    periods = window.periods if periods is None else periods
 
     def within(first: int, last: int) -> ColumnElement[str]:  # periods[first:last]
         if last - first == 1:
@@ -536,7 +568,7 @@ def work_item_days_query(
     applied to the groups afterwards); NULL for a good row.
     repeated: the IDs found more than once among all the rows read (see `Repeated`);
     () also when the database enforces unique IDs (a primary key).
-    part: only the rows of one slice (`received_part`).
+    part: only the rows of one slice (`completed_part`).
     fence: SQLite, see `fenced`.
     kpis, extras: the declared KPIs of work items and the extra columns read from text
     (contract section 10), summed in the same query.
@@ -557,6 +589,7 @@ def work_item_days_query(
             _rule_column(rules),
             case((completed_in_window, day_of(completed)), else_=None).label("completed_day"),
             due_period.label("due_period"),
+            _period_of(completed, window, window.report_periods).label("median_period"),
             *(
                 [_period_of(received, window).label("received_period")]
                 if counted_on_received(kpis)
@@ -579,9 +612,10 @@ def work_item_days_query(
         .where(in_window, *([part(source.c)] if part is not None else [])),
         fence,
     ).subquery("classified")
-    k = classified.c
+    ranked, middles = _ranked(classified)
+    k = ranked.c
     return _summary(
-        classified,
+        ranked,
         work_item_day_keys(kpis),
         "items",
         {
@@ -590,12 +624,88 @@ def work_item_days_query(
             "qa_checked_units": k.qa_checked_units,
             "reworked_items": k.reworked,
             "turnaround_ms": k.turnaround_ms,
+            **middles,
             "items_on_time": k.on_time,
             **{name: k[name] for name in declared_schema(kpis, extras)},
         },
         parsed,
         _floating(kpis),
     )
+
+
+def _ranked(classified: Subquery) -> tuple[Subquery, dict[str, ColumnElement[Any]]]:
+    """The classified rows with their ranks, and the sums of the middle items' turnarounds
+    (each row's turnaround where it is a middle item, else 0).
+
+    The median turnaround of a period cannot be added up from days, so the database ranks
+    the items a median is taken over: the accepted items of one vendor and process (and,
+    for the vendor's ALL row, of one vendor over its processes) completed in one report
+    period (`median_period`), by turnaround. Of n items, the lower middle is number
+    ceil(n/2), the upper floor(n/2)+1 (the same item when n is odd), found without a
+    division (engines divide integers differently): 2 x number is n or n+1, and n+1 or n+2.
+    Summed into the day groups, a period's sums are those two turnarounds exactly, and the
+    median is their mean. Items tied on turnaround are ordered by the keys of their groups
+    (day completed, period due, ...), so every engine and every slicing puts a middle value
+    in the same group; ties on those too are in one group anyway.
+
+    Rows a group rule rejects whole later (unknown or rejected vendor: all of its rows) are
+    ranked, then dropped with their groups; a row with a blank process is rejected by itself,
+    so it is left out of its vendor's ranking here.
+    """
+    k = classified.c
+    counted = and_(k.rule.is_(None), k.median_period.is_not(None), k.turnaround_ms.is_not(None))
+    blank = literal("", String(), literal_execute=True)
+    over_all = and_(counted, k.process.is_not(None), func.trim(k.process) != blank)
+    # NULL sorts first on some engines and last on others: a missing label sorts as ''.
+    labels = [
+        func.coalesce(k[name], blank) for name in ("due_period", "received_period") if name in k
+    ]
+    order = [k.turnaround_ms, k.completed_day, *labels]
+    # Each window once, as a column: its flags are tested in the sums over these columns.
+    partitions = {
+        "median": (counted, [k.vendor_id, k.process]),
+        "vendor_median": (over_all, [k.vendor_id]),
+    }
+    ranked = select(
+        *classified.c,
+        *[
+            column
+            for name, (condition, by) in partitions.items()
+            for column in (
+                func.row_number()
+                .over(partition_by=[*by, _when(condition, k.median_period)], order_by=order)
+                .label(f"_{name}_number"),
+                # Over the same window as the number, whole (ROWS UNBOUNDED both ways), so
+                # the engine sorts the rows once for both.
+                func.count()
+                .over(
+                    partition_by=[*by, _when(condition, k.median_period)],
+                    order_by=order,
+                    rows=(None, None),
+                )
+                .label(f"_{name}_items"),
+            )
+        ],
+    ).subquery("ranked")
+    r = ranked.c
+    # The same conditions over the ranked rows' columns.
+    counted = and_(r.rule.is_(None), r.median_period.is_not(None), r.turnaround_ms.is_not(None))
+    conditions = {
+        "median": counted,
+        "vendor_median": and_(counted, r.process.is_not(None), func.trim(r.process) != blank),
+    }
+    sums: dict[str, ColumnElement[Any]] = {}
+    for name, condition in conditions.items():
+        twice, n = 2 * r[f"_{name}_number"], r[f"_{name}_items"]
+        low = and_(condition, or_(twice == n, twice == n + 1))
+        high = and_(condition, or_(twice == n + 1, twice == n + 2))
+        sums[f"{name}_low_ms"] = case((low, r.turnaround_ms), else_=0)
+        sums[f"{name}_high_ms"] = case((high, r.turnaround_ms), else_=0)
+    return ranked, sums
+
+
+def _when(condition: ColumnElement[bool], value: ColumnElement[Any]) -> ColumnElement[Any]:
+    return case((condition, value), else_=None)
 
 
 def _floating(kpis: Mapping[str, DeclaredKpi]) -> list[str]:

@@ -153,6 +153,10 @@ def dimension_views(
 NOT_IN_HOUSE = "not measured in-house"
 
 
+# The median the catalogue keeps beside the mean turnaround (shown under it, not scored).
+_MEDIAN_TURNAROUND = BUILT_IN_CATALOGUE["mean_turnaround_hours"].median or ""
+
+
 def kpi_text(kpi: Kpi, value: float | None) -> str:
     """A KPI's figure as the reports write it: a rate as a percentage, the cost ratio as
     "0.85×", hours as hours, any other mean with its unit."""
@@ -539,6 +543,7 @@ def build_vendor(
                 "rework": pct(r["rework_rate"]),
                 "on_time": pct(r["on_time_rate"]),
                 "turnaround": hours(r["mean_turnaround_hours"]),
+                "turnaround_median": hours(r[_MEDIAN_TURNAROUND]),
                 "requests": num(r["requests_opened"]),
                 "response": pct(r["response_within_target_rate"]),
                 "first_response": hours(r["mean_first_response_hours"]),

@@ -61,6 +61,8 @@ class Kpi:
     """What its numerator counts, in "how it is computed": "3 on time / 4 items due"."""
     behind: str = ""
     """What the items behind a missed level are, after their count: "14 late"."""
+    median: str | None = None
+    """A mean's median: its column in scores.csv, shown beside the mean; not scored."""
 
     @property
     def successes(self) -> pl.Expr:
@@ -109,7 +111,8 @@ BUILT_IN: tuple[Kpi, ...] = (
         "work_items", "speed", sample="items due", counted_when="due",
         dimension_title="Speed (on time)", why="on time", counts="on time", behind="late"),
     Kpi("mean_turnaround_hours", "Mean turnaround", "mean", False, "turnaround_hours_total",
-        "work_items_completed", "hours", "work_items", behind="over the maximum"),
+        "work_items_completed", "hours", "work_items", behind="over the maximum",
+        median="median_turnaround_hours"),
     Kpi("response_within_target_rate", "Responses within target", "rate", True,
         "requests_within_target", "requests_target_due", "%", "requests", "responsiveness",
         sample="requests due", counted_when="opened", dimension_title="Responsiveness",

@@ -7,7 +7,8 @@ due, credited and is still unclaimed.
 
 Money is fixed to cents step by step (fees, then the at-risk amount, then each
 credit) so that every row of service_credits.csv can be recomputed by hand
-from the figures it shows.
+from the figures it shows. Each step is exact (scoring.money: the figures as the
+decimals they are written as, rounded once, half to even), never float arithmetic.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import polars as pl
 
 from extract.activity import Activity
 from scorecard.config import Config, Contract
-from scoring.money import MONEY_PLACES, exact_rates, spread_totals, written
+from scoring.money import MONEY_PLACES, exact, exact_rates, spread_totals, written
 from scoring.periods import (
     Period,
     fiscal_year_label,
@@ -149,13 +150,38 @@ def monthly_amounts(
     return pl.DataFrame(rows, schema=schema, orient="row")
 
 
-def at_risk_amount(fees: pl.Expr, at_risk_pct: pl.Expr) -> pl.Expr:
-    return (fees * at_risk_pct).round(2)
+def at_risk_amount(fees: float, at_risk_pct: float) -> float:
+    """at_risk_pct x the month's fees, exactly, written to the cent (half to even, once)."""
+    amount = written(exact(fees) * exact(at_risk_pct), MONEY_PLACES)
+    assert amount is not None
+    return amount
 
 
-def uncapped_credit(met: pl.Expr, allocation_pct: pl.Expr, at_risk: pl.Expr) -> pl.Expr:
-    """A missed level's credit: allocation_pct / 100 x the month's at-risk amount; 0 otherwise."""
-    return pl.when(met.not_()).then((allocation_pct / 100 * at_risk).round(2)).otherwise(0.0)
+def uncapped_credit(met: bool | None, allocation_pct: float, at_risk: float) -> float:
+    """A missed level's credit: allocation_pct / 100 x the month's at-risk amount, exactly,
+    written to the cent; 0 when the level was met or nothing was measured."""
+    if met is not False:
+        return 0.0
+    credit = written(exact(allocation_pct) / 100 * exact(at_risk), MONEY_PLACES)
+    assert credit is not None
+    return credit
+
+
+def _exact_amounts(frame: pl.DataFrame) -> pl.DataFrame:
+    """Each row's at-risk amount, then its uncapped credit, each exact and rounded once."""
+    at_risk = [
+        at_risk_amount(fees, pct) for fees, pct in frame.select("fees", "at_risk_pct").iter_rows()
+    ]
+    credit = [
+        uncapped_credit(met, allocation, amount)
+        for (met, allocation), amount in zip(
+            frame.select("met", "allocation_pct").iter_rows(), at_risk, strict=True
+        )
+    ]
+    return frame.with_columns(
+        pl.Series("at_risk_amount", at_risk, pl.Float64),
+        pl.Series("credit", credit, pl.Float64),
+    )
 
 
 def capped_credits(frame: pl.DataFrame) -> pl.DataFrame:
@@ -274,15 +300,10 @@ def service_credits(
             level_met(pl.col("actual"), pl.col("threshold"), pl.col("higher_is_better")).alias(
                 "met"
             ),
-            # No fee billed for the month: nothing is at risk.
-            pl.col("fees").fill_null(0.0).round(2),
+            # No fee billed for the month: nothing is at risk (fees are written to the cent).
+            pl.col("fees").fill_null(0.0),
         )
-        .with_columns(at_risk_amount(pl.col("fees"), pl.col("at_risk_pct")).alias("at_risk_amount"))
-        .with_columns(
-            uncapped_credit(pl.col("met"), pl.col("allocation_pct"), pl.col("at_risk_amount"))
-            .fill_null(0.0)
-            .alias("credit")
-        )
+        .pipe(_exact_amounts)
     )
     levels = with_statuses(capped_credits(measured)).sort("month_start", "vendor_id", "level_order")
     return ServiceCredits(

@@ -35,6 +35,15 @@ def mean_turnaround_hours(turnaround_hours_total: pl.Expr, items_completed: pl.E
     return ratio(turnaround_hours_total, items_completed)
 
 
+def median_hours(middles_ms: pl.Expr, items_ranked: pl.Expr, items: pl.Expr) -> pl.Expr:
+    """The median, in hours, from its lower and upper middle values added up (in ms): their
+    mean. Null with no item, and when not every item was ranked in this period (a month of a
+    quarterly report: the database ranked the quarter's items)."""
+    return (
+        pl.when((items > 0) & (items_ranked == items)).then(middles_ms / 7_200_000).otherwise(None)
+    )
+
+
 def mean_first_response_hours(response_hours_total: pl.Expr, requests_answered: pl.Expr) -> pl.Expr:
     return ratio(response_hours_total, requests_answered)
 

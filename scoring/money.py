@@ -31,6 +31,19 @@ MONEY_PLACES = 2
 PER_UNIT_PLACES = 4
 RATIO_PLACES = 6
 
+# Every money column the job writes, and its written precision: a CSV prints each with
+# exactly that many decimals (13797.00, 0.00; never 13797.0), as `written` rounded it.
+# Ratios (cost_ratio) are not money and print as they are.
+WRITTEN_MONEY_PLACES: dict[str, int] = {
+    # scores.csv (contract section 5)
+    "spend": MONEY_PLACES, "savings_vs_in_house": MONEY_PLACES,
+    "cost_per_unit": PER_UNIT_PLACES, "tco_per_unit": PER_UNIT_PLACES,
+    "in_house_cost_per_unit": PER_UNIT_PLACES,
+    # service_credits.csv and credit_claims.csv (contract sections 9 and 12)
+    "fees": MONEY_PLACES, "at_risk_amount": MONEY_PLACES, "credit": MONEY_PLACES,
+    "credit_due": MONEY_PLACES, "credited": MONEY_PLACES, "unclaimed": MONEY_PLACES,
+}  # fmt: skip
+
 
 def exact(value: float | int | Decimal | str) -> Fraction:
     """The exact decimal a number was written as (a float by its shortest repr)."""

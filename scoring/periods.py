@@ -124,6 +124,7 @@ def window_of(periods: Sequence[Period]) -> Window:
     """The extract stage's view of the periods: what to read, and how to cut it.
 
     Cut by calendar month, whatever the period: service levels are measured
-    per month (contract section 9) and a quarter is the sum of its months.
+    per month (contract section 9) and a quarter is the sum of its months. The periods
+    themselves are kept for what cannot be summed from months: a median.
     """
-    return Window(tuple(months_of(periods)))
+    return Window(tuple(months_of(periods)), tuple(periods))

@@ -49,6 +49,11 @@ CONTRACT_COLUMNS = [
     "composite_score", "standing", "rank",
 ]  # fmt: skip
 
+# The median turnaround's sums over a period (see extract.summaries._ranked): its middle items'
+# turnarounds added (lower + upper, in ms), per process and per vendor over its processes, and
+# how many items were ranked in the period (all of them, when the period is a report period).
+MEDIAN_SUMS = ["turnaround_middles_ms", "vendor_turnaround_middles_ms", "items_ranked"]
+
 # The inputs behind each KPI, after the contract's columns, so any figure can be recomputed.
 INPUT_COLUMNS = [
     "defects", "qa_checked_units", "reworked_items", "items_due", "items_on_time",
@@ -59,8 +64,13 @@ _SUMS = [
     "work_items_completed", "units_completed", "defects", "qa_checked_units",
     "reworked_items", "turnaround_hours_total", "items_due", "items_on_time",
     "billed_units", "requests_opened", "requests_answered", "response_hours_total",
-    "requests_within_target", "requests_target_due",
+    "requests_within_target", "requests_target_due", *MEDIAN_SUMS,
 ]  # fmt: skip
+
+# The median turnaround, shown beside the mean (catalogue: the mean's `median`); not scored.
+MEDIAN_TURNAROUND: str = BUILT_IN_CATALOGUE["mean_turnaround_hours"].median or ""
+assert MEDIAN_TURNAROUND
+MEDIAN_COLUMNS = [MEDIAN_TURNAROUND]
 
 _KEYS = ["vendor_id", "process"]
 __all__ = ["DIMENSION_KPI"]
@@ -176,11 +186,27 @@ def work_item_sums(
         m.hours_from_milliseconds(pl.col("turnaround_ms").filter(completed).sum()).alias(
             "turnaround_hours_total"
         ),
+        *_middle_sums(completed & (pl.col("median_period") == period.label)),
         pl.col("items").filter(due).sum().alias("items_due"),
         pl.col("items_on_time").filter(due).sum().alias("items_on_time"),
         pl.col("units").filter(completed & pl.col("billed")).sum().alias("billed_units"),
         *_declared_period_sums(kpis or {}, windows, item_days.columns),
     )
+
+
+def _middle_sums(ranked: pl.Expr) -> list[pl.Expr]:
+    """The median's sums over the items ranked in the period (see MEDIAN_SUMS)."""
+    return [
+        (pl.col("median_low_ms") + pl.col("median_high_ms"))
+        .filter(ranked)
+        .sum()
+        .alias("turnaround_middles_ms"),
+        (pl.col("vendor_median_low_ms") + pl.col("vendor_median_high_ms"))
+        .filter(ranked)
+        .sum()
+        .alias("vendor_turnaround_middles_ms"),
+        pl.col("items").filter(ranked).sum().alias("items_ranked"),
+    ]
 
 
 def request_sums(
@@ -261,9 +287,12 @@ def _period_sums(
     )
 
 
-def _kpis_from_sums(kpis: dict[str, DeclaredKpi] | None = None) -> list[pl.Expr]:
+def _kpis_from_sums(
+    kpis: dict[str, DeclaredKpi] | None = None, middles: str = "turnaround_middles_ms"
+) -> list[pl.Expr]:
     """Every KPI from its summed numerator and denominator (a declared one: null without a
-    trial or a value, contract section 10)."""
+    trial or a value, contract section 10). middles: the median's middle items (a vendor's
+    ALL row reads those ranked over all its processes)."""
     c = pl.col
     return [
         *[
@@ -275,6 +304,9 @@ def _kpis_from_sums(kpis: dict[str, DeclaredKpi] | None = None) -> list[pl.Expr]
         m.on_time_rate(c("items_on_time"), c("items_due")).alias("on_time_rate"),
         m.mean_turnaround_hours(c("turnaround_hours_total"), c("work_items_completed")).alias(
             "mean_turnaround_hours"
+        ),
+        m.median_hours(c(middles), c("items_ranked"), c("work_items_completed")).alias(
+            MEDIAN_TURNAROUND
         ),
         m.response_within_target_rate(c("requests_within_target"), c("requests_target_due")).alias(
             "response_within_target_rate"
@@ -474,7 +506,7 @@ def _vendor_totals(
             pl.lit(ALL_PROCESSES).alias("process"),
         )
     )
-    return totals.with_columns(_kpis_from_sums(kpis))
+    return totals.with_columns(_kpis_from_sums(kpis, "vendor_turnaround_middles_ms"))
 
 
 # The written precision of the composite: the whole number every report shows.
@@ -590,7 +622,7 @@ def score_table(data: Activity, periods: Sequence[Period], config: Config) -> pl
     declared_figures = [
         c for name in declared for c in (name, f"{name}_numerator", f"{name}_denominator")
     ]
-    kept = [*columns, *INPUT_COLUMNS, *declared_figures]
+    kept = [*columns, *INPUT_COLUMNS, *MEDIAN_COLUMNS, *declared_figures]
     combined = pl.concat(
         [process_rows.select(kept), totals.select(kept)], how="vertical_relaxed"
     ).with_columns(
@@ -609,6 +641,7 @@ def score_table(data: Activity, periods: Sequence[Period], config: Config) -> pl
         ).select(
             *CONTRACT_COLUMNS,
             *INPUT_COLUMNS,
+            *MEDIAN_COLUMNS,
             *[f"{name}_score" for name in declared],
             *declared_figures,
         ),
@@ -620,7 +653,11 @@ def score_table(data: Activity, periods: Sequence[Period], config: Config) -> pl
         ordered, previous_label, config.scoring.significance_z, catalogue(config), weighted
     )
     return changed.select(
-        *CONTRACT_COLUMNS, *INPUT_COLUMNS, *SIGNIFICANCE_COLUMNS, *declared_columns(config)
+        *CONTRACT_COLUMNS,
+        *INPUT_COLUMNS,
+        *MEDIAN_COLUMNS,
+        *SIGNIFICANCE_COLUMNS,
+        *declared_columns(config),
     )
 
 
@@ -629,6 +666,7 @@ def rounded(table: pl.DataFrame, kpis: dict[str, DeclaredKpi] | None = None) -> 
     kpis = kpis or {}
     rates = [kpi.name for kpi in BUILT_IN_CATALOGUE.rates]
     hours = [kpi.name for kpi in BUILT_IN_CATALOGUE.kpis if kpi.unit == "hours"]
+    hours += [kpi.median for kpi in BUILT_IN_CATALOGUE.kpis if kpi.median is not None]
     declared = [*kpis, *[f"{n}_numerator" for n, kpi in kpis.items() if kpi.kind == "mean"]]
     # Money was written exactly by `exact_costs`; scores (declared ones too) by `_scores`,
     # before the standing.

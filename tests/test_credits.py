@@ -372,3 +372,23 @@ def test_the_year_tile_never_claims_more_months_than_the_run_reads(
     periods = periods_for(dt.date(2026, 9, 30), "quarter", 1)
     credits = ServiceCredits(pl.DataFrame(), pl.DataFrame(), year_start, year_label)
     assert span_labels(periods, credits)["year"] == expected
+
+
+@pytest.mark.parametrize(
+    ("monthly_fee", "allocation_pct", "at_risk", "credit"),
+    [
+        # 10.25 x 0.1 = 1.025 exactly: half to even gives 1.02 (as floats, 1.0250000000000001).
+        (10.25, 100, 1.02, 1.02),
+        # 3.5 x 0.1 = 0.35; 10 % of it = 0.035 exactly: half to even gives 0.04 (floats: 0.03).
+        (3.5, 10, 0.35, 0.04),
+        # 1.4 x 0.1 = 0.14; 75 % of it = 0.105 exactly: half to even gives 0.10 (floats: 0.11).
+        (1.4, 75, 0.14, 0.10),
+    ],
+)
+def test_at_risk_amounts_and_credits_are_exact_and_rounded_once_half_to_even(
+    monthly_fee: float, allocation_pct: int, at_risk: float, credit: float
+):
+    level = {**ON_TIME, "allocation_pct": allocation_pct}
+    fees = charges(fee("2026-07-01", "2026-07-31", monthly_fee))
+    july = rows(run([{"period": "2026-07", "on_time_rate": 0.5}], contract([level]), fees))[0]
+    assert (july["fees"], july["at_risk_amount"], july["credit"]) == (monthly_fee, at_risk, credit)

@@ -103,15 +103,15 @@ def test_service_credits_csv_holds_each_level_and_month(run_dir):
     )
     # Fees only (the one-off is left out), 31 of the charge's 62 days.
     assert (july["fees"], july["at_risk_amount"], july["credit"], july["status"]) == (
-        "3100.0",
-        "310.0",
-        "186.0",
+        "3100.00",
+        "310.00",
+        "186.00",
         "due",
     )
     assert (august["provisional"], august["met"], august["fees"], august["status"]) == (
         "true",
         "true",
-        "2000.0",
+        "2000.00",
         "met",
     )
     assert json.loads((folder / "service_credits.json").read_text()) == [

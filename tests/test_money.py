@@ -103,7 +103,7 @@ def test_midpoint_money_is_exact_and_identical_over_five_reruns(
     assert m1["tco_per_unit"] == "1.4039"  # 1.403875
     assert _row(scores, "M2")["spend"] == "18.14"  # the 3 is odd
     # 1,001 x 0.1 + 1,000 x 0.2 + 1,000 x 0.7, summed exactly.
-    assert _row(scores, "M3")["spend"] == "1000.1"
+    assert _row(scores, "M3")["spend"] == "1000.10"  # money prints with its two decimals
     assert _row(scores, "M4")["spend"] == "0.02"  # 0.025, half to even
 
 

@@ -339,11 +339,16 @@ def test_a_change_on_forty_items_that_is_noise_is_not_flagged_and_a_real_one_is(
     )
 
 
-def test_the_change_columns_follow_the_contract_columns_and_the_inputs(table):
+def test_the_change_columns_follow_the_contract_columns_the_inputs_and_the_median(table):
     from scoring.significance import SIGNIFICANCE_COLUMNS
     from scoring.table import INPUT_COLUMNS
 
-    assert table.columns == [*CONTRACT_COLUMNS, *INPUT_COLUMNS, *SIGNIFICANCE_COLUMNS]
+    assert table.columns == [
+        *CONTRACT_COLUMNS,
+        *INPUT_COLUMNS,
+        "median_turnaround_hours",
+        *SIGNIFICANCE_COLUMNS,
+    ]
 
 
 def test_movers_are_ranked_vendors_whose_change_is_real():

@@ -251,84 +251,66 @@ def test_the_slices_read_the_snapshot_of_the_jobs_transaction(postgresql_url):
 def test_the_slices_of_the_window_hold_every_row_once(sqlite_url):
     from sqlalchemy import func, select
 
-    from extract.summaries import received_part
+    from extract.summaries import completed_part, completed_parts
     from scoring.periods import window_of
 
-    times = ["2026-04-01 00:00", "2026-05-16 11:59", "2026-05-16 12:00", "2026-09-30 23:59",
-             "2025-01-01 00:00", "2026-08-15 00:00"]  # fmt: skip
-    rows = {"work_items": [item(f"w{n}", "A", t, None, None) for n, t in enumerate(times)]}
-    rows["work_items"].append(
-        item("none", "A", "2026-07-01 00:00", None, None) | {"received_at": None}
-    )
+    times = ["2026-04-01 00:00", "2026-05-16 11:59", "2026-06-30 23:59", "2026-07-01 00:00",
+             "2026-09-30 23:59", "2025-01-01 00:00", "2026-10-01 00:00"]  # fmt: skip
+    rows = {"work_items": [item(f"w{n}", "A", "2026-04-01 00:00", None, t)
+                           for n, t in enumerate(times)]}  # fmt: skip
+    rows["work_items"].append(item("open", "A", "2026-07-01 00:00", None, None))
     load(sqlite_url, rows)
-    window = window_of(PERIODS)
+    window = window_of(PERIODS)  # two quarters: at most two slices, cut on 1 July
     engine = create_engine(sqlite_url)
     source = _work_items_select(sqlite_url).subquery("src")
     with engine.connect() as connection:
-        for parts in (1, 2, 3, 7):
+        for asked, parts, expected in ((1, 1, [8]), (2, 2, [5, 3]), (7, 2, [5, 3])):
+            assert completed_parts(window, asked) == parts
             counts = [
                 connection.execute(
                     select(func.count())
                     .select_from(source)
-                    .where(received_part(window, k, parts)(source.c))
+                    .where(completed_part(window, k, parts)(source.c))
                 ).scalar_one()
                 for k in range(parts)
             ]
-            assert sum(counts) == len(rows["work_items"]), (parts, counts)
+            # The first slice: before the window, never completed, and the first quarter.
+            assert counts == expected, (asked, counts)
     engine.dispose()
 
 
-def test_sqlite_slices_by_rowid_so_each_reads_only_its_own_rows(sqlite_url):
-    """Slicing by time would parse every row's text times in every slice (SQLite stores times
-    as text); slicing by rowid leaves the other slices' rows unread. Same sums either way."""
+def test_sliced_sums_equal_one_query_medians_included(sqlite_url):
+    """Slices are cut on report periods' boundaries, so each median's items are ranked in
+    one slice: the sums and the middle items are the same as one query's, on a table, a view
+    and a user's query."""
     from polars.testing import assert_frame_equal
-    from sqlalchemy import func, select
 
-    from extract.activity import rowid_slices, work_item_days
+    from extract.activity import work_item_days
     from extract.mapping import resolve_all
     from scorecard.config import TableSource
     from scoring.periods import window_of
 
-    times = ["2026-07-01 08:00", "2026-07-02 09:00", "2026-08-15 12:00", "2026-09-30 23:00"]
+    times = ["2026-05-01 08:00", "2026-06-02 09:00", "2026-08-15 12:00", "2026-09-30 23:00"]
     rows = {"vendors": [vendor("A")], "work_items": [
-        item(f"w{n}", "A", times[n % 4], None, times[n % 4]) for n in range(11)
+        item(f"w{n}", "A", f"2026-04-0{1 + n % 5} 00:00", None, times[n % 4])
+        for n in range(11)
     ]}  # fmt: skip
     load(sqlite_url, rows)
     window = window_of(PERIODS)
-    source = _work_items_select(sqlite_url).subquery("src")
     engine = create_engine(sqlite_url)
     with engine.begin() as connection:
-        whole = work_item_days(connection, source, window, (), 1)
-        for parts in (2, 3):
-            slices = rowid_slices(connection, source, parts)
-            assert slices is not None and len(slices) == parts
-            for part in slices:
-                plan = " ".join(
-                    str(row[-1])
-                    for row in connection.exec_driver_sql(
-                        "EXPLAIN QUERY PLAN "
-                        + str(
-                            select(func.count())
-                            .select_from(part)
-                            .compile(engine, compile_kwargs={"literal_binds": True})
-                        )
-                    )
-                )
-                assert "USING INTEGER PRIMARY KEY" in plan, plan  # a range, not a scan
-            counted = [
-                connection.execute(select(func.count()).select_from(part)).scalar_one()
-                for part in slices
-            ]
-            assert sum(counted) == 11 and min(counted) >= 3, counted
-            sliced = work_item_days(connection, source, window, (), parts)
-            assert_frame_equal(sliced.sort(whole.columns[:6]), whole.sort(whole.columns[:6]))
         connection.exec_driver_sql("CREATE VIEW items_view AS SELECT * FROM work_items")
-    # A view and a user's query have no rowid: they are sliced by time instead.
-    for spec in (TableSource(table="items_view"), TableSource(query="SELECT * FROM work_items")):
-        other = resolve_all(engine, {"work_items": spec})["work_items"].select
-        assert other is not None
+    keys = ["completed_day", "median_period", "rule"]
+    for spec in (TableSource(table="work_items"), TableSource(table="items_view"),
+                 TableSource(query="SELECT * FROM work_items")):  # fmt: skip
+        select_ = resolve_all(engine, {"work_items": spec})["work_items"].select
+        assert select_ is not None
         with engine.begin() as connection:
-            assert rowid_slices(connection, other.subquery("src"), 2) is None
-            sliced = work_item_days(connection, other.subquery("src"), window, (), 2)
-        assert_frame_equal(sliced.sort(whole.columns[:6]), whole.sort(whole.columns[:6]))
+            whole = work_item_days(connection, select_.subquery("src"), window, (), 1)
+            sliced = work_item_days(connection, select_.subquery("src"), window, (), 2)
+        assert_frame_equal(sliced.sort(keys), whole.sort(keys))
+        middles = whole.group_by("median_period").agg(
+            pl.col("median_low_ms", "median_high_ms").sum()
+        )
+        assert middles.filter(pl.col("median_period").is_not_null()).height == 2
     engine.dispose()

@@ -418,7 +418,7 @@ def test_text_amounts_and_dates_that_do_not_read_are_rejected_not_fatal(
         for r in rows
         if r["vendor_id"] == "V1" and r["period"] == "2026-07" and r["process"] == "ALL"
     )
-    assert v1_july["spend"] == "12.5"
+    assert v1_july["spend"] == "12.50"
 
 
 def test_a_count_too_large_to_sum_is_a_bad_row_not_an_overflow(sqlite_url, tmp_path, scorecard_cli):

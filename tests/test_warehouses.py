@@ -5,6 +5,8 @@ the whole job on the demo world, byte-identical to SQLite; Databricks SQL's comp
 real Spark engine (Databricks SQL is Spark SQL). Compiled against the real dialects, with the
 SQL kept in tests/golden_sql so that any change to it is seen in review: BigQuery, Redshift,
 Athena, Databricks and Snowflake. `SCORECARD_UPDATE_GOLD=1` rewrites the golden files.
+Time travel is compiled only: no engine here keeps history (fakesnow and Spark on Parquet
+parse the clause and refuse it, and the tests check that they do).
 """
 
 from __future__ import annotations
@@ -311,6 +313,54 @@ def test_text_times_read_alike_in_the_sql_databricks_would_send(spark_url):
         if got != expected
     ]
     assert wrong == []
+
+
+def test_pinned_databricks_sql_parses_on_spark_and_is_refused_only_for_want_of_history(
+    spark_url, tmp_path
+):
+    """Time travel is executed on no engine here (Delta's jars come only from Maven, which
+    this machine cannot reach; fakesnow's DuckDB refuses it, see above). What can be run:
+    each statement the job sends, pinned and compiled by the real Databricks dialect, goes
+    through Spark's own parser, which takes `TIMESTAMP AS OF`; the Parquet tables keep no
+    history, so Spark refuses each one for that reason and no other, while the same
+    statement unpinned runs. The job's one-line error then says what to set."""
+    from pyhive.exc import OperationalError
+    from sqlalchemy.exc import DBAPIError
+
+    from extract.dialects import PINNED_AT
+    from extract.source import first_line
+
+    load_parquet_tables(spark_url, {}, tmp_path / "parquet")  # the canonical tables, empty
+    databricks = _dialects()["databricks"]
+    canonical = {label: q for label, q in _queries().items() if "(canonical)" in label}
+    pinned = PINNED_AT.set(dt.datetime(2026, 9, 30, 21, 15, 7, 250000))
+    try:
+        sent = {label: _compiled(query, databricks) for label, query in canonical.items()}
+    finally:
+        PINNED_AT.reset(pinned)
+    engine = create_engine(spark_url)
+    refusals = {}
+    try:
+        with engine.connect() as connection:
+            for label, sql in sent.items():
+                assert "TIMESTAMP AS OF '2026-09-30 21:15:07.250000'" in sql, label
+                with pytest.raises(OperationalError) as refused:
+                    _sent_to_spark(connection, sql)
+                refusals[label] = str(refused.value)
+                # Unpinned, the same statement runs (on empty tables: no rows).
+                _sent_to_spark(connection, _compiled(canonical[label], databricks))
+            # Through SQLAlchemy, as the job meets it: its line names the setting.
+            with pytest.raises(DBAPIError) as through_sqlalchemy:
+                connection.exec_driver_sql(sent["vendors (canonical)"])
+    finally:
+        engine.dispose()
+    assert len(refusals) == 4
+    for label, message in refusals.items():
+        assert "TIME_TRAVEL" in message and "PARSE_SYNTAX_ERROR" not in message, (label, message)
+    line = first_line(through_sqlalchemy.value)
+    assert "TIME_TRAVEL" in line and line.endswith(
+        "(set [database] time_travel = false to read it as it is)"
+    ), line
 
 
 def _as_text(rows) -> list[tuple[str, ...]]:
