@@ -30,6 +30,13 @@
    `BENCH_PARTS=spark make bench` (results in bench/RESULTS-spark.md, written whole);
    `BENCH_SPARK_SIZES=10000000` for other sizes, `BENCH_SPARK_ENGINES=DuckDB,Spark cluster`
    for some of DuckDB, PostgreSQL, Spark local, Spark cluster.
+6. A full night against the quiet night after it (no new data: unchanged PDFs are reused)
+   at 10 and 100 vendors, wall time and CPU of every process, medians of BENCH_RUNS.
+   Only with `BENCH_PARTS=quiet make bench` (results in bench/RESULTS-quiet.md);
+   `BENCH_QUIET_VENDORS=10,100` for other sizes.
+7. A simulated year of nights (bench/year.py): disk after 365 runs with the default
+   retention, and emails per recipient per quarter. Only when asked:
+   `BENCH_PARTS=year make bench` (results in bench/RESULTS-year.md).
 
 Each measurement is one process: the time is wall-clock, and peak RSS is what
 the kernel reports for that process (wait4). The floor and the pandas way run
@@ -1040,6 +1047,63 @@ def _keep_spark_logs(work: Path, size: int) -> None:
     print(f"Spark logs kept in {kept}", file=sys.stderr)
 
 
+QUIET_FULL, QUIET_NEXT = "2026-09-20", "2026-09-21"
+PDF_COUNTS_LOG = re.compile(r"PDFs: (\d+) rendered, (\d+) reused")
+
+
+def quiet_benchmark(sizes: list[int], runs: int) -> list[str]:
+    """A full night against the quiet night after it (the next as-of day, no new data), at each
+    number of vendors: wall time and CPU of the whole job (every process), median of `runs`."""
+    work = Path(tempfile.mkdtemp(prefix="scorecard-bench-quiet-"))
+    rows = []
+    try:
+        for size in sizes:
+            url = f"sqlite:///{work / f'quiet-{size}.db'}"
+            subprocess.run([*SCORECARD, "demo-data", "--database-url", url, "--scale",
+                            f"{VENDOR_BENCH_SCALE}", "--through", QUIET_FULL, "--vendors", str(size),
+                            "--replace"], check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+            taken: dict[str, list[tuple[float, float]]] = {"full": [], "quiet": []}
+            counts = ""
+            for _ in range(runs):
+                out = work / f"out-{size}"
+                shutil.rmtree(out, ignore_errors=True)
+                for kind, day in (("full", QUIET_FULL), ("quiet", QUIET_NEXT)):
+                    command = [*SCORECARD, "run", "--config", str(CONFIG), "--database-url", url,
+                               "--as-of", day, "--out", str(out), "--log-format", "text"]  # fmt: skip
+                    cpu, wall, printed = cpu_of_tree(command)
+                    taken[kind].append((wall, cpu))
+                    found = PDF_COUNTS_LOG.search(printed)
+                    if kind == "quiet" and found:
+                        counts = f"{found.group(1)} rendered, {found.group(2)} reused"
+                    print(f"quiet bench {size} vendors, {kind}: {wall:.1f} s, CPU {cpu:.1f} s",
+                          file=sys.stderr)  # fmt: skip
+            full_wall = _median([w for w, _ in taken["full"]])
+            full_cpu = _median([c for _, c in taken["full"]])
+            quiet_wall = _median([w for w, _ in taken["quiet"]])
+            quiet_cpu = _median([c for _, c in taken["quiet"]])
+            rows.append(
+                f"| {size:,} | {full_wall:.1f} s | {full_cpu:.1f} s | {quiet_wall:.1f} s | "
+                f"{quiet_cpu:.1f} s | {quiet_cpu / full_cpu:.0%} | {counts} |"
+            )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return [
+        "## A quiet night against a full one",
+        "",
+        f"`demo-data --vendors N --scale {VENDOR_BENCH_SCALE} --through {QUIET_FULL}`, the example "
+        f"config (PDF and HTML, vendor-facing scorecards too). Full: a run as of {QUIET_FULL} "
+        f"into an empty folder. Quiet: the run as of {QUIET_NEXT} after it, no new data (PDFs "
+        "whose document did not change are the earlier run's). Wall time and CPU (user + "
+        f"system, every process of the job), median of {runs} runs each. Load average "
+        f"{os.getloadavg()[0]:.1f} (1 min) at the end.",
+        "",
+        "| vendors | full: wall | full: CPU | quiet: wall | quiet: CPU | quiet CPU / full | quiet night's PDFs |",
+        "|---:|---:|---:|---:|---:|---:|---|",
+        *rows,
+        "",
+    ]
+
+
 def _write_results(file_name: str, title: str, lines: list[str]) -> None:
     header = f"# Benchmark results: {title}\n\nMeasured {dt.date.today()} on {platform.machine()}, "
     header += f"{os.cpu_count()} cores, Python {platform.python_version()}, by `make bench`.\n\n"
@@ -1062,6 +1126,11 @@ def main() -> None:
     parts = os.environ.get(
         "BENCH_PARTS", "scale,engines,demo,render,render-cpu,vendors,spark"
     ).split(",")
+    if parts == ["year"]:  # a simulated year of nights: its own file, never in the default set
+        import runpy
+
+        runpy.run_path(str(ROOT / "bench" / "year.py"), run_name="__main__")
+        return
     vendor_sizes = [int(s) for s in os.environ.get("BENCH_VENDORS", "10,100,1000").split(",")]
     vendor_lines = vendor_benchmark(vendor_sizes) if "vendors" in parts else []
     if vendor_lines:
@@ -1108,7 +1177,12 @@ def main() -> None:
     if postgresql_lines:
         note = f"Load average {load:.1f} (1 min) when the benchmark started.\n\n"
         _write_results("RESULTS-postgresql.md", "PostgreSQL at scale", [note, *postgresql_lines])
-    if set(parts) <= {"vendors", "spark", "postgresql"}:
+    quiet_sizes = [int(s) for s in os.environ.get("BENCH_QUIET_VENDORS", "10,100").split(",")]
+    if "quiet" in parts:
+        quiet_lines = quiet_benchmark(quiet_sizes, int(os.environ.get("BENCH_RUNS", "3")))
+        _write_results("RESULTS-quiet.md", "a quiet night", quiet_lines)
+        print("\n".join(quiet_lines))
+    if set(parts) <= {"vendors", "spark", "postgresql", "quiet"}:
         print("\n".join(vendor_lines + spark_lines + postgresql_lines))
         return
     quick = [p for p in parts if p in ("engines", "render-cpu")]

@@ -28,6 +28,7 @@ from typing import Any
 
 import polars as pl
 
+from reports.build import contract_ended
 from scorecard.config import Config
 from scorecard.errors import OutputError
 from scoring.periods import Period, periods_for
@@ -156,6 +157,14 @@ class Ledger:
         published = self.published()
         return [published[label]["as_of"] for label in sorted(published, reverse=True)]
 
+    def owed(self) -> dict[str, str]:
+        """Messages a night planned but could not send because their document was not rendered
+        (message key -> the subject's note), as the last night that was not a backfill left them:
+        the next night sends them."""
+        nights = [line for line in self.lines if not line.get("backfill")]
+        owed = nights[-1].get("owed", {}) if nights else {}
+        return dict(owed) if isinstance(owed, dict) else {}
+
     def last_sent(self) -> dict[str, str]:
         """Per message key (vendor ID, "" for the pack): the fingerprint last sent."""
         sent: dict[str, str] = {}
@@ -283,12 +292,9 @@ def night_facts(
         for vendor_id in facts
     }
     fingerprints[PORTFOLIO] = _digest(figures.sort("vendor_id", "period", "process"))
-    ended_before = {
-        v
-        for v, end in vendors.select("vendor_id", "contract_end").rows()
-        if end is not None and end < current.start
-    }
-    ended = sorted(v for v in ended_before if facts.get(v, {}).get("items", 0) == 0)
+    # The pack's own test (reports.build.contract_ended), so the vendor listed as "contract
+    # ended" and the vendor sent nothing are the same.
+    ended = sorted(contract_ended(vendors, {row["vendor_id"]: row for row in rows}, current.start))
     return NightFacts(current.label, facts, {k: sorted(v) for k, v in signals.items() if v},
                       {k: sorted(v) for k, v in due.items()}, fingerprints, ended)  # fmt: skip
 
@@ -351,11 +357,30 @@ def plan_messages(
             return Plan(dict.fromkeys(candidates, note), note, f"{closing} closes")
     alerts = night_alerts(ledger.previous(as_of), facts, config.scoring.min_rank_items)
     alerts = {v: what for v, what in alerts.items() if v in candidates}
+    return _with_owed(ledger, candidates, _alert_plan(alerts))
+
+
+def _alert_plan(alerts: Mapping[str, str]) -> Plan:
     if not alerts:
         return Plan()
     named = "; ".join(f"{v}: {what}" for v, what in sorted(alerts.items()))
     pack_note = f"alert: {len(alerts)} vendor{'s' if len(alerts) > 1 else ''}"
     return Plan({v: f"alert: {what}" for v, what in alerts.items()}, pack_note, named)
+
+
+def _with_owed(ledger: Ledger, candidates: Sequence[str], plan: Plan) -> Plan:
+    """The plan, plus the messages an earlier night owes (their document was not rendered)."""
+    owed = ledger.owed()
+    vendors = {v: note for v, note in owed.items() if v != PORTFOLIO and v in candidates}
+    if not vendors and PORTFOLIO not in owed:
+        return plan
+    pack = plan.portfolio if plan.portfolio is not None else owed.get(PORTFOLIO)
+    noun = "message" if len(owed) == 1 else "messages"
+    why = (
+        f"{plan.why if not plan.empty else 'nothing new'}; plus {len(owed)} {noun} an earlier "
+        "night owes (its document was not rendered then)"
+    )
+    return Plan({**vendors, **plan.vendors}, pack, why)
 
 
 def _closing_label(periods: Sequence[Period], config: Config) -> str | None:
@@ -403,6 +428,7 @@ def ledger_line(
     restated: Sequence[Restatement],
     sent: Mapping[str, str],
     exit_code: int,
+    owed: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """This run's line: the periods it closes (never closed before) with their figures, the
     restated figures, and the night's facts."""
@@ -433,6 +459,8 @@ def ledger_line(
         "ended": facts.ended,
         "fingerprints": facts.fingerprints,
         "sent": dict(sent),
+        # Planned but not sent, their document not rendered: the next night sends them.
+        **({"owed": dict(owed)} if owed else {}),
         "backfill": ledger.is_backfill(as_of),
         "exit_code": exit_code,
     }

@@ -35,8 +35,11 @@ def run_manifest(
     problems: Sequence[str],
     notices: Sequence[str] = (),
     selection: Mapping[str, Any] | None = None,
+    documents: Mapping[str, Mapping[str, str]] | None = None,
 ) -> dict[str, Any]:
-    """selection: {"vendors": [...], "portfolio": bool} for a run of some vendors (--vendor)."""
+    """selection: {"vendors": [...], "portfolio": bool} for a run of some vendors (--vendor).
+    documents: per PDF, the as-of day it was rendered with, its render digest and, when an
+    earlier run's file was reused, that run's day (reused_from)."""
     return {
         "tool": {"name": "scorecard", "version": __version__},
         "as_of": as_of.isoformat(),
@@ -61,4 +64,5 @@ def run_manifest(
         "exit_code": 1 if problems else 0,
         "problems": list(problems),
         "notices": list(notices),
+        **({"documents": {p: dict(r) for p, r in sorted(documents.items())}} if documents else {}),
     }

@@ -33,6 +33,7 @@ from output.files import (
 from scorecard.errors import LockError, OutputError
 
 if TYPE_CHECKING:
+    from reports.build import PreviousPdf
     from reports.messages import Message
 
 LOCK_NAME = ".scorecard.lock"
@@ -82,6 +83,23 @@ class RunFolder:
     def write_all(self, files: Mapping[str, bytes]) -> None:
         for relative, content in files.items():
             self.write(relative, content)
+
+    def link(self, relative: str, source: Path) -> None:
+        """An earlier run's file, unchanged, as this run's `relative`: a hard link (a copy where
+        the file system has none), so pruning that run never takes it from this one."""
+        target = self.staging / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.unlink(missing_ok=True)
+        try:
+            os.link(source, target)
+        except OSError:
+            write_bytes_atomic(target, source.read_bytes())
+
+    def discard(self, paths: Sequence[str]) -> None:
+        """Files this run must not publish (a document it failed to render, carried over from
+        the day's last run by `carry_over`)."""
+        for relative in paths:
+            (self.staging / relative).unlink(missing_ok=True)
 
     def size_of(self, relative: Path) -> int:
         return (self.staging / relative).stat().st_size
@@ -345,3 +363,48 @@ def check_last_run(out_dir: Path, max_age_hours: float, now: dt.datetime) -> Fin
         )
     text = f"last successful run: {folder.name}, finished {finished:%Y-%m-%d %H:%M} UTC ({age:,.1f} h ago, limit {max_age_hours:g} h)"
     return Finding(age <= max_age_hours, text)
+
+
+def reusable_pdfs(out_dir: Path, as_of: dt.date) -> dict[str, PreviousPdf]:
+    """The PDFs of the newest published run of a day up to `as_of` (the day's own run on a
+    rerun), by path, with what they were rendered from (manifest.json's documents): a
+    document whose render digest is the same need not be rendered again. Only files whose
+    bytes are still the ones the manifest lists are offered."""
+    from reports.build import PreviousPdf
+
+    days = sorted(
+        (p for p in out_dir.glob("*/manifest.json") if not p.parent.is_symlink()),
+        key=lambda p: p.parent.name,
+        reverse=True,
+    )
+    for manifest_path in days:
+        folder = manifest_path.parent
+        if not _is_day(folder.name) or folder.name > as_of.isoformat():
+            continue
+        manifest = _read_manifest(folder)
+        documents = manifest.get("documents") if manifest else None
+        if not isinstance(documents, dict) or manifest is None:
+            continue
+        sizes = {
+            a.get("path"): (a.get("bytes"), a.get("sha256"))
+            for a in manifest.get("artifacts", [])
+            if isinstance(a, dict)
+        }
+        found = {}
+        for path, record in documents.items():
+            source = folder / path
+            try:
+                size, digest = sizes[path]
+                unchanged = source.stat().st_size == size and sha256_of(source) == digest
+            except (KeyError, OSError, TypeError, ValueError):
+                continue
+            if (
+                unchanged
+                and isinstance(record, dict)
+                and {"digest", "rendered_as_of"} <= set(record)
+            ):
+                found[path] = PreviousPdf(
+                    source, folder.name, str(record["rendered_as_of"]), str(record["digest"])
+                )
+        return found
+    return {}

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
+import json
 import math
 import multiprocessing
 import os
 import resource
+import signal
 import sys
+import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -30,6 +36,7 @@ from reports.view import (
     context_for,
     country_name,
     data_quality_rows,
+    day,
     document_key,
     money,
     num,
@@ -39,12 +46,13 @@ from reports.view import (
     score,
     signed_money,
     table_counts,
+    too_little_activity,
     unranked_reason,
     use_locale,
     vendor_slugs,
 )
 from scorecard.config import DIMENSIONS, Config
-from scorecard.errors import OutputError
+from scorecard.errors import TemplateFailure
 from scoring.catalogue import BUILT_IN_CATALOGUE, Catalogue, Kpi, catalogue
 from scoring.control import (
     ControlChart,
@@ -55,7 +63,7 @@ from scoring.control import (
 )
 from scoring.credits import ServiceCredits
 from scoring.metrics import wilson_interval
-from scoring.periods import Period
+from scoring.periods import Period, periods_for
 from scoring.table import ALL_PROCESSES, IN_HOUSE
 
 
@@ -139,12 +147,15 @@ def _composite_history(table: pl.DataFrame, labels: Sequence[str]) -> dict[str, 
 
 def _ranking_row(row: dict[str, Any], previous: dict[str, Any] | None, info: dict[str, Any],
                  slug: str | None, currency: str, history: Sequence[float | None],
-                 min_items: int) -> dict[str, Any]:  # fmt: skip
+                 min_items: int, last_label: str | None = None) -> dict[str, Any]:  # fmt: skip
     from reports import charts
 
-    return {
+    early = too_little_activity(row, min_items)
+    shown = {
         "rank": "" if row["rank"] is None else str(row["rank"]),
-        "unranked": unranked_reason(row, min_items),
+        "unranked": early or unranked_reason(row, min_items),
+        "early": "",
+        "last_label": "",
         "name": row["vendor_name"],
         "vendor_id": row["vendor_id"],
         "sourcing": SOURCING_TITLE.get(row["sourcing"], row["sourcing"]),
@@ -162,6 +173,38 @@ def _ranking_row(row: dict[str, Any], previous: dict[str, Any] | None, info: dic
         "savings": signed_money(row["savings_vs_in_house"], currency),
         # No link to a scorecard this run does not render (run.scorecards).
         "href": f"vendors/{slug}.html" if slug is not None else None,
+    }
+    # The first days of a period: the last period's figures instead of this one's claims.
+    return shown | (_early_figures(previous, last_label, early) if early else {})
+
+
+def _early_figures(
+    previous: dict[str, Any] | None, last_label: str | None, early: str
+) -> dict[str, Any]:
+    """A ranking row's figures in the first days of a period (contract section 11): the last
+    period's composite and standing, named so; no change; this period's dimension scores
+    as plain figures, not coloured as standings."""
+    scored = previous is not None and previous["composite_score"] is not None
+    return {
+        "early": early,
+        "last_label": last_label if scored else "",
+        "composite": score(previous["composite_score"]) if scored and previous else DASH,
+        "standing": previous["standing"] if scored and previous else "not scored",
+        "change": DASH,
+        "change_class": "",
+        "score_values": dict.fromkeys(DIMENSIONS),
+    }
+
+
+def contract_ended(vendors: pl.DataFrame, rows: Mapping[str, dict[str, Any]], start: dt.date
+                   ) -> set[str]:  # fmt: skip
+    """The vendors whose contract ended before the current period (it starts on `start`)
+    and that have no activity in it (contract section 11): listed as "contract ended",
+    never mailed."""
+    return {
+        vendor_id
+        for vendor_id, end in vendors.select("vendor_id", "contract_end").iter_rows()
+        if end is not None and end < start and not _active(rows.get(vendor_id) or {})
     }
 
 
@@ -241,8 +284,18 @@ def build_portfolio(
     def rank_key(row: dict[str, Any]) -> tuple[int, float, str]:
         return (row["rank"] or 10**6, -(row["composite_score"] or -1), row["vendor_name"])
 
+    # A vendor whose contract ended before this period, with no activity in it, is listed as
+    # "contract ended" (not among those with no activity), and leaves the pack once no
+    # period the pack reports has its activity (contract section 11).
+    ended = contract_ended(inputs.data.vendors, current, inputs.periods[-1].start)
+    active_in = {v for label in labels for v, r in _all_rows(table, label).items() if _active(r)}
+    ended_rows = sorted(
+        (current[v] for v in ended if v in current and v in active_in),
+        key=lambda r: (r["vendor_name"], r["vendor_id"]),
+    )
+    current = {v: r for v, r in current.items() if v not in ended}
     # Vendors with nothing scored in any period are listed once, in not_scored, and nowhere else.
-    unscored = set(unscored_vendors(table))
+    unscored = set(unscored_vendors(table)) - ended
     listed = [r for r in current.values() if r["vendor_id"] not in unscored]
     outsourced = sorted((r for r in listed if r["sourcing"] != IN_HOUSE), key=rank_key)
     in_house = sorted((r for r in listed if r["sourcing"] == IN_HOUSE), key=rank_key)
@@ -262,7 +315,7 @@ def build_portfolio(
     def ranking_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [
             _ranking_row(r, previous.get(r["vendor_id"]), info[r["vendor_id"]], slugs.get(r["vendor_id"]),
-                         currency, history.get(r["vendor_id"], []), min_items)
+                         currency, history.get(r["vendor_id"], []), min_items, previous_label)
             for r in rows
         ]  # fmt: skip
 
@@ -284,6 +337,21 @@ def build_portfolio(
     by_standing: dict[str, list[str]] = {}
     for r in ranked_rows:
         by_standing.setdefault(r["standing"], []).append(r["vendor_name"])
+    # In the first days of a period the last period is the headline: a vendor with too little
+    # activity so far is named under its last period's standing, labelled with that period.
+    for r in outsourced:
+        last = previous.get(r["vendor_id"])
+        if (
+            lists_all  # a large pack counts the unranked, it does not name them
+            and r["rank"] is None
+            and _active(r)
+            and too_little_activity(r, min_items)
+            and last is not None
+            and last["composite_score"] is not None
+        ):
+            by_standing.setdefault(last["standing"], []).append(
+                f"{r['vendor_name']} ({previous_label})"
+            )
     total_spend = _sum([r["spend"] for r in outsourced])
     total_savings = _sum([r["savings_vs_in_house"] for r in outsourced])
 
@@ -385,6 +453,17 @@ def build_portfolio(
             for period, vendor_id, why in inputs.restated
         ],
         "in_house": in_house_rows,
+        "contract_ended": [
+            {
+                "name": r["vendor_name"],
+                "vendor_id": r["vendor_id"],
+                "ended": day(info[r["vendor_id"]]["contract_end"]),
+                "href": f"vendors/{slugs[r['vendor_id']]}.html"
+                if r["vendor_id"] in slugs
+                else None,
+            }
+            for r in ended_rows
+        ],
         "not_scored": not_scored_rows(table, sorted(unscored)) if lists_all else [],
         "processes": processes,
         "signals": portfolio_signals(
@@ -656,6 +735,41 @@ class VendorJob:
     """(folder, internal) of each document."""
 
 
+@dataclass(frozen=True)
+class FailedDocument:
+    """A document the run could not render (it raised, or took longer than its limit): it is
+    not written, not sent, and the run exits 1 naming it."""
+
+    vendor_id: str | None
+    """None: the portfolio pack."""
+    paths: tuple[str, ...]
+    """Every file it would have been, by path in the run folder."""
+    why: str
+
+    def line(self) -> str:
+        what = (
+            "the portfolio pack" if self.vendor_id is None else f"the scorecard of {self.vendor_id}"
+        )
+        return (
+            f"{what} ({', '.join(self.paths)}) was not rendered: {self.why}; it is left out of "
+            "this run and not sent, and the next run renders it again"
+        )
+
+
+@dataclass(frozen=True)
+class PreviousPdf:
+    """A PDF of an earlier run that this run may reuse instead of rendering it again."""
+
+    source: Path
+    """The file itself, in the earlier run's folder."""
+    run_day: str
+    """That run's folder (its as-of day)."""
+    rendered_as_of: str
+    """The as-of day the PDF was rendered with (it prints that day)."""
+    digest: str
+    """render_digest of the HTML it was made from."""
+
+
 @dataclass
 class RenderStats:
     documents: int = 0
@@ -671,6 +785,15 @@ class RenderStats:
     """The peak of the process that rendered the pack, when not this one."""
     worker_peak_rss_mib: float | None = None
     """The largest peak of the scorecard worker processes, when there are any."""
+    failed: list[FailedDocument] = field(default_factory=list)
+    """Documents left out of the run (a render that raised or took too long)."""
+    pdfs: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Per PDF written: the as-of day it was rendered with, its render digest and, when it is
+    an earlier run's file reused, that run's day ("reused_from"). manifest.json's documents."""
+
+    @property
+    def pdfs_rendered(self) -> int:
+        return sum(1 for record in self.pdfs.values() if "reused_from" not in record)
 
 
 @dataclass(frozen=True)
@@ -685,6 +808,69 @@ class Rendered:
     """Wall time of the whole render: view model, charts, HTML and PDF."""
     peak_rss_mib: float
     """The peak RSS of the process that rendered it, so far."""
+    failed: FailedDocument | None = None
+    """Set when the render failed: files is then empty."""
+    reused: dict[str, PreviousPdf] = field(default_factory=dict)
+    """PDFs not rendered: an earlier run's file is linked in their place."""
+    pdfs: dict[str, dict[str, str]] = field(default_factory=dict)
+    """RenderStats.pdfs, for this render's PDFs."""
+
+
+class RenderTimeout(BaseException):
+    """A render ran past its limit. A BaseException, so that no `except Exception` inside a
+    library swallows it on the way out."""
+
+
+@contextmanager
+def time_limit(seconds: float) -> Iterator[None]:
+    """Raise RenderTimeout in this process once `seconds` have passed (SIGALRM), so a slow
+    layout is stopped where it is. Outside the main thread no signal can be used: the caller
+    then judges the render by its time once it has finished."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(
+        signal, "setitimer"
+    ):
+        yield
+        return
+
+    def expire(signum: int, frame: Any) -> None:
+        raise RenderTimeout
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    # Again every half second after the first: WeasyPrint swallows any exception while it
+    # draws an SVG chart, and the render must not go on past its limit for that.
+    signal.setitimer(signal.ITIMER_REAL, seconds, 0.5)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def render_key(config: Config) -> str:
+    """What a PDF depends on beyond its HTML: the package and WeasyPrint versions, the print
+    stylesheet and the config (but for settings that change no document: processes, limits,
+    email). A PDF is reused only when this and its HTML are what they were."""
+    import weasyprint
+
+    from reports.render import print_stylesheet
+    from scorecard import __version__
+
+    settings = config.public_dict()
+    settings.pop("email", None)
+    for knob in ("workers", "render_timeout_seconds", "portfolio_render_timeout_seconds"):
+        settings.get("reports", {}).pop(knob, None)
+    parts = [
+        __version__,
+        weasyprint.__version__,
+        print_stylesheet(),
+        json.dumps(settings, sort_keys=True, default=str),
+    ]
+    return hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()
+
+
+def render_digest(key: str, html: str) -> str:
+    """The digest a PDF is known by: its render key and the HTML it is made from."""
+    return hashlib.sha256(f"{key}\0{html}".encode()).hexdigest()
 
 
 def peak_rss_mib() -> float:
@@ -714,13 +900,18 @@ def _start_worker(
     slugs: dict[str, str],
     ranked: int,
     monthly: dict[str, pl.DataFrame],
+    previous: Mapping[str, PreviousPdf] | None = None,
+    key: str = "",
 ) -> None:
+    _WORKER.clear()  # nothing of an earlier run in this process (inputs_as_of's cache)
     _WORKER.update(
         inputs=inputs,
         formats=tuple(formats),
         slugs=slugs,
         ranked=ranked,
         monthly=monthly,
+        previous=previous or {},
+        key=key,
         renderer=Renderer(
             inputs.config.scoring.standings,
             inputs.config.reports.template_folder(inputs.config.base_dir),
@@ -730,26 +921,132 @@ def _start_worker(
     use_locale(inputs.config.reports.locale)
 
 
+def _outputs(
+    stem: str,
+    html: str,
+    html_as_of: Callable[[str], str],
+    found: Rendered,
+    before_pdf: Callable[[], None] = lambda: None,
+) -> None:
+    """The document's files into found.files, its PDF reused when an earlier run's has the same
+    digest. html_as_of(day): the same document with the dates of the as-of day `day` (the
+    day the earlier PDF was rendered with): equal to that PDF's HTML, the PDF shows tonight's
+    figures exactly, and the day it prints was true of them then and still is."""
+    renderer: Renderer = _WORKER["renderer"]
+    formats, key = _WORKER["formats"], _WORKER["key"]
+    inputs: ReportInputs = _WORKER["inputs"]
+    if "html" in formats:
+        found.files[f"{stem}.html"] = html.encode("utf-8")
+    if "pdf" not in formats:
+        return
+    path = f"{stem}.pdf"
+    earlier: PreviousPdf | None = _WORKER["previous"].get(path)
+    if earlier is not None:
+        same_day = earlier.rendered_as_of == inputs.as_of.isoformat()
+        then = html if same_day else html_as_of(earlier.rendered_as_of)
+        if render_digest(key, then) == earlier.digest:
+            found.reused[path] = earlier
+            found.pdfs[path] = {
+                "rendered_as_of": earlier.rendered_as_of,
+                "digest": earlier.digest,
+                "reused_from": earlier.run_day,
+            }
+            return
+    before_pdf()
+    found.files[path] = renderer.pdf(html)
+    found.pdfs[path] = {
+        "rendered_as_of": inputs.as_of.isoformat(),
+        "digest": render_digest(key, html),
+    }
+
+
+def _context(title: str, key: str, inputs: ReportInputs | None = None) -> Any:
+    """A document's context, for the run's as-of day or an earlier one's (inputs_as_of)."""
+    inputs = inputs if inputs is not None else _WORKER["inputs"]
+    return context_for(inputs.config, inputs.periods, inputs.as_of, title, key)
+
+
+def inputs_as_of(day: str) -> ReportInputs:
+    """The run's inputs (tonight's figures) with an earlier as-of day and its periods: what
+    the document would have been that day, had the figures been tonight's."""
+    inputs: ReportInputs = _WORKER["inputs"]
+    cached: dict[str, ReportInputs] = _WORKER.setdefault("earlier_inputs", {})
+    if day not in cached:
+        as_of, run = dt.date.fromisoformat(day), inputs.config.run
+        periods = periods_for(as_of, run.period, run.history_periods, run.fiscal_year_start_month)
+        cached[day] = dataclasses.replace(inputs, as_of=as_of, periods=periods)
+    return cached[day]
+
+
+def _probe(make: Callable[[ReportInputs], str], day: str) -> str:
+    """The document as of an earlier day; "" when it cannot be made (its periods differ so much
+    that tonight's figures do not fit them): it has changed, then."""
+    try:
+        return make(inputs_as_of(day))
+    except Exception:
+        return ""
+
+
+def _vendor_paths(job: VendorJob) -> tuple[str, ...]:
+    slug = _WORKER["slugs"][job.vendor_id]
+    return tuple(f"{folder}/{slug}.{f}" for folder, _ in job.variants for f in _WORKER["formats"])
+
+
+def _failed(vendor_id: str | None, paths: tuple[str, ...], why: str, started: float) -> Rendered:
+    took = time.perf_counter() - started
+    failed = FailedDocument(vendor_id, paths, why)
+    return Rendered({}, 0.0, 0, 0, took, peak_rss_mib(), failed=failed)
+
+
+def _why(exc: BaseException, limit: float) -> str:
+    if isinstance(exc, TemplateFailure):
+        raise exc  # the same for every document: the run stops (see TemplateFailure)
+    if isinstance(exc, RenderTimeout):
+        return f"it took longer than its limit of {limit:g} s"
+    return f"rendering it failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+
+
 def _render_vendor(job: VendorJob) -> Rendered:
+    """One vendor's scorecards, within reports.render_timeout_seconds per document; a render
+    that fails or takes longer comes back as a FailedDocument, and the run goes on."""
     started = time.perf_counter()
+    inputs: ReportInputs = _WORKER["inputs"]
+    limit = inputs.config.reports.render_timeout_seconds * len(job.variants)
+    try:
+        with time_limit(limit):
+            found = _render_vendor_within(job, started)
+    except (Exception, RenderTimeout) as exc:
+        return _failed(job.vendor_id, _vendor_paths(job), _why(exc, limit), started)
+    if found.seconds > limit:  # rendered where no signal could stop it (see time_limit)
+        return _failed(job.vendor_id, _vendor_paths(job), _why(RenderTimeout(), limit), started)
+    return found
+
+
+def _render_vendor_within(job: VendorJob, started: float) -> Rendered:
     inputs: ReportInputs = _WORKER["inputs"]
     renderer: Renderer = _WORKER["renderer"]
     before = renderer.pdf_seconds, renderer.pdf_pages
     charts = vendor_charts(_WORKER["monthly"].get(job.vendor_id), catalogue(inputs.config))
-    current = inputs.periods[-1].label
-    files: dict[str, bytes] = {}
+    found = Rendered({}, 0.0, 0, len(job.variants), 0.0, 0.0)
+    key = document_key(job.vendor_id)
     for folder, internal in job.variants:
-        model = build_vendor(inputs, job.vendor_id, _WORKER["ranked"], internal, charts)
-        title = f"Vendor scorecard {current}: {model['vendor']['name']}"
-        context = context_for(
-            inputs.config, inputs.periods, inputs.as_of, title, document_key(job.vendor_id)
-        )
-        html = renderer.html("vendor.html", ctx=context, **model)
-        stem = f"{folder}/{_WORKER['slugs'][job.vendor_id]}"
-        files.update(renderer.outputs(stem, html, _WORKER["formats"]))
+
+        def make(inputs: ReportInputs, internal: bool = internal) -> str:
+            model = build_vendor(inputs, job.vendor_id, _WORKER["ranked"], internal, charts)
+            title = f"Vendor scorecard {inputs.periods[-1].label}: {model['vendor']['name']}"
+            return renderer.html("vendor.html", ctx=_context(title, key, inputs), **model)
+
+        html = make(inputs)
+
+        def html_as_of(day: str, make: Callable[[ReportInputs], str] = make) -> str:
+            return _probe(make, day)
+
+        _outputs(f"{folder}/{_WORKER['slugs'][job.vendor_id]}", html, html_as_of, found)
     seconds, pages = renderer.pdf_seconds - before[0], renderer.pdf_pages - before[1]
     took = time.perf_counter() - started
-    return Rendered(files, seconds, pages, len(job.variants), took, peak_rss_mib())
+    return dataclasses.replace(
+        found, weasyprint_seconds=seconds, pages=pages, seconds=took, peak_rss_mib=peak_rss_mib()
+    )
 
 
 def _for_workers(inputs: ReportInputs) -> ReportInputs:
@@ -776,35 +1073,62 @@ def vendor_jobs(inputs: ReportInputs, vendor_ids: Sequence[str]) -> list[VendorJ
 
 
 Sink = Callable[[str, bytes], None]
+Link = Callable[[str, Path], None]
 
 
-def _render_portfolio() -> Rendered:
-    """The portfolio pack, from the inputs _start_worker set in this process."""
+def _portfolio_paths() -> tuple[str, ...]:
+    return tuple(f"portfolio.{f}" for f in _WORKER["formats"])
+
+
+def _render_portfolio(limit: float) -> Rendered:
+    """The portfolio pack, from the inputs _start_worker set in this process, within `limit`
+    seconds; a failure comes back as a FailedDocument."""
+    started = time.perf_counter()
+    try:
+        with time_limit(limit):
+            found = _render_portfolio_within()
+    except (Exception, RenderTimeout) as exc:
+        return _failed(None, _portfolio_paths(), _why(exc, limit), started)
+    if found.seconds > limit:
+        return _failed(None, _portfolio_paths(), _why(RenderTimeout(), limit), started)
+    return found
+
+
+def _render_portfolio_within() -> Rendered:
     inputs: ReportInputs = _WORKER["inputs"]
     renderer: Renderer = _WORKER["renderer"]
     before = renderer.pdf_seconds, renderer.pdf_pages
-    current = inputs.periods[-1].label
-    title = f"Vendor performance review {current}"
-    context = context_for(inputs.config, inputs.periods, inputs.as_of, title, document_key(None))
+    key = document_key(None)
     # Only the signals are read from these: the figures are on each vendor's scorecard.
     kpis = catalogue(inputs.config)
     charts_by_vendor = {v: vendor_charts(frame, kpis) for v, frame in _WORKER["monthly"].items()}
     started = time.perf_counter()
-    html = renderer.html(
-        "portfolio.html", ctx=context, **build_portfolio(inputs, _WORKER["slugs"], charts_by_vendor)
-    )
-    del charts_by_vendor
-    files = renderer.outputs("portfolio", html, _WORKER["formats"])
+
+    def make(inputs: ReportInputs) -> str:
+        title = f"Vendor performance review {inputs.periods[-1].label}"
+        model = build_portfolio(inputs, _WORKER["slugs"], charts_by_vendor)
+        return renderer.html("portfolio.html", ctx=_context(title, key, inputs), **model)
+
+    html = make(inputs)
+
+    def html_as_of(day: str) -> str:
+        return _probe(make, day)
+
+    found = Rendered({}, 0.0, 0, 1, 0.0, 0.0)
+    # The charts go before the PDF's layout, which takes the memory.
+    _outputs("portfolio", html, html_as_of, found, before_pdf=charts_by_vendor.clear)
     seconds, pages = renderer.pdf_seconds - before[0], renderer.pdf_pages - before[1]
     took = time.perf_counter() - started
-    return Rendered(files, seconds, pages, 1, took, peak_rss_mib())
+    return dataclasses.replace(
+        found, weasyprint_seconds=seconds, pages=pages, seconds=took, peak_rss_mib=peak_rss_mib()
+    )
 
 
-def _portfolio_process(send: Any, *worker_args: Any) -> None:
+def _portfolio_process(send: Any, limit: float, *worker_args: Any) -> None:
     """Body of the pack's own process: renders it and sends back the Rendered, or the error."""
     try:
         _start_worker(*worker_args)
-        result: Rendered | Exception = _render_portfolio()
+        result: Rendered | Exception = _render_portfolio(limit)
     except Exception as exc:  # handed to the parent, which raises it
         result = exc
     send.send(result)
@@ -820,10 +1144,12 @@ class PortfolioProcess:
     from the fork server, the process holds only what the scorecard workers hold.
     """
 
-    def __init__(self, server: Any, worker_args: tuple[Any, ...]) -> None:
+    def __init__(self, server: Any, limit: float, worker_args: tuple[Any, ...]) -> None:
+        self.limit = limit
+        self.started = time.monotonic()
         self._receive, send = server.Pipe(duplex=False)
         self._process = server.Process(
-            target=_portfolio_process, args=(send, *worker_args), name="scorecard-portfolio"
+            target=_portfolio_process, args=(send, limit, *worker_args), name="scorecard-portfolio"
         )
         self._process.start()
         send.close()  # the child's end only: a child that dies closes it, and recv sees EOF
@@ -831,20 +1157,30 @@ class PortfolioProcess:
     def ready(self) -> bool:
         return bool(self._receive.poll())
 
-    def result(self) -> Rendered:
+    def result(self, paths: tuple[str, ...]) -> Rendered:
+        """The pack, or a FailedDocument: the process died, raised, or is still at it well
+        past its limit (it stops itself at the limit; this is for a render stuck in C code)."""
+        started = time.perf_counter()
+        deadline = self.started + self.limit + BACKSTOP_SECONDS
         try:
+            if not self._receive.poll(max(deadline - time.monotonic(), 0)):
+                self.stop()
+                return _failed(None, paths, _why(RenderTimeout(), self.limit), started)
             result = self._receive.recv()
         except EOFError:
             self._process.join()
-            raise OutputError(
-                "the process rendering the portfolio pack ended without it (exit code "
-                f"{self._process.exitcode}; killed for want of memory?); the run is not published"
-            ) from None
+            return _failed(
+                None,
+                paths,
+                f"the process rendering it ended without it (exit code {self._process.exitcode}; "
+                "killed for want of memory?)",
+                started,
+            )
         finally:
             self._receive.close()
         self._process.join()
         if isinstance(result, BaseException):
-            raise result
+            return _failed(None, paths, _why(result, self.limit), started)
         assert isinstance(result, Rendered)
         return result
 
@@ -852,6 +1188,10 @@ class PortfolioProcess:
         if self._process.is_alive():
             self._process.terminate()
         self._process.join()
+
+
+BACKSTOP_SECONDS = 10.0
+"""How long past a render's limit the run waits for a process that did not stop itself."""
 
 
 def memory_line(stats: RenderStats) -> str:
@@ -873,6 +1213,8 @@ def render_reports(
     sink: Sink | None = None,
     vendors: Sequence[str] | None = None,
     portfolio: bool = True,
+    previous: Mapping[str, PreviousPdf] | None = None,
+    link: Link | None = None,
 ) -> dict[str, bytes]:
     """Every report file of the run, by its path relative to the run folder.
 
@@ -882,6 +1224,12 @@ def render_reports(
     is handed to it as soon as it is made and none is kept (memory stays flat
     however many vendors there are); the dict returned is then empty.
     vendors: only these vendors' scorecards (scorecard run --vendor); portfolio: the pack too.
+
+    Each render has a limit (reports.render_timeout_seconds per scorecard, the pack's from
+    ReportsConfig.portfolio_timeout): a document that takes longer, or raises, is left out and
+    listed in stats.failed; the others are made as usual. previous: earlier runs' PDFs by path
+    (output.run_folder.reusable_pdfs); one whose document has not changed is not rendered
+    again but handed to `link` (default: its bytes are kept as a made file would be).
     """
     started = time.perf_counter()
     stats = stats if stats is not None else RenderStats()
@@ -895,6 +1243,11 @@ def render_reports(
     workers = min(inputs.config.reports.workers or os.cpu_count() or 1, len(jobs))
     files: dict[str, bytes] = {}
     keep = sink if sink is not None else files.__setitem__
+
+    def keep_earlier(relative: str, source: Path) -> None:
+        keep(relative, source.read_bytes())
+
+    put_earlier = link if link is not None else keep_earlier
     # The monthly sums behind the control charts: small, and split per vendor once.
     monthly = by_vendor(
         monthly_rates(
@@ -904,35 +1257,42 @@ def render_reports(
 
     documents = sum(len(job.variants) for job in jobs)
     timeout = inputs.config.reports.render_timeout_seconds
+    pack_limit = inputs.config.reports.portfolio_timeout(inputs.data.vendors.height)
+    pack_paths = tuple(f"portfolio.{f}" for f in formats)
     pool = None
     pack: PortfolioProcess | None = None
 
     def take(rendered: Rendered) -> None:
+        if rendered.failed is not None:
+            stats.failed.append(rendered.failed)  # the run names it among its problems
+            tick(stats.documents + len(stats.failed), documents + int(portfolio))
+            return
         for relative, content in rendered.files.items():
             keep(relative, content)
+        for relative, earlier in rendered.reused.items():
+            put_earlier(relative, earlier.source)
+        stats.pdfs.update(rendered.pdfs)
         stats.weasyprint_seconds += rendered.weasyprint_seconds
         stats.pdf_pages += rendered.pages
         stats.documents += rendered.documents
-        tick(stats.documents, documents + int(portfolio))
+        tick(stats.documents + len(stats.failed), documents + int(portfolio))
 
     def take_scorecards(results: Iterable[Rendered]) -> None:
         for rendered in results:
-            # Held to the limit by its own render time: one that finished while nobody waited
-            # (in one process, the pack was rendering) is judged as one that was waited for.
-            if rendered.seconds > timeout * rendered.documents:
-                raise multiprocessing.TimeoutError
             take(rendered)
             if pool is not None:
                 stats.worker_peak_rss_mib = max(
                     stats.worker_peak_rss_mib or 0.0, rendered.peak_rss_mib
                 )
             if pack is not None and pack.ready():
-                take_portfolio(pack.result(), separate=True)
+                take_portfolio(pack.result(pack_paths), separate=True)
 
     def take_portfolio(rendered: Rendered, separate: bool) -> None:
         nonlocal pack
         pack = None
         take(rendered)
+        if rendered.failed is not None:
+            return
         stats.portfolio_seconds = rendered.seconds
         stats.portfolio_pages = rendered.pages
         if separate:
@@ -940,9 +1300,23 @@ def render_reports(
         progress(
             f"rendered the portfolio pack: {stats.portfolio_pages} pages "
             f"in {stats.portfolio_seconds:.1f} s"
+            + (" (its PDF reused from an earlier run)" if rendered.reused else "")
         )
 
-    worker_args = (_for_workers(inputs), formats, slugs, ranked, monthly)
+    def waited(job: VendorJob, pending: Any) -> Rendered:
+        """A scorecard from the pool: the worker stops a render at its limit itself; one stuck
+        where no signal reaches it is given up on a little later (its process ends with the pool)."""
+        limit = timeout * len(job.variants)
+        try:
+            result: Rendered = pending.get(timeout=limit + BACKSTOP_SECONDS)
+        except multiprocessing.TimeoutError:
+            slug = slugs[job.vendor_id]
+            paths = tuple(f"{folder}/{slug}.{f}" for folder, _ in job.variants for f in formats)
+            return _failed(job.vendor_id, paths, _why(RenderTimeout(), limit), time.perf_counter())
+        return result
+
+    worker_args = (_for_workers(inputs), formats, slugs, ranked, monthly, previous or {},
+                   render_key(inputs.config))  # fmt: skip
     try:
         if workers > 1:
             # Forked from a fork server, not from this process: polars' thread pool does not
@@ -953,39 +1327,40 @@ def render_reports(
             server.set_forkserver_preload(WORKER_PRELOAD)
             if portfolio:
                 # The longest document starts first, in a process of its own (see PortfolioProcess).
-                pack = PortfolioProcess(server, worker_args)
+                pack = PortfolioProcess(server, pack_limit, worker_args)
             pool = server.Pool(workers, initializer=_start_worker, initargs=worker_args)
-            pending = pool.imap(_render_vendor, jobs)
+            pending = [pool.apply_async(_render_vendor, (job,)) for job in jobs]
         if pool is None:
-            _start_worker(inputs, formats, slugs, ranked, monthly)
+            _start_worker(inputs, *worker_args[1:])
             if portfolio:
-                take_portfolio(_render_portfolio(), separate=False)
+                take_portfolio(_render_portfolio(pack_limit), separate=False)
             take_scorecards(map(_render_vendor, jobs))
         else:
             # Nothing is rendered here, but the emails format numbers in the reader's locale.
             use_locale(inputs.config.reports.locale)
-            # Each scorecard must arrive within the timeout, so a stuck render cannot hang the night.
-            take_scorecards(pending.next(timeout=timeout) for _ in jobs)
+            take_scorecards(waited(job, result) for job, result in zip(jobs, pending, strict=True))
         if pack is not None:
-            take_portfolio(pack.result(), separate=True)
-    except multiprocessing.TimeoutError:
-        raise OutputError(
-            f"a scorecard took longer than reports.render_timeout_seconds = {timeout:g} s to render; "
-            "the run is not published"
-        ) from None
+            take_portfolio(pack.result(pack_paths), separate=True)
     finally:
         if pack is not None:
             pack.stop()  # only after an error: the pack is taken, and pack None, otherwise
         if pool is not None:
-            pool.terminate()  # stops workers still busy after an error; idle ones just exit
+            pool.terminate()  # stops workers still busy or stuck; idle ones just exit
             pool.join()
     stats.workers = max(workers, 1)
     stats.wall_seconds = time.perf_counter() - started
     stats.main_peak_rss_mib = peak_rss_mib()
     noun = "process" if stats.workers == 1 else "processes"
+    left_out = {f.vendor_id for f in stats.failed}
+    made = sum(len(job.variants) for job in jobs if job.vendor_id not in left_out)
     progress(
-        f"rendered {documents} vendor scorecards with {stats.workers} {noun}: "
+        f"rendered {made} vendor scorecards with {stats.workers} {noun}: "
         f"{stats.pdf_pages} PDF pages in all, {stats.wall_seconds:.1f} s"
     )
+    if previous:
+        progress(
+            f"PDFs: {stats.pdfs_rendered} rendered, {len(stats.pdfs) - stats.pdfs_rendered} "
+            "reused from an earlier run (their documents had not changed)"
+        )
     progress(memory_line(stats))
     return files

@@ -120,16 +120,22 @@ def vendor_email(
         if contract is not None
         else []
     )
+    early = headline.get("early", "")
     return {
         "kind": "vendor",
         "ctx": ctx,
         "internal": internal,
         "heading": f"{vendor['vendor']['name']}: scorecard {ctx.period_label}",
         "name": vendor["vendor"]["name"],
+        # The first days of a period: the headline is the last period's, named so.
+        "early": f"{ctx.period_label}: {early}; no standing, rank or change is claimed yet"
+        if early
+        else "",
+        "headline_period": headline["period"] if early else "",
         "composite": headline["composite"],
         "standing": headline["standing"],
         "rank": _rank_text(headline, vendor["vendor"]["is_in_house"]),
-        "change": _change_text(headline),
+        "change": "" if early else _change_text(headline),
         "change_class": headline["change_class"],
         "dimensions": [
             {
@@ -194,12 +200,26 @@ def portfolio_text(model: dict[str, Any]) -> str:
 
 
 def vendor_text(model: dict[str, Any]) -> str:
-    lines = [
-        *_opening(model),
-        f"Composite: {model['composite']} / 100, standing {model['standing']}, {model['rank']}",
-        f"Change: {model['change']}",
-        *(f"  {d['title']}: {d['score']} ({d['kpi']})" for d in model["dimensions"]),
-    ]
+    if model["early"]:
+        last = model["headline_period"]
+        headline = (
+            f"Last period, {last}: composite {model['composite']} / 100, standing "
+            f"{model['standing']}, {model['rank']}"
+        )
+        lines = [
+            *_opening(model),
+            model["early"] + ".",
+            *([headline] if last else []),
+            "So far this period:",
+            *(f"  {d['title']}: {d['score']} ({d['kpi']})" for d in model["dimensions"]),
+        ]
+    else:
+        lines = [
+            *_opening(model),
+            f"Composite: {model['composite']} / 100, standing {model['standing']}, {model['rank']}",
+            f"Change: {model['change']}",
+            *(f"  {d['title']}: {d['score']} ({d['kpi']})" for d in model["dimensions"]),
+        ]
     if model["recommendation"]:
         lines += ["", f"Top recommendation: {model['recommendation']}"]
     if model["has_contract"]:

@@ -26,7 +26,7 @@ from markupsafe import Markup
 
 from scorecard import __version__
 from scorecard.config import Standings
-from scorecard.errors import OutputError
+from scorecard.errors import TemplateFailure
 
 
 def _environment(standings: Standings, template_folder: Path | None = None) -> Environment:
@@ -88,6 +88,11 @@ def stylesheet() -> Markup:
     The browser-only part comes last, so that `Renderer.pdf` can leave it out.
     """
     return Markup(_static("report.css") + _static("screen.css"))
+
+
+def print_stylesheet() -> str:
+    """The print-only CSS every PDF is laid out with (a PDF depends on it as on its HTML)."""
+    return _static("print.css")
 
 
 def restricted_fetcher() -> Any:
@@ -170,7 +175,7 @@ class Renderer:
         try:
             return self.environment.get_template(template).render(css=self.css, **model)
         except TemplateError as exc:
-            raise OutputError(f"template {template_line(exc, template)}: {exc}") from None
+            raise TemplateFailure(f"template {template_line(exc, template)}: {exc}") from None
 
     def pdf(self, html: str) -> bytes:
         # The document dates come from <meta name="dcterms.created">, set from the as-of

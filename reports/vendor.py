@@ -7,6 +7,7 @@ as an anonymous range) and anything from the in-house cost model.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from reports.view import (
     ratio_text,
     score,
     signed_money,
+    too_little_activity,
     unranked_reason,
 )
 from scorecard.config import DIMENSIONS, Config
@@ -464,6 +466,14 @@ def build_vendor(
     history = [all_rows.get(label) for label in labels]
     days = (current_period.end - current_period.start).days + 1
     dimensions = dimension_views(row, history, baseline, config, previous)
+    # The first days of a period (contract section 11): no standing, rank or score change is
+    # claimed from a handful of items; the last period is the headline.
+    early = too_little_activity(row, config.scoring.min_rank_items)
+    if early:
+        dimensions = [
+            dataclasses.replace(d, change=DASH, change_class="", score_value=None)
+            for d in dimensions
+        ]
     titles = measure_titles(catalogue(config))
     shown = [d for d in DIMENSIONS if internal or d != "cost"]
     series: dict[str, list[float | None]] = {
@@ -496,7 +506,11 @@ def build_vendor(
             "currency": info["currency"],
             "manager": info["manager_email"] or DASH,
         },
-        "headline": {
+        "headline": early_headline(table, labels, previous, early, config.scoring.min_rank_items)
+        if early
+        else {
+            "early": "",
+            "period": labels[-1],
             "composite": score(row["composite_score"]),
             "standing": row["standing"],
             "rank": DASH if row["rank"] is None else f"{row['rank']} of {portfolio_ranked}",
@@ -571,7 +585,8 @@ def build_vendor(
         "trend_has_small": any(any(flags) for flags in small.values()),
         "trend_labels": labels,
         "trend_composite": [score(h["composite_score"]) if h else DASH for h in history],
-        "trend_standing": [h["standing"] if h else DASH for h in history],
+        "trend_standing": [h["standing"] if h else DASH for h in history[:-1]]
+        + [DASH if early or not history[-1] else history[-1]["standing"]],
         "trend_restated": [
             next((why for p, v, why in inputs.restated if p == label and v == vendor_id), "")
             for label in labels
@@ -594,8 +609,9 @@ def build_vendor(
             else service_credits_in(inputs.data.charges, vendor_id, current_period, config)
         )
         model["recommendations"] = recommendations(
-            row, history, baseline, credits, config, days, model["contract"]
-        )
+            {**row, "standing": None} if early else row,  # no standing claimed: no rule on it
+            history, baseline, credits, config, days, model["contract"],
+        )  # fmt: skip
         model["process_costs"] = [
             {
                 "process": process_title(r["process"]),
@@ -620,6 +636,36 @@ def build_vendor(
     else:
         model["peers"] = peer_ranges(table, vendor_id, labels[-1], processes)
     return model
+
+
+def early_headline(
+    table: pl.DataFrame,
+    labels: Sequence[str],
+    previous: dict[str, Any] | None,
+    early: str,
+    min_items: int,
+) -> dict[str, Any]:
+    """The headline in the first days of a period: the last period's composite, standing and
+    rank, named as that period's, and why the current one claims none (`early`)."""
+    ranked = (
+        table.filter((pl.col("period") == labels[-2]) & pl.col("rank").is_not_null()).height
+        if len(labels) > 1
+        else 0
+    )
+    rank = None if previous is None else previous["rank"]
+    return {
+        "early": early,
+        "period": labels[-2] if previous is not None else "",
+        "composite": score(None if previous is None else previous["composite_score"]),
+        "standing": "not scored" if previous is None else previous["standing"],
+        "rank": DASH if rank is None else f"{rank} of {ranked}",
+        "rank_note": "" if previous is None else unranked_reason(previous, min_items),
+        "change": DASH,
+        "why": "",
+        "change_class": "",
+        "change_note": "",
+        "previous_standing": DASH,
+    }
 
 
 def why_moved(

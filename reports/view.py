@@ -223,6 +223,18 @@ def unranked_reason(row: dict[str, Any], min_items: int) -> str:
     return f"{num(items)} {noun} completed, fewer than the {num(min_items)} needed to rank"
 
 
+def too_little_activity(row: dict[str, Any], min_items: int) -> str:
+    """The first days of a period (contract section 11): until the current period holds
+    `scoring.min_rank_items` work items for a vendor, no standing, rank or score change is
+    claimed for it there, and its last period is the headline. Says so ("" once it holds
+    enough). In-house teams are the baseline, never ranked: the rule is the ranking's, so
+    it leaves them as they are."""
+    items = int(row.get("work_items_completed") or 0)
+    if items >= min_items or row.get("sourcing") == "in_house":
+        return ""
+    return f"too little activity so far ({num(items)} {'item' if items == 1 else 'items'})"
+
+
 def hours(value: float | None) -> str:
     return DASH if value is None else f"{_grouped(value, 1)} h"
 
@@ -335,6 +347,7 @@ __all__ = [
     "signed_money",
     "slugify",
     "table_counts",
+    "too_little_activity",
     "unranked_reason",
     "use_locale",
     "vendor_slugs",

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from extract.checks import Finding
     from output.email import Delivery
     from output.run_folder import RunFolder
-    from reports.build import ReportInputs
+    from reports.build import FailedDocument, RenderStats, ReportInputs
     from scoring.periods import Period
     from scoring.scored import Scored
 
@@ -144,7 +144,7 @@ def run(
     from output.manifest import run_manifest
     from output.run_folder import RunFolder
     from output.tables import run_tables
-    from reports.build import ReportInputs, expected_documents, render_reports, unscored_vendors
+    from reports.build import ReportInputs, expected_documents, unscored_vendors
 
     options = run_options(config, database_url, as_of, send, email_dry_run, vendors, portfolio, resend)  # fmt: skip
     progress(config.origin)
@@ -165,25 +165,67 @@ def run(
         tables = run_tables(scored.table, data.data_quality, config.run.formats, scored.credits,
                             config.currency.base)  # fmt: skip
         folder.write_all(tables)
-        if documents := [f for f in ("html", "pdf") if f in config.run.formats]:
-            render_reports(inputs, documents, progress, tick=tick, sink=folder.write,
-                           vendors=options.vendors or None, portfolio=options.portfolio)  # fmt: skip
-        folder.verify_documents(expected)  # before any email: a broken PDF is never sent
+        rendered, pdfs = _render(inputs, options, folder, progress, tick)
+        # A document that failed to render is left out: neither expected nor sent (issue 27.7).
+        left_out = {path for failed in rendered.failed for path in failed.paths}
+        folder.discard(sorted(left_out))  # not even the day's earlier copy, carried over
+        folder.verify_documents({p: k for p, k in expected.items() if p not in left_out})
         delivery = Delivery([], [], [])
         if options.send and (night is None or not night.plan.empty):
-            delivery = _send(inputs, options, folder, progress, night)
+            delivery = _send(inputs, options, folder, progress, night, rendered.failed)
         elif options.send and night is not None:
             progress(night.plan.why)
         emails = delivery.emails
         if options.vendors:  # the record keeps every other message the day's runs sent
             emails = with_earlier_emails(emails, folder.earlier_emails)
         notices = delivery.notices + ([] if night is None else night.notices)
-        manifest = record(folder.artifacts(), emails, scored.problems + delivery.problems,
-                          notices, options.selection)  # fmt: skip
+        problems = scored.problems + [failed.line() for failed in rendered.failed]
+        manifest = record(folder.artifacts(), emails, problems + delivery.problems,
+                          notices, options.selection, pdfs)  # fmt: skip
         folder.publish(manifest)
         if night is not None:
-            night.record(delivery.emails, manifest["exit_code"], progress)
+            owed = night.owed(rendered.failed) if options.send else night.ledger.owed()
+            night.record(delivery.emails, manifest["exit_code"], progress, owed)
         return _result(folder.final, manifest)
+
+
+def _render(
+    inputs: ReportInputs, options: RunOptions, folder: RunFolder, progress: Progress, tick: Tick
+) -> tuple[RenderStats, dict[str, dict[str, str]]]:
+    """The run's documents into the folder (unchanged PDFs reused from the last run), what the
+    render came to, and the manifest's record of every PDF."""
+    from output.run_folder import reusable_pdfs
+    from reports.build import RenderStats, render_reports
+
+    rendered = RenderStats()
+    documents = [f for f in ("html", "pdf") if f in inputs.config.run.formats]
+    if not documents:
+        return rendered, {}
+    earlier = reusable_pdfs(folder.out_dir, options.as_of)
+    render_reports(inputs, documents, progress, rendered, tick=tick, sink=folder.write,
+                   vendors=options.vendors or None, portfolio=options.portfolio,
+                   previous=earlier, link=folder.link)  # fmt: skip
+    return rendered, _carried_pdfs(folder, earlier, rendered)
+
+
+def _carried_pdfs(
+    folder: RunFolder, earlier: dict[str, Any], rendered: RenderStats
+) -> dict[str, dict[str, str]]:
+    """manifest.json's documents: the PDFs made or reused tonight, and those a run of some
+    vendors carried over from the day's last run (so the next run can reuse them too)."""
+    pdfs = dict(rendered.pdfs)
+    for path, pdf in earlier.items():
+        if (
+            path not in pdfs
+            and pdf.run_day == folder.final.name
+            and (folder.staging / path).is_file()
+        ):
+            pdfs[path] = {
+                "rendered_as_of": pdf.rendered_as_of,
+                "digest": pdf.digest,
+                "reused_from": pdf.run_day,
+            }
+    return pdfs
 
 
 def _stale_data_gate(config: Config, options: RunOptions, progress: Progress) -> None:
@@ -245,7 +287,22 @@ class _Night:
             found.append(self.plan.why)
         return found
 
-    def record(self, emails: list[dict[str, Any]], exit_code: int, progress: Progress) -> None:
+    def owed(self, failed: Sequence[FailedDocument]) -> dict[str, str]:
+        """The messages planned tonight (or owed by an earlier night) whose document was not
+        rendered: message key -> the subject's note, for the next night to send."""
+        from output.ledger import PORTFOLIO
+
+        left_out = {PORTFOLIO if f.vendor_id is None else f.vendor_id for f in failed}
+        planned = self.plan.notes if not self.plan.empty else {}
+        return {key: note for key, note in planned.items() if key in left_out}
+
+    def record(
+        self,
+        emails: list[dict[str, Any]],
+        exit_code: int,
+        progress: Progress,
+        owed: dict[str, str] | None = None,
+    ) -> None:
         from output.email import read_journal
         from output.ledger import PORTFOLIO, ledger_line, prune
 
@@ -258,7 +315,7 @@ class _Night:
         sent = {k: v for k, v in sent.items() if k == PORTFOLIO or v}
         self.ledger.append(ledger_line(self.options.as_of, self.config, self.periods,
                                        self.scored.table, self.facts, self.ledger, self.restated,
-                                       sent, exit_code))  # fmt: skip
+                                       sent, exit_code, owed))  # fmt: skip
         out = self.folder.out_dir
         in_doubt = [
             path
@@ -361,16 +418,28 @@ def _send(
     folder: RunFolder,
     progress: Progress,
     night: _Night | None = None,
+    failed: Sequence[FailedDocument] = (),
 ) -> Delivery:
     """The run's messages, each attachment checked against its message, then sent (or, as a dry
-    run, written as .eml files); the journal makes sure none goes twice."""
+    run, written as .eml files); the journal makes sure none goes twice. A message whose
+    document failed to render is not sent (the next run sends it)."""
     from output.email import deliver_messages
     from reports.messages import attachment_suffix, run_messages, vendors_without_manager
+    from reports.view import document_key
 
     notes = None if night is None else night.plan.notes
+    left_out = {path for f in failed for path in f.paths}
+
+    def size_of(path: Path) -> int:  # a document left out is no attachment: its message goes
+        return 0 if path.as_posix() in left_out else folder.size_of(path)
+
     messages = run_messages(inputs, attachment_suffix(inputs.config.run.formats) or "",
-                            folder.size_of, folder.final, options.vendors, options.portfolio,
+                            size_of, folder.final, options.vendors, options.portfolio,
                             notes=notes)  # fmt: skip
+    unrendered = {document_key(f.vendor_id) for f in failed}
+    if held := [m for m in messages if m.document in unrendered]:
+        progress(f"not sending {len(held)} emails whose document was not rendered")
+        messages = [m for m in messages if m.document not in unrendered]
     if night is not None:
         progress(f"emails tonight: {night.plan.why}")
     folder.check_attachments(messages)

@@ -428,6 +428,9 @@ class InHouseCostModel(_Frozen):
 
 
 _HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+PORTFOLIO_SECONDS_PER_VENDOR = 1.0
+"""What the portfolio pack's render limit grows by per vendor, when it is not set (reports)."""
 _LOGO_TYPES = {
     ".png": "image/png",
     ".jpg": "image/jpeg",
@@ -536,8 +539,18 @@ class ReportsConfig(_Frozen):
     list_unranked_up_to: Annotated[int, Field(ge=0)] = 40
     """The pack lists the vendors it does not rank (too little activity, none this period, or
     never scored) one by one up to this many; beyond it, it counts them and lists the ranked."""
-    render_timeout_seconds: Annotated[float, Field(gt=0)] = 300
-    """Longest wait for any one scorecard from a render process; beyond it the run fails (exit 1)."""
+    render_timeout_seconds: Annotated[float, Field(gt=0, le=86_400)] = 300
+    """Longest time one vendor's scorecards may take to render; beyond it that document is left
+    out, the rest of the run goes on, and the run exits 1 naming it."""
+    portfolio_render_timeout_seconds: Annotated[float, Field(gt=0, le=86_400)] | None = None
+    """Longest time the portfolio pack may take; unset: render_timeout_seconds plus one second
+    per vendor in the pack (its length grows with the vendors, a scorecard's does not)."""
+
+    def portfolio_timeout(self, vendors: int) -> float:
+        """The pack's render limit for a run of this many vendors (see the key above)."""
+        if self.portfolio_render_timeout_seconds is not None:
+            return self.portfolio_render_timeout_seconds
+        return self.render_timeout_seconds + PORTFOLIO_SECONDS_PER_VENDOR * vendors
 
     @field_validator("accent_colour")
     @classmethod

@@ -48,6 +48,11 @@ class OutputError(ScorecardError):
     exit_code = 1
 
 
+class TemplateFailure(OutputError):
+    """A report template does not render (a company's template with an error): every document
+    would fail alike, so the run stops, as for any other config fault (exit 1)."""
+
+
 class StaleDataError(ScorecardError):
     """The newest work item is older than run.max_data_age_hours at the end of the as-of day:
     the feed is broken. Nothing is published or sent, `latest` stays (exit 1)."""
