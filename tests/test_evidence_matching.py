@@ -23,10 +23,19 @@ def _rows(per_month: int) -> pl.DataFrame:
     """per_month late items (due and completed in that month, 5 hours late) for each month."""
     rows = [
         {
-            "vendor_id": "V1", "process": "billing", "item_id": f"{month}-{i:03d}", "rule": None,
-            "due_month": month, "completed_month": month, "on_time": 0, "completed": 1,
-            "defects": 1, "reworked": 0, "turnaround_ms": 3_600_000, "late_ms": 18_000_000,
-        }  # fmt: skip
+            "vendor_id": "V1",
+            "process": "billing",
+            "item_id": f"{month}-{i:03d}",
+            "rule": None,
+            "due_month": month,
+            "completed_month": month,
+            "on_time": 0,
+            "completed": 1,
+            "defects": 1,
+            "reworked": 0,
+            "turnaround_ms": 3_600_000,
+            "late_ms": 18_000_000,
+        }
         for month in MONTHS
         for i in range(per_month)
     ]
@@ -67,4 +76,3 @@ def test_every_item_is_listed_once_per_group_with_its_reason():
         ("SL-ONTIME", "2026-01-001", "late", 5.0),
         ("SL-ONTIME", "2026-01-002", "late", 5.0),
     ]
-

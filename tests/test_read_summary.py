@@ -41,11 +41,12 @@ def test_batches_give_the_frame_one_read_gives(sqlite_connection, monkeypatch):
     monkeypatch.setattr(activity, "SUMMARY_FETCH_ROWS", 2)
     batches: list[int] = []
     convert = activity._summary_frame
-    monkeypatch.setattr(
-        activity,
-        "_summary_frame",
-        lambda names, rows, schema, name: batches.append(len(rows)) or convert(names, rows, schema, name),
-    )
+
+    def counted(names, rows, schema, name):
+        batches.append(len(rows))
+        return convert(names, rows, schema, name)
+
+    monkeypatch.setattr(activity, "_summary_frame", counted)
     batched = activity._read_summary(sqlite_connection, query, SCHEMA, "work_items")
     assert batches == [2, 2, 1]
     assert batched.schema == pl.Schema(SCHEMA)
