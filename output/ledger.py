@@ -258,7 +258,8 @@ class NightFacts:
 
     current: str
     vendors: dict[str, dict[str, Any]]
-    """vendor_id -> standing, rank, composite and items in the current period."""
+    """vendor_id -> standing, rank, composite and items in the current period, and whether the
+    composite's change from the previous period is significant (None: no previous period)."""
     signals: dict[str, list[str]]
     due: dict[str, list[str]]
     fingerprints: dict[str, str]
@@ -276,7 +277,12 @@ def night_facts(
     current = periods[-1]
     rows = _totals(table, current.label)
     facts = {
-        row["vendor_id"]: _figures(row) | {"items": int(row["work_items_completed"] or 0)}
+        row["vendor_id"]: _figures(row)
+        | {
+            "items": int(row["work_items_completed"] or 0),
+            # None: no previous period to test the change against (a new vendor).
+            "significant": row.get("composite_change_significant"),
+        }
         for row in rows
     }
     due: dict[str, list[str]] = {}
@@ -355,7 +361,7 @@ def plan_messages(
             # missed nights) closes an earlier period and sends tonight's, named by its day.
             note = "" if closing == periods[-1].label else f"as of {as_of}"
             return Plan(dict.fromkeys(candidates, note), note, f"{closing} closes")
-    alerts = night_alerts(ledger.previous(as_of), facts, config.scoring.min_rank_items)
+    alerts = night_alerts(ledger, as_of, facts, config.scoring.min_rank_items)
     alerts = {v: what for v, what in alerts.items() if v in candidates}
     return _with_owed(ledger, candidates, _alert_plan(alerts))
 
@@ -390,32 +396,60 @@ def _closing_label(periods: Sequence[Period], config: Config) -> str | None:
 
 
 def night_alerts(
-    previous: Mapping[str, Any] | None, facts: NightFacts, min_items: int
+    ledger: Ledger, as_of: dt.date, facts: NightFacts, min_items: int
 ) -> dict[str, str]:
-    """Per vendor, what really happened since the last night: a change of standing (both nights
-    with enough items in the same period), a new special cause, a credit that became due."""
-    if previous is None:
+    """Per vendor, what really happened (contract section 11), judged against every earlier
+    night, so a figure that wavers around a line alerts once, not every time it crosses:
+
+    - a change of standing from the one the vendor's recipient was last sent, with enough
+      items tonight and a composite change from the previous period that is significant (a
+      rate behind it changed beyond chance) or cannot be tested (no previous period): a
+      score drifting across a band's edge on noise is not news;
+    - a special cause never signalled before for that measure and first month (a run that
+      grows by a month, or a month that wavers in and out of its limits, is the same cause);
+    - a credit that became due and never was before."""
+    earlier = sorted(
+        (line for line in ledger.lines if line["as_of"] < as_of.isoformat()),
+        key=lambda line: line["as_of"],
+    )
+    if not earlier:
         return {}
     alerts: dict[str, list[str]] = {}
-    before = previous.get("vendors", {}) if previous.get("current") == facts.current else {}
     for vendor_id, now in facts.vendors.items():
-        then = before.get(vendor_id)
+        told = _standing_told(earlier, vendor_id, facts.current)
         if (
-            then is not None
-            and then.get("standing") and now.get("standing")
-            and then["standing"] != now["standing"]
-            and min(then.get("items", 0), now["items"]) >= min_items
+            told and now.get("standing")
+            and told != now["standing"]
+            and now["items"] >= min_items
+            and now.get("significant") is not False
         ):  # fmt: skip
-            alerts.setdefault(vendor_id, []).append(
-                f"standing {then['standing']} -> {now['standing']}"
-            )
+            alerts.setdefault(vendor_id, []).append(f"standing {told} -> {now['standing']}")
     for kind, label in (("signals", "new special cause"), ("due", "credit now due")):
-        earlier = previous.get(kind, {})
+        seen: dict[str, set[str]] = {}
+        for line in earlier:
+            for vendor_id, keys in line.get(kind, {}).items():
+                seen.setdefault(vendor_id, set()).update(_cause(kind, key) for key in keys)
         for vendor_id, keys in getattr(facts, kind).items():
-            new = sorted(set(keys) - set(earlier.get(vendor_id, [])))
-            if new:
+            if {_cause(kind, key) for key in keys} - seen.get(vendor_id, set()):
                 alerts.setdefault(vendor_id, []).append(label)
     return {v: ", ".join(what) for v, what in alerts.items()}
+
+
+def _cause(kind: str, key: str) -> str:
+    """A signal's identity: measure, kind and first month (its last month moves as it grows)."""
+    return "|".join(key.split("|")[:3]) if kind == "signals" else key
+
+
+def _standing_told(earlier: Sequence[Mapping[str, Any]], vendor_id: str, current: str) -> Any:
+    """The standing in the last message the vendor's recipient was sent; with none yet, the
+    last night's standing in the same period (None: nothing to compare with)."""
+    for line in reversed(earlier):
+        if vendor_id in line.get("sent", {}):
+            return line.get("vendors", {}).get(vendor_id, {}).get("standing")
+    last = earlier[-1]
+    if last.get("current") != current:
+        return None
+    return last.get("vendors", {}).get(vendor_id, {}).get("standing")
 
 
 def ledger_line(
