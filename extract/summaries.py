@@ -92,6 +92,9 @@ class Window:
     """The report's own periods (months or quarters), over the same days: what a median is
     taken over, since the middle of a quarter cannot be added up from its months'. Empty:
     the months themselves."""
+    median: bool = False
+    """Rank the items for the median turnaround (`scoring.median_turnaround`): exact, but a
+    sort of every completed item in the database, with memory that grows with the rows."""
 
     @property
     def report_periods(self) -> tuple[ReportPeriod, ...]:
@@ -589,7 +592,11 @@ def work_item_days_query(
             _rule_column(rules),
             case((completed_in_window, day_of(completed)), else_=None).label("completed_day"),
             due_period.label("due_period"),
-            _period_of(completed, window, window.report_periods).label("median_period"),
+            (
+                _period_of(completed, window, window.report_periods)
+                if window.median
+                else null().cast(String())
+            ).label("median_period"),
             *(
                 [_period_of(received, window).label("received_period")]
                 if counted_on_received(kpis)
@@ -612,7 +619,9 @@ def work_item_days_query(
         .where(in_window, *([part(source.c)] if part is not None else [])),
         fence,
     ).subquery("classified")
-    ranked, middles = _ranked(classified)
+    # Without the median, nothing is ranked: its sums are 0 and no item counts as ranked, so
+    # the median is null (not measured), never 0.
+    ranked, middles = _ranked(classified) if window.median else (classified, _unranked())
     k = ranked.c
     return _summary(
         ranked,
@@ -702,6 +711,13 @@ def _ranked(classified: Subquery) -> tuple[Subquery, dict[str, ColumnElement[Any
         sums[f"{name}_low_ms"] = case((low, r.turnaround_ms), else_=0)
         sums[f"{name}_high_ms"] = case((high, r.turnaround_ms), else_=0)
     return ranked, sums
+
+
+def _unranked() -> dict[str, ColumnElement[Any]]:
+    zero = literal(0, literal_execute=True)
+    return {
+        f"{name}_{end}_ms": zero for name in ("median", "vendor_median") for end in ("low", "high")
+    }
 
 
 def _when(condition: ColumnElement[bool], value: ColumnElement[Any]) -> ColumnElement[Any]:

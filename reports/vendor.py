@@ -534,6 +534,8 @@ def build_vendor(
         },
         "dimensions": [v for v in dimensions if v.key in shown or v.key in config.kpis],
         "min_sample": config.reports.min_sample_items,
+        # The median only when the company asked for it (scoring.median_turnaround).
+        "median_turnaround": config.scoring.median_turnaround,
         "processes": [
             {
                 "process": process_title(r["process"]),

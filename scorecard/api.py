@@ -492,7 +492,13 @@ def _scored(
     started = time.perf_counter()
     # The items behind each missed level are read in the sums' transaction (contract section 12).
     wanted = partial(wanted_evidence, periods=periods, config=config) if config.contracts else None
-    data = read_activity(options.database_url, config, window_of(periods), progress, wanted)
+    data = read_activity(
+        options.database_url,
+        config,
+        window_of(periods, config.scoring.median_turnaround),
+        progress,
+        wanted,
+    )
     scored = score(data, periods, config)
     _log_scored(progress, data, scored, len(periods), time.perf_counter() - started)
     return periods, data, scored

@@ -393,6 +393,9 @@ class ScoringConfig(_Frozen):
     """A vendor ranks only with at least this many work items completed in the period."""
     significance_z: Annotated[float, Field(gt=0)] = 2.576
     """|z| of a two-proportion test beyond which a period-on-period change counts as real (1 %)."""
+    median_turnaround: bool = False
+    """Compute the median turnaround beside the mean: exact, but the database sorts every
+    completed item (DuckDB at 1M work items: 0.2 s -> 2.2 s, memory growing with the rows)."""
 
 
 class ResponseTargets(_Frozen):

@@ -120,11 +120,12 @@ def month_is_over(month: Period) -> bool:
     return (month.end + dt.timedelta(days=1)).day == 1
 
 
-def window_of(periods: Sequence[Period]) -> Window:
+def window_of(periods: Sequence[Period], median: bool = False) -> Window:
     """The extract stage's view of the periods: what to read, and how to cut it.
 
     Cut by calendar month, whatever the period: service levels are measured
     per month (contract section 9) and a quarter is the sum of its months. The periods
-    themselves are kept for what cannot be summed from months: a median.
+    themselves are kept for what cannot be summed from months: a median (ranked only with
+    `median`: `scoring.median_turnaround`).
     """
-    return Window(tuple(months_of(periods)), tuple(periods))
+    return Window(tuple(months_of(periods)), tuple(periods), median)

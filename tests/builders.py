@@ -66,7 +66,8 @@ def charge(charge_id: str, vendor_id: str, start: str, end: str, amount: float,
 
 def extracted_from(url: str, periods: Sequence[Period], config: Config | None = None) -> Activity:
     """What the extract stage makes of a real database, for these periods."""
-    return read_activity(url, config or make_config(), window_of(periods))
+    config = config or make_config()
+    return read_activity(url, config, window_of(periods, config.scoring.median_turnaround))
 
 
 def extracted(

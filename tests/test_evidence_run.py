@@ -177,9 +177,9 @@ def test_the_claim_file_adds_up_to_the_credits_page(run_dir):
     # 2026-07 for A: 620 x 10 % = 310 due, 50 credited, 260 unclaimed.
     a_july = next(r for r in claims if r["vendor_id"] == "A" and r["month"] == "2026-07")
     assert (a_july["credit_due"], a_july["credited"], a_july["unclaimed"]) == (
-        "310.0",
-        "50.0",
-        "260.0",
+        "310.00",
+        "50.00",
+        "260.00",
     )
     assert a_july["levels_missed"] == "1" and a_july["currency"] == "EUR"
 

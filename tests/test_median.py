@@ -15,6 +15,7 @@ from tests.builders import extracted, extracted_from, item, load, make_config, s
 
 QUARTER = periods_for(dt.date(2026, 9, 30), "quarter", 0)
 MONTHS = periods_for(dt.date(2026, 9, 30), "month", 2)  # July, August, September
+MEDIAN = {"median_turnaround": True}  # off by default: the tests ask for it
 
 
 def done(work_item_id: str, vendor_id: str, hours: float, completed: str = "2026-07-10 00:00",
@@ -52,7 +53,7 @@ def _medians(table: pl.DataFrame) -> dict[tuple[str, str, str], float | None]:
 
 
 def test_hand_computed_medians_odd_even_one_none_and_over_all_processes():
-    table = scored(ROWS, QUARTER, make_config(database={"parallel_queries": 1}))
+    table = scored(ROWS, QUARTER, make_config(database={"parallel_queries": 1}, scoring=MEDIAN))
     q = "2026-Q3"
     assert _medians(table) == {
         (q, "A", "ALL"): 3.0,  # 1, 1, 2, 3, 5, 10, 100: the 4th of 7
@@ -70,7 +71,7 @@ def test_hand_computed_medians_odd_even_one_none_and_over_all_processes():
 
 
 def test_a_report_period_takes_the_median_of_its_own_items_months_and_quarters():
-    config = make_config(database={"parallel_queries": 1})
+    config = make_config(database={"parallel_queries": 1}, scoring=MEDIAN)
     by_month = _medians(scored(ROWS, MONTHS, config))
     # D's two items fall in two months: each month's median is its one item.
     assert by_month[("2026-07", "D", "support")] == 2.0
@@ -83,7 +84,7 @@ def test_a_report_period_takes_the_median_of_its_own_items_months_and_quarters()
 def test_months_of_a_quarterly_run_have_no_median_since_it_was_ranked_by_quarter():
     """Service levels are measured per month on a quarterly run's data: the median there is
     not known (null) rather than a wrong figure; the mean is."""
-    config = make_config()
+    config = make_config(scoring=MEDIAN)
     activity = extracted(ROWS, QUARTER, config)
     monthly = score_table(activity, months_of(QUARTER), config)
     july = monthly.filter((pl.col("period") == "2026-07") & (pl.col("vendor_id") == "D")).row(
@@ -105,7 +106,7 @@ def test_every_engine_and_every_slicing_gives_the_same_medians_and_bytes(
     for url in (sqlite_url, postgresql_url, mariadb_url, duckdb_url):
         load(url, ROWS, primary_keys=False)
         for slices in (1, 3):
-            config = make_config(database={"parallel_queries": slices})
+            config = make_config(database={"parallel_queries": slices}, scoring=MEDIAN)
             table = score(extracted_from(url, MONTHS, config), MONTHS, config).table
             outputs[(url.split(":")[0], slices)] = csv_bytes(table)
     first = outputs[("sqlite", 1)]
@@ -120,3 +121,26 @@ def test_every_engine_and_every_slicing_gives_the_same_medians_and_bytes(
         ("D", "ALL", 4.0),
         ("D", "support", 4.0),
     ]
+
+
+def test_off_by_default_the_median_is_not_measured_and_nothing_is_ranked(sqlite_url):
+    """The ranking is a sort of every completed item: only on request. Off, the median is null
+    (not measured, never 0) and the summing query has no window."""
+    from sqlalchemy import column, create_engine, select, table
+
+    from extract.summaries import work_item_days_query
+    from scoring.periods import window_of
+
+    config = make_config(database={"parallel_queries": 1})
+    assert not config.scoring.median_turnaround
+    medians = _medians(scored(ROWS, QUARTER, config))
+    assert medians and all(value is None for value in medians.values())
+    names = ["work_item_id", "vendor_id", "process", "received_at", "due_at", "completed_at",
+             "units", "defects", "qa_checked_units", "reworked"]  # fmt: skip
+    source = select(table("work_items", *[column(n) for n in names])).subquery("src")
+    sqlite = create_engine(sqlite_url).dialect
+    off = str(work_item_days_query(source, window_of(QUARTER), ()).compile(dialect=sqlite))
+    on = str(
+        work_item_days_query(source, window_of(QUARTER, median=True), ()).compile(dialect=sqlite)
+    )
+    assert "row_number" not in off.lower() and "row_number" in on.lower()

@@ -241,7 +241,7 @@ def test_the_slices_read_the_snapshot_of_the_jobs_transaction(postgresql_url):
                          "'2026-09-01 08:00', NULL, '2026-09-01 09:00', 1, 0, 0, false)")
                 )  # fmt: skip
             source = _work_items_select(postgresql_url).subquery("src")
-            days = work_item_days(connection, source, window_of(PERIODS), (), 2)
+            days = work_item_days(connection, source, window_of(PERIODS, median=True), (), 2)
     finally:
         reader.dispose()
         writer.dispose()
@@ -260,7 +260,7 @@ def test_the_slices_of_the_window_hold_every_row_once(sqlite_url):
                            for n, t in enumerate(times)]}  # fmt: skip
     rows["work_items"].append(item("open", "A", "2026-07-01 00:00", None, None))
     load(sqlite_url, rows)
-    window = window_of(PERIODS)  # two quarters: at most two slices, cut on 1 July
+    window = window_of(PERIODS, median=True)  # two quarters: at most two slices, cut on 1 July
     engine = create_engine(sqlite_url)
     source = _work_items_select(sqlite_url).subquery("src")
     with engine.connect() as connection:
@@ -296,7 +296,7 @@ def test_sliced_sums_equal_one_query_medians_included(sqlite_url):
         for n in range(11)
     ]}  # fmt: skip
     load(sqlite_url, rows)
-    window = window_of(PERIODS)
+    window = window_of(PERIODS, median=True)
     engine = create_engine(sqlite_url)
     with engine.begin() as connection:
         connection.exec_driver_sql("CREATE VIEW items_view AS SELECT * FROM work_items")

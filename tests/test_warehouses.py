@@ -74,7 +74,7 @@ SPECS = {
 def _queries():
     """Every kind of statement the job sends, by name: the canonical selects of the small
     tables, and the summing queries of work items and requests, typed and from text."""
-    window = window_of(periods_for(dt.date(2026, 9, 30), "quarter", 4))
+    window = window_of(periods_for(dt.date(2026, 9, 30), "quarter", 4), median=True)
     found = {}
     for spec_name, spec in SPECS.items():
         kind = "typed" if spec is None else "text"
@@ -268,7 +268,7 @@ def test_the_sql_databricks_would_send_gives_sparks_answers_on_spark(
     load_parquet_tables(spark_url, rows_in(sqlite_demo_url), tmp_path / "parquet")
     databricks = _dialects()["databricks"]
     engine = create_engine(spark_url)
-    window = window_of(periods_for(dt.date(2026, 9, 30), "quarter", 4))
+    window = window_of(periods_for(dt.date(2026, 9, 30), "quarter", 4), median=True)
     queries = {
         "work_items": work_item_days_query(_src("work_items", None), window, None),
         "requests": request_days_query(_src("requests", None), window, None, {"urgent": 1.0}),
