@@ -12,14 +12,13 @@ from email import policy
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import create_engine, text
 
 from extract.checks import Finding
 from output.ledger import method_changes
 from output.run_folder import check_last_run
 from tests.builders import item, load, vendor
-from tests.test_email import _free_port
+from tests.test_email import recording_server
 
 AS_OF = "2026-09-30"
 
@@ -48,10 +47,8 @@ class Recorder:
 @pytest.fixture
 def smtp():
     recorder = Recorder()
-    controller = Controller(recorder, hostname="127.0.0.1", port=_free_port())
-    controller.start()
-    yield controller.port, recorder
-    controller.stop()
+    with recording_server(recorder) as port:
+        yield port, recorder
 
 
 def _mail_config(tmp_path: Path, port: int, extra: str = "") -> Path:

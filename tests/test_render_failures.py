@@ -13,12 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 
 import reports.build
 import scorecard
 from tests.builders import item, load, vendor
-from tests.test_email import _free_port
+from tests.test_email import recording_server
 
 CLOSE = dt.date(2026, 9, 30)  # the last day of September: this run closes the month
 VENDORS = ("A", "B", "C")
@@ -60,10 +59,8 @@ class Recorder:
 @pytest.fixture
 def smtp():
     recorder = Recorder()
-    controller = Controller(recorder, hostname="127.0.0.1", port=_free_port())
-    controller.start()
-    yield controller.port, recorder
-    controller.stop()
+    with recording_server(recorder) as port:
+        yield port, recorder
 
 
 def _config(tmp_path: Path, port: int, reports_extra: str = "", workers: int = 1) -> Any:

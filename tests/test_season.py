@@ -19,12 +19,11 @@ from email import policy
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 
 import scorecard
 from scorecard.errors import StaleDataError
 from tests.builders import item, load, vendor
-from tests.test_email import _free_port
+from tests.test_email import recording_server
 
 # A season of nights against a server: an integration test, not part of `make test-unit`.
 pytestmark = [pytest.mark.stale_gate, pytest.mark.integration]
@@ -90,10 +89,8 @@ def _config(path: Path, port: int, out: Path, speed_weight: int) -> scorecard.Co
 @pytest.fixture
 def smtp():
     recorder = Recorder()
-    controller = Controller(recorder, hostname="127.0.0.1", port=_free_port())
-    controller.start()
-    yield controller.port, recorder
-    controller.stop()
+    with recording_server(recorder) as port:
+        yield port, recorder
 
 
 def test_a_season_of_nights(smtp, sqlite_url, tmp_path, monkeypatch):
