@@ -405,8 +405,7 @@ def night_alerts(
       items tonight and a composite change from the previous period that is significant (a
       rate behind it changed beyond chance) or cannot be tested (no previous period): a
       score drifting across a band's edge on noise is not news;
-    - a special cause never signalled before for that measure and first month (a run that
-      grows by a month, or a month that wavers in and out of its limits, is the same cause);
+    - a special cause unlike any signalled before (see `_known`);
     - a credit that became due and never was before."""
     earlier = sorted(
         (line for line in ledger.lines if line["as_of"] < as_of.isoformat()),
@@ -428,16 +427,27 @@ def night_alerts(
         seen: dict[str, set[str]] = {}
         for line in earlier:
             for vendor_id, keys in line.get(kind, {}).items():
-                seen.setdefault(vendor_id, set()).update(_cause(kind, key) for key in keys)
+                seen.setdefault(vendor_id, set()).update(keys)
         for vendor_id, keys in getattr(facts, kind).items():
-            if {_cause(kind, key) for key in keys} - seen.get(vendor_id, set()):
+            known = seen.get(vendor_id, set())
+            if any(not _known(kind, key, known) for key in keys):
                 alerts.setdefault(vendor_id, []).append(label)
     return {v: ", ".join(what) for v, what in alerts.items()}
 
 
-def _cause(kind: str, key: str) -> str:
-    """A signal's identity: measure, kind and first month (its last month moves as it grows)."""
-    return "|".join(key.split("|")[:3]) if kind == "signals" else key
+def _known(kind: str, key: str, seen: set[str]) -> bool:
+    """A credit due is known by its level and month; a special cause by its measure and kind
+    over months that overlap one signalled before: a run that grows, or starts a month later
+    as the chart's months move on, or a month wavering in and out of its limits, is the same
+    cause."""
+    if kind != "signals":
+        return key in seen
+    measure, what, first, last = key.split("|")
+    for earlier in seen:
+        m, w, f, la = earlier.split("|")
+        if (m, w) == (measure, what) and f <= last and first <= la:
+            return True
+    return False
 
 
 def _standing_told(earlier: Sequence[Mapping[str, Any]], vendor_id: str, current: str) -> Any:

@@ -66,9 +66,10 @@ def test_the_standing_compared_is_the_one_last_sent(tmp_path):
     assert _season(tmp_path, nights) == [{}, {}, {}]
 
 
-def test_a_special_cause_alerts_once_as_it_grows_or_wavers(tmp_path):
+def test_a_special_cause_alerts_once_as_it_grows_moves_or_wavers(tmp_path):
     run_july = "on_time_rate|run|2026-03|2026-07"
     run_august = "on_time_rate|run|2026-03|2026-08"  # the same run, a month longer
+    run_moved = "on_time_rate|run|2026-04|2026-09"  # the chart's months moved on: the same
     outside = "accuracy|outside|2026-10|2026-10"
     nights = [
         (_night("good"), True),
@@ -77,15 +78,11 @@ def test_a_special_cause_alerts_once_as_it_grows_or_wavers(tmp_path):
         (_night("good", signals=[run_august, outside]), False),
         (_night("good", signals=[run_august]), False),  # October back inside its limits
         (_night("good", signals=[run_august, outside]), False),  # and out again: known
+        (_night("good", signals=[run_moved]), False),
+        (_night("good", signals=["on_time_rate|run|2026-11|2026-12"]), False),  # a new run
     ]
-    assert _season(tmp_path, nights) == [
-        {},
-        {"A": "new special cause"},
-        {},
-        {"A": "new special cause"},
-        {},
-        {},
-    ]
+    new = {"A": "new special cause"}
+    assert _season(tmp_path, nights) == [{}, new, {}, new, {}, {}, {}, new]
 
 
 def test_a_credit_due_alerts_once(tmp_path):
