@@ -340,7 +340,7 @@ def test_the_credit_rows_and_the_vendor_email_name_the_process_in_words_not_its_
     model = {"ctx": ctx, "heading": "Vendor One", "composite": "70", "standing": "Good",
              "rank": "1 of 2", "change": "+1", "dimensions": [], "recommendation": None,
              "has_contract": True, "missed": vendor["levels"], "notice": None,
-             "attachment_name": "scorecard"}  # fmt: skip
+             "attachment_name": "scorecard", "early": ""}  # fmt: skip
     text = vendor_text(model)
     assert "(IT service desk)" in text and "it_service_desk" not in text
 
