@@ -405,7 +405,7 @@ def night_alerts(
       items tonight and a composite change from the previous period that is significant (a
       rate behind it changed beyond chance) or cannot be tested (no previous period): a
       score drifting across a band's edge on noise is not news;
-    - a special cause unlike any signalled before (see `_known`);
+    - a special cause in last month or this one, unlike any signalled before (see `_known`);
     - a credit that became due and never was before."""
     earlier = sorted(
         (line for line in ledger.lines if line["as_of"] < as_of.isoformat()),
@@ -430,9 +430,19 @@ def night_alerts(
                 seen.setdefault(vendor_id, set()).update(keys)
         for vendor_id, keys in getattr(facts, kind).items():
             known = seen.get(vendor_id, set())
+            if kind == "signals":  # news is about last month or this one, not history
+                keys = [key for key in keys if key.split("|")[3] >= _last_month(as_of)]
             if any(not _known(kind, key, known) for key in keys):
                 alerts.setdefault(vendor_id, []).append(label)
     return {v: ", ".join(what) for v, what in alerts.items()}
+
+
+def _last_month(as_of: dt.date) -> str:
+    """The month before the as-of day's, as a chart labels it ("2026-09" for 2026-10-14): a
+    special cause that ended before it is history (a chart's centre line moves as months
+    come in, so old months can cross their limits again), not tonight's news."""
+    first = as_of.replace(day=1) - dt.timedelta(days=1)
+    return f"{first:%Y-%m}"
 
 
 def _known(kind: str, key: str, seen: set[str]) -> bool:

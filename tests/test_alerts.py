@@ -67,17 +67,17 @@ def test_the_standing_compared_is_the_one_last_sent(tmp_path):
 
 
 def test_a_special_cause_alerts_once_as_it_grows_moves_or_wavers(tmp_path):
-    run_july = "on_time_rate|run|2026-03|2026-07"
-    run_august = "on_time_rate|run|2026-03|2026-08"  # the same run, a month longer
-    run_moved = "on_time_rate|run|2026-04|2026-09"  # the chart's months moved on: the same
+    run_to_september = "on_time_rate|run|2026-03|2026-09"
+    run_to_october = "on_time_rate|run|2026-03|2026-10"  # the same run, a month longer
+    run_moved = "on_time_rate|run|2026-04|2026-10"  # the chart's months moved on: the same
     outside = "accuracy|outside|2026-10|2026-10"
     nights = [
         (_night("good"), True),
-        (_night("good", signals=[run_july]), False),
-        (_night("good", signals=[run_august]), False),
-        (_night("good", signals=[run_august, outside]), False),
-        (_night("good", signals=[run_august]), False),  # October back inside its limits
-        (_night("good", signals=[run_august, outside]), False),  # and out again: known
+        (_night("good", signals=[run_to_september]), False),
+        (_night("good", signals=[run_to_october]), False),
+        (_night("good", signals=[run_to_october, outside]), False),
+        (_night("good", signals=[run_to_october]), False),  # October back inside its limits
+        (_night("good", signals=[run_to_october, outside]), False),  # and out again: known
         (_night("good", signals=[run_moved]), False),
         (_night("good", signals=["on_time_rate|run|2026-11|2026-12"]), False),  # a new run
     ]
@@ -96,3 +96,14 @@ def test_a_vendor_with_no_previous_period_alerts_on_a_change_of_standing(tmp_pat
     """Its change cannot be tested against a previous period: the change itself is the news."""
     nights = [(_night("good", significant=None), True), (_night("watch", significant=None), False)]
     assert _season(tmp_path, nights) == [{}, {"A": "standing good -> watch"}]
+
+
+def test_a_special_cause_in_months_long_past_is_history_not_news(tmp_path):
+    """As a month comes in, a chart's centre line moves and an old month, or a run that ended
+    in May, can cross its limits again: not tonight's news (the nights are in October)."""
+    nights = [
+        (_night("good"), True),
+        (_night("good", signals=["first_contact_resolution|run|2025-10|2026-05"]), False),
+        (_night("good", signals=["timeliness|outside|2026-09|2026-09"]), False),
+    ]
+    assert _season(tmp_path, nights) == [{}, {}, {"A": "new special cause"}]
