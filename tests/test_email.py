@@ -77,19 +77,6 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-@contextmanager
-def recording_server(handler: object) -> Iterator[int]:
-    """A real SMTP server on 127.0.0.1 whose messages go to `handler`; yields its port."""
-    from aiosmtpd.controller import Controller
-
-    controller = Controller(handler, hostname="127.0.0.1", port=_free_port())
-    controller.start()
-    try:
-        yield controller.port
-    finally:
-        controller.stop()
-
-
 def test_send_mails_the_pack_to_the_list_and_each_scorecard_to_its_owner(
     smtp_server, sqlite_url, tmp_path, scorecard_cli
 ):

@@ -18,7 +18,7 @@ from extract.checks import Finding
 from output.ledger import method_changes
 from output.run_folder import check_last_run
 from tests.builders import item, load, vendor
-from tests.test_email import recording_server
+from tests.test_email import smtp_on_loopback
 
 AS_OF = "2026-09-30"
 
@@ -47,7 +47,7 @@ class Recorder:
 @pytest.fixture
 def smtp():
     recorder = Recorder()
-    with recording_server(recorder) as port:
+    with smtp_on_loopback(recorder) as port:
         yield port, recorder
 
 

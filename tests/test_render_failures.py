@@ -17,7 +17,7 @@ import pytest
 import reports.build
 import scorecard
 from tests.builders import item, load, vendor
-from tests.test_email import recording_server
+from tests.test_email import smtp_on_loopback
 
 CLOSE = dt.date(2026, 9, 30)  # the last day of September: this run closes the month
 VENDORS = ("A", "B", "C")
@@ -59,7 +59,7 @@ class Recorder:
 @pytest.fixture
 def smtp():
     recorder = Recorder()
-    with recording_server(recorder) as port:
+    with smtp_on_loopback(recorder) as port:
         yield port, recorder
 
 

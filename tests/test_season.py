@@ -23,7 +23,7 @@ import pytest
 import scorecard
 from scorecard.errors import StaleDataError
 from tests.builders import item, load, vendor
-from tests.test_email import recording_server
+from tests.test_email import smtp_on_loopback
 
 # A season of nights against a server: an integration test, not part of `make test-unit`.
 pytestmark = [pytest.mark.stale_gate, pytest.mark.integration]
@@ -89,7 +89,7 @@ def _config(path: Path, port: int, out: Path, speed_weight: int) -> scorecard.Co
 @pytest.fixture
 def smtp():
     recorder = Recorder()
-    with recording_server(recorder) as port:
+    with smtp_on_loopback(recorder) as port:
         yield port, recorder
 
 
