@@ -10,13 +10,12 @@ import html
 import re
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
-
 from scoring.catalogue import catalogue
 from scoring.periods import periods_for
 from scoring.scored import score
 from tests.builders import charge, extracted_from, item, load, make_config, request, vendor
 from tests.test_declared_kpis import EXTRA, ROWS, _config, _kpis
+from tests.test_declared_kpis import _load as _load_rows
 
 AS_OF = dt.date(2026, 7, 31)
 PERIODS = periods_for(AS_OF, "month", 1)
@@ -49,21 +48,7 @@ IN_HOUSE_HANDLE_MINUTES = 16 / 3
 
 
 def _load(url: str) -> None:
-    load(url, IN_HOUSE_ROWS)
-    engine = create_engine(url)
-    with engine.begin() as connection:
-        for column, kind in (("u_satisfaction", "VARCHAR(10)"), ("aht_s", "VARCHAR(10)"),
-                             ("contact_count", "INTEGER")):  # fmt: skip
-            connection.execute(text(f"ALTER TABLE work_items ADD COLUMN {column} {kind}"))
-        for work_item_id, (csat, handle, contacts) in {**EXTRA, **IN_HOUSE_EXTRA}.items():
-            connection.execute(
-                text(
-                    "UPDATE work_items SET u_satisfaction = :c, aht_s = :h, contact_count = :n "
-                    "WHERE work_item_id = :i"
-                ),
-                {"c": csat, "h": handle, "n": contacts, "i": work_item_id},
-            )
-    engine.dispose()
+    _load_rows(url, IN_HOUSE_ROWS, {**EXTRA, **IN_HOUSE_EXTRA})
 
 
 def test_the_in_house_baseline_of_a_declared_rate_and_mean_against_hand_computed_values(

@@ -52,8 +52,9 @@ EXTRA_COLUMNS = {
 }
 
 
-def _load(url: str) -> None:
-    load(url, ROWS)
+def _load(url: str, rows: Any = ROWS, extra: Any = EXTRA) -> None:
+    """The rows, then their extra columns (text, as a CSV export holds them) filled in."""
+    load(url, rows)
     engine = create_engine(url)
     with engine.begin() as connection:
         for ddl in (
@@ -62,7 +63,7 @@ def _load(url: str) -> None:
             "ALTER TABLE work_items ADD COLUMN contact_count INTEGER",
         ):
             connection.execute(text(ddl))
-        for work_item_id, (csat, handle, contacts) in EXTRA.items():
+        for work_item_id, (csat, handle, contacts) in extra.items():
             connection.execute(
                 text(
                     "UPDATE work_items SET u_satisfaction = :c, aht_s = :h, contact_count = :n "
