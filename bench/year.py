@@ -11,7 +11,9 @@ day of the year in turn, with the default retention (`keep_days` 35, `keep_close
 (`max_data_age_hours = 0`): the world is generated at once, not fed nightly.
 
 Formats: html, csv and json every night (the emails attach the HTML), so every run folder
-holds what a nightly run without PDF holds. PDF costs most of a night's time, so the
+holds what a nightly run without PDF holds (BENCH_YEAR_HTML_FROM=2026-10-01 renders csv and
+json alone before that day, but on each quarter's last night, and sends nothing then: a
+shorter run whose alerts are measured over the last quarter only). PDF costs most of a night's time, so the
 PDFs' share of a run folder is measured on separate full runs (all four formats) at 8 and
 at 16 vendors; the disk with PDFs is the simulated folder plus that share for every run
 folder kept. The per-vendor figure is the slope between the 8- and the 16-vendor folders.
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email
+import json
 import os
 import platform
 import shutil
@@ -88,6 +91,38 @@ def _config(out: Path, formats: list[str], port: int | None = None) -> Any:
     )
 
 
+KINDS = ("closing", "pack alert", "standing", "special cause", "credit due", "other")
+
+
+def _kind(subject: str) -> str:
+    """What a message was sent for, from its subject ("(alert: standing good -> watch)")."""
+    if "alert:" not in subject:
+        return "closing"
+    if " vendor)" in subject or " vendors)" in subject:  # the pack's: "(alert: 2 vendors)"
+        return "pack alert"
+    for kind, words in (("standing", "standing"), ("special cause", "special cause"),
+                        ("credit due", "credit now due")):  # fmt: skip
+        if words in subject:
+            return kind
+    return "other"
+
+
+def _world_size(url: str) -> dict[str, int]:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                sa.text("SELECT sourcing, COUNT(*) FROM vendors GROUP BY sourcing")
+            ).all()
+    finally:
+        engine.dispose()
+    counts = {str(sourcing): int(n) for sourcing, n in rows}
+    return {"outsourced": sum(n for k, n in counts.items() if k != "in_house"),
+            "in_house": counts.get("in_house", 0)}  # fmt: skip
+
+
 def _one_full_run(work: Path, url: str, as_of: dt.date) -> tuple[int, int, float, int, int]:
     """One run with all four formats: (run folder bytes, its PDFs' bytes, seconds, the bytes
     of its scorecards, how many vendors have one)."""
@@ -105,8 +140,8 @@ def _one_full_run(work: Path, url: str, as_of: dt.date) -> tuple[int, int, float
     return _size(folder), pdf, seconds, scorecards, vendors
 
 
-HTML_FROM = dt.date(2026, 10, 1)
-"""From this night on (the last quarter), every night renders HTML and sends."""
+HTML_FROM = dt.date.fromisoformat(os.environ.get("BENCH_YEAR_HTML_FROM", FIRST.isoformat()))
+"""From this night on, every night renders HTML and sends (by default, every night)."""
 
 
 def _renders_html(day: dt.date) -> bool:
@@ -170,6 +205,11 @@ def year_benchmark(nights: int | None = None) -> list[str]:
             quarter = f"{night.year}-Q{(night.month - 1) // 3 + 1}"
             per_quarter.setdefault(quarter, Counter()).update(to for to, _ in mails)
         nights_with_mail = sum(1 for mails in sent.values() if mails)
+        restated: Counter[str] = Counter()
+        for line in (out / "ledger.jsonl").read_text("utf-8").splitlines():
+            for r in json.loads(line).get("restated", []):
+                restated[f"{r['period']} {r['vendor_id']}"] += 1
+        world = _world_size(url)
         # The PDFs' share of a run folder, and the scorecards' per vendor.
         full8, pdf8, full8_s, cards8, vendors8 = _one_full_run(work, url, dt.date(2026, 9, 30))
     finally:
@@ -182,17 +222,22 @@ def year_benchmark(nights: int | None = None) -> list[str]:
     end_with_pdf = end_bytes + end_runs * pdf8
     peak_with_pdf = max(b + n * pdf8 for _, b, n in sizes)
     run_at_100 = rest8 + 100 * per_vendor
-    at_100 = end_runs * run_at_100 + (ledger + journals) * 100 / 8
+    at_100 = end_runs * run_at_100 + (ledger + journals) * 100 / vendors8
     load = os.getloadavg()
+    every_night = HTML_FROM <= FIRST
+    formats = (
+        "html, csv and json every night, with --send to a real SMTP server on 127.0.0.1"
+        if every_night
+        else f"csv and json every night; html too, with --send to a real SMTP server on "
+        f"127.0.0.1, on every night from {HTML_FROM} and on each quarter's last night (the "
+        "other nights send nothing: there is nothing to attach)"
+    )
     lines = [
-        f"{len(sizes)} nights, as of {FIRST} to {sizes[-1][0]}, on the demo world (8 outsourced "
-        "vendors, 3 in-house teams; SQLite), default retention (keep_days 35, "
-        "keep_closed_periods 8), email cadence period_close. Formats: csv and json every "
-        f"night; html too, with --send to a real SMTP server on 127.0.0.1, on every night from "
-        f"{HTML_FROM} and on each quarter's last night (the other nights send nothing: there "
-        "is nothing to attach). So every run folder kept at the end holds html, csv and json, "
-        f"but the first night's (it closed 2025-Q4: csv and json). Load average at the end "
-        f"{load[0]:.1f} (1 min) on a shared 2-core machine: times are under load.",
+        f"{len(sizes)} nights, as of {FIRST} to {sizes[-1][0]}, on the demo world "
+        f"({world['outsourced']} outsourced vendors, {world['in_house']} in-house teams; "
+        "SQLite), default retention (keep_days 35, keep_closed_periods 8), email cadence "
+        f"period_close with the default alert rules. Formats: {formats}. Load average at the "
+        f"end {load[0]:.1f} (1 min) on a shared 2-core machine: times are under load.",
         "",
         "## Disk",
         "",
@@ -216,7 +261,7 @@ def year_benchmark(nights: int | None = None) -> list[str]:
         f"tables {rest8:,}.",
         "",
         f"At 100 vendors, extrapolated with that per-vendor figure (the pack and the tables "
-        f"taken as at 8 vendors, so a little low): a run folder of about "
+        f"taken as at {vendors8} scorecards, so a little low): a run folder of about "
         f"{run_at_100 / mib:.1f} MiB, {end_runs} of them kept, with the ledger and journals "
         f"scaled: about {at_100 / 2**30:.2f} GiB. Bounded: it grows by one run folder per "
         "closed period until keep_closed_periods periods have closed, and the ledger by one "
@@ -230,16 +275,36 @@ def year_benchmark(nights: int | None = None) -> list[str]:
     recipients = sorted({to for c in per_quarter.values() for to in c})
     for quarter, counts in sorted(per_quarter.items()):
         lines.append(f"| {quarter} | " + " | ".join(str(counts[r]) for r in recipients) + " |")
-    q4 = {d: m for d, m in sent.items() if d >= HTML_FROM and m}
+    sending = {d: m for d, m in sent.items() if d >= HTML_FROM and m}
+    kinds: dict[str, Counter[str]] = {}
+    for night, mails in sent.items():
+        quarter = f"{night.year}-Q{(night.month - 1) // 3 + 1}"
+        for _, subject in mails:
+            kinds.setdefault(quarter, Counter())[_kind(subject)] += 1
     lines += [
         "",
-        f"Up to {HTML_FROM} only each quarter's last night could send (the others rendered no "
-        f"HTML): those quarters' figures are their closing messages alone. From {HTML_FROM} "
-        f"every night could send: messages went out on {len(q4)} of "
-        f"{sum(1 for d in sent if d >= HTML_FROM)} nights: "
-        + "; ".join(f"{d} {len(m)}" for d, m in sorted(q4.items()))
-        + ". Subjects of that quarter: "
-        + "; ".join(sorted({subject for m in q4.values() for _, subject in m})[:12])
+        "What the messages were, per quarter (a message can carry several alerts):",
+        "",
+        "| Quarter | " + " | ".join(KINDS) + " |",
+        "|---|" + "---:|" * len(KINDS),
+        *[
+            f"| {quarter} | " + " | ".join(str(counts[k]) for k in KINDS) + " |"
+            for quarter, counts in sorted(kinds.items())
+        ],
+        "",
+        (
+            ""
+            if every_night
+            else f"Up to {HTML_FROM} only each quarter's last night could send (the others "
+            "rendered no HTML): those quarters' figures are their closing messages alone. "
+        )
+        + f"Messages went out on {len(sending)} of {sum(1 for d in sent if d >= HTML_FROM)} "
+        "nights that could send: "
+        + "; ".join(f"{d} {len(m)}" for d, m in sorted(sending.items()))
+        + ".",
+        "",
+        "Restated closed-period figures (period, vendor: the nights that said so): "
+        + ("; ".join(f"{k}: {v}" for k, v in sorted(restated.items())) or "none")
         + ".",
         "",
         f"{sum(len(m) for m in sent.values())} messages in all, on {nights_with_mail} of "

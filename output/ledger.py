@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -276,10 +277,18 @@ def night_facts(
 ) -> NightFacts:
     current = periods[-1]
     rows = _totals(table, current.label)
+    before = (
+        {row["vendor_id"]: row for row in _totals(table, periods[-2].label)}
+        if len(periods) > 1
+        else {}
+    )
     facts = {
         row["vendor_id"]: _figures(row)
         | {
             "items": int(row["work_items_completed"] or 0),
+            "previous_items": int(
+                before.get(row["vendor_id"], {}).get("work_items_completed") or 0
+            ),
             # None: no previous period to test the change against (a new vendor).
             "significant": row.get("composite_change_significant"),
         }
@@ -361,7 +370,7 @@ def plan_messages(
             # missed nights) closes an earlier period and sends tonight's, named by its day.
             note = "" if closing == periods[-1].label else f"as of {as_of}"
             return Plan(dict.fromkeys(candidates, note), note, f"{closing} closes")
-    alerts = night_alerts(ledger, as_of, facts, config.scoring.min_rank_items)
+    alerts = night_alerts(ledger, as_of, facts, AlertRules.of(config))
     alerts = {v: what for v, what in alerts.items() if v in candidates}
     return _with_owed(ledger, candidates, _alert_plan(alerts))
 
@@ -395,18 +404,49 @@ def _closing_label(periods: Sequence[Period], config: Config) -> str | None:
     return closed[-1].label if closed else None
 
 
+@dataclass(frozen=True)
+class AlertRules:
+    """What makes a change of standing news (`[email] alert_*`, `scoring.min_rank_items`)."""
+
+    min_items: int = 30
+    edges: tuple[float, float, float] = (85.0, 70.0, 50.0)
+    """The composite at which excellent, good and watch begin (`scoring.standings`)."""
+    margin: float = 2.0
+    nights: int = 3
+    share: float = 0.33
+
+    @classmethod
+    def of(cls, config: Config) -> AlertRules:
+        standings = config.scoring.standings
+        return cls(
+            config.scoring.min_rank_items,
+            (standings.excellent, standings.good, standings.watch),
+            config.email.alert_standing_margin,
+            config.email.alert_standing_nights,
+            config.email.alert_standing_share,
+        )
+
+    def band(self, standing: str) -> tuple[float, float]:
+        """The composites a standing covers: [low, high)."""
+        excellent, good, watch = self.edges
+        return {
+            "excellent": (excellent, math.inf),
+            "good": (good, excellent),
+            "watch": (watch, good),
+            "critical": (-math.inf, watch),
+        }[standing]
+
+
 def night_alerts(
-    ledger: Ledger, as_of: dt.date, facts: NightFacts, min_items: int
+    ledger: Ledger, as_of: dt.date, facts: NightFacts, rules: AlertRules
 ) -> dict[str, str]:
     """Per vendor, what really happened (contract section 11), judged against every earlier
-    night, so a figure that wavers around a line alerts once, not every time it crosses:
+    night, so a figure wavering around a line alerts once, not every time it crosses:
 
-    - a change of standing from the one the vendor's recipient was last sent, with enough
-      items tonight and a composite change from the previous period that is significant (a
-      rate behind it changed beyond chance) or cannot be tested (no previous period): a
-      score drifting across a band's edge on noise is not news;
-    - a special cause in last month or this one, unlike any signalled before (see `_known`);
-    - a credit that became due and never was before."""
+    - a standing other than the one the vendor's recipient was last sent (see `_standing_news`);
+    - a special cause in the newest month that is over, unlike any signalled before (see
+      `_news` and `_known`);
+    - a credit of a month that is over that became due and never was before."""
     earlier = sorted(
         (line for line in ledger.lines if line["as_of"] < as_of.isoformat()),
         key=lambda line: line["as_of"],
@@ -416,48 +456,102 @@ def night_alerts(
     alerts: dict[str, list[str]] = {}
     for vendor_id, now in facts.vendors.items():
         told = _standing_told(earlier, vendor_id, facts.current)
-        if (
-            told and now.get("standing")
-            and told != now["standing"]
-            and now["items"] >= min_items
-            and now.get("significant") is not False
-        ):  # fmt: skip
+        if told and _standing_news(earlier, vendor_id, facts.current, told, now, rules):
             alerts.setdefault(vendor_id, []).append(f"standing {told} -> {now['standing']}")
     for kind, label in (("signals", "new special cause"), ("due", "credit now due")):
         seen: dict[str, set[str]] = {}
         for line in earlier:
+            day = dt.date.fromisoformat(line["as_of"])
             for vendor_id, keys in line.get(kind, {}).items():
-                seen.setdefault(vendor_id, set()).update(keys)
+                seen.setdefault(vendor_id, set()).update(k for k in keys if _news(kind, k, day))
         for vendor_id, keys in getattr(facts, kind).items():
             known = seen.get(vendor_id, set())
-            if kind == "signals":  # news is about last month or this one, not history
-                keys = [key for key in keys if key.split("|")[3] >= _last_month(as_of)]
-            if any(not _known(kind, key, known) for key in keys):
+            if any(not _known(kind, k, known) for k in keys if _news(kind, k, as_of)):
                 alerts.setdefault(vendor_id, []).append(label)
     return {v: ", ".join(what) for v, what in alerts.items()}
 
 
-def _last_month(as_of: dt.date) -> str:
-    """The month before the as-of day's, as a chart labels it ("2026-09" for 2026-10-14): a
-    special cause that ended before it is history (a chart's centre line moves as months
-    come in, so old months can cross their limits again), not tonight's news."""
-    first = as_of.replace(day=1) - dt.timedelta(days=1)
-    return f"{first:%Y-%m}"
+def _standing_news(
+    earlier: Sequence[Mapping[str, Any]],
+    vendor_id: str,
+    current: str,
+    told: str,
+    now: Mapping[str, Any],
+    rules: AlertRules,
+) -> bool:
+    """A standing other than the one told is news when all of these hold:
+
+    - tonight's period holds at least `min_items` work items, and at least `share` of the
+      work items the previous period completed: a period's first weeks rest on a few days of
+      data, and their standings swung across two bands and back on the demo world (a cost per
+      unit with few units, a month's fees not yet invoiced);
+    - its composite's change from the previous period is significant (a rate behind it
+      changed beyond chance), or cannot be tested (no previous period);
+    - the composite is `margin` points past the edge of the band told, so a score drifting
+      across the edge on noise does not alert (on the demo world a vendor near 85 went
+      excellent -> good -> excellent eight times in a quarter);
+    - the new standing has held for `nights` runs in a row in this period: a one-night swing
+      (a late batch of rows, a correction) is not news."""
+    standing, composite = now.get("standing"), now.get("composite")
+    if not standing or standing == told or composite is None:
+        return False
+    if now["items"] < max(rules.min_items, rules.share * now.get("previous_items", 0)):
+        return False
+    if now.get("significant") is False:
+        return False
+    low, high = rules.band(told)
+    if low - rules.margin <= composite < high + rules.margin:
+        return False
+    before = earlier[len(earlier) - (rules.nights - 1) :] if rules.nights > 1 else []
+    return len(before) == rules.nights - 1 and all(
+        line.get("current") == current
+        and line.get("vendors", {}).get(vendor_id, {}).get("standing") == standing
+        for line in before
+    )
+
+
+def _month_over(as_of: dt.date) -> str:
+    """The newest month over at the as-of day, as a chart labels it: "2026-09" for 2026-10-14
+    and for 2026-09-30."""
+    month_ends_tonight = (as_of + dt.timedelta(days=1)).day == 1
+    last = as_of if month_ends_tonight else as_of.replace(day=1) - dt.timedelta(days=1)
+    return f"{last:%Y-%m}"
+
+
+def _news(kind: str, key: str, as_of: dt.date) -> bool:
+    """Whether a signal or a credit due can be news at the as-of day.
+
+    A special cause is news about the newest month that is over: a month in progress is a
+    partial sample (on the demo world its first days crossed a limit and fell back within a
+    week, month after month), and one that ended before is history (a chart's centre line moves
+    as months come in, so old months cross their limits again). A credit is news once its month
+    is over: until then the month can still meet its level."""
+    month = key.rsplit("|", 1)[-1]
+    over = _month_over(as_of)
+    return month == over if kind == "signals" else month <= over
 
 
 def _known(kind: str, key: str, seen: set[str]) -> bool:
-    """A credit due is known by its level and month; a special cause by its measure and kind
-    over months that overlap one signalled before: a run that grows, or starts a month later
-    as the chart's months move on, or a month wavering in and out of its limits, is the same
-    cause."""
+    """A credit due is known by its level and month. A special cause is known when a signal of
+    the same measure was seen over months that overlap or touch its own: a run that grows, or
+    starts a month later as the chart's months move on, a month wavering in and out of its
+    limits, a month outside the limits again the month after (on the demo world a troubled
+    vendor's timeliness was outside every month of the year: one cause, not twelve), or a run
+    that holds those months, is the same cause. One back inside its limits for a month or more
+    and then out again is a new one."""
     if kind != "signals":
         return key in seen
-    measure, what, first, last = key.split("|")
+    measure, _, first, last = key.split("|")
     for earlier in seen:
-        m, w, f, la = earlier.split("|")
-        if (m, w) == (measure, what) and f <= last and first <= la:
+        m, _, f, la = earlier.split("|")
+        if m == measure and f <= _next_month(last) and first <= _next_month(la):
             return True
     return False
+
+
+def _next_month(label: str) -> str:
+    year, month = int(label[:4]), int(label[5:7])
+    return f"{year + month // 12:04d}-{month % 12 + 1:02d}"
 
 
 def _standing_told(earlier: Sequence[Mapping[str, Any]], vendor_id: str, current: str) -> Any:

@@ -629,6 +629,13 @@ class EmailConfig(_Frozen):
     """The cadence: period_close sends each period's scorecards once, from the run that closes
     it, plus an alert on a night when something real happened; nightly sends one message a
     night per recipient, never the same content twice."""
+    alert_standing_margin: NonNegative = 2.0
+    """period_close: a change of standing alerts only when the composite is this many points
+    past the edge of the band last sent, so a score drifting across an edge on noise does not."""
+    alert_standing_nights: Annotated[int, Field(ge=1, le=31)] = 3
+    """period_close: ...and only once the new standing has held this many runs in a row..."""
+    alert_standing_share: Annotated[float, Field(ge=0, le=1)] = 0.33
+    """...and the period holds this share of the work items the previous period completed."""
 
 
 class OutputConfig(_Frozen):

@@ -37,7 +37,8 @@ QUIET = dt.date(2026, 10, 6)
 """No new rows arrived for this night, nor for the three after it (the feed broke)."""
 FEED_BACK = dt.date(2026, 10, 10)
 SLIPPING = (dt.date(2026, 9, 25), dt.date(2026, 9, 26), dt.date(2026, 9, 27))
-"""Bravo misses every deadline: its standing falls from good to watch (an alert)."""
+"""Bravo misses every deadline: its standing falls from good to watch, and has held three
+nights on the last of them (an alert, `[email] alert_standing_nights`)."""
 MANAGERS = {"A": "acme@example.com", "B": "bravo@example.com", "C": "charlie@example.com"}
 PACK = "pack@example.com"
 
@@ -138,18 +139,18 @@ def test_a_season_of_nights(smtp, sqlite_url, tmp_path, monkeypatch):
         d: r.problems for d, r in results.items() if d not in stale and r.exit_code
     }
 
-    # Who got what: the first night (a new user sees what arrives), an alert the night Bravo's
-    # standing fell, and the night Q3 closed. Nothing on any other night.
+    # Who got what: the first night (a new user sees what arrives), an alert the third night
+    # Bravo's standing is watch, and the night Q3 closed. Nothing on any other night.
     by_night = {d: sorted(to for to, _ in mails) for d, mails in sent_on.items() if mails}
     everyone = sorted([PACK, MANAGERS["A"], MANAGERS["B"]])
-    alert_night = dt.date(2026, 9, 25)
+    alert_night = SLIPPING[-1]
     assert by_night == {
         FIRST: everyone,
         alert_night: sorted([PACK, MANAGERS["B"]]),
         dt.date(2026, 9, 30): everyone,
     }
     assert sorted(subject for _, subject in sent_on[alert_night]) == [
-        "Vendor performance review 2026-Q3 (as of 2026-09-25) (alert: 1 vendor)",
+        "Vendor performance review 2026-Q3 (as of 2026-09-27) (alert: 1 vendor)",
         "Vendor scorecard 2026-Q3: Bravo (alert: standing good -> watch)",
     ]
     assert sent_on[QUIET] == []  # the quiet night
