@@ -210,6 +210,37 @@ def _totals(table: pl.DataFrame, label: str) -> list[dict[str, Any]]:
     )
 
 
+def _scores(row: Mapping[str, Any]) -> dict[str, float]:
+    """The scores behind a composite (each dimension's, each weighted declared KPI's), rounded
+    as shown: kept with a closed period's published figures, so a restatement can say which
+    moved."""
+    return {
+        name.removesuffix("_score"): round(float(value), 1)
+        for name, value in row.items()
+        if name.endswith("_score")
+        and name != "composite_score"
+        and not name.startswith("previous_")
+        and value is not None
+    }
+
+
+def _moved(published: Mapping[str, float] | None, now: Mapping[str, float]) -> str:
+    """ " (responsiveness 66.7 -> 70.0)": the scores that moved since publication ("" when the
+    ledger line holds none: written before they were kept)."""
+    if not published:
+        return ""
+    moved = [
+        f"{name} {_score_shown(published.get(name))} -> {_score_shown(now.get(name))}"
+        for name in sorted(set(published) | set(now))
+        if published.get(name) != now.get(name)
+    ]
+    return f" ({', '.join(moved)})" if moved else ""
+
+
+def _score_shown(score: float | None) -> str:
+    return "not measured" if score is None else f"{score:.1f}"
+
+
 @dataclass(frozen=True)
 class Restatement:
     period: str
@@ -239,7 +270,7 @@ def restatements(
         for row in _totals(table, period.label):
             before = figures.get(row["vendor_id"])
             now = _figures(row)
-            if before is None or before == now:
+            if before is None or {key: before.get(key) for key in now} == now:
                 continue
             if line.get("method") != method:
                 since = ledger.method_since(method) or as_of.isoformat()
@@ -247,7 +278,8 @@ def restatements(
                 reason = f"method changed on {since}: {what}"
             else:
                 reason = (
-                    f"the data for {period.label} changed since it was published on {line['as_of']}"
+                    f"the data for {period.label} changed since it was published on "
+                    f"{line['as_of']}{_moved(before.get('scores'), _scores(row))}"
                 )
             found.append(Restatement(period.label, row["vendor_id"], before, now, reason))
     return found
@@ -584,7 +616,10 @@ def ledger_line(
     published = ledger.published()
     closes = [p.label for p in closed_periods(periods, config) if p.label not in published]
     figures = {
-        label: {row["vendor_id"]: _figures(row) for row in _totals(table, label)}
+        label: {
+            row["vendor_id"]: _figures(row) | {"scores": _scores(row)}
+            for row in _totals(table, label)
+        }
         for label in closes
     }
     return {

@@ -207,3 +207,40 @@ def test_a_long_subject_is_never_read_with_a_leading_space():
     built = build_message(mail, "sc@example.com", b"<p>x</p>")
     parsed = email.message_from_bytes(wire_bytes(built), policy=policy.default)
     assert str(parsed["Subject"]) == subject
+
+
+def test_a_request_answered_after_the_close_restates_the_period_naming_the_score_that_moved(
+    sqlite_url, tmp_path
+):
+    """A low-priority request opened on 09-29 is inside its 72-hour target when Q3 closes on
+    09-30, so it is left out; answered on 10-01, within target, it counts in Q3. The simulated
+    year showed this after most closes, and the restatement only said "the data changed"."""
+    import scorecard
+    from tests.builders import make_config, request
+
+    days = [f"2026-09-{d:02d}" for d in range(1, 31)]
+    answered = [
+        request(f"r{n}", "A", "normal", "2026-09-10 09:00",
+                "2026-09-10 10:00" if n else "2026-09-12 10:00")  # r0 is late
+        for n in range(10)
+    ]  # fmt: skip
+    pending = request("r-low", "A", "low", "2026-09-29 12:00", None)
+    load(sqlite_url, {**_rows(*days), "requests": [*answered, pending]})
+    out = tmp_path / "out"
+    config = make_config(run={"output_dir": str(out), "formats": ["csv"]})
+    closing = scorecard.run(config, database_url=sqlite_url, as_of=dt.date(2026, 9, 30))
+    assert closing.exit_code == 0 and not closing.notices
+    engine = create_engine(sqlite_url)
+    with engine.begin() as connection:
+        connection.execute(text(
+            "UPDATE requests SET first_response_at = '2026-10-01 09:00:00' "
+            "WHERE request_id = 'r-low'"))  # fmt: skip
+    engine.dispose()
+    after = scorecard.run(config, database_url=sqlite_url, as_of=dt.date(2026, 10, 1))
+    # 9 of 10 within target (score (0.9 - 0.70) / 0.25 = 80.0), then 10 of 11 (83.6).
+    assert [n for n in after.notices if "restated" in n] == [
+        "2026-Q3 A restated: the data for 2026-Q3 changed since it was published on "
+        "2026-09-30 (responsiveness 80.0 -> 83.6)"
+    ]
+    ledger = [json.loads(line) for line in (out / "ledger.jsonl").read_text().splitlines()]
+    assert ledger[0]["closed"]["2026-Q3"]["A"]["scores"]["responsiveness"] == 80.0
