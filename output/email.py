@@ -787,6 +787,13 @@ class Doubt:
         )
 
 
+def messages_handed_over(journal: Path) -> set[str]:
+    """The keys of a night's messages that reached a server for some recipient: sent, in doubt
+    (it may have arrived), or settled (delivered, or waiting in the outbox to go as it was)."""
+    return {key for (key, _), entry in Journal(journal).step.items() if entry.get("event") in
+            ("data", "sent", "settled")}  # fmt: skip
+
+
 def messages_in_doubt(out_dir: Path) -> list[Doubt]:
     """Every message in doubt in every journal of the output folder, oldest night first."""
     doubts = []

@@ -101,6 +101,7 @@ class Ledger:
     """OUT/ledger.jsonl, read once; `append` adds a line and flushes it to disk."""
 
     def __init__(self, out_dir: Path) -> None:
+        self.out_dir = out_dir
         self.path = out_dir / LEDGER_NAME
         self.lines = _read_lines(self.path)
 
@@ -165,6 +166,21 @@ class Ledger:
         nights = [line for line in self.lines if not line.get("backfill")]
         owed = nights[-1].get("owed", {}) if nights else {}
         return dict(owed) if isinstance(owed, dict) else {}
+
+    def handed_over_unrecorded(self, since: dt.date, before: dt.date) -> set[str]:
+        """The messages (their document keys) that nights from `since` to before `before` handed
+        to a server but never recorded: a night killed while it sent has an email journal and no
+        ledger line. The night after must not send them again."""
+        from output.email import JOURNAL_SUFFIX, messages_handed_over
+
+        recorded = {line["as_of"] for line in self.lines}
+        handed: set[str] = set()
+        for path in self.out_dir.glob(f"*{JOURNAL_SUFFIX}"):
+            day = run_day(path.name.removesuffix(JOURNAL_SUFFIX))
+            if day is None or day.isoformat() in recorded or not since <= day < before:
+                continue
+            handed |= messages_handed_over(path)
+        return handed
 
     def last_sent(self) -> dict[str, str]:
         """Per message key (vendor ID, "" for the pack): the fingerprint last sent."""
@@ -298,6 +314,8 @@ class NightFacts:
     fingerprints: dict[str, str]
     ended: list[str]
     """Vendors whose contract ended before the current period and with no activity in it."""
+    ended_before_previous: list[str] = field(default_factory=list)
+    """The same of the previous period: a run that closes it late still writes to the others."""
 
 
 def night_facts(
@@ -342,8 +360,12 @@ def night_facts(
     # The pack's own test (reports.build.contract_ended), so the vendor listed as "contract
     # ended" and the vendor sent nothing are the same.
     ended = sorted(contract_ended(vendors, {row["vendor_id"]: row for row in rows}, current.start))
+    ended_before = (
+        sorted(contract_ended(vendors, before, periods[-2].start)) if len(periods) > 1 else []
+    )
     return NightFacts(current.label, facts, {k: sorted(v) for k, v in signals.items() if v},
-                      {k: sorted(v) for k, v in due.items()}, fingerprints, ended)  # fmt: skip
+                      {k: sorted(v) for k, v in due.items()}, fingerprints, ended,
+                      ended_before)  # fmt: skip
 
 
 def _digest(frame: pl.DataFrame) -> str:
@@ -360,6 +382,8 @@ class Plan:
     portfolio: str | None = None
     """None: no pack tonight; else the subject's note."""
     why: str = "nothing new tonight: no email"
+    handed_over: frozenset[str] = frozenset()
+    """Messages (delivery keys) not to send: a night stopped while it sent handed them over."""
 
     @property
     def empty(self) -> bool:
@@ -398,13 +422,39 @@ def plan_messages(
     if closing is not None:
         line = ledger.published().get(closing)
         if line is None or (line["as_of"] == as_of.isoformat() and line.get("method") == method):
-            # The run on a period's last day sends its final figures; a first run (or one after
-            # missed nights) closes an earlier period and sends tonight's, named by its day.
-            note = "" if closing == periods[-1].label else f"as of {as_of}"
-            return Plan(dict.fromkeys(candidates, note), note, f"{closing} closes")
+            return _closing_plan(ledger, as_of, periods, facts, candidates, closing)
     alerts = night_alerts(ledger, as_of, facts, AlertRules.of(config))
     alerts = {v: what for v, what in alerts.items() if v in candidates}
     return _with_owed(ledger, candidates, _alert_plan(alerts))
+
+
+def _closing_plan(
+    ledger: Ledger,
+    as_of: dt.date,
+    periods: Sequence[Period],
+    facts: NightFacts,
+    candidates: Sequence[str],
+    closing: str,
+) -> Plan:
+    """The run on a period's last day sends its final figures to every recipient. A first run,
+    or one after missed nights, closes an earlier period and sends tonight's, named by its day:
+    to every vendor active in that period (one whose contract ended with it too), but for the
+    messages a night killed while sending handed over since the period ended."""
+    if closing == periods[-1].label:
+        return Plan(dict.fromkeys(candidates, ""), "", f"{closing} closes")
+    note = f"as of {as_of}"
+    period = next(p for p in periods if p.label == closing)
+    handed = frozenset(ledger.handed_over_unrecorded(period.end, as_of))
+    vendors = dict.fromkeys(
+        (v for v in facts.vendors if v not in facts.ended_before_previous), note
+    )
+    why = f"{closing} closes"
+    if handed:
+        why += (
+            f"; {len(handed)} of its messages went out on a night stopped while it sent (its "
+            "email journal says so): not sent again"
+        )
+    return Plan(vendors, note, why, handed)
 
 
 def _alert_plan(alerts: Mapping[str, str]) -> Plan:

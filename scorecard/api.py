@@ -423,7 +423,7 @@ def _send(
     """The run's messages, each attachment checked against its message, then sent (or, as a dry
     run, written as .eml files); the journal makes sure none goes twice. A message whose
     document failed to render is not sent (the next run sends it)."""
-    from output.email import deliver_messages
+    from output.email import deliver_messages, delivery_key
     from reports.messages import attachment_suffix, run_messages, vendors_without_manager
     from reports.view import document_key
 
@@ -440,6 +440,10 @@ def _send(
     if held := [m for m in messages if m.document in unrendered]:
         progress(f"not sending {len(held)} emails whose document was not rendered")
         messages = [m for m in messages if m.document not in unrendered]
+    if night is not None and night.plan.handed_over:
+        handed = [m for m in messages if delivery_key(m) in night.plan.handed_over]
+        messages = [m for m in messages if delivery_key(m) not in night.plan.handed_over]
+        progress(f"not sending {len(handed)} emails a stopped night already handed over")
     if night is not None:
         progress(f"emails tonight: {night.plan.why}")
     folder.check_attachments(messages)
