@@ -15,6 +15,7 @@ Retention deletes run folders and journals, never a ledger line.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -30,6 +31,7 @@ from typing import Any
 import polars as pl
 
 from reports.build import contract_ended
+from reports.view import document_key
 from scorecard.config import Config
 from scorecard.errors import OutputError
 from scoring.periods import Period, periods_for
@@ -425,7 +427,29 @@ def plan_messages(
             return _closing_plan(ledger, as_of, periods, facts, candidates, closing)
     alerts = night_alerts(ledger, as_of, facts, AlertRules.of(config))
     alerts = {v: what for v, what in alerts.items() if v in candidates}
-    return _with_owed(ledger, candidates, _alert_plan(alerts))
+    plan = _with_owed(ledger, candidates, _alert_plan(alerts))
+    newest = ledger.newest_as_of
+    if plan.empty or newest is None:
+        return plan
+    # An alert a night stopped while it sent handed over (no ledger line says so) is not sent
+    # again: the news is the same.
+    handed = ledger.handed_over_unrecorded(newest + dt.timedelta(days=1), as_of)
+    return dataclasses.replace(plan, handed_over=frozenset(handed)) if handed else plan
+
+
+def vendor_of_message(key: str) -> str | None:
+    """The ledger's key (vendor ID, PORTFOLIO for the pack) of a message's delivery key
+    ("scorecard-vendor 41|vendors", "scorecard-portfolio"); None for another."""
+    document = key.split("|", 1)[0]
+    if document == document_key(None):
+        return PORTFOLIO
+    prefix = document_key("")
+    if not document.startswith(prefix):
+        return None
+    try:
+        return bytes.fromhex(document.removeprefix(prefix)).decode()
+    except ValueError:
+        return None
 
 
 def _closing_plan(

@@ -304,7 +304,7 @@ class _Night:
         owed: dict[str, str] | None = None,
     ) -> None:
         from output.email import read_journal
-        from output.ledger import PORTFOLIO, ledger_line, prune
+        from output.ledger import PORTFOLIO, ledger_line, prune, vendor_of_message
 
         by_attachment = self._message_keys()
         sent = {}
@@ -312,6 +312,11 @@ class _Night:
             key = by_attachment.get(e.get("attachment", ""))
             if key is not None and e.get("status") in ("sent", "already sent", "dry run"):
                 sent[key] = self.facts.fingerprints.get(key, "")
+        # What a night stopped while it sent handed over went to its recipients: the news is told.
+        for handed in self.plan.handed_over:
+            key = vendor_of_message(handed)
+            if key is not None and key in self.facts.fingerprints:
+                sent.setdefault(key, self.facts.fingerprints[key])
         sent = {k: v for k, v in sent.items() if k == PORTFOLIO or v}
         self.ledger.append(ledger_line(self.options.as_of, self.config, self.periods,
                                        self.scored.table, self.facts, self.ledger, self.restated,

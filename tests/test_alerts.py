@@ -219,3 +219,34 @@ def test_an_alert_setting_out_of_range_is_a_config_error_naming_it(tmp_path, key
     path.write_text(f"[email]\n{key} = {bad}\n")
     with pytest.raises(ConfigError, match=f"email.{key}"):
         scorecard.load_config(path)
+
+
+def test_an_alert_a_stopped_night_handed_over_is_not_sent_again(tmp_path):
+    """The night of 10-02 was killed while it sent A's alert: it left its email journal and no
+    ledger line. On 10-03 the same news is planned, and the message it handed over is held
+    back (the night records it as told, so the next night does not plan it either)."""
+    from output.email import Journal
+    from output.ledger import plan_messages, vendor_of_message
+    from reports.view import document_key
+    from scoring.periods import periods_for
+    from tests.builders import make_config
+
+    config = make_config(email={"alert_standing_nights": 1})
+    ledger = Ledger(tmp_path)
+    told = _night("good")
+    ledger.append({"as_of": "2026-10-01", "current": told.current, "vendors": told.vendors,
+                   "signals": {}, "due": {}, "sent": {"A": "f"}, "closes": ["2026-Q3"],
+                   "method": "method"})  # fmt: skip
+    periods = periods_for(dt.date(2026, 10, 3), "quarter", 1)
+
+    def plan():
+        return plan_messages(Ledger(tmp_path), config, dt.date(2026, 10, 3), periods,
+                             _night("watch"), "method", resend=False)  # fmt: skip
+
+    assert plan().handed_over == frozenset()
+    key = f"{document_key('A')}|vendors"
+    Journal(tmp_path / "2026-10-02.emails.jsonl").record("sent", key, {"rcpt": ["a@example.com"]})
+    tonight = plan()
+    assert tonight.vendors == {"A": "alert: standing good -> watch"}
+    assert tonight.handed_over == {key}
+    assert vendor_of_message(key) == "A"
