@@ -512,14 +512,15 @@ def _closing_label(periods: Sequence[Period], config: Config) -> str | None:
 
 @dataclass(frozen=True)
 class AlertRules:
-    """What makes a change of standing news (`[email] alert_*`, `scoring.min_rank_items`)."""
+    """What makes a change of standing news (`[email] alert_*`, `scoring.min_rank_items`): read
+    from the config (`of`), whose defaults are the only ones."""
 
-    min_items: int = 30
-    edges: tuple[float, float, float] = (85.0, 70.0, 50.0)
+    min_items: int
+    edges: tuple[float, float, float]
     """The composite at which excellent, good and watch begin (`scoring.standings`)."""
-    margin: float = 2.0
-    nights: int = 3
-    share: float = 0.33
+    margin: float
+    nights: int
+    share: float
 
     @classmethod
     def of(cls, config: Config) -> AlertRules:

@@ -445,10 +445,10 @@ def _send(
     if held := [m for m in messages if m.document in unrendered]:
         progress(f"not sending {len(held)} emails whose document was not rendered")
         messages = [m for m in messages if m.document not in unrendered]
-    if night is not None and night.plan.handed_over:
-        handed = [m for m in messages if delivery_key(m) in night.plan.handed_over]
-        messages = [m for m in messages if delivery_key(m) not in night.plan.handed_over]
+    handed_over = night.plan.handed_over if night is not None else frozenset()
+    if handed := [m for m in messages if delivery_key(m) in handed_over]:
         progress(f"not sending {len(handed)} emails a stopped night already handed over")
+        messages = [m for m in messages if delivery_key(m) not in handed_over]
     if night is not None:
         progress(f"emails tonight: {night.plan.why}")
     folder.check_attachments(messages)

@@ -18,7 +18,8 @@ import scorecard
 from output.ledger import AlertRules, Ledger, NightFacts, night_alerts
 from scorecard.errors import ConfigError
 
-RULES = AlertRules()  # the defaults: 30 items, bands 85/70/50, 2 points past, held 3 nights
+# The config's defaults: 30 items, bands 85/70/50, 2 points past, held 3 nights, a third.
+RULES = AlertRules.of(scorecard.load_config(None))
 MIDDLE = {"excellent": 90.0, "good": 77.0, "watch": 60.0, "critical": 40.0}
 
 
