@@ -139,11 +139,6 @@ class Ledger:
                 first.setdefault(label, line)
         return first
 
-    def previous(self, as_of: dt.date) -> dict[str, Any] | None:
-        """The last line of the newest day before `as_of`: what the last night said."""
-        earlier = [line for line in self.lines if line["as_of"] < as_of.isoformat()]
-        return max(earlier, key=lambda line: line["as_of"]) if earlier else None
-
     def method_since(self, digest: str) -> str | None:
         """The as-of day of the first line scored with this method (when it came in)."""
         return next((line["as_of"] for line in self.lines if line.get("method") == digest), None)
